@@ -1,0 +1,115 @@
+//! The command line (clap derive) and the top-level dispatch that maps outcomes to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{ERROR_EXIT, Outcome, is_broken_pipe};
+
+/// Trace packets hop by hop through the virtual networks that connect Linux containers.
+///
+/// Exit status: 0 success (every echo answered), 1 traced but unreachable or lost, 2 error.
+#[derive(Debug, Parser)]
+#[command(name = "vtrace", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse capture files offline: journeys hop by hop, exchanges and a verdict.
+    ///
+    /// Give one multi-interface pcapng (from vtrace, dumpcap or tshark), whose interface names
+    /// become the capture points, or one file per capture point with --point LABEL=FILE, in path
+    /// order. The format is read from the file's magic number (pcap or pcapng), never its name.
+    #[command(after_help = "Examples:\n  \
+        vtrace analyze trace.pcapng\n  \
+        vtrace analyze --json trace.pcapng | jq .verdict\n  \
+        vtrace analyze --point nginx-1/eth0=a.pcap --point host/br0=b.pcap --point nginx-2/eth0=c.pcap\n  \
+        vtrace analyze --packets --json capture.pcap")]
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap or pcapng); each interface of each file is a capture point.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// A capture point given as LABEL=FILE (one point per file), e.g. nginx-1/eth0=n1.pcap.
+    /// Repeat in path order, from the source to the destination.
+    #[arg(long = "point", value_name = "LABEL=FILE", value_parser = parse_point)]
+    pub points: Vec<(String, PathBuf)>,
+    /// List every decoded packet (like `tcpdump -n`) instead of the hop-by-hop report.
+    #[arg(long)]
+    pub packets: bool,
+    /// Print JSON: the report as one object, or with --packets one object per packet per line.
+    #[arg(long)]
+    pub json: bool,
+    /// How long a packet may take from its first capture point to its last, and a reply to
+    /// follow its request (e.g. 1s, 250ms). Bounds memory however long the capture.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub window: Duration,
+}
+
+fn parse_point(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((label, file)) if !label.is_empty() && !file.is_empty() => {
+            Ok((label.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!("expected LABEL=FILE (e.g. nginx-1/eth0=n1.pcap), got {s:?}")),
+    }
+}
+
+/// Parse `1s`, `250ms`, `10us`, `500ns`, `2m` or a bare number of seconds (`0.5`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 1s, 250ms)"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "ns" => 1e-9,
+        "m" => 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ns, us, ms, s or m")),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Parse the command line, run the command, return the exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match crate::cmd::run(cli.command) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(err) if is_broken_pipe(&err) => Outcome::Success.exit_code(),
+        Err(err) => {
+            eprintln!("vtrace: {err:#}");
+            ExitCode::from(ERROR_EXIT)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("1h").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

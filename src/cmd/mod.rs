@@ -1,0 +1,15 @@
+//! One orchestration file per command: wire `sys` → `core` → `report`.
+
+pub mod analyze;
+
+use anyhow::Result;
+
+use crate::cli::Command;
+use crate::error::Outcome;
+
+/// Run one command.
+pub fn run(command: Command) -> Result<Outcome> {
+    match command {
+        Command::Analyze(args) => analyze::run(&args),
+    }
+}

@@ -1,0 +1,1 @@
+//! Renderers of core results: text for people, JSON for scripts. Serde DTOs live here, not in core.

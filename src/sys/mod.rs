@@ -1,0 +1,5 @@
+//! Thin Linux adapters: namespaces, capture files, netlink. Each does one system job and hands
+//! plain data to the core; none of them reasons about packets.
+
+pub mod netns;
+pub mod pcapfile;

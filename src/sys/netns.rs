@@ -1,0 +1,201 @@
+//! Network namespaces: name them, create and delete them (like `ip netns add/del`), and run code
+//! inside one.
+//!
+//! `setns(CLONE_NEWNET)` changes only the calling thread, so [`run_in`] always uses a fresh std
+//! thread (never a tokio blocking thread, which would be reused while still inside the namespace).
+//! A socket opened there keeps its namespace and can be handed back to any thread.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sched::{CloneFlags, setns, unshare};
+
+/// Where named namespaces are bind-mounted (iproute2's convention).
+pub const NETNS_RUN_DIR: &str = "/run/netns";
+
+/// A network namespace, by how the user named it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Netns {
+    /// The namespace of PID 1 (the host's).
+    Root,
+    /// A named namespace under `/run/netns`.
+    Named(String),
+    /// Any namespace file (`/proc/PID/ns/net`, `/var/run/docker/netns/…`).
+    Path(PathBuf),
+}
+
+impl Netns {
+    /// A named namespace, after checking the name cannot escape `/run/netns`.
+    pub fn named(name: &str) -> Result<Self> {
+        validate_name(name)?;
+        Ok(Netns::Named(name.to_owned()))
+    }
+
+    /// The file that holds the namespace.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Netns::Root => PathBuf::from("/proc/1/ns/net"),
+            Netns::Named(n) => Path::new(NETNS_RUN_DIR).join(n),
+            Netns::Path(p) => p.clone(),
+        }
+    }
+
+    /// Open the namespace file (keeps the namespace alive while open).
+    pub fn open(&self) -> Result<File> {
+        let path = self.path();
+        File::open(&path).with_context(|| match self {
+            Netns::Named(n) => format!(
+                "opening network namespace {n:?} ({}): does it exist? (`ip netns list`)",
+                path.display()
+            ),
+            _ => format!("opening network namespace {}", path.display()),
+        })
+    }
+}
+
+/// Namespace names are file names under `/run/netns`: letters, digits, `-`, `_`, `.`, at most 64
+/// characters, not `.` or `..`.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok_chars =
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if name.is_empty() || name.len() > 64 || !ok_chars || name == "." || name == ".." {
+        bail!(
+            "invalid namespace name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.' \
+             (not '.' or '..')"
+        );
+    }
+    Ok(())
+}
+
+/// Run `f` on a new thread that has entered `ns`, and return its result.
+pub fn run_in<T, F>(ns: &Netns, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    let file = ns.open()?;
+    let label = ns.path();
+    std::thread::Builder::new()
+        .name("vtrace-netns".into())
+        .spawn(move || {
+            setns(file.as_fd(), CloneFlags::CLONE_NEWNET).with_context(|| {
+                format!(
+                    "entering network namespace {} needs CAP_SYS_ADMIN: run as root",
+                    label.display()
+                )
+            })?;
+            f()
+        })
+        .context("spawning a thread to enter a network namespace")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("a thread inside a network namespace panicked"))?
+}
+
+/// True when `/run/netns/NAME` exists.
+pub fn exists(name: &str) -> bool {
+    validate_name(name).is_ok() && Path::new(NETNS_RUN_DIR).join(name).exists()
+}
+
+/// Names of the namespaces under `/run/netns`, sorted.
+pub fn list_named() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(NETNS_RUN_DIR)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| validate_name(n).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Make `/run/netns` a shared mount point, as `ip netns add` does, so that namespaces mounted
+/// there are seen from every mount namespace.
+fn prepare_run_dir() -> Result<()> {
+    std::fs::create_dir_all(NETNS_RUN_DIR)
+        .with_context(|| format!("creating {NETNS_RUN_DIR}: run as root"))?;
+    let shared = MsFlags::MS_SHARED | MsFlags::MS_REC;
+    if mount(None::<&str>, NETNS_RUN_DIR, Some("none"), shared, None::<&str>).is_ok() {
+        return Ok(());
+    }
+    mount(
+        Some(NETNS_RUN_DIR),
+        NETNS_RUN_DIR,
+        Some("none"),
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mounting {NETNS_RUN_DIR} needs CAP_SYS_ADMIN: run as root"))?;
+    mount(None::<&str>, NETNS_RUN_DIR, Some("none"), shared, None::<&str>)
+        .with_context(|| format!("making {NETNS_RUN_DIR} a shared mount"))?;
+    Ok(())
+}
+
+/// Create the named namespace `/run/netns/NAME` (like `ip netns add NAME`). Fails if it exists.
+pub fn create(name: &str) -> Result<Netns> {
+    let ns = Netns::named(name)?;
+    prepare_run_dir()?;
+    let path = ns.path();
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&path).with_context(|| {
+        format!("creating {}: does the namespace exist already?", path.display())
+    })?;
+    let target = path.clone();
+    let made = std::thread::Builder::new()
+        .name("vtrace-netns-new".into())
+        .spawn(move || -> Result<()> {
+            unshare(CloneFlags::CLONE_NEWNET)
+                .context("creating a network namespace needs CAP_SYS_ADMIN: run as root")?;
+            mount(
+                Some("/proc/thread-self/ns/net"),
+                &target,
+                Some("none"),
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind-mounting the new namespace on {}", target.display()))?;
+            Ok(())
+        })
+        .context("spawning a thread to create a network namespace")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread creating a network namespace panicked"));
+    match made {
+        Ok(Ok(())) => Ok(ns),
+        Ok(Err(e)) | Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            Err(e.context(format!("creating network namespace {name:?}")))
+        }
+    }
+}
+
+/// Delete the named namespace (like `ip netns del NAME`). Missing is not an error.
+pub fn delete(name: &str) -> Result<()> {
+    validate_name(name)?;
+    let path = Path::new(NETNS_RUN_DIR).join(name);
+    if !path.exists() {
+        return Ok(());
+    }
+    // Not mounted (a crashed create) is fine: the file is removed below either way.
+    let _ = umount2(&path, MntFlags::MNT_DETACH);
+    std::fs::remove_file(&path)
+        .with_context(|| format!("removing {}: run as root", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_run_netns_are_refused() {
+        for bad in ["", ".", "..", "../etc", "a/b", "x y", "név", &"a".repeat(65)] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["nginx-1", "vt123_lab.host", "a"] {
+            assert!(validate_name(good).is_ok(), "{good:?} refused");
+        }
+    }
+}

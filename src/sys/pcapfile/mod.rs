@@ -1,0 +1,1 @@
+//! Capture files: streaming pcap/pcapng readers (format by magic number) and a pcapng writer.
