@@ -3,3 +3,4 @@
 
 pub mod netns;
 pub mod pcapfile;
+pub mod rtnl;
