@@ -1,8 +1,14 @@
 //! The pure core: never touches the system (no files, sockets, clocks or threads).
 //!
-//! Frames come in (from capture files or live captures), decoded packets and journeys come out.
+//! Frames come in (from capture files or live captures), decoded packets, journeys, exchanges
+//! and a verdict come out.
 
+pub mod analysis;
 pub mod decode;
+pub mod exchange;
 pub mod fingerprint;
 pub mod frame;
+pub mod journey;
+pub mod line;
 pub mod packet;
+pub mod verdict;

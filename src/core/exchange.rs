@@ -1,0 +1,436 @@
+//! Exchanges: a request journey paired with its reply (ARP, ICMP/ICMPv6 echo, NDP), ICMP errors
+//! linked to the packet they quote, and where each journey was lost.
+//!
+//! Journeys arrive final from the correlator; exchanges leave in the order of their requests, each
+//! as soon as its reply came or its settle time (two windows after the request) ran out. Pure.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use foldhash::fast::FixedState;
+
+use crate::core::journey::Journey;
+use crate::core::line::{Direction, Line, PointIdx};
+use crate::core::packet::{Arp, Echo, Packet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeKind {
+    Arp,
+    IcmpEcho,
+    Icmpv6Echo,
+    Ndp,
+    /// An ICMP/ICMPv6 error whose quoted packet matched no pending echo.
+    IcmpError,
+}
+
+impl ExchangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Arp => "arp",
+            ExchangeKind::IcmpEcho => "icmp-echo",
+            ExchangeKind::Icmpv6Echo => "icmpv6-echo",
+            ExchangeKind::Ndp => "ndp",
+            ExchangeKind::IcmpError => "icmp-error",
+        }
+    }
+    pub fn is_echo(self) -> bool {
+        matches!(self, ExchangeKind::IcmpEcho | ExchangeKind::Icmpv6Echo)
+    }
+}
+
+/// Where a journey stopped short: the last point that saw the packet and the first one that
+/// should have (`None` past the end of the line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Loss {
+    pub after: Option<PointIdx>,
+    pub before: Option<PointIdx>,
+}
+
+/// A journey with its loss, if it was lost.
+#[derive(Debug, Clone)]
+pub struct Leg {
+    pub journey: Journey,
+    pub lost: Option<Loss>,
+}
+
+impl Leg {
+    pub fn complete(&self) -> bool {
+        self.lost.is_none()
+    }
+}
+
+/// A request and what answered it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub kind: ExchangeKind,
+    pub request: Leg,
+    pub reply: Option<Leg>,
+    /// ICMP errors that quote the request.
+    pub errors: Vec<Leg>,
+    /// Reply time at the request's first point minus request time there.
+    pub rtt_ns: Option<u64>,
+    /// False for packets that expect no answer (gratuitous ARP, unsolicited replies).
+    pub expects_reply: bool,
+}
+
+impl Exchange {
+    pub fn echo(&self) -> Option<Echo> {
+        let p = &self.request.journey.packet;
+        p.icmp.and_then(|i| i.echo).or_else(|| p.icmpv6.and_then(|i| i.echo))
+    }
+
+    /// One line saying what was asked, e.g. `who-has 172.18.0.3 tell 172.18.0.2`.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary(self)
+    }
+
+    /// True when the request expected an answer and got a complete one.
+    pub fn answered(&self) -> bool {
+        self.request.complete() && self.reply.as_ref().is_some_and(Leg::complete)
+    }
+}
+
+/// Display of [`Exchange::summary`].
+#[derive(Debug)]
+pub struct Summary<'a>(&'a Exchange);
+
+impl fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = &self.0.request.journey.packet;
+        let (src, dst) = p.ip.map_or((None, None), |ip| (Some(ip.src), Some(ip.dst)));
+        match (self.0.kind, p.arp) {
+            (ExchangeKind::Arp, Some(arp)) => write_arp(f, &arp),
+            (ExchangeKind::Ndp, _) => match p.icmpv6.and_then(|i| i.ndp_target) {
+                Some(t) => write!(f, "who-has {t} (neighbor solicitation)"),
+                None => f.write_str("neighbor discovery"),
+            },
+            (ExchangeKind::IcmpEcho | ExchangeKind::Icmpv6Echo, _) => {
+                let e = self.0.echo().unwrap_or(Echo { id: 0, seq: 0 });
+                write!(f, "echo {} > {} id {} seq {}", opt(src), opt(dst), e.id, e.seq)
+            }
+            _ => {
+                let (ty, code) = p
+                    .icmp
+                    .map(|i| (i.ty, i.code))
+                    .or_else(|| p.icmpv6.map(|i| (i.ty, i.code)))
+                    .unwrap_or_default();
+                write!(f, "icmp error type {ty} code {code} from {}", opt(src))
+            }
+        }
+    }
+}
+
+fn opt(a: Option<IpAddr>) -> String {
+    a.map_or_else(|| "?".into(), |a| a.to_string())
+}
+
+fn write_arp(f: &mut fmt::Formatter<'_>, arp: &Arp) -> fmt::Result {
+    let ip = |a: Option<Ipv4Addr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
+    match arp.op {
+        Arp::REQUEST => write!(f, "who-has {} tell {}", ip(arp.tpa), ip(arp.spa)),
+        Arp::REPLY => write!(f, "{} is-at {}", ip(arp.spa), arp.sha),
+        op => write!(f, "arp op {op} {} > {}", ip(arp.spa), ip(arp.tpa)),
+    }
+}
+
+/// What pairs a request with its reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum PairKey {
+    Arp { asker: Ipv4Addr, target: Ipv4Addr },
+    Echo { from: IpAddr, to: IpAddr, id: u16, seq: u16 },
+    Ndp { target: Ipv6Addr },
+}
+
+/// What a journey's packet is, for pairing.
+enum Role {
+    Request(ExchangeKind, PairKey),
+    Reply(PairKey),
+    Error {
+        quoted: PairKey,
+    },
+    /// A packet that expects no answer but is still reported (gratuitous ARP).
+    Lone(ExchangeKind),
+    Other,
+}
+
+fn role(p: &Packet) -> Role {
+    if let Some(arp) = p.arp {
+        let (Some(spa), Some(tpa)) = (arp.spa, arp.tpa) else {
+            return Role::Lone(ExchangeKind::Arp);
+        };
+        return match arp.op {
+            Arp::REQUEST if spa != tpa && !spa.is_unspecified() => {
+                Role::Request(ExchangeKind::Arp, PairKey::Arp { asker: spa, target: tpa })
+            }
+            Arp::REPLY => Role::Reply(PairKey::Arp { asker: tpa, target: spa }),
+            _ => Role::Lone(ExchangeKind::Arp),
+        };
+    }
+    let Some(ip) = p.ip else { return Role::Other };
+    if let Some(icmp) = p.icmp {
+        return match (icmp.ty, icmp.echo, icmp.quoted) {
+            (8, Some(e), _) => Role::Request(
+                ExchangeKind::IcmpEcho,
+                PairKey::Echo { from: ip.src, to: ip.dst, id: e.id, seq: e.seq },
+            ),
+            (0, Some(e), _) => {
+                Role::Reply(PairKey::Echo { from: ip.dst, to: ip.src, id: e.id, seq: e.seq })
+            }
+            (_, _, Some(q)) => match q.echo {
+                Some(e) => Role::Error {
+                    quoted: PairKey::Echo { from: q.src, to: q.dst, id: e.id, seq: e.seq },
+                },
+                None => Role::Lone(ExchangeKind::IcmpError),
+            },
+            _ => Role::Other,
+        };
+    }
+    if let Some(icmp) = p.icmpv6 {
+        return match (icmp.ty, icmp.echo, icmp.ndp_target, icmp.quoted) {
+            (128, Some(e), _, _) => Role::Request(
+                ExchangeKind::Icmpv6Echo,
+                PairKey::Echo { from: ip.src, to: ip.dst, id: e.id, seq: e.seq },
+            ),
+            (129, Some(e), _, _) => {
+                Role::Reply(PairKey::Echo { from: ip.dst, to: ip.src, id: e.id, seq: e.seq })
+            }
+            (135, _, Some(t), _) => Role::Request(ExchangeKind::Ndp, PairKey::Ndp { target: t }),
+            (136, _, Some(t), _) => Role::Reply(PairKey::Ndp { target: t }),
+            (_, _, _, Some(q)) => match q.echo {
+                Some(e) => Role::Error {
+                    quoted: PairKey::Echo { from: q.src, to: q.dst, id: e.id, seq: e.seq },
+                },
+                None => Role::Lone(ExchangeKind::IcmpError),
+            },
+            _ => Role::Other,
+        };
+    }
+    Role::Other
+}
+
+/// Source and destination addresses a packet is about (IP, or ARP sender/target).
+fn addresses(p: &Packet) -> (Option<IpAddr>, Option<IpAddr>) {
+    if let Some(arp) = p.arp {
+        return (arp.spa.map(IpAddr::V4), arp.tpa.map(IpAddr::V4));
+    }
+    match p.ip {
+        Some(ip) => {
+            let dst = p.icmpv6.and_then(|i| i.ndp_target).map_or(ip.dst, IpAddr::V6);
+            (Some(ip.src), Some(dst))
+        }
+        None => (None, None),
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    serial: u64,
+    exchange: Exchange,
+}
+
+/// Pairs final journeys into exchanges.
+#[derive(Debug)]
+pub struct ExchangeBuilder {
+    settle_ns: u64,
+    pending: VecDeque<Pending>,
+    by_key: HashMap<PairKey, u64, FixedState>,
+    serial: u64,
+    /// Where each address's packets enter the line (learned from their first hop).
+    location: HashMap<IpAddr, PointIdx, FixedState>,
+    ready: Vec<Exchange>,
+    /// Journeys that are neither requests, replies nor errors (TCP, UDP, other).
+    pub other_journeys: u64,
+}
+
+/// Addresses remembered before the location table is cleared (bounds memory).
+const MAX_LOCATIONS: usize = 1 << 16;
+
+impl ExchangeBuilder {
+    /// `window_ns`: the correlator's window; a request waits two windows for its reply.
+    pub fn new(window_ns: u64) -> Self {
+        ExchangeBuilder {
+            settle_ns: window_ns.saturating_mul(2),
+            pending: VecDeque::new(),
+            by_key: HashMap::with_hasher(FixedState::with_seed(0)),
+            serial: 0,
+            location: HashMap::with_hasher(FixedState::with_seed(0)),
+            ready: Vec::new(),
+            other_journeys: 0,
+        }
+    }
+
+    /// Add a final journey.
+    pub fn add(&mut self, journey: Journey, line: &Line) {
+        self.learn_location(&journey);
+        match role(&journey.packet) {
+            Role::Request(kind, key) => {
+                self.serial += 1;
+                self.by_key.insert(key, self.serial);
+                let leg = Leg { journey, lost: None };
+                self.pending.push_back(Pending {
+                    serial: self.serial,
+                    exchange: Exchange {
+                        kind,
+                        request: leg,
+                        reply: None,
+                        errors: Vec::new(),
+                        rtt_ns: None,
+                        expects_reply: true,
+                    },
+                });
+            }
+            Role::Reply(key) => match self.find(key) {
+                Some(ex) if ex.reply.is_none() => {
+                    ex.reply = Some(Leg { journey, lost: None });
+                }
+                _ => self.lone(ExchangeKind::from_reply(&journey.packet), journey, line),
+            },
+            Role::Error { quoted } => match self.find(quoted) {
+                Some(ex) => ex.errors.push(Leg { journey, lost: None }),
+                None => self.lone(ExchangeKind::IcmpError, journey, line),
+            },
+            Role::Lone(kind) => self.lone(kind, journey, line),
+            Role::Other => self.other_journeys += 1,
+        }
+    }
+
+    /// Release exchanges that are answered or whose settle time passed at `watermark`.
+    pub fn release(&mut self, watermark: u64, line: &Line) {
+        while let Some(front) = self.pending.front() {
+            let settled = front.exchange.reply.is_some()
+                || front.exchange.request.journey.first_t().saturating_add(self.settle_ns)
+                    < watermark;
+            if !settled {
+                break;
+            }
+            if let Some(p) = self.pending.pop_front() {
+                self.emit(p, line);
+            }
+        }
+    }
+
+    /// Release everything (end of input).
+    pub fn finish(&mut self, line: &Line) {
+        while let Some(p) = self.pending.pop_front() {
+            self.emit(p, line);
+        }
+    }
+
+    /// Exchanges released since the last call, in request order.
+    pub fn take_ready(&mut self) -> std::vec::Drain<'_, Exchange> {
+        self.ready.drain(..)
+    }
+
+    fn find(&mut self, key: PairKey) -> Option<&mut Exchange> {
+        let serial = *self.by_key.get(&key)?;
+        let first = self.pending.front()?.serial;
+        let idx = usize::try_from(serial.checked_sub(first)?).ok()?;
+        self.pending.get_mut(idx).filter(|p| p.serial == serial).map(|p| &mut p.exchange)
+    }
+
+    fn lone(&mut self, kind: ExchangeKind, journey: Journey, line: &Line) {
+        let lost = self.loss(&journey, line);
+        self.ready.push(Exchange {
+            kind,
+            request: Leg { journey, lost },
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: false,
+        });
+    }
+
+    fn emit(&mut self, p: Pending, line: &Line) {
+        let Pending { serial, mut exchange } = p;
+        if let Some(key) = role_key(&exchange.request.journey.packet)
+            && self.by_key.get(&key) == Some(&serial)
+        {
+            self.by_key.remove(&key);
+        }
+        exchange.request.lost = self.loss(&exchange.request.journey, line);
+        if let Some(reply) = exchange.reply.as_mut() {
+            reply.lost = self.loss(&reply.journey, line);
+        }
+        for e in &mut exchange.errors {
+            e.lost = self.loss(&e.journey, line);
+        }
+        exchange.rtt_ns = rtt(&exchange);
+        self.ready.push(exchange);
+    }
+
+    fn learn_location(&mut self, j: &Journey) {
+        let (Some(src), Some(first)) = (addresses(&j.packet).0, j.first()) else { return };
+        if src.is_unspecified() {
+            return;
+        }
+        if self.location.len() >= MAX_LOCATIONS && !self.location.contains_key(&src) {
+            self.location.clear();
+        }
+        self.location.insert(src, first.point);
+    }
+
+    /// A journey is lost when it stops before the point where its destination's packets enter
+    /// the line (when known and ahead of it) or else before the end of the line.
+    fn loss(&self, j: &Journey, line: &Line) -> Option<Loss> {
+        let n = line.len();
+        let (first, last) = (j.first()?, j.last()?);
+        if n < 2 {
+            return None;
+        }
+        let (p_first, p_last) = (line.position(first.point), line.position(last.point));
+        let dst_pos = addresses(&j.packet)
+            .1
+            .and_then(|d| self.location.get(&d))
+            .map(|&p| line.position(p))
+            .filter(|&p| p < n);
+        let dir = j.direction.unwrap_or(match dst_pos {
+            Some(d) if d < p_first => Direction::Backward,
+            Some(_) => Direction::Forward,
+            None if p_first == n - 1 && n > 1 => Direction::Backward,
+            None => Direction::Forward,
+        });
+        let (reached, next) = match dir {
+            Direction::Forward => {
+                let end = dst_pos.filter(|&d| d >= p_first).unwrap_or(n - 1);
+                (p_last >= end, p_last + 1)
+            }
+            Direction::Backward => {
+                let end = dst_pos.filter(|&d| d <= p_first).unwrap_or(0);
+                (p_last <= end, p_last.wrapping_sub(1))
+            }
+        };
+        if reached {
+            return None;
+        }
+        Some(Loss { after: Some(last.point), before: line.at(next) })
+    }
+}
+
+impl ExchangeKind {
+    fn from_reply(p: &Packet) -> ExchangeKind {
+        if p.arp.is_some() {
+            ExchangeKind::Arp
+        } else if p.icmpv6.is_some_and(|i| i.ty == 136) {
+            ExchangeKind::Ndp
+        } else if p.icmpv6.is_some() {
+            ExchangeKind::Icmpv6Echo
+        } else {
+            ExchangeKind::IcmpEcho
+        }
+    }
+}
+
+fn role_key(p: &Packet) -> Option<PairKey> {
+    match role(p) {
+        Role::Request(_, key) => Some(key),
+        _ => None,
+    }
+}
+
+/// Reply time at the request's first point minus the request's time there.
+fn rtt(ex: &Exchange) -> Option<u64> {
+    let start = ex.request.journey.first()?;
+    let back = ex.reply.as_ref()?.journey.hops.iter().find(|h| h.point == start.point)?;
+    back.t_ns.checked_sub(start.t_ns)
+}

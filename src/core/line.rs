@@ -1,0 +1,218 @@
+//! The order of the capture points along the path (the "line"), learned from journeys.
+//!
+//! Points start in the order they were given (pcapng interface order, `--point` order, or the
+//! path vtrace computed). Journeys that crossed every point then vote on which of two points comes
+//! first (each journey oriented along the line, since replies travel it backwards); where
+//! timestamps tie (the bridge copies the ingress veth's timestamp) the votes of the journeys going
+//! the other way decide. Pure: no IO.
+
+use crate::core::journey::Hop;
+
+/// Index of a capture point in the analysis (the order points were registered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PointIdx(pub u16);
+
+impl PointIdx {
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// Which way a packet travels along the line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the first point of the line towards the last.
+    Forward,
+    Backward,
+}
+
+/// The learned order of the capture points.
+#[derive(Debug, Clone, Default)]
+pub struct Line {
+    /// `votes[a][b]`: oriented journeys in which `a` was strictly before `b`.
+    votes: Vec<Vec<u32>>,
+    /// Points in path order.
+    order: Vec<PointIdx>,
+    /// Position of each point in `order`.
+    pos: Vec<usize>,
+}
+
+impl Line {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register the next point (appended to the end of the line).
+    pub fn add_point(&mut self) -> PointIdx {
+        let n = self.order.len();
+        for row in &mut self.votes {
+            row.push(0);
+        }
+        self.votes.push(vec![0; n + 1]);
+        let idx = PointIdx(u16::try_from(n).unwrap_or(u16::MAX));
+        self.order.push(idx);
+        self.pos.push(n);
+        idx
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Points in path order.
+    pub fn order(&self) -> &[PointIdx] {
+        &self.order
+    }
+
+    /// Position of a point along the line (0 = first).
+    pub fn position(&self, p: PointIdx) -> usize {
+        self.pos.get(p.index()).copied().unwrap_or(usize::MAX)
+    }
+
+    /// The point at a position along the line.
+    pub fn at(&self, position: usize) -> Option<PointIdx> {
+        self.order.get(position).copied()
+    }
+
+    /// The direction of travel of hops already sorted by time: from where the earliest hops were
+    /// to where the latest were. `None` when every hop has the same timestamp.
+    pub fn direction_of(&self, hops: &[Hop]) -> Option<Direction> {
+        let (first, last) = (hops.first()?, hops.last()?);
+        if first.t_ns == last.t_ns {
+            return None;
+        }
+        let mean = |t: u64| {
+            let (sum, n) = hops
+                .iter()
+                .filter(|h| h.t_ns == t)
+                .fold((0usize, 0usize), |(s, n), h| (s + self.position(h.point), n + 1));
+            sum as f64 / n.max(1) as f64
+        };
+        Some(if mean(first.t_ns) <= mean(last.t_ns) {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        })
+    }
+
+    /// Sort hops by time; hops with the same timestamp in path order for `dir`.
+    pub fn sort_hops(&self, hops: &mut [Hop], dir: Direction) {
+        let n = self.len();
+        let key = |h: &Hop| {
+            let p = self.position(h.point);
+            let along = match dir {
+                Direction::Forward => p,
+                Direction::Backward => n.saturating_sub(1).saturating_sub(p),
+            };
+            (h.t_ns, along)
+        };
+        hops.sort_by_key(key);
+    }
+
+    /// Learn from a journey that crossed every point (hops sorted by time).
+    pub fn learn(&mut self, hops: &[Hop]) {
+        if hops.len() < 2 || hops.len() != self.len() {
+            return;
+        }
+        // Orient the journey: does it agree with what was learned so far (or, at first, with the
+        // given order)?
+        let mut agree: i64 = 0;
+        for (i, a) in hops.iter().enumerate() {
+            for b in hops.iter().skip(i + 1).filter(|b| b.t_ns > a.t_ns) {
+                let (x, y) = (a.point.index(), b.point.index());
+                let learned = i64::from(self.vote(x, y)) - i64::from(self.vote(y, x));
+                agree += if learned != 0 {
+                    learned.signum()
+                } else if self.position(a.point) < self.position(b.point) {
+                    1
+                } else {
+                    -1
+                };
+            }
+        }
+        let reversed = agree < 0;
+        for (i, a) in hops.iter().enumerate() {
+            for b in hops.iter().skip(i + 1).filter(|b| b.t_ns > a.t_ns) {
+                let (x, y) = if reversed { (b, a) } else { (a, b) };
+                if let Some(v) =
+                    self.votes.get_mut(x.point.index()).and_then(|r| r.get_mut(y.point.index()))
+                {
+                    *v = v.saturating_add(1);
+                }
+            }
+        }
+        self.reorder();
+    }
+
+    fn vote(&self, a: usize, b: usize) -> u32 {
+        self.votes.get(a).and_then(|r| r.get(b)).copied().unwrap_or(0)
+    }
+
+    /// Insertion sort by votes, ties kept in the current order (never panics on contradictory
+    /// votes, unlike `sort_by` with a non-total order).
+    fn reorder(&mut self) {
+        let mut order = self.order.clone();
+        for i in 1..order.len() {
+            let mut j = i;
+            while j > 0 {
+                let (a, b) = (order[j - 1].index(), order[j].index());
+                if self.vote(b, a) > self.vote(a, b) {
+                    order.swap(j - 1, j);
+                    j -= 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        for (position, p) in order.iter().enumerate() {
+            if let Some(slot) = self.pos.get_mut(p.index()) {
+                *slot = position;
+            }
+        }
+        self.order = order;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(p: u16, t: u64) -> Hop {
+        Hop { point: PointIdx(p), t_ns: t, frame: 0 }
+    }
+
+    fn line(n: usize) -> Line {
+        let mut l = Line::new();
+        for _ in 0..n {
+            l.add_point();
+        }
+        l
+    }
+
+    #[test]
+    fn ties_are_resolved_by_journeys_going_the_other_way() {
+        // Points given in a wrong order: 0=nginx-1/eth0, 1=br0, 2=vethA, 3=vethB, 4=nginx-2/eth0.
+        let mut l = line(5);
+        // Request: eth0 (10), vethA (20), br0 (20, same as ingress veth), vethB (30), eth0 (40).
+        l.learn(&[hop(0, 10), hop(2, 20), hop(1, 20), hop(3, 30), hop(4, 40)]);
+        // Reply: eth0 (100), vethB (110), br0 (110), vethA (120), eth0 (130).
+        l.learn(&[hop(4, 100), hop(3, 110), hop(1, 110), hop(2, 120), hop(0, 130)]);
+        let order: Vec<u16> = l.order().iter().map(|p| p.0).collect();
+        assert_eq!(order, vec![0, 2, 1, 3, 4]);
+    }
+
+    #[test]
+    fn direction_and_tie_order() {
+        let l = line(3);
+        let mut hops = vec![hop(2, 5), hop(1, 5), hop(0, 9)];
+        let dir = l.direction_of(&hops);
+        assert_eq!(dir, Some(Direction::Backward));
+        l.sort_hops(&mut hops, Direction::Backward);
+        assert_eq!(hops.iter().map(|h| h.point.0).collect::<Vec<_>>(), vec![2, 1, 0]);
+        assert_eq!(l.direction_of(&[hop(1, 5)]), None);
+    }
+}
