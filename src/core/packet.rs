@@ -141,7 +141,9 @@ pub struct Quoted {
 pub struct Icmp {
     pub ty: u8,
     pub code: u8,
-    /// For echo request (8) and reply (0).
+    /// For echo request (8) and reply (0); also the identifier and sequence number of the other
+    /// query messages that carry them (timestamp 13/14, information 15/16, address mask 17/18,
+    /// extended echo 42/43 whose sequence is 8 bits): check `ty` before pairing echoes.
     pub echo: Option<Echo>,
     /// For errors (destination unreachable, time exceeded, ...).
     pub quoted: Option<Quoted>,
@@ -151,7 +153,7 @@ pub struct Icmp {
 pub struct Icmpv6 {
     pub ty: u8,
     pub code: u8,
-    /// For echo request (128) and reply (129).
+    /// For echo request (128) and reply (129); also extended echo 160/161 (8-bit sequence).
     pub echo: Option<Echo>,
     /// NDP neighbour solicitation (135) / advertisement (136): the target address.
     pub ndp_target: Option<Ipv6Addr>,
@@ -188,6 +190,10 @@ pub struct Packet {
     pub vlan: Vlans,
     pub arp: Option<Arp>,
     pub ip: Option<Ip>,
+    /// The innermost IP header when a tunnel (GRE, ERSPAN, GTP-U, VXLAN, IP-in-IP...) carried one;
+    /// `ip` stays the outermost. `fp` identifies the innermost packet, so a journey continues
+    /// across an encapsulating hop.
+    pub inner_ip: Option<Ip>,
     pub icmp: Option<Icmp>,
     pub icmpv6: Option<Icmpv6>,
     pub ports: Option<Ports>,
