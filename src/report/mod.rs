@@ -1,1 +1,5 @@
 //! Renderers of core results: text for people, JSON for scripts. Serde DTOs live here, not in core.
+
+pub mod json;
+pub mod text;
+pub mod trace;

@@ -1,0 +1,174 @@
+//! The JSON report of DESIGN.md, streamed: `{"exchanges":[…],"points":[…],"verdict":{…}}`.
+//!
+//! Exchanges are written as they settle (a capture of millions of packets never sits in memory),
+//! so `points` and `verdict`, known only at the end, come after them. Exchanges are formatted by
+//! hand into a reused buffer (point ids escaped once): this is the hot path of `analyze --json`.
+
+use std::io::{self, Write};
+
+use serde_json::json;
+
+use crate::core::exchange::{Exchange, Leg};
+use crate::core::journey::Journey;
+use crate::core::line::{Line, PointIdx};
+use crate::report::trace::{Summary, TraceReport, name};
+
+pub struct JsonTrace<'w> {
+    out: Box<dyn Write + 'w>,
+    buf: Vec<u8>,
+    /// Point ids as JSON strings (quoted, escaped), by PointIdx.
+    ids: Vec<String>,
+    first: bool,
+}
+
+impl<'w> JsonTrace<'w> {
+    pub fn new(out: Box<dyn Write + 'w>) -> Self {
+        JsonTrace { out, buf: Vec::with_capacity(1 << 16), ids: Vec::new(), first: true }
+    }
+
+    fn refresh_ids(&mut self, names: &[String]) {
+        if self.ids.len() != names.len() {
+            self.ids = names.iter().map(|n| json_string(n)).collect();
+        }
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
+}
+
+fn num(buf: &mut Vec<u8>, n: impl itoa::Integer) {
+    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+}
+
+fn point(buf: &mut Vec<u8>, ids: &[String], p: Option<PointIdx>) {
+    match p.and_then(|p| ids.get(p.index())) {
+        Some(id) => buf.extend_from_slice(id.as_bytes()),
+        None => buf.extend_from_slice(b"null"),
+    }
+}
+
+fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
+    buf.extend_from_slice(b"{\"hops\":[");
+    let mut prev = None;
+    for (i, h) in j.hops.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(b"{\"point\":");
+        point(buf, ids, Some(h.point));
+        buf.extend_from_slice(b",\"t_ns\":");
+        num(buf, h.t_ns);
+        buf.extend_from_slice(b",\"delta_ns\":");
+        num(buf, prev.map_or(0, |p| h.t_ns.saturating_sub(p)));
+        buf.push(b'}');
+        prev = Some(h.t_ns);
+    }
+    buf.extend_from_slice(b"],\"complete\":");
+    buf.extend_from_slice(if leg.lost.is_none() { b"true" } else { b"false" });
+    buf.extend_from_slice(b",\"lost_after\":");
+    point(buf, ids, leg.lost.and_then(|l| l.after));
+    buf.extend_from_slice(b",\"lost_before\":");
+    point(buf, ids, leg.lost.and_then(|l| l.before));
+    buf.extend_from_slice(b",\"netfilter\":[],\"kernel_drops\":[]}");
+}
+
+/// One exchange object.
+pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
+    buf.extend_from_slice(b"{\"kind\":\"");
+    buf.extend_from_slice(ex.kind.as_str().as_bytes());
+    buf.extend_from_slice(b"\",\"summary\":");
+    buf.extend_from_slice(json_string(&ex.summary().to_string()).as_bytes());
+    if let Some(e) = ex.echo() {
+        buf.extend_from_slice(b",\"id\":");
+        num(buf, e.id);
+        buf.extend_from_slice(b",\"seq\":");
+        num(buf, e.seq);
+    }
+    buf.extend_from_slice(b",\"request\":");
+    journey(buf, ids, &ex.request.journey, &ex.request);
+    buf.extend_from_slice(b",\"reply\":");
+    match &ex.reply {
+        Some(r) => journey(buf, ids, &r.journey, r),
+        None => buf.extend_from_slice(b"null"),
+    }
+    if ex.kind.is_echo() {
+        buf.extend_from_slice(b",\"rtt_ns\":");
+        match ex.rtt_ns {
+            Some(rtt) => num(buf, rtt),
+            None => buf.extend_from_slice(b"null"),
+        }
+    }
+    if !ex.errors.is_empty() {
+        buf.extend_from_slice(b",\"errors\":[");
+        for (i, e) in ex.errors.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            let p = &e.journey.packet;
+            let (ty, code) = p
+                .icmp
+                .map(|i| (i.ty, i.code))
+                .or_else(|| p.icmpv6.map(|i| (i.ty, i.code)))
+                .unwrap_or_default();
+            buf.extend_from_slice(b"{\"type\":");
+            num(buf, ty);
+            buf.extend_from_slice(b",\"code\":");
+            num(buf, code);
+            buf.extend_from_slice(b",\"from\":");
+            let from = p.ip.map(|ip| ip.src.to_string()).unwrap_or_default();
+            buf.extend_from_slice(json_string(&from).as_bytes());
+            buf.extend_from_slice(b",\"journey\":");
+            journey(buf, ids, &e.journey, e);
+            buf.push(b'}');
+        }
+        buf.push(b']');
+    }
+    buf.push(b'}');
+}
+
+impl TraceReport for JsonTrace<'_> {
+    fn exchange(&mut self, ex: &Exchange, _line: &Line, names: &[String]) -> io::Result<()> {
+        self.refresh_ids(names);
+        self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[\n" } else { b",\n" });
+        self.first = false;
+        write_exchange(&mut self.buf, &self.ids, ex);
+        if self.buf.len() >= 1 << 16 {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
+        self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[" } else { b"\n" });
+        self.first = false;
+        let points: Vec<_> = s
+            .points
+            .iter()
+            .map(|p| {
+                json!({"id": p.id, "netns": p.netns, "ifname": p.ifname, "role": p.role,
+                       "captured": p.captured, "kernel_drops": p.kernel_drops})
+            })
+            .collect();
+        let v = s.verdict;
+        let segment = v.segment.map(
+            |seg| json!({"after": name(s.names, seg.after), "before": name(s.names, seg.before)}),
+        );
+        let verdict = json!({
+            "reachable": v.reachable, "sent": v.sent, "received": v.received,
+            "cause": v.cause.as_str(), "segment": segment, "summary": v.summary,
+        });
+        let tail = json!({"other_journeys": s.other_journeys, "unidentified": s.unidentified});
+        self.buf.extend_from_slice(b"],\n\"points\":");
+        serde_json::to_writer(&mut self.buf, &points)?;
+        self.buf.extend_from_slice(b",\n\"verdict\":");
+        serde_json::to_writer(&mut self.buf, &verdict)?;
+        self.buf.extend_from_slice(b",\n\"stats\":");
+        serde_json::to_writer(&mut self.buf, &tail)?;
+        self.buf.extend_from_slice(b"}\n");
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+}

@@ -1,0 +1,151 @@
+//! The text report: each exchange with its journeys hop by hop, then the points and the verdict.
+//!
+//! ```text
+//! 20:47:20.721234259  ARP who-has 172.18.0.3 tell 172.18.0.2
+//!   request  nginx-1/eth0 → host/veth4d1c130 +7.9µs → host/docker0 +0ns → … ✓
+//!   reply    nginx-2/eth0 → … ✓
+//! ```
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use crate::core::exchange::{Exchange, ExchangeKind, Leg};
+use crate::core::line::Line;
+use crate::core::verdict::Cause;
+use crate::report::trace::{Summary, TraceReport, name};
+
+pub struct TextTrace<'w> {
+    out: Box<dyn Write + 'w>,
+    line: String,
+}
+
+impl<'w> TextTrace<'w> {
+    pub fn new(out: Box<dyn Write + 'w>) -> Self {
+        TextTrace { out, line: String::with_capacity(512) }
+    }
+}
+
+/// `1.5µs`, `58.0µs`, `1.20ms`, `0ns`.
+pub fn duration(ns: u64) -> String {
+    match ns {
+        0..1_000 => format!("{ns}ns"),
+        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
+        _ => format!("{:.3}s", ns as f64 / 1e9),
+    }
+}
+
+/// Time of day (UTC) with nanoseconds: `20:47:20.721234259`.
+pub fn time_of_day(t_ns: u64) -> String {
+    let secs = t_ns / 1_000_000_000;
+    let day = secs % 86_400;
+    format!("{:02}:{:02}:{:02}.{:09}", day / 3600, day % 3600 / 60, day % 60, t_ns % 1_000_000_000)
+}
+
+fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize) {
+    let _ = write!(out, "  {label:<8} ");
+    let mut prev = None;
+    for (i, h) in leg.journey.hops.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" → ");
+        }
+        out.push_str(name(names, Some(h.point)).unwrap_or("?"));
+        if let Some(p) = prev {
+            let _ = write!(out, " +{}", duration(h.t_ns.saturating_sub(p)));
+        }
+        prev = Some(h.t_ns);
+    }
+    let n = leg.journey.hops.len();
+    match leg.lost {
+        None => {
+            let _ = write!(out, "  ✓ {n}/{}", total.max(n));
+        }
+        Some(loss) => {
+            let before = name(names, loss.before).unwrap_or("the end of the path");
+            let _ = write!(out, "  ✗ lost before {before}");
+        }
+    }
+    out.push('\n');
+}
+
+impl TraceReport for TextTrace<'_> {
+    fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+        let out = &mut self.line;
+        out.clear();
+        let kind = match ex.kind {
+            ExchangeKind::Arp => "ARP",
+            ExchangeKind::IcmpEcho => "ICMP",
+            ExchangeKind::Icmpv6Echo => "ICMPv6",
+            ExchangeKind::Ndp => "NDP",
+            ExchangeKind::IcmpError => "ICMP error",
+        };
+        let _ =
+            write!(out, "{}  {kind} {}", time_of_day(ex.request.journey.first_t()), ex.summary());
+        if let Some(rtt) = ex.rtt_ns {
+            let _ = write!(out, "  rtt {}", duration(rtt));
+        }
+        out.push('\n');
+        let total = line.len();
+        leg(out, "request", &ex.request, names, total);
+        match &ex.reply {
+            Some(r) => leg(out, "reply", r, names, total),
+            None if ex.expects_reply => out.push_str("  reply    ✗ none\n"),
+            None => {}
+        }
+        for e in &ex.errors {
+            leg(out, "error", e, names, total);
+        }
+        self.out.write_all(out.as_bytes())
+    }
+
+    fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
+        let out = &mut self.line;
+        out.clear();
+        out.push_str("\ncapture points (path order):\n");
+        let width = s.points.iter().map(|p| p.id.chars().count()).max().unwrap_or(0);
+        for p in &s.points {
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {:<8}  {:>8} packets  {} dropped by the kernel",
+                p.id, p.role, p.captured, p.kernel_drops
+            );
+        }
+        if s.other_journeys > 0 || s.unidentified > 0 {
+            let _ = writeln!(
+                out,
+                "  ({} other journeys not shown, {} frames not identified)",
+                s.other_journeys, s.unidentified
+            );
+        }
+        let v = s.verdict;
+        let head = match v.cause {
+            _ if v.reachable => "reachable".to_owned(),
+            Cause::Ok => "ok".to_owned(),
+            cause => format!("NOT reachable ({})", cause.as_str()),
+        };
+        let _ = writeln!(out, "\nverdict: {head} — {}", v.summary);
+        if let Some(seg) = v.segment {
+            let _ = writeln!(
+                out,
+                "segment: after {} before {}",
+                name(s.names, seg.after).unwrap_or("(the source)"),
+                name(s.names, seg.before).unwrap_or("(the end of the path)")
+            );
+        }
+        self.out.write_all(out.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_times() {
+        assert_eq!(duration(0), "0ns");
+        assert_eq!(duration(7_900), "7.9µs");
+        assert_eq!(duration(1_200_000), "1.20ms");
+        assert_eq!(time_of_day(1_795_805_526_721_234_259), "18:12:06.721234259");
+    }
+}
