@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# vtrace developer entry point: installs what is missing, builds, runs.
+#
+#   scripts/dev.sh demo    build and run vtrace's main job on the recorded lab captures
+#   scripts/dev.sh test    build and run every test (as root: the lab tests too)
+#   scripts/dev.sh lint    rustfmt --check and clippy -D warnings
+#   scripts/dev.sh deps    only install the system packages
+#
+# Works on a fresh Debian machine with Rust, as root (packages are installed with apt-get).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps)
+
+deps() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if ((${#missing[@]})); then
+        if [[ $(id -u) -ne 0 ]]; then
+            echo "dev.sh: missing packages ${missing[*]}: run as root (or apt-get install them)" >&2
+            exit 2
+        fi
+        echo "dev.sh: installing ${missing[*]}" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+case "${1:-}" in
+deps) deps ;;
+demo)
+    deps
+    cargo build --release --quiet
+    bin=target/release/vtrace
+    echo "== vtrace analyze: a healthy ping across nginx-1/eth0 → veth → docker0 → veth → nginx-2/eth0"
+    (cd fixtures/healthy && "../../$bin" analyze $(sed 's/^/--point /' points)) || true
+    echo
+    echo "== the same with iptables FORWARD policy DROP on the bridge (br_netfilter on)"
+    (cd fixtures/forward-drop && "../../$bin" analyze $(sed 's/^/--point /' points)) || true
+    ;;
+test)
+    deps
+    if [[ $(id -u) -eq 0 ]]; then
+        cargo test --features root-tests
+    else
+        echo "dev.sh: not root: running the tests that need no privileges" >&2
+        cargo test
+    fi
+    ;;
+lint)
+    cargo fmt --check
+    cargo clippy --all-targets --features root-tests -- -D warnings
+    ;;
+*)
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
