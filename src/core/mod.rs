@@ -11,4 +11,6 @@ pub mod frame;
 pub mod journey;
 pub mod line;
 pub mod packet;
+pub mod path;
+pub mod topology;
 pub mod verdict;

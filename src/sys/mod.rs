@@ -1,6 +1,8 @@
 //! Thin Linux adapters: namespaces, capture files, netlink. Each does one system job and hands
 //! plain data to the core; none of them reasons about packets.
 
+pub mod endpoint;
+pub mod netlink;
 pub mod netns;
 pub mod pcapfile;
 pub mod rtnl;

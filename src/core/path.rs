@@ -1,0 +1,559 @@
+//! The capture points a packet crosses between two namespaces, in order, computed from a
+//! [`Topology`]: container `eth0` → its host veth → bridge → the other host veth → the other
+//! `eth0`, a direct veth pair, or several bridges joined by routing.
+//!
+//! Pure: follows each namespace's main routing table to the next hop (gateway or destination),
+//! then walks the layer-2 segment (veth peers, bridge ports) to the link that holds the next
+//! hop's address. It never checks link states, port states or firewalls: a link that is down is
+//! still on the path (finding where a packet stops is the tracer's job, not this module's).
+
+use std::collections::{HashSet, VecDeque};
+use std::net::IpAddr;
+
+use thiserror::Error;
+
+use crate::core::topology::{IfIndex, LinkKind, NsIdx, RouteKind, Topology};
+
+/// Where the path goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A namespace, reached at its primary address ([`crate::core::topology::Namespace::primary_ip`]).
+    Ns(NsIdx),
+    /// An address, reached wherever routing leads.
+    Ip(IpAddr),
+}
+
+/// What a capture point is on the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The first or last interface: where the packet is sent or received.
+    Endpoint,
+    /// A veth end between the endpoints (typically the host side of a container's veth).
+    VethHost,
+    /// A bridge the packet is switched through.
+    Bridge,
+    /// An interface where a namespace routes the packet on (not a bridge).
+    Router,
+    /// Any other interface crossed on layer 2.
+    Link,
+}
+
+impl Role {
+    /// The name used in JSON reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Endpoint => "endpoint",
+            Role::VethHost => "veth-host",
+            Role::Bridge => "bridge",
+            Role::Router => "router",
+            Role::Link => "link",
+        }
+    }
+}
+
+/// One capture point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathPoint {
+    pub ns: NsIdx,
+    /// `<namespace label>/<ifname>`.
+    pub point_id: String,
+    pub ifname: String,
+    pub ifindex: IfIndex,
+    pub role: Role,
+}
+
+/// The ordered capture points from the source to the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub src: NsIdx,
+    /// The namespace the path ends in.
+    pub dst: NsIdx,
+    /// The address the path leads to.
+    pub dst_ip: IpAddr,
+    pub points: Vec<PathPoint>,
+}
+
+impl Path {
+    pub fn point_ids(&self) -> Vec<&str> {
+        self.points.iter().map(|p| p.point_id.as_str()).collect()
+    }
+}
+
+/// Why no path could be computed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PathError {
+    #[error("namespace #{0} is not in the topology")]
+    UnknownNamespace(usize),
+    #[error("namespace {ns} has no address to reach it at: give the destination as an IP")]
+    NoAddress { ns: String },
+    #[error("{src} already owns {ip}: source and destination are the same namespace")]
+    SameNamespace { src: String, ip: IpAddr },
+    #[error("namespace {ns} has no route to {dst} (`ip -n {ns} route` shows its table)")]
+    NoRoute { ns: String, dst: IpAddr },
+    #[error("namespace {ns} has a {kind} route for {dst}: the kernel refuses to send there")]
+    RouteRejects { ns: String, dst: IpAddr, kind: &'static str },
+    #[error(
+        "namespace {ns} sends to {dst} via {via} on {dev}, but no discovered namespace behind \
+         {dev} owns {via}"
+    )]
+    NextHopNotFound { ns: String, dst: IpAddr, via: IpAddr, dev: String },
+    #[error("routing towards {dst} loops back into namespace {ns}")]
+    Loop { ns: String, dst: IpAddr },
+}
+
+/// The capture points from `src` to `dst`.
+pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError> {
+    let src_ns = topo.ns(src).ok_or(PathError::UnknownNamespace(src.0))?;
+    let dst_ip = match dst {
+        Target::Ip(ip) => ip,
+        Target::Ns(d) => {
+            let ns = topo.ns(d).ok_or(PathError::UnknownNamespace(d.0))?;
+            ns.primary_ip().ok_or_else(|| PathError::NoAddress { ns: ns.label.clone() })?
+        }
+    };
+    if src_ns.link_with_ip(dst_ip).is_some() {
+        return Err(PathError::SameNamespace { src: src_ns.label.clone(), ip: dst_ip });
+    }
+    let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
+    let mut routed_in: HashSet<NsIdx> = HashSet::new();
+    let mut cur = src;
+    loop {
+        let ns = topo.ns(cur).ok_or(PathError::UnknownNamespace(cur.0))?;
+        if cur != src && ns.link_with_ip(dst_ip).is_some() {
+            break;
+        }
+        if !routed_in.insert(cur) {
+            return Err(PathError::Loop { ns: ns.label.clone(), dst: dst_ip });
+        }
+        let segment = next_segment(topo, cur, dst_ip)?;
+        for hop in segment {
+            if hops.last() != Some(&hop) {
+                hops.push(hop);
+            }
+        }
+        match hops.last() {
+            Some(&(ns, _)) => cur = ns,
+            None => return Err(PathError::NoRoute { ns: ns.label.clone(), dst: dst_ip }),
+        }
+    }
+    let points = with_roles(topo, &hops, src, cur);
+    Ok(Path { src, dst: cur, dst_ip, points })
+}
+
+/// Route `dst` out of namespace `cur`: the layer-2 walk from the egress link to the next hop.
+fn next_segment(
+    topo: &Topology,
+    cur: NsIdx,
+    dst: IpAddr,
+) -> Result<Vec<(NsIdx, IfIndex)>, PathError> {
+    let ns = topo.ns(cur).ok_or(PathError::UnknownNamespace(cur.0))?;
+    let label = || ns.label.clone();
+    let route = ns.route_to(dst).ok_or_else(|| PathError::NoRoute { ns: label(), dst })?;
+    match route.kind {
+        RouteKind::Unicast => {}
+        RouteKind::Blackhole | RouteKind::Unreachable | RouteKind::Prohibit => {
+            return Err(PathError::RouteRejects { ns: label(), dst, kind: route.kind.as_str() });
+        }
+        _ => return Err(PathError::NoRoute { ns: label(), dst }),
+    }
+    let dev = route.dev.ok_or_else(|| PathError::NoRoute { ns: label(), dst })?;
+    let via = route.gateway.unwrap_or(dst);
+    l2_walk(topo, (cur, dev), via).ok_or_else(|| PathError::NextHopNotFound {
+        ns: label(),
+        dst,
+        via,
+        dev: ns.ifname(dev),
+    })
+}
+
+/// Breadth-first over veth peers and bridge membership from `start` to the link of another
+/// namespace that holds `via` (or, failing that, to the first link of a namespace that owns it).
+fn l2_walk(topo: &Topology, start: (NsIdx, IfIndex), via: IpAddr) -> Option<Vec<(NsIdx, IfIndex)>> {
+    let mut parent: Vec<((NsIdx, IfIndex), Option<usize>)> = vec![(start, None)];
+    let mut seen: HashSet<(NsIdx, IfIndex)> = HashSet::from([start]);
+    let mut queue = VecDeque::from([0usize]);
+    let mut owner_hit = None;
+    while let Some(i) = queue.pop_front() {
+        let (node, _) = *parent.get(i)?;
+        if node.0 != start.0 {
+            let ns = topo.ns(node.0)?;
+            let on_link = ns.link(node.1).is_some_and(|l| l.addrs.iter().any(|a| a.ip == via));
+            if on_link {
+                return Some(trace_back(&parent, i));
+            }
+            if owner_hit.is_none() && ns.link_with_ip(via).is_some() {
+                owner_hit = Some(i);
+            }
+        }
+        for next in l2_neighbours(topo, node) {
+            if seen.insert(next) {
+                parent.push((next, Some(i)));
+                queue.push_back(parent.len() - 1);
+            }
+        }
+    }
+    owner_hit.map(|i| trace_back(&parent, i))
+}
+
+/// The links one layer-2 step away: a veth's peer, a port's bridge, a bridge's ports.
+fn l2_neighbours(topo: &Topology, (ns_idx, ifindex): (NsIdx, IfIndex)) -> Vec<(NsIdx, IfIndex)> {
+    let Some(ns) = topo.ns(ns_idx) else { return Vec::new() };
+    let Some(link) = ns.link(ifindex) else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(peer) = link.peer {
+        out.push((peer.ns, peer.ifindex));
+    }
+    if let Some(bridge) = ns.bridge_of(ifindex) {
+        out.push((ns_idx, bridge.ifindex));
+    }
+    if link.kind == LinkKind::Bridge {
+        out.extend(ns.ports_of(ifindex).map(|p| (ns_idx, p.ifindex)));
+    }
+    out
+}
+
+fn trace_back(parent: &[((NsIdx, IfIndex), Option<usize>)], mut i: usize) -> Vec<(NsIdx, IfIndex)> {
+    let mut out = Vec::new();
+    while let Some(&(node, up)) = parent.get(i) {
+        out.push(node);
+        match up {
+            Some(u) => i = u,
+            None => break,
+        }
+    }
+    out.reverse();
+    out
+}
+
+/// Name each hop and give it its role.
+fn with_roles(
+    topo: &Topology,
+    hops: &[(NsIdx, IfIndex)],
+    src: NsIdx,
+    dst: NsIdx,
+) -> Vec<PathPoint> {
+    let last = hops.len().saturating_sub(1);
+    hops.iter()
+        .enumerate()
+        .map(|(i, &(ns, ifindex))| {
+            let link = topo.link(ns, ifindex);
+            let prev_ns = i.checked_sub(1).and_then(|p| hops.get(p)).map(|h| h.0);
+            let next_ns = hops.get(i + 1).map(|h| h.0);
+            // Routed on: the packet enters and leaves this namespace on different links, and
+            // this link is where it arrives or departs without a bridge in between.
+            let routed = ns != src
+                && ns != dst
+                && (prev_ns != Some(ns) && next_ns == Some(ns)
+                    || prev_ns == Some(ns) && next_ns != Some(ns))
+                && !is_bridge_hop(topo, hops, i);
+            let role = match link.map(|l| &l.kind) {
+                _ if i == 0 || i == last => Role::Endpoint,
+                Some(LinkKind::Bridge) => Role::Bridge,
+                _ if routed => Role::Router,
+                Some(LinkKind::Veth) => Role::VethHost,
+                _ => Role::Link,
+            };
+            PathPoint {
+                ns,
+                point_id: topo.point_id(ns, ifindex),
+                ifname: link.map_or_else(|| format!("if{ifindex}"), |l| l.name.clone()),
+                ifindex,
+                role,
+            }
+        })
+        .collect()
+}
+
+/// True when hop `i` and its same-namespace neighbour on the path are a port and its bridge.
+fn is_bridge_hop(topo: &Topology, hops: &[(NsIdx, IfIndex)], i: usize) -> bool {
+    let Some(&(ns, ifindex)) = hops.get(i) else { return false };
+    let Some(n) = topo.ns(ns) else { return false };
+    let around = [i.checked_sub(1).and_then(|p| hops.get(p)), hops.get(i + 1)];
+    around.into_iter().flatten().filter(|h| h.0 == ns).any(|&(_, other)| {
+        n.bridge_of(ifindex).is_some_and(|b| b.ifindex == other)
+            || n.bridge_of(other).is_some_and(|b| b.ifindex == ifindex)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::topology::{
+        IfAddr, Link, Namespace, NsKind, OperState, PeerRef, Route, RouteScope,
+    };
+    use std::net::Ipv4Addr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    /// A small builder for hand-made topologies.
+    #[derive(Default)]
+    struct Net {
+        topo: Topology,
+    }
+
+    impl Net {
+        fn ns(&mut self, label: &str) -> NsIdx {
+            let i = self.topo.namespaces.len();
+            self.topo.namespaces.push(Namespace::new(
+                label,
+                NsKind::Named,
+                format!("/run/netns/{label}").into(),
+                i as u64 + 100,
+            ));
+            NsIdx(i)
+        }
+        fn get(&mut self, ns: NsIdx) -> &mut Namespace {
+            &mut self.topo.namespaces[ns.0]
+        }
+        fn link(&mut self, ns: NsIdx, ifindex: u32, name: &str, kind: LinkKind) {
+            self.get(ns).links.push(Link {
+                ifindex: IfIndex(ifindex),
+                name: name.into(),
+                kind,
+                mac: None,
+                mtu: 1500,
+                admin_up: true,
+                oper_state: OperState::Up,
+                carrier: Some(true),
+                master: None,
+                addrs: Vec::new(),
+                peer: None,
+                bridge_port_state: None,
+            });
+        }
+        fn find(&mut self, ns: NsIdx, ifindex: u32) -> &mut Link {
+            let links = &mut self.get(ns).links;
+            let pos = links.iter().position(|l| l.ifindex == IfIndex(ifindex)).unwrap_or(0);
+            &mut links[pos]
+        }
+        fn veth(&mut self, a: (NsIdx, u32, &str), b: (NsIdx, u32, &str)) {
+            self.link(a.0, a.1, a.2, LinkKind::Veth);
+            self.link(b.0, b.1, b.2, LinkKind::Veth);
+            self.find(a.0, a.1).peer = Some(PeerRef { ns: b.0, ifindex: IfIndex(b.1) });
+            self.find(b.0, b.1).peer = Some(PeerRef { ns: a.0, ifindex: IfIndex(a.1) });
+        }
+        fn addr(&mut self, ns: NsIdx, ifindex: u32, cidr: &str) {
+            let (a, p) = cidr.split_once('/').unwrap_or((cidr, "32"));
+            let (a, prefix) = (ip(a), p.parse().unwrap_or(32));
+            self.find(ns, ifindex).addrs.push(IfAddr { ip: a, prefix });
+            let net = match a {
+                IpAddr::V4(v) => {
+                    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                    IpAddr::V4(Ipv4Addr::from(u32::from(v) & mask))
+                }
+                v6 => v6,
+            };
+            self.route(ns, net, prefix, None, ifindex);
+        }
+        fn route(&mut self, ns: NsIdx, dst: IpAddr, prefix: u8, gw: Option<&str>, dev: u32) {
+            self.get(ns).routes.push(Route {
+                dst,
+                prefix,
+                gateway: gw.map(ip),
+                dev: Some(IfIndex(dev)),
+                scope: if gw.is_some() { RouteScope::Universe } else { RouteScope::Link },
+                kind: RouteKind::Unicast,
+                metric: None,
+            });
+        }
+        fn default_via(&mut self, ns: NsIdx, gw: &str, dev: u32) {
+            self.route(ns, ip("0.0.0.0"), 0, Some(gw), dev);
+        }
+        fn port(&mut self, ns: NsIdx, port: u32, bridge: u32) {
+            self.find(ns, port).master = Some(IfIndex(bridge));
+        }
+    }
+
+    /// nginx-1 and nginx-2 on br0 in a host-side namespace, as `vtrace lab up` builds it.
+    fn classic() -> (Net, NsIdx, NsIdx, NsIdx) {
+        let mut n = Net::default();
+        let (c1, host, c2) = (n.ns("nginx-1"), n.ns("lab-host"), n.ns("nginx-2"));
+        n.link(host, 2, "br0", LinkKind::Bridge);
+        n.addr(host, 2, "172.18.0.1/16");
+        n.veth((c1, 2, "eth0"), (host, 3, "veth1111111"));
+        n.veth((c2, 2, "eth0"), (host, 4, "veth2222222"));
+        n.port(host, 3, 2);
+        n.port(host, 4, 2);
+        n.addr(c1, 2, "172.18.0.2/16");
+        n.addr(c2, 2, "172.18.0.3/16");
+        n.default_via(c1, "172.18.0.1", 2);
+        n.default_via(c2, "172.18.0.1", 2);
+        (n, c1, host, c2)
+    }
+
+    #[test]
+    fn classic_lab_has_five_points_each_way() {
+        let (n, c1, _, c2) = classic();
+        let p = path(&n.topo, c1, Target::Ns(c2)).map(|p| (p.point_ids().join(" "), p.dst));
+        let want = "nginx-1/eth0 lab-host/veth1111111 lab-host/br0 lab-host/veth2222222 \
+                    nginx-2/eth0";
+        assert_eq!(p, Ok((want.to_owned(), c2)));
+        let back = path(&n.topo, c2, Target::Ip(ip("172.18.0.2"))).map(|p| p.point_ids().join(" "));
+        let want = "nginx-2/eth0 lab-host/veth2222222 lab-host/br0 lab-host/veth1111111 \
+                    nginx-1/eth0";
+        assert_eq!(back.as_deref(), Ok(want));
+    }
+
+    #[test]
+    fn classic_lab_roles() {
+        let (n, c1, _, c2) = classic();
+        let roles: Vec<Role> = path(&n.topo, c1, Target::Ns(c2))
+            .map(|p| p.points.iter().map(|x| x.role).collect())
+            .unwrap_or_default();
+        use Role::*;
+        assert_eq!(roles, vec![Endpoint, VethHost, Bridge, VethHost, Endpoint]);
+    }
+
+    #[test]
+    fn container_to_its_gateway_ends_on_the_bridge() {
+        let (n, c1, host, _) = classic();
+        let p = path(&n.topo, c1, Target::Ip(ip("172.18.0.1")));
+        let got = p.map(|p| (p.point_ids().join(" "), p.dst));
+        assert_eq!(got, Ok(("nginx-1/eth0 lab-host/veth1111111 lab-host/br0".to_owned(), host)));
+    }
+
+    #[test]
+    fn direct_veth_pair_has_two_points() {
+        let mut n = Net::default();
+        let (a, b) = (n.ns("a"), n.ns("b"));
+        n.veth((a, 5, "va"), (b, 5, "vb"));
+        n.addr(a, 5, "10.9.0.1/30");
+        n.addr(b, 5, "10.9.0.2/30");
+        let p = path(&n.topo, a, Target::Ns(b)).map(|p| p.point_ids().join(" "));
+        assert_eq!(p.as_deref(), Ok("a/va b/vb"));
+    }
+
+    #[test]
+    fn two_bridges_joined_by_routing_pass_both_bridges() {
+        let mut n = Net::default();
+        let (a, host, b) = (n.ns("a"), n.ns("rt"), n.ns("b"));
+        n.link(host, 2, "br1", LinkKind::Bridge);
+        n.link(host, 3, "br2", LinkKind::Bridge);
+        n.addr(host, 2, "10.1.0.1/24");
+        n.addr(host, 3, "10.2.0.1/24");
+        n.veth((a, 2, "eth0"), (host, 4, "vetha"));
+        n.veth((b, 2, "eth0"), (host, 5, "vethb"));
+        n.port(host, 4, 2);
+        n.port(host, 5, 3);
+        n.addr(a, 2, "10.1.0.2/24");
+        n.addr(b, 2, "10.2.0.2/24");
+        n.default_via(a, "10.1.0.1", 2);
+        n.default_via(b, "10.2.0.1", 2);
+        let p = path(&n.topo, a, Target::Ns(b));
+        let ids = p.as_ref().map(|p| p.point_ids().join(" ")).map_err(Clone::clone);
+        assert_eq!(ids.as_deref(), Ok("a/eth0 rt/vetha rt/br1 rt/br2 rt/vethb b/eth0"));
+        let roles: Vec<Role> =
+            p.map(|p| p.points.iter().map(|x| x.role).collect()).unwrap_or_default();
+        use Role::*;
+        assert_eq!(roles, vec![Endpoint, VethHost, Bridge, Bridge, VethHost, Endpoint]);
+        let back = path(&n.topo, b, Target::Ns(a)).map(|p| p.point_ids().join(" "));
+        assert_eq!(back.as_deref(), Ok("b/eth0 rt/vethb rt/br2 rt/br1 rt/vetha a/eth0"));
+    }
+
+    #[test]
+    fn routing_through_a_router_namespace_without_bridges() {
+        let mut n = Net::default();
+        let (a, r, b) = (n.ns("a"), n.ns("r"), n.ns("b"));
+        n.veth((a, 2, "eth0"), (r, 2, "ra"));
+        n.veth((b, 2, "eth0"), (r, 3, "rb"));
+        n.addr(a, 2, "10.1.0.2/24");
+        n.addr(r, 2, "10.1.0.1/24");
+        n.addr(r, 3, "10.2.0.1/24");
+        n.addr(b, 2, "10.2.0.2/24");
+        n.default_via(a, "10.1.0.1", 2);
+        let p = path(&n.topo, a, Target::Ns(b));
+        let got = p.map(|p| {
+            let roles: Vec<Role> = p.points.iter().map(|x| x.role).collect();
+            (p.point_ids().join(" "), roles)
+        });
+        use Role::*;
+        assert_eq!(
+            got,
+            Ok(("a/eth0 r/ra r/rb b/eth0".to_owned(), vec![Endpoint, Router, Router, Endpoint]))
+        );
+    }
+
+    #[test]
+    fn a_link_that_is_down_is_still_on_the_path() {
+        let (mut n, c1, host, c2) = classic();
+        let l = n.find(host, 4);
+        l.admin_up = false;
+        l.oper_state = OperState::Down;
+        let p = path(&n.topo, c1, Target::Ns(c2)).map(|p| p.points.len());
+        assert_eq!(p, Ok(5));
+    }
+
+    #[test]
+    fn isolated_labs_with_the_same_addresses_stay_apart() {
+        let (mut n, c1, _, _) = classic();
+        // A second lab with the same subnet, not connected to the first.
+        let (d1, dh) = (n.ns("other-1"), n.ns("other-host"));
+        n.link(dh, 2, "br0", LinkKind::Bridge);
+        n.veth((d1, 2, "eth0"), (dh, 3, "veth3333333"));
+        n.port(dh, 3, 2);
+        n.addr(d1, 2, "172.18.0.3/16");
+        let p = path(&n.topo, c1, Target::Ip(ip("172.18.0.3"))).map(|p| p.point_ids().join(" "));
+        let want = "nginx-1/eth0 lab-host/veth1111111 lab-host/br0 lab-host/veth2222222 \
+                    nginx-2/eth0";
+        assert_eq!(p.as_deref(), Ok(want));
+    }
+
+    #[test]
+    fn failures_are_named() {
+        let (mut n, c1, host, c2) = classic();
+        let nobody = ip("172.18.0.99");
+        assert_eq!(
+            path(&n.topo, c1, Target::Ip(nobody)),
+            Err(PathError::NextHopNotFound {
+                ns: "nginx-1".into(),
+                dst: nobody,
+                via: nobody,
+                dev: "eth0".into()
+            })
+        );
+        assert_eq!(
+            path(&n.topo, c1, Target::Ip(ip("172.18.0.2"))),
+            Err(PathError::SameNamespace { src: "nginx-1".into(), ip: ip("172.18.0.2") })
+        );
+        assert_eq!(path(&n.topo, NsIdx(42), Target::Ns(c2)), Err(PathError::UnknownNamespace(42)));
+        assert_eq!(path(&n.topo, c1, Target::Ns(NsIdx(9))), Err(PathError::UnknownNamespace(9)));
+        let far = ip("192.0.2.7");
+        n.get(c1).routes.retain(|r| r.prefix != 0);
+        assert_eq!(
+            path(&n.topo, c1, Target::Ip(far)),
+            Err(PathError::NoRoute { ns: "nginx-1".into(), dst: far })
+        );
+        n.get(host).links.iter_mut().for_each(|l| l.addrs.clear());
+        assert_eq!(
+            path(&n.topo, host, Target::Ns(host)),
+            Err(PathError::NoAddress { ns: "lab-host".into() })
+        );
+        n.get(c1).routes.iter_mut().for_each(|r| r.kind = RouteKind::Blackhole);
+        assert_eq!(
+            path(&n.topo, c1, Target::Ns(c2)),
+            Err(PathError::RouteRejects {
+                ns: "nginx-1".into(),
+                dst: ip("172.18.0.3"),
+                kind: "blackhole"
+            })
+        );
+    }
+
+    #[test]
+    fn routing_loops_are_reported() {
+        let mut n = Net::default();
+        let (a, b) = (n.ns("a"), n.ns("b"));
+        n.veth((a, 2, "eth0"), (b, 2, "eth0"));
+        n.addr(a, 2, "10.0.0.1/24");
+        n.addr(b, 2, "10.0.0.2/24");
+        n.default_via(a, "10.0.0.2", 2);
+        n.default_via(b, "10.0.0.1", 2);
+        let far = ip("198.51.100.1");
+        assert_eq!(
+            path(&n.topo, a, Target::Ip(far)),
+            Err(PathError::Loop { ns: "a".into(), dst: far })
+        );
+    }
+}

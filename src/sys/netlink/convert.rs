@@ -1,0 +1,412 @@
+//! rtnetlink messages → the core's topology types, one function per message kind.
+//!
+//! Pure translation of already received messages (no sockets, no namespaces). Peers are left
+//! unresolved here: [`RawLink`] keeps the raw `IFLA_LINK` / `IFLA_LINK_NETNSID` for
+//! `peers.rs` to map.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use netlink_packet_route::AddressFamily;
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge, State,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope as NlScope, RouteType,
+    RouteVia,
+};
+use rtnetlink::packet_core::Nla;
+
+use crate::core::packet::{HwAddr, Mac};
+use crate::core::topology::{
+    FdbEntry, FdbKind, IfAddr, IfIndex, Link, LinkKind, NeighState, Neighbour, OperState,
+    PortState, Route, RouteKind, RouteScope,
+};
+
+/// `IFLA_BRPORT_STATE` inside a bridge port's `IFLA_PROTINFO`.
+const IFLA_BRPORT_STATE: u16 = 1;
+
+/// A link with its veth peer as the kernel reported it (not yet mapped to a namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLink {
+    pub link: Link,
+    /// The peer's ifindex (`IFLA_LINK`, or the link's own index when the kernel omitted it
+    /// because both are equal). Only for veths.
+    pub peer_ifindex: Option<IfIndex>,
+    /// `IFLA_LINK_NETNSID`: the peer's namespace as this namespace numbers it; `None` when the
+    /// peer is in the same namespace.
+    pub peer_nsid: Option<i32>,
+}
+
+/// A link from an `RTM_NEWLINK` of an `AF_UNSPEC` dump.
+pub fn link(msg: &LinkMessage) -> RawLink {
+    let mut link = Link {
+        ifindex: IfIndex(msg.header.index),
+        name: String::new(),
+        kind: if msg.header.flags.contains(LinkFlags::Loopback) {
+            LinkKind::Loopback
+        } else {
+            LinkKind::Device
+        },
+        mac: None,
+        mtu: 0,
+        admin_up: msg.header.flags.contains(LinkFlags::Up),
+        oper_state: OperState::Unknown,
+        carrier: None,
+        master: None,
+        addrs: Vec::new(),
+        peer: None,
+        bridge_port_state: None,
+    };
+    let mut iflink = None;
+    let mut peer_nsid = None;
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(n) => link.name.clone_from(n),
+            LinkAttribute::Address(a) if !a.is_empty() => link.mac = Some(HwAddr::new(a)),
+            LinkAttribute::Mtu(m) => link.mtu = *m,
+            LinkAttribute::OperState(s) => link.oper_state = oper_state(*s),
+            LinkAttribute::Carrier(c) => link.carrier = Some(*c != 0),
+            LinkAttribute::Controller(m) => link.master = Some(IfIndex(*m)),
+            LinkAttribute::Link(l) => iflink = Some(IfIndex(*l)),
+            LinkAttribute::LinkNetNsId(id) => peer_nsid = Some(*id),
+            LinkAttribute::LinkInfo(infos) => {
+                if let Some(kind) = infos.iter().find_map(|i| match i {
+                    LinkInfo::Kind(k) => Some(k),
+                    _ => None,
+                }) {
+                    link.kind = link_kind(kind);
+                }
+            }
+            _ => {}
+        }
+    }
+    let is_veth = link.kind == LinkKind::Veth;
+    let peer_ifindex = is_veth.then(|| iflink.unwrap_or(link.ifindex));
+    RawLink { link, peer_ifindex, peer_nsid: if is_veth { peer_nsid } else { None } }
+}
+
+fn link_kind(kind: &InfoKind) -> LinkKind {
+    match kind {
+        InfoKind::Veth => LinkKind::Veth,
+        InfoKind::Bridge => LinkKind::Bridge,
+        other => LinkKind::Other(other.to_string()),
+    }
+}
+
+fn oper_state(s: State) -> OperState {
+    match s {
+        State::NotPresent => OperState::NotPresent,
+        State::Down => OperState::Down,
+        State::LowerLayerDown => OperState::LowerLayerDown,
+        State::Testing => OperState::Testing,
+        State::Dormant => OperState::Dormant,
+        State::Up => OperState::Up,
+        _ => OperState::Unknown,
+    }
+}
+
+/// A bridge port's STP state from an `RTM_NEWLINK` of an `AF_BRIDGE` dump.
+pub fn port_state(msg: &LinkMessage) -> Option<(IfIndex, PortState)> {
+    msg.attributes.iter().find_map(|attr| match attr {
+        LinkAttribute::ProtoInfoBridge(infos) => infos.iter().find_map(|i| match i {
+            LinkProtoInfoBridge::Other(nla) if nla.kind() == IFLA_BRPORT_STATE => {
+                let mut value = vec![0u8; nla.value_len()];
+                nla.emit_value(&mut value);
+                let state = *value.first()?;
+                Some((IfIndex(msg.header.index), PortState::from_kernel(state)))
+            }
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// An address (`ip addr`): the link it is on and the address with its prefix.
+pub fn address(msg: &AddressMessage) -> Option<(IfIndex, IfAddr)> {
+    let (mut local, mut address) = (None, None);
+    for attr in &msg.attributes {
+        match attr {
+            AddressAttribute::Local(ip) => local = Some(*ip),
+            AddressAttribute::Address(ip) => address = Some(*ip),
+            _ => {}
+        }
+    }
+    // IFA_LOCAL is the interface's own address; IFA_ADDRESS the peer's on point-to-point links.
+    let ip = local.or(address)?;
+    Some((IfIndex(msg.header.index), IfAddr { ip, prefix: msg.header.prefix_len }))
+}
+
+/// A route of the main table (IPv4 or IPv6); other tables and families give `None`.
+pub fn route(msg: &RouteMessage) -> Option<Route> {
+    let h = &msg.header;
+    let table = msg
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(h.table));
+    if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+        return None;
+    }
+    let mut dst = match h.address_family {
+        AddressFamily::Inet => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        AddressFamily::Inet6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    let (mut gateway, mut dev, mut metric) = (None, None, None);
+    for attr in &msg.attributes {
+        match attr {
+            RouteAttribute::Destination(a) => dst = route_ip(a).unwrap_or(dst),
+            RouteAttribute::Gateway(a) => gateway = route_ip(a),
+            RouteAttribute::Via(v) => gateway = via_ip(v),
+            RouteAttribute::Oif(i) => dev = Some(IfIndex(*i)),
+            RouteAttribute::Priority(p) => metric = Some(*p),
+            RouteAttribute::MultiPath(hops) => {
+                if let Some(first) = hops.first() {
+                    dev = dev.or(Some(IfIndex(first.interface_index)));
+                    gateway = gateway.or_else(|| {
+                        first.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Gateway(g) => route_ip(g),
+                            RouteAttribute::Via(v) => via_ip(v),
+                            _ => None,
+                        })
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(Route {
+        dst,
+        prefix: h.destination_prefix_length,
+        gateway,
+        dev,
+        scope: route_scope(h.scope),
+        kind: route_kind(h.kind),
+        metric,
+    })
+}
+
+fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
+    match a {
+        RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn via_ip(v: &RouteVia) -> Option<IpAddr> {
+    match v {
+        RouteVia::Inet(v4) => Some(IpAddr::V4(*v4)),
+        RouteVia::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+fn route_scope(s: NlScope) -> RouteScope {
+    match s {
+        NlScope::Universe => RouteScope::Universe,
+        NlScope::Site => RouteScope::Site,
+        NlScope::Link => RouteScope::Link,
+        NlScope::Host => RouteScope::Host,
+        NlScope::NoWhere => RouteScope::Nowhere,
+        NlScope::Other(n) => RouteScope::Other(n),
+        _ => RouteScope::Other(0),
+    }
+}
+
+fn route_kind(t: RouteType) -> RouteKind {
+    match t {
+        RouteType::Unicast => RouteKind::Unicast,
+        RouteType::Local => RouteKind::Local,
+        RouteType::Broadcast => RouteKind::Broadcast,
+        RouteType::BlackHole => RouteKind::Blackhole,
+        RouteType::Unreachable => RouteKind::Unreachable,
+        RouteType::Prohibit => RouteKind::Prohibit,
+        _ => RouteKind::Other,
+    }
+}
+
+fn mac_of(attrs: &[NeighbourAttribute]) -> Option<Mac> {
+    attrs.iter().find_map(|a| match a {
+        NeighbourAttribute::LinkLayerAddress(b) => HwAddr::new(b).mac(),
+        _ => None,
+    })
+}
+
+/// An ARP / NDP entry (`ip neigh`).
+pub fn neighbour(msg: &NeighbourMessage) -> Option<Neighbour> {
+    let ip = msg.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    })?;
+    Some(Neighbour {
+        ip,
+        mac: mac_of(&msg.attributes),
+        state: neigh_state(msg.header.state),
+        dev: IfIndex(msg.header.ifindex),
+    })
+}
+
+fn neigh_state(s: NeighbourState) -> NeighState {
+    match s {
+        NeighbourState::Incomplete => NeighState::Incomplete,
+        NeighbourState::Reachable => NeighState::Reachable,
+        NeighbourState::Stale => NeighState::Stale,
+        NeighbourState::Delay => NeighState::Delay,
+        NeighbourState::Probe => NeighState::Probe,
+        NeighbourState::Failed => NeighState::Failed,
+        NeighbourState::Noarp => NeighState::Noarp,
+        NeighbourState::Permanent => NeighState::Permanent,
+        NeighbourState::None => NeighState::None,
+        NeighbourState::Other(n) => NeighState::Other(n),
+        _ => NeighState::Other(0),
+    }
+}
+
+/// A forwarding-database entry from an `AF_BRIDGE` neighbour dump (`bridge fdb`).
+pub fn fdb(msg: &NeighbourMessage) -> Option<FdbEntry> {
+    let mac = mac_of(&msg.attributes)?;
+    let (mut master, mut vlan) = (None, None);
+    for attr in &msg.attributes {
+        match attr {
+            NeighbourAttribute::Controller(m) => master = Some(IfIndex(*m)),
+            NeighbourAttribute::Vlan(v) => vlan = Some(*v),
+            _ => {}
+        }
+    }
+    let on_device = msg.header.flags.contains(NeighbourFlags::Own) && master.is_none();
+    let kind = match msg.header.state {
+        NeighbourState::Permanent if on_device => FdbKind::Permanent,
+        NeighbourState::Permanent => FdbKind::Local,
+        NeighbourState::Noarp => FdbKind::Static,
+        _ => FdbKind::Learned,
+    };
+    Some(FdbEntry { mac, port: IfIndex(msg.header.ifindex), master, vlan, kind })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::RouteProtocol;
+    use rtnetlink::packet_core::DefaultNla;
+
+    #[test]
+    fn veth_in_another_namespace_keeps_its_raw_peer() {
+        let mut msg = LinkMessage::default();
+        msg.header.index = 7;
+        msg.header.flags = LinkFlags::Up | LinkFlags::Broadcast;
+        msg.attributes = vec![
+            LinkAttribute::IfName("veth1a2b3c4".into()),
+            LinkAttribute::Address(vec![0x02, 0, 0, 0, 0, 0x0a]),
+            LinkAttribute::Mtu(1500),
+            LinkAttribute::OperState(State::LowerLayerDown),
+            LinkAttribute::Carrier(0),
+            LinkAttribute::Controller(3),
+            LinkAttribute::LinkNetNsId(4),
+            LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth)]),
+        ];
+        let raw = link(&msg);
+        assert_eq!(raw.link.name, "veth1a2b3c4");
+        assert_eq!(raw.link.kind, LinkKind::Veth);
+        assert_eq!(raw.link.mac.map(|m| m.to_string()).as_deref(), Some("02:00:00:00:00:0a"));
+        assert_eq!(raw.link.mtu, 1500);
+        assert!(raw.link.admin_up);
+        assert_eq!(raw.link.oper_state, OperState::LowerLayerDown);
+        assert_eq!(raw.link.carrier, Some(false));
+        assert_eq!(raw.link.master, Some(IfIndex(3)));
+        // IFLA_LINK omitted: the peer has the same ifindex.
+        assert_eq!(raw.peer_ifindex, Some(IfIndex(7)));
+        assert_eq!(raw.peer_nsid, Some(4));
+    }
+
+    #[test]
+    fn loopback_and_non_veth_links_have_no_peer() {
+        let mut msg = LinkMessage::default();
+        msg.header.index = 1;
+        msg.header.flags = LinkFlags::Loopback;
+        msg.attributes = vec![LinkAttribute::IfName("lo".into()), LinkAttribute::Link(1)];
+        let raw = link(&msg);
+        assert_eq!(
+            (raw.link.kind, raw.link.admin_up, raw.peer_ifindex),
+            (LinkKind::Loopback, false, None)
+        );
+    }
+
+    #[test]
+    fn bridge_port_state_comes_from_protinfo() {
+        let mut msg = LinkMessage::default();
+        msg.header.index = 5;
+        msg.attributes = vec![LinkAttribute::ProtoInfoBridge(vec![
+            LinkProtoInfoBridge::Other(DefaultNla::new(2, vec![32])),
+            LinkProtoInfoBridge::Other(DefaultNla::new(IFLA_BRPORT_STATE, vec![4])),
+        ])];
+        assert_eq!(port_state(&msg), Some((IfIndex(5), PortState::Blocking)));
+        msg.attributes.clear();
+        assert_eq!(port_state(&msg), None);
+    }
+
+    #[test]
+    fn routes_outside_the_main_table_are_dropped() {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = NlScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes = vec![
+            RouteAttribute::Gateway(RouteAddress::Inet(Ipv4Addr::new(172, 18, 0, 1))),
+            RouteAttribute::Oif(2),
+        ];
+        let want = Route {
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            prefix: 0,
+            gateway: Some(IpAddr::V4(Ipv4Addr::new(172, 18, 0, 1))),
+            dev: Some(IfIndex(2)),
+            scope: RouteScope::Universe,
+            kind: RouteKind::Unicast,
+            metric: None,
+        };
+        assert_eq!(route(&msg), Some(want));
+        msg.attributes.push(RouteAttribute::Table(255));
+        assert_eq!(route(&msg), None);
+    }
+
+    #[test]
+    fn fdb_kinds_follow_bridge_fdb() {
+        let entry = |state, flags, master: Option<u32>| {
+            let mut msg = NeighbourMessage::default();
+            msg.header.family = AddressFamily::Bridge;
+            msg.header.ifindex = 4;
+            msg.header.state = state;
+            msg.header.flags = flags;
+            msg.attributes = vec![NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 2])];
+            if let Some(m) = master {
+                msg.attributes.push(NeighbourAttribute::Controller(m));
+            }
+            fdb(&msg).map(|e| (e.kind, e.master))
+        };
+        let ctl = NeighbourFlags::Controller;
+        let own = NeighbourFlags::Own;
+        assert_eq!(
+            entry(NeighbourState::Reachable, ctl, Some(2)),
+            Some((FdbKind::Learned, Some(IfIndex(2))))
+        );
+        assert_eq!(
+            entry(NeighbourState::Permanent, ctl, Some(2)),
+            Some((FdbKind::Local, Some(IfIndex(2))))
+        );
+        assert_eq!(entry(NeighbourState::Permanent, own, None), Some((FdbKind::Permanent, None)));
+        assert_eq!(
+            entry(NeighbourState::Noarp, ctl, Some(2)),
+            Some((FdbKind::Static, Some(IfIndex(2))))
+        );
+    }
+}

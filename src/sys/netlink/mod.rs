@@ -1,0 +1,153 @@
+//! Discovery: the [`Topology`] of every network namespace on the machine, over rtnetlink.
+//!
+//! One socket per namespace, each opened on its own thread inside that namespace
+//! ([`crate::sys::rtnl::open_socket_in`]), then all namespaces are dumped concurrently on one
+//! tokio runtime and their veths joined to their peers. No process is spawned per namespace.
+//! Discovery only reads: it never changes links, addresses, routes or namespace ids.
+
+pub mod convert;
+pub mod dump;
+pub mod namespaces;
+pub mod peers;
+
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use futures::future::join_all;
+use netlink_sys::TokioSocket;
+use thiserror::Error;
+
+use crate::core::topology::{Namespace, NsIdx, NsKind, Topology};
+use crate::sys::netlink::dump::NsDump;
+use crate::sys::netlink::namespaces::FoundNs;
+use crate::sys::rtnl::open_socket_in;
+
+/// Why discovery failed.
+#[derive(Debug, Error)]
+pub enum DiscoveryError {
+    #[error(
+        "reading the host's network namespace ({path}) needs CAP_SYS_PTRACE, and entering \
+         namespaces CAP_SYS_ADMIN: run vtrace as root ({source})"
+    )]
+    NoAccess { path: PathBuf, source: std::io::Error },
+    #[error("opening an rtnetlink socket in namespace {label}: {reason}")]
+    Socket { label: String, reason: String },
+    #[error("starting the netlink event loop: {0}")]
+    Runtime(std::io::Error),
+    #[error("the {what} dump of namespace {label} failed: {source}")]
+    Dump { label: String, what: &'static str, source: rtnetlink::Error },
+}
+
+/// The topology of every namespace of the machine (root, named, Docker, processes').
+pub fn discover() -> Result<Topology, DiscoveryError> {
+    let found = namespaces::enumerate().map_err(|source| DiscoveryError::NoAccess {
+        path: crate::sys::netns::Netns::Root.path(),
+        source,
+    })?;
+    discover_found(found)
+}
+
+/// The topology of the given namespaces. A process namespace that vanished meanwhile is left
+/// out; any other failure is an error.
+pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
+    let sockets = open_sockets(&found);
+    let mut kept: Vec<(FoundNs, OwnedFd)> = Vec::with_capacity(found.len());
+    for (ns, socket) in found.into_iter().zip(sockets) {
+        match socket {
+            Ok(fd) => kept.push((ns, fd)),
+            Err(_) if ns.kind == NsKind::Process => {}
+            Err(e) => {
+                return Err(DiscoveryError::Socket { label: ns.label, reason: format!("{e:#}") });
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .map_err(DiscoveryError::Runtime)?;
+    runtime.block_on(discover_async(kept))
+}
+
+/// Open one rtnetlink socket inside each namespace, all at once (one thread each).
+fn open_sockets(found: &[FoundNs]) -> Vec<anyhow::Result<OwnedFd>> {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = found
+            .iter()
+            .map(|ns| {
+                let netns = ns.netns();
+                scope.spawn(move || open_socket_in(&netns))
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a socket-opening thread panicked")))
+            })
+            .collect()
+    })
+}
+
+async fn discover_async(kept: Vec<(FoundNs, OwnedFd)>) -> Result<Topology, DiscoveryError> {
+    let mut handles = Vec::with_capacity(kept.len());
+    let mut spaces = Vec::with_capacity(kept.len());
+    for (ns, fd) in kept {
+        // SAFETY: `fd` is an open netlink socket we own; TokioSocket takes it over.
+        let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
+        let (connection, handle, _) = rtnetlink::from_socket(socket);
+        tokio::spawn(connection);
+        handles.push(handle);
+        spaces.push(ns);
+    }
+    let dumps = join_all(handles.iter().map(dump::dump)).await;
+    let mut ok_dumps: Vec<NsDump> = Vec::with_capacity(dumps.len());
+    for (ns, d) in spaces.iter().zip(dumps) {
+        match d {
+            Ok(d) => ok_dumps.push(d),
+            Err(e) => {
+                return Err(DiscoveryError::Dump {
+                    label: ns.label.clone(),
+                    what: e.what,
+                    source: e.source,
+                });
+            }
+        }
+    }
+    let views: Vec<peers::NsView<'_>> = handles
+        .iter()
+        .zip(&spaces)
+        .zip(&ok_dumps)
+        .map(|((handle, ns), d)| peers::NsView { handle, fd: ns.file.as_raw_fd(), links: &d.links })
+        .collect();
+    let peer_map = peers::resolve(&views).await;
+    let mut topo = Topology { namespaces: Vec::with_capacity(spaces.len()) };
+    for (i, (ns, d)) in spaces.iter().zip(ok_dumps).enumerate() {
+        let mut n = assemble(ns, d);
+        for link in &mut n.links {
+            link.peer = peer_map.get(&(NsIdx(i), link.ifindex)).copied();
+        }
+        topo.namespaces.push(n);
+    }
+    Ok(topo)
+}
+
+/// One namespace of the model from its dumps (peers not set).
+fn assemble(ns: &FoundNs, d: NsDump) -> Namespace {
+    let mut n = Namespace::new(ns.label.clone(), ns.kind, ns.path.clone(), ns.id.1);
+    n.links = d.links.into_iter().map(|r| r.link).collect();
+    for (ifindex, addr) in d.addrs {
+        if let Some(link) = n.links.iter_mut().find(|l| l.ifindex == ifindex) {
+            link.addrs.push(addr);
+        }
+    }
+    for (ifindex, state) in d.port_states {
+        if let Some(link) = n.links.iter_mut().find(|l| l.ifindex == ifindex && l.master.is_some())
+        {
+            link.bridge_port_state = Some(state);
+        }
+    }
+    n.routes = d.routes;
+    n.neighbours = d.neighbours;
+    n.fdb = d.fdb;
+    n
+}
