@@ -105,3 +105,125 @@ impl Analysis {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::core::packet::{Echo, Icmp, Ip, Packet};
+    use crate::core::verdict::{Cause, Segment};
+
+    const A: Ipv4Addr = Ipv4Addr::new(172, 18, 0, 2);
+    const B: Ipv4Addr = Ipv4Addr::new(172, 18, 0, 3);
+    const NAMES: [&str; 5] =
+        ["nginx-1/eth0", "host/vethA", "host/docker0", "host/vethB", "nginx-2/eth0"];
+
+    fn echo(src: Ipv4Addr, dst: Ipv4Addr, ty: u8, seq: u16) -> Packet {
+        Packet {
+            ip: Some(Ip {
+                src: IpAddr::V4(src),
+                dst: IpAddr::V4(dst),
+                id: Some(seq),
+                proto: 1,
+                ttl: 64,
+                total_len: 84,
+                dont_fragment: true,
+                frag_offset: 0,
+                more_fragments: false,
+            }),
+            icmp: Some(Icmp { ty, code: 0, echo: Some(Echo { id: 7, seq }), quoted: None }),
+            fp: Some(u64::from(seq) << 8 | u64::from(ty)),
+            ..Packet::default()
+        }
+    }
+
+    /// Feed `packet` at the given points (path positions), 10 µs apart, starting at `t`.
+    fn pass(a: &mut Analysis, packet: Packet, points: &[u16], t: u64) {
+        for (i, &p) in points.iter().enumerate() {
+            let t_ns = t + 10_000 * i as u64;
+            a.ingest(Observation { point: PointIdx(p), t_ns, frame: t_ns, packet });
+        }
+    }
+
+    fn lab() -> Analysis {
+        let mut a = Analysis::new(1_000_000_000);
+        for _ in NAMES {
+            a.add_point();
+        }
+        a
+    }
+
+    fn names() -> Vec<String> {
+        NAMES.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    fn finish(mut a: Analysis) -> (Vec<Exchange>, crate::core::verdict::Verdict) {
+        a.finish();
+        let mut out = Vec::new();
+        a.drain(|ex, _| out.push(ex.clone()));
+        let v = a.verdict(&names(), false);
+        (out, v)
+    }
+
+    #[test]
+    fn answered_echoes_are_reachable_with_rtt() {
+        let mut a = lab();
+        for seq in 1..=3u16 {
+            let t = u64::from(seq) * 200_000_000;
+            pass(&mut a, echo(A, B, 8, seq), &[0, 1, 2, 3, 4], t);
+            pass(&mut a, echo(B, A, 0, seq), &[4, 3, 2, 1, 0], t + 100_000);
+        }
+        let (ex, v) = finish(a);
+        assert_eq!(ex.len(), 3);
+        assert!(ex.iter().all(Exchange::answered));
+        assert_eq!(ex[0].rtt_ns, Some(140_000));
+        assert_eq!((v.reachable, v.sent, v.received, v.cause), (true, 3, 3, Cause::Ok));
+        assert_eq!(v.summary, "3/3 echo replies, 5 hops each way");
+    }
+
+    #[test]
+    fn a_request_that_vanishes_mid_path_names_the_segment() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        let (ex, v) = finish(a);
+        let lost = ex[0].request.lost.expect("lost");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(2)), Some(PointIdx(3))));
+        assert_eq!((v.reachable, v.cause), (false, Cause::Unknown));
+        assert_eq!(
+            v.segment,
+            Some(Segment { after: Some(PointIdx(2)), before: Some(PointIdx(3)) })
+        );
+        assert!(v.summary.contains("between host/docker0 and host/vethB"), "{}", v.summary);
+    }
+
+    #[test]
+    fn a_request_that_arrives_unanswered_is_no_reply() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2, 3, 4], 0);
+        let (_, v) = finish(a);
+        assert_eq!(v.cause, Cause::NoReply);
+        assert_eq!(v.segment, Some(Segment { after: Some(PointIdx(4)), before: None }));
+    }
+
+    #[test]
+    fn a_destination_that_lives_mid_path_is_not_a_loss() {
+        // Pinging the gateway on the bridge: requests end at docker0, replies start there.
+        let gw = Ipv4Addr::new(172, 18, 0, 1);
+        let mut a = lab();
+        pass(&mut a, echo(A, gw, 8, 1), &[0, 1, 2], 0);
+        pass(&mut a, echo(gw, A, 0, 1), &[2, 1, 0], 50_000);
+        let (ex, v) = finish(a);
+        assert!(ex[0].answered(), "{ex:?}");
+        assert_eq!((v.reachable, v.cause), (true, Cause::Ok));
+    }
+
+    #[test]
+    fn capture_drops_forbid_blaming_the_network() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1], 0);
+        a.finish();
+        let v = a.verdict(&names(), true);
+        assert_eq!(v.cause, Cause::CaptureGap);
+    }
+}
