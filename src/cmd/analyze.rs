@@ -155,7 +155,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     for s in &mut sources {
         s.advance(&mut analysis, &mut points);
     }
+    let mut progress = Progress::new();
     loop {
+        progress.tick();
         // The source whose next frame is the oldest (files are merged by time).
         let Some(i) = (0..sources.len())
             .filter(|&i| sources[i].next.is_some())
@@ -175,6 +177,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         });
         res?;
     }
+    progress.done();
     analysis.finish();
     let mut res = Ok(());
     analysis.drain(|ex, line| {
@@ -236,5 +239,43 @@ fn guess_role(ifname: &str, at_end: bool) -> &'static str {
         "bridge"
     } else {
         "transit"
+    }
+}
+
+/// "N frames read" on stderr every second, when stderr is a terminal and the work is long.
+struct Progress {
+    enabled: bool,
+    frames: u64,
+    start: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Self {
+        use std::io::IsTerminal;
+        let enabled = std::io::stderr().is_terminal();
+        Progress { enabled, frames: 0, start: std::time::Instant::now(), shown: false }
+    }
+
+    fn tick(&mut self) {
+        self.frames += 1;
+        if !self.enabled || self.frames % (1 << 18) != 0 {
+            return;
+        }
+        let secs = self.start.elapsed().as_secs_f64();
+        if secs >= 1.0 {
+            eprint!(
+                "\rvtrace: {} frames read ({:.1} M/s)",
+                self.frames,
+                self.frames as f64 / secs / 1e6
+            );
+            self.shown = true;
+        }
+    }
+
+    fn done(&self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
     }
 }
