@@ -31,6 +31,18 @@ pub enum Command {
         vtrace analyze --point nginx-1/eth0=a.pcap --point host/br0=b.pcap --point nginx-2/eth0=c.pcap\n  \
         vtrace analyze --packets --json capture.pcap")]
     Analyze(AnalyzeArgs),
+    /// Show the network across namespaces: interfaces, routes, bridges, ARP and FDB tables, and
+    /// each veth joined to its peer in the other namespace.
+    ///
+    /// Without endpoints: every namespace (named, Docker, processes', the host's). With
+    /// endpoints: their namespaces and those connecting them, and the capture points from each
+    /// endpoint to the next. Needs root (entering namespaces: CAP_SYS_ADMIN).
+    #[command(after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
+        pid:PID, path:FILE, or an IP address.\n\nExamples:\n  \
+        vtrace topo\n  \
+        vtrace topo nginx-1 nginx-2\n  \
+        vtrace topo --json | jq '.veth_links'")]
+    Topo(TopoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +64,16 @@ pub struct AnalyzeArgs {
     /// follow its request (e.g. 1s, 250ms). Bounds memory however long the capture.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub window: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct TopoArgs {
+    /// Endpoints to show (and the path between consecutive ones); all namespaces when none.
+    #[arg(value_name = "ENDPOINT")]
+    pub endpoints: Vec<String>,
+    /// Print one JSON object (namespaces, veth_links, paths) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_point(s: &str) -> Result<(String, PathBuf), String> {

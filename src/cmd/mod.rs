@@ -1,6 +1,7 @@
 //! One orchestration file per command: wire `sys` → `core` → `report`.
 
 pub mod analyze;
+pub mod topo;
 
 use anyhow::Result;
 
@@ -11,5 +12,6 @@ use crate::error::Outcome;
 pub fn run(command: Command) -> Result<Outcome> {
     match command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Topo(args) => topo::run(&args),
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod json;
 pub mod text;
+pub mod topo;
 pub mod trace;

@@ -195,9 +195,9 @@ fn by_ip(ip: IpAddr, topo: &Topology) -> Result<Endpoint, EndpointError> {
     };
     let ns = topo.ns(idx).ok_or(EndpointError::NoOwner(ip))?;
     let netns = match ns.kind {
-        NsKind::Root => Netns::Root,
+        NsKind::Root if ns.path == Netns::Root.path() => Netns::Root,
         NsKind::Named => Netns::Named(ns.label.clone()),
-        NsKind::Docker | NsKind::Process => Netns::Path(ns.path.clone()),
+        NsKind::Root | NsKind::Docker | NsKind::Process => Netns::Path(ns.path.clone()),
     };
     Ok(Endpoint { label: ns.label.clone(), netns, ip: Some(ip) })
 }

@@ -30,9 +30,9 @@ impl FoundNs {
     /// How to enter this namespace.
     pub fn netns(&self) -> Netns {
         match self.kind {
-            NsKind::Root => Netns::Root,
+            NsKind::Root if self.path == Netns::Root.path() => Netns::Root,
             NsKind::Named => Netns::Named(self.label.clone()),
-            NsKind::Docker | NsKind::Process => Netns::Path(self.path.clone()),
+            NsKind::Root | NsKind::Docker | NsKind::Process => Netns::Path(self.path.clone()),
         }
     }
 }
@@ -49,8 +49,7 @@ pub struct Candidate {
 /// then process-only ones (by PID). Files that vanish or cannot be read are skipped, except the
 /// root namespace's: the error says what is missing.
 pub fn enumerate() -> std::io::Result<Vec<FoundNs>> {
-    let root = Candidate { label: HOST_LABEL.into(), kind: NsKind::Root, path: Netns::Root.path() };
-    let root_found = open(&root)?;
+    let root_found = open_root()?;
     let mut candidates = Vec::new();
     candidates.extend(dir_entries(Path::new(NETNS_RUN_DIR), NsKind::Named));
     candidates.extend(dir_entries(Path::new(DOCKER_NETNS_DIR), NsKind::Docker));
@@ -67,6 +66,19 @@ pub fn enumerate() -> std::io::Result<Vec<FoundNs>> {
         }
     }
     Ok(out)
+}
+
+/// The host's namespace: PID 1's; when a sandbox hides PID 1, the one vtrace runs in.
+fn open_root() -> std::io::Result<FoundNs> {
+    let pid1 = Candidate { label: HOST_LABEL.into(), kind: NsKind::Root, path: Netns::Root.path() };
+    match open(&pid1) {
+        Ok(found) => Ok(found),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let own = PathBuf::from(format!("/proc/{}/ns/net", std::process::id()));
+            open(&Candidate { path: own, ..pid1 }).map_err(|_| e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Open a candidate's namespace file and read its identity.

@@ -1,0 +1,86 @@
+//! `vtrace topo [ENDPOINT…] [--json]`: discover every namespace, resolve the endpoints, compute
+//! the path from each endpoint to the next, and print the picture.
+//!
+//! Orchestration only: discovery is `sys::netlink`, endpoints `sys::endpoint`, paths
+//! `core::path`, formatting `report::topo`.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+
+use crate::cli::TopoArgs;
+use crate::core::path::{Target, path};
+use crate::core::topology::{NsIdx, NsKind, Topology};
+use crate::error::Outcome;
+use crate::report::topo::{PathResult, report, text};
+use crate::sys::endpoint::{Endpoint, resolve_in};
+use crate::sys::netlink::discover;
+
+pub fn run(args: &TopoArgs) -> Result<Outcome> {
+    let mut topo = discover().context("discovering the network namespaces")?;
+    let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();
+    for spec in &args.endpoints {
+        let ep = resolve_in(spec, &topo).with_context(|| format!("endpoint {spec:?}"))?;
+        let idx = ep.find_in(&topo).with_context(|| {
+            format!(
+                "endpoint {spec:?} ({}) was not among the discovered namespaces: did it just \
+                 disappear?",
+                ep.netns.path().display()
+            )
+        })?;
+        relabel(&mut topo, idx, &ep.label);
+        located.push((ep, idx));
+    }
+    let paths: Vec<PathResult> = located
+        .windows(2)
+        .filter_map(|w| match w {
+            [(a, ai), (b, bi)] => {
+                let target = b.ip.map_or(Target::Ns(*bi), Target::Ip);
+                Some(PathResult {
+                    from: a.label.clone(),
+                    to: b.label.clone(),
+                    result: path(&topo, *ai, target),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    let selection = selection(&located, &paths);
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report(&topo, &selection, &paths))
+            .context("writing JSON")?;
+        writeln!(out).context("writing JSON")?;
+    } else {
+        out.write_all(text(&topo, &selection, &paths).as_bytes())
+            .context("writing the topology")?;
+    }
+    out.flush().context("writing the topology")?;
+    Ok(if paths.iter().all(|p| p.result.is_ok()) { Outcome::Success } else { Outcome::NotReached })
+}
+
+/// Give a namespace known only by its file (a Docker sandbox, a process's) the name the user
+/// used for it, unless that name is already taken.
+fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
+    if topo.find_label(label).is_some() {
+        return;
+    }
+    if let Some(ns) = topo.namespaces.get_mut(idx.0) {
+        if matches!(ns.kind, NsKind::Docker | NsKind::Process) {
+            ns.label = label.to_owned();
+        }
+    }
+}
+
+/// The endpoints' namespaces and every namespace their paths cross (empty: all).
+fn selection(located: &[(Endpoint, NsIdx)], paths: &[PathResult]) -> Vec<NsIdx> {
+    let mut out: Vec<NsIdx> = located.iter().map(|(_, i)| *i).collect();
+    for p in paths {
+        if let Ok(path) = &p.result {
+            out.extend(path.points.iter().map(|pt| pt.ns));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
