@@ -1,11 +1,106 @@
-//! Frame → [`Packet`]: link layers, ARP, IPv4/IPv6, ICMP/ICMPv6, TCP/UDP ports (etherparse).
+//! Frame → [`Packet`]: link layers, VLAN tags, ARP, IPv4/IPv6, ICMP/ICMPv6, TCP/UDP ports, and the
+//! tunnels that carry them (GRE, ERSPAN, GTP-U, VXLAN, Geneve, MPLS, PPPoE, IP-in-IP).
+//!
+//! One file per layer; etherparse's header slices do the parsing wherever they fit, the rest
+//! (link types it does not know, tunnels, truncated ICMP) is read by hand here.
+//!
+//! The decoder is pure and hot: it must never panic on any input, never allocate and never format.
+//! It keeps the outermost Ethernet and IP header, every VLAN tag (outermost first), the first ARP
+//! and ICMP/ICMPv6 message found, and the identity ([`Packet::fp`]) of the innermost packet. It must
+//! not interpret packets beyond their headers (that is the correlator's job).
 
+mod arp;
+mod icmp;
+mod ip;
+mod link;
+mod tunnel;
+
+#[cfg(test)]
+mod tests;
+
+use crate::core::fingerprint;
 use crate::core::frame::Frame;
-use crate::core::packet::{DecodeStatus, Packet};
+use crate::core::packet::{DecodeStatus, Ip, Packet};
 
 /// Decode one frame. Never fails and never panics: what cannot be decoded is marked in
-/// [`Packet::status`].
+/// [`Packet::status`], and what was decoded before it is kept.
 pub fn decode(frame: &Frame<'_>) -> Packet {
-    let _ = frame;
-    Packet { status: DecodeStatus::UndecodedLinkType, ..Packet::default() }
+    let mut p = Packet::default();
+    link::frame(&mut Decoder { p: &mut p, depth: 0 }, frame.linktype, frame.data);
+    p
+}
+
+/// How many network layers (tunnels inside tunnels) are followed before giving up.
+const MAX_DEPTH: u8 = 8;
+
+/// Ethertypes the layers hand to each other.
+mod ethertype {
+    pub const IPV4: u16 = 0x0800;
+    pub const ARP: u16 = 0x0806;
+    pub const RARP: u16 = 0x8035;
+    pub const IPV6: u16 = 0x86dd;
+    pub const MPLS: u16 = 0x8847;
+    pub const MPLS_MULTICAST: u16 = 0x8848;
+    pub const PPPOE_SESSION: u16 = 0x8864;
+    pub const TRANSPARENT_ETHERNET: u16 = 0x6558;
+    pub const VLAN_TAGS: [u16; 5] = [0x8100, 0x88a8, 0x9100, 0x9200, 0x9300];
+}
+
+/// The packet being filled in, and how deep into encapsulations the decoder is.
+struct Decoder<'p> {
+    p: &'p mut Packet,
+    depth: u8,
+}
+
+impl Decoder<'_> {
+    /// Mark the packet malformed (the first problem found wins).
+    fn malformed(&mut self, what: &'static str) {
+        if self.p.status == DecodeStatus::Complete {
+            self.p.status = DecodeStatus::Malformed(what);
+        }
+    }
+
+    /// Record an IP header: the first is the outermost, later ones are tunnelled.
+    fn set_ip(&mut self, ip: Ip) {
+        if self.p.ip.is_none() {
+            self.p.ip = Some(ip);
+        } else {
+            self.p.inner_ip = Some(ip);
+        }
+    }
+
+    /// Identity of an unrecognised payload, unless an outer layer already gave one.
+    fn other(&mut self, ethertype: u16, data: &[u8]) {
+        if self.p.fp.is_none() {
+            self.p.fp = Some(fingerprint::other(ethertype, data));
+        }
+    }
+
+    /// Decode what an ethertype (or an equivalent protocol field) announces.
+    fn network(&mut self, ethertype: u16, data: &[u8]) {
+        if self.depth >= MAX_DEPTH {
+            self.malformed("too many nested encapsulations");
+            return;
+        }
+        self.depth += 1;
+        link::network(self, ethertype, data);
+    }
+
+    /// Decode an IP packet whose version is given by its first nibble (raw IP, GTP-U, MPLS).
+    fn ip_by_version(&mut self, data: &[u8]) {
+        match data.first().map(|b| b >> 4) {
+            Some(4) => self.network(ethertype::IPV4, data),
+            Some(6) => self.network(ethertype::IPV6, data),
+            Some(_) => self.malformed("IP version is neither 4 nor 6"),
+            None => self.malformed("IP header missing"),
+        }
+    }
+}
+
+/// Big-endian u16 at `at`, if the slice is long enough.
+fn be16(data: &[u8], at: usize) -> Option<u16> {
+    match data.get(at..at.checked_add(2)?)? {
+        [a, b] => Some(u16::from_be_bytes([*a, *b])),
+        _ => None,
+    }
 }
