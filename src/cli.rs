@@ -31,6 +31,9 @@ pub enum Command {
         vtrace analyze --point nginx-1/eth0=a.pcap --point host/br0=b.pcap --point nginx-2/eth0=c.pcap\n  \
         vtrace analyze --packets --json capture.pcap")]
     Analyze(AnalyzeArgs),
+    /// Build, remove or inspect the lab: container namespaces joined by veth pairs to a bridge,
+    /// like Docker's default network (`lab up`, `lab down`, `lab status`).
+    Lab(crate::cmd::lab::LabArgs),
     /// Show the network across namespaces: interfaces, routes, bridges, ARP and FDB tables, and
     /// each veth joined to its peer in the other namespace.
     ///

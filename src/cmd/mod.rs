@@ -1,6 +1,7 @@
 //! One orchestration file per command: wire `sys` → `core` → `report`.
 
 pub mod analyze;
+pub mod lab;
 pub mod topo;
 
 use anyhow::Result;
@@ -12,6 +13,7 @@ use crate::error::Outcome;
 pub fn run(command: Command) -> Result<Outcome> {
     match command {
         Command::Analyze(args) => analyze::run(&args),
+        Command::Lab(args) => lab::run(&args),
         Command::Topo(args) => topo::run(&args),
     }
 }

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod exchange;
 pub mod fingerprint;
 pub mod frame;
+pub mod lab;
 pub mod journey;
 pub mod line;
 pub mod packet;

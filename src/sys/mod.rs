@@ -2,6 +2,7 @@
 //! plain data to the core; none of them reasons about packets.
 
 pub mod endpoint;
+pub mod lab;
 pub mod netlink;
 pub mod netns;
 pub mod pcapfile;

@@ -1,0 +1,569 @@
+//! The lab as data: which namespaces, bridge, veth pairs, addresses and MACs `vtrace lab up`
+//! builds, derived deterministically from the options, and how what exists compares with it.
+//!
+//! Pure: no IO, no clocks, no randomness. The same options always give the same names and MACs,
+//! which is what makes `lab up` reproducible and lets `lab down` find everything again after a
+//! crash. Applying the spec to the system is `sys::lab`'s job, never this module's.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use thiserror::Error;
+
+use crate::core::packet::Mac;
+
+/// Default container names are `nginx-1` … `nginx-N`.
+pub const DEFAULT_CONTAINER_STEM: &str = "nginx-";
+/// Name of the namespace that holds the host side when it is not the root namespace.
+pub const DEFAULT_HOST_NETNS: &str = "vtrace-host";
+/// Bridge name inside the private host namespace (Docker's).
+pub const DEFAULT_BRIDGE_PRIVATE: &str = "docker0";
+/// Bridge name in the root namespace (docker0 there may be Docker's own).
+pub const DEFAULT_BRIDGE_ROOT: &str = "vtrace0";
+/// Default subnet (Docker's first user-defined network).
+pub const DEFAULT_SUBNET: &str = "172.18.0.0/16";
+/// The container end of every veth pair.
+pub const CONTAINER_IFNAME: &str = "eth0";
+/// Longest interface name Linux accepts (IFNAMSIZ - 1).
+pub const IFNAME_MAX: usize = 15;
+/// Longest namespace name accepted (a file name under /run/netns).
+pub const NETNS_NAME_MAX: usize = 64;
+/// Most containers one lab may have.
+pub const MAX_CONTAINERS: usize = 1000;
+
+/// The steps of `lab up`, in order; the names errors carry and fault injection selects.
+pub const STEPS: [&str; 9] =
+    ["preflight", "state", "netns", "bridge", "veth", "link-up", "address", "route", "serve"];
+
+/// An IPv4 network: address and prefix length (`172.18.0.0/16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ipv4Net {
+    addr: Ipv4Addr,
+    len: u8,
+}
+
+impl Ipv4Net {
+    /// A network; `len` above 32 is refused.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Option<Self> {
+        (len <= 32).then_some(Ipv4Net { addr, len })
+    }
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+    pub fn prefix_len(&self) -> u8 {
+        self.len
+    }
+    fn mask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0)
+    }
+    /// The network address (host bits cleared).
+    pub fn network(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) & self.mask())
+    }
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.network())
+    }
+    /// True when the two networks share at least one address.
+    pub fn overlaps(&self, other: &Ipv4Net) -> bool {
+        let shorter = if self.len <= other.len { self } else { other };
+        let longer = if self.len <= other.len { other } else { self };
+        shorter.contains(longer.network())
+    }
+    /// Usable host addresses (network and broadcast excluded).
+    pub fn host_count(&self) -> u64 {
+        (1u64 << (32 - u32::from(self.len))).saturating_sub(2)
+    }
+    /// The `n`-th host address (1 = first after the network address), if inside the network.
+    pub fn host(&self, n: u64) -> Option<Ipv4Addr> {
+        if n == 0 || n > self.host_count() {
+            return None;
+        }
+        let n = u32::try_from(n).ok()?;
+        Some(Ipv4Addr::from(u32::from(self.network()).checked_add(n)?))
+    }
+}
+
+impl fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl FromStr for Ipv4Net {
+    type Err = LabSpecError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || LabSpecError::Subnet(s.to_owned(), "expected a CIDR such as 172.18.0.0/16");
+        let (a, l) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
+        let len: u8 = l.parse().map_err(|_| bad())?;
+        Ipv4Net::new(addr, len).ok_or_else(bad)
+    }
+}
+
+/// Where the host side (bridge and host veth ends) lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSide {
+    /// A named namespace of the lab's own (the default): the real host is untouched.
+    Netns(String),
+    /// The root namespace, as Docker does (`--in-root`).
+    Root,
+}
+
+/// The bridge on the host side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeSpec {
+    pub name: String,
+    pub mac: Mac,
+    /// The gateway address (first host of the subnet).
+    pub addr: Ipv4Addr,
+}
+
+/// One container: its namespace and its veth pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    /// The container name as the user gave it (`nginx-1`).
+    pub name: String,
+    /// Its namespace (prefix + name).
+    pub netns: String,
+    /// The container end of the veth pair (`eth0`).
+    pub ifname: String,
+    pub mac: Mac,
+    pub addr: Ipv4Addr,
+    /// The host end (`veth` + 7 hex, derived from prefix and name).
+    pub host_veth: String,
+    pub host_mac: Mac,
+}
+
+/// Everything `lab up` builds. Build it with [`LabSpec::from_options`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabSpec {
+    pub prefix: String,
+    pub host: HostSide,
+    pub bridge: BridgeSpec,
+    pub containers: Vec<ContainerSpec>,
+    pub subnet: Ipv4Net,
+    /// Start an HTTP server in every container.
+    pub serve: bool,
+}
+
+/// What the user chose; everything else is derived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabOptions {
+    /// Container names; when `None`, `nginx-1` … `nginx-<containers>`.
+    pub names: Option<Vec<String>>,
+    pub containers: usize,
+    /// Bridge name; default `docker0` in the private host namespace, `vtrace0` in root.
+    pub bridge: Option<String>,
+    pub subnet: Ipv4Net,
+    /// Prepended to every name the lab creates (namespaces; in root also the bridge).
+    pub prefix: String,
+    pub in_root: bool,
+    /// Name of the host namespace (before the prefix); default `vtrace-host`.
+    pub host_netns: Option<String>,
+    pub serve: bool,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            names: None,
+            containers: 2,
+            bridge: None,
+            subnet: Ipv4Net { addr: Ipv4Addr::new(172, 18, 0, 0), len: 16 },
+            prefix: String::new(),
+            in_root: false,
+            host_netns: None,
+            serve: false,
+        }
+    }
+}
+
+/// Options that cannot make a lab.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum LabSpecError {
+    #[error("invalid subnet {0:?}: {1}")]
+    Subnet(String, &'static str),
+    #[error(
+        "subnet {subnet} has {hosts} host addresses, too few for a gateway and {containers} \
+         containers: give a larger --subnet"
+    )]
+    SubnetTooSmall { subnet: Ipv4Net, hosts: u64, containers: usize },
+    #[error("subnet {given} has host bits set: did you mean {network}/{len}?")]
+    HostBits { given: Ipv4Net, network: Ipv4Addr, len: u8 },
+    #[error("a lab needs 1 to {MAX_CONTAINERS} containers, got {0}")]
+    ContainerCount(usize),
+    #[error("--names gives {names} names but --containers asks for {count}: give one of them")]
+    CountMismatch { names: usize, count: usize },
+    #[error(
+        "invalid {what} {name:?}: use 1 to {max} letters, digits, '-', '_' or '.' (not '.' or \
+         '..'){hint}"
+    )]
+    Name { what: &'static str, name: String, max: usize, hint: &'static str },
+    #[error("container name {0:?} is given twice")]
+    Duplicate(String),
+    #[error("host veth names of {0:?} and {1:?} collide ({2}): rename one of the containers")]
+    VethCollision(String, String, String),
+}
+
+impl Default for LabSpec {
+    /// The classic lab: `nginx-1`, `nginx-2`, `docker0` in netns `vtrace-host`, 172.18.0.0/16.
+    fn default() -> Self {
+        // The default options always make a valid spec (covered by a unit test); fall back to an
+        // empty lab rather than panicking if that ever changed.
+        LabSpec::from_options(&LabOptions::default()).unwrap_or_else(|_| LabSpec {
+            prefix: String::new(),
+            host: HostSide::Netns(DEFAULT_HOST_NETNS.to_owned()),
+            bridge: BridgeSpec {
+                name: DEFAULT_BRIDGE_PRIVATE.to_owned(),
+                mac: Mac([2, 0x42, 172, 18, 0, 1]),
+                addr: Ipv4Addr::new(172, 18, 0, 1),
+            },
+            containers: Vec::new(),
+            subnet: LabOptions::default().subnet,
+            serve: false,
+        })
+    }
+}
+
+impl LabSpec {
+    /// Derive the whole lab from the options, or say which option is wrong.
+    pub fn from_options(o: &LabOptions) -> Result<LabSpec, LabSpecError> {
+        let names: Vec<String> = match &o.names {
+            Some(n) => n.clone(),
+            None => (1..=o.containers).map(|i| format!("{DEFAULT_CONTAINER_STEM}{i}")).collect(),
+        };
+        if names.is_empty() || names.len() > MAX_CONTAINERS {
+            return Err(LabSpecError::ContainerCount(names.len()));
+        }
+        let subnet = o.subnet;
+        if subnet.addr != subnet.network() {
+            return Err(LabSpecError::HostBits {
+                given: subnet,
+                network: subnet.network(),
+                len: subnet.len,
+            });
+        }
+        let hosts = subnet.host_count();
+        if hosts < names.len() as u64 + 1 {
+            return Err(LabSpecError::SubnetTooSmall { subnet, hosts, containers: names.len() });
+        }
+        check_name("prefix", &o.prefix, NETNS_NAME_MAX, true)?;
+        let host = if o.in_root {
+            HostSide::Root
+        } else {
+            let base = o.host_netns.as_deref().unwrap_or(DEFAULT_HOST_NETNS);
+            let name = format!("{}{base}", o.prefix);
+            check_name("host namespace name", &name, NETNS_NAME_MAX, false)?;
+            HostSide::Netns(name)
+        };
+        let bridge_name = match (&host, &o.bridge) {
+            (HostSide::Netns(_), b) => b.clone().unwrap_or_else(|| DEFAULT_BRIDGE_PRIVATE.into()),
+            (HostSide::Root, b) => {
+                format!("{}{}", o.prefix, b.as_deref().unwrap_or(DEFAULT_BRIDGE_ROOT))
+            }
+        };
+        check_ifname("bridge name", &bridge_name)?;
+        let gateway = subnet.host(1).ok_or(LabSpecError::SubnetTooSmall {
+            subnet,
+            hosts,
+            containers: names.len(),
+        })?;
+        let bridge = BridgeSpec { name: bridge_name, mac: docker_mac(gateway), addr: gateway };
+        let mut containers: Vec<ContainerSpec> = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let netns = format!("{}{name}", o.prefix);
+            check_name("container name", name, NETNS_NAME_MAX, false)?;
+            check_name("container namespace name", &netns, NETNS_NAME_MAX, false)?;
+            if containers.iter().any(|c| &c.name == name) {
+                return Err(LabSpecError::Duplicate(name.clone()));
+            }
+            let addr = subnet.host(i as u64 + 2).ok_or(LabSpecError::SubnetTooSmall {
+                subnet,
+                hosts,
+                containers: names.len(),
+            })?;
+            let host_veth = host_veth_name(&o.prefix, name);
+            if let Some(other) = containers.iter().find(|c| c.host_veth == host_veth) {
+                return Err(LabSpecError::VethCollision(
+                    other.name.clone(),
+                    name.clone(),
+                    host_veth,
+                ));
+            }
+            let [a, b, c, d] = addr.octets();
+            containers.push(ContainerSpec {
+                name: name.clone(),
+                netns,
+                ifname: CONTAINER_IFNAME.to_owned(),
+                mac: docker_mac(addr),
+                addr,
+                host_veth,
+                host_mac: Mac([0x06, 0x42, a, b, c, d]),
+            });
+        }
+        Ok(LabSpec { prefix: o.prefix.clone(), host, bridge, containers, subnet, serve: o.serve })
+    }
+
+    /// The namespace holding the host side, or `None` for the root namespace.
+    pub fn host_netns(&self) -> Option<&str> {
+        match &self.host {
+            HostSide::Netns(n) => Some(n),
+            HostSide::Root => None,
+        }
+    }
+
+    /// Every named namespace the lab creates: the host one first (if any), then the containers.
+    pub fn namespaces(&self) -> Vec<&str> {
+        self.host_netns()
+            .into_iter()
+            .chain(self.containers.iter().map(|c| c.netns.as_str()))
+            .collect()
+    }
+
+    /// A label for the host side in messages: `netns vtrace-host` or `the root netns`.
+    pub fn host_label(&self) -> String {
+        match &self.host {
+            HostSide::Netns(n) => format!("netns {n}"),
+            HostSide::Root => "the root netns".to_owned(),
+        }
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.subnet.len
+    }
+}
+
+/// Docker's MAC for an IPv4 address: `02:42:<the four address bytes>`.
+pub fn docker_mac(ip: Ipv4Addr) -> Mac {
+    let [a, b, c, d] = ip.octets();
+    Mac([0x02, 0x42, a, b, c, d])
+}
+
+/// The host end of a container's veth pair: `veth` + 7 hex digits of a stable hash (FNV-1a) of
+/// the prefix and the container name, like Docker's names but reproducible.
+pub fn host_veth_name(prefix: &str, container: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in prefix.bytes().chain([0u8]).chain(container.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    // Avalanche (the murmur3 finaliser) so that similar names give unrelated digits.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    format!("veth{:07x}", h & 0x0fff_ffff)
+}
+
+fn name_chars_ok(name: &str) -> bool {
+    name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn check_name(
+    what: &'static str,
+    name: &str,
+    max: usize,
+    empty_ok: bool,
+) -> Result<(), LabSpecError> {
+    let ok = (empty_ok || !name.is_empty())
+        && name.len() <= max
+        && name_chars_ok(name)
+        && name != "."
+        && name != "..";
+    if ok { Ok(()) } else { Err(LabSpecError::Name { what, name: name.to_owned(), max, hint: "" }) }
+}
+
+fn check_ifname(what: &'static str, name: &str) -> Result<(), LabSpecError> {
+    check_name(what, name, IFNAME_MAX, false).map_err(|_| LabSpecError::Name {
+        what,
+        name: name.to_owned(),
+        max: IFNAME_MAX,
+        hint: "; in --in-root mode the prefix is part of it: shorten --prefix or --bridge",
+    })
+}
+
+/// A route that makes `--in-root` unsafe: an existing route whose destination overlaps the lab's
+/// subnet. The default route (length 0) and the lab's own bridge routes do not count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootRoute {
+    pub dst: Ipv4Net,
+    /// The output interface's name, when known.
+    pub dev: Option<String>,
+    pub table: u32,
+}
+
+/// The routes of `routes` that overlap the lab's subnet (see [`RootRoute`]).
+pub fn overlapping_routes<'a>(spec: &LabSpec, routes: &'a [RootRoute]) -> Vec<&'a RootRoute> {
+    routes
+        .iter()
+        .filter(|r| r.dst.prefix_len() > 0)
+        .filter(|r| r.dev.as_deref() != Some(spec.bridge.name.as_str()))
+        .filter(|r| r.dst.overlaps(&spec.subnet))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn default_lab_is_the_docker_example() {
+        let spec = LabSpec::default();
+        assert_eq!(spec.host, HostSide::Netns("vtrace-host".into()));
+        assert_eq!(spec.bridge.name, "docker0");
+        assert_eq!(spec.bridge.addr, Ipv4Addr::new(172, 18, 0, 1));
+        assert_eq!(spec.bridge.mac.to_string(), "02:42:ac:12:00:01");
+        assert_eq!(spec.containers.len(), 2);
+        let c1 = &spec.containers[0];
+        assert_eq!(
+            (c1.name.as_str(), c1.netns.as_str(), c1.ifname.as_str()),
+            ("nginx-1", "nginx-1", "eth0")
+        );
+        assert_eq!(c1.addr, Ipv4Addr::new(172, 18, 0, 2));
+        assert_eq!(c1.mac.to_string(), "02:42:ac:12:00:02");
+        assert_eq!(c1.host_mac.to_string(), "06:42:ac:12:00:02");
+        assert_eq!(spec.containers[1].addr, Ipv4Addr::new(172, 18, 0, 3));
+        assert_eq!(spec.namespaces(), ["vtrace-host", "nginx-1", "nginx-2"]);
+        assert_eq!(spec.prefix_len(), 16);
+    }
+
+    #[test]
+    fn host_veth_names_are_docker_shaped_stable_and_distinct() {
+        let a = host_veth_name("", "nginx-1");
+        assert_eq!(a.len(), 11);
+        assert!(a.starts_with("veth") && a[4..].bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(a, host_veth_name("", "nginx-1"));
+        assert_ne!(a, host_veth_name("", "nginx-2"));
+        assert_ne!(a, host_veth_name("t1-", "nginx-1"));
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(host_veth_name("ab", "c"), host_veth_name("a", "bc"));
+    }
+
+    #[test]
+    fn prefix_names_namespaces_and_in_root_the_bridge() {
+        let o = LabOptions { prefix: "t7-".into(), ..LabOptions::default() };
+        let spec = LabSpec::from_options(&o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.namespaces(), ["t7-vtrace-host", "t7-nginx-1", "t7-nginx-2"]);
+        assert_eq!(spec.bridge.name, "docker0");
+        let o = LabOptions { in_root: true, ..o };
+        let spec = LabSpec::from_options(&o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.host, HostSide::Root);
+        assert_eq!(spec.bridge.name, "t7-vtrace0");
+        assert_eq!(spec.namespaces(), ["t7-nginx-1", "t7-nginx-2"]);
+    }
+
+    #[test]
+    fn names_containers_and_subnet_options() {
+        let o = LabOptions {
+            names: Some(vec!["web".into(), "db".into(), "cache".into()]),
+            subnet: net("10.9.8.0/29"),
+            bridge: Some("br-lab".into()),
+            ..LabOptions::default()
+        };
+        let spec = LabSpec::from_options(&o).unwrap_or_else(|e| panic!("{e}"));
+        let addrs: Vec<String> = spec.containers.iter().map(|c| c.addr.to_string()).collect();
+        assert_eq!(addrs, ["10.9.8.2", "10.9.8.3", "10.9.8.4"]);
+        assert_eq!(spec.bridge.name, "br-lab");
+        assert_eq!(spec.containers[2].mac.to_string(), "02:42:0a:09:08:04");
+        let o = LabOptions { containers: 4, ..LabOptions::default() };
+        let spec = LabSpec::from_options(&o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.containers[3].name, "nginx-4");
+        assert_eq!(spec.containers[3].addr, Ipv4Addr::new(172, 18, 0, 5));
+    }
+
+    #[test]
+    fn bad_options_are_refused_with_the_reason() {
+        let with = |f: &dyn Fn(&mut LabOptions)| {
+            let mut o = LabOptions::default();
+            f(&mut o);
+            LabSpec::from_options(&o)
+        };
+        // /30 holds the gateway and 1 container, not 2.
+        assert!(matches!(
+            with(&|o| o.subnet = net("10.0.0.0/30")),
+            Err(LabSpecError::SubnetTooSmall { hosts: 2, containers: 2, .. })
+        ));
+        assert!(
+            with(&|o| {
+                o.subnet = net("10.0.0.0/30");
+                o.containers = 1;
+            })
+            .is_ok()
+        );
+        let e = with(&|o| o.subnet = net("10.0.0.5/24")).err();
+        assert_eq!(
+            e.map(|e| e.to_string()).as_deref(),
+            Some("subnet 10.0.0.5/24 has host bits set: did you mean 10.0.0.0/24?")
+        );
+        assert_eq!(with(&|o| o.containers = 0), Err(LabSpecError::ContainerCount(0)));
+        assert_eq!(
+            with(&|o| o.names = Some(vec!["a".into(), "a".into()])),
+            Err(LabSpecError::Duplicate("a".into()))
+        );
+        assert!(matches!(with(&|o| o.prefix = "x/".into()), Err(LabSpecError::Name { .. })));
+        assert!(matches!(
+            with(&|o| o.names = Some(vec!["../etc".into()])),
+            Err(LabSpecError::Name { .. })
+        ));
+        // In root the prefix is part of the bridge name, which must fit IFNAMSIZ.
+        assert!(matches!(
+            with(&|o| {
+                o.in_root = true;
+                o.prefix = "longprefix-".into();
+            }),
+            Err(LabSpecError::Name { what: "bridge name", .. })
+        ));
+        assert!(matches!(
+            with(&|o| o.bridge = Some("a-very-long-bridge".into())),
+            Err(LabSpecError::Name { .. })
+        ));
+    }
+
+    #[test]
+    fn ipv4_networks() {
+        let n = net("172.18.0.0/16");
+        assert!(n.contains(Ipv4Addr::new(172, 18, 255, 254)));
+        assert!(!n.contains(Ipv4Addr::new(172, 19, 0, 1)));
+        assert!(n.overlaps(&net("172.18.5.0/24")));
+        assert!(net("172.16.0.0/12").overlaps(&n));
+        assert!(!n.overlaps(&net("172.19.0.0/16")));
+        assert_eq!(n.host_count(), 65534);
+        assert_eq!(n.host(65534), Some(Ipv4Addr::new(172, 18, 255, 254)));
+        assert_eq!(n.host(65535), None);
+        assert_eq!(n.host(0), None);
+        assert_eq!(net("0.0.0.0/0").host_count(), (1u64 << 32) - 2);
+        assert!("172.18.0.0".parse::<Ipv4Net>().is_err());
+        assert!("172.18.0.0/33".parse::<Ipv4Net>().is_err());
+        assert_eq!(n.to_string(), "172.18.0.0/16");
+    }
+
+    #[test]
+    fn overlapping_routes_ignore_default_and_own_bridge() {
+        let spec = LabSpec::from_options(&LabOptions {
+            in_root: true,
+            subnet: net("10.250.3.0/24"),
+            ..LabOptions::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let r = |dst: &str, dev: &str| RootRoute {
+            dst: net(dst),
+            dev: Some(dev.to_owned()),
+            table: 254,
+        };
+        let routes = [
+            r("0.0.0.0/0", "eth0"),
+            r("10.250.3.0/24", "vtrace0"),
+            r("10.250.3.1/32", "vtrace0"),
+            r("10.0.0.0/8", "eth1"),
+            r("192.0.2.0/24", "eth0"),
+        ];
+        let hits = overlapping_routes(&spec, &routes);
+        assert_eq!(hits, [&routes[3]]);
+    }
+}

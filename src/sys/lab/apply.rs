@@ -1,0 +1,313 @@
+//! `lab up`: make the system match a [`LabSpec`], step by step (see [`STEPS`]), reusing what
+//! already exists (so a second run changes nothing), and undoing what this run made when a step
+//! fails.
+//!
+//! Order matters: the state file is written before anything is created (so `lab down` can
+//! recover from a crash), veth peers are created directly inside the container namespace, and
+//! links are made quiet (no IPv6 address generation) before they come up, so nothing waits on
+//! DAD or router-solicitation timers. This module does not decide what the lab is (`core::lab`)
+//! nor how to remove it (`teardown`).
+//!
+//! [`STEPS`]: crate::core::lab::STEPS
+
+use std::time::Instant;
+
+use super::error::{LabError, Result};
+use super::netlink::{Link, Rtnl};
+use super::state::{self, Server, State};
+use super::{LabReport, fault, preflight, serve};
+use crate::core::lab::{ContainerSpec, HostSide, LabSpec};
+use crate::sys::netns::{self, Netns};
+
+/// What this run created, to undo on failure.
+#[derive(Debug, Default)]
+struct Made {
+    /// The prefix whose state file this run created.
+    state_file: Option<String>,
+    namespaces: Vec<String>,
+    root_links: Vec<String>,
+    servers: Vec<Server>,
+}
+
+/// Build the lab; on failure remove what this run made and return the failure.
+pub async fn up(spec: &LabSpec) -> Result<LabReport> {
+    let mut made = Made::default();
+    match build(spec, &mut made).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            let leftovers = rollback(&made).await;
+            if leftovers.is_empty() {
+                Err(e)
+            } else {
+                Err(e.with_hint(format!(
+                    "cleaning up also failed ({}): run `vtrace lab down` with the same options",
+                    leftovers.join("; ")
+                )))
+            }
+        }
+    }
+}
+
+fn host_netns(spec: &LabSpec) -> Netns {
+    match &spec.host {
+        HostSide::Root => super::root_netns(),
+        HostSide::Netns(n) => Netns::Named(n.clone()),
+    }
+}
+
+fn find<'a>(links: &'a [Link], name: &str) -> Option<&'a Link> {
+    links.iter().find(|l| l.name == name)
+}
+
+fn wrong_kind(step: &'static str, what: String, l: &Link, want: &str) -> LabError {
+    let kind = l.kind.as_deref().unwrap_or("plain");
+    LabError::other(step, what, format!("a {kind} link of that name exists, not a {want}"))
+        .with_hint("remove it, or choose other names (--prefix, --bridge, --names)")
+}
+
+async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
+    let start = Instant::now();
+    let mut report = LabReport::default();
+    let root = spec.host == HostSide::Root;
+
+    fault::check("preflight")?;
+    if root {
+        let rtnl = Rtnl::open("preflight", &super::root_netns(), spec.host_label())?;
+        report.warnings = preflight::check_root(spec, &rtnl).await?;
+    }
+
+    fault::check("state")?;
+    let previous = state::load(&spec.prefix)?;
+    if previous.is_none() {
+        made.state_file = Some(spec.prefix.clone());
+    }
+    let mut recorded = previous.unwrap_or_default();
+    recorded.merge(State::of_spec(spec));
+    state::save(&spec.prefix, &recorded)?;
+
+    for name in spec.namespaces() {
+        fault::check("netns")?;
+        if ensure_netns(name)? {
+            made.namespaces.push(name.to_owned());
+            report.created.push(format!("netns {name}"));
+        }
+    }
+
+    let host = Rtnl::open("netns", &host_netns(spec), spec.host_label())?;
+    let mut ctrs = Vec::with_capacity(spec.containers.len());
+    for c in &spec.containers {
+        let ns = Netns::Named(c.netns.clone());
+        ctrs.push(Rtnl::open("netns", &ns, format!("netns {}", c.netns))?);
+    }
+
+    fault::check("bridge")?;
+    let b = &spec.bridge;
+    let bridge_index = match find(&host.links("bridge").await?, &b.name) {
+        Some(l) if l.kind.as_deref() != Some("bridge") => {
+            let what = format!("creating bridge {} in {}", b.name, host.label);
+            return Err(wrong_kind("bridge", what, l, "bridge"));
+        }
+        Some(l) => {
+            host.set_mac_master("bridge", l, b.mac, None).await?;
+            l.index
+        }
+        None => {
+            host.add_bridge(b).await?;
+            if root {
+                made.root_links.push(b.name.clone());
+            }
+            report.created.push(format!("bridge {} in {}", b.name, host.label));
+            let made_bridge = host.link("bridge", &b.name).await?;
+            made_bridge.map(|l| l.index).ok_or_else(|| {
+                LabError::other(
+                    "bridge",
+                    format!("creating bridge {} in {}", b.name, host.label),
+                    "the kernel accepted it but it is not there",
+                )
+            })?
+        }
+    };
+
+    for (c, ctr) in spec.containers.iter().zip(&ctrs) {
+        fault::check("veth")?;
+        if ensure_veth(c, &host, ctr, bridge_index).await? {
+            if root {
+                made.root_links.push(c.host_veth.clone());
+            }
+            report
+                .created
+                .push(format!("veth {} in {} — {}/{}", c.host_veth, host.label, c.netns, c.ifname));
+        }
+    }
+
+    fault::check("link-up")?;
+    let host_links = host.links("link-up").await?;
+    if let Some(lo) = find(&host_links, "lo").filter(|_| !root) {
+        host.up(lo.index, "lo").await?;
+    }
+    host.quiet_up(bridge_index, &b.name).await?;
+    let mut eth_indexes = Vec::with_capacity(ctrs.len());
+    for (c, ctr) in spec.containers.iter().zip(&ctrs) {
+        let links = ctr.links("link-up").await?;
+        let missing = |what: &str| {
+            LabError::other(
+                "link-up",
+                format!("bringing {what} up"),
+                "it disappeared while building",
+            )
+        };
+        let hv = find(&host_links, &c.host_veth).ok_or_else(|| missing(&c.host_veth))?;
+        let eth = find(&links, &c.ifname).ok_or_else(|| missing(&c.ifname))?;
+        host.quiet_up(hv.index, &c.host_veth).await?;
+        ctr.quiet_up(eth.index, &c.ifname).await?;
+        if let Some(lo) = find(&links, "lo") {
+            ctr.up(lo.index, "lo").await?;
+        }
+        eth_indexes.push(eth.index);
+    }
+
+    fault::check("address")?;
+    host.add_addr(bridge_index, &b.name, b.addr, spec.prefix_len()).await?;
+    for ((c, ctr), index) in spec.containers.iter().zip(&ctrs).zip(&eth_indexes) {
+        ctr.add_addr(*index, &c.ifname, c.addr, spec.prefix_len()).await?;
+    }
+
+    fault::check("route")?;
+    for ctr in &ctrs {
+        ctr.default_route(b.addr).await?;
+    }
+
+    if spec.serve {
+        fault::check("serve")?;
+        start_servers(spec, &mut recorded, made, &mut report)?;
+    }
+    report.elapsed = start.elapsed();
+    Ok(report)
+}
+
+/// Create the namespace unless it exists; true when created. A leftover file that is not a
+/// namespace (from a crash inside `ip netns add`) is replaced.
+fn ensure_netns(name: &str) -> Result<bool> {
+    if netns::exists(name) {
+        if is_netns_mount(name) {
+            return Ok(false);
+        }
+        netns::delete(name).map_err(|e| {
+            LabError::chain("netns", format!("removing the stale namespace file {name}"), &e)
+        })?;
+    }
+    netns::create(name)
+        .map_err(|e| LabError::chain("netns", format!("creating network namespace {name}"), &e))?;
+    Ok(true)
+}
+
+/// True when `/run/netns/NAME` is a mounted namespace (nsfs), not a plain file.
+fn is_netns_mount(name: &str) -> bool {
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    let path = Netns::Named(name.to_owned()).path();
+    // The field's integer type differs between platforms.
+    #[allow(clippy::unnecessary_cast)]
+    nix::sys::statfs::statfs(&path).is_ok_and(|s| s.filesystem_type().0 as i64 == NSFS_MAGIC)
+}
+
+/// Make sure the container's veth pair exists with the right MACs and bridge; true when it
+/// was (re)created. A lone end (its peer gone) is removed and the pair made again.
+async fn ensure_veth(c: &ContainerSpec, host: &Rtnl, ctr: &Rtnl, bridge: u32) -> Result<bool> {
+    let what =
+        || format!("creating veth {} in {} — {}/{}", c.host_veth, host.label, c.netns, c.ifname);
+    let hv = host.link("veth", &c.host_veth).await?;
+    let eth = ctr.link("veth", &c.ifname).await?;
+    for l in hv.iter().chain(eth.iter()) {
+        if l.kind.as_deref() != Some("veth") {
+            return Err(wrong_kind("veth", what(), l, "veth"));
+        }
+    }
+    if let (Some(hv), Some(eth)) = (&hv, &eth) {
+        host.set_mac_master("veth", hv, c.host_mac, Some(bridge)).await?;
+        ctr.set_mac_master("veth", eth, c.mac, None).await?;
+        return Ok(false);
+    }
+    if let Some(hv) = &hv {
+        host.del_link("veth", hv.index, &hv.name).await?;
+    }
+    if let Some(eth) = &eth {
+        ctr.del_link("veth", eth.index, &eth.name).await?;
+    }
+    let peer_ns =
+        Netns::Named(c.netns.clone()).open().map_err(|e| LabError::chain("veth", what(), &e))?;
+    host.add_veth(c, bridge, &peer_ns).await?;
+    Ok(true)
+}
+
+fn start_servers(
+    spec: &LabSpec,
+    recorded: &mut State,
+    made: &mut Made,
+    report: &mut LabReport,
+) -> Result<()> {
+    let Some((kind, program)) = serve::find() else {
+        report.notes.push(
+            "--serve: neither busybox nor nginx is installed, so no HTTP servers were started \
+             (apt-get install busybox)"
+                .to_owned(),
+        );
+        return Ok(());
+    };
+    for c in &spec.containers {
+        let running = recorded.servers.iter().find(|s| s.netns == c.netns && serve::is_running(s));
+        if let Some(s) = running {
+            report.servers.push(s.clone());
+            continue;
+        }
+        let s = serve::start(kind, &program, &c.netns, &c.name)?;
+        made.servers.push(s.clone());
+        recorded.servers.retain(|old| old.netns != c.netns);
+        recorded.servers.insert(s.clone());
+        state::save(&spec.prefix, recorded)?;
+        report.created.push(format!(
+            "{} httpd in netns {} (pid {})",
+            kind.program(),
+            c.netns,
+            s.pid
+        ));
+        report.servers.push(s);
+    }
+    Ok(())
+}
+
+/// Undo what this run made (servers, root links, namespaces, state file); what could not be
+/// removed is returned as messages.
+async fn rollback(made: &Made) -> Vec<String> {
+    let mut failed = Vec::new();
+    for s in &made.servers {
+        serve::stop(s);
+    }
+    if !made.root_links.is_empty() {
+        match Rtnl::open("down", &super::root_netns(), "the root netns".into()) {
+            Ok(rtnl) => {
+                for name in made.root_links.iter().rev() {
+                    let r = match rtnl.link("down", name).await {
+                        Ok(Some(l)) => rtnl.del_link("down", l.index, name).await,
+                        Ok(None) => Ok(()),
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = r {
+                        failed.push(e.to_string());
+                    }
+                }
+            }
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    for name in made.namespaces.iter().rev() {
+        if let Err(e) = netns::delete(name) {
+            failed.push(format!("removing netns {name}: {e:#}"));
+        }
+    }
+    if let Some(prefix) = &made.state_file
+        && let Err(e) = state::remove(prefix)
+    {
+        failed.push(e.to_string());
+    }
+    failed
+}

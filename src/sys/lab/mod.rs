@@ -1,0 +1,127 @@
+//! The lab on the system: build (`lab up`), remove (`lab down`) and inspect (`lab status`) the
+//! network a [`LabSpec`] describes, over rtnetlink only (no `ip` commands).
+//!
+//! The public functions are synchronous: each runs its own current-thread tokio runtime on a
+//! fresh std thread, so they can be called from anywhere, including from inside another
+//! runtime (live tracing, `vtrace demo`) or from a `Drop`. What the lab is comes from
+//! `core::lab`; this module only applies it.
+//!
+//! Files: `apply` (up), `teardown` (down), `status`, `netlink` (the requests), `state` (the
+//! state file under /run/vtrace), `preflight` (--in-root checks), `serve` (HTTP servers),
+//! `fault` (test-only fault injection), `error`.
+
+mod apply;
+mod error;
+mod fault;
+mod netlink;
+mod preflight;
+mod serve;
+mod state;
+mod status;
+mod teardown;
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use error::{LabError, Result};
+pub use fault::FAIL_AT_ENV;
+pub use state::{STATE_DIR, Server};
+pub use status::{FoundLink, LabStatus, LinkStatus, NetnsStatus};
+
+use crate::core::lab::LabSpec;
+
+/// What `lab up` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabReport {
+    /// What this run created (`netns nginx-1`, `bridge docker0 in netns vtrace-host`, …);
+    /// empty when the lab was already up.
+    pub created: Vec<String>,
+    /// Things that may stop traffic (e.g. the host firewall with `--in-root`).
+    pub warnings: Vec<String>,
+    /// Things worth knowing (e.g. no HTTP server program installed).
+    pub notes: Vec<String>,
+    /// The HTTP servers of the lab (with `--serve`).
+    pub servers: Vec<Server>,
+    /// How long `up` took.
+    pub elapsed: Duration,
+}
+
+/// Build the lab (idempotent). On failure, what this run made is removed again and the error
+/// names the step that failed.
+pub fn lab_up(spec: &LabSpec) -> Result<LabReport> {
+    let spec = spec.clone();
+    on_runtime("up", async move { apply::up(&spec).await })
+}
+
+/// Remove everything the lab made (also after a crashed `up`); missing pieces are fine.
+pub fn lab_down(spec: &LabSpec) -> Result<()> {
+    let spec = spec.clone();
+    on_runtime("down", async move { teardown::down(&spec).await })
+}
+
+/// What of the lab exists and what is missing.
+pub fn lab_status(spec: &LabSpec) -> Result<LabStatus> {
+    let spec = spec.clone();
+    on_runtime("status", async move {
+        let observed = status::observe(&spec).await?;
+        let servers = status::servers(&spec)?;
+        Ok(status::judge(&spec, &observed, servers))
+    })
+}
+
+/// Removes the lab when dropped (for tests and `vtrace demo`).
+#[derive(Debug)]
+pub struct LabGuard {
+    spec: LabSpec,
+}
+
+impl LabGuard {
+    /// Build the lab and return a guard that removes it again.
+    pub fn up(spec: &LabSpec) -> Result<(LabGuard, LabReport)> {
+        let report = lab_up(spec)?;
+        Ok((LabGuard { spec: spec.clone() }, report))
+    }
+
+    /// A guard for a lab that may exist (e.g. to clean up whatever a test made).
+    pub fn adopt(spec: &LabSpec) -> LabGuard {
+        LabGuard { spec: spec.clone() }
+    }
+
+    pub fn spec(&self) -> &LabSpec {
+        &self.spec
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        if let Err(e) = lab_down(&self.spec) {
+            eprintln!("vtrace: removing the lab: {e}");
+        }
+    }
+}
+
+/// The namespace `--in-root` builds in: the one vtrace itself runs in (the host's, normally).
+/// Not `/proc/1/ns/net`, which sandboxes and containers may not let us open.
+fn root_netns() -> crate::sys::netns::Netns {
+    crate::sys::netns::Netns::Path("/proc/self/ns/net".into())
+}
+
+/// Run `fut` to completion on a current-thread runtime owned by a fresh thread.
+fn on_runtime<T, F>(step: &'static str, fut: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    std::thread::Builder::new()
+        .name(format!("vtrace-lab-{step}"))
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .map_err(|e| LabError::io(step, "starting the netlink runtime", &e))?;
+            rt.block_on(fut)
+        })
+        .map_err(|e| LabError::io(step, "starting the lab thread", &e))?
+        .join()
+        .map_err(|_| LabError::other(step, format!("lab {step}"), "the lab thread panicked"))?
+}

@@ -1,0 +1,280 @@
+//! `lab status`: what of the lab exists — namespaces, links with their state, addresses,
+//! default routes, servers — and what is missing or differs from the spec.
+//!
+//! [`observe`] reads the system (netlink dumps, read-only); [`judge`] compares the observation
+//! with the spec and is pure, so it is tested without root. Nothing here changes the system.
+
+use std::net::Ipv4Addr;
+
+use super::error::Result;
+use super::netlink::{Link, Route, Rtnl};
+use super::serve;
+use super::state::{self, Server};
+use crate::core::lab::{HostSide, Ipv4Net, LabSpec};
+use crate::core::packet::Mac;
+use crate::sys::netns::{self, Netns};
+
+/// The state of a lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabStatus {
+    /// Host side first, then one entry per container.
+    pub namespaces: Vec<NetnsStatus>,
+    /// Lab pieces that do not exist (`netns nginx-1`, `nginx-1/eth0`).
+    pub missing: Vec<String>,
+    /// Pieces that exist but differ from the spec (`nginx-1/eth0 is down`).
+    pub problems: Vec<String>,
+    /// Recorded HTTP servers and whether each still runs.
+    pub servers: Vec<(Server, bool)>,
+}
+
+impl LabStatus {
+    /// Everything exists and matches the spec.
+    pub fn complete(&self) -> bool {
+        self.missing.is_empty() && self.problems.is_empty()
+    }
+    /// Nothing of the lab exists.
+    pub fn absent(&self) -> bool {
+        self.namespaces.iter().all(|n| n.netns.is_some() && !n.exists)
+            && self.namespaces.iter().all(|n| n.links.iter().all(|l| l.found.is_none()))
+    }
+}
+
+/// One namespace of the lab (`netns: None` is the root namespace, with `--in-root`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsStatus {
+    pub netns: Option<String>,
+    /// `host` or the container name.
+    pub role: String,
+    pub exists: bool,
+    pub links: Vec<LinkStatus>,
+    /// The gateway of the default route, if any.
+    pub default_via: Option<Ipv4Addr>,
+}
+
+/// One expected link and what was found under its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub name: String,
+    pub found: Option<FoundLink>,
+}
+
+/// A link as found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundLink {
+    pub index: u32,
+    pub kind: Option<String>,
+    pub mac: Option<Mac>,
+    pub master: Option<String>,
+    pub up: bool,
+    pub oper: String,
+    pub addresses: Vec<Ipv4Net>,
+}
+
+/// What was read from one namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub exists: bool,
+    pub links: Vec<Link>,
+    pub addrs: Vec<(u32, Ipv4Net)>,
+    pub routes: Vec<Route>,
+}
+
+/// Read the lab's namespaces from the system: host side first, then the containers.
+pub async fn observe(spec: &LabSpec) -> Result<Vec<Observed>> {
+    let mut out = Vec::with_capacity(spec.containers.len() + 1);
+    let host = match &spec.host {
+        HostSide::Root => Some(super::root_netns()),
+        HostSide::Netns(n) => netns::exists(n).then(|| Netns::Named(n.clone())),
+    };
+    out.push(observe_ns(host, spec.host_label()).await?);
+    for c in &spec.containers {
+        let ns = netns::exists(&c.netns).then(|| Netns::Named(c.netns.clone()));
+        out.push(observe_ns(ns, format!("netns {}", c.netns)).await?);
+    }
+    Ok(out)
+}
+
+async fn observe_ns(ns: Option<Netns>, label: String) -> Result<Observed> {
+    let Some(ns) = ns else { return Ok(Observed::default()) };
+    let rtnl = Rtnl::open("status", &ns, label)?;
+    Ok(Observed {
+        exists: true,
+        links: rtnl.links("status").await?,
+        addrs: rtnl.ipv4_addrs("status").await?,
+        routes: rtnl.ipv4_routes("status").await?,
+    })
+}
+
+/// The recorded servers and whether they still run.
+pub fn servers(spec: &LabSpec) -> Result<Vec<(Server, bool)>> {
+    let recorded = state::load(&spec.prefix)?.unwrap_or_default();
+    Ok(recorded
+        .servers
+        .into_iter()
+        .map(|s| {
+            let running = serve::is_running(&s);
+            (s, running)
+        })
+        .collect())
+}
+
+struct Expect<'a> {
+    name: &'a str,
+    kind: Option<&'static str>,
+    mac: Option<Mac>,
+    master: Option<&'a str>,
+    addr: Option<Ipv4Net>,
+}
+
+/// Compare what was observed (host side first, then containers, as [`observe`] returns it)
+/// with the spec.
+pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>) -> LabStatus {
+    let mut st =
+        LabStatus { namespaces: Vec::new(), missing: Vec::new(), problems: Vec::new(), servers };
+    let len = spec.prefix_len();
+    let b = &spec.bridge;
+    let mut host_expect = vec![Expect {
+        name: &b.name,
+        kind: Some("bridge"),
+        mac: Some(b.mac),
+        master: None,
+        addr: Ipv4Net::new(b.addr, len),
+    }];
+    host_expect.extend(spec.containers.iter().map(|c| Expect {
+        name: &c.host_veth,
+        kind: Some("veth"),
+        mac: Some(c.host_mac),
+        master: Some(&b.name),
+        addr: None,
+    }));
+    let empty = Observed::default();
+    let host_obs = observed.first().unwrap_or(&empty);
+    st.namespaces.push(judge_ns(
+        spec.host_netns().map(str::to_owned),
+        "host",
+        host_obs,
+        &host_expect,
+        None,
+        &mut st.missing,
+        &mut st.problems,
+    ));
+    for (i, c) in spec.containers.iter().enumerate() {
+        let expect = [
+            Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
+            Expect {
+                name: &c.ifname,
+                kind: Some("veth"),
+                mac: Some(c.mac),
+                master: None,
+                addr: Ipv4Net::new(c.addr, len),
+            },
+        ];
+        let obs = observed.get(i + 1).unwrap_or(&empty);
+        st.namespaces.push(judge_ns(
+            Some(c.netns.clone()),
+            &c.name,
+            obs,
+            &expect,
+            Some(b.addr),
+            &mut st.missing,
+            &mut st.problems,
+        ));
+    }
+    for (s, running) in &st.servers {
+        if !running {
+            st.problems.push(format!(
+                "the HTTP server in netns {} (pid {}) is not running",
+                s.netns, s.pid
+            ));
+        }
+    }
+    st
+}
+
+fn judge_ns(
+    netns: Option<String>,
+    role: &str,
+    obs: &Observed,
+    expect: &[Expect<'_>],
+    gateway: Option<Ipv4Addr>,
+    missing: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> NetnsStatus {
+    let label = netns.clone().unwrap_or_else(|| "host".to_owned());
+    let exists = obs.exists;
+    if !exists {
+        missing.push(format!("netns {label}"));
+    }
+    let default_via =
+        obs.routes.iter().find(|r| r.dst.prefix_len() == 0 && r.table == 254).and_then(|r| r.gateway);
+    let links = expect
+        .iter()
+        .map(|e| {
+            let found = obs.links.iter().find(|l| l.name == e.name).map(|l| FoundLink {
+                index: l.index,
+                kind: l.kind.clone(),
+                mac: l.mac,
+                master: l
+                    .master
+                    .and_then(|m| obs.links.iter().find(|x| x.index == m))
+                    .map(|x| x.name.clone()),
+                up: l.up,
+                oper: l.oper.clone(),
+                addresses: obs
+                    .addrs
+                    .iter()
+                    .filter(|(i, _)| *i == l.index)
+                    .map(|(_, a)| *a)
+                    .collect(),
+            });
+            let id = format!("{label}/{}", e.name);
+            match &found {
+                None if exists => missing.push(id),
+                None => {}
+                Some(f) => problems.extend(link_problems(&id, e, f)),
+            }
+            LinkStatus { name: e.name.to_owned(), found }
+        })
+        .collect();
+    if let Some(gw) = gateway.filter(|_| exists)
+        && default_via != Some(gw)
+    {
+        problems.push(match default_via {
+            Some(other) => format!("{label}: default route via {other}, expected via {gw}"),
+            None => format!("{label}: no default route (expected via {gw})"),
+        });
+    }
+    NetnsStatus { netns, role: role.to_owned(), exists, links, default_via }
+}
+
+fn link_problems(id: &str, e: &Expect<'_>, f: &FoundLink) -> Vec<String> {
+    let mut p = Vec::new();
+    if let Some(kind) = e.kind
+        && f.kind.as_deref() != Some(kind)
+    {
+        p.push(format!(
+            "{id} is a {}, expected a {kind}",
+            f.kind.as_deref().unwrap_or("plain link")
+        ));
+    }
+    if let Some(mac) = e.mac
+        && f.mac != Some(mac)
+    {
+        let got = f.mac.map_or_else(|| "none".to_owned(), |m| m.to_string());
+        p.push(format!("{id} has MAC {got}, expected {mac}"));
+    }
+    if let Some(m) = e.master
+        && f.master.as_deref() != Some(m)
+    {
+        p.push(format!("{id} is not a port of {m}"));
+    }
+    if let Some(a) = e.addr
+        && !f.addresses.contains(&a)
+    {
+        p.push(format!("{id} lacks address {a}"));
+    }
+    if !f.up {
+        p.push(format!("{id} is down"));
+    }
+    p
+}
