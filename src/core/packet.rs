@@ -197,6 +197,10 @@ pub struct Packet {
     pub icmp: Option<Icmp>,
     pub icmpv6: Option<Icmpv6>,
     pub ports: Option<Ports>,
+    /// Length of what follows the innermost IP header that reached a transport layer (the ICMP
+    /// message, TCP segment or UDP datagram), from the IP length fields, whether or not it was all
+    /// captured: tcpdump's `length`. 0 when no IP payload was decoded.
+    pub l4_len: u16,
     /// Identity of the packet along its way (see [`crate::core::fingerprint`]); `None` when the
     /// frame has nothing identifying (undecoded link type, empty frame).
     pub fp: Option<u64>,

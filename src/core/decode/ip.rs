@@ -64,7 +64,8 @@ pub(super) fn ipv4(d: &mut Decoder<'_>, data: &[u8]) {
         payload,
     ));
     if frag_offset == 0 {
-        transport(d, proto, payload);
+        let l4_len = if total < header_len { payload.len() } else { total - header_len };
+        transport(d, proto, payload, l4_len);
     }
 }
 
@@ -80,6 +81,10 @@ pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {
         len => body.get(..len).unwrap_or(body),
     };
     let (exts, next, rest, err) = Ipv6ExtensionsSlice::from_slice_lax(h.next_header(), body);
+    let l4_len = match usize::from(h.payload_length()) {
+        0 => rest.len(),
+        len => len.saturating_sub(exts.slice().len()),
+    };
     let (frag_offset, more_fragments) = v6_fragment(exts);
     let proto = next.0;
     d.set_ip(Ip {
@@ -98,7 +103,7 @@ pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {
     if err.is_some() {
         d.malformed("IPv6 extension header truncated");
     } else if frag_offset == 0 {
-        transport(d, proto, rest);
+        transport(d, proto, rest, l4_len);
     }
 }
 
@@ -113,8 +118,9 @@ pub(super) fn v6_fragment(exts: Ipv6ExtensionsSlice<'_>) -> (u16, bool) {
     frag
 }
 
-/// What an IP protocol number announces.
-fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8]) {
+/// What an IP protocol number announces; `len` is its length per the IP header.
+fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8], len: usize) {
+    d.p.l4_len = u16::try_from(len).unwrap_or(u16::MAX);
     match proto {
         ICMP => icmp::icmpv4(d, data),
         ICMPV6 => icmp::icmpv6(d, data),

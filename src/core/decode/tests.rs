@@ -82,6 +82,7 @@ fn icmp_echo_request() {
     assert_eq!(ip, Some((v4("10.77.1.2"), v4("10.77.2.2"), Some(22803), 1, 64, 84, true)));
     let icmp = p.icmp.map(|i| (i.ty, i.code, i.echo, i.quoted));
     assert_eq!(icmp, Some((8, 0, Some(Echo { id: 2493, seq: 1 }), None)));
+    assert_eq!(p.l4_len, 64);
     let l4 = data.get(34..).unwrap_or_default();
     let fp = fingerprint::ipv4([10, 77, 1, 2], [10, 77, 2, 2], 22803, 1, 0x4000, l4);
     assert_eq!(p.fp, Some(fp));
@@ -184,6 +185,7 @@ fn ndp_target() {
     let p = dec(1, &hex(NDP_NS));
     let target: Ipv6Addr = "fe80::c000:54ff:fef5:0".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
     assert_eq!(p.icmpv6.map(|i| (i.ty, i.ndp_target)), Some((135, Some(target))));
+    assert_eq!(p.l4_len, 24);
     assert_eq!(p.ip.map(|ip| ip.dst.to_string()), Some("ff02::1:fff5:0".to_owned()));
 }
 
