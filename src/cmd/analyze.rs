@@ -129,6 +129,9 @@ impl Source {
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
+    if args.packets {
+        return crate::cmd::packets::run(args);
+    }
     let inputs: Vec<(Option<String>, &PathBuf)> = args
         .files
         .iter()

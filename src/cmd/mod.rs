@@ -2,6 +2,7 @@
 
 pub mod analyze;
 pub mod lab;
+pub mod packets;
 pub mod topo;
 
 use anyhow::Result;

@@ -1,6 +1,7 @@
 //! Renderers of core results: text for people, JSON for scripts. Serde DTOs live here, not in core.
 
 pub mod json;
+pub mod packets;
 pub mod text;
 pub mod topo;
 pub mod trace;
