@@ -1,8 +1,8 @@
 //! Discovery: the [`Topology`] of every network namespace on the machine, over rtnetlink.
 //!
-//! One socket per namespace, each opened on its own thread inside that namespace
-//! ([`crate::sys::rtnl::open_socket_in`]), then all namespaces are dumped concurrently on one
-//! tokio runtime and their veths joined to their peers. No process is spawned per namespace.
+//! One socket per namespace, each opened on its own fresh thread inside that namespace, then all
+//! namespaces are dumped concurrently on one tokio runtime and their veths joined to their
+//! peers. No process is spawned per namespace.
 //! Discovery only reads: it never changes links, addresses, routes or namespace ids.
 
 pub mod convert;
@@ -10,17 +10,18 @@ pub mod dump;
 pub mod namespaces;
 pub mod peers;
 
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use futures::future::join_all;
-use netlink_sys::TokioSocket;
+use netlink_sys::protocols::NETLINK_ROUTE;
+use netlink_sys::{Socket, TokioSocket};
+use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
 
 use crate::core::topology::{Namespace, NsIdx, NsKind, Topology};
 use crate::sys::netlink::dump::NsDump;
 use crate::sys::netlink::namespaces::FoundNs;
-use crate::sys::rtnl::open_socket_in;
 
 /// Why discovery failed.
 #[derive(Debug, Error)]
@@ -56,9 +57,7 @@ pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
         match socket {
             Ok(fd) => kept.push((ns, fd)),
             Err(_) if ns.kind == NsKind::Process => {}
-            Err(e) => {
-                return Err(DiscoveryError::Socket { label: ns.label, reason: format!("{e:#}") });
-            }
+            Err(reason) => return Err(DiscoveryError::Socket { label: ns.label, reason }),
         }
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -69,23 +68,32 @@ pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
 }
 
 /// Open one rtnetlink socket inside each namespace, all at once (one thread each).
-fn open_sockets(found: &[FoundNs]) -> Vec<anyhow::Result<OwnedFd>> {
+///
+/// Unlike [`crate::sys::rtnl::open_socket_in`], which opens the namespace by its path, this
+/// enters through the descriptor enumeration holds: a namespace deleted meanwhile (`ip netns
+/// del` by someone else) is still the one that was listed, never a missing or half-made file.
+fn open_sockets(found: &[FoundNs]) -> Vec<Result<OwnedFd, String>> {
     std::thread::scope(|scope| {
-        let threads: Vec<_> = found
-            .iter()
-            .map(|ns| {
-                let netns = ns.netns();
-                scope.spawn(move || open_socket_in(&netns))
-            })
-            .collect();
+        let threads: Vec<_> = found.iter().map(|ns| scope.spawn(|| socket_in(ns))).collect();
         threads
             .into_iter()
-            .map(|t| {
-                t.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("a socket-opening thread panicked")))
-            })
+            .map(|t| t.join().unwrap_or_else(|_| Err("a socket-opening thread panicked".into())))
             .collect()
     })
+}
+
+/// On the current thread (a fresh one, about to end): enter `ns`, open a NETLINK_ROUTE socket.
+fn socket_in(ns: &FoundNs) -> Result<OwnedFd, String> {
+    setns(ns.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
+        format!(
+            "entering network namespace {} needs CAP_SYS_ADMIN: run as root ({e})",
+            ns.path.display()
+        )
+    })?;
+    let socket =
+        Socket::new(NETLINK_ROUTE).map_err(|e| format!("opening an rtnetlink socket: {e}"))?;
+    // SAFETY: `into_raw_fd` hands over ownership of the socket's descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
 }
 
 async fn discover_async(kept: Vec<(FoundNs, OwnedFd)>) -> Result<Topology, DiscoveryError> {

@@ -8,6 +8,8 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use nix::sys::statfs::{NSFS_MAGIC, fstatfs};
+
 use crate::core::topology::{HOST_LABEL, NsKind};
 use crate::sys::netns::{NETNS_RUN_DIR, Netns, validate_name};
 
@@ -81,9 +83,18 @@ fn open_root() -> std::io::Result<FoundNs> {
     }
 }
 
-/// Open a candidate's namespace file and read its identity.
+/// Open a candidate's namespace file and read its identity. A file that is not (yet) a
+/// namespace — `ip netns add` creates the file before it mounts the namespace on it — is
+/// refused.
 fn open(c: &Candidate) -> std::io::Result<FoundNs> {
     let file = File::open(&c.path)?;
+    let fs = fstatfs(&file).map_err(std::io::Error::from)?;
+    if fs.filesystem_type() != NSFS_MAGIC {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a namespace file", c.path.display()),
+        ));
+    }
     let meta = file.metadata()?;
     Ok(FoundNs {
         label: c.label.clone(),
