@@ -85,7 +85,9 @@ pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {
         0 => rest.len(),
         len => len.saturating_sub(exts.slice().len()),
     };
-    let (frag_offset, more_fragments) = v6_fragment(exts);
+    // Only iterate a chain that parsed completely: etherparse's iterator re-reads the headers
+    // unchecked and runs past the end when a later header was truncated.
+    let (frag_offset, more_fragments) = if err.is_none() { v6_fragment(exts) } else { (0, false) };
     let proto = next.0;
     d.set_ip(Ip {
         src: IpAddr::V6(h.source_addr()),
@@ -107,7 +109,8 @@ pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {
     }
 }
 
-/// Fragment offset (bytes) and more-fragments flag of an IPv6 fragment header, if any.
+/// Fragment offset (bytes) and more-fragments flag of an IPv6 fragment header, if any. Only for
+/// an extension chain that `Ipv6ExtensionsSlice::from_slice_lax` parsed without error.
 pub(super) fn v6_fragment(exts: Ipv6ExtensionsSlice<'_>) -> (u16, bool) {
     let mut frag = (0, false);
     for ext in exts {

@@ -243,6 +243,20 @@ fn deep_encapsulation_stops() {
 }
 
 #[test]
+fn ipv6_extension_chain_cut_after_a_valid_header() {
+    // Hop-by-hop (valid, next: destination options), then destination options claiming 48 bytes
+    // of which 4 are there. etherparse's extension iterator would read past the end here.
+    let mut data = hex("6000000000000040").into_iter().collect::<Vec<_>>();
+    data.extend_from_slice(&[0; 32]);
+    data.extend_from_slice(&hex("3c00010400000000"));
+    data.extend_from_slice(&hex("3a050000"));
+    let p = dec(229, &data);
+    assert_eq!(p.status, DecodeStatus::Malformed("IPv6 extension header truncated"));
+    assert_eq!(p.ip.map(|ip| (ip.proto, ip.frag_offset)), Some((60, 0)));
+    assert_eq!(p.icmpv6, None);
+}
+
+#[test]
 fn every_truncation_and_garbage_decodes_without_panic() {
     let frames = [
         ARP_REQ,
