@@ -290,6 +290,20 @@ fn every_truncation_and_garbage_decodes_without_panic() {
                 let _ = dec(lt, &bent);
             }
         }
+        // Whole frames with several bytes bent at once (lengths, flags, next headers).
+        for _ in 0..3000 {
+            let mut bent = data.clone();
+            for _ in 0..4 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                if let Some(b) = bent.get_mut((seed as usize) % data.len().max(1)) {
+                    *b = (seed >> 40) as u8;
+                }
+            }
+            let _ = dec(1, &bent);
+            let _ = dec(229, bent.get(14..).unwrap_or_default());
+        }
     }
 }
 
