@@ -513,3 +513,22 @@ fn endpoints_resolve_by_name_path_pid_and_ip() {
     assert_eq!(topo.namespaces[lone_idx.0].kind, NsKind::Process);
     assert_eq!(topo.namespaces[t.0].kind, NsKind::Named);
 }
+
+#[test]
+fn an_address_two_isolated_labs_share_is_the_one_routing_reaches() {
+    let mut g = Guard::new();
+    let (c1, c2, h, v1, v2) = classic(&mut g, "e");
+    let _other = classic(&mut g, "f");
+    let v = topo_json(&[&c1, "172.18.0.3"]);
+    let want = vec![
+        format!("{c1}/eth0"),
+        format!("{h}/{v1}"),
+        format!("{h}/br0"),
+        format!("{h}/{v2}"),
+        format!("{c2}/eth0"),
+    ];
+    assert_eq!(json_path_ids(&v, 0), want);
+    let alone = Command::new(env!("CARGO_BIN_EXE_vtrace")).args(["topo", "172.18.0.3"]).output();
+    let stderr = alone.map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).unwrap_or_default();
+    assert!(stderr.contains("is owned by several namespaces"), "{stderr}");
+}

@@ -13,14 +13,27 @@ use crate::core::path::{Target, path};
 use crate::core::topology::{NsIdx, NsKind, Topology};
 use crate::error::Outcome;
 use crate::report::topo::{PathResult, report, text};
-use crate::sys::endpoint::{Endpoint, resolve_in};
+use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 
 pub fn run(args: &TopoArgs) -> Result<Outcome> {
     let mut topo = discover().context("discovering the network namespaces")?;
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();
     for spec in &args.endpoints {
-        let ep = resolve_in(spec, &topo).with_context(|| format!("endpoint {spec:?}"))?;
+        let ep = match (resolve_in(spec, &topo), located.last()) {
+            // Several isolated labs may share a subnet: the one the previous endpoint's routes
+            // lead to is meant.
+            (Err(EndpointError::Ambiguous { ip, owners }), Some((_, prev))) => {
+                let reached = path(&topo, *prev, Target::Ip(ip)).ok();
+                reached.and_then(|p| endpoint_of(&topo, p.dst, Some(ip))).with_context(|| {
+                    format!(
+                        "endpoint {spec:?}: {ip} is owned by several namespaces ({owners}), \
+                         none reachable from the previous endpoint"
+                    )
+                })?
+            }
+            (resolved, _) => resolved.with_context(|| format!("endpoint {spec:?}"))?,
+        };
         let idx = ep.find_in(&topo).with_context(|| {
             format!(
                 "endpoint {spec:?} ({}) was not among the discovered namespaces: did it just \

@@ -193,13 +193,18 @@ fn by_ip(ip: IpAddr, topo: &Topology) -> Result<Endpoint, EndpointError> {
             return Err(EndpointError::Ambiguous { ip, owners: names.join(", ") });
         }
     };
-    let ns = topo.ns(idx).ok_or(EndpointError::NoOwner(ip))?;
+    endpoint_of(topo, idx, Some(ip)).ok_or(EndpointError::NoOwner(ip))
+}
+
+/// The endpoint for a discovered namespace (and the address it was reached at, if any).
+pub fn endpoint_of(topo: &Topology, idx: NsIdx, ip: Option<IpAddr>) -> Option<Endpoint> {
+    let ns = topo.ns(idx)?;
     let netns = match ns.kind {
         NsKind::Root if ns.path == Netns::Root.path() => Netns::Root,
         NsKind::Named => Netns::Named(ns.label.clone()),
         NsKind::Root | NsKind::Docker | NsKind::Process => Netns::Path(ns.path.clone()),
     };
-    Ok(Endpoint { label: ns.label.clone(), netns, ip: Some(ip) })
+    Some(Endpoint { label: ns.label.clone(), netns, ip })
 }
 
 /// True when a `docker` executable is on PATH.
