@@ -382,3 +382,22 @@ fn serve_starts_an_http_server_per_container_when_one_is_installed() {
         assert!(gone, "server {p} still running after lab down");
     }
 }
+
+#[test]
+fn up_refuses_a_namespace_it_did_not_make_and_down_leaves_it_alone() {
+    let lab = Lab::new("i", &[]);
+    let theirs = lab.ns("nginx-2");
+    assert_ok(&sh("ip", &["netns", "add", &theirs]), "ip netns add");
+    let out = lab.vtrace("up", &[], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("netns {theirs}: it exists but was not made by vtrace lab")),
+        "{err}"
+    );
+    assert_eq!(lab.namespaces(), [theirs.clone()], "up made something before refusing");
+    let out = lab.vtrace("down", &[], &[]);
+    assert_ok(&out, "lab down");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("was left alone"));
+    assert_eq!(lab.namespaces(), [theirs]);
+}

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::core::lab::{HostSide, Ipv4Net, LabOptions, LabSpec};
 use crate::error::Outcome;
 use crate::sys::lab::{self, LabReport, LabStatus, NetnsStatus};
+use crate::sys::netns;
 
 /// `vtrace lab …`
 #[derive(Debug, Args)]
@@ -120,10 +121,19 @@ pub fn run(args: &LabArgs) -> Result<Outcome> {
         LabAction::Down(o) => {
             let spec = o.spec(false)?;
             lab::lab_down(&spec)?;
+            // Namespaces with the lab's names that no lab state recorded are left alone.
+            let kept: Vec<&str> =
+                spec.namespaces().into_iter().filter(|n| netns::exists(n)).collect();
             if o.json {
-                writeln!(out, "{}", serde_json::json!({ "down": true }))?;
+                writeln!(out, "{}", serde_json::json!({ "down": true, "kept": kept }))?;
             } else {
-                writeln!(out, "lab down: removed ({})", spec.namespaces().join(", "))?;
+                writeln!(out, "lab down: done")?;
+            }
+            for n in kept {
+                eprintln!(
+                    "vtrace: note: netns {n} was not made by vtrace lab (no record of it), so it \
+                     was left alone: `ip netns del {n}` removes it"
+                );
             }
         }
         LabAction::Status(o) => {

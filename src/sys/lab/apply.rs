@@ -71,17 +71,19 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     let root = spec.host == HostSide::Root;
 
     fault::check("preflight")?;
+    let previous = state::load(&spec.prefix)?;
+    let owned = previous.clone().unwrap_or_default();
+    preflight::check_namespaces(spec, &owned)?;
     if root {
         let rtnl = Rtnl::open("preflight", &super::root_netns(), spec.host_label())?;
-        report.warnings = preflight::check_root(spec, &rtnl).await?;
+        report.warnings = preflight::check_root(spec, &rtnl, &owned).await?;
     }
 
     fault::check("state")?;
-    let previous = state::load(&spec.prefix)?;
     if previous.is_none() {
         made.state_file = Some(spec.prefix.clone());
     }
-    let mut recorded = previous.unwrap_or_default();
+    let mut recorded = owned;
     recorded.merge(State::of_spec(spec));
     state::save(&spec.prefix, &recorded)?;
 

@@ -135,14 +135,19 @@ impl Rtnl {
         mac: Mac,
         master: Option<u32>,
     ) -> Result<()> {
+        let new_mac = l.mac != Some(mac);
+        let new_master = master.filter(|m| l.master != Some(*m));
+        if !new_mac && new_master.is_none() {
+            return Ok(());
+        }
         let mut b = LinkUnspec::new_with_index(l.index);
-        if l.mac != Some(mac) {
+        if new_mac {
             b = b.address(mac.0.to_vec());
         }
-        if let Some(m) = master.filter(|m| l.master != Some(*m)) {
+        if let Some(m) = new_master {
             b = b.controller(m);
         }
-        self.change(step, b.build(), format!("setting MAC {mac} on {}", l.name)).await
+        self.change(step, b.build(), format!("setting MAC {mac} and bridge on {}", l.name)).await
     }
 
     /// Make the link quiet and bring it up: `ip link set NAME addrgenmode none` (no IPv6

@@ -1,6 +1,7 @@
-//! Checks before building the host side in the root namespace (`--in-root`): refuse a subnet
-//! that overlaps an existing route, and warn when the host firewall would drop bridged traffic
-//! (br_netfilter on and a FORWARD policy of DROP, as Docker leaves it).
+//! Checks before `lab up` creates anything: never adopt a namespace or root link of the same
+//! name that the lab did not make (`lab down` would later delete it); with `--in-root`, refuse a
+//! subnet that overlaps an existing route, and warn when the host firewall would drop bridged
+//! traffic (br_netfilter on and a FORWARD policy of DROP, as Docker leaves it).
 //!
 //! Read-only: it lists routes and links, reads a sysctl, and may run `nft -j list ruleset` or
 //! `iptables-save`; it never changes routes or firewall rules.
@@ -9,14 +10,49 @@ use std::process::{Command, Stdio};
 
 use super::error::{LabError, Result};
 use super::netlink::Rtnl;
+use super::state::{self, State};
 use crate::core::lab::{LabSpec, RootRoute, overlapping_routes};
+use crate::sys::netns;
 
 /// The sysctl that sends bridged IPv4 through iptables when br_netfilter is loaded.
 const BR_NF_CALL_IPTABLES: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
 
-/// Refuse an overlapping subnet; return warnings about the firewall.
-pub async fn check_root(spec: &LabSpec, root: &Rtnl) -> Result<Vec<String>> {
+/// Refuse to build in a namespace that exists but is not recorded as the lab's (`owned`).
+pub fn check_namespaces(spec: &LabSpec, owned: &State) -> Result<()> {
+    let foreign =
+        spec.namespaces().into_iter().find(|n| netns::exists(n) && !owned.namespaces.contains(*n));
+    match foreign {
+        None => Ok(()),
+        Some(n) => Err(not_ours(spec, format!("netns {n}"), format!("ip netns del {n}"))),
+    }
+}
+
+fn not_ours(spec: &LabSpec, what: String, remove: String) -> LabError {
+    LabError::other(
+        "preflight",
+        format!("building the lab: {what}"),
+        format!(
+            "it exists but was not made by vtrace lab (not recorded in {})",
+            state::path(&spec.prefix).display()
+        ),
+    )
+    .with_hint(format!("remove it ({remove}) if it is not needed, or choose other names (--prefix, --names, --bridge)"))
+}
+
+/// Refuse root links the lab did not make and an overlapping subnet; return warnings about
+/// the firewall.
+pub async fn check_root(spec: &LabSpec, root: &Rtnl, owned: &State) -> Result<Vec<String>> {
     let links = root.links("preflight").await?;
+    for want in State::of_spec(spec).root_links {
+        if links.iter().any(|l| l.name == want.name) && !owned.root_links.contains(&want) {
+            let remove = format!("ip link del {}", want.name);
+            return Err(not_ours(
+                spec,
+                format!("{} {} in the root netns", want.kind, want.name),
+                remove,
+            ));
+        }
+    }
     let routes: Vec<RootRoute> = root
         .ipv4_routes("preflight")
         .await?

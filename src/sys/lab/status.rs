@@ -205,8 +205,11 @@ fn judge_ns(
     if !exists {
         missing.push(format!("netns {label}"));
     }
-    let default_via =
-        obs.routes.iter().find(|r| r.dst.prefix_len() == 0 && r.table == 254).and_then(|r| r.gateway);
+    let default_via = obs
+        .routes
+        .iter()
+        .find(|r| r.dst.prefix_len() == 0 && r.table == 254)
+        .and_then(|r| r.gateway);
     let links = expect
         .iter()
         .map(|e| {
@@ -277,4 +280,116 @@ fn link_problems(id: &str, e: &Expect<'_>, f: &FoundLink) -> Vec<String> {
         p.push(format!("{id} is down"));
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(index: u32, name: &str, kind: Option<&str>, mac: Mac, master: Option<u32>) -> Link {
+        Link {
+            index,
+            name: name.into(),
+            kind: kind.map(str::to_owned),
+            mac: Some(mac),
+            master,
+            up: true,
+            oper: "UP".into(),
+        }
+    }
+
+    fn net(ip: Ipv4Addr, len: u8) -> Ipv4Net {
+        Ipv4Net::new(ip, len).unwrap_or_else(|| panic!("bad prefix"))
+    }
+
+    /// What `observe` would read from a healthy default lab.
+    fn healthy(spec: &LabSpec) -> Vec<Observed> {
+        let b = &spec.bridge;
+        let mut host = Observed { exists: true, ..Observed::default() };
+        host.links.push(link(1, "lo", None, Mac::default(), None));
+        host.links.push(link(2, &b.name, Some("bridge"), b.mac, None));
+        host.addrs.push((2, net(b.addr, 16)));
+        let mut all = vec![host];
+        for (i, c) in spec.containers.iter().enumerate() {
+            let idx = 3 + i as u32;
+            all[0].links.push(link(idx, &c.host_veth, Some("veth"), c.host_mac, Some(2)));
+            let mut ns = Observed { exists: true, ..Observed::default() };
+            ns.links.push(link(1, "lo", None, Mac::default(), None));
+            ns.links.push(link(2, "eth0", Some("veth"), c.mac, None));
+            ns.addrs.push((2, net(c.addr, 16)));
+            ns.routes.push(Route {
+                dst: net(Ipv4Addr::UNSPECIFIED, 0),
+                gateway: Some(b.addr),
+                oif: Some(2),
+                table: 254,
+            });
+            all.push(ns);
+        }
+        all
+    }
+
+    #[test]
+    fn a_healthy_lab_is_complete() {
+        let spec = LabSpec::default();
+        let st = judge(&spec, &healthy(&spec), Vec::new());
+        assert!(st.complete(), "{st:?}");
+        assert!(!st.absent());
+        assert_eq!(st.namespaces.len(), 3);
+        let host = &st.namespaces[0];
+        assert_eq!((host.netns.as_deref(), host.role.as_str()), (Some("vtrace-host"), "host"));
+        let veth = host.links[1].found.as_ref().map(|f| f.master.clone());
+        assert_eq!(veth, Some(Some("docker0".to_owned())));
+        assert_eq!(st.namespaces[1].default_via, Some(Ipv4Addr::new(172, 18, 0, 1)));
+        let eth0 = st.namespaces[2].links[1].found.as_ref().map(|f| f.addresses.clone());
+        assert_eq!(eth0, Some(vec![net(Ipv4Addr::new(172, 18, 0, 3), 16)]));
+    }
+
+    #[test]
+    fn nothing_there_is_absent_and_every_namespace_missing() {
+        let spec = LabSpec::default();
+        let st = judge(
+            &spec,
+            &[Observed::default(), Observed::default(), Observed::default()],
+            Vec::new(),
+        );
+        assert!(st.absent());
+        assert_eq!(st.missing, ["netns vtrace-host", "netns nginx-1", "netns nginx-2"]);
+        assert!(st.problems.is_empty(), "{:?}", st.problems);
+    }
+
+    #[test]
+    fn differences_are_named() {
+        let spec = LabSpec::default();
+        let mut obs = healthy(&spec);
+        obs[1].links[1].up = false; // nginx-1/eth0 down
+        obs[1].links[1].mac = Some(Mac([2, 0, 0, 0, 0, 9]));
+        obs[2].routes.clear(); // nginx-2 without default route
+        obs[2].addrs.clear();
+        obs[0].links.retain(|l| l.name != spec.containers[1].host_veth);
+        obs[0].links[2].master = None; // first host veth not on the bridge
+        let st = judge(&spec, &obs, Vec::new());
+        let v1 = &spec.containers[0].host_veth;
+        let v2 = &spec.containers[1].host_veth;
+        assert_eq!(st.missing, [format!("vtrace-host/{v2}")]);
+        assert_eq!(
+            st.problems,
+            [
+                format!("vtrace-host/{v1} is not a port of docker0"),
+                "nginx-1/eth0 has MAC 02:00:00:00:00:09, expected 02:42:ac:12:00:02".to_owned(),
+                "nginx-1/eth0 is down".to_owned(),
+                "nginx-2/eth0 lacks address 172.18.0.3/16".to_owned(),
+                "nginx-2: no default route (expected via 172.18.0.1)".to_owned(),
+            ]
+        );
+        assert!(!st.complete() && !st.absent());
+    }
+
+    #[test]
+    fn a_stopped_server_is_a_problem() {
+        let spec = LabSpec::default();
+        let s =
+            Server { pid: 4242, netns: "nginx-1".into(), dir: "/run/vtrace/www/nginx-1".into() };
+        let st = judge(&spec, &healthy(&spec), vec![(s, false)]);
+        assert_eq!(st.problems, ["the HTTP server in netns nginx-1 (pid 4242) is not running"]);
+    }
 }

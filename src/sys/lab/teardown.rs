@@ -1,10 +1,11 @@
 //! `lab down`: remove everything a lab made — its HTTP servers, the links it made in the root
 //! namespace (`--in-root`), its namespaces and its state file — also after a crashed `up`.
 //!
-//! What to remove is the union of the names derived from the options and those recorded in the
-//! state file. Missing pieces are not errors; a piece that cannot be removed does not stop the
-//! others, and the first such failure is returned. Removing a namespace removes the links in it,
-//! so only root-namespace links are deleted one by one.
+//! What to remove is what the state file records (written before `up` creates anything, so it
+//! covers a crashed `up` too): a namespace or link that merely has a lab's name is never
+//! removed, it may be someone else's. Missing pieces are not errors; a piece that cannot be
+//! removed does not stop the others, and the first such failure is returned. Removing a
+//! namespace removes the links in it, so only root-namespace links are deleted one by one.
 
 use super::error::{LabError, Result};
 use super::netlink::Rtnl;
@@ -15,10 +16,7 @@ use crate::sys::netns;
 
 /// Remove the lab described by `spec` and by its state file.
 pub async fn down(spec: &LabSpec) -> Result<()> {
-    let mut plan = State::of_spec(spec);
-    if let Some(recorded) = state::load(&spec.prefix)? {
-        plan.merge(recorded);
-    }
+    let Some(plan) = state::load(&spec.prefix)? else { return Ok(()) };
     let mut first_error: Option<LabError> = None;
     let mut note = |r: Result<()>| {
         if let Err(e) = r
