@@ -67,7 +67,7 @@ fn check(name: &str) {
                 "request": hop_points(&ex["request"]),
                 "reply": hop_points(&ex["reply"]),
             });
-            if ex.get("id").is_some() {
+            if !ex["id"].is_null() {
                 v["id"] = ex["id"].clone();
                 v["seq"] = ex["seq"].clone();
             }
@@ -82,7 +82,7 @@ fn check(name: &str) {
             let mut v = serde_json::json!({
                 "kind": ex["kind"], "request": ex["request"], "reply": ex["reply"],
             });
-            if ex.get("id").is_some() {
+            if !ex["id"].is_null() {
                 v["id"] = ex["id"].clone();
                 v["seq"] = ex["seq"].clone();
             }
@@ -106,8 +106,12 @@ fn check(name: &str) {
     assert_eq!(code, Some(if reachable { 0 } else { 1 }), "{name}: exit code; stderr: {stderr}");
 
     // Every point of the path is reported, in path order, with what it captured.
-    let points: Vec<&str> =
-        report["points"].as_array().expect("points").iter().filter_map(|p| p["id"].as_str()).collect();
+    let points: Vec<&str> = report["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
     let labels: Vec<String> = std::fs::read_to_string(dir.join("points"))
         .expect("points")
         .lines()
@@ -137,6 +141,11 @@ fn forward_drop() {
 #[test]
 fn veth_down() {
     check("veth-down");
+}
+
+#[test]
+fn veth_down_cold() {
+    check("veth-down-cold");
 }
 
 #[test]

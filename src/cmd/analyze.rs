@@ -92,6 +92,18 @@ impl Source {
         })
     }
 
+    /// New interfaces become points in the order they appear (a pcap file's one interface and a
+    /// pcapng's interface blocks, even when no packet was captured on them).
+    fn sync_points(&mut self, analysis: &mut Analysis, points: &mut Points) {
+        let interfaces = self.reader.interfaces();
+        while let Some(info) = interfaces.get(self.points.len()) {
+            let i = self.points.len();
+            let id = point_id(self.label.as_deref(), &self.path, i, info);
+            let role = description_field(info, "role").unwrap_or("");
+            self.points.push(points.add(analysis, id, role));
+        }
+    }
+
     /// Read the next frame into `self.next` (None at the end or after an error).
     fn advance(&mut self, analysis: &mut Analysis, points: &mut Points) {
         self.next = None;
@@ -100,23 +112,19 @@ impl Source {
         }
         let frame = match self.reader.next_frame() {
             Ok(Some(frame)) => frame,
-            Ok(None) => return,
+            Ok(None) => {
+                self.sync_points(analysis, points);
+                return;
+            }
             Err(e) => {
                 self.error = Some(e.into());
+                self.sync_points(analysis, points);
                 return;
             }
         };
         let (ifid, t_ns, packet) = (frame.ifid, frame.t_ns, decode(&frame));
         let frame_no = self.reader.frames_read();
-        // New interfaces become points in the order they appear.
-        let interfaces = self.reader.interfaces();
-        while self.points.len() < interfaces.len() {
-            let i = self.points.len();
-            let info = &interfaces[i];
-            let id = point_id(self.label.as_deref(), &self.path, i, info);
-            let role = description_field(info, "role").unwrap_or("");
-            self.points.push(points.add(analysis, id, role));
-        }
+        self.sync_points(analysis, points);
         let Some(&point) = self.points.get(ifid as usize) else {
             self.error = Some(anyhow!(
                 "{}: frame {frame_no} names interface {ifid}, which the file never described",

@@ -160,7 +160,9 @@ impl Tally {
                 verdict.summary = echoes;
             }
             Some(Failure::Lost { what, exchange, loss }) => {
-                verdict.cause = Cause::Unknown;
+                // An echo that vanished mid-path: captures alone cannot say why. An ARP request
+                // (or reply) that vanished: nobody answered, and the segment says where it died.
+                verdict.cause = if exchange.is_echo() { Cause::Unknown } else { Cause::NoArpReply };
                 verdict.segment = Some(loss.into());
                 let kind = if exchange.is_echo() { "echo" } else { "ARP" };
                 verdict.summary = format!(
