@@ -6,7 +6,7 @@
 //! quotes. Written by hand into a reused buffer: this is the hot path of `--packets --json`.
 
 use super::Record;
-use super::bytes::{hw, hwaddr, ip, ipv4, json_str, num};
+use super::bytes::{hwaddr, ip, ipv4, json_str, mac, num};
 use crate::core::packet::{DecodeStatus, Echo, Ip, Packet, Quoted};
 
 /// A JSON object being written: tracks whether a comma is due.
@@ -16,12 +16,14 @@ struct Obj<'o> {
 }
 
 impl<'o> Obj<'o> {
+    #[inline(always)]
     fn open(out: &'o mut Vec<u8>) -> Self {
         out.push(b'{');
         Obj { out, empty: true }
     }
 
     /// Start member `k` and return the buffer to write its value into.
+    #[inline(always)]
     fn key(&mut self, k: &str) -> &mut Vec<u8> {
         if !self.empty {
             self.out.push(b',');
@@ -33,11 +35,13 @@ impl<'o> Obj<'o> {
         self.out
     }
 
-    fn num(&mut self, k: &str, n: impl itoa::Integer) {
+    #[inline(always)]
+    fn num(&mut self, k: &str, n: impl Into<u64>) {
         num(self.key(k), n);
     }
 
     /// A string value that needs no escaping (addresses).
+    #[inline(always)]
     fn raw_str(&mut self, k: &str, write: impl FnOnce(&mut Vec<u8>)) {
         let out = self.key(k);
         out.push(b'"');
@@ -53,6 +57,7 @@ impl<'o> Obj<'o> {
 /// Append the JSON object of `r`, and a newline.
 pub fn json_line(out: &mut Vec<u8>, r: &Record<'_>) {
     let p = r.packet;
+    out.reserve(1024);
     let mut o = Obj::open(out);
     o.num("frame", r.frame);
     o.num("ifid", r.ifid);
@@ -61,8 +66,8 @@ pub fn json_line(out: &mut Vec<u8>, r: &Record<'_>) {
     o.num("caplen", r.caplen);
     o.num("len", r.len);
     if let Some(eth) = p.eth {
-        o.raw_str("eth_src", |b| hw(b, &eth.src.0));
-        o.raw_str("eth_dst", |b| hw(b, &eth.dst.0));
+        o.raw_str("eth_src", |b| mac(b, &eth.src.0));
+        o.raw_str("eth_dst", |b| mac(b, &eth.dst.0));
     }
     if !p.vlan.ids().is_empty() {
         let out = o.key("vlan");

@@ -3,7 +3,7 @@
 //! request, id …, seq …, length …`). Tunnels show the outer addresses, then the inner packet.
 
 use super::Record;
-use super::bytes::{hw, hwaddr, ip, ipv4, num};
+use super::bytes::{hwaddr, ip, ipv4, mac, num};
 use crate::core::packet::{Arp, DecodeStatus, Icmp, Icmpv6, Ip, Packet, Ports};
 
 /// Append the text line of `r`, and a newline.
@@ -73,9 +73,9 @@ fn summary(out: &mut Vec<u8>, r: &Record<'_>) {
     }
     let Some(h) = p.inner_ip.as_ref().or(p.ip.as_ref()) else {
         if let Some(eth) = p.eth {
-            hw(out, &eth.src.0);
+            mac(out, &eth.src.0);
             out.extend_from_slice(b" > ");
-            hw(out, &eth.dst.0);
+            mac(out, &eth.dst.0);
             out.extend_from_slice(b", ");
         }
         out.extend_from_slice(b"non-IP, length ");
@@ -175,7 +175,7 @@ fn arp_summary(out: &mut Vec<u8>, a: &Arp) {
     // hardware type, protocol type, lengths and operation, then two address pairs
     let plen = if a.spa.is_some() { 4 } else { 0 };
     out.extend_from_slice(b", length ");
-    num(out, 8 + 2 * (a.sha.as_bytes().len() + plen));
+    num(out, 8 + 2 * (a.sha.as_bytes().len() as u64 + plen));
 }
 
 fn icmp_summary(out: &mut Vec<u8>, i: &Icmp) {
