@@ -146,6 +146,13 @@ impl CaptureReader {
         if self.done {
             return Ok(None);
         }
+        let fast = match &self.container {
+            Container::Pcapng(st) => pcapng::fast_epb(st, self.input.data()),
+            Container::Pcap(st) => pcap::fast_record(st, self.input.data()),
+        };
+        if let Some(loc) = fast {
+            return Ok(Some(self.deliver(loc)));
+        }
         let res = match &mut self.container {
             Container::Pcap(st) => pcap::next_record(st, &mut self.input),
             Container::Pcapng(st) => pcapng::next(st, &mut self.input, &mut self.interfaces, false),
@@ -161,17 +168,17 @@ impl CaptureReader {
                 return Err(self.error(kind));
             }
         };
+        Ok(Some(self.deliver(loc)))
+    }
+
+    /// Hands out the frame at `loc` and remembers to consume its record on the next call.
+    #[inline(always)]
+    fn deliver(&mut self, loc: FrameLoc) -> Frame<'_> {
         self.pending = loc.size;
         self.frames += 1;
         let end = loc.data_start + loc.data_len;
         let data = self.input.data().get(loc.data_start..end).unwrap_or_default();
-        Ok(Some(Frame {
-            ifid: loc.ifid,
-            t_ns: loc.t_ns,
-            len: loc.len,
-            linktype: loc.linktype,
-            data,
-        }))
+        Frame { ifid: loc.ifid, t_ns: loc.t_ns, len: loc.len, linktype: loc.linktype, data }
     }
 
     /// Interfaces seen so far (pcap: exactly one), indexed by `Frame::ifid`. Grows as interface

@@ -111,11 +111,37 @@ pub fn next_record(st: &PcapState, input: &mut Input) -> Result<Option<FrameLoc>
     }))
 }
 
+/// The hot path: a standard record that is complete in `data`. Anything else gives `None`, and
+/// the caller falls back to [`next_record`], which handles or reports it.
+#[inline(always)]
+pub fn fast_record(st: &PcapState, data: &[u8]) -> Option<FrameLoc> {
+    if st.modified {
+        return None;
+    }
+    let head = data.get(..16)?;
+    let caplen = read_u32(head, 8, st.big_endian) as usize;
+    data.get(..16 + caplen)?;
+    Some(FrameLoc {
+        ifid: 0,
+        t_ns: pcap_ns(read_u32(head, 0, st.big_endian), read_u32(head, 4, st.big_endian), st.nanos),
+        len: read_u32(head, 12, st.big_endian),
+        linktype: st.linktype,
+        data_start: 16,
+        data_len: caplen,
+        size: 16 + caplen,
+    })
+}
+
 #[inline]
 fn read_caplen(hdr: &[u8], big_endian: bool) -> u32 {
-    let mut b = [0u8; 4];
-    if let Some(src) = hdr.get(8..12) {
-        b.copy_from_slice(src);
+    read_u32(hdr, 8, big_endian)
+}
+
+#[inline(always)]
+fn read_u32(b: &[u8], at: usize, big_endian: bool) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(src) = b.get(at..at + 4) {
+        a.copy_from_slice(src);
     }
-    if big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+    if big_endian { u32::from_be_bytes(a) } else { u32::from_le_bytes(a) }
 }

@@ -486,3 +486,31 @@ fn tshark_reads_mixed_link_types_from_the_writer() -> Result<(), Box<dyn std::er
     }
     Ok(())
 }
+
+/// Reader throughput on a large file (run in release, file in the page cache):
+/// `VTRACE_READ_BENCH=big.pcapng cargo test --release --lib read_speed -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark: needs VTRACE_READ_BENCH=FILE and a release build"]
+fn read_speed() -> Result<(), ReadError> {
+    let Some(file) = std::env::var_os("VTRACE_READ_BENCH") else {
+        println!("set VTRACE_READ_BENCH=FILE");
+        return Ok(());
+    };
+    let path = std::path::PathBuf::from(file);
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let mut r = CaptureReader::open(&path)?;
+        let (mut frames, mut bytes) = (0u64, 0u64);
+        while let Some(f) = r.next_frame()? {
+            frames += 1;
+            bytes += f.data.len() as u64 + u64::from(f.ifid) + (f.t_ns & 1);
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{}: {frames} frames ({bytes} bytes) in {secs:.3} s: {:.1} M frames/s",
+            path.display(),
+            frames as f64 / secs / 1e6
+        );
+    }
+    Ok(())
+}
