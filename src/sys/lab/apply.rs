@@ -87,12 +87,43 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     recorded.merge(State::of_spec(spec));
     state::save(&spec.prefix, &recorded)?;
 
-    for name in spec.namespaces() {
-        fault::check("netns")?;
-        if ensure_netns(name)? {
-            made.namespaces.push(name.to_owned());
-            report.created.push(format!("netns {name}"));
+    fault::check("netns")?;
+    // Namespaces are independent: create them in parallel (each costs a kernel setup_net).
+    let results: Vec<(&str, Result<bool>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = spec
+            .namespaces()
+            .into_iter()
+            .map(|name| (name, scope.spawn(move || ensure_netns(name))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(LabError::other(
+                        "netns",
+                        format!("creating netns {name}"),
+                        "thread panicked",
+                    ))
+                });
+                (name, r)
+            })
+            .collect()
+    });
+    let mut first_error = None;
+    for (name, r) in results {
+        match r {
+            Ok(true) => {
+                made.namespaces.push(name.to_owned());
+                report.created.push(format!("netns {name}"));
+            }
+            Ok(false) => {}
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
         }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
 
     let host = Rtnl::open("netns", &host_netns(spec), spec.host_label())?;

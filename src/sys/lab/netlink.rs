@@ -104,14 +104,21 @@ impl Rtnl {
     /// netns NS`: the peer is created directly inside the container's namespace (the host side
     /// may have an `eth0` of its own). Both ends start down.
     pub async fn add_veth(&self, c: &ContainerSpec, bridge: u32, peer_ns: &File) -> Result<()> {
+        // One queue each way, asked for explicitly: otherwise the kernel creates one per CPU and
+        // then shrinks them, paying an expedited RCU grace period per end (the costliest part
+        // of creating a veth pair).
         let peer = LinkMessageBuilder::<LinkUnspec>::new()
             .name(c.ifname.clone())
             .address(c.mac.0.to_vec())
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
             .setns_by_fd(peer_ns.as_raw_fd())
             .build();
         let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(c.host_veth.clone())
             .address(c.host_mac.0.to_vec())
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
             .controller(bridge)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .build();
