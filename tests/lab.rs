@@ -395,9 +395,36 @@ fn up_refuses_a_namespace_it_did_not_make_and_down_leaves_it_alone() {
         err.contains(&format!("netns {theirs}: it exists but was not made by vtrace lab")),
         "{err}"
     );
-    assert_eq!(lab.namespaces(), [theirs.clone()], "up made something before refusing");
+    assert_eq!(
+        lab.namespaces(),
+        std::slice::from_ref(&theirs),
+        "up made something before refusing"
+    );
     let out = lab.vtrace("down", &[], &[]);
     assert_ok(&out, "lab down");
     assert!(String::from_utf8_lossy(&out.stderr).contains("was left alone"));
     assert_eq!(lab.namespaces(), [theirs]);
+}
+
+#[test]
+fn lab_guard_builds_through_the_library_and_removes_the_lab_when_dropped() {
+    use vtrace::core::lab::{LabOptions, LabSpec};
+    use vtrace::sys::lab::{LabGuard, lab_status};
+
+    let lab = Lab::new("j", &[]); // removes leftovers if this test fails half way
+    let spec =
+        LabSpec::from_options(&LabOptions { prefix: lab.prefix.clone(), ..LabOptions::default() })
+            .unwrap_or_else(|e| panic!("{e}"));
+    // Callable from inside a tokio runtime (live tracing and `vtrace demo` are async).
+    let rt =
+        tokio::runtime::Builder::new_current_thread().build().unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(async {
+        let (guard, report) = LabGuard::up(&spec).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.created.len(), 6, "{:?}", report.created); // 3 netns, bridge, 2 veths
+        assert!(ping(&lab.ns("nginx-1"), "172.18.0.3"));
+        let status = lab_status(&spec).unwrap_or_else(|e| panic!("{e}"));
+        assert!(status.complete(), "{status:?}");
+        drop(guard);
+    });
+    assert_eq!(lab.namespaces(), Vec::<String>::new());
 }

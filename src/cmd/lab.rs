@@ -423,3 +423,67 @@ impl StatusJson {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        action: LabAction,
+    }
+
+    fn parse(args: &[&str]) -> Result<LabAction, clap::Error> {
+        Cli::try_parse_from(std::iter::once("lab").chain(args.iter().copied())).map(|c| c.action)
+    }
+
+    #[test]
+    fn up_options_make_the_spec() {
+        let Ok(LabAction::Up(a)) = parse(&["up", "--names", "web,db", "--prefix", "x-", "--serve"])
+        else {
+            panic!("lab up did not parse");
+        };
+        let spec = a.opts.spec(a.serve).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.namespaces(), ["x-vtrace-host", "x-web", "x-db"]);
+        assert!(spec.serve);
+        let Ok(LabAction::Status(o)) =
+            parse(&["status", "--in-root", "--subnet", "10.9.0.0/24", "--bridge", "b"])
+        else {
+            panic!("lab status did not parse");
+        };
+        let spec = o.spec(false).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((spec.host_netns(), spec.bridge.name.as_str()), (None, "b"));
+        assert_eq!(spec.bridge.addr, Ipv4Addr::new(10, 9, 0, 1));
+    }
+
+    #[test]
+    fn contradictory_or_bad_options_are_refused() {
+        assert!(parse(&["up", "--names", "a", "--containers", "3"]).is_err());
+        assert!(parse(&["up", "--in-root", "--host-netns", "h"]).is_err());
+        assert!(parse(&["down", "--subnet", "10.0.0.0"]).is_err());
+        let Ok(LabAction::Down(o)) = parse(&["down", "--subnet", "10.0.0.1/24"]) else {
+            panic!("lab down did not parse");
+        };
+        let err = o.spec(false).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("subnet 10.0.0.1/24 has host bits set: did you mean 10.0.0.0/24?")
+        );
+    }
+
+    #[test]
+    fn up_text_names_every_piece() {
+        let spec = LabSpec::default();
+        let report = LabReport { created: vec!["netns nginx-1".into()], ..LabReport::default() };
+        let mut out = Vec::new();
+        write_up(&mut out, &spec, &report).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("lab up: created 1 pieces in 0.0 ms\n"), "{text}");
+        assert!(text.contains("docker0 172.18.0.1/16 02:42:ac:12:00:01"), "{text}");
+        assert!(text.contains("eth0 172.18.0.3/16 02:42:ac:12:00:03"), "{text}");
+        assert!(text.ends_with("try: ip netns exec nginx-1 ping -c1 172.18.0.3\n"), "{text}");
+    }
+}
