@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmark: `vtrace analyze big.pcapng --json` against tcpdump and tshark on synthetic lab
+# captures (5 Ethernet capture points, ARP + ICMP echo flows, ~1 in 50 requests lost after the
+# bridge) of 1 M and 5 M packets. See bench/README.md for the targets.
+#
+# Usage (from anywhere): bench/analyze.sh [RUNS]   (default 3; each figure is the best of RUNS)
+# Needs: cargo, tcpdump, tshark (only the 1 M file), GNU time at /usr/bin/time (apt-get install
+# time) for peak RSS. Installs nothing. Writes only under bench/out/ (gitignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${1:-3}
+OUT=bench/out
+mkdir -p "$OUT"
+
+for tool in tcpdump tshark; do
+    command -v "$tool" >/dev/null || echo "bench/analyze.sh: $tool is not installed; skipping it" >&2
+done
+TIME=/usr/bin/time
+[ -x "$TIME" ] || { echo "bench/analyze.sh: $TIME missing (apt-get install time); no RSS figures" >&2; TIME=; }
+
+cargo build --release --quiet --example gen_capture --bin vtrace
+GEN=target/release/examples/gen_capture
+VT=target/release/vtrace
+
+# Generate once; the generator is deterministic, so a file newer than it is still valid.
+for n in 1000000 5000000; do
+    f=$OUT/big-$n.pcapng
+    if [ ! -s "$f" ] || [ "$GEN" -nt "$f" ]; then
+        rm -f "$f"
+        "$GEN" --packets "$n" --out "$f"
+    fi
+done
+
+# run NAME CMD...: best wall-clock seconds of $RUNS runs in BEST, largest peak RSS (KiB) in RSS.
+# The command's stdout goes to /dev/null; its exit status may be 0 or 1 (vtrace: losses found).
+run() {
+    local name=$1; shift
+    BEST= RSS=0
+    for _ in $(seq "$RUNS"); do
+        local t0 t1 rss=0 rc=0
+        t0=$(date +%s%N)
+        if [ -n "$TIME" ]; then
+            "$TIME" -f '%M' -o "$OUT/time.txt" "$@" >/dev/null 2>"$OUT/stderr.txt" || rc=$?
+            rss=$(tail -n1 "$OUT/time.txt")
+        else
+            "$@" >/dev/null 2>"$OUT/stderr.txt" || rc=$?
+        fi
+        t1=$(date +%s%N)
+        if [ "$rc" -gt 1 ]; then
+            echo "bench/analyze.sh: $name failed (exit $rc):" >&2
+            cat "$OUT/stderr.txt" >&2
+            exit 2
+        fi
+        local s
+        s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }')
+        if [ -z "$BEST" ] || awk -v a="$s" -v b="$BEST" 'BEGIN { exit !(a < b) }'; then BEST=$s; fi
+        [ "$rss" -gt "$RSS" ] && RSS=$rss
+    done
+    printf '  %-58s %8.3f s  peak RSS %6.1f MB\n' "$name" "$BEST" "$(awk -v k="$RSS" 'BEGIN { print k / 1024 }')"
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+
+echo "best of $RUNS runs, wall clock:"
+declare -A VT_S VT_RSS TD_S
+for n in 1000000 5000000; do
+    f=$OUT/big-$n.pcapng
+    cat "$f" >/dev/null # into the page cache, so the first run is not an outlier
+    run "vtrace analyze big-$n.pcapng --json" "$VT" analyze "$f" --json
+    VT_S[$n]=$BEST VT_RSS[$n]=$RSS
+    if command -v tcpdump >/dev/null; then
+        run "tcpdump -r big-$n.pcapng -w /dev/null" tcpdump -r "$f" -w /dev/null
+        TD_S[$n]=$BEST
+    fi
+done
+TS_S=
+if command -v tshark >/dev/null; then
+    run "tshark -r big-1000000.pcapng -T fields -e ip.id" \
+        tshark -r "$OUT/big-1000000.pcapng" -T fields -e ip.id
+    TS_S=$BEST
+fi
+
+echo
+echo "results (targets in brackets):"
+for n in 1000000 5000000; do
+    pps=$(awk -v n="$n" -v s="${VT_S[$n]}" 'BEGIN { printf "%.2f", n / s / 1e6 }')
+    echo "  $n packets: vtrace analyze ${pps} M packets/s [>= 5]"
+    if [ -n "${TD_S[$n]:-}" ]; then
+        echo "  $n packets: vtrace / tcpdump time ratio $(ratio "${VT_S[$n]}" "${TD_S[$n]}") [<= 2.5]"
+    fi
+done
+if [ -n "$TS_S" ]; then
+    echo "  1000000 packets: tshark / vtrace time ratio $(ratio "$TS_S" "${VT_S[1000000]}") [>= 30]"
+fi
+if [ -n "$TIME" ]; then
+    echo "  peak RSS: $(ratio "${VT_RSS[1000000]}" 1024) MB at 1 M, $(ratio "${VT_RSS[5000000]}" 1024) MB at 5 M [< 64, flat]"
+fi
+rm -f "$OUT/time.txt" "$OUT/stderr.txt"
