@@ -24,6 +24,7 @@ use crate::core::packet::{DecodeStatus, Ip, Packet};
 
 /// Decode one frame. Never fails and never panics: what cannot be decoded is marked in
 /// [`Packet::status`], and what was decoded before it is kept.
+#[inline]
 pub fn decode(frame: &Frame<'_>) -> Packet {
     let mut p = Packet::default();
     link::frame(&mut Decoder { p: &mut p, depth: 0 }, frame.linktype, frame.data);
