@@ -114,3 +114,49 @@ pub(crate) fn point_label(
         (None, None) => format!("{}/if{ifid}", stem()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::frame::LinkType;
+
+    fn corpus(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/wf").join(name)
+    }
+
+    #[test]
+    fn a_read_error_keeps_what_was_listed_before_it() {
+        let whole = std::fs::read(corpus("live_A_crpa0_us.pcap")).unwrap_or_default();
+        let cut = std::env::temp_dir().join(format!("vtrace-packets-{}.pcap", std::process::id()));
+        std::fs::write(&cut, whole.get(..5000).unwrap_or_default()).unwrap_or_default();
+        let (mut out, mut sink) = (Vec::new(), Vec::new());
+        let res = list_file(&cut, Some("a/eth0"), json_line, &mut out, &mut sink);
+        let _ = std::fs::remove_file(&cut);
+        let err = res.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(err.contains("byte offset 3864"), "{err}");
+        assert!(err.contains(&cut.display().to_string()), "{err}");
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(text.lines().count(), 20);
+        let last = text.lines().last().unwrap_or_default();
+        assert!(last.starts_with("{\"frame\":20,\"ifid\":0,"), "{last}");
+        assert!(last.contains("\"point\":\"a/eth0\""), "{last}");
+    }
+
+    #[test]
+    fn point_labels() {
+        let info = |name: Option<&str>, description: Option<&str>| InterfaceInfo {
+            linktype: LinkType::ETHERNET,
+            name: name.map(str::to_owned),
+            description: description.map(str::to_owned),
+            kernel_drops: None,
+        };
+        let p = Path::new("/x/trace.pcapng");
+        assert_eq!(point_label(Some("n1/eth0"), p, 0, &info(Some("eth0"), None)), "n1/eth0");
+        assert_eq!(point_label(Some("n1"), p, 2, &info(None, None)), "n1/if2");
+        assert_eq!(point_label(None, p, 0, &info(Some("host/br0"), None)), "host/br0");
+        let described = info(Some("eth0"), Some("netns=nginx-1 role=endpoint"));
+        assert_eq!(point_label(None, p, 1, &described), "nginx-1/eth0");
+        assert_eq!(point_label(None, p, 0, &info(None, None)), "trace");
+        assert_eq!(point_label(None, p, 3, &info(None, None)), "trace/if3");
+    }
+}

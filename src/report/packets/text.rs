@@ -172,10 +172,14 @@ fn arp_summary(out: &mut Vec<u8>, a: &Arp) {
             num(out, op);
         }
     }
-    // hardware type, protocol type, lengths and operation, then two address pairs
-    let plen = if a.spa.is_some() { 4 } else { 0 };
-    out.extend_from_slice(b", length ");
-    num(out, 8 + 2 * (a.sha.as_bytes().len() as u64 + plen));
+    // Hardware type, protocol type, lengths and operation, then two address pairs (unknown when
+    // the hardware address was longer than the 16 bytes kept).
+    let hlen = a.sha.as_bytes().len() as u64;
+    if hlen < 16 {
+        let plen = if a.spa.is_some() { 4 } else { 0 };
+        out.extend_from_slice(b", length ");
+        num(out, 8 + 2 * (hlen + plen));
+    }
 }
 
 fn icmp_summary(out: &mut Vec<u8>, i: &Icmp) {
