@@ -1,7 +1,9 @@
 //! One orchestration file per command: wire `sys` → `core` → `report`.
 
 pub mod analyze;
+pub mod inputs;
 pub mod lab;
+pub mod merge;
 pub mod packets;
 pub mod topo;
 

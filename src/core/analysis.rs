@@ -54,7 +54,7 @@ impl Analysis {
         (self.exchanges.other_journeys, self.correlator.unidentified)
     }
 
-    pub fn ingest(&mut self, obs: Observation) {
+    pub fn ingest(&mut self, obs: &Observation) {
         if let Some(c) = self.captured.get_mut(obs.point.index()) {
             *c += 1;
         }
@@ -142,7 +142,7 @@ mod tests {
     fn pass(a: &mut Analysis, packet: Packet, points: &[u16], t: u64) {
         for (i, &p) in points.iter().enumerate() {
             let t_ns = t + 10_000 * i as u64;
-            a.ingest(Observation { point: PointIdx(p), t_ns, frame: t_ns, packet });
+            a.ingest(&Observation { point: PointIdx(p), t_ns, frame: t_ns, packet });
         }
     }
 

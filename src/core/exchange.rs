@@ -1,8 +1,8 @@
 //! Exchanges: a request journey paired with its reply (ARP, ICMP/ICMPv6 echo, NDP), ICMP errors
 //! linked to the packet they quote, and where each journey was lost.
 //!
-//! Journeys arrive final from the correlator; exchanges leave in the order of their requests, each
-//! as soon as its reply came or its settle time (two windows after the request) ran out. Pure.
+//! Journeys arrive final from the correlator; each exchange leaves as soon as its reply came, or
+//! when its settle time (two windows after the request) ran out. Pure.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -121,16 +121,28 @@ impl fmt::Display for Summary<'_> {
     }
 }
 
-fn opt(a: Option<IpAddr>) -> String {
-    a.map_or_else(|| "?".into(), |a| a.to_string())
+/// An optional address, `?` when absent (no allocation).
+struct Opt<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Opt<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(a) => a.fmt(f),
+            None => f.write_str("?"),
+        }
+    }
+}
+
+fn opt<T>(a: Option<T>) -> Opt<T> {
+    Opt(a)
 }
 
 fn write_arp(f: &mut fmt::Formatter<'_>, arp: &Arp) -> fmt::Result {
-    let ip = |a: Option<Ipv4Addr>| a.map_or_else(|| "?".to_string(), |a| a.to_string());
+    let (spa, tpa): (Opt<Ipv4Addr>, Opt<Ipv4Addr>) = (opt(arp.spa), opt(arp.tpa));
     match arp.op {
-        Arp::REQUEST => write!(f, "who-has {} tell {}", ip(arp.tpa), ip(arp.spa)),
-        Arp::REPLY => write!(f, "{} is-at {}", ip(arp.spa), arp.sha),
-        op => write!(f, "arp op {op} {} > {}", ip(arp.spa), ip(arp.tpa)),
+        Arp::REQUEST => write!(f, "who-has {tpa} tell {spa}"),
+        Arp::REPLY => write!(f, "{spa} is-at {}", arp.sha),
+        op => write!(f, "arp op {op} {spa} > {tpa}"),
     }
 }
 
@@ -226,7 +238,8 @@ fn addresses(p: &Packet) -> (Option<IpAddr>, Option<IpAddr>) {
 #[derive(Debug)]
 struct Pending {
     serial: u64,
-    exchange: Exchange,
+    /// `None` once released (answered before older requests settled).
+    exchange: Option<Exchange>,
 }
 
 /// Pairs final journeys into exchanges.
@@ -270,23 +283,27 @@ impl ExchangeBuilder {
                 let leg = Leg { journey, lost: None };
                 self.pending.push_back(Pending {
                     serial: self.serial,
-                    exchange: Exchange {
+                    exchange: Some(Exchange {
                         kind,
                         request: leg,
                         reply: None,
                         errors: Vec::new(),
                         rtt_ns: None,
                         expects_reply: true,
-                    },
+                    }),
                 });
             }
             Role::Reply(key) => match self.find(key) {
-                Some(ex) if ex.reply.is_none() => {
-                    ex.reply = Some(Leg { journey, lost: None });
+                Some(slot) => {
+                    if let Some(mut ex) = slot.exchange.take() {
+                        ex.reply = Some(Leg { journey, lost: None });
+                        let serial = slot.serial;
+                        self.emit(serial, ex, line);
+                    }
                 }
-                _ => self.lone(ExchangeKind::from_reply(&journey.packet), journey, line),
+                None => self.lone(ExchangeKind::from_reply(&journey.packet), journey, line),
             },
-            Role::Error { quoted } => match self.find(quoted) {
+            Role::Error { quoted } => match self.find(quoted).and_then(|p| p.exchange.as_mut()) {
                 Some(ex) => ex.errors.push(Leg { journey, lost: None }),
                 None => self.lone(ExchangeKind::IcmpError, journey, line),
             },
@@ -298,14 +315,14 @@ impl ExchangeBuilder {
     /// Release exchanges that are answered or whose settle time passed at `watermark`.
     pub fn release(&mut self, watermark: u64, line: &Line) {
         while let Some(front) = self.pending.front() {
-            let settled = front.exchange.reply.is_some()
-                || front.exchange.request.journey.first_t().saturating_add(self.settle_ns)
-                    < watermark;
+            let settled = front.exchange.as_ref().is_none_or(|ex| {
+                ex.request.journey.first_t().saturating_add(self.settle_ns) < watermark
+            });
             if !settled {
                 break;
             }
-            if let Some(p) = self.pending.pop_front() {
-                self.emit(p, line);
+            if let Some(Pending { serial, exchange: Some(ex) }) = self.pending.pop_front() {
+                self.emit(serial, ex, line);
             }
         }
     }
@@ -313,7 +330,9 @@ impl ExchangeBuilder {
     /// Release everything (end of input).
     pub fn finish(&mut self, line: &Line) {
         while let Some(p) = self.pending.pop_front() {
-            self.emit(p, line);
+            if let Some(ex) = p.exchange {
+                self.emit(p.serial, ex, line);
+            }
         }
     }
 
@@ -322,11 +341,12 @@ impl ExchangeBuilder {
         self.ready.drain(..)
     }
 
-    fn find(&mut self, key: PairKey) -> Option<&mut Exchange> {
+    /// The pending exchange of the latest request with this key, if not yet released.
+    fn find(&mut self, key: PairKey) -> Option<&mut Pending> {
         let serial = *self.by_key.get(&key)?;
         let first = self.pending.front()?.serial;
         let idx = usize::try_from(serial.checked_sub(first)?).ok()?;
-        self.pending.get_mut(idx).filter(|p| p.serial == serial).map(|p| &mut p.exchange)
+        self.pending.get_mut(idx).filter(|p| p.serial == serial && p.exchange.is_some())
     }
 
     fn lone(&mut self, kind: ExchangeKind, journey: Journey, line: &Line) {
@@ -341,8 +361,7 @@ impl ExchangeBuilder {
         });
     }
 
-    fn emit(&mut self, p: Pending, line: &Line) {
-        let Pending { serial, mut exchange } = p;
+    fn emit(&mut self, serial: u64, mut exchange: Exchange, line: &Line) {
         if let Some(key) = role_key(&exchange.request.journey.packet)
             && self.by_key.get(&key) == Some(&serial)
         {

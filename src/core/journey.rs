@@ -74,6 +74,8 @@ pub struct Correlator {
     watermark: u64,
     line: Line,
     ready: Vec<Journey>,
+    /// Journeys that crossed every point.
+    complete: u64,
     /// Observations without an identity (undecoded), counted only.
     pub unidentified: u64,
 }
@@ -88,6 +90,7 @@ impl Correlator {
             watermark: 0,
             line: Line::new(),
             ready: Vec::new(),
+            complete: 0,
             unidentified: 0,
         }
     }
@@ -111,7 +114,7 @@ impl Correlator {
     }
 
     /// Add one observation; journeys that became final are queued for [`Self::take_ready`].
-    pub fn ingest(&mut self, obs: Observation) {
+    pub fn ingest(&mut self, obs: &Observation) {
         let Some(fp) = obs.packet.fp else {
             self.unidentified += 1;
             return;
@@ -126,6 +129,13 @@ impl Correlator {
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
                 open.journey.hops.push(hop);
+                // Seen at every point: it cannot gain another hop, so it is final now (its queue
+                // entry goes stale and is skipped).
+                if open.journey.hops.len() >= self.line.len()
+                    && let Some(done) = self.open.remove(&fp)
+                {
+                    self.finalize(done.journey);
+                }
                 return;
             }
             Some(_) => {
@@ -186,7 +196,11 @@ impl Correlator {
         let dir = self.line.direction_of(&journey.hops);
         self.line.sort_hops(&mut journey.hops, dir.unwrap_or(Direction::Forward));
         if journey.hops.len() == self.line.len() {
-            self.line.learn(&journey.hops);
+            // The order settles within the first journeys; later ones only confirm it.
+            self.complete += 1;
+            if self.complete <= 256 || self.complete % 1024 == 0 {
+                self.line.learn(&journey.hops);
+            }
         }
         journey.direction = dir;
         self.ready.push(journey);
@@ -223,7 +237,7 @@ mod tests {
         let mut c = correlator(5, 1000);
         // Bridge (2) ties with the ingress veth (1) and arrives first in the file.
         for o in [obs(0, 10, 7), obs(2, 20, 7), obs(1, 20, 7), obs(3, 30, 7), obs(4, 40, 7)] {
-            c.ingest(o);
+            c.ingest(&o);
         }
         c.finish();
         let journeys: Vec<Journey> = c.take_ready().collect();
@@ -235,13 +249,13 @@ mod tests {
     #[test]
     fn window_bounds_open_journeys_and_retransmissions_are_new_journeys() {
         let mut c = correlator(2, 100);
-        c.ingest(obs(0, 0, 1));
-        c.ingest(obs(1, 5, 1));
+        c.ingest(&obs(0, 0, 1));
+        c.ingest(&obs(1, 5, 1));
         // Same bytes again at point 0 (an ARP retry): a new journey.
-        c.ingest(obs(0, 50, 1));
+        c.ingest(&obs(0, 50, 1));
         assert_eq!(c.take_ready().count(), 1);
         // Time passes beyond the window: the second journey is final too.
-        c.ingest(obs(0, 500, 2));
+        c.ingest(&obs(0, 500, 2));
         let done: Vec<Journey> = c.take_ready().collect();
         assert_eq!(done.len(), 1);
         assert_eq!(points(&done[0]), vec![0]);
@@ -253,7 +267,7 @@ mod tests {
     #[test]
     fn packets_without_identity_are_counted_not_joined() {
         let mut c = correlator(1, 100);
-        c.ingest(Observation { point: PointIdx(0), t_ns: 1, frame: 1, packet: Packet::default() });
+        c.ingest(&Observation { point: PointIdx(0), t_ns: 1, frame: 1, packet: Packet::default() });
         c.finish();
         assert_eq!(c.take_ready().count(), 0);
         assert_eq!(c.unidentified, 1);

@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 
+
 use serde_json::json;
 
 use crate::core::exchange::{Exchange, Leg};
@@ -77,8 +78,10 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
 pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
     buf.extend_from_slice(b"{\"kind\":\"");
     buf.extend_from_slice(ex.kind.as_str().as_bytes());
-    buf.extend_from_slice(b"\",\"summary\":");
-    buf.extend_from_slice(json_string(&ex.summary().to_string()).as_bytes());
+    buf.extend_from_slice(b"\",\"summary\":\"");
+    // Summaries are addresses, numbers and words: nothing JSON must escape.
+    let _ = write!(buf, "{}", ex.summary());
+    buf.push(b'"');
     if let Some(e) = ex.echo() {
         buf.extend_from_slice(b",\"id\":");
         num(buf, e.id);
