@@ -219,6 +219,35 @@ mod tests {
     }
 
     #[test]
+    fn icmp_errors_are_linked_to_the_echo_they_quote() {
+        let gw = Ipv4Addr::new(172, 18, 0, 1);
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        let mut unreachable = echo(gw, A, 3, 0);
+        unreachable.icmp = Some(Icmp {
+            ty: 3,
+            code: 1,
+            echo: None,
+            quoted: Some(crate::core::packet::Quoted {
+                src: IpAddr::V4(A),
+                dst: IpAddr::V4(B),
+                proto: 1,
+                id: Some(1),
+                echo: Some(Echo { id: 7, seq: 1 }),
+            }),
+        });
+        unreachable.fp = Some(999);
+        pass(&mut a, unreachable, &[2, 1, 0], 3_000_000);
+        let (ex, v) = finish(a);
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert_eq!(ex[0].errors.len(), 1);
+        let hops: Vec<u16> = ex[0].errors[0].journey.hops.iter().map(|h| h.point.0).collect();
+        assert_eq!(hops, vec![2, 1, 0]);
+        assert_eq!(v.sent, 1);
+        assert!(!v.reachable);
+    }
+
+    #[test]
     fn capture_drops_forbid_blaming_the_network() {
         let mut a = lab();
         pass(&mut a, echo(A, B, 8, 1), &[0, 1], 0);
