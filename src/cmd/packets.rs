@@ -57,13 +57,11 @@ fn list_file(
     let mut reader = CaptureReader::open(path)?;
     let mut points: Vec<String> = Vec::new();
     loop {
-        let (ifid, t_ns, caplen, len, linktype, packet) = match reader.next_frame()? {
-            Some(f) => {
-                let caplen = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
-                (f.ifid, f.t_ns, caplen, f.len, f.linktype.0, decode(&f))
-            }
-            None => return Ok(()),
-        };
+        let Some(f) = reader.next_frame()? else { return Ok(()) };
+        // Decoded in place (a Packet is a few hundred bytes: not moved around per frame).
+        let packet = decode(&f);
+        let caplen = u32::try_from(f.data.len()).unwrap_or(u32::MAX);
+        let (ifid, t_ns, len, linktype) = (f.ifid, f.t_ns, f.len, f.linktype.0);
         // Wireshark's frame numbers count the pcapng blocks that hold no packet too.
         let frame = reader.frames_read() + reader.non_packet_records();
         let interfaces = reader.interfaces();
