@@ -82,8 +82,10 @@ pass() {
         -n vtrace "$VT lab up --prefix $VP >/dev/null && $VT lab down --prefix $VP >/dev/null" \
         -n iproute2 "bash $SCRIPT"
     jq -r --arg name "$label" '
-      (.results | map({(.command): .mean}) | add) as $m
-      | "\($name): vtrace \($m.vtrace * 10000 | round / 10) ms, iproute2 \($m.iproute2 * 10000 | round / 10) ms (means): vtrace is \($m.iproute2 / $m.vtrace | . * 10 | round / 10)x faster (target >= 5x)"
+      def ms: . * 10000 | round / 10;
+      def x: . * 10 | round / 10;
+      (.results | map({(.command): .}) | add) as $r
+      | "\($name): means vtrace \($r.vtrace.mean | ms) ms, iproute2 \($r.iproute2.mean | ms) ms: \($r.iproute2.mean / $r.vtrace.mean | x)x faster; medians \($r.vtrace.median | ms) ms vs \($r.iproute2.median | ms) ms: \($r.iproute2.median / $r.vtrace.median | x)x (target >= 5x)"
     ' "$WORK/result.json" | tee -a "$WORK/summary"
 }
 
