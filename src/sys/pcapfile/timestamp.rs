@@ -53,8 +53,17 @@ impl Clock {
     }
 
     /// Nanoseconds since the epoch for a tick count, saturating at 0 and `u64::MAX`.
-    #[inline]
+    #[inline(always)]
     pub fn to_ns(self, ticks: u64) -> u64 {
+        // The common case (µs or ns ticks, no offset) inline; the rest out of line.
+        if let (Scale::Mul(m), 0) = (self.scale, self.offset_s) {
+            return ticks.saturating_mul(m);
+        }
+        self.to_ns_general(ticks)
+    }
+
+    #[inline(never)]
+    fn to_ns_general(self, ticks: u64) -> u64 {
         let ns = match self.scale {
             Scale::Mul(m) => ticks.saturating_mul(m),
             Scale::Div(d) => ticks / d,
