@@ -21,7 +21,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         return crate::cmd::packets::run(args);
     }
     let inputs = inputs::open_all(args)?;
-    let (batches, give_back, reader) = merge::spawn(inputs)?;
+    let reading = merge::spawn(inputs)?;
 
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX);
     let mut analysis = Analysis::new(window_ns);
@@ -32,7 +32,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         trace::renderer(args.json, Box::new(BufWriter::with_capacity(1 << 16, stdout)));
     let mut progress = Progress::new();
 
-    for mut batch in batches.iter() {
+    for mut batch in reading.batches.iter() {
         for item in batch.drain(..) {
             match item {
                 Item::Point { id, role } => {
@@ -44,11 +44,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
             }
         }
         progress.add(BATCH_HINT);
-        let _ = give_back.try_send(batch);
+        let _ = reading.give_back.try_send(batch);
         write_settled(&mut analysis, report.as_mut(), &names)?;
     }
     progress.done();
-    let end = reader.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
+    let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
     analysis.finish();
     write_settled(&mut analysis, report.as_mut(), &names)?;
 

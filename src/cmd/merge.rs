@@ -13,6 +13,8 @@ use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 
 /// What the reading side sends, in order.
+// Observations are nearly every item; boxing them would cost an allocation per frame.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Item {
     /// The next capture point (its PointIdx is the count of points announced before it).
@@ -54,11 +56,19 @@ struct Reader {
     stopped: bool,
 }
 
-/// Start reading. Returns the batches, a channel to give emptied batches back for reuse, and the
-/// thread (joined for the [`ReadEnd`]).
-pub fn spawn(
-    inputs: Vec<Input>,
-) -> Result<(Receiver<Vec<Item>>, SyncSender<Vec<Item>>, JoinHandle<ReadEnd>)> {
+/// The running reading side.
+#[derive(Debug)]
+pub struct Reading {
+    /// Batches of items, in order.
+    pub batches: Receiver<Vec<Item>>,
+    /// Give emptied batches back here for reuse.
+    pub give_back: SyncSender<Vec<Item>>,
+    /// Joined for the [`ReadEnd`].
+    pub thread: JoinHandle<ReadEnd>,
+}
+
+/// Start reading on a thread of its own.
+pub fn spawn(inputs: Vec<Input>) -> Result<Reading> {
     let (tx, rx) = sync_channel(4);
     let (give_back, recycled) = sync_channel(8);
     let sources = inputs
@@ -73,11 +83,11 @@ pub fn spawn(
         recycled,
         stopped: false,
     };
-    let handle = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("vtrace-read".into())
         .spawn(move || reader.run())
         .map_err(|e| anyhow!("starting the capture reading thread: {e}"))?;
-    Ok((rx, give_back, handle))
+    Ok(Reading { batches: rx, give_back, thread })
 }
 
 impl Reader {
@@ -137,8 +147,7 @@ impl Reader {
         let Some(s) = self.sources.get(i) else { return };
         let infos = s.input.reader.interfaces();
         let mut new = Vec::new();
-        for ifid in s.points.len()..infos.len() {
-            let info = &infos[ifid];
+        for (ifid, info) in infos.iter().enumerate().skip(s.points.len()) {
             let role = description_field(info, "role").unwrap_or("").to_owned();
             new.push((s.input.point_id(ifid, info), role));
         }
