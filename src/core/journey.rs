@@ -34,8 +34,8 @@ pub struct Observation {
 /// A packet's way through the capture points.
 #[derive(Debug, Clone)]
 pub struct Journey {
-    /// The packet as first seen.
-    pub packet: Packet,
+    /// The packet as first seen (boxed: journeys move from stage to stage, packets need not).
+    pub packet: Box<Packet>,
     /// Hops in the order the packet passed them.
     pub hops: Vec<Hop>,
     /// Direction along the line, when the hops tell it.
@@ -151,7 +151,7 @@ impl Correlator {
         self.open.insert(
             fp,
             Open {
-                journey: Journey { packet: obs.packet, hops, direction: None },
+                journey: Journey { packet: Box::new(obs.packet), hops, direction: None },
                 serial: self.serial,
             },
         );
