@@ -308,20 +308,7 @@ mod tests {
             &mut self.topo.namespaces[ns.0]
         }
         fn link(&mut self, ns: NsIdx, ifindex: u32, name: &str, kind: LinkKind) {
-            self.get(ns).links.push(Link {
-                ifindex: IfIndex(ifindex),
-                name: name.into(),
-                kind,
-                mac: None,
-                mtu: 1500,
-                admin_up: true,
-                oper_state: OperState::Up,
-                carrier: Some(true),
-                master: None,
-                addrs: Vec::new(),
-                peer: None,
-                bridge_port_state: None,
-            });
+            self.get(ns).links.push(Link::new(ifindex, name, kind));
         }
         fn find(&mut self, ns: NsIdx, ifindex: u32) -> &mut Link {
             let links = &mut self.get(ns).links;

@@ -206,6 +206,27 @@ pub struct Link {
     pub bridge_port_state: Option<PortState>,
 }
 
+impl Link {
+    /// A link that is up with carrier, MTU 1500, no address, master or peer (for building
+    /// topologies by hand: tests, and what discovery then fills in).
+    pub fn new(ifindex: u32, name: &str, kind: LinkKind) -> Link {
+        Link {
+            ifindex: IfIndex(ifindex),
+            name: name.into(),
+            kind,
+            mac: None,
+            mtu: 1500,
+            admin_up: true,
+            oper_state: OperState::Up,
+            carrier: Some(true),
+            master: None,
+            addrs: Vec::new(),
+            peer: None,
+            bridge_port_state: None,
+        }
+    }
+}
+
 /// Route types that matter to reachability (`ip route`'s leading word).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteKind {
@@ -525,20 +546,7 @@ mod tests {
     }
 
     fn link(ifindex: u32, name: &str, kind: LinkKind) -> Link {
-        Link {
-            ifindex: IfIndex(ifindex),
-            name: name.into(),
-            kind,
-            mac: None,
-            mtu: 1500,
-            admin_up: true,
-            oper_state: OperState::Up,
-            carrier: Some(true),
-            master: None,
-            addrs: Vec::new(),
-            peer: None,
-            bridge_port_state: None,
-        }
+        Link::new(ifindex, name, kind)
     }
 
     fn route(dst: IpAddr, prefix: u8, dev: u32, metric: Option<u32>) -> Route {

@@ -427,24 +427,11 @@ mod tests {
     use super::*;
     use crate::core::path::{Target, path};
     use crate::core::topology::{
-        IfAddr, LinkKind, NsKind, OperState, PeerRef, PortState, RouteKind, RouteScope,
+        IfAddr, LinkKind, NsKind, PeerRef, PortState, RouteKind, RouteScope,
     };
 
     fn link(ifindex: u32, name: &str, kind: LinkKind) -> Link {
-        Link {
-            ifindex: IfIndex(ifindex),
-            name: name.into(),
-            kind,
-            mac: None,
-            mtu: 1500,
-            admin_up: true,
-            oper_state: OperState::Up,
-            carrier: None,
-            master: None,
-            addrs: Vec::new(),
-            peer: None,
-            bridge_port_state: None,
-        }
+        Link { carrier: None, ..Link::new(ifindex, name, kind) }
     }
 
     fn pair() -> Topology {
