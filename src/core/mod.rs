@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod decode;
+pub mod diagnosis;
 pub mod exchange;
 pub mod fingerprint;
 pub mod frame;

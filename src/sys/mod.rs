@@ -1,9 +1,11 @@
 //! Thin Linux adapters: namespaces, capture files, netlink. Each does one system job and hands
 //! plain data to the core; none of them reasons about packets.
 
+pub mod capture;
 pub mod endpoint;
 pub mod lab;
 pub mod netlink;
 pub mod netns;
 pub mod pcapfile;
+pub mod probe;
 pub mod rtnl;

@@ -1,0 +1,331 @@
+//! Diagnosis of a live trace: why packets stopped where the verdict says they did, from what the
+//! topology said at trace time.
+//!
+//! The captures give the segment (the last point that saw the packet, the first that did not);
+//! the topology gives the state of every link of the path from there on. Rules, first match wins:
+//! `no-route` (the source could not send at all), `link-down` (a link admin-down or without
+//! carrier), `bridge-port-blocked` (a port not forwarding), `mtu` (a probe with DF larger than a
+//! link's MTU). Otherwise the verdict's own cause stands (`no-arp-reply`, `no-reply`, `unknown`).
+//! Pure: never touches the system, never guesses beyond the links of the path.
+
+use crate::core::path::Path;
+use crate::core::topology::{Link, OperState, Topology};
+use crate::core::verdict::{Cause, Segment, Verdict};
+
+/// What vtrace knows about its own probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeFacts {
+    /// Size of each probe's IP packet.
+    pub ip_len: usize,
+    /// Probes carried Don't Fragment.
+    pub dont_fragment: bool,
+    /// The source's kernel refused to send them: no route.
+    pub no_route: bool,
+}
+
+/// A cause found in the topology, and a sentence saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub cause: Cause,
+    pub detail: String,
+}
+
+/// Diagnose a verdict. `path` is the path the trace captured on (its point `i` is the analysis's
+/// `PointIdx(i)`), `None` when no path could be computed.
+pub fn diagnose(
+    topo: &Topology,
+    path: Option<&Path>,
+    verdict: &Verdict,
+    probe: &ProbeFacts,
+) -> Option<Diagnosis> {
+    if probe.no_route {
+        return Some(Diagnosis {
+            cause: Cause::NoRoute,
+            detail: "the source has no route to the destination: the kernel refused to send".into(),
+        });
+    }
+    if !matches!(verdict.cause, Cause::Unknown | Cause::NoArpReply | Cause::NoReply) {
+        return None;
+    }
+    let path = path?;
+    let seg = verdict.segment?;
+    let links = segment_links(topo, path, seg);
+    if let Some((id, why)) = links.iter().find_map(|(id, l)| down(l).map(|why| (id, why))) {
+        return Some(Diagnosis { cause: Cause::LinkDown, detail: format!("{id} is {why}") });
+    }
+    if let Some((id, l)) =
+        links.iter().find(|(_, l)| l.bridge_port_state.is_some_and(|s| !s.forwards()))
+    {
+        let state = l.bridge_port_state.map_or("unknown", |s| s.as_str());
+        return Some(Diagnosis {
+            cause: Cause::BridgePortBlocked,
+            detail: format!("bridge port {id} is {state}, not forwarding"),
+        });
+    }
+    if probe.dont_fragment {
+        let len = probe.ip_len;
+        if let Some((id, l)) =
+            links.iter().find(|(_, l)| usize::try_from(l.mtu).is_ok_and(|m| m < len))
+        {
+            return Some(Diagnosis {
+                cause: Cause::Mtu,
+                detail: format!("{len}-byte packets with DF do not fit {id} (MTU {})", l.mtu),
+            });
+        }
+    }
+    None
+}
+
+/// Replace the verdict's cause with the diagnosis (and say why in the summary).
+pub fn apply(verdict: &mut Verdict, d: &Diagnosis) {
+    verdict.cause = d.cause;
+    if d.cause == Cause::NoRoute && verdict.segment.is_none() {
+        verdict.segment = Some(Segment { after: None, before: None });
+    }
+    if verdict.summary.is_empty() {
+        verdict.summary.clone_from(&d.detail);
+    } else {
+        verdict.summary = format!("{}: {}", verdict.summary, d.detail);
+    }
+}
+
+/// The links of the path from the segment's `after` point to its `before` point (to the end of
+/// the path when `before` is unknown), with their point ids.
+fn segment_links<'t>(topo: &'t Topology, path: &'t Path, seg: Segment) -> Vec<(&'t str, &'t Link)> {
+    let from = seg.after.map_or(0, |p| p.index());
+    let to = seg.before.map_or(path.points.len().saturating_sub(1), |p| p.index());
+    path.points
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (from..=to).contains(i))
+        .filter_map(|(_, p)| Some((p.point_id.as_str(), topo.link(p.ns, p.ifindex)?)))
+        .collect()
+}
+
+/// Why a link cannot carry packets, if it cannot.
+fn down(l: &Link) -> Option<&'static str> {
+    if !l.admin_up {
+        Some("administratively down")
+    } else if l.carrier == Some(false) {
+        Some("up but has no carrier (its peer is down)")
+    } else if matches!(l.oper_state, OperState::Down | OperState::LowerLayerDown) {
+        Some("operationally down")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::core::line::PointIdx;
+    use crate::core::path::{PathPoint, Role};
+    use crate::core::topology::{IfIndex, LinkKind, Namespace, NsIdx, NsKind, PortState};
+
+    fn link(ifindex: u32, name: &str, kind: LinkKind, port: bool) -> Link {
+        Link {
+            ifindex: IfIndex(ifindex),
+            name: name.into(),
+            kind,
+            mac: None,
+            mtu: 1500,
+            admin_up: true,
+            oper_state: OperState::Up,
+            carrier: Some(true),
+            master: port.then_some(IfIndex(10)),
+            addrs: Vec::new(),
+            peer: None,
+            bridge_port_state: port.then_some(PortState::Forwarding),
+        }
+    }
+
+    /// The classic lab: nginx-1/eth0 → host/vethA → host/docker0 → host/vethB → nginx-2/eth0.
+    fn lab() -> (Topology, Path) {
+        let ns = |label: &str, links: Vec<Link>| Namespace {
+            links,
+            ..Namespace::new(label, NsKind::Named, PathBuf::from("/run/netns/x"), 1)
+        };
+        let topo = Topology {
+            namespaces: vec![
+                ns("nginx-1", vec![link(2, "eth0", LinkKind::Veth, false)]),
+                ns(
+                    "host",
+                    vec![
+                        link(10, "docker0", LinkKind::Bridge, false),
+                        link(11, "vethA", LinkKind::Veth, true),
+                        link(12, "vethB", LinkKind::Veth, true),
+                    ],
+                ),
+                ns("nginx-2", vec![link(2, "eth0", LinkKind::Veth, false)]),
+            ],
+        };
+        let pt = |ns: usize, ifindex: u32, id: &str, role: Role| PathPoint {
+            ns: NsIdx(ns),
+            point_id: id.into(),
+            ifname: id.split('/').nth(1).unwrap_or_default().into(),
+            ifindex: IfIndex(ifindex),
+            role,
+        };
+        let path = Path {
+            src: NsIdx(0),
+            dst: NsIdx(2),
+            dst_ip: IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3)),
+            points: vec![
+                pt(0, 2, "nginx-1/eth0", Role::Endpoint),
+                pt(1, 11, "host/vethA", Role::VethHost),
+                pt(1, 10, "host/docker0", Role::Bridge),
+                pt(1, 12, "host/vethB", Role::VethHost),
+                pt(2, 2, "nginx-2/eth0", Role::Endpoint),
+            ],
+        };
+        (topo, path)
+    }
+
+    fn lost(cause: Cause, after: Option<u16>, before: Option<u16>) -> Verdict {
+        Verdict {
+            reachable: false,
+            sent: 2,
+            received: 0,
+            cause,
+            segment: Some(Segment { after: after.map(PointIdx), before: before.map(PointIdx) }),
+            summary: "0/2 echo replies".into(),
+        }
+    }
+
+    fn link_mut<'a>(topo: &'a mut Topology, ns: usize, name: &str) -> Option<&'a mut Link> {
+        topo.namespaces.get_mut(ns)?.links.iter_mut().find(|l| l.name == name)
+    }
+
+    const PROBE: ProbeFacts = ProbeFacts { ip_len: 84, dont_fragment: false, no_route: false };
+
+    #[test]
+    fn an_admin_down_veth_after_the_bridge_is_link_down() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 1, "vethB") {
+            l.admin_up = false;
+            l.oper_state = OperState::Down;
+            l.bridge_port_state = Some(PortState::Disabled);
+        }
+        let v = lost(Cause::NoArpReply, Some(2), Some(3));
+        let d = diagnose(&topo, Some(&path), &v, &PROBE);
+        assert_eq!(
+            d,
+            Some(Diagnosis {
+                cause: Cause::LinkDown,
+                detail: "host/vethB is administratively down".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_peer_without_carrier_is_link_down() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 2, "eth0") {
+            l.carrier = Some(false);
+            l.oper_state = OperState::LowerLayerDown;
+        }
+        let d = diagnose(&topo, Some(&path), &lost(Cause::Unknown, Some(3), Some(4)), &PROBE);
+        assert_eq!(
+            d.map(|d| (d.cause, d.detail)),
+            Some((
+                Cause::LinkDown,
+                "nginx-2/eth0 is up but has no carrier (its peer is down)".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_disabled_port_is_bridge_port_blocked() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 1, "vethB") {
+            l.bridge_port_state = Some(PortState::Disabled);
+        }
+        let d = diagnose(&topo, Some(&path), &lost(Cause::Unknown, Some(2), Some(3)), &PROBE);
+        assert_eq!(
+            d.map(|d| (d.cause, d.detail)),
+            Some((
+                Cause::BridgePortBlocked,
+                "bridge port host/vethB is disabled, not forwarding".to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn links_before_the_segment_are_not_blamed() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 1, "vethA") {
+            l.bridge_port_state = Some(PortState::Blocking);
+        }
+        // Lost between vethB and nginx-2/eth0: vethA is behind the packet.
+        let d = diagnose(&topo, Some(&path), &lost(Cause::Unknown, Some(3), Some(4)), &PROBE);
+        assert_eq!(d, None);
+    }
+
+    #[test]
+    fn a_df_probe_larger_than_the_target_mtu_is_mtu() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 2, "eth0") {
+            l.mtu = 1400;
+        }
+        let big = ProbeFacts { ip_len: 1500, dont_fragment: true, no_route: false };
+        let d = diagnose(&topo, Some(&path), &lost(Cause::Unknown, Some(3), Some(4)), &big);
+        assert_eq!(
+            d.map(|d| (d.cause, d.detail)),
+            Some((
+                Cause::Mtu,
+                "1500-byte packets with DF do not fit nginx-2/eth0 (MTU 1400)".to_owned()
+            ))
+        );
+        // Without DF the packet would be fragmented: not an MTU problem.
+        let frag = ProbeFacts { dont_fragment: false, ..big };
+        assert_eq!(
+            diagnose(&topo, Some(&path), &lost(Cause::Unknown, Some(3), Some(4)), &frag),
+            None
+        );
+    }
+
+    #[test]
+    fn a_refused_send_is_no_route_even_without_a_path() {
+        let (topo, _) = lab();
+        let refused = ProbeFacts { no_route: true, ..PROBE };
+        let mut v = lost(Cause::Unknown, None, None);
+        v.segment = None;
+        let d = diagnose(&topo, None, &v, &refused);
+        assert_eq!(d.as_ref().map(|d| d.cause), Some(Cause::NoRoute));
+        if let Some(d) = d {
+            apply(&mut v, &d);
+        }
+        assert_eq!(v.cause, Cause::NoRoute);
+        assert_eq!(v.segment, Some(Segment { after: None, before: None }));
+        assert!(
+            v.summary.starts_with("0/2 echo replies: the source has no route"),
+            "{}",
+            v.summary
+        );
+    }
+
+    #[test]
+    fn healthy_and_capture_gap_verdicts_are_left_alone() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 1, "vethB") {
+            l.admin_up = false;
+        }
+        let mut gap = lost(Cause::CaptureGap, Some(2), Some(3));
+        assert_eq!(diagnose(&topo, Some(&path), &gap, &PROBE), None);
+        gap.cause = Cause::Ok;
+        assert_eq!(diagnose(&topo, Some(&path), &gap, &PROBE), None);
+    }
+
+    #[test]
+    fn an_unanswered_request_checks_the_links_to_the_end() {
+        let (mut topo, path) = lab();
+        if let Some(l) = link_mut(&mut topo, 2, "eth0") {
+            l.admin_up = false;
+        }
+        let d = diagnose(&topo, Some(&path), &lost(Cause::NoReply, Some(3), None), &PROBE);
+        assert_eq!(d.map(|d| d.cause), Some(Cause::LinkDown));
+    }
+}

@@ -1,0 +1,236 @@
+//! ICMP echo probes sent from inside a network namespace.
+//!
+//! A raw ICMP socket is opened on a thread that entered the source's namespace
+//! ([`crate::sys::netns::run_in`]); the socket keeps that namespace, so probes can then be sent
+//! from any thread. vtrace chooses the echo id and payload, so every probe is identified exactly in
+//! the captures. This module sends; it never reads replies (the captures see them) and never
+//! decides what a failure means beyond naming the errno.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use thiserror::Error;
+
+use crate::sys::netns::{Netns, run_in};
+
+/// The payload every probe starts with (then the sequence number, then a pattern).
+pub const MAGIC: &[u8; 8] = b"vtrace\0\x01";
+
+/// How to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeOptions {
+    pub dst: Ipv4Addr,
+    /// The echo identifier.
+    pub id: u16,
+    /// ICMP data bytes (like `ping -s`).
+    pub size: usize,
+    /// Set Don't Fragment and never fragment locally.
+    pub dont_fragment: bool,
+}
+
+impl ProbeOptions {
+    /// Size of each probe's IP packet (20-byte header, 8-byte ICMP header, data).
+    pub fn ip_len(&self) -> usize {
+        28 + self.size
+    }
+}
+
+/// Why a probe could not be opened or sent.
+#[derive(Debug, Error)]
+pub enum ProbeError {
+    #[error("opening an ICMP socket in {ns} needs CAP_NET_RAW: run as root")]
+    Permission { ns: String },
+    #[error("opening an ICMP socket in {ns}: {source:#}")]
+    Open { ns: String, source: anyhow::Error },
+    /// The kernel of the source refused to send: no route (ENETUNREACH / EHOSTUNREACH).
+    #[error("{src} has no route to {dst}: the kernel refused to send ({errno})")]
+    NoRoute { src: String, dst: Ipv4Addr, errno: Errno },
+    /// The probe is larger than the source's link MTU and may not be fragmented.
+    #[error("{src}: a {len}-byte probe with DF does not fit the source's link MTU ({errno})")]
+    TooBig { src: String, len: usize, errno: Errno },
+    #[error("sending an echo request from {src} to {dst}: {errno}")]
+    Send { src: String, dst: Ipv4Addr, errno: Errno },
+    #[error("ICMP data of {0} bytes is too large (at most 65507)")]
+    Size(usize),
+}
+
+/// A socket that sends echo requests from inside one namespace.
+#[derive(Debug)]
+pub struct Prober {
+    fd: OwnedFd,
+    opts: ProbeOptions,
+    src: String,
+}
+
+impl Prober {
+    /// Open the socket inside `ns` (`label` names it in errors).
+    pub fn open(ns: &Netns, label: &str, opts: ProbeOptions) -> Result<Prober, ProbeError> {
+        if opts.size > 65_507 {
+            return Err(ProbeError::Size(opts.size));
+        }
+        let df = opts.dont_fragment;
+        let fd = run_in(ns, move || open_socket(df)).map_err(|source| {
+            let denied = source.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+            });
+            if denied {
+                ProbeError::Permission { ns: label.to_owned() }
+            } else {
+                ProbeError::Open { ns: label.to_owned(), source }
+            }
+        })?;
+        Ok(Prober { fd, opts, src: label.to_owned() })
+    }
+
+    pub fn options(&self) -> &ProbeOptions {
+        &self.opts
+    }
+
+    /// Send echo request `seq`.
+    pub fn send(&self, seq: u16) -> Result<(), ProbeError> {
+        let packet = echo_request(self.opts.id, seq, self.opts.size);
+        match send_to(&self.fd, &packet, self.opts.dst) {
+            Ok(_) => Ok(()),
+            Err(errno @ (Errno::ENETUNREACH | Errno::EHOSTUNREACH)) => {
+                Err(ProbeError::NoRoute { src: self.src.clone(), dst: self.opts.dst, errno })
+            }
+            Err(errno @ Errno::EMSGSIZE) => {
+                Err(ProbeError::TooBig { src: self.src.clone(), len: self.opts.ip_len(), errno })
+            }
+            Err(errno) => {
+                Err(ProbeError::Send { src: self.src.clone(), dst: self.opts.dst, errno })
+            }
+        }
+    }
+}
+
+fn open_socket(dont_fragment: bool) -> anyhow::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 1) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: `raw` is a freshly opened descriptor this function owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let pmtu: libc::c_int =
+        if dont_fragment { libc::IP_PMTUDISC_PROBE } else { libc::IP_PMTUDISC_DONT };
+    // SAFETY: `pmtu` outlives the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&raw const pmtu).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // Replies are read from the captures, never from this socket: do not queue them.
+    // SAFETY: shutdown(2) on a descriptor this function owns.
+    let _ = unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RD) };
+    Ok(fd)
+}
+
+/// sendto(2) of one datagram to `dst`.
+fn send_to(fd: &OwnedFd, packet: &[u8], dst: Ipv4Addr) -> Result<usize, Errno> {
+    let addr = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from(dst).to_be() },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `packet` and `addr` outlive the call and their lengths are passed.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            packet.as_ptr().cast(),
+            packet.len(),
+            0,
+            (&raw const addr).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    usize::try_from(n).map_err(|_| Errno::last())
+}
+
+/// An ICMP echo request (type 8) with `size` data bytes: [`MAGIC`], then a pattern.
+pub fn echo_request(id: u16, seq: u16, size: usize) -> Vec<u8> {
+    let mut p = Vec::with_capacity(8 + size);
+    p.extend_from_slice(&[8, 0, 0, 0]);
+    p.extend_from_slice(&id.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend(MAGIC.iter().copied().chain((0u8..=255).cycle()).take(size));
+    let sum = checksum(&p);
+    if let Some(c) = p.get_mut(2..4) {
+        c.copy_from_slice(&sum.to_be_bytes());
+    }
+    p
+}
+
+/// The Internet checksum (RFC 1071).
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        if let [a, b] = c {
+            sum += u32::from(u16::from_be_bytes([*a, *b]));
+        }
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// The IPv4 address of an endpoint, or an error naming why probing it is not supported.
+pub fn ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_requests_carry_id_seq_magic_and_a_valid_checksum() {
+        let p = echo_request(0x1234, 7, 56);
+        assert_eq!(p.len(), 64);
+        assert_eq!(p.get(..2), Some(&[8u8, 0][..]));
+        assert_eq!(p.get(4..8), Some(&[0x12u8, 0x34, 0, 7][..]));
+        assert_eq!(p.get(8..16), Some(&MAGIC[..]));
+        assert_eq!(p.get(16..18), Some(&[0u8, 1][..]));
+        // A packet with its checksum in place sums to zero.
+        assert_eq!(checksum(&p), 0);
+    }
+
+    #[test]
+    fn short_payloads_cut_the_magic() {
+        let p = echo_request(1, 1, 3);
+        assert_eq!(p.len(), 11);
+        assert_eq!(p.get(8..), Some(&b"vtr"[..]));
+        assert_eq!(checksum(&p), 0);
+    }
+
+    #[test]
+    fn checksum_of_known_bytes() {
+        // RFC 1071 example: 0001 f203 f4f5 f6f7 → sum ddf2, checksum 220d.
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+        assert_eq!(checksum(&[0xff]), 0x00ff);
+    }
+
+    #[test]
+    fn ip_length_counts_headers() {
+        let o = ProbeOptions { dst: Ipv4Addr::LOCALHOST, id: 1, size: 1472, dont_fragment: true };
+        assert_eq!(o.ip_len(), 1500);
+    }
+}
