@@ -9,3 +9,4 @@ pub mod core;
 pub mod error;
 pub mod report;
 pub mod sys;
+pub mod tui;

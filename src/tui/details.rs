@@ -1,0 +1,107 @@
+//! The details pane: the decoded headers of the selected exchange's packet at the selected hop
+//! (point, time, frame), and where its journeys were lost. Draws from the state; changes nothing.
+
+use std::fmt::Write as _;
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
+
+use crate::core::exchange::{Exchange, Leg};
+use crate::core::packet::Packet;
+use crate::report::text::{duration, time_of_day};
+use crate::tui::state::{Pane, TuiState};
+use crate::tui::style::{border, title};
+
+pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
+    let focused = s.pane == Pane::Details;
+    let block = Block::bordered()
+        .title(" details ")
+        .title_style(title(focused))
+        .border_style(border(focused));
+    let text = match s.selected_row() {
+        Some(row) => lines(s, &row.exchange),
+        None => vec!["no exchange selected".to_owned()],
+    };
+    Paragraph::new(text.into_iter().map(Line::from).collect::<Vec<_>>())
+        .wrap(Wrap { trim: false })
+        .block(block)
+        .render(area, buf);
+}
+
+/// The leg and hop the hop cursor points at (request hops first, then reply hops).
+fn at_hop(ex: &Exchange, hop: usize) -> (&'static str, &Leg, usize) {
+    let n = ex.request.journey.hops.len();
+    match &ex.reply {
+        Some(reply) if hop >= n => ("reply", reply, hop - n),
+        _ => ("request", &ex.request, hop.min(n.saturating_sub(1))),
+    }
+}
+
+fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
+    let mut out = vec![ex.summary().to_string()];
+    let (which, leg, i) = at_hop(ex, s.hop);
+    let hops = &leg.journey.hops;
+    if let Some(h) = hops.get(i) {
+        let mut l = format!("{which} hop {}/{} {}", i + 1, hops.len(), s.point_id(h.point));
+        let _ = write!(l, "  {}  frame {}", time_of_day(h.t_ns), h.frame);
+        if let Some(prev) = i.checked_sub(1).and_then(|p| hops.get(p)) {
+            let _ = write!(l, "  +{}", duration(h.t_ns.saturating_sub(prev.t_ns)));
+        }
+        out.push(l);
+    }
+    headers(&mut out, &leg.journey.packet);
+    if let Some(rtt) = ex.rtt_ns {
+        out.push(format!("rtt   {}", duration(rtt)));
+    }
+    for (name, leg) in [("request", Some(&ex.request)), ("reply", ex.reply.as_ref())] {
+        if let Some(loss) = leg.and_then(|l| l.lost) {
+            let id = |p: Option<_>| p.map_or("(none)", |p| s.point_id(p));
+            out.push(format!("lost  {name} after {} before {}", id(loss.after), id(loss.before)));
+        }
+    }
+    out
+}
+
+fn headers(out: &mut Vec<String>, p: &Packet) {
+    if let Some(eth) = p.eth {
+        out.push(format!("eth   {} > {}", eth.src, eth.dst));
+    }
+    if let Some(arp) = p.arp {
+        let ip =
+            |a: Option<std::net::Ipv4Addr>| a.map_or_else(|| "?".to_owned(), |a| a.to_string());
+        out.push(format!(
+            "arp   op {} sender {} {} target {} {}",
+            arp.op,
+            arp.sha,
+            ip(arp.spa),
+            arp.tha,
+            ip(arp.tpa)
+        ));
+    }
+    if let Some(ip) = p.ip {
+        let mut l = format!("ip    {} > {} ttl {} len {}", ip.src, ip.dst, ip.ttl, ip.total_len);
+        if let Some(id) = ip.id {
+            let _ = write!(l, " id {id:#06x}");
+        }
+        if ip.dont_fragment {
+            l.push_str(" DF");
+        }
+        out.push(l);
+    }
+    if let Some(icmp) = p.icmp {
+        let mut l = format!("icmp  type {} code {}", icmp.ty, icmp.code);
+        if let Some(e) = icmp.echo {
+            let _ = write!(l, " id {} seq {}", e.id, e.seq);
+        }
+        out.push(l);
+    }
+    if let Some(icmp) = p.icmpv6 {
+        let mut l = format!("icmp6 type {} code {}", icmp.ty, icmp.code);
+        if let Some(e) = icmp.echo {
+            let _ = write!(l, " id {} seq {}", e.id, e.seq);
+        }
+        out.push(l);
+    }
+}

@@ -1,0 +1,75 @@
+//! Shared look of the TUI: colours, short labels and the status of an exchange. No drawing.
+
+use ratatui::style::{Color, Modifier, Style};
+
+use crate::core::exchange::{Exchange, ExchangeKind};
+
+/// How an exchange ended, for its colour and mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Answered (or expected no answer and arrived everywhere).
+    Ok,
+    /// The request or reply vanished between two points.
+    Lost,
+    /// The request arrived and nothing answered.
+    Unanswered,
+}
+
+pub fn status(ex: &Exchange) -> Status {
+    if !ex.request.complete() || ex.reply.as_ref().is_some_and(|r| !r.complete()) {
+        Status::Lost
+    } else if ex.expects_reply && ex.reply.is_none() {
+        Status::Unanswered
+    } else {
+        Status::Ok
+    }
+}
+
+pub fn status_style(s: Status) -> Style {
+    match s {
+        Status::Ok => Style::new().fg(Color::Green),
+        Status::Lost => Style::new().fg(Color::Red),
+        Status::Unanswered => Style::new().fg(Color::Yellow),
+    }
+}
+
+pub fn mark(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "✓",
+        Status::Lost | Status::Unanswered => "✗",
+    }
+}
+
+pub fn kind_label(k: ExchangeKind) -> &'static str {
+    match k {
+        ExchangeKind::Arp => "arp",
+        ExchangeKind::IcmpEcho => "icmp",
+        ExchangeKind::Icmpv6Echo => "icmp6",
+        ExchangeKind::Ndp => "ndp",
+        ExchangeKind::IcmpError => "error",
+    }
+}
+
+pub fn title(focused: bool) -> Style {
+    if focused {
+        Style::new().fg(Color::Cyan).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new().add_modifier(Modifier::BOLD)
+    }
+}
+
+pub fn border(focused: bool) -> Style {
+    if focused { Style::new().fg(Color::Cyan) } else { Style::new().fg(Color::DarkGray) }
+}
+
+pub fn dim() -> Style {
+    Style::new().fg(Color::DarkGray)
+}
+
+/// `20:47:20.721234` (UTC, microseconds).
+pub fn clock(t_ns: u64) -> String {
+    let secs = t_ns / 1_000_000_000;
+    let day = secs % 86_400;
+    let us = t_ns % 1_000_000_000 / 1_000;
+    format!("{:02}:{:02}:{:02}.{us:06}", day / 3600, day % 3600 / 60, day % 60)
+}
