@@ -46,6 +46,17 @@ pub enum Command {
         vtrace topo nginx-1 nginx-2\n  \
         vtrace topo --json | jq '.veth_links'")]
     Topo(TopoArgs),
+    /// Send ICMP echoes from SRC to DST and trace every packet hop by hop: capture on every
+    /// point of the path (each inside its namespace), correlate ARP and ICMP across them, and
+    /// say where and why packets stopped. Needs root (CAP_NET_RAW, CAP_SYS_ADMIN).
+    #[command(after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
+        pid:PID, path:FILE; DST may also be an IP address.\n\nExit status: 0 every echo answered, \
+        1 not, 2 error.\n\nExamples:\n  \
+        vtrace ping nginx-1 nginx-2\n  \
+        vtrace ping nginx-1 172.18.0.3 -c 1 --json | jq .verdict\n  \
+        vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
+        vtrace ping nginx-1 nginx-2 -s 1472 --df")]
+    Ping(crate::cmd::ping::PingArgs),
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +74,9 @@ pub struct AnalyzeArgs {
     /// Print JSON: the report as one object, or with --packets one object per packet per line.
     #[arg(long)]
     pub json: bool,
+    /// Open the interactive view on the analysed captures (needs a terminal).
+    #[arg(long, conflicts_with_all = ["json", "packets"])]
+    pub tui: bool,
     /// How long a packet may take from its first capture point to its last, and a reply to
     /// follow its request (e.g. 1s, 250ms). Bounds memory however long the capture.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]

@@ -17,6 +17,9 @@ use crate::error::Outcome;
 use crate::report::trace::{self, PointRow, Summary, TraceReport};
 
 pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
+    if args.tui {
+        return crate::tui::analyze::run(args);
+    }
     if args.packets {
         return crate::cmd::packets::run(args);
     }

@@ -44,12 +44,12 @@ fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
     let (which, leg, i) = at_hop(ex, s.hop);
     let hops = &leg.journey.hops;
     if let Some(h) = hops.get(i) {
-        let mut l = format!("{which} hop {}/{} {}", i + 1, hops.len(), s.point_id(h.point));
-        let _ = write!(l, "  {}  frame {}", time_of_day(h.t_ns), h.frame);
+        let mut l = format!("hop   {which} {}/{} {}", i + 1, hops.len(), s.point_id(h.point));
         if let Some(prev) = i.checked_sub(1).and_then(|p| hops.get(p)) {
-            let _ = write!(l, "  +{}", duration(h.t_ns.saturating_sub(prev.t_ns)));
+            let _ = write!(l, " +{}", duration(h.t_ns.saturating_sub(prev.t_ns)));
         }
         out.push(l);
+        out.push(format!("time  {} frame {}", time_of_day(h.t_ns), h.frame));
     }
     headers(&mut out, &leg.journey.packet);
     if let Some(rtt) = ex.rtt_ns {
@@ -81,10 +81,11 @@ fn headers(out: &mut Vec<String>, p: &Packet) {
         ));
     }
     if let Some(ip) = p.ip {
-        let mut l = format!("ip    {} > {} ttl {} len {}", ip.src, ip.dst, ip.ttl, ip.total_len);
+        let mut l = format!("ip    {} > {}", ip.src, ip.dst);
         if let Some(id) = ip.id {
             let _ = write!(l, " id {id:#06x}");
         }
+        let _ = write!(l, " ttl {} len {}", ip.ttl, ip.total_len);
         if ip.dont_fragment {
             l.push_str(" DF");
         }

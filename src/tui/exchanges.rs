@@ -55,8 +55,8 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
             }
         }
         text.clear();
-        line(&mut text, row, total, status);
         let width = usize::from(inner.width);
+        line(&mut text, row, total, status, width >= WIDE);
         // Pad so the selection bar spans the pane.
         let _ = write!(text, "{:w$}", "", w = width.saturating_sub(text.chars().count()));
         buf.set_stringn(inner.x, y, &text, width, st);
@@ -74,16 +74,22 @@ fn scroll(offset: usize, selected: Option<usize>, height: usize, shown: usize) -
     }
 }
 
+/// Panes at least this wide show the time of each exchange.
+const WIDE: usize = 100;
+
 /// `    1 20:47:20.721234 icmp  5/5 ✓    58.0µs  echo 172.18.0.2 > 172.18.0.3 id 1 seq 1`
-fn line(out: &mut String, row: &Row, total: usize, status: style::Status) {
+/// (without the time when `with_time` is false).
+fn line(out: &mut String, row: &Row, total: usize, status: style::Status, with_time: bool) {
     let ex = &row.exchange;
     let reached = ex.request.journey.hops.len();
     let rtt = ex.rtt_ns.map_or_else(|| "-".to_owned(), duration);
+    let _ = write!(out, "{:>6} ", row.n + 1);
+    if with_time {
+        let _ = write!(out, "{} ", style::clock(ex.request.journey.first_t()));
+    }
     let _ = write!(
         out,
-        "{:>6} {} {:<5} {:>5} {} {:>8}  {}",
-        row.n + 1,
-        style::clock(ex.request.journey.first_t()),
+        "{:<5} {:>5} {} {:>8}  {}",
         style::kind_label(ex.kind),
         format!("{reached}/{}", total.max(reached)),
         style::mark(status),

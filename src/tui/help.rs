@@ -16,7 +16,7 @@ const KEYS: [(&str, &str); 13] = [
     ("Tab", "next pane"),
     ("p", "pause / resume the list"),
     ("/", "filter by kind, address or seq (Enter applies)"),
-    ("w", "write what is shown to a pcapng"),
+    ("w", "write what is shown to a pcapng (live tracing)"),
     ("c", "clear the list"),
     ("?", "this help"),
     ("q Esc", "quit (Esc closes help or the filter first)"),
@@ -24,7 +24,7 @@ const KEYS: [(&str, &str); 13] = [
 ];
 
 pub fn render(area: Rect, buf: &mut Buffer) {
-    let width = 62.min(area.width);
+    let width = 66.min(area.width);
     let height = (KEYS.len() as u16 + 2).min(area.height);
     let [row] = Layout::vertical([Constraint::Length(height)]).flex(Flex::Center).areas(area);
     let [popup] = Layout::horizontal([Constraint::Length(width)]).flex(Flex::Center).areas(row);

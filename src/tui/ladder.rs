@@ -78,6 +78,9 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
             let hop = s.hop.checked_sub(request_hops).unwrap_or(usize::MAX);
             draw_leg(s, &cols, inner, buf, y, "reply", reply, ex, hop);
         }
+        None if ex.expects_reply && !ex.request.complete() => {
+            put(buf, inner, inner.x, y, "reply   (none: the request was lost)", dim());
+        }
         None if ex.expects_reply => {
             put(buf, inner, inner.x, y, "reply", dim());
             let at = ex.request.journey.last().and_then(|h| s.position(h.point)).unwrap_or(0);

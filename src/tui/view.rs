@@ -60,12 +60,8 @@ fn footer(s: &TuiState, area: Rect, buf: &mut Buffer) {
             "scrolled (G follows)".to_owned()
         };
         Line::from(vec![
-            Span::styled(
-                " ? help  ↑↓ select  Tab pane  Enter details  / filter  p pause  q quit",
-                dim(),
-            ),
-            Span::raw("  "),
-            Span::styled(state, Style::new().fg(Color::Cyan)),
+            Span::styled(format!(" {state} "), Style::new().fg(Color::Cyan)),
+            Span::styled("│ ? help  ↑↓ select  Tab pane  Enter details  / filter  q quit", dim()),
         ])
     };
     Paragraph::new(line).render(area, buf);
