@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps)
+PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps tmux)
 
 deps() {
     local missing=()
