@@ -116,3 +116,100 @@ fn details_and_help_overlay() {
     state.update(Action::ToggleHelp);
     insta::assert_snapshot!("healthy_help_80x24", draw(&state, 80, 24).backend());
 }
+
+/// Resident memory of this process, in MiB (Linux).
+fn rss_mib() -> f64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
+    pages * 4096.0 / (1024.0 * 1024.0)
+}
+
+/// `cargo test --release --test tui -- --ignored --nocapture draw_benchmark`: one frame at
+/// 120×40 with 100 000 exchanges loaded (the healthy fixture's, repeated), median of 200 draws.
+#[test]
+#[ignore]
+fn draw_benchmark() {
+    let healthy = load("healthy");
+    let exchanges: Vec<_> =
+        (0..healthy.shown()).filter_map(|i| healthy.row(i)).map(|r| r.exchange.clone()).collect();
+    let before = rss_mib();
+    let mut state = TuiState::new("bench", 100_000);
+    for row in &healthy.points {
+        state.push_point(row.clone());
+    }
+    for i in 0..100_000 {
+        state.push_exchange(&exchanges[i % exchanges.len()]);
+    }
+    let loaded = rss_mib() - before;
+    state.update(Action::PageUp);
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).expect("test terminal");
+    let mut times: Vec<f64> = (0..200)
+        .map(|i| {
+            if i % 2 == 0 {
+                state.update(Action::Up);
+            }
+            let t = std::time::Instant::now();
+            terminal.draw(|f| f.render_widget(&state, f.area())).expect("draw");
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "draw 120x40 with {} exchanges: median {median:.3} ms, max {:.3} ms; state ~{loaded:.0} MiB",
+        state.shown(),
+        times[times.len() - 1]
+    );
+    if !cfg!(debug_assertions) {
+        assert!(median < 5.0, "median draw {median:.3} ms ≥ 5 ms");
+    }
+}
+
+/// The event loop on a TestBackend: exchanges arrive over the feed channel while scripted keys
+/// come in; `q` ends it. No terminal, no threads, no sleeps.
+#[test]
+fn the_event_loop_applies_the_feed_and_quits_on_q() {
+    use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+    use vtrace::tui::Feed;
+
+    let healthy = load("healthy");
+    let (tx, rx) = std::sync::mpsc::channel();
+    for row in &healthy.points {
+        tx.send(Feed::Point(row.clone())).expect("send");
+    }
+    for i in 0..healthy.shown() {
+        let ex = healthy.row(i).expect("row").exchange.clone();
+        tx.send(Feed::Exchange(Box::new(ex))).expect("send");
+    }
+    let mut state = TuiState::new("ping nginx-1 nginx-2", 100);
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
+    let mut script = vec![None, Some('k'), None, Some('q')].into_iter();
+    let mut draws = 0;
+    vtrace::tui::event_loop::run_on(&mut terminal, &mut state, Some(rx), |timeout| {
+        draws += usize::from(!timeout.is_zero());
+        Ok(match script.next().flatten() {
+            Some(c) => Some(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))),
+            None => None,
+        })
+    })
+    .expect("event loop");
+    assert!(state.quit);
+    assert_eq!((state.points.len(), state.shown(), state.stats.answered), (5, 4, 3));
+    // `k` came after the feed: the selection moved up from the newest exchange.
+    assert_eq!(state.selected(), Some(2));
+    assert!(draws >= 3, "drew {draws} times");
+}
+
+/// Without a terminal on stdout, `--tui` says so and exits 2.
+#[test]
+fn tui_without_a_terminal_is_a_clear_error() {
+    let dir = fixture("healthy");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtrace"))
+        .args(["analyze", "--tui"])
+        .arg(dir.join("1-nginx-1_eth0.pcap"))
+        .output()
+        .expect("run vtrace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--tui needs a terminal"), "{stderr}");
+}

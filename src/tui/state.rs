@@ -16,8 +16,8 @@ use crate::core::verdict::Verdict;
 use crate::report::trace::PointRow;
 use crate::tui::action::{Action, InputMode};
 
-/// Exchanges kept by default (the oldest are forgotten first).
-pub const DEFAULT_CAPACITY: usize = 100_000;
+/// Exchanges kept by default (the oldest are forgotten first): about 1.1 KiB each, so ~55 MiB.
+pub const DEFAULT_CAPACITY: usize = 50_000;
 
 /// A pane that can have the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
