@@ -187,10 +187,8 @@ fn the_event_loop_applies_the_feed_and_quits_on_q() {
     let mut draws = 0;
     vtrace::tui::event_loop::run_on(&mut terminal, &mut state, Some(rx), |timeout| {
         draws += usize::from(!timeout.is_zero());
-        Ok(match script.next().flatten() {
-            Some(c) => Some(Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))),
-            None => None,
-        })
+        let key = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+        Ok(script.next().flatten().map(key))
     })
     .expect("event loop");
     assert!(state.quit);
