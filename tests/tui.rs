@@ -211,3 +211,15 @@ fn tui_without_a_terminal_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--tui needs a terminal"), "{stderr}");
 }
+
+/// Tiny and odd terminal sizes draw without panicking, with every pane open.
+#[test]
+fn any_size_draws() {
+    let mut state = load("veth-down");
+    state.update(Action::ToggleDetails);
+    state.update(Action::ToggleHelp);
+    for (w, h) in [(1, 1), (2, 30), (10, 5), (20, 12), (40, 8), (300, 3), (79, 100)] {
+        let t = draw(&state, w, h);
+        assert_eq!(t.backend().buffer().area.width, w);
+    }
+}
