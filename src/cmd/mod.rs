@@ -5,6 +5,7 @@ pub mod inputs;
 pub mod lab;
 pub mod merge;
 pub mod packets;
+pub mod ping;
 pub mod topo;
 
 use anyhow::Result;
@@ -18,5 +19,6 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Lab(args) => lab::run(&args),
         Command::Topo(args) => topo::run(&args),
+        Command::Ping(args) => ping::run(&args),
     }
 }

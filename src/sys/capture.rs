@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
@@ -24,7 +23,7 @@ use crate::sys::netns::Netns;
 const BUFFER_BYTES: i32 = 8 << 20;
 /// Largest frame kept (veth GSO frames can be up to 64 KiB).
 pub const SNAPLEN: u32 = 65_535;
-/// How often an idle capture thread looks at the stop flag.
+/// How often an idle capture thread looks at the stop flag (ms).
 const POLL_MS: i32 = 20;
 
 /// Where to capture.
@@ -153,7 +152,7 @@ fn spawn(
                 return CaptureStats::default();
             }
             drop(ns_file);
-            let mut cap = match open(&spec) {
+            let cap = match open(&spec) {
                 Ok(cap) => cap,
                 Err(e) => {
                     let _ = ready.send(Err(e));
@@ -162,7 +161,7 @@ fn spawn(
             };
             let linktype = u16::try_from(cap.get_datalink().0).map_or(LinkType(0), LinkType);
             let _ = ready.send(Ok(linktype));
-            run(&mut cap, spec.point, &tx, &stop)
+            run(cap, spec.point, &tx, &stop)
         })
         .map_err(|source| CaptureError::Thread { id, source })
 }
@@ -197,59 +196,52 @@ fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, CaptureError>
     Ok(cap)
 }
 
-/// Read until stopped; return the capture's statistics.
+// libpcap's pcap_get_selectable_fd, which the pcap crate only exposes through a private module.
+unsafe extern "C" {
+    fn pcap_get_selectable_fd(p: *mut libc::c_void) -> libc::c_int;
+}
+
+/// Read until stopped; return the capture's statistics. The capture is non-blocking and the
+/// thread waits in poll(2) with a short timeout, so a stop is noticed within [`POLL_MS`] whatever
+/// libpcap's own timeout handling in immediate mode.
 fn run(
-    cap: &mut pcap::Capture<pcap::Active>,
+    cap: pcap::Capture<pcap::Active>,
     point: usize,
     tx: &Sender<Captured>,
     stop: &AtomicBool,
 ) -> CaptureStats {
+    let Ok(mut cap) = cap.setnonblock() else { return CaptureStats::default() };
+    // SAFETY: `cap` is an active capture; the descriptor lives as long as it does.
+    let fd = unsafe { pcap_get_selectable_fd(cap.as_ptr().cast()) };
+    if fd < 0 {
+        return stats(&mut cap);
+    }
     loop {
-        match cap.next_packet() {
-            Ok(p) => {
-                let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
-                let frame = Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() };
-                if tx.send(frame).is_err() {
-                    break;
-                }
-            }
-            Err(pcap::Error::TimeoutExpired) => {}
-            Err(_) => {
-                // The interface vanished or the capture broke: stop quietly, the statistics and
-                // the missing hops tell the story.
-                std::thread::sleep(Duration::from_millis(u64::from(POLL_MS.unsigned_abs())));
-                if stop.load(Ordering::SeqCst) {
-                    break;
-                }
-                continue;
+        // Read everything buffered, then wait. An error is "nothing buffered" or a broken
+        // capture (the interface vanished): the statistics and the missing hops tell the story.
+        while let Ok(p) = cap.next_packet() {
+            let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
+            let frame = Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() };
+            if tx.send(frame).is_err() {
+                return stats(&mut cap);
             }
         }
         if stop.load(Ordering::SeqCst) {
-            // Drain what is already buffered, without waiting.
-            drain(cap, point, tx);
-            break;
+            return stats(&mut cap);
         }
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, its count passed.
+        unsafe { libc::poll(&raw mut pfd, 1, POLL_MS) };
     }
+}
+
+fn stats(cap: &mut pcap::Capture<pcap::Active>) -> CaptureStats {
     cap.stats()
         .map(|s| CaptureStats {
             received: u64::from(s.received),
             dropped: u64::from(s.dropped) + u64::from(s.if_dropped),
         })
         .unwrap_or_default()
-}
-
-fn drain(cap: &mut pcap::Capture<pcap::Active>, point: usize, tx: &Sender<Captured>) {
-    // A bounded number of reads: each returns at once while packets are buffered, or after the
-    // poll timeout when none are.
-    for _ in 0..4096 {
-        match cap.next_packet() {
-            Ok(p) => {
-                let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
-                let _ = tx.send(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
-            }
-            Err(_) => break,
-        }
-    }
 }
 
 /// A nanosecond-precision pcap timestamp (`tv_usec` holds nanoseconds) as ns since the epoch.

@@ -135,6 +135,54 @@ fn open_socket(dont_fragment: bool) -> anyhow::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Delete `ip`'s neighbour (ARP) entries inside `ns`, like `ip neigh del IP dev …` on every
+/// device, so the next probe starts with an ARP exchange that the captures see. Returns how many
+/// entries were removed.
+pub fn flush_neighbour(ns: &Netns, ip: Ipv4Addr) -> anyhow::Result<usize> {
+    use anyhow::Context;
+    use futures::TryStreamExt;
+    use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+
+    let ns = ns.clone();
+    std::thread::Builder::new()
+        .name("vtrace-neigh".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .context("starting the netlink runtime")?;
+            rt.block_on(async move {
+                let handle = crate::sys::rtnl::handle_in(&ns)?;
+                let entries: Vec<_> = handle
+                    .neighbours()
+                    .get()
+                    .execute()
+                    .try_collect()
+                    .await
+                    .context("listing neighbour entries")?;
+                let mut removed = 0;
+                for msg in entries {
+                    let matches = msg.attributes.iter().any(|a| {
+                        matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == ip)
+                    });
+                    if matches {
+                        handle
+                            .neighbours()
+                            .del(msg)
+                            .execute()
+                            .await
+                            .with_context(|| format!("deleting the neighbour entry of {ip}"))?;
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            })
+        })
+        .context("starting the neighbour-flush thread")?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the neighbour-flush thread panicked"))?
+}
+
 /// sendto(2) of one datagram to `dst`.
 fn send_to(fd: &OwnedFd, packet: &[u8], dst: Ipv4Addr) -> Result<usize, Errno> {
     let addr = libc::sockaddr_in {

@@ -1,0 +1,511 @@
+//! `vtrace ping SRC DST`: resolve both endpoints, discover the path, capture on every point of it,
+//! send ICMP echoes from inside SRC, and report each exchange as it settles, then the verdict.
+//!
+//! Orchestration only: discovery is `sys::netlink`, endpoints `sys::endpoint`, the path
+//! `core::path`, captures `sys::capture`, probes `sys::probe`, correlation `core::analysis` (the
+//! same pipeline as `analyze`), the diagnosis `core::diagnosis`, rendering `report::trace`.
+//! Frames pass through a short reorder buffer so that the analysis and `--write` both see them
+//! in timestamp order.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+
+use crate::cli::parse_duration;
+use crate::core::analysis::Analysis;
+use crate::core::decode::decode;
+use crate::core::diagnosis::{self, ProbeFacts};
+use crate::core::frame::{Frame, LinkType};
+use crate::core::journey::Observation;
+use crate::core::line::PointIdx;
+use crate::core::path::{Path, PathError, Role, Target, path};
+use crate::core::topology::{NsIdx, Topology};
+use crate::error::Outcome;
+use crate::report::trace::{self, PointRow, Summary, TraceReport};
+use crate::sys::capture::{CaptureSpec, CaptureStats, Captured, Captures, SNAPLEN};
+use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
+use crate::sys::netlink::discover;
+use crate::sys::netns::Netns;
+use crate::sys::pcapfile::{PcapngWriter, WriterInterface};
+use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
+
+/// Options of `vtrace ping`.
+#[derive(Debug, Clone, Args)]
+pub struct PingArgs {
+    /// Where the echoes are sent from: NAME (netns, then Docker container), netns:NAME,
+    /// docker:NAME, pid:PID, path:FILE.
+    pub src: String,
+    /// Where they go: the same forms, or an IP address.
+    pub dst: String,
+    /// Echo requests to send.
+    #[arg(short = 'c', long = "count", default_value_t = 3)]
+    pub count: u16,
+    /// Time between echo requests (e.g. 200ms, 1s).
+    #[arg(short = 'i', long = "interval", default_value = "200ms", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// ICMP data bytes per request (like ping -s).
+    #[arg(short = 's', long = "size", default_value_t = 56)]
+    pub size: usize,
+    /// Set Don't Fragment (a request larger than a link's MTU is dropped, not fragmented).
+    #[arg(long)]
+    pub df: bool,
+    /// How long to wait for replies after the last request.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Delete SRC's neighbour (ARP) entry for the next hop first, so the ARP exchange is traced.
+    #[arg(long)]
+    pub fresh_arp: bool,
+    /// Capture filter (tcpdump syntax) in place of the two hosts' ARP and ICMP.
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Keep every captured frame in one pcapng file (one interface per capture point).
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How long frames wait in the reorder buffer (captures of different points reach this thread
+/// in slightly different orders).
+const REORDER_NS: u64 = 30_000_000;
+/// How often the loop wakes up without frames.
+const TICK: Duration = Duration::from_millis(10);
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+pub fn run(args: &PingArgs) -> Result<Outcome> {
+    catch_sigint();
+    let mut topo = discover().context("discovering the network namespaces")?;
+    let (src, src_idx) = locate(&topo, &args.src, None)?;
+    let (dst, dst_idx) = locate(&topo, &args.dst, Some(src_idx))?;
+    relabel(&mut topo, src_idx, &src.label);
+    relabel(&mut topo, dst_idx, &dst.label);
+    let target = dst.ip.map_or(Target::Ns(dst_idx), Target::Ip);
+    let (route, dst_ip) = match path(&topo, src_idx, target) {
+        Ok(p) => {
+            let ip = p.dst_ip;
+            (Some(p), ip)
+        }
+        Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => (None, dst),
+        Err(e) => {
+            return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));
+        }
+    };
+    let dst_v4 = probe::ipv4(dst_ip)
+        .ok_or_else(|| anyhow!("{dst_ip} is IPv6: vtrace ping traces IPv4 for now"))?;
+    let src_ip = src_address(&topo, src_idx, route.as_ref());
+    if args.fresh_arp {
+        let next_hop = next_hop(&topo, src_idx, dst_ip);
+        if let Some(IpAddr::V4(nh)) = next_hop {
+            probe::flush_neighbour(&src.netns, nh)
+                .with_context(|| format!("flushing {}'s neighbour entry for {nh}", src.label))?;
+        }
+    }
+    let opts = ProbeOptions { dst: dst_v4, id: echo_id(), size: args.size, dont_fragment: args.df };
+    let prober = Prober::open(&src.netns, &src.label, opts)?;
+    let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
+    let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
+    let specs = capture_specs(&topo, points, &filter)?;
+    let mut writer = match &args.write {
+        Some(file) => Some(open_writer(file, &topo, points)?),
+        None => None,
+    };
+    let (captures, frames) = Captures::start(&specs)?;
+    let linktypes = captures.linktypes().to_vec();
+
+    let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let mut analysis = Analysis::new(window_ns);
+    let names: Vec<String> = points.iter().map(|p| p.point_id.clone()).collect();
+    for _ in points {
+        analysis.add_point();
+    }
+    let stdout = std::io::stdout().lock();
+    let mut report = trace::renderer(args.json, Box::new(BufWriter::new(stdout)));
+    let mut pending: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
+    let mut frame_no = 0u64;
+    let mut answered = 0u64;
+    let mut sent = 0u64;
+    let mut no_route = false;
+    let mut send_error: Option<ProbeError> = None;
+    let start = Instant::now();
+    let mut last_send = start;
+    let mut seq: u16 = 0;
+    let mut io_result: Result<()> = Ok(());
+
+    loop {
+        let now = Instant::now();
+        let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+        if !interrupted && seq < args.count && now >= last_send + args.interval * u32::from(seq > 0)
+        {
+            seq += 1;
+            last_send = now;
+            match prober.send(seq) {
+                Ok(()) => sent += 1,
+                Err(e @ ProbeError::NoRoute { .. }) => {
+                    no_route = true;
+                    send_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    send_error.get_or_insert(e);
+                }
+            }
+        }
+        let all_sent = seq >= args.count;
+        let done =
+            interrupted || (all_sent && (answered >= sent || now >= last_send + args.timeout));
+        if done {
+            break;
+        }
+        match frames.recv_timeout(TICK) {
+            Ok(c) => {
+                pending.push(Reverse(Pending(c)));
+                while let Ok(c) = frames.try_recv() {
+                    pending.push(Reverse(Pending(c)));
+                }
+            }
+            // No capture at all (no path): just let time pass.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let now_ns = wall_ns();
+        let ripe = now_ns.saturating_sub(REORDER_NS);
+        let mut step = Step {
+            analysis: &mut analysis,
+            writer: writer.as_mut(),
+            linktypes: &linktypes,
+            frame_no: &mut frame_no,
+        };
+        step.release(&mut pending, ripe)?;
+        analysis.advance_to(ripe);
+        if io_result.is_ok() {
+            io_result = drain(&mut analysis, report.as_mut(), &names, &mut answered);
+        }
+    }
+
+    // Stop the captures (they keep their namespaces alive), then settle everything.
+    let stats = captures.stop();
+    while let Ok(c) = frames.try_recv() {
+        pending.push(Reverse(Pending(c)));
+    }
+    let mut step = Step {
+        analysis: &mut analysis,
+        writer: writer.as_mut(),
+        linktypes: &linktypes,
+        frame_no: &mut frame_no,
+    };
+    step.release(&mut pending, u64::MAX)?;
+    analysis.finish();
+    if io_result.is_ok() {
+        io_result = drain(&mut analysis, report.as_mut(), &names, &mut answered);
+    }
+    if let Some(w) = writer.take() {
+        finish_writer(w, &stats, args.write.as_deref())?;
+    }
+
+    let mut rows: Vec<PointRow> =
+        points.iter().map(|p| PointRow::new(&p.point_id, p.role.as_str())).collect();
+    for ((row, &n), s) in rows.iter_mut().zip(analysis.captured()).zip(&stats) {
+        row.captured = n;
+        row.kernel_drops = s.dropped;
+    }
+    let capture_drops = rows.iter().any(|r| r.kernel_drops > 0);
+    let mut verdict = analysis.verdict(&names, capture_drops);
+    let attempted = u64::from(seq);
+    if verdict.sent < attempted {
+        let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
+        let new = format!("{}/{attempted} echo replies", verdict.received);
+        verdict.summary = verdict.summary.replacen(&old, &new, 1);
+        verdict.sent = attempted;
+        verdict.reachable = false;
+    }
+    let facts = ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, no_route };
+    if !verdict.reachable
+        && let Some(d) = diagnosis::diagnose(&topo, route.as_ref(), &verdict, &facts)
+    {
+        diagnosis::apply(&mut verdict, &d);
+    }
+    let (other_journeys, unidentified) = analysis.other_counts();
+    let summary = Summary {
+        points: analysis.line().order().iter().filter_map(|p| rows.get(p.index())).collect(),
+        names: &names,
+        verdict: &verdict,
+        other_journeys,
+        unidentified,
+    };
+    io_result?;
+    report.finish(&summary)?;
+    drop(report);
+    std::io::stdout().flush()?;
+    if let Some(e) = send_error
+        && !no_route
+    {
+        return Err(anyhow!(e));
+    }
+    Ok(if verdict.reachable { Outcome::Success } else { Outcome::NotReached })
+}
+
+/// A captured frame waiting in the reorder buffer, ordered by time then point.
+struct Pending(Captured);
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+impl Pending {
+    fn key(&self) -> (u64, usize) {
+        (self.0.t_ns, self.0.point)
+    }
+}
+
+/// Where released frames go: the analysis and the pcapng file.
+struct Step<'a> {
+    analysis: &'a mut Analysis,
+    writer: Option<&'a mut PcapngWriter<File>>,
+    linktypes: &'a [LinkType],
+    frame_no: &'a mut u64,
+}
+
+impl Step<'_> {
+    /// Hand over, in timestamp order, every frame captured before `ripe`.
+    fn release(&mut self, pending: &mut BinaryHeap<Reverse<Pending>>, ripe: u64) -> Result<()> {
+        while pending.peek().is_some_and(|Reverse(p)| p.0.t_ns <= ripe) {
+            let Some(Reverse(Pending(c))) = pending.pop() else { break };
+            let ifid = u32::try_from(c.point).unwrap_or(u32::MAX);
+            let linktype = self.linktypes.get(c.point).copied().unwrap_or(LinkType::ETHERNET);
+            *self.frame_no += 1;
+            if let Some(w) = self.writer.as_deref_mut() {
+                w.write_packet(ifid, c.t_ns, &c.data, c.len).context("writing the pcapng file")?;
+            }
+            let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data: &c.data };
+            let obs = Observation {
+                point: PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX)),
+                t_ns: c.t_ns,
+                frame: *self.frame_no,
+                packet: decode(&frame),
+            };
+            self.analysis.ingest(&obs);
+        }
+        Ok(())
+    }
+}
+
+/// Render the exchanges settled so far; count answered echoes.
+fn drain(
+    analysis: &mut Analysis,
+    report: &mut dyn TraceReport,
+    names: &[String],
+    answered: &mut u64,
+) -> Result<()> {
+    let mut res = Ok(());
+    analysis.drain(|ex, line| {
+        if ex.kind.is_echo() && ex.answered() {
+            *answered += 1;
+        }
+        if res.is_ok() {
+            res = report.exchange(ex, line, names);
+        }
+    });
+    Ok(res?)
+}
+
+fn catch_sigint() {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(SigHandler::Handler(on_sigint), SaFlags::empty(), SigSet::empty());
+    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
+}
+
+/// Resolve an endpoint in the topology; an address several namespaces own resolves to the one
+/// reachable from `from`.
+fn locate(topo: &Topology, spec: &str, from: Option<NsIdx>) -> Result<(Endpoint, NsIdx)> {
+    let ep = match (resolve_in(spec, topo), from) {
+        (Err(EndpointError::Ambiguous { ip, owners }), Some(prev)) => {
+            let reached = path(topo, prev, Target::Ip(ip)).ok();
+            reached.and_then(|p| endpoint_of(topo, p.dst, Some(ip))).with_context(|| {
+                format!(
+                    "endpoint {spec:?}: {ip} is owned by several namespaces ({owners}), none \
+                     reachable from the source"
+                )
+            })?
+        }
+        (resolved, _) => resolved.with_context(|| format!("endpoint {spec:?}"))?,
+    };
+    let idx = ep.find_in(topo).with_context(|| {
+        format!(
+            "endpoint {spec:?} ({}) was not among the discovered namespaces: did it just \
+             disappear?",
+            ep.netns.path().display()
+        )
+    })?;
+    Ok((ep, idx))
+}
+
+/// Name a namespace known only by its file after the endpoint the user typed.
+fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
+    if topo.find_label(label).is_some() {
+        return;
+    }
+    if let Some(ns) = topo.namespaces.get_mut(idx.0)
+        && matches!(
+            ns.kind,
+            crate::core::topology::NsKind::Docker | crate::core::topology::NsKind::Process
+        )
+    {
+        ns.label = label.to_owned();
+    }
+}
+
+/// The source's address: on the first point of the path, else the namespace's primary one.
+fn src_address(topo: &Topology, src: NsIdx, route: Option<&Path>) -> Option<IpAddr> {
+    let on_path = route
+        .and_then(|p| p.points.first())
+        .and_then(|pt| topo.link(pt.ns, pt.ifindex))
+        .and_then(|l| l.addrs.iter().find(|a| a.ip.is_ipv4()).map(|a| a.ip));
+    on_path.or_else(|| topo.ns(src).and_then(|n| n.primary_ip()))
+}
+
+/// The neighbour SRC resolves to reach `dst`: the gateway of its route, or `dst` on-link.
+fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
+    let route = topo.ns(src)?.route_to(dst)?;
+    Some(route.gateway.unwrap_or(dst))
+}
+
+/// The two hosts' ARP and ICMP (ICMP errors from routers on the way included: they are sent to
+/// the source).
+pub fn default_filter(src: Option<IpAddr>, dst: IpAddr) -> String {
+    match src {
+        Some(s) => format!("(arp or icmp) and (host {s} or host {dst})"),
+        None => format!("(arp or icmp) and host {dst}"),
+    }
+}
+
+fn capture_specs(
+    topo: &Topology,
+    points: &[crate::core::path::PathPoint],
+    filter: &str,
+) -> Result<Vec<CaptureSpec>> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let ns = topo
+                .ns(p.ns)
+                .ok_or_else(|| anyhow!("capture point {} has no namespace", p.point_id))?;
+            Ok(CaptureSpec {
+                point: i,
+                id: p.point_id.clone(),
+                netns: Netns::Path(ns.path.clone()),
+                ifname: p.ifname.clone(),
+                promisc: p.role == Role::Bridge,
+                filter: filter.to_owned(),
+            })
+        })
+        .collect()
+}
+
+fn open_writer(
+    file: &std::path::Path,
+    topo: &Topology,
+    points: &[crate::core::path::PathPoint],
+) -> Result<PcapngWriter<File>> {
+    let out = File::create(file).with_context(|| format!("creating {}", file.display()))?;
+    let interfaces: Vec<WriterInterface> = points
+        .iter()
+        .map(|p| WriterInterface {
+            linktype: LinkType::ETHERNET,
+            name: p.point_id.clone(),
+            description: format!(
+                "netns={} ifindex={} role={}",
+                topo.ns(p.ns).map_or("?", |n| n.label.as_str()),
+                p.ifindex,
+                p.role.as_str()
+            ),
+            snaplen: SNAPLEN,
+        })
+        .collect();
+    PcapngWriter::new(out, &interfaces).with_context(|| format!("writing {}", file.display()))
+}
+
+fn finish_writer(
+    mut w: PcapngWriter<File>,
+    stats: &[CaptureStats],
+    file: Option<&std::path::Path>,
+) -> Result<()> {
+    let name = file.map_or_else(String::new, |f| f.display().to_string());
+    let now = wall_ns();
+    for (i, s) in stats.iter().enumerate() {
+        let ifid = u32::try_from(i).unwrap_or(u32::MAX);
+        w.write_interface_stats(ifid, now, s.received, s.dropped)
+            .with_context(|| format!("writing {name}"))?;
+    }
+    let f = w.finish().with_context(|| format!("writing {name}"))?;
+    f.sync_all().with_context(|| format!("writing {name}"))
+}
+
+/// An echo id that differs between runs and processes.
+fn echo_id() -> u16 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let mixed = std::process::id().wrapping_mul(0x9e37_79b9) ^ nanos;
+    (mixed >> 16) as u16 ^ (mixed as u16)
+}
+
+fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn the_default_filter_names_both_hosts() {
+        let a = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2));
+        let b = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3));
+        assert_eq!(
+            default_filter(Some(a), b),
+            "(arp or icmp) and (host 172.18.0.2 or host 172.18.0.3)"
+        );
+        assert_eq!(default_filter(None, b), "(arp or icmp) and host 172.18.0.3");
+    }
+
+    #[test]
+    fn the_reorder_buffer_releases_oldest_first() {
+        let mut heap = BinaryHeap::new();
+        for (t, point) in [(30, 0), (10, 2), (10, 1), (20, 0)] {
+            heap.push(Reverse(Pending(Captured { point, t_ns: t, len: 0, data: Vec::new() })));
+        }
+        let order: Vec<(u64, usize)> =
+            std::iter::from_fn(|| heap.pop().map(|Reverse(p)| p.key())).collect();
+        assert_eq!(order, vec![(10, 1), (10, 2), (20, 0), (30, 0)]);
+    }
+}
