@@ -126,6 +126,9 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
     };
     let (captures, frames) = Captures::start(&specs)?;
     let linktypes = captures.linktypes().to_vec();
+    for note in captures.down() {
+        eprintln!("vtrace: {note}");
+    }
 
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
     let mut analysis = Analysis::new(window_ns);

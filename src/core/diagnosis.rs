@@ -79,10 +79,12 @@ pub fn diagnose(
 /// Replace the verdict's cause with the diagnosis (and say why in the summary).
 pub fn apply(verdict: &mut Verdict, d: &Diagnosis) {
     verdict.cause = d.cause;
-    if d.cause == Cause::NoRoute && verdict.segment.is_none() {
-        verdict.segment = Some(Segment { after: None, before: None });
-    }
-    if verdict.summary.is_empty() {
+    if d.cause == Cause::NoRoute {
+        // Nothing left the source: what the captures said does not matter.
+        verdict.segment = verdict.segment.or(Some(Segment { after: None, before: None }));
+        verdict.summary =
+            format!("{}/{} echo replies: {}", verdict.received, verdict.sent, d.detail);
+    } else if verdict.summary.is_empty() {
         verdict.summary.clone_from(&d.detail);
     } else {
         verdict.summary = format!("{}: {}", verdict.summary, d.detail);

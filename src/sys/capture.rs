@@ -71,6 +71,10 @@ pub enum CaptureError {
     Netns { id: String, source: anyhow::Error },
     #[error("opening a capture on {id}: {detail} (does the interface still exist? `vtrace topo`)")]
     Open { id: String, detail: String },
+    /// The interface is administratively down: libpcap cannot capture on it, and nothing
+    /// crosses it anyway.
+    #[error("{id} is down: nothing can be captured there")]
+    Down { id: String },
     #[error("invalid capture filter {filter:?} on {id}: {detail}")]
     Filter { id: String, filter: String, detail: String },
     #[error("starting the capture thread of {id}: {source}")]
@@ -85,18 +89,21 @@ pub struct Captures {
     stop: Arc<AtomicBool>,
     threads: Vec<(String, JoinHandle<CaptureStats>)>,
     linktypes: Vec<LinkType>,
+    down: Vec<String>,
 }
 
 impl Captures {
     /// Start one capture per spec and return once every one of them is active (so nothing sent
-    /// afterwards can be missed), with the channel their frames arrive on. On any failure the
-    /// captures already started are stopped again.
+    /// afterwards can be missed), with the channel their frames arrive on. A point whose
+    /// interface is down captures nothing ([`Captures::down`]); any other failure stops the
+    /// captures already started and is returned.
     pub fn start(specs: &[CaptureSpec]) -> Result<(Captures, Receiver<Captured>), CaptureError> {
         let (tx, rx) = channel();
         let mut caps = Captures {
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
             linktypes: Vec::new(),
+            down: Vec::new(),
         };
         let mut pending = Vec::new();
         for spec in specs {
@@ -108,6 +115,10 @@ impl Captures {
         for (id, ready) in pending {
             match ready.recv() {
                 Ok(Ok(linktype)) => caps.linktypes.push(linktype),
+                Ok(Err(e @ CaptureError::Down { .. })) => {
+                    caps.linktypes.push(LinkType::ETHERNET);
+                    caps.down.push(e.to_string());
+                }
                 Ok(Err(e)) => {
                     caps.stop();
                     return Err(e);
@@ -124,6 +135,11 @@ impl Captures {
     /// The link type of each capture, by point.
     pub fn linktypes(&self) -> &[LinkType] {
         &self.linktypes
+    }
+
+    /// Points whose interface was down at the start: they capture nothing (and say so).
+    pub fn down(&self) -> &[String] {
+        &self.down
     }
 
     /// Stop every capture, wait for its thread, and return its statistics by point.
@@ -172,6 +188,8 @@ fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, CaptureError>
         let detail = e.to_string();
         if detail.contains("ermission") || detail.contains("not permitted") {
             CaptureError::Permission { id: id(), detail }
+        } else if detail.contains("not up") {
+            CaptureError::Down { id: id() }
         } else {
             CaptureError::Open { id: id(), detail }
         }

@@ -1,0 +1,244 @@
+//! Root tests of `vtrace ping`: the real binary on a lab with a unique prefix (the process id and
+//! a per-test tag), healthy and with each fault injected for real with iproute2, asserting the
+//! cause and segment of the verdict and the exit code. The lab guard removes everything, also
+//! when a test fails; faults live inside the lab's own namespaces, never the root namespace.
+//!
+//! Run as root: `cargo test --features root-tests --test ping`.
+#![cfg(feature = "root-tests")]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use vtrace::core::lab::{LabOptions, LabSpec};
+use vtrace::sys::lab::LabGuard;
+
+const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
+
+/// A lab of its own for one test.
+struct Lab {
+    guard: LabGuard,
+}
+
+impl Lab {
+    fn up(tag: &str) -> Lab {
+        let opts = LabOptions {
+            prefix: format!("p{}{tag}-", std::process::id()),
+            ..LabOptions::default()
+        };
+        let spec = match LabSpec::from_options(&opts) {
+            Ok(s) => s,
+            Err(e) => panic!("lab spec: {e}"),
+        };
+        // Adopt first: whatever a failed `up` left behind is removed by the guard too.
+        let guard = LabGuard::adopt(&spec);
+        if let Err(e) = vtrace::sys::lab::lab_up(&spec) {
+            panic!("lab up: {e}");
+        }
+        Lab { guard }
+    }
+
+    fn spec(&self) -> &LabSpec {
+        self.guard.spec()
+    }
+
+    /// `<prefix>nginx-N`.
+    fn container(&self, n: usize) -> String {
+        self.spec().containers.get(n - 1).map(|c| c.netns.clone()).unwrap_or_default()
+    }
+
+    /// The host-side veth of container N.
+    fn host_veth(&self, n: usize) -> String {
+        self.spec().containers.get(n - 1).map(|c| c.host_veth.clone()).unwrap_or_default()
+    }
+
+    fn host_ns(&self) -> String {
+        match &self.spec().host {
+            vtrace::core::lab::HostSide::Netns(n) => n.clone(),
+            vtrace::core::lab::HostSide::Root => panic!("the tests use a private host netns"),
+        }
+    }
+
+    /// The five point ids in path order.
+    fn points(&self) -> Vec<String> {
+        let host = self.host_ns();
+        let bridge = &self.spec().bridge.name;
+        vec![
+            format!("{}/eth0", self.container(1)),
+            format!("{host}/{}", self.host_veth(1)),
+            format!("{host}/{bridge}"),
+            format!("{host}/{}", self.host_veth(2)),
+            format!("{}/eth0", self.container(2)),
+        ]
+    }
+
+    fn ping(&self, extra: &[&str]) -> (i32, Value) {
+        let out = Command::new(BIN)
+            .args([
+                "ping",
+                &self.container(1),
+                &self.container(2),
+                "-c",
+                "2",
+                "--json",
+                "--fresh-arp",
+            ])
+            .args(extra)
+            .output()
+            .unwrap_or_else(|e| panic!("running {BIN}: {e}"));
+        let code = out.status.code().unwrap_or(-1);
+        let v = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("ping output is not JSON ({e}): {}", describe(&out)));
+        (code, v)
+    }
+}
+
+fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn sh(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(out.status.success(), "{cmd} {args:?}: {}", describe(&out));
+}
+
+fn hops(journey: &Value) -> Vec<String> {
+    journey["hops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["point"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn segment(v: &Value) -> (Option<&str>, Option<&str>) {
+    let s = &v["verdict"]["segment"];
+    (s["after"].as_str(), s["before"].as_str())
+}
+
+#[test]
+fn healthy_path_every_journey_has_five_hops_in_order() {
+    let lab = Lab::up("ok");
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 0, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["reachable"], true, "{v}");
+    assert_eq!((verdict["sent"].as_u64(), verdict["received"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(verdict["cause"], "ok");
+    let points = lab.points();
+    let ids: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(ids, points.iter().map(String::as_str).collect::<Vec<_>>());
+    for p in v["points"].as_array().into_iter().flatten() {
+        assert_eq!(p["kernel_drops"], 0, "{p}");
+        assert!(p["captured"].as_u64().unwrap_or(0) >= 6, "{p}");
+    }
+    let mut backwards = points.clone();
+    backwards.reverse();
+    let exchanges = v["exchanges"].as_array().cloned().unwrap_or_default();
+    let echoes: Vec<&Value> = exchanges.iter().filter(|e| e["kind"] == "icmp-echo").collect();
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in &echoes {
+        assert_eq!(hops(&e["request"]), points, "{e}");
+        assert_eq!(hops(&e["reply"]), backwards, "{e}");
+    }
+    let arp =
+        exchanges.iter().find(|e| e["kind"] == "arp").unwrap_or_else(|| panic!("no ARP: {v}"));
+    assert_eq!(arp["summary"], "who-has 172.18.0.3 tell 172.18.0.2");
+    assert_eq!(hops(&arp["request"]), points);
+    assert_eq!(hops(&arp["reply"]), backwards);
+}
+
+#[test]
+fn target_host_veth_down_is_link_down_after_the_bridge() {
+    let lab = Lab::up("ld");
+    sh("ip", &["-n", &lab.host_ns(), "link", "set", &lab.host_veth(2), "down"]);
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "link-down", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[2].as_str()), Some(p[3].as_str())), "{v}");
+    assert!(
+        v["verdict"]["summary"].as_str().unwrap_or("").contains("administratively down"),
+        "{v}"
+    );
+}
+
+#[test]
+fn disabled_bridge_port_is_bridge_port_blocked() {
+    let lab = Lab::up("bp");
+    sh("bridge", &["-n", &lab.host_ns(), "link", "set", "dev", &lab.host_veth(2), "state", "0"]);
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "bridge-port-blocked", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[2].as_str()), Some(p[3].as_str())), "{v}");
+}
+
+#[test]
+fn df_probe_larger_than_the_target_mtu_is_mtu() {
+    let lab = Lab::up("mt");
+    sh("ip", &["-n", &lab.container(2), "link", "set", "eth0", "mtu", "1400"]);
+    let (code, v) = lab.ping(&["-s", "1472", "--df"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "mtu", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[3].as_str()), Some(p[4].as_str())), "{v}");
+    assert!(v["verdict"]["summary"].as_str().unwrap_or("").contains("(MTU 1400)"), "{v}");
+}
+
+#[test]
+fn source_without_routes_is_no_route() {
+    let lab = Lab::up("nr");
+    sh("ip", &["-n", &lab.container(1), "route", "flush", "table", "main"]);
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "no-route", "{v}");
+    assert_eq!(segment(&v), (None, None), "{v}");
+    assert_eq!(v["verdict"]["sent"], 2, "{v}");
+}
+
+#[test]
+fn written_capture_reproduces_the_trace_offline() {
+    let lab = Lab::up("wr");
+    let dir = std::env::temp_dir().join(format!("vtrace-ping-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("trace.pcapng");
+    let file_s = file.to_string_lossy().into_owned();
+    let (code, live) = lab.ping(&["--write", &file_s]);
+    let offline = Command::new(BIN).args(["analyze", "--json", &file_s]).output();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{live}");
+    let offline = offline.unwrap_or_else(|e| panic!("analyze: {e}"));
+    assert_eq!(offline.status.code(), Some(0), "{}", describe(&offline));
+    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap_or(Value::Null);
+    assert_eq!(live["exchanges"], offline["exchanges"]);
+    assert_eq!(live["verdict"], offline["verdict"]);
+    let ids = |v: &Value| -> Vec<(String, u64)> {
+        v["points"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (p["id"].as_str().unwrap_or("").to_owned(), p["captured"].as_u64().unwrap_or(0))
+            })
+            .collect()
+    };
+    assert_eq!(ids(&live), ids(&offline));
+}
+
+#[test]
+fn errors_exit_2_and_name_what_failed() {
+    let out = Command::new(BIN)
+        .args(["ping", &format!("p{}nosuch", std::process::id()), "172.18.0.3"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("vtrace: endpoint \"p"), "{err}");
+    assert!(err.contains("no network namespace or Docker container named"), "{err}");
+}
