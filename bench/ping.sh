@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Benchmark: time to result of `vtrace ping A B -c 1 --json` on the lab (discovery, path, five
+# captures opened in their namespaces, one echo, its journeys settled, report written), median
+# of RUNS runs by hyperfine. Target: under 300 ms wall in total.
+#
+# Needs root, hyperfine and jq. Usage: bench/ping.sh [RUNS]   (default 10)
+# Creates only the namespaces of a lab with prefix bP<pid>- and removes them (also on failure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${1:-10}
+PREFIX=bP$$-
+
+for tool in hyperfine jq; do
+    command -v "$tool" >/dev/null || { echo "bench/ping.sh: $tool is not installed" >&2; exit 2; }
+done
+[ "$(id -u)" = 0 ] || { echo "bench/ping.sh: run as root (captures need CAP_NET_RAW)" >&2; exit 2; }
+
+cargo build --release --quiet
+VT=$PWD/target/release/vtrace
+mkdir -p bench/out
+OUT=bench/out/ping.json
+
+cleanup() { "$VT" lab down --prefix "$PREFIX" >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+"$VT" lab up --prefix "$PREFIX" >/dev/null
+# One run checked for a reachable verdict: timing a failing trace would measure the timeout.
+"$VT" ping "${PREFIX}nginx-1" "${PREFIX}nginx-2" -c 1 --json | jq -e '.verdict.reachable' >/dev/null \
+    || { echo "bench/ping.sh: the lab is not reachable; nothing to time" >&2; exit 1; }
+
+hyperfine --warmup 2 --runs "$RUNS" --export-json "$OUT" --shell=none \
+    "$VT ping ${PREFIX}nginx-1 ${PREFIX}nginx-2 -c 1 --json" >/dev/null
+
+jq -r '.results[0] | "time to result: median \(.median * 1000 | floor) ms, mean \(.mean * 1000 | floor) ms, min \(.min * 1000 | floor) ms, max \(.max * 1000 | floor) ms over \(.times | length) runs (target < 300 ms)"' "$OUT"
+jq -e '.results[0].median < 0.3' "$OUT" >/dev/null || { echo "bench/ping.sh: median over 300 ms" >&2; exit 1; }
