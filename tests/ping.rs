@@ -242,3 +242,83 @@ fn errors_exit_2_and_name_what_failed() {
     assert!(err.starts_with("vtrace: endpoint \"p"), "{err}");
     assert!(err.contains("no network namespace or Docker container named"), "{err}");
 }
+
+#[test]
+fn changed_target_address_pinged_at_the_old_one_is_no_arp_reply() {
+    let lab = Lab::up("na");
+    let target = lab.container(2);
+    sh("ip", &["-n", &target, "addr", "del", "172.18.0.3/16", "dev", "eth0"]);
+    sh("ip", &["-n", &target, "addr", "add", "172.18.0.33/16", "dev", "eth0"]);
+    let out = Command::new(BIN)
+        .args(["ping", &lab.container(1), "172.18.0.3", "-c", "1", "--json", "--fresh-arp"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(v["verdict"]["cause"], "no-arp-reply", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[2].as_str()), None), "{v}");
+}
+
+/// Namespaces made with iproute2 by a test; removed when dropped.
+struct Netnses(Vec<String>);
+
+impl Drop for Netnses {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+#[test]
+fn a_topology_built_with_iproute2_traces_the_same_way() {
+    let id = std::process::id();
+    let (a, b, h) = (format!("p{id}ia"), format!("p{id}ib"), format!("p{id}ih"));
+    let made = Netnses(vec![a.clone(), b.clone(), h.clone()]);
+    for ns in &made.0 {
+        sh("ip", &["netns", "add", ns]);
+        sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
+    }
+    let ip = |ns: &str, args: &str| {
+        let mut all = vec!["-n", ns];
+        all.extend(args.split_whitespace());
+        sh("ip", &all);
+    };
+    ip(&h, "link add br-test type bridge");
+    ip(&h, "link set br-test up");
+    for (ns, host, addr) in [(&a, "vtA", "10.77.0.1/24"), (&b, "vtB", "10.77.0.2/24")] {
+        sh(
+            "ip",
+            &["-n", &h, "link", "add", host, "type", "veth", "peer", "name", "net0", "netns", ns],
+        );
+        ip(&h, &format!("link set {host} master br-test up"));
+        ip(ns, &format!("addr add {addr} dev net0"));
+        ip(ns, "link set net0 up");
+    }
+    let out = Command::new(BIN)
+        .args(["ping", &a, &b, "-c", "2", "--json", "--fresh-arp"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let want = vec![
+        format!("{a}/net0"),
+        format!("{h}/vtA"),
+        format!("{h}/br-test"),
+        format!("{h}/vtB"),
+        format!("{b}/net0"),
+    ];
+    let echoes: Vec<&Value> = v["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "icmp-echo")
+        .collect();
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in echoes {
+        assert_eq!(hops(&e["request"]), want, "{e}");
+    }
+    assert_eq!(v["verdict"]["summary"], "2/2 echo replies, 5 hops each way");
+    drop(made);
+}

@@ -27,7 +27,7 @@ use crate::core::diagnosis::{self, ProbeFacts};
 use crate::core::frame::{Frame, LinkType};
 use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
-use crate::core::path::{Path, PathError, Role, Target, path};
+use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
 use crate::error::Outcome;
 use crate::report::trace::{self, PointRow, Summary, TraceReport};
@@ -91,15 +91,22 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
     catch_sigint();
     let mut topo = discover().context("discovering the network namespaces")?;
     let (src, src_idx) = locate(&topo, &args.src, None)?;
-    let (dst, dst_idx) = locate(&topo, &args.dst, Some(src_idx))?;
     relabel(&mut topo, src_idx, &src.label);
-    relabel(&mut topo, dst_idx, &dst.label);
-    let target = dst.ip.map_or(Target::Ns(dst_idx), Target::Ip);
+    let target = match (locate(&topo, &args.dst, Some(src_idx)), args.dst.parse::<IpAddr>()) {
+        (Ok((dst, dst_idx)), _) => {
+            relabel(&mut topo, dst_idx, &dst.label);
+            dst.ip.map_or(Target::Ns(dst_idx), Target::Ip)
+        }
+        // An address nobody owns (any more): trace where the source sends it.
+        (Err(_), Ok(ip)) => Target::Ip(ip),
+        (Err(e), Err(_)) => return Err(e),
+    };
     let (route, dst_ip) = match path(&topo, src_idx, target) {
         Ok(p) => {
             let ip = p.dst_ip;
             (Some(p), ip)
         }
+        Err(PathError::NextHopNotFound { dst, .. }) => (first_segment(&topo, src_idx, dst), dst),
         Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => (None, dst),
         Err(e) => {
             return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));
@@ -393,6 +400,33 @@ fn src_address(topo: &Topology, src: NsIdx, route: Option<&Path>) -> Option<IpAd
     on_path.or_else(|| topo.ns(src).and_then(|n| n.primary_ip()))
 }
 
+/// When nothing owns the next hop: the points the source's packets cross towards it up to the
+/// first bridge (source link, its veth peer, that peer's bridge), where an unanswered ARP ends.
+fn first_segment(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
+    let dev = topo.ns(src)?.route_to(dst)?.dev?;
+    let mut hops = vec![(src, dev, Role::Endpoint)];
+    if let Some(peer) = topo.link(src, dev).and_then(|l| l.peer) {
+        hops.push((peer.ns, peer.ifindex, Role::VethHost));
+        if let Some(bridge) = topo.ns(peer.ns).and_then(|n| n.bridge_of(peer.ifindex)) {
+            hops.push((peer.ns, bridge.ifindex, Role::Bridge));
+        }
+    }
+    let points = hops
+        .into_iter()
+        .map(|(ns, ifindex, role)| PathPoint {
+            ns,
+            point_id: topo.point_id(ns, ifindex),
+            ifname: topo
+                .link(ns, ifindex)
+                .map_or_else(|| format!("if{ifindex}"), |l| l.name.clone()),
+            ifindex,
+            role,
+        })
+        .collect::<Vec<_>>();
+    let dst_ns = points.last().map_or(src, |p| p.ns);
+    Some(Path { src, dst: dst_ns, dst_ip: dst, points })
+}
+
 /// The neighbour SRC resolves to reach `dst`: the gateway of its route, or `dst` on-link.
 fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
     let route = topo.ns(src)?.route_to(dst)?;
@@ -408,11 +442,7 @@ pub fn default_filter(src: Option<IpAddr>, dst: IpAddr) -> String {
     }
 }
 
-fn capture_specs(
-    topo: &Topology,
-    points: &[crate::core::path::PathPoint],
-    filter: &str,
-) -> Result<Vec<CaptureSpec>> {
+fn capture_specs(topo: &Topology, points: &[PathPoint], filter: &str) -> Result<Vec<CaptureSpec>> {
     points
         .iter()
         .enumerate()
@@ -435,7 +465,7 @@ fn capture_specs(
 fn open_writer(
     file: &std::path::Path,
     topo: &Topology,
-    points: &[crate::core::path::PathPoint],
+    points: &[PathPoint],
 ) -> Result<PcapngWriter<File>> {
     let out = File::create(file).with_context(|| format!("creating {}", file.display()))?;
     let interfaces: Vec<WriterInterface> = points
