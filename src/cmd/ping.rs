@@ -14,7 +14,7 @@ use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
@@ -29,6 +29,7 @@ use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
+use crate::core::verdict::Verdict;
 use crate::error::Outcome;
 use crate::report::trace::{self, PointRow, Summary, TraceReport};
 use crate::sys::capture::{CaptureSpec, CaptureStats, Captured, Captures, SNAPLEN};
@@ -126,39 +127,17 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
     let prober = Prober::open(&src.netns, &src.label, opts)?;
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
-    let specs = capture_specs(&topo, points, &filter)?;
-    let mut writer = match &args.write {
-        Some(file) => Some(open_writer(file, &topo, points)?),
-        None => None,
-    };
-    let (captures, frames) = Captures::start(&specs)?;
-    let linktypes = captures.linktypes().to_vec();
-    for note in captures.down() {
-        eprintln!("vtrace: {note}");
-    }
-
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let mut analysis = Analysis::new(window_ns);
-    let names: Vec<String> = points.iter().map(|p| p.point_id.clone()).collect();
-    for _ in points {
-        analysis.add_point();
-    }
-    let stdout = std::io::stdout().lock();
-    let mut report = trace::renderer(args.json, Box::new(BufWriter::new(stdout)));
-    let mut pending: BinaryHeap<Reverse<Pending>> = BinaryHeap::new();
-    let mut frame_no = 0u64;
-    let mut answered = 0u64;
+    let mut live =
+        Live::start(&topo, points, &filter, args.write.as_deref(), args.json, window_ns)?;
     let mut sent = 0u64;
     let mut no_route = false;
     let mut send_error: Option<ProbeError> = None;
-    let start = Instant::now();
-    let mut last_send = start;
+    let mut last_send = Instant::now();
     let mut seq: u16 = 0;
-    let mut io_result: Result<()> = Ok(());
-
     loop {
         let now = Instant::now();
-        let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+        let interrupted = interrupted();
         if !interrupted && seq < args.count && now >= last_send + args.interval * u32::from(seq > 0)
         {
             seq += 1;
@@ -175,65 +154,13 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
             }
         }
         let all_sent = seq >= args.count;
-        let done =
-            interrupted || (all_sent && (answered >= sent || now >= last_send + args.timeout));
-        if done {
+        if interrupted || (all_sent && (live.answered >= sent || now >= last_send + args.timeout)) {
             break;
         }
-        match frames.recv_timeout(TICK) {
-            Ok(c) => {
-                pending.push(Reverse(Pending(c)));
-                while let Ok(c) = frames.try_recv() {
-                    pending.push(Reverse(Pending(c)));
-                }
-            }
-            // No capture at all (no path): just let time pass.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        let now_ns = wall_ns();
-        let ripe = now_ns.saturating_sub(REORDER_NS);
-        let mut step = Step {
-            analysis: &mut analysis,
-            writer: writer.as_mut(),
-            linktypes: &linktypes,
-            frame_no: &mut frame_no,
-        };
-        step.release(&mut pending, ripe)?;
-        analysis.advance_to(ripe);
-        if io_result.is_ok() {
-            io_result = drain(&mut analysis, report.as_mut(), &names, &mut answered);
-        }
+        live.pump()?;
     }
-
-    // Stop the captures (they keep their namespaces alive), then settle everything.
-    let stats = captures.stop();
-    while let Ok(c) = frames.try_recv() {
-        pending.push(Reverse(Pending(c)));
-    }
-    let mut step = Step {
-        analysis: &mut analysis,
-        writer: writer.as_mut(),
-        linktypes: &linktypes,
-        frame_no: &mut frame_no,
-    };
-    step.release(&mut pending, u64::MAX)?;
-    analysis.finish();
-    if io_result.is_ok() {
-        io_result = drain(&mut analysis, report.as_mut(), &names, &mut answered);
-    }
-    if let Some(w) = writer.take() {
-        finish_writer(w, &stats, args.write.as_deref())?;
-    }
-
-    let mut rows: Vec<PointRow> =
-        points.iter().map(|p| PointRow::new(&p.point_id, p.role.as_str())).collect();
-    for ((row, &n), s) in rows.iter_mut().zip(analysis.captured()).zip(&stats) {
-        row.captured = n;
-        row.kernel_drops = s.dropped;
-    }
-    let capture_drops = rows.iter().any(|r| r.kernel_drops > 0);
-    let mut verdict = analysis.verdict(&names, capture_drops);
+    let done = live.finish()?;
+    let mut verdict = done.verdict();
     let attempted = u64::from(seq);
     if verdict.sent < attempted {
         let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
@@ -248,24 +175,206 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
     {
         diagnosis::apply(&mut verdict, &d);
     }
-    let (other_journeys, unidentified) = analysis.other_counts();
-    let summary = Summary {
-        points: analysis.line().order().iter().filter_map(|p| rows.get(p.index())).collect(),
-        names: &names,
-        verdict: &verdict,
-        other_journeys,
-        unidentified,
-    };
-    io_result?;
-    report.finish(&summary)?;
-    drop(report);
-    std::io::stdout().flush()?;
+    done.write(&verdict)?;
     if let Some(e) = send_error
         && !no_route
     {
         return Err(anyhow!(e));
     }
     Ok(if verdict.reachable { Outcome::Success } else { Outcome::NotReached })
+}
+
+/// True once SIGINT arrived (after [`catch_sigint`]).
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A live trace on a set of points: captures, the reorder buffer, the analysis, the report and
+/// the optional pcapng file. Shared by `ping` and `watch`.
+pub(crate) struct Live<'w> {
+    captures: Option<Captures>,
+    frames: Receiver<Captured>,
+    pending: BinaryHeap<Reverse<Pending>>,
+    analysis: Analysis,
+    report: Box<dyn TraceReport + 'w>,
+    writer: Option<(PcapngWriter<File>, PathBuf)>,
+    linktypes: Vec<LinkType>,
+    names: Vec<String>,
+    rows: Vec<PointRow>,
+    frame_no: u64,
+    /// Echo exchanges answered so far.
+    pub answered: u64,
+    /// The first error writing the report (the trace goes on; it is returned at the end).
+    io_result: Result<()>,
+}
+
+impl<'w> Live<'w> {
+    /// Open the pcapng file (if any) and start a capture on every point; returns once every
+    /// capture is active.
+    pub fn start(
+        topo: &Topology,
+        points: &[PathPoint],
+        filter: &str,
+        write: Option<&std::path::Path>,
+        json: bool,
+        window_ns: u64,
+    ) -> Result<Self> {
+        let specs = capture_specs(topo, points, filter)?;
+        let writer = match write {
+            Some(file) => Some((open_writer(file, topo, points)?, file.to_path_buf())),
+            None => None,
+        };
+        let (captures, frames) = Captures::start(&specs)?;
+        for note in captures.down() {
+            eprintln!("vtrace: {note}");
+        }
+        let mut analysis = Analysis::new(window_ns);
+        for _ in points {
+            analysis.add_point();
+        }
+        let stdout = std::io::stdout().lock();
+        Ok(Live {
+            linktypes: captures.linktypes().to_vec(),
+            captures: Some(captures),
+            frames,
+            pending: BinaryHeap::new(),
+            analysis,
+            report: trace::renderer(json, Box::new(BufWriter::new(stdout))),
+            writer,
+            names: points.iter().map(|p| p.point_id.clone()).collect(),
+            rows: points.iter().map(|p| PointRow::new(&p.point_id, p.role.as_str())).collect(),
+            frame_no: 0,
+            answered: 0,
+            io_result: Ok(()),
+        })
+    }
+
+    /// Wait up to one tick for frames, hand over those old enough, let time pass in the
+    /// analysis and report what settled.
+    pub fn pump(&mut self) -> Result<()> {
+        match self.frames.recv_timeout(TICK) {
+            Ok(c) => {
+                self.pending.push(Reverse(Pending(c)));
+                while let Ok(c) = self.frames.try_recv() {
+                    self.pending.push(Reverse(Pending(c)));
+                }
+            }
+            // No capture at all (no path): just let time pass.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let ripe = wall_ns().saturating_sub(REORDER_NS);
+        self.release(ripe)?;
+        self.analysis.advance_to(ripe);
+        self.drain();
+        Ok(())
+    }
+
+    /// Stop the captures (they keep their namespaces alive), settle everything, complete the
+    /// pcapng file.
+    pub fn finish(mut self) -> Result<Finished<'w>> {
+        let stats = self.captures.take().map(Captures::stop).unwrap_or_default();
+        while let Ok(c) = self.frames.try_recv() {
+            self.pending.push(Reverse(Pending(c)));
+        }
+        self.release(u64::MAX)?;
+        self.analysis.finish();
+        self.drain();
+        if let Some((w, file)) = self.writer.take() {
+            finish_writer(w, &stats, &file)?;
+        }
+        for ((row, &n), s) in self.rows.iter_mut().zip(self.analysis.captured()).zip(&stats) {
+            row.captured = n;
+            row.kernel_drops = s.dropped;
+        }
+        Ok(Finished {
+            analysis: self.analysis,
+            report: self.report,
+            names: self.names,
+            rows: self.rows,
+            io_result: self.io_result,
+        })
+    }
+
+    /// Hand over, in timestamp order, every frame captured before `ripe`.
+    fn release(&mut self, ripe: u64) -> Result<()> {
+        while self.pending.peek().is_some_and(|Reverse(p)| p.0.t_ns <= ripe) {
+            let Some(Reverse(Pending(c))) = self.pending.pop() else { break };
+            let ifid = u32::try_from(c.point).unwrap_or(u32::MAX);
+            let linktype = self.linktypes.get(c.point).copied().unwrap_or(LinkType::ETHERNET);
+            self.frame_no += 1;
+            if let Some((w, file)) = self.writer.as_mut() {
+                w.write_packet(ifid, c.t_ns, &c.data, c.len)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data: &c.data };
+            let obs = Observation {
+                point: PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX)),
+                t_ns: c.t_ns,
+                frame: self.frame_no,
+                packet: decode(&frame),
+            };
+            self.analysis.ingest(&obs);
+        }
+        Ok(())
+    }
+
+    /// Render the exchanges settled so far; count answered echoes.
+    fn drain(&mut self) {
+        let (report, names, answered) = (&mut self.report, &self.names, &mut self.answered);
+        let mut res = Ok(());
+        self.analysis.drain(|ex, line| {
+            if ex.kind.is_echo() && ex.answered() {
+                *answered += 1;
+            }
+            if res.is_ok() {
+                res = report.exchange(ex, line, names);
+            }
+        });
+        if self.io_result.is_ok() {
+            self.io_result = res.map_err(Into::into);
+        }
+    }
+}
+
+/// A live trace after its captures stopped: the verdict and the end of the report.
+pub(crate) struct Finished<'w> {
+    pub analysis: Analysis,
+    report: Box<dyn TraceReport + 'w>,
+    names: Vec<String>,
+    rows: Vec<PointRow>,
+    io_result: Result<()>,
+}
+
+impl Finished<'_> {
+    /// The verdict from the captures alone (capture drops make it `capture-gap`).
+    pub fn verdict(&self) -> Verdict {
+        let capture_drops = self.rows.iter().any(|r| r.kernel_drops > 0);
+        self.analysis.verdict(&self.names, capture_drops)
+    }
+
+    /// Write the points and the verdict; return the first report error, if any.
+    pub fn write(mut self, verdict: &Verdict) -> Result<()> {
+        self.io_result?;
+        let (other_journeys, unidentified) = self.analysis.other_counts();
+        let summary = Summary {
+            points: self
+                .analysis
+                .line()
+                .order()
+                .iter()
+                .filter_map(|p| self.rows.get(p.index()))
+                .collect(),
+            names: &self.names,
+            verdict,
+            other_journeys,
+            unidentified,
+        };
+        self.report.finish(&summary)?;
+        drop(self.report);
+        std::io::stdout().flush()?;
+        Ok(())
+    }
 }
 
 /// A captured frame waiting in the reorder buffer, ordered by time then point.
@@ -293,58 +402,7 @@ impl Pending {
     }
 }
 
-/// Where released frames go: the analysis and the pcapng file.
-struct Step<'a> {
-    analysis: &'a mut Analysis,
-    writer: Option<&'a mut PcapngWriter<File>>,
-    linktypes: &'a [LinkType],
-    frame_no: &'a mut u64,
-}
-
-impl Step<'_> {
-    /// Hand over, in timestamp order, every frame captured before `ripe`.
-    fn release(&mut self, pending: &mut BinaryHeap<Reverse<Pending>>, ripe: u64) -> Result<()> {
-        while pending.peek().is_some_and(|Reverse(p)| p.0.t_ns <= ripe) {
-            let Some(Reverse(Pending(c))) = pending.pop() else { break };
-            let ifid = u32::try_from(c.point).unwrap_or(u32::MAX);
-            let linktype = self.linktypes.get(c.point).copied().unwrap_or(LinkType::ETHERNET);
-            *self.frame_no += 1;
-            if let Some(w) = self.writer.as_deref_mut() {
-                w.write_packet(ifid, c.t_ns, &c.data, c.len).context("writing the pcapng file")?;
-            }
-            let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data: &c.data };
-            let obs = Observation {
-                point: PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX)),
-                t_ns: c.t_ns,
-                frame: *self.frame_no,
-                packet: decode(&frame),
-            };
-            self.analysis.ingest(&obs);
-        }
-        Ok(())
-    }
-}
-
-/// Render the exchanges settled so far; count answered echoes.
-fn drain(
-    analysis: &mut Analysis,
-    report: &mut dyn TraceReport,
-    names: &[String],
-    answered: &mut u64,
-) -> Result<()> {
-    let mut res = Ok(());
-    analysis.drain(|ex, line| {
-        if ex.kind.is_echo() && ex.answered() {
-            *answered += 1;
-        }
-        if res.is_ok() {
-            res = report.exchange(ex, line, names);
-        }
-    });
-    Ok(res?)
-}
-
-fn catch_sigint() {
+pub(crate) fn catch_sigint() {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     let action = SigAction::new(SigHandler::Handler(on_sigint), SaFlags::empty(), SigSet::empty());
     // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
@@ -488,9 +546,9 @@ fn open_writer(
 fn finish_writer(
     mut w: PcapngWriter<File>,
     stats: &[CaptureStats],
-    file: Option<&std::path::Path>,
+    file: &std::path::Path,
 ) -> Result<()> {
-    let name = file.map_or_else(String::new, |f| f.display().to_string());
+    let name = file.display();
     let now = wall_ns();
     for (i, s) in stats.iter().enumerate() {
         let ifid = u32::try_from(i).unwrap_or(u32::MAX);
