@@ -57,6 +57,14 @@ pub enum Command {
         vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
         vtrace ping nginx-1 nginx-2 -s 1472 --df")]
     Ping(crate::cmd::ping::PingArgs),
+    /// Trace, passively, what the containers send themselves: ARP, ICMP, TCP connection starts
+    /// and UDP, captured on every point of the path between the endpoints and reported exchange
+    /// by exchange as they settle, until Ctrl-C or --duration. Needs root.
+    #[command(after_help = "Examples:\n  \
+        vtrace watch nginx-1 nginx-2\n  \
+        vtrace watch nginx-1 nginx-2 --duration 10s --json\n  \
+        vtrace watch nginx-1 nginx-2 --write traffic.pcapng")]
+    Watch(crate::cmd::watch::WatchArgs),
 }
 
 #[derive(Debug, Args)]

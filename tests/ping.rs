@@ -322,3 +322,31 @@ fn a_topology_built_with_iproute2_traces_the_same_way() {
     assert_eq!(v["verdict"]["summary"], "2/2 echo replies, 5 hops each way");
     drop(made);
 }
+
+#[test]
+fn watch_traces_what_the_containers_send_themselves() {
+    let lab = Lab::up("wa");
+    let child = Command::new(BIN)
+        .args(["watch", &lab.container(1), &lab.container(2), "--duration", "3s", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    sh("ip", &["netns", "exec", &lab.container(1), "ping", "-c", "2", "-i", "0.2", "172.18.0.3"]);
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let points = lab.points();
+    let echoes: Vec<&Value> = v["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "icmp-echo")
+        .collect();
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in echoes {
+        assert_eq!(hops(&e["request"]), points, "{e}");
+    }
+    assert_eq!(v["verdict"]["summary"], "2/2 echo replies, 5 hops each way");
+}

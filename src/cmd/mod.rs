@@ -7,6 +7,7 @@ pub mod merge;
 pub mod packets;
 pub mod ping;
 pub mod topo;
+pub mod watch;
 
 use anyhow::Result;
 
@@ -20,5 +21,6 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Lab(args) => lab::run(&args),
         Command::Topo(args) => topo::run(&args),
         Command::Ping(args) => ping::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
 }

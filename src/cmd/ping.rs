@@ -411,7 +411,7 @@ pub(crate) fn catch_sigint() {
 
 /// Resolve an endpoint in the topology; an address several namespaces own resolves to the one
 /// reachable from `from`.
-fn locate(topo: &Topology, spec: &str, from: Option<NsIdx>) -> Result<(Endpoint, NsIdx)> {
+pub(crate) fn locate(topo: &Topology, spec: &str, from: Option<NsIdx>) -> Result<(Endpoint, NsIdx)> {
     let ep = match (resolve_in(spec, topo), from) {
         (Err(EndpointError::Ambiguous { ip, owners }), Some(prev)) => {
             let reached = path(topo, prev, Target::Ip(ip)).ok();
@@ -435,7 +435,7 @@ fn locate(topo: &Topology, spec: &str, from: Option<NsIdx>) -> Result<(Endpoint,
 }
 
 /// Name a namespace known only by its file after the endpoint the user typed.
-fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
+pub(crate) fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
     if topo.find_label(label).is_some() {
         return;
     }

@@ -1,0 +1,192 @@
+//! `vtrace watch ENDPOINT…`: passive live tracing. Captures on every point of the path between
+//! consecutive endpoints (or on one endpoint's own interfaces), and reports the ARP and ICMP
+//! exchanges the containers make themselves as they settle, until Ctrl-C or `--duration`.
+//! TCP connection starts and UDP are captured and correlated too (counted as other journeys).
+//!
+//! Orchestration only: the live session is `cmd::ping`'s [`Live`]; this file picks the points
+//! and the filter, and sends nothing.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use clap::Args;
+
+use crate::cli::parse_duration;
+use crate::cmd::ping::{Live, catch_sigint, interrupted, locate, relabel};
+use crate::core::diagnosis::{self, ProbeFacts};
+use crate::core::path::{Path, PathPoint, Role, Target, path};
+use crate::core::topology::{LinkKind, NsIdx, Topology};
+use crate::core::verdict::Cause;
+use crate::error::Outcome;
+use crate::sys::netlink::discover;
+
+/// Options of `vtrace watch`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    /// The containers to watch: NAME (netns, then Docker container), netns:NAME, docker:NAME,
+    /// pid:PID, path:FILE, or an IP. Two or more: the path from each to the next is captured.
+    #[arg(value_name = "ENDPOINT", required = true)]
+    pub endpoints: Vec<String>,
+    /// Stop after this long (e.g. 10s); without it, run until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Capture filter (tcpdump syntax) in place of the endpoints' ARP, ICMP, TCP starts and UDP.
+    #[arg(long, value_name = "BPF")]
+    pub filter: Option<String>,
+    /// Keep every captured frame in one pcapng file (one interface per capture point).
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
+    /// How long a packet may take across the points, and a reply to follow its request.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// Print the report as one JSON object (at the end).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &WatchArgs) -> Result<Outcome> {
+    catch_sigint();
+    let mut topo = discover().context("discovering the network namespaces")?;
+    let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
+    for spec in &args.endpoints {
+        let (ep, idx) = locate(&topo, spec, located.last().map(|l| l.0))?;
+        relabel(&mut topo, idx, &ep.label);
+        located.push((idx, ep.ip));
+    }
+    let mut paths: Vec<Path> = Vec::new();
+    for pair in located.windows(2) {
+        if let [(a, _), (b, ip)] = pair {
+            let target = ip.map_or(Target::Ns(*b), Target::Ip);
+            paths.push(
+                path(&topo, *a, target)
+                    .map_err(|e| anyhow!(e))
+                    .context("path between endpoints")?,
+            );
+        }
+    }
+    let points = match paths.as_slice() {
+        [] => own_points(&topo, located.first().map_or(NsIdx(0), |l| l.0)),
+        _ => union(&paths),
+    };
+    if points.is_empty() {
+        return Err(anyhow!("nothing to capture on: the endpoint has no interface but loopback"));
+    }
+    let hosts = host_ips(&topo, &located);
+    let filter = args.filter.clone().unwrap_or_else(|| default_filter(&hosts));
+    let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let mut live =
+        Live::start(&topo, &points, &filter, args.write.as_deref(), args.json, window_ns)?;
+    let start = Instant::now();
+    while !interrupted() && args.duration.is_none_or(|d| start.elapsed() < d) {
+        live.pump()?;
+    }
+    let done = live.finish()?;
+    let mut verdict = done.verdict();
+    if !verdict.reachable
+        && let Some(d) = diagnosis::diagnose(&topo, paths.first(), &verdict, &ProbeFacts::default())
+    {
+        diagnosis::apply(&mut verdict, &d);
+    }
+    done.write(&verdict)?;
+    let quiet = verdict.sent == 0 && verdict.cause == Cause::Unknown;
+    Ok(if verdict.reachable || quiet { Outcome::Success } else { Outcome::NotReached })
+}
+
+/// The points of several paths in order, each once.
+fn union(paths: &[Path]) -> Vec<PathPoint> {
+    let mut seen = HashSet::new();
+    paths
+        .iter()
+        .flat_map(|p| p.points.iter())
+        .filter(|p| seen.insert(p.point_id.clone()))
+        .cloned()
+        .collect()
+}
+
+/// One endpoint alone: its interfaces other than loopback.
+fn own_points(topo: &Topology, idx: NsIdx) -> Vec<PathPoint> {
+    topo.ns(idx)
+        .map(|ns| {
+            ns.links
+                .iter()
+                .filter(|l| l.kind != LinkKind::Loopback)
+                .map(|l| PathPoint {
+                    ns: idx,
+                    point_id: topo.point_id(idx, l.ifindex),
+                    ifname: l.name.clone(),
+                    ifindex: l.ifindex,
+                    role: Role::Endpoint,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The endpoints' addresses: the one given, or every address of their namespace.
+fn host_ips(topo: &Topology, located: &[(NsIdx, Option<IpAddr>)]) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = located
+        .iter()
+        .flat_map(|&(idx, ip)| match ip {
+            Some(ip) => vec![ip],
+            None => topo
+                .ns(idx)
+                .map(|ns| {
+                    ns.links
+                        .iter()
+                        .filter(|l| l.kind != LinkKind::Loopback)
+                        .flat_map(|l| l.addrs.iter().map(|a| a.ip))
+                        .filter(|ip| !ip.is_loopback() && !is_link_local(ip))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80),
+    }
+}
+
+/// ARP, ICMP, TCP connection starts and ends, and UDP of the given hosts.
+pub fn default_filter(hosts: &[IpAddr]) -> String {
+    let traffic = "(arp or icmp or icmp6 or udp or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0)";
+    if hosts.is_empty() {
+        return traffic.to_owned();
+    }
+    let hosts: Vec<String> = hosts.iter().map(|h| format!("host {h}")).collect();
+    format!("{traffic} and ({})", hosts.join(" or "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn the_default_filter_scopes_traffic_to_the_hosts() {
+        let a = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2));
+        let b = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3));
+        assert_eq!(
+            default_filter(&[a, b]),
+            "(arp or icmp or icmp6 or udp or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0) and \
+             (host 172.18.0.2 or host 172.18.0.3)"
+        );
+        assert!(!default_filter(&[]).contains("host"));
+    }
+
+    #[test]
+    fn link_local_addresses_are_not_hosts() {
+        assert!(is_link_local(&"fe80::1".parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))));
+        assert!(!is_link_local(&IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2))));
+    }
+}
