@@ -12,6 +12,7 @@ pub mod analyze;
 mod details;
 pub mod event_loop;
 mod exchanges;
+pub mod feed;
 mod header;
 mod help;
 mod ladder;
