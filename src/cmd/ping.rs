@@ -193,7 +193,7 @@ pub(crate) fn interrupted() -> bool {
 /// the optional pcapng file. Shared by `ping` and `watch`.
 pub(crate) struct Live<'w> {
     captures: Option<Captures>,
-    frames: Receiver<Captured>,
+    frames: Receiver<Vec<Captured>>,
     pending: BinaryHeap<Reverse<Pending>>,
     analysis: Analysis,
     report: Box<dyn TraceReport + 'w>,
@@ -253,10 +253,10 @@ impl<'w> Live<'w> {
     /// analysis and report what settled.
     pub fn pump(&mut self) -> Result<()> {
         match self.frames.recv_timeout(TICK) {
-            Ok(c) => {
-                self.pending.push(Reverse(Pending(c)));
-                while let Ok(c) = self.frames.try_recv() {
-                    self.pending.push(Reverse(Pending(c)));
+            Ok(batch) => {
+                self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
+                while let Ok(batch) = self.frames.try_recv() {
+                    self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
                 }
             }
             // No capture at all (no path): just let time pass.
@@ -274,8 +274,8 @@ impl<'w> Live<'w> {
     /// pcapng file.
     pub fn finish(mut self) -> Result<Finished<'w>> {
         let stats = self.captures.take().map(Captures::stop).unwrap_or_default();
-        while let Ok(c) = self.frames.try_recv() {
-            self.pending.push(Reverse(Pending(c)));
+        while let Ok(batch) = self.frames.try_recv() {
+            self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
         }
         self.release(u64::MAX)?;
         self.analysis.finish();
@@ -411,7 +411,11 @@ pub(crate) fn catch_sigint() {
 
 /// Resolve an endpoint in the topology; an address several namespaces own resolves to the one
 /// reachable from `from`.
-pub(crate) fn locate(topo: &Topology, spec: &str, from: Option<NsIdx>) -> Result<(Endpoint, NsIdx)> {
+pub(crate) fn locate(
+    topo: &Topology,
+    spec: &str,
+    from: Option<NsIdx>,
+) -> Result<(Endpoint, NsIdx)> {
     let ep = match (resolve_in(spec, topo), from) {
         (Err(EndpointError::Ambiguous { ip, owners }), Some(prev)) => {
             let reached = path(topo, prev, Target::Ip(ip)).ok();

@@ -20,9 +20,11 @@ use crate::core::frame::LinkType;
 use crate::sys::netns::Netns;
 
 /// Kernel buffer per capture: a burst of full-size frames fits.
-const BUFFER_BYTES: i32 = 8 << 20;
+const BUFFER_BYTES: i32 = 32 << 20;
 /// Largest frame kept (veth GSO frames can be up to 64 KiB).
 pub const SNAPLEN: u32 = 65_535;
+/// Most frames a capture thread hands over at once.
+const BATCH: usize = 512;
 /// How often an idle capture thread looks at the stop flag (ms).
 const POLL_MS: i32 = 20;
 
@@ -94,10 +96,12 @@ pub struct Captures {
 
 impl Captures {
     /// Start one capture per spec and return once every one of them is active (so nothing sent
-    /// afterwards can be missed), with the channel their frames arrive on. A point whose
+    /// afterwards can be missed), with the channel their frames arrive on (in batches). A point whose
     /// interface is down captures nothing ([`Captures::down`]); any other failure stops the
     /// captures already started and is returned.
-    pub fn start(specs: &[CaptureSpec]) -> Result<(Captures, Receiver<Captured>), CaptureError> {
+    pub fn start(
+        specs: &[CaptureSpec],
+    ) -> Result<(Captures, Receiver<Vec<Captured>>), CaptureError> {
         let (tx, rx) = channel();
         let mut caps = Captures {
             stop: Arc::new(AtomicBool::new(false)),
@@ -153,7 +157,7 @@ type Ready = Sender<Result<LinkType, CaptureError>>;
 
 fn spawn(
     spec: CaptureSpec,
-    tx: Sender<Captured>,
+    tx: Sender<Vec<Captured>>,
     ready: Ready,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<CaptureStats>, CaptureError> {
@@ -225,7 +229,7 @@ unsafe extern "C" {
 fn run(
     cap: pcap::Capture<pcap::Active>,
     point: usize,
-    tx: &Sender<Captured>,
+    tx: &Sender<Vec<Captured>>,
     stop: &AtomicBool,
 ) -> CaptureStats {
     let Ok(mut cap) = cap.setnonblock() else { return CaptureStats::default() };
@@ -237,12 +241,17 @@ fn run(
     loop {
         // Read everything buffered, then wait. An error is "nothing buffered" or a broken
         // capture (the interface vanished): the statistics and the missing hops tell the story.
+        // Frames go out in batches: one channel operation per wakeup, not per frame.
+        let mut batch = Vec::new();
         while let Ok(p) = cap.next_packet() {
             let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
-            let frame = Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() };
-            if tx.send(frame).is_err() {
+            batch.push(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
+            if batch.len() >= BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
                 return stats(&mut cap);
             }
+        }
+        if !batch.is_empty() && tx.send(batch).is_err() {
+            return stats(&mut cap);
         }
         if stop.load(Ordering::SeqCst) {
             return stats(&mut cap);
