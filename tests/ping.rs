@@ -211,7 +211,20 @@ fn written_capture_reproduces_the_trace_offline() {
     let file_s = file.to_string_lossy().into_owned();
     let (code, live) = lab.ping(&["--write", &file_s]);
     let offline = Command::new(BIN).args(["analyze", "--json", &file_s]).output();
+    // tshark (a dev.sh package) opens it with the five named interfaces.
+    let tshark = Command::new("tshark")
+        .args(["-r", &file_s, "-T", "fields", "-e", "frame.interface_name"])
+        .output();
     let _ = std::fs::remove_dir_all(&dir);
+    let tshark = tshark.unwrap_or_else(|e| panic!("tshark: {e}"));
+    let mut names: Vec<String> =
+        String::from_utf8_lossy(&tshark.stdout).lines().map(str::to_owned).collect();
+    names.dedup();
+    names.sort();
+    names.dedup();
+    let mut want = lab.points();
+    want.sort();
+    assert_eq!(names, want, "{}", describe(&tshark));
     assert_eq!(code, 0, "{live}");
     let offline = offline.unwrap_or_else(|e| panic!("analyze: {e}"));
     assert_eq!(offline.status.code(), Some(0), "{}", describe(&offline));
@@ -349,4 +362,34 @@ fn watch_traces_what_the_containers_send_themselves() {
         assert_eq!(hops(&e["request"]), points, "{e}");
     }
     assert_eq!(v["verdict"]["summary"], "2/2 echo replies, 5 hops each way");
+}
+
+#[test]
+fn ctrl_c_stops_the_trace_and_completes_the_file() {
+    let lab = Lab::up("cc");
+    let dir = std::env::temp_dir().join(format!("vtrace-ping-cc-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join("trace.pcapng");
+    let file_s = file.to_string_lossy().into_owned();
+    let child = Command::new(BIN)
+        .args(["ping", &lab.container(1), &lab.container(2), "-c", "1000", "-i", "100ms"])
+        .args(["--json", "--write", &file_s])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let offline = Command::new(BIN).args(["analyze", "--json", &file_s]).output();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let live: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let sent = live["verdict"]["sent"].as_u64().unwrap_or(0);
+    assert!((3..1000).contains(&sent), "{live}");
+    let offline = offline.unwrap_or_else(|e| panic!("analyze: {e}"));
+    assert_eq!(offline.status.code(), Some(0), "{}", describe(&offline));
+    let offline: Value = serde_json::from_slice(&offline.stdout).unwrap_or(Value::Null);
+    assert_eq!(live["verdict"], offline["verdict"]);
 }
