@@ -393,3 +393,21 @@ fn ctrl_c_stops_the_trace_and_completes_the_file() {
     let offline: Value = serde_json::from_slice(&offline.stdout).unwrap_or(Value::Null);
     assert_eq!(live["verdict"], offline["verdict"]);
 }
+
+#[test]
+fn without_cap_net_raw_the_error_says_what_to_do() {
+    let lab = Lab::up("cr");
+    let out = Command::new("setpriv")
+        .args(["--bounding-set", "-net_raw", BIN, "ping", &lab.container(1), &lab.container(2)])
+        .output()
+        .unwrap_or_else(|e| panic!("setpriv (util-linux): {e}"));
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "vtrace: opening an ICMP socket in {} needs CAP_NET_RAW: run as root",
+            lab.container(1)
+        )
+    );
+}

@@ -48,7 +48,8 @@ pub struct PingArgs {
     /// Where they go: the same forms, or an IP address.
     pub dst: String,
     /// Echo requests to send.
-    #[arg(short = 'c', long = "count", default_value_t = 3)]
+    #[arg(short = 'c', long = "count", default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(1..))]
     pub count: u16,
     /// Time between echo requests (e.g. 200ms, 1s).
     #[arg(short = 'i', long = "interval", default_value = "200ms", value_parser = parse_duration)]
