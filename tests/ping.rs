@@ -411,3 +411,58 @@ fn without_cap_net_raw_the_error_says_what_to_do() {
         )
     );
 }
+
+#[test]
+fn ipv6_traces_ndp_and_icmpv6_echoes() {
+    let id = std::process::id();
+    let (a, b, h) = (format!("p{id}6a"), format!("p{id}6b"), format!("p{id}6h"));
+    let made = Netnses(vec![a.clone(), b.clone(), h.clone()]);
+    for ns in &made.0 {
+        sh("ip", &["netns", "add", ns]);
+        sh("ip", &["-n", ns, "link", "set", "lo", "up"]);
+    }
+    sh("ip", &["-n", &h, "link", "add", "br6", "type", "bridge"]);
+    sh("ip", &["-n", &h, "link", "set", "br6", "up"]);
+    for (ns, host, addr) in [(&a, "v6A", "fd77::1/64"), (&b, "v6B", "fd77::2/64")] {
+        sh(
+            "ip",
+            &["-n", &h, "link", "add", host, "type", "veth", "peer", "name", "net0", "netns", ns],
+        );
+        sh("ip", &["-n", &h, "link", "set", host, "master", "br6", "up"]);
+        sh("ip", &["-n", ns, "addr", "add", addr, "dev", "net0", "nodad"]);
+        sh("ip", &["-n", ns, "link", "set", "net0", "up"]);
+    }
+    let out = Command::new(BIN)
+        .args(["ping", "-6", &a, &b, "-c", "2", "--json", "--fresh-arp"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let want = vec![
+        format!("{a}/net0"),
+        format!("{h}/v6A"),
+        format!("{h}/br6"),
+        format!("{h}/v6B"),
+        format!("{b}/net0"),
+    ];
+    let exchanges = v["exchanges"].as_array().cloned().unwrap_or_default();
+    let echoes: Vec<&Value> = exchanges.iter().filter(|e| e["kind"] == "icmpv6-echo").collect();
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in echoes {
+        assert_eq!(hops(&e["request"]), want, "{e}");
+    }
+    let ndp =
+        exchanges.iter().find(|e| e["kind"] == "ndp").unwrap_or_else(|| panic!("no NDP: {v}"));
+    assert_eq!(hops(&ndp["request"]), want);
+    // DF and an MTU too small on the target: mtu, after the target's host veth.
+    sh("ip", &["-n", &b, "link", "set", "net0", "mtu", "1300"]);
+    let out = Command::new(BIN)
+        .args(["ping", &a, "fd77::2", "-c", "1", "-s", "1400", "--df", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(v["verdict"]["cause"], "mtu", "{v}");
+    assert_eq!(segment(&v), (Some(want[3].as_str()), Some(want[4].as_str())), "{v}");
+    drop(made);
+}

@@ -75,6 +75,9 @@ pub struct PingArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
 }
 
 /// How long frames wait in the reorder buffer (captures of different points reach this thread
@@ -97,7 +100,13 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
     let target = match (locate(&topo, &args.dst, Some(src_idx)), args.dst.parse::<IpAddr>()) {
         (Ok((dst, dst_idx)), _) => {
             relabel(&mut topo, dst_idx, &dst.label);
-            dst.ip.map_or(Target::Ns(dst_idx), Target::Ip)
+            match dst.ip {
+                Some(ip) => Target::Ip(ip),
+                None if args.ipv6 => Target::Ip(ipv6_of(&topo, dst_idx).with_context(|| {
+                    format!("-6: {} has no global IPv6 address (`ip -6 addr`)", dst.label)
+                })?),
+                None => Target::Ns(dst_idx),
+            }
         }
         // An address nobody owns (any more): trace where the source sends it.
         (Err(_), Ok(ip)) => Target::Ip(ip),
@@ -114,17 +123,15 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
             return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));
         }
     };
-    let dst_v4 = probe::ipv4(dst_ip)
-        .ok_or_else(|| anyhow!("{dst_ip} is IPv6: vtrace ping traces IPv4 for now"))?;
-    let src_ip = src_address(&topo, src_idx, route.as_ref());
+    let src_ip = src_address(&topo, src_idx, route.as_ref(), dst_ip.is_ipv6());
     if args.fresh_arp {
         let next_hop = next_hop(&topo, src_idx, dst_ip);
-        if let Some(IpAddr::V4(nh)) = next_hop {
+        if let Some(nh) = next_hop {
             probe::flush_neighbour(&src.netns, nh)
                 .with_context(|| format!("flushing {}'s neighbour entry for {nh}", src.label))?;
         }
     }
-    let opts = ProbeOptions { dst: dst_v4, id: echo_id(), size: args.size, dont_fragment: args.df };
+    let opts = ProbeOptions { dst: dst_ip, id: echo_id(), size: args.size, dont_fragment: args.df };
     let prober = Prober::open(&src.netns, &src.label, opts)?;
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
@@ -455,12 +462,35 @@ pub(crate) fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
 }
 
 /// The source's address: on the first point of the path, else the namespace's primary one.
-fn src_address(topo: &Topology, src: NsIdx, route: Option<&Path>) -> Option<IpAddr> {
+fn src_address(topo: &Topology, src: NsIdx, route: Option<&Path>, v6: bool) -> Option<IpAddr> {
+    let usable = |ip: &IpAddr| ip.is_ipv6() == v6 && !is_link_local(ip);
     let on_path = route
         .and_then(|p| p.points.first())
         .and_then(|pt| topo.link(pt.ns, pt.ifindex))
-        .and_then(|l| l.addrs.iter().find(|a| a.ip.is_ipv4()).map(|a| a.ip));
-    on_path.or_else(|| topo.ns(src).and_then(|n| n.primary_ip()))
+        .and_then(|l| l.addrs.iter().map(|a| a.ip).find(usable));
+    on_path.or_else(|| {
+        let ns = topo.ns(src)?;
+        ns.links
+            .iter()
+            .flat_map(|l| l.addrs.iter().map(|a| a.ip))
+            .find(|ip| usable(ip) && !ip.is_loopback())
+    })
+}
+
+/// A namespace's first global IPv6 address.
+fn ipv6_of(topo: &Topology, idx: NsIdx) -> Option<IpAddr> {
+    topo.ns(idx)?
+        .links
+        .iter()
+        .flat_map(|l| l.addrs.iter().map(|a| a.ip))
+        .find(|ip| ip.is_ipv6() && !ip.is_loopback() && !is_link_local(ip))
+}
+
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments().first().is_some_and(|s| s & 0xffc0 == 0xfe80),
+    }
 }
 
 /// When nothing owns the next hop: the points the source's packets cross towards it up to the
@@ -496,12 +526,13 @@ fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
     Some(route.gateway.unwrap_or(dst))
 }
 
-/// The two hosts' ARP and ICMP (ICMP errors from routers on the way included: they are sent to
-/// the source).
+/// The two hosts' ARP and ICMP, or ICMPv6 (NDP included) for IPv6. ICMP errors from routers on
+/// the way are included: they are sent to the source.
 pub fn default_filter(src: Option<IpAddr>, dst: IpAddr) -> String {
+    let traffic = if dst.is_ipv6() { "icmp6" } else { "(arp or icmp)" };
     match src {
-        Some(s) => format!("(arp or icmp) and (host {s} or host {dst})"),
-        None => format!("(arp or icmp) and host {dst}"),
+        Some(s) => format!("{traffic} and (host {s} or host {dst})"),
+        None => format!("{traffic} and host {dst}"),
     }
 }
 
@@ -592,6 +623,8 @@ mod tests {
             "(arp or icmp) and (host 172.18.0.2 or host 172.18.0.3)"
         );
         assert_eq!(default_filter(None, b), "(arp or icmp) and host 172.18.0.3");
+        let v6: IpAddr = "fd77::2".parse().unwrap_or(b);
+        assert_eq!(default_filter(None, v6), "icmp6 and host fd77::2");
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! ICMP echo probes sent from inside a network namespace.
+//! ICMP and ICMPv6 echo probes sent from inside a network namespace.
 //!
-//! A raw ICMP socket is opened on a thread that entered the source's namespace
+//! A raw ICMP (or ICMPv6) socket is opened on a thread that entered the source's namespace
 //! ([`crate::sys::netns::run_in`]); the socket keeps that namespace, so probes can then be sent
 //! from any thread. vtrace chooses the echo id and payload, so every probe is identified exactly in
 //! the captures. This module sends; it never reads replies (the captures see them) and never
 //! decides what a failure means beyond naming the errno.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::errno::Errno;
@@ -20,7 +20,8 @@ pub const MAGIC: &[u8; 8] = b"vtrace\0\x01";
 /// How to probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeOptions {
-    pub dst: Ipv4Addr,
+    /// IPv4 (ICMP echo) or IPv6 (ICMPv6 echo).
+    pub dst: IpAddr,
     /// The echo identifier.
     pub id: u16,
     /// ICMP data bytes (like `ping -s`).
@@ -30,9 +31,10 @@ pub struct ProbeOptions {
 }
 
 impl ProbeOptions {
-    /// Size of each probe's IP packet (20-byte header, 8-byte ICMP header, data).
+    /// Size of each probe's IP packet (IPv4 or IPv6 header, 8-byte ICMP header, data).
     pub fn ip_len(&self) -> usize {
-        28 + self.size
+        let header = if self.dst.is_ipv6() { 40 } else { 20 };
+        header + 8 + self.size
     }
 }
 
@@ -45,12 +47,12 @@ pub enum ProbeError {
     Open { ns: String, source: anyhow::Error },
     /// The kernel of the source refused to send: no route (ENETUNREACH / EHOSTUNREACH).
     #[error("{src} has no route to {dst}: the kernel refused to send ({errno})")]
-    NoRoute { src: String, dst: Ipv4Addr, errno: Errno },
+    NoRoute { src: String, dst: IpAddr, errno: Errno },
     /// The probe is larger than the source's link MTU and may not be fragmented.
     #[error("{src}: a {len}-byte probe with DF does not fit the source's link MTU ({errno})")]
     TooBig { src: String, len: usize, errno: Errno },
     #[error("sending an echo request from {src} to {dst}: {errno}")]
-    Send { src: String, dst: Ipv4Addr, errno: Errno },
+    Send { src: String, dst: IpAddr, errno: Errno },
     #[error("ICMP data of {0} bytes is too large (at most 65507)")]
     Size(usize),
 }
@@ -69,8 +71,8 @@ impl Prober {
         if opts.size > 65_507 {
             return Err(ProbeError::Size(opts.size));
         }
-        let df = opts.dont_fragment;
-        let fd = run_in(ns, move || open_socket(df)).map_err(|source| {
+        let (df, v6) = (opts.dont_fragment, opts.dst.is_ipv6());
+        let fd = run_in(ns, move || open_socket(df, v6)).map_err(|source| {
             let denied = source.chain().any(|e| {
                 e.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
@@ -90,7 +92,13 @@ impl Prober {
 
     /// Send echo request `seq`.
     pub fn send(&self, seq: u16) -> Result<(), ProbeError> {
-        let packet = echo_request(self.opts.id, seq, self.opts.size);
+        let mut packet = echo_request(self.opts.id, seq, self.opts.size);
+        if self.opts.dst.is_ipv6() {
+            // ICMPv6 echo request; the kernel computes ICMPv6 checksums on raw sockets.
+            if let Some(head) = packet.get_mut(..4) {
+                head.copy_from_slice(&[128, 0, 0, 0]);
+            }
+        }
         match send_to(&self.fd, &packet, self.opts.dst) {
             Ok(_) => Ok(()),
             Err(errno @ (Errno::ENETUNREACH | Errno::EHOSTUNREACH)) => {
@@ -106,28 +114,28 @@ impl Prober {
     }
 }
 
-fn open_socket(dont_fragment: bool) -> anyhow::Result<OwnedFd> {
+fn open_socket(dont_fragment: bool, v6: bool) -> anyhow::Result<OwnedFd> {
+    let (family, proto) = if v6 {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    } else {
+        (libc::AF_INET, libc::IPPROTO_ICMP)
+    };
     // SAFETY: plain socket(2) call; the result is checked before use.
-    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 1) };
+    let raw = unsafe { libc::socket(family, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
     if raw < 0 {
         return Err(std::io::Error::last_os_error().into());
     }
     // SAFETY: `raw` is a freshly opened descriptor this function owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let pmtu: libc::c_int =
-        if dont_fragment { libc::IP_PMTUDISC_PROBE } else { libc::IP_PMTUDISC_DONT };
-    // SAFETY: `pmtu` outlives the call and its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
-            (&raw const pmtu).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(std::io::Error::last_os_error().into());
+    if v6 {
+        // IPv6 routers never fragment: DF means "do not fragment at the source either".
+        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, i32::from(dont_fragment))?;
+        if dont_fragment {
+            set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_PROBE)?;
+        }
+    } else {
+        let pmtu = if dont_fragment { libc::IP_PMTUDISC_PROBE } else { libc::IP_PMTUDISC_DONT };
+        set_int(&fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, pmtu)?;
     }
     // Replies are read from the captures, never from this socket: do not queue them.
     // SAFETY: shutdown(2) on a descriptor this function owns.
@@ -135,13 +143,32 @@ fn open_socket(dont_fragment: bool) -> anyhow::Result<OwnedFd> {
     Ok(fd)
 }
 
+fn set_int(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> std::io::Result<()> {
+    // SAFETY: `value` outlives the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+}
+
 /// Delete `ip`'s neighbour (ARP) entries inside `ns`, like `ip neigh del IP dev …` on every
 /// device, so the next probe starts with an ARP exchange that the captures see. Returns how many
 /// entries were removed.
-pub fn flush_neighbour(ns: &Netns, ip: Ipv4Addr) -> anyhow::Result<usize> {
+pub fn flush_neighbour(ns: &Netns, ip: IpAddr) -> anyhow::Result<usize> {
     use anyhow::Context;
     use futures::TryStreamExt;
-    use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute};
+    use netlink_packet_route::neighbour::NeighbourAttribute;
 
     let ns = ns.clone();
     std::thread::Builder::new()
@@ -163,7 +190,7 @@ pub fn flush_neighbour(ns: &Netns, ip: Ipv4Addr) -> anyhow::Result<usize> {
                 let mut removed = 0;
                 for msg in entries {
                     let matches = msg.attributes.iter().any(|a| {
-                        matches!(a, NeighbourAttribute::Destination(NeighbourAddress::Inet(d)) if *d == ip)
+                        matches!(a, NeighbourAttribute::Destination(d) if neighbour_ip(d) == Some(ip))
                     });
                     if matches {
                         handle
@@ -183,24 +210,50 @@ pub fn flush_neighbour(ns: &Netns, ip: Ipv4Addr) -> anyhow::Result<usize> {
         .map_err(|_| anyhow::anyhow!("the neighbour-flush thread panicked"))?
 }
 
+fn neighbour_ip(a: &netlink_packet_route::neighbour::NeighbourAddress) -> Option<IpAddr> {
+    use netlink_packet_route::neighbour::NeighbourAddress;
+    match a {
+        NeighbourAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        NeighbourAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
 /// sendto(2) of one datagram to `dst`.
-fn send_to(fd: &OwnedFd, packet: &[u8], dst: Ipv4Addr) -> Result<usize, Errno> {
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(dst).to_be() },
-        sin_zero: [0; 8],
+fn send_to(fd: &OwnedFd, packet: &[u8], dst: IpAddr) -> Result<usize, Errno> {
+    let send = |addr: *const libc::sockaddr, len: usize| {
+        // SAFETY: `packet` and the address outlive the call and their lengths are passed.
+        unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                packet.as_ptr().cast(),
+                packet.len(),
+                0,
+                addr,
+                len as libc::socklen_t,
+            )
+        }
     };
-    // SAFETY: `packet` and `addr` outlive the call and their lengths are passed.
-    let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            packet.as_ptr().cast(),
-            packet.len(),
-            0,
-            (&raw const addr).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
+    let n = match dst {
+        IpAddr::V4(v4) => {
+            let addr = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: 0,
+                sin_addr: libc::in_addr { s_addr: u32::from(v4).to_be() },
+                sin_zero: [0; 8],
+            };
+            send((&raw const addr).cast(), std::mem::size_of_val(&addr))
+        }
+        IpAddr::V6(v6) => {
+            let addr = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: 0,
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr { s6_addr: v6.octets() },
+                sin6_scope_id: 0,
+            };
+            send((&raw const addr).cast(), std::mem::size_of_val(&addr))
+        }
     };
     usize::try_from(n).map_err(|_| Errno::last())
 }
@@ -237,16 +290,10 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
-/// The IPv4 address of an endpoint, or an error naming why probing it is not supported.
-pub fn ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
-    match ip {
-        IpAddr::V4(v4) => Some(v4),
-        IpAddr::V6(_) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
 
     #[test]
@@ -278,7 +325,14 @@ mod tests {
 
     #[test]
     fn ip_length_counts_headers() {
-        let o = ProbeOptions { dst: Ipv4Addr::LOCALHOST, id: 1, size: 1472, dont_fragment: true };
+        let o = ProbeOptions {
+            dst: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            id: 1,
+            size: 1472,
+            dont_fragment: true,
+        };
         assert_eq!(o.ip_len(), 1500);
+        let v6 = ProbeOptions { dst: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST), ..o };
+        assert_eq!(v6.ip_len(), 1520);
     }
 }
