@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod inputs;
 pub mod lab;
+pub mod live;
 pub mod merge;
 pub mod packets;
 pub mod ping;

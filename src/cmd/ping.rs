@@ -7,36 +7,21 @@
 //! Frames pass through a short reorder buffer so that the analysis and `--write` both see them
 //! in timestamp order.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use crate::cli::parse_duration;
-use crate::core::analysis::Analysis;
-use crate::core::decode::decode;
+use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
 use crate::core::diagnosis::{self, ProbeFacts};
-use crate::core::frame::{Frame, LinkType};
-use crate::core::journey::Observation;
-use crate::core::line::PointIdx;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
-use crate::core::verdict::Verdict;
 use crate::error::Outcome;
-use crate::report::trace::{self, PointRow, Summary, TraceReport};
-use crate::sys::capture::{CaptureSpec, CaptureStats, Captured, Captures, SNAPLEN};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
-use crate::sys::netns::Netns;
-use crate::sys::pcapfile::{PcapngWriter, WriterInterface};
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 
 /// Options of `vtrace ping`.
@@ -75,25 +60,27 @@ pub struct PingArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Print the text report even on a terminal (where the interactive view is the default).
+    #[arg(long)]
+    pub no_tui: bool,
     /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 }
 
-/// How long frames wait in the reorder buffer (captures of different points reach this thread
-/// in slightly different orders).
-const REORDER_NS: u64 = 30_000_000;
-/// How often the loop wakes up without frames.
-const TICK: Duration = Duration::from_millis(10);
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
 pub fn run(args: &PingArgs) -> Result<Outcome> {
     catch_sigint();
+    if wants_tui(args.json, args.no_tui) {
+        let args = args.clone();
+        return with_tui(format!("ping {} → {}", args.src, args.dst), move |out| {
+            trace(&args, out)
+        });
+    }
+    trace(args, Output::Stream { json: args.json })
+}
+
+/// The trace itself, reporting to `output`.
+pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let mut topo = discover().context("discovering the network namespaces")?;
     let (src, src_idx) = locate(&topo, &args.src, None)?;
     relabel(&mut topo, src_idx, &src.label);
@@ -136,8 +123,7 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let mut live =
-        Live::start(&topo, points, &filter, args.write.as_deref(), args.json, window_ns)?;
+    let mut live = Live::start(&topo, points, &filter, args.write.as_deref(), output, window_ns)?;
     let mut sent = 0u64;
     let mut no_route = false;
     let mut send_error: Option<ProbeError> = None;
@@ -190,231 +176,6 @@ pub fn run(args: &PingArgs) -> Result<Outcome> {
         return Err(anyhow!(e));
     }
     Ok(if verdict.reachable { Outcome::Success } else { Outcome::NotReached })
-}
-
-/// True once SIGINT arrived (after [`catch_sigint`]).
-pub(crate) fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// A live trace on a set of points: captures, the reorder buffer, the analysis, the report and
-/// the optional pcapng file. Shared by `ping` and `watch`.
-pub(crate) struct Live<'w> {
-    captures: Option<Captures>,
-    frames: Receiver<Vec<Captured>>,
-    pending: BinaryHeap<Reverse<Pending>>,
-    analysis: Analysis,
-    report: Box<dyn TraceReport + 'w>,
-    writer: Option<(PcapngWriter<File>, PathBuf)>,
-    linktypes: Vec<LinkType>,
-    names: Vec<String>,
-    rows: Vec<PointRow>,
-    frame_no: u64,
-    /// Echo exchanges answered so far.
-    pub answered: u64,
-    /// The first error writing the report (the trace goes on; it is returned at the end).
-    io_result: Result<()>,
-}
-
-impl<'w> Live<'w> {
-    /// Open the pcapng file (if any) and start a capture on every point; returns once every
-    /// capture is active.
-    pub fn start(
-        topo: &Topology,
-        points: &[PathPoint],
-        filter: &str,
-        write: Option<&std::path::Path>,
-        json: bool,
-        window_ns: u64,
-    ) -> Result<Self> {
-        let specs = capture_specs(topo, points, filter)?;
-        let writer = match write {
-            Some(file) => Some((open_writer(file, topo, points)?, file.to_path_buf())),
-            None => None,
-        };
-        let (captures, frames) = Captures::start(&specs)?;
-        for note in captures.down() {
-            eprintln!("vtrace: {note}");
-        }
-        let mut analysis = Analysis::new(window_ns);
-        for _ in points {
-            analysis.add_point();
-        }
-        let stdout = std::io::stdout().lock();
-        Ok(Live {
-            linktypes: captures.linktypes().to_vec(),
-            captures: Some(captures),
-            frames,
-            pending: BinaryHeap::new(),
-            analysis,
-            report: trace::renderer(json, Box::new(BufWriter::new(stdout))),
-            writer,
-            names: points.iter().map(|p| p.point_id.clone()).collect(),
-            rows: points.iter().map(|p| PointRow::new(&p.point_id, p.role.as_str())).collect(),
-            frame_no: 0,
-            answered: 0,
-            io_result: Ok(()),
-        })
-    }
-
-    /// Wait up to one tick for frames, hand over those old enough, let time pass in the
-    /// analysis and report what settled.
-    pub fn pump(&mut self) -> Result<()> {
-        match self.frames.recv_timeout(TICK) {
-            Ok(batch) => {
-                self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
-                while let Ok(batch) = self.frames.try_recv() {
-                    self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
-                }
-            }
-            // No capture at all (no path): just let time pass.
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        let ripe = wall_ns().saturating_sub(REORDER_NS);
-        self.release(ripe)?;
-        self.analysis.advance_to(ripe);
-        self.drain();
-        Ok(())
-    }
-
-    /// Stop the captures (they keep their namespaces alive), settle everything, complete the
-    /// pcapng file.
-    pub fn finish(mut self) -> Result<Finished<'w>> {
-        let stats = self.captures.take().map(Captures::stop).unwrap_or_default();
-        while let Ok(batch) = self.frames.try_recv() {
-            self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
-        }
-        self.release(u64::MAX)?;
-        self.analysis.finish();
-        self.drain();
-        if let Some((w, file)) = self.writer.take() {
-            finish_writer(w, &stats, &file)?;
-        }
-        for ((row, &n), s) in self.rows.iter_mut().zip(self.analysis.captured()).zip(&stats) {
-            row.captured = n;
-            row.kernel_drops = s.dropped;
-        }
-        Ok(Finished {
-            analysis: self.analysis,
-            report: self.report,
-            names: self.names,
-            rows: self.rows,
-            io_result: self.io_result,
-        })
-    }
-
-    /// Hand over, in timestamp order, every frame captured before `ripe`.
-    fn release(&mut self, ripe: u64) -> Result<()> {
-        while self.pending.peek().is_some_and(|Reverse(p)| p.0.t_ns <= ripe) {
-            let Some(Reverse(Pending(c))) = self.pending.pop() else { break };
-            let ifid = u32::try_from(c.point).unwrap_or(u32::MAX);
-            let linktype = self.linktypes.get(c.point).copied().unwrap_or(LinkType::ETHERNET);
-            self.frame_no += 1;
-            if let Some((w, file)) = self.writer.as_mut() {
-                w.write_packet(ifid, c.t_ns, &c.data, c.len)
-                    .with_context(|| format!("writing {}", file.display()))?;
-            }
-            let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data: &c.data };
-            let obs = Observation {
-                point: PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX)),
-                t_ns: c.t_ns,
-                frame: self.frame_no,
-                packet: decode(&frame),
-            };
-            self.analysis.ingest(&obs);
-        }
-        Ok(())
-    }
-
-    /// Render the exchanges settled so far; count answered echoes.
-    fn drain(&mut self) {
-        let (report, names, answered) = (&mut self.report, &self.names, &mut self.answered);
-        let mut res = Ok(());
-        self.analysis.drain(|ex, line| {
-            if ex.kind.is_echo() && ex.answered() {
-                *answered += 1;
-            }
-            if res.is_ok() {
-                res = report.exchange(ex, line, names);
-            }
-        });
-        if self.io_result.is_ok() {
-            self.io_result = res.map_err(Into::into);
-        }
-    }
-}
-
-/// A live trace after its captures stopped: the verdict and the end of the report.
-pub(crate) struct Finished<'w> {
-    pub analysis: Analysis,
-    report: Box<dyn TraceReport + 'w>,
-    names: Vec<String>,
-    rows: Vec<PointRow>,
-    io_result: Result<()>,
-}
-
-impl Finished<'_> {
-    /// The verdict from the captures alone (capture drops make it `capture-gap`).
-    pub fn verdict(&self) -> Verdict {
-        let capture_drops = self.rows.iter().any(|r| r.kernel_drops > 0);
-        self.analysis.verdict(&self.names, capture_drops)
-    }
-
-    /// Write the points and the verdict; return the first report error, if any.
-    pub fn write(mut self, verdict: &Verdict) -> Result<()> {
-        self.io_result?;
-        let (other_journeys, unidentified) = self.analysis.other_counts();
-        let summary = Summary {
-            points: self
-                .analysis
-                .line()
-                .order()
-                .iter()
-                .filter_map(|p| self.rows.get(p.index()))
-                .collect(),
-            names: &self.names,
-            verdict,
-            other_journeys,
-            unidentified,
-        };
-        self.report.finish(&summary)?;
-        drop(self.report);
-        std::io::stdout().flush()?;
-        Ok(())
-    }
-}
-
-/// A captured frame waiting in the reorder buffer, ordered by time then point.
-struct Pending(Captured);
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.key().cmp(&other.key())
-    }
-}
-impl Pending {
-    fn key(&self) -> (u64, usize) {
-        (self.0.t_ns, self.0.point)
-    }
-}
-
-pub(crate) fn catch_sigint() {
-    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
-    let action = SigAction::new(SigHandler::Handler(on_sigint), SaFlags::empty(), SigSet::empty());
-    // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
-    let _ = unsafe { sigaction(Signal::SIGINT, &action) };
 }
 
 /// Resolve an endpoint in the topology; an address several namespaces own resolves to the one
@@ -536,76 +297,11 @@ pub fn default_filter(src: Option<IpAddr>, dst: IpAddr) -> String {
     }
 }
 
-fn capture_specs(topo: &Topology, points: &[PathPoint], filter: &str) -> Result<Vec<CaptureSpec>> {
-    points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let ns = topo
-                .ns(p.ns)
-                .ok_or_else(|| anyhow!("capture point {} has no namespace", p.point_id))?;
-            Ok(CaptureSpec {
-                point: i,
-                id: p.point_id.clone(),
-                netns: Netns::Path(ns.path.clone()),
-                ifname: p.ifname.clone(),
-                promisc: p.role == Role::Bridge,
-                filter: filter.to_owned(),
-            })
-        })
-        .collect()
-}
-
-fn open_writer(
-    file: &std::path::Path,
-    topo: &Topology,
-    points: &[PathPoint],
-) -> Result<PcapngWriter<File>> {
-    let out = File::create(file).with_context(|| format!("creating {}", file.display()))?;
-    let interfaces: Vec<WriterInterface> = points
-        .iter()
-        .map(|p| WriterInterface {
-            linktype: LinkType::ETHERNET,
-            name: p.point_id.clone(),
-            description: format!(
-                "netns={} ifindex={} role={}",
-                topo.ns(p.ns).map_or("?", |n| n.label.as_str()),
-                p.ifindex,
-                p.role.as_str()
-            ),
-            snaplen: SNAPLEN,
-        })
-        .collect();
-    PcapngWriter::new(out, &interfaces).with_context(|| format!("writing {}", file.display()))
-}
-
-fn finish_writer(
-    mut w: PcapngWriter<File>,
-    stats: &[CaptureStats],
-    file: &std::path::Path,
-) -> Result<()> {
-    let name = file.display();
-    let now = wall_ns();
-    for (i, s) in stats.iter().enumerate() {
-        let ifid = u32::try_from(i).unwrap_or(u32::MAX);
-        w.write_interface_stats(ifid, now, s.received, s.dropped)
-            .with_context(|| format!("writing {name}"))?;
-    }
-    let f = w.finish().with_context(|| format!("writing {name}"))?;
-    f.sync_all().with_context(|| format!("writing {name}"))
-}
-
 /// An echo id that differs between runs and processes.
 fn echo_id() -> u16 {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let mixed = std::process::id().wrapping_mul(0x9e37_79b9) ^ nanos;
     (mixed >> 16) as u16 ^ (mixed as u16)
-}
-
-fn wall_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
@@ -625,16 +321,5 @@ mod tests {
         assert_eq!(default_filter(None, b), "(arp or icmp) and host 172.18.0.3");
         let v6: IpAddr = "fd77::2".parse().unwrap_or(b);
         assert_eq!(default_filter(None, v6), "icmp6 and host fd77::2");
-    }
-
-    #[test]
-    fn the_reorder_buffer_releases_oldest_first() {
-        let mut heap = BinaryHeap::new();
-        for (t, point) in [(30, 0), (10, 2), (10, 1), (20, 0)] {
-            heap.push(Reverse(Pending(Captured { point, t_ns: t, len: 0, data: Vec::new() })));
-        }
-        let order: Vec<(u64, usize)> =
-            std::iter::from_fn(|| heap.pop().map(|Reverse(p)| p.key())).collect();
-        assert_eq!(order, vec![(10, 1), (10, 2), (20, 0), (30, 0)]);
     }
 }

@@ -15,7 +15,8 @@ use anyhow::{Context, Result, anyhow};
 use clap::Args;
 
 use crate::cli::parse_duration;
-use crate::cmd::ping::{Live, catch_sigint, interrupted, locate, relabel};
+use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
+use crate::cmd::ping::{locate, relabel};
 use crate::core::diagnosis::{self, ProbeFacts};
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
@@ -45,10 +46,23 @@ pub struct WatchArgs {
     /// Print the report as one JSON object (at the end).
     #[arg(long)]
     pub json: bool,
+    /// Print the text report even on a terminal (where the interactive view is the default).
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 pub fn run(args: &WatchArgs) -> Result<Outcome> {
     catch_sigint();
+    if wants_tui(args.json, args.no_tui) {
+        let args = args.clone();
+        let command = format!("watch {}", args.endpoints.join(" "));
+        return with_tui(command, move |out| watch(&args, out));
+    }
+    watch(args, Output::Stream { json: args.json })
+}
+
+/// Watch until interrupted or `--duration`, reporting to `output`.
+fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     let mut topo = discover().context("discovering the network namespaces")?;
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
     for spec in &args.endpoints {
@@ -77,8 +91,7 @@ pub fn run(args: &WatchArgs) -> Result<Outcome> {
     let hosts = host_ips(&topo, &located);
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(&hosts));
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let mut live =
-        Live::start(&topo, &points, &filter, args.write.as_deref(), args.json, window_ns)?;
+    let mut live = Live::start(&topo, &points, &filter, args.write.as_deref(), output, window_ns)?;
     let start = Instant::now();
     while !interrupted() && args.duration.is_none_or(|d| start.elapsed() < d) {
         live.pump()?;
