@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # vtrace developer entry point: installs what is missing, builds, runs.
 #
-#   scripts/dev.sh demo    build and run vtrace's main job on the recorded lab captures
+#   scripts/dev.sh demo    build and run vtrace's main job: `vtrace demo` on the built-in lab
 #   scripts/dev.sh test    build and run every test (as root: the lab tests too)
 #   scripts/dev.sh lint    rustfmt --check and clippy -D warnings
 #   scripts/dev.sh deps    only install the system packages
@@ -35,12 +35,9 @@ deps) deps ;;
 demo)
     deps
     cargo build --release --quiet
-    bin=target/release/vtrace
-    echo "== vtrace analyze: a healthy ping across nginx-1/eth0 → veth → docker0 → veth → nginx-2/eth0"
-    (cd fixtures/healthy && "../../$bin" analyze $(sed 's/^/--point /' points)) || true
-    echo
-    echo "== the same with iptables FORWARD policy DROP on the bridge (br_netfilter on)"
-    (cd fixtures/forward-drop && "../../$bin" analyze $(sed 's/^/--point /' points)) || true
+    # The main job: build the lab, trace ping nginx-1 → nginx-2 hop by hop (interactive on a
+    # terminal, text otherwise), remove the lab.
+    exec target/release/vtrace demo "${@:2}"
     ;;
 test)
     deps

@@ -65,6 +65,14 @@ pub enum Command {
         vtrace watch nginx-1 nginx-2 --duration 10s --json\n  \
         vtrace watch nginx-1 nginx-2 --write traffic.pcapng")]
     Watch(crate::cmd::watch::WatchArgs),
+    /// The whole story in one command: build the two-container lab (nginx-1, nginx-2, a bridge),
+    /// trace `ping nginx-1 nginx-2 --fresh-arp` hop by hop (interactive on a terminal, text
+    /// otherwise), and remove the lab however the trace ends. Needs root.
+    #[command(after_help = "Examples:\n  \
+        vtrace demo\n  \
+        vtrace demo --no-tui -c 3\n  \
+        vtrace demo --json | jq .verdict")]
+    Demo(crate::cmd::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One orchestration file per command: wire `sys` → `core` → `report`.
 
 pub mod analyze;
+pub mod demo;
 pub mod inputs;
 pub mod lab;
 pub mod live;
@@ -23,5 +24,6 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Topo(args) => topo::run(&args),
         Command::Ping(args) => ping::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -1,0 +1,89 @@
+//! Helpers shared by integration tests (each test file that needs them says `mod common;`).
+
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A private tmux server with one session `e2e` running a plain bash at a fixed size; killed on
+/// drop, whatever happened.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Start the server, or `None` (with a SKIPPED message) when tmux is not installed.
+    pub fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+            return None;
+        }
+        let tmux = Tmux { socket: format!("vtrace-{name}-{}", std::process::id()) };
+        let (w, h) = (width.to_string(), height.to_string());
+        let started = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            &w,
+            "-y",
+            &h,
+            "env",
+            "PS1=$ ",
+            "TERM=xterm-256color",
+            "bash",
+            "--norc",
+            "--noprofile",
+        ]);
+        assert!(started.status.success(), "tmux new-session: {started:?}");
+        Some(tmux)
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux").args(["-L", &self.socket]).args(args).output().expect("run tmux")
+    }
+
+    pub fn pane(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    /// The pane once `ok` holds for it (polled; fails after 20 s).
+    pub fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let pane = self.pane();
+            if ok(&pane) {
+                return pane;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "waiting for {what}:\n{pane}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success(), "tmux send-keys {keys:?}");
+    }
+
+    /// After the program in the pane returned: its exit code and whether the terminal is back
+    /// in cooked mode (`icanon echo isig` in `stty -a`).
+    pub fn exit_and_cooked(&self) -> (String, bool) {
+        let out = std::env::temp_dir().join(format!("{}-stty.txt", self.socket));
+        self.send(&[&format!("echo rc=$?; stty -a > {}; echo stty-done", out.display()), "Enter"]);
+        let pane = self.wait_for("the shell", |p| p.lines().any(|l| l.trim() == "stty-done"));
+        let stty = std::fs::read_to_string(&out).unwrap_or_default();
+        let _ = std::fs::remove_file(&out);
+        let rc =
+            pane.lines().rev().find_map(|l| l.trim().strip_prefix("rc=")).unwrap_or("?").to_owned();
+        let flags: Vec<&str> = stty.split([' ', ';', '\n']).collect();
+        (rc, ["icanon", "echo", "isig"].iter().all(|f| flags.contains(f)))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}

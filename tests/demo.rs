@@ -1,0 +1,86 @@
+//! `vtrace demo` end to end (root): the lab is built, the ping traced across the five points of
+//! the classic example, and the lab removed afterwards — as text, and in the TUI driven in tmux
+//! where `q` ends it with the terminal restored.
+
+#![cfg(feature = "root-tests")]
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use common::Tmux;
+
+const VTRACE: &str = env!("CARGO_BIN_EXE_vtrace");
+
+/// Namespaces the demo may create (with or without its fallback prefix).
+fn demo_namespaces() -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns list");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| {
+            let n = n.strip_prefix("vtdemo-").unwrap_or(n);
+            ["nginx-1", "nginx-2", "host"].contains(&n)
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The five point ids of the classic path: nginx-1/eth0, host/vethX, host/docker0, host/vethY,
+/// nginx-2/eth0 (with the `vtdemo-` prefix when the classic names were taken).
+fn assert_classic_path(ids: &[&str]) {
+    let strip = |s: &str| s.strip_prefix("vtdemo-").unwrap_or(s).to_owned();
+    let ids: Vec<String> = ids.iter().map(|s| strip(s)).collect();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert_eq!(
+        (ids[0].as_str(), ids[2].as_str(), ids[4].as_str()),
+        ("nginx-1/eth0", "host/docker0", "nginx-2/eth0"),
+        "{ids:?}"
+    );
+    assert!(ids[1].starts_with("host/veth") && ids[3].starts_with("host/veth"), "{ids:?}");
+}
+
+#[test]
+fn demo_traces_the_classic_path_and_removes_its_lab() {
+    let before = demo_namespaces();
+    let out = Command::new(VTRACE).args(["demo", "--json", "-c", "2"]).output().expect("demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["verdict"]["cause"], "ok");
+    assert_eq!(report["verdict"]["received"], 2);
+    let ids: Vec<&str> = report["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_classic_path(&ids);
+    let kinds: Vec<&str> = report["exchanges"]
+        .as_array()
+        .expect("exchanges")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["arp", "icmp-echo", "icmp-echo"], "--fresh-arp traces the ARP exchange");
+    assert_eq!(demo_namespaces(), before, "the demo lab was not removed");
+
+    // The same in the TUI: five points in the ladder, `q` quits, the lab is gone.
+    let Some(tmux) = Tmux::start("demo", 120, 40) else { return };
+    tmux.send(&[&format!("{VTRACE} demo -c 2"), "Enter"]);
+    let pane = tmux.wait_for("the verdict", |p| p.contains("verdict reachable"));
+    let ladder = pane
+        .lines()
+        .find(|l| {
+            l.contains("nginx-1/eth0") && l.contains("host/docker0") && l.contains("nginx-2/eth0")
+        })
+        .unwrap_or_else(|| panic!("no ladder header with the points:\n{pane}"));
+    assert!(ladder.matches("host/veth").count() == 2, "two host veths in {ladder:?}");
+    tmux.send(&["q"]);
+    let (rc, cooked) = tmux.exit_and_cooked();
+    assert_eq!(rc, "0");
+    assert!(cooked, "terminal left in raw mode");
+    assert_eq!(demo_namespaces(), before, "the demo lab was not removed after q");
+}
