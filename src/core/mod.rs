@@ -10,6 +10,7 @@ pub mod exchange;
 pub mod fingerprint;
 pub mod frame;
 pub mod lab;
+pub mod netfilter;
 pub mod journey;
 pub mod line;
 pub mod packet;

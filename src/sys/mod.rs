@@ -6,6 +6,7 @@ pub mod endpoint;
 pub mod lab;
 pub mod netlink;
 pub mod netns;
+pub mod nftrace;
 pub mod pcapfile;
 pub mod probe;
 pub mod rtnl;

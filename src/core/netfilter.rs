@@ -1,0 +1,557 @@
+//! Netfilter trace events and kernel drop reasons, and what they say about a packet.
+//!
+//! Pure: the types the `sys::nftrace` and `sys::dropmon` adapters produce, the packet identity
+//! carried by a trace event's headers (so an event is matched to the packet a capture saw), and
+//! the diagnosis rule "the packet was lost after point P and a netfilter chain in a namespace at
+//! or after P dropped it". It never opens sockets or files, and it does not decide the order of
+//! points on a path (the caller passes the namespaces that follow the last point reached).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::core::packet::Packet;
+
+/// Address family of an nftables table (`nfgen_family`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NfFamily {
+    Inet,
+    Ip,
+    Arp,
+    Netdev,
+    Bridge,
+    Ip6,
+    Other(u8),
+}
+
+impl NfFamily {
+    /// From the kernel's `NFPROTO_*` number.
+    pub fn from_nfproto(n: u8) -> Self {
+        match n {
+            1 => NfFamily::Inet,
+            2 => NfFamily::Ip,
+            3 => NfFamily::Arp,
+            5 => NfFamily::Netdev,
+            7 => NfFamily::Bridge,
+            10 => NfFamily::Ip6,
+            other => NfFamily::Other(other),
+        }
+    }
+
+    /// As `nft` spells it (`ip`, `ip6`, `inet`, `bridge`, `arp`, `netdev`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NfFamily::Inet => "inet",
+            NfFamily::Ip => "ip",
+            NfFamily::Arp => "arp",
+            NfFamily::Netdev => "netdev",
+            NfFamily::Bridge => "bridge",
+            NfFamily::Ip6 => "ip6",
+            NfFamily::Other(_) => "unknown",
+        }
+    }
+
+    /// Families whose chains see IP packets (the ones br_netfilter hands bridged frames to).
+    pub fn is_ip(self) -> bool {
+        matches!(self, NfFamily::Ip | NfFamily::Ip6 | NfFamily::Inet)
+    }
+}
+
+/// A netfilter verdict (`NFTA_VERDICT_CODE`, with the target chain of a jump or goto).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NfVerdict {
+    Drop,
+    Accept,
+    Stolen,
+    Queue,
+    Repeat,
+    Stop,
+    Continue,
+    Break,
+    Jump(String),
+    Goto(String),
+    Return,
+    Other(i32),
+}
+
+impl NfVerdict {
+    /// From the kernel's verdict code and the chain named by a jump/goto.
+    pub fn from_code(code: i32, chain: Option<String>) -> Self {
+        match code {
+            -1 => NfVerdict::Continue,
+            -2 => NfVerdict::Break,
+            -3 => NfVerdict::Jump(chain.unwrap_or_default()),
+            -4 => NfVerdict::Goto(chain.unwrap_or_default()),
+            -5 => NfVerdict::Return,
+            // NF_VERDICT_MASK: a queue verdict carries its queue number in the high bits.
+            c if c >= 0 => match c & 0xff {
+                0 => NfVerdict::Drop,
+                1 => NfVerdict::Accept,
+                2 => NfVerdict::Stolen,
+                3 => NfVerdict::Queue,
+                4 => NfVerdict::Repeat,
+                5 => NfVerdict::Stop,
+                _ => NfVerdict::Other(c),
+            },
+            c => NfVerdict::Other(c),
+        }
+    }
+
+    /// As `nft monitor trace` prints it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            NfVerdict::Drop => "drop",
+            NfVerdict::Accept => "accept",
+            NfVerdict::Stolen => "stolen",
+            NfVerdict::Queue => "queue",
+            NfVerdict::Repeat => "repeat",
+            NfVerdict::Stop => "stop",
+            NfVerdict::Continue => "continue",
+            NfVerdict::Break => "break",
+            NfVerdict::Jump(_) => "jump",
+            NfVerdict::Goto(_) => "goto",
+            NfVerdict::Return => "return",
+            NfVerdict::Other(_) => "other",
+        }
+    }
+}
+
+/// What a trace event reports (`NFTA_TRACE_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceKind {
+    /// The chain's policy decided.
+    Policy,
+    /// The end of a chain was reached without a verdict (implicit return).
+    Return,
+    /// A rule matched.
+    Rule,
+    Other(u32),
+}
+
+impl TraceKind {
+    pub fn from_code(code: u32) -> Self {
+        match code {
+            1 => TraceKind::Policy,
+            2 => TraceKind::Return,
+            3 => TraceKind::Rule,
+            other => TraceKind::Other(other),
+        }
+    }
+}
+
+/// One nftables trace event, as decoded from `NFNLGRP_NFTRACE` in one namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NfEvent {
+    /// Label of the namespace the event came from (set by the listener).
+    pub netns: String,
+    /// Receive time, ns since the Unix epoch (set by the listener).
+    pub t_ns: u64,
+    /// Trace id: the same for every event of one packet's pass through one namespace.
+    pub id: u32,
+    pub kind: Option<TraceKind>,
+    pub family: Option<NfFamily>,
+    pub table: String,
+    pub chain: String,
+    pub rule_handle: Option<u64>,
+    /// The rule's text (`nft -a list` without the handle comment), looked up by handle.
+    pub rule_text: Option<String>,
+    pub verdict: Option<NfVerdict>,
+    /// The chain's policy (policy events only).
+    pub policy: Option<NfVerdict>,
+    pub iif: Option<u32>,
+    pub oif: Option<u32>,
+    pub iif_name: Option<String>,
+    pub oif_name: Option<String>,
+    pub mark: Option<u32>,
+    /// `NFPROTO_*` of the packet itself (an inet table sees ip or ip6 packets).
+    pub nfproto: Option<u8>,
+    /// The packet's network header (the kernel sends it once per packet and hook).
+    pub network_header: Vec<u8>,
+    pub transport_header: Vec<u8>,
+    pub ll_header: Vec<u8>,
+}
+
+impl NfEvent {
+    /// The verdict that decided: the policy for a policy event, else the rule's verdict.
+    pub fn decision(&self) -> Option<&NfVerdict> {
+        match self.kind {
+            Some(TraceKind::Policy) => self.policy.as_ref().or(self.verdict.as_ref()),
+            _ => self.verdict.as_ref(),
+        }
+    }
+
+    /// True when this event dropped the packet.
+    pub fn is_drop(&self) -> bool {
+        self.decision() == Some(&NfVerdict::Drop)
+    }
+
+    /// Identity of the traced packet, from the headers the event carries.
+    pub fn key(&self) -> Option<PacketKey> {
+        PacketKey::from_headers(&self.network_header, &self.transport_header)
+    }
+}
+
+/// One `skb:kfree_skb` event (a packet freed because it was dropped, with the kernel's reason).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DropEvent {
+    /// ns since the Unix epoch.
+    pub t_ns: u64,
+    /// Ethertype of the freed packet (`0x0800` IPv4).
+    pub protocol: u16,
+    /// Kernel function and offset that freed it (`nft_do_chain+0x3e8/0x5a0`).
+    pub location: String,
+    /// Drop reason name without the `SKB_DROP_REASON_` prefix (`NETFILTER_DROP`).
+    pub reason: String,
+}
+
+/// What identifies a packet in a trace event and in a capture alike: addresses, protocol, IP id
+/// and, for ICMP echoes, the echo id and sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PacketKey {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub ip_id: Option<u16>,
+    pub echo: Option<(u16, u16)>,
+}
+
+impl PacketKey {
+    /// From a trace event's network and transport headers (IPv4 or IPv6).
+    pub fn from_headers(nh: &[u8], th: &[u8]) -> Option<Self> {
+        let version = nh.first()? >> 4;
+        let (src, dst, proto, ip_id) = match version {
+            4 => {
+                let src: [u8; 4] = nh.get(12..16)?.try_into().ok()?;
+                let dst: [u8; 4] = nh.get(16..20)?.try_into().ok()?;
+                let id = u16::from_be_bytes(nh.get(4..6)?.try_into().ok()?);
+                (
+                    IpAddr::from(Ipv4Addr::from(src)),
+                    IpAddr::from(Ipv4Addr::from(dst)),
+                    *nh.get(9)?,
+                    Some(id),
+                )
+            }
+            6 => {
+                let src: [u8; 16] = nh.get(8..24)?.try_into().ok()?;
+                let dst: [u8; 16] = nh.get(24..40)?.try_into().ok()?;
+                (
+                    IpAddr::from(Ipv6Addr::from(src)),
+                    IpAddr::from(Ipv6Addr::from(dst)),
+                    *nh.get(6)?,
+                    None,
+                )
+            }
+            _ => return None,
+        };
+        let echo_types: &[u8] = if proto == 1 {
+            &[0, 8]
+        } else if proto == 58 {
+            &[128, 129]
+        } else {
+            &[]
+        };
+        let echo = match (th.first(), th.get(4..8)) {
+            (Some(ty), Some(b)) if echo_types.contains(ty) => {
+                Some((u16::from_be_bytes([b[0], b[1]]), u16::from_be_bytes([b[2], b[3]])))
+            }
+            _ => None,
+        };
+        Some(PacketKey { src, dst, proto, ip_id, echo })
+    }
+
+    /// From a decoded packet (its outermost IP header).
+    pub fn from_packet(p: &Packet) -> Option<Self> {
+        let ip = p.ip.as_ref()?;
+        let echo = p
+            .icmp
+            .as_ref()
+            .and_then(|i| i.echo)
+            .or_else(|| p.icmpv6.as_ref().and_then(|i| i.echo))
+            .map(|e| (e.id, e.seq));
+        let ip_id = if ip.src.is_ipv4() { ip.id } else { None };
+        Some(PacketKey { src: ip.src, dst: ip.dst, proto: ip.proto, ip_id, echo })
+    }
+}
+
+/// Trace events of a run, indexed by packet. Events after the first of a packet's pass through
+/// a hook carry no headers; they inherit those of the previous event with the same trace id in
+/// the same namespace.
+#[derive(Debug, Default)]
+pub struct TraceBook {
+    events: Vec<NfEvent>,
+    by_key: HashMap<PacketKey, Vec<usize>>,
+    last_headers: HashMap<(String, u32), (Vec<u8>, Vec<u8>)>,
+}
+
+impl TraceBook {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add one event (in the order its namespace delivered it).
+    pub fn ingest(&mut self, mut ev: NfEvent) {
+        let slot = (ev.netns.clone(), ev.id);
+        if ev.network_header.is_empty() {
+            if let Some((nh, th)) = self.last_headers.get(&slot) {
+                ev.network_header.clone_from(nh);
+                ev.transport_header.clone_from(th);
+            }
+        } else {
+            self.last_headers
+                .insert(slot, (ev.network_header.clone(), ev.transport_header.clone()));
+        }
+        if let Some(key) = ev.key() {
+            self.by_key.entry(key).or_default().push(self.events.len());
+        }
+        self.events.push(ev);
+    }
+
+    /// Every event, in arrival order.
+    pub fn events(&self) -> &[NfEvent] {
+        &self.events
+    }
+
+    /// The events of one packet, in arrival order.
+    pub fn for_packet(&self, p: &Packet) -> Vec<&NfEvent> {
+        PacketKey::from_packet(p).map(|k| self.for_key(&k)).unwrap_or_default()
+    }
+
+    /// The events of one packet identity, in arrival order.
+    pub fn for_key(&self, k: &PacketKey) -> Vec<&NfEvent> {
+        self.by_key
+            .get(k)
+            .map(|ix| ix.iter().filter_map(|&i| self.events.get(i)).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// br_netfilter's switches in one namespace (`net.bridge.bridge-nf-call-*`); `None` when the
+/// module is not loaded there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BrNetfilter {
+    pub call_iptables: Option<bool>,
+    pub call_ip6tables: Option<bool>,
+    pub call_arptables: Option<bool>,
+}
+
+/// A netfilter drop that explains a lost packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfDrop {
+    pub netns: String,
+    pub family: NfFamily,
+    pub table: String,
+    pub chain: String,
+    /// The dropping rule's text; `None` when the chain's policy dropped.
+    pub rule: Option<String>,
+    pub rule_handle: Option<u64>,
+    /// The packet was bridged in that namespace and met an ip-family chain because
+    /// `bridge-nf-call-iptables` (or ip6tables) is on.
+    pub via_br_netfilter: bool,
+}
+
+/// The diagnosis rule: among a lost packet's trace events, the first drop in one of the
+/// namespaces at or after the last point that saw it (`namespaces`, in path order). `bridged`
+/// lists the namespaces where the packet crossed a bridge, with their br_netfilter switches.
+pub fn find_drop(
+    events: &[&NfEvent],
+    namespaces: &[&str],
+    bridged: &[(&str, BrNetfilter)],
+) -> Option<NfDrop> {
+    let ev =
+        namespaces.iter().find_map(|ns| events.iter().find(|e| e.netns == *ns && e.is_drop()))?;
+    let family = ev.family.unwrap_or(NfFamily::Other(0));
+    let brnf = bridged.iter().find(|(ns, _)| *ns == ev.netns).map(|(_, b)| *b);
+    let is_v6 = ev.nfproto == Some(10);
+    let via_br_netfilter = family.is_ip()
+        && brnf.is_some_and(|b| {
+            if is_v6 { b.call_ip6tables == Some(true) } else { b.call_iptables == Some(true) }
+        });
+    let policy = ev.kind == Some(TraceKind::Policy);
+    Some(NfDrop {
+        netns: ev.netns.clone(),
+        family,
+        table: ev.table.clone(),
+        chain: ev.chain.clone(),
+        rule: if policy { None } else { ev.rule_text.clone().or_else(|| Some(String::new())) },
+        rule_handle: if policy { None } else { ev.rule_handle },
+        via_br_netfilter,
+    })
+}
+
+impl NfDrop {
+    /// One sentence for the verdict's summary.
+    pub fn summary(&self) -> String {
+        let what = match &self.rule {
+            None => "policy drop".to_owned(),
+            Some(r) if r.is_empty() => match self.rule_handle {
+                Some(h) => format!("rule handle {h}"),
+                None => "a rule".to_owned(),
+            },
+            Some(r) => format!("rule `{r}`"),
+        };
+        let mut s = format!(
+            "dropped by netfilter in {}: {} {} {}, {what}",
+            self.netns,
+            self.family.as_str(),
+            self.table,
+            self.chain
+        );
+        if self.via_br_netfilter {
+            s.push_str(
+                "; bridged frames meet iptables there because net.bridge.bridge-nf-call-iptables \
+                 is on (br_netfilter)",
+            );
+        }
+        s
+    }
+
+    /// The command that shows the chain, run in the right namespace.
+    pub fn hint(&self) -> String {
+        let nft =
+            format!("nft -a list chain {} {} {}", self.family.as_str(), self.table, self.chain);
+        in_namespace(&self.netns, &nft)
+    }
+}
+
+/// Prefix `cmd` so that it runs in the namespace labelled `label` (`host` is the root one,
+/// `pid:N` a process's, anything else a named netns).
+pub fn in_namespace(label: &str, cmd: &str) -> String {
+    if label == crate::core::topology::HOST_LABEL {
+        cmd.to_owned()
+    } else if let Some(pid) = label.strip_prefix("pid:") {
+        format!("nsenter -t {pid} -n {cmd}")
+    } else {
+        format!("ip netns exec {label} {cmd}")
+    }
+}
+
+/// Kernel drops of one protocol between two instants (a lost packet's last sighting and the
+/// time the next point should have seen it), the drop-reason noise of other traffic excluded
+/// by protocol and time only.
+pub fn drops_between(
+    drops: &[DropEvent],
+    protocol: u16,
+    from_ns: u64,
+    to_ns: u64,
+) -> Vec<&DropEvent> {
+    drops
+        .iter()
+        .filter(|d| d.protocol == protocol && d.t_ns >= from_ns && d.t_ns <= to_ns)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IPv4 header 172.18.0.2 → 172.18.0.3, id 0x1234, ICMP; echo request id 7 seq 1.
+    fn headers() -> (Vec<u8>, Vec<u8>) {
+        let nh =
+            vec![0x45, 0, 0, 84, 0x12, 0x34, 0x40, 0, 64, 1, 0, 0, 172, 18, 0, 2, 172, 18, 0, 3];
+        let th = vec![8, 0, 0, 0, 0, 7, 0, 1, 0xaa, 0xbb];
+        (nh, th)
+    }
+
+    fn event(ns: &str, id: u32, kind: TraceKind, verdict: NfVerdict) -> NfEvent {
+        NfEvent {
+            netns: ns.into(),
+            id,
+            kind: Some(kind),
+            family: Some(NfFamily::Ip),
+            table: "filter".into(),
+            chain: "FORWARD".into(),
+            rule_handle: Some(4),
+            rule_text: Some("icmp type echo-request drop".into()),
+            verdict: Some(verdict.clone()),
+            policy: (kind == TraceKind::Policy).then_some(verdict),
+            ..NfEvent::default()
+        }
+    }
+
+    #[test]
+    fn verdict_codes_follow_the_kernel() {
+        assert_eq!(NfVerdict::from_code(0, None), NfVerdict::Drop);
+        assert_eq!(NfVerdict::from_code(1, None), NfVerdict::Accept);
+        assert_eq!(NfVerdict::from_code(0x0003_0003, None), NfVerdict::Queue);
+        assert_eq!(
+            NfVerdict::from_code(-3, Some("DOCKER".into())),
+            NfVerdict::Jump("DOCKER".into())
+        );
+        assert_eq!(NfVerdict::from_code(-4, None), NfVerdict::Goto(String::new()));
+        assert_eq!(NfVerdict::from_code(-5, None), NfVerdict::Return);
+        assert_eq!(NfVerdict::from_code(-9, None), NfVerdict::Other(-9));
+    }
+
+    #[test]
+    fn key_from_headers_reads_addresses_id_and_echo() {
+        let (nh, th) = headers();
+        let k = PacketKey::from_headers(&nh, &th).expect("key");
+        assert_eq!(k.src, IpAddr::from([172, 18, 0, 2]));
+        assert_eq!(k.dst, IpAddr::from([172, 18, 0, 3]));
+        assert_eq!((k.proto, k.ip_id, k.echo), (1, Some(0x1234), Some((7, 1))));
+        assert_eq!(PacketKey::from_headers(&nh[..19], &th), None);
+        assert_eq!(PacketKey::from_headers(&[], &th), None);
+        assert_eq!(PacketKey::from_headers(&nh, &[]).map(|k| k.echo), Some(None));
+    }
+
+    #[test]
+    fn later_events_of_a_trace_id_inherit_the_headers() {
+        let (nh, th) = headers();
+        let mut book = TraceBook::new();
+        let mut first = event("host", 9, TraceKind::Rule, NfVerdict::Continue);
+        first.network_header = nh.clone();
+        first.transport_header = th.clone();
+        book.ingest(first);
+        book.ingest(event("host", 9, TraceKind::Policy, NfVerdict::Drop));
+        book.ingest(event("other", 9, TraceKind::Policy, NfVerdict::Accept));
+        let key = PacketKey::from_headers(&nh, &th).expect("key");
+        let evs = book.for_key(&key);
+        assert_eq!(evs.len(), 2);
+        assert_eq!(evs[1].decision(), Some(&NfVerdict::Drop));
+        assert_eq!(book.events().len(), 3);
+    }
+
+    #[test]
+    fn policy_drop_after_the_last_point_names_the_chain_and_br_netfilter() {
+        let accept = event("nginx-1", 1, TraceKind::Policy, NfVerdict::Accept);
+        let drop = event("host", 2, TraceKind::Policy, NfVerdict::Drop);
+        let evs = [&accept, &drop];
+        let on = BrNetfilter { call_iptables: Some(true), ..BrNetfilter::default() };
+        let d = find_drop(&evs, &["host", "nginx-2"], &[("host", on)]).expect("drop");
+        assert_eq!(d.rule, None);
+        assert!(d.via_br_netfilter);
+        assert_eq!(
+            d.summary(),
+            "dropped by netfilter in host: ip filter FORWARD, policy drop; bridged frames meet \
+             iptables there because net.bridge.bridge-nf-call-iptables is on (br_netfilter)"
+        );
+        assert_eq!(d.hint(), "nft -a list chain ip filter FORWARD");
+        assert_eq!(find_drop(&evs, &["nginx-2"], &[]), None);
+    }
+
+    #[test]
+    fn rule_drop_names_the_rule_and_the_namespace_command() {
+        let drop = event("nginx-2", 3, TraceKind::Rule, NfVerdict::Drop);
+        let d = find_drop(&[&drop], &["nginx-2"], &[]).expect("drop");
+        assert_eq!(d.rule.as_deref(), Some("icmp type echo-request drop"));
+        assert!(!d.via_br_netfilter);
+        assert_eq!(
+            d.summary(),
+            "dropped by netfilter in nginx-2: ip filter FORWARD, rule `icmp type echo-request drop`"
+        );
+        assert_eq!(d.hint(), "ip netns exec nginx-2 nft -a list chain ip filter FORWARD");
+        assert_eq!(in_namespace("pid:42", "nft list ruleset"), "nsenter -t 42 -n nft list ruleset");
+    }
+
+    #[test]
+    fn drops_are_attributed_by_protocol_and_time() {
+        let d = |t, p| DropEvent {
+            t_ns: t,
+            protocol: p,
+            location: "x".into(),
+            reason: "NETFILTER_DROP".into(),
+        };
+        let all = [d(10, 0x0800), d(20, 0x86dd), d(30, 0x0800), d(50, 0x0800)];
+        let got: Vec<u64> = drops_between(&all, 0x0800, 10, 30).iter().map(|d| d.t_ns).collect();
+        assert_eq!(got, vec![10, 30]);
+    }
+}

@@ -1,0 +1,204 @@
+//! A listener of nftables trace events in one namespace: a `NETLINK_NETFILTER` socket joined to
+//! `NFNLGRP_NFTRACE`, opened on a thread that entered the namespace and stays there (so
+//! interface indexes are named in that namespace), decoding each datagram as it arrives.
+//!
+//! It only receives: the rules that make the kernel trace packets are `sys::nft`'s job.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use nix::sched::{CloneFlags, setns};
+use thiserror::Error;
+
+use super::decode::{NFNLGRP_NFTRACE, decode_datagram};
+use crate::core::netfilter::NfEvent;
+use crate::sys::netns::Netns;
+
+/// How long the receiving thread waits for a datagram before it checks whether to stop.
+const POLL_MS: i32 = 20;
+
+/// Why a listener could not start.
+#[derive(Debug, Error)]
+pub enum ListenError {
+    #[error("opening network namespace {}: does it exist?", path.display())]
+    OpenNamespace { path: PathBuf, source: std::io::Error },
+    #[error("entering network namespace {} needs CAP_SYS_ADMIN: run as root", path.display())]
+    EnterNamespace { path: PathBuf, source: nix::Error },
+    #[error(
+        "opening a netfilter netlink socket subscribed to trace events needs CAP_NET_ADMIN and \
+         nf_tables (`modprobe nf_tables`): {0}"
+    )]
+    Socket(std::io::Error),
+    #[error("spawning the netfilter trace thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the netfilter trace thread ended before it was ready")]
+    Gone,
+}
+
+/// Trace events of one namespace, received on a thread until the listener is dropped or stopped.
+#[derive(Debug)]
+pub struct TraceListener {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    events: Receiver<NfEvent>,
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TraceListener {
+    /// Start listening in `ns`; events are labelled `label`. Returns once the socket is
+    /// subscribed, so a packet sent afterwards is traced.
+    pub fn start(ns: &Netns, label: &str) -> Result<Self, ListenError> {
+        let path = ns.path();
+        let file = std::fs::File::open(&path)
+            .map_err(|source| ListenError::OpenNamespace { path: path.clone(), source })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, events) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let ctx = Ctx { label: label.to_owned(), stop: stop.clone(), errors: errors.clone() };
+        let thread = std::thread::Builder::new()
+            .name("vtrace-nftrace".into())
+            .spawn(move || {
+                let socket = setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
+                    .map_err(|source| ListenError::EnterNamespace { path, source })
+                    .and_then(|()| subscribe());
+                match socket {
+                    Ok(s) => {
+                        let _ = ready_tx.send(Ok(()));
+                        ctx.receive(&s, &tx);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(ListenError::Thread)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(TraceListener { stop, thread: Some(thread), events, errors }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(ListenError::Gone),
+        }
+    }
+
+    /// Events received so far (non-blocking).
+    pub fn drain(&self) -> Vec<NfEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// Wait up to `timeout` for the next event.
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<NfEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Datagrams that could not be decoded (with the reason), so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.errors.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Stop the thread and return the events not yet drained.
+    pub fn stop(mut self) -> Vec<NfEvent> {
+        self.halt();
+        self.drain()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TraceListener {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+fn subscribe() -> Result<Socket, ListenError> {
+    let mut s = Socket::new(NETLINK_NETFILTER).map_err(ListenError::Socket)?;
+    s.bind(&SocketAddr::new(0, 0)).map_err(ListenError::Socket)?;
+    s.add_membership(NFNLGRP_NFTRACE).map_err(ListenError::Socket)?;
+    // Bursts of events must not overflow the default buffer; failure only costs headroom.
+    let _ = s.set_rx_buf_sz(4 << 20);
+    let _ = s.set_no_enobufs(true);
+    s.set_non_blocking(true).map_err(ListenError::Socket)?;
+    Ok(s)
+}
+
+/// What the receiving thread needs besides the socket.
+struct Ctx {
+    label: String,
+    stop: Arc<AtomicBool>,
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Ctx {
+    fn receive(&self, s: &Socket, tx: &Sender<NfEvent>) {
+        let mut names: HashMap<u32, Option<String>> = HashMap::new();
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        while !self.stop.load(Ordering::Relaxed) {
+            let mut pfd = libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let ready = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+            if ready <= 0 {
+                continue;
+            }
+            buf.clear();
+            if s.recv(&mut buf, 0).is_err() {
+                continue;
+            }
+            let t_ns = now_ns();
+            match decode_datagram(&buf) {
+                Ok(evs) => {
+                    for mut ev in evs {
+                        ev.netns.clone_from(&self.label);
+                        ev.t_ns = t_ns;
+                        ev.iif_name = ev.iif.and_then(|i| name(&mut names, i));
+                        ev.oif_name = ev.oif.and_then(|i| name(&mut names, i));
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    if let Ok(mut errs) = self.errors.lock() {
+                        errs.push(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Name of an interface of this thread's namespace, cached.
+fn name(cache: &mut HashMap<u32, Option<String>>, index: u32) -> Option<String> {
+    cache.entry(index).or_insert_with(|| if_name(index)).clone()
+}
+
+fn if_name(index: u32) -> Option<String> {
+    let mut b = [0u8; libc::IF_NAMESIZE];
+    // SAFETY: the buffer holds IF_NAMESIZE bytes, as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(index, b.as_mut_ptr().cast()) };
+    if p.is_null() {
+        return None;
+    }
+    std::ffi::CStr::from_bytes_until_nul(&b).ok().and_then(|c| c.to_str().ok()).map(str::to_owned)
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
