@@ -322,12 +322,7 @@ fn a_topology_built_with_iproute2_traces_the_same_way() {
         format!("{h}/vtB"),
         format!("{b}/net0"),
     ];
-    let echoes: Vec<&Value> = v["exchanges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["kind"] == "icmp-echo")
-        .collect();
+    let echoes = echo_exchanges(&v);
     assert_eq!(echoes.len(), 2, "{v}");
     for e in echoes {
         assert_eq!(hops(&e["request"]), want, "{e}");
@@ -351,12 +346,7 @@ fn watch_traces_what_the_containers_send_themselves() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let points = lab.points();
-    let echoes: Vec<&Value> = v["exchanges"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["kind"] == "icmp-echo")
-        .collect();
+    let echoes = echo_exchanges(&v);
     assert_eq!(echoes.len(), 2, "{v}");
     for e in echoes {
         assert_eq!(hops(&e["request"]), points, "{e}");
@@ -465,4 +455,9 @@ fn ipv6_traces_ndp_and_icmpv6_echoes() {
     assert_eq!(v["verdict"]["cause"], "mtu", "{v}");
     assert_eq!(segment(&v), (Some(want[3].as_str()), Some(want[4].as_str())), "{v}");
     drop(made);
+}
+
+/// The icmp-echo exchanges of a JSON report.
+fn echo_exchanges(v: &Value) -> Vec<&Value> {
+    v["exchanges"].as_array().into_iter().flatten().filter(|e| e["kind"] == "icmp-echo").collect()
 }

@@ -129,18 +129,9 @@ mod tests {
 
     fn link(ifindex: u32, name: &str, kind: LinkKind, port: bool) -> Link {
         Link {
-            ifindex: IfIndex(ifindex),
-            name: name.into(),
-            kind,
-            mac: None,
-            mtu: 1500,
-            admin_up: true,
-            oper_state: OperState::Up,
-            carrier: Some(true),
             master: port.then_some(IfIndex(10)),
-            addrs: Vec::new(),
-            peer: None,
             bridge_port_state: port.then_some(PortState::Forwarding),
+            ..Link::new(ifindex, name, kind)
         }
     }
 
