@@ -2,10 +2,12 @@
 //! plain data to the core; none of them reasons about packets.
 
 pub mod capture;
+pub mod dropmon;
 pub mod endpoint;
 pub mod lab;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
 pub mod nftrace;
 pub mod pcapfile;
 pub mod probe;

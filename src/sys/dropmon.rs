@@ -1,0 +1,301 @@
+//! Kernel drop reasons: a private tracefs instance (`/sys/kernel/tracing/instances/vtrace_<pid>`)
+//! with the `skb:kfree_skb` event filtered by protocol, read from its `trace_pipe` on a thread.
+//!
+//! Reason names come from the event's `format` file (their numbers differ between kernels);
+//! timestamps use the instance's `boot` trace clock, mapped to the Unix epoch. tracefs is global
+//! to the machine: the events are every namespace's, so attributing them to a packet (by time and
+//! protocol) is `core::netfilter`'s job, not this module's. Dropping the monitor removes the
+//! instance; `vtrace cleanup` removes those of killed runs.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::core::netfilter::DropEvent;
+
+/// Where tracefs is (or gets) mounted.
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+/// Prefix of vtrace's instances.
+pub const INSTANCE_PREFIX: &str = "vtrace_";
+const EVENT: &str = "events/skb/kfree_skb";
+
+/// Why the monitor could not start.
+#[derive(Debug, Error)]
+pub enum DropmonError {
+    #[error(
+        "tracefs is not available at {TRACEFS} and mounting it failed ({0}): run as root, or pass \
+         --no-drop-reasons"
+    )]
+    NoTracefs(nix::Error),
+    #[error("the kernel has no skb:kfree_skb trace event ({0}); pass --no-drop-reasons")]
+    NoEvent(std::io::Error),
+    #[error("{what} {}: {source}", path.display())]
+    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("the kernel's time could not be read: {0}")]
+    Clock(std::io::Error),
+}
+
+/// `vtrace_<pid>`.
+pub fn instance_name(pid: u32) -> String {
+    format!("{INSTANCE_PREFIX}{pid}")
+}
+
+/// The pid in a vtrace instance name.
+pub fn instance_pid(name: &str) -> Option<u32> {
+    name.strip_prefix(INSTANCE_PREFIX)?.parse().ok()
+}
+
+/// Mount tracefs at [`TRACEFS`] unless it is there already; returns the instances directory.
+pub fn ensure_tracefs() -> Result<PathBuf, DropmonError> {
+    let instances = Path::new(TRACEFS).join("instances");
+    if !instances.is_dir() {
+        nix::mount::mount(
+            Some("tracefs"),
+            TRACEFS,
+            Some("tracefs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(DropmonError::NoTracefs)?;
+    }
+    Ok(instances)
+}
+
+/// Names of the reasons in a `kfree_skb` `format` file, by number (from its
+/// `__print_symbolic(REC->reason, { 2, "NOT_SPECIFIED" }, …)`).
+pub fn parse_reasons(format: &str) -> HashMap<u32, String> {
+    let Some(start) = format.find("__print_symbolic(REC->reason") else { return HashMap::new() };
+    let rest = format.get(start..).unwrap_or_default();
+    rest.split('{')
+        .skip(1)
+        .filter_map(|item| {
+            let item = item.split('}').next()?;
+            let (num, name) = item.split_once(',')?;
+            let num = num.trim().parse().ok()?;
+            Some((num, name.trim().trim_matches('"').to_owned()))
+        })
+        .collect()
+}
+
+/// Parse one `trace_pipe` line of `kfree_skb`; `offset_ns` maps the trace clock to the epoch.
+pub fn parse_line(
+    line: &str,
+    reasons: &HashMap<u32, String>,
+    offset_ns: i128,
+) -> Option<DropEvent> {
+    let (head, body) = line.split_once(": kfree_skb: ")?;
+    let ts = head.rsplit(' ').next()?.trim_end_matches(':');
+    let (secs, frac) = ts.split_once('.')?;
+    let frac_ns: i128 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    let t = secs.parse::<i128>().ok()? * 1_000_000_000 + frac_ns + offset_ns;
+    let field =
+        |key: &str| body.split_whitespace().find_map(|w| w.strip_prefix(key)).map(str::to_owned);
+    let protocol = field("protocol=")?.parse().ok()?;
+    let location = field("location=").unwrap_or_default();
+    let reason = body.split_once("reason: ").map(|(_, r)| r.trim()).unwrap_or_default();
+    let reason = match reason.parse::<u32>() {
+        Ok(n) => reasons.get(&n).cloned().unwrap_or_else(|| n.to_string()),
+        Err(_) => reason.to_owned(),
+    };
+    Some(DropEvent { t_ns: u64::try_from(t).ok()?, protocol, location, reason })
+}
+
+/// A running `kfree_skb` monitor; dropping it removes its tracefs instance.
+#[derive(Debug)]
+pub struct DropMonitor {
+    dir: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    events: Receiver<DropEvent>,
+    reasons: HashMap<u32, String>,
+}
+
+impl DropMonitor {
+    /// Create the instance `vtrace_<pid>`, enable `kfree_skb` for these ethertypes, and start
+    /// reading. An instance left by an earlier monitor of this process is reused.
+    pub fn start(protocols: &[u16]) -> Result<Self, DropmonError> {
+        let instances = ensure_tracefs()?;
+        let dir = instances.join(instance_name(std::process::id()));
+        if !dir.is_dir() {
+            std::fs::create_dir(&dir).map_err(io("creating the tracefs instance", &dir))?;
+        }
+        let mut mon = DropMonitor {
+            dir: dir.clone(),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+            events: mpsc::channel().1,
+            reasons: HashMap::new(),
+        };
+        let format_path = dir.join(EVENT).join("format");
+        let format = std::fs::read_to_string(&format_path).map_err(DropmonError::NoEvent)?;
+        mon.reasons = parse_reasons(&format);
+        write(&dir.join("trace_clock"), "boot")?;
+        let filter = protocols.iter().map(|p| format!("protocol == {p}")).collect::<Vec<_>>();
+        write(&dir.join(EVENT).join("filter"), &filter.join(" || "))?;
+        let offset_ns = clock_offset()?;
+        let pipe_path = dir.join("trace_pipe");
+        let pipe = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&pipe_path)
+            .map_err(io("opening", &pipe_path))?;
+        write(&dir.join(EVENT).join("enable"), "1")?;
+        let (tx, rx) = mpsc::channel();
+        mon.events = rx;
+        let stop = mon.stop.clone();
+        let reasons = mon.reasons.clone();
+        let thread = std::thread::Builder::new()
+            .name("vtrace-dropmon".into())
+            .spawn(move || read_pipe(pipe, &stop, &reasons, offset_ns, &tx))
+            .map_err(io("spawning the reader of", &pipe_path))?;
+        mon.thread = Some(thread);
+        Ok(mon)
+    }
+
+    /// The reason names this kernel knows, by number.
+    pub fn reasons(&self) -> &HashMap<u32, String> {
+        &self.reasons
+    }
+
+    /// The instance's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Events read so far.
+    pub fn drain(&self) -> Vec<DropEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// Stop, remove the instance, and return the events not yet drained.
+    pub fn stop(mut self) -> Vec<DropEvent> {
+        self.halt();
+        self.drain()
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = remove_instance(&self.dir);
+    }
+}
+
+impl Drop for DropMonitor {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Disable the event and remove an instance directory (its trace_pipe must be closed).
+pub fn remove_instance(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let _ = std::fs::write(dir.join(EVENT).join("enable"), "0");
+    std::fs::remove_dir(dir)
+}
+
+fn read_pipe(
+    mut pipe: std::fs::File,
+    stop: &AtomicBool,
+    reasons: &HashMap<u32, String>,
+    offset_ns: i128,
+    tx: &mpsc::Sender<DropEvent>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending = String::new();
+    while !stop.load(Ordering::Relaxed) {
+        match pipe.read(&mut buf) {
+            Ok(n) if n > 0 => {
+                pending.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
+                while let Some(nl) = pending.find('\n') {
+                    let line: String = pending.drain(..=nl).collect();
+                    if let Some(ev) = parse_line(&line, reasons, offset_ns) {
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            _ => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+/// Epoch minus boot time, in ns.
+fn clock_offset() -> Result<i128, DropmonError> {
+    let ns = |c: libc::clockid_t| -> Result<i128, DropmonError> {
+        let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        if unsafe { libc::clock_gettime(c, &mut t) } != 0 {
+            return Err(DropmonError::Clock(std::io::Error::last_os_error()));
+        }
+        Ok(i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec))
+    };
+    let boot = ns(libc::CLOCK_BOOTTIME)?;
+    let real = ns(libc::CLOCK_REALTIME)?;
+    Ok(real - boot)
+}
+
+fn write(path: &Path, value: &str) -> Result<(), DropmonError> {
+    std::fs::write(path, value).map_err(io("writing", path))
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DropmonError {
+    let path = path.to_path_buf();
+    move |source| DropmonError::Io { what, path, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_come_from_the_format_file() {
+        let format = "print fmt: \"skbaddr=%p protocol=%u location=%pS reason: %s\", REC->skbaddr, \
+                      REC->protocol, REC->location, __print_symbolic(REC->reason, { 2, \
+                      \"NOT_SPECIFIED\" }, { 12, \"NETFILTER_DROP\" }, { 128, \"MAX\" })";
+        let r = parse_reasons(format);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r.get(&12).map(String::as_str), Some("NETFILTER_DROP"));
+        assert!(parse_reasons("no symbols").is_empty());
+    }
+
+    #[test]
+    fn a_trace_pipe_line_becomes_an_event_on_the_epoch() {
+        let reasons = HashMap::from([(12, "NETFILTER_DROP".to_owned())]);
+        let line = "            ping-4242    [001] ..s2.  5432.123456: kfree_skb: \
+                    skbaddr=00000000c0ffee00 rx_sk=0000000000000000 protocol=2048 \
+                    location=nft_do_chain+0x3e8/0x5a0 [nf_tables] reason: NETFILTER_DROP\n";
+        let ev = parse_line(line, &reasons, 1_000).expect("parses");
+        assert_eq!(ev.t_ns, 5_432_123_456_000 + 1_000);
+        assert_eq!(ev.protocol, 2048);
+        assert_eq!(ev.location, "nft_do_chain+0x3e8/0x5a0");
+        assert_eq!(ev.reason, "NETFILTER_DROP");
+        let numeric = line.replace("reason: NETFILTER_DROP", "reason: 12");
+        assert_eq!(
+            parse_line(&numeric, &reasons, 0).map(|e| e.reason),
+            Some("NETFILTER_DROP".into())
+        );
+        assert_eq!(parse_line("garbage", &reasons, 0), None);
+        assert_eq!(parse_line("x 1.5: kfree_skb: protocol=abc", &reasons, 0), None);
+    }
+
+    #[test]
+    fn instance_names_carry_the_pid() {
+        assert_eq!(instance_name(77), "vtrace_77");
+        assert_eq!(instance_pid("vtrace_77"), Some(77));
+        assert_eq!(instance_pid("vtrace_77_1"), None);
+        assert_eq!(instance_pid("other"), None);
+    }
+}
