@@ -73,6 +73,9 @@ pub enum Command {
         vtrace demo --no-tui -c 3\n  \
         vtrace demo --json | jq .verdict")]
     Demo(crate::cmd::demo::DemoArgs),
+    /// Remove what killed vtrace runs left behind: nftables tables `vtrace_<pid>_<n>` in every
+    /// namespace and tracefs instances `vtrace_<pid>` whose process is gone. Needs root.
+    Cleanup(crate::cmd::cleanup::CleanupArgs),
 }
 
 #[derive(Debug, Args)]

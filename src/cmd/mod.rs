@@ -1,6 +1,7 @@
 //! One orchestration file per command: wire `sys` → `core` → `report`.
 
 pub mod analyze;
+pub mod cleanup;
 pub mod demo;
 pub mod inputs;
 pub mod lab;
@@ -25,5 +26,6 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Ping(args) => ping::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Cleanup(args) => cleanup::run(&args),
     }
 }

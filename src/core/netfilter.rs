@@ -324,6 +324,26 @@ impl TraceBook {
     }
 }
 
+/// Attach a packet's events to the hops of its journey, given as (namespace label, ifname) in
+/// the order the packet passed them: an event goes to the hop of its namespace whose interface
+/// is the event's input (else output) interface, else to the first hop in its namespace. Events
+/// of a namespace the journey never reached are left out. Returns one list per hop.
+pub fn attach<'a>(events: &[&'a NfEvent], hops: &[(&str, &str)]) -> Vec<Vec<&'a NfEvent>> {
+    let mut out: Vec<Vec<&'a NfEvent>> = vec![Vec::new(); hops.len()];
+    for ev in events {
+        let on = |name: &Option<String>| {
+            hops.iter().position(|(ns, ifn)| *ns == ev.netns && name.as_deref() == Some(*ifn))
+        };
+        let hop = on(&ev.iif_name)
+            .or_else(|| on(&ev.oif_name))
+            .or_else(|| hops.iter().position(|(ns, _)| *ns == ev.netns));
+        if let Some(slot) = hop.and_then(|i| out.get_mut(i)) {
+            slot.push(ev);
+        }
+    }
+    out
+}
+
 /// br_netfilter's switches in one namespace (`net.bridge.bridge-nf-call-*`); `None` when the
 /// module is not loaded there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -540,6 +560,28 @@ mod tests {
         );
         assert_eq!(d.hint(), "ip netns exec nginx-2 nft -a list chain ip filter FORWARD");
         assert_eq!(in_namespace("pid:42", "nft list ruleset"), "nsenter -t 42 -n nft list ruleset");
+    }
+
+    #[test]
+    fn events_attach_to_the_hop_of_their_interface_or_namespace() {
+        let mut on_port = event("host", 1, TraceKind::Policy, NfVerdict::Accept);
+        on_port.iif_name = Some("veth2".into());
+        let mut out_only = event("host", 1, TraceKind::Rule, NfVerdict::Accept);
+        out_only.oif_name = Some("docker0".into());
+        let elsewhere = event("nginx-2", 1, TraceKind::Policy, NfVerdict::Accept);
+        let unknown = event("other", 1, TraceKind::Policy, NfVerdict::Accept);
+        let hops = [
+            ("nginx-1", "eth0"),
+            ("host", "veth1"),
+            ("host", "docker0"),
+            ("host", "veth2"),
+            ("nginx-2", "eth0"),
+        ];
+        let got = attach(&[&on_port, &out_only, &elsewhere, &unknown], &hops);
+        let counts: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(counts, vec![0, 0, 1, 1, 1]);
+        assert_eq!(got[3][0].iif_name.as_deref(), Some("veth2"));
+        assert_eq!(got[2][0].oif_name.as_deref(), Some("docker0"));
     }
 
     #[test]
