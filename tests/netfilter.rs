@@ -291,7 +291,7 @@ fn cleanup_removes_the_table_and_tracefs_instance_of_a_killed_run() {
     assert_eq!(vtrace_tables(&t.h), vec![("inet".to_owned(), format!("vtrace_{pid}_0"))]);
     let instance = vtrace::sys::dropmon::ensure_tracefs()
         .ok()
-        .map(|d| d.join(vtrace::sys::dropmon::instance_name(pid)))
+        .map(|d| d.join(vtrace::sys::dropmon::instance_name(pid, 0)))
         .filter(|d| std::fs::create_dir(d).is_ok());
     // A live run's table (this process's) must survive.
     let own = TraceTable::install(&Topo::netns(&t.h), flow()).unwrap_or_else(|e| panic!("{e}"));
@@ -312,4 +312,43 @@ fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_nanos()).unwrap_or(0))
         .unwrap_or(0)
+}
+
+#[test]
+fn a_session_traces_every_namespace_and_leaves_nothing_behind() {
+    use vtrace::sys::nftrace::{NfSession, Options};
+    let t = Topo::new("se");
+    let namespaces: Vec<(String, Netns)> =
+        [&t.a, &t.h, &t.b].iter().map(|n| ((*n).clone(), Topo::netns(n))).collect();
+    let opts = Options { netfilter: true, drop_reasons: true };
+    let started = std::time::Instant::now();
+    let (session, notes) = NfSession::start(&namespaces, flow(), opts);
+    let start_ms = started.elapsed().as_millis();
+    assert!(notes.iter().all(|n| n.starts_with("no kernel drop reasons")), "{notes:?}");
+    assert!(t.ping());
+    std::thread::sleep(Duration::from_millis(100));
+    let stopping = std::time::Instant::now();
+    let done = session.finish();
+    let finish_ms = stopping.elapsed().as_millis();
+    eprintln!("netfilter session on 3 namespaces: start {start_ms} ms, finish {finish_ms} ms");
+    for ns in [&t.a, &t.h, &t.b] {
+        assert!(done.events.iter().any(|e| &e.netns == ns), "no events from {ns}");
+        assert_eq!(vtrace_tables(ns), Vec::<(String, String)>::new(), "left in {ns}");
+    }
+    // vtrace's own rule is named as such.
+    assert!(
+        done.events.iter().any(|e| e.rule_text.as_deref() == Some(vtrace::sys::nftrace::OWN_RULE)),
+        "{:?}",
+        done.events
+    );
+    assert_eq!(done.br_netfilter.len(), 3);
+    let own = format!("vtrace_{}_", std::process::id());
+    let instances = std::fs::read_dir("/sys/kernel/tracing/instances").into_iter().flatten();
+    let left: Vec<String> = instances
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&own))
+        .collect();
+    // Another test of this process may hold a monitor right now; none may be this session's.
+    assert!(left.len() <= 1, "{left:?}");
 }

@@ -27,6 +27,8 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 pub const INSTANCE_PREFIX: &str = "vtrace_";
 const EVENT: &str = "events/skb/kfree_skb";
 
+static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Why the monitor could not start.
 #[derive(Debug, Error)]
 pub enum DropmonError {
@@ -43,14 +45,19 @@ pub enum DropmonError {
     Clock(std::io::Error),
 }
 
-/// `vtrace_<pid>`.
-pub fn instance_name(pid: u32) -> String {
-    format!("{INSTANCE_PREFIX}{pid}")
+/// `vtrace_<pid>_<n>`: the pid tells `vtrace cleanup` whether its run is gone; `n` keeps two
+/// monitors of one process apart.
+pub fn instance_name(pid: u32, n: u32) -> String {
+    format!("{INSTANCE_PREFIX}{pid}_{n}")
 }
 
-/// The pid in a vtrace instance name.
+/// The pid in a vtrace instance name (`vtrace_<pid>` or `vtrace_<pid>_<n>`).
 pub fn instance_pid(name: &str) -> Option<u32> {
-    name.strip_prefix(INSTANCE_PREFIX)?.parse().ok()
+    let rest = name.strip_prefix(INSTANCE_PREFIX)?;
+    match rest.split_once('_') {
+        Some((pid, n)) => n.parse::<u32>().ok().and_then(|_| pid.parse().ok()),
+        None => rest.parse().ok(),
+    }
 }
 
 /// Mount tracefs at [`TRACEFS`] unless it is there already; returns the instances directory.
@@ -119,14 +126,13 @@ pub struct DropMonitor {
 }
 
 impl DropMonitor {
-    /// Create the instance `vtrace_<pid>`, enable `kfree_skb` for these ethertypes, and start
-    /// reading. An instance left by an earlier monitor of this process is reused.
+    /// Create the instance `vtrace_<pid>_<n>`, enable `kfree_skb` for these ethertypes, and
+    /// start reading.
     pub fn start(protocols: &[u16]) -> Result<Self, DropmonError> {
         let instances = ensure_tracefs()?;
-        let dir = instances.join(instance_name(std::process::id()));
-        if !dir.is_dir() {
-            std::fs::create_dir(&dir).map_err(io("creating the tracefs instance", &dir))?;
-        }
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = instances.join(instance_name(std::process::id(), n));
+        std::fs::create_dir(&dir).map_err(io("creating the tracefs instance", &dir))?;
         let mut mon = DropMonitor {
             dir: dir.clone(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -293,9 +299,10 @@ mod tests {
 
     #[test]
     fn instance_names_carry_the_pid() {
-        assert_eq!(instance_name(77), "vtrace_77");
+        assert_eq!(instance_name(77, 1), "vtrace_77_1");
         assert_eq!(instance_pid("vtrace_77"), Some(77));
-        assert_eq!(instance_pid("vtrace_77_1"), None);
+        assert_eq!(instance_pid("vtrace_77_1"), Some(77));
+        assert_eq!(instance_pid("vtrace_77_x"), None);
         assert_eq!(instance_pid("other"), None);
     }
 }

@@ -22,7 +22,7 @@ use crate::core::netfilter::NfEvent;
 use crate::sys::netns::Netns;
 
 /// How long the receiving thread waits for a datagram before it checks whether to stop.
-const POLL_MS: i32 = 20;
+const POLL_MS: i32 = 10;
 
 /// Why a listener could not start.
 #[derive(Debug, Error)]

@@ -2,9 +2,12 @@
 //!
 //! [`TraceListener::start`] subscribes inside one namespace; [`decode`] turns datagrams into
 //! [`crate::core::netfilter::NfEvent`]s. Installing the rules that mark packets for tracing is
-//! `sys::nft`'s job; matching events to packets is `core::netfilter`'s.
+//! `sys::nft`'s job; matching events to packets is `core::netfilter`'s. [`NfSession`] bundles
+//! listeners, trace tables and the drop monitor of one live trace.
 
 pub mod decode;
 mod listen;
+mod session;
 
 pub use listen::{ListenError, TraceListener};
+pub use session::{DROP_PROTOCOLS, NfFinished, NfSession, OWN_RULE, Options};

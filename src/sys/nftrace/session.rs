@@ -1,0 +1,156 @@
+//! Everything netfilter tracing needs during one live trace, started and stopped as one: in each
+//! namespace of the path a trace listener and vtrace's trace table (listener first, so no event
+//! is missed), plus the kernel drop-reason monitor. Dropping the session (normal end, error,
+//! Ctrl-C handled by the caller, panic unwinding) removes every table and the tracefs instance.
+//!
+//! This is the integration API for `ping`/`watch`; it does not match events to packets
+//! (`core::netfilter` does).
+
+use crate::core::netfilter::{BrNetfilter, DropEvent, NfEvent};
+use crate::sys::dropmon::DropMonitor;
+use crate::sys::netns::Netns;
+use crate::sys::nft::{self, Flow, RuleIndex, TraceTable};
+
+use super::TraceListener;
+
+/// Ethertypes whose kernel drops are monitored: IPv4, ARP, IPv6.
+pub const DROP_PROTOCOLS: [u16; 3] = [0x0800, 0x0806, 0x86dd];
+
+/// The text shown for the events of vtrace's own rule.
+pub const OWN_RULE: &str = "meta nftrace set 1 (vtrace)";
+
+/// What to trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Install trace tables and listen to trace events (`--no-netfilter` turns it off).
+    pub netfilter: bool,
+    /// Monitor `kfree_skb` drop reasons (`--no-drop-reasons` turns it off).
+    pub drop_reasons: bool,
+}
+
+/// A running netfilter trace over several namespaces.
+#[derive(Debug)]
+pub struct NfSession {
+    /// Per namespace: label, namespace, listener, table (declared in drop order: the table goes
+    /// before its listener).
+    parts: Vec<Part>,
+    monitor: Option<DropMonitor>,
+}
+
+#[derive(Debug)]
+struct Part {
+    label: String,
+    ns: Netns,
+    table: TraceTable,
+    listener: TraceListener,
+}
+
+/// What a session saw, once stopped.
+#[derive(Debug, Default)]
+pub struct NfFinished {
+    /// Trace events of every namespace, with rule text filled in.
+    pub events: Vec<NfEvent>,
+    pub drops: Vec<DropEvent>,
+    /// br_netfilter's switches per namespace label.
+    pub br_netfilter: Vec<(String, BrNetfilter)>,
+}
+
+impl NfSession {
+    /// Start tracing `flow` in each namespace (label, namespace). What cannot be started is
+    /// returned as notes ("… : pass --no-netfilter"), the rest goes on.
+    pub fn start(namespaces: &[(String, Netns)], flow: Flow, opts: Options) -> (Self, Vec<String>) {
+        let mut notes = Vec::new();
+        let monitor = if opts.drop_reasons {
+            DropMonitor::start(&DROP_PROTOCOLS)
+                .map_err(|e| notes.push(format!("no kernel drop reasons: {e}")))
+                .ok()
+        } else {
+            None
+        };
+        let started: Vec<Result<Part, String>> = if opts.netfilter {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = namespaces
+                    .iter()
+                    .map(|(label, ns)| s.spawn(move || start_part(label, ns, flow)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err("a trace thread panicked".into())))
+                    .collect()
+            })
+        } else {
+            Vec::new()
+        };
+        let mut parts = Vec::new();
+        for p in started {
+            match p {
+                Ok(p) => parts.push(p),
+                Err(e) => notes.push(e),
+            }
+        }
+        (NfSession { parts, monitor }, notes)
+    }
+
+    /// Trace events received so far (without rule text: that is read once, at the end).
+    pub fn drain(&self) -> Vec<NfEvent> {
+        self.parts.iter().flat_map(|p| p.listener.drain()).collect()
+    }
+
+    /// Kernel drops read so far.
+    pub fn drain_drops(&self) -> Vec<DropEvent> {
+        self.monitor.as_ref().map(DropMonitor::drain).unwrap_or_default()
+    }
+
+    /// Stop: remove the tables, read each namespace's ruleset once for rule text and its
+    /// br_netfilter switches, stop the listeners and the drop monitor.
+    pub fn finish(mut self) -> NfFinished {
+        let mut out = NfFinished::default();
+        let parts = std::mem::take(&mut self.parts);
+        let monitor = self.monitor.take();
+        // Removing the tracefs instance waits for an RCU grace period (~50 ms): overlap it.
+        let (finished, drops) = std::thread::scope(|s| {
+            let drops = s.spawn(move || monitor.map(DropMonitor::stop).unwrap_or_default());
+            let handles: Vec<_> =
+                parts.into_iter().map(|p| s.spawn(move || finish_part(p))).collect();
+            let finished: Vec<(Vec<NfEvent>, (String, BrNetfilter))> =
+                handles.into_iter().filter_map(|h| h.join().ok()).collect();
+            (finished, drops.join().unwrap_or_default())
+        });
+        out.drops = drops;
+        for (events, brnf) in finished {
+            out.events.extend(events);
+            out.br_netfilter.push(brnf);
+        }
+        out.events.sort_by_key(|e| e.t_ns);
+        out
+    }
+}
+
+/// Remove one namespace's table and collect its events with their rule text.
+fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter)) {
+    let Part { label, ns, table, listener } = p;
+    let own = table.name().to_owned();
+    let mut events = listener.stop();
+    // Only rules of other tables need their text read back (vtrace's own rule is known).
+    let foreign = events.iter().any(|e| e.rule_handle.is_some() && e.table != own);
+    let index =
+        if foreign { RuleIndex::load(&ns).unwrap_or_default() } else { RuleIndex::default() };
+    let _ = table.remove();
+    for ev in &mut events {
+        if ev.table == own {
+            ev.rule_text = ev.rule_handle.map(|_| OWN_RULE.to_owned());
+        } else {
+            index.annotate(ev);
+        }
+    }
+    let brnf = nft::br_netfilter(&ns);
+    (events, (label, brnf))
+}
+
+fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
+    let listener = TraceListener::start(ns, label)
+        .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
+    let table = TraceTable::install(ns, flow)
+        .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
+    Ok(Part { label: label.to_owned(), ns: ns.clone(), table, listener })
+}
