@@ -168,6 +168,79 @@ fn target_host_veth_down_is_link_down_after_the_bridge() {
     );
 }
 
+/// `nft list tables` of the lab's namespaces that are vtrace's own (none must be left).
+fn vtrace_tables(lab: &Lab) -> Vec<String> {
+    [lab.host_ns(), lab.container(1), lab.container(2)]
+        .iter()
+        .flat_map(|ns| {
+            let out = Command::new("ip")
+                .args(["netns", "exec", ns, "nft", "list", "tables"])
+                .output()
+                .unwrap_or_else(|e| panic!("nft: {e}"));
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("vtrace_"))
+                .map(|l| format!("{ns}: {l}"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn forward_policy_drop_with_br_netfilter_is_netfilter_drop_after_the_bridge() {
+    let lab = Lab::up("fd");
+    let host = lab.host_ns();
+    let per_netns = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &host,
+            "test",
+            "-e",
+            "/proc/sys/net/bridge/bridge-nf-call-iptables",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !per_netns {
+        eprintln!("SKIPPED: br_netfilter's sysctls are not per network namespace here");
+        return;
+    }
+    sh("ip", &["netns", "exec", &host, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
+    sh("ip", &["netns", "exec", &host, "iptables", "-P", "FORWARD", "DROP"]);
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "netfilter-drop", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[2].as_str()), Some(p[3].as_str())), "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains(&format!("in {host}: ip filter FORWARD, policy drop")), "{summary}");
+    assert!(summary.contains("bridge-nf-call-iptables is on"), "{summary}");
+    assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
+    // Read-only mode: no tracing rules, so the captures alone speak.
+    let (_, v) = lab.ping(&["--no-netfilter", "--no-drop-reasons"]);
+    assert_eq!(v["verdict"]["cause"], "unknown", "{v}");
+}
+
+#[test]
+fn input_drop_rule_is_netfilter_drop_at_the_target() {
+    let lab = Lab::up("id");
+    let target = lab.container(2);
+    let rules = "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  icmp type echo-request drop\n }\n}\n";
+    let file = std::env::temp_dir().join(format!("vtrace-input-drop-{}.nft", std::process::id()));
+    std::fs::write(&file, rules).unwrap_or_else(|e| panic!("{e}"));
+    sh("ip", &["netns", "exec", &target, "nft", "-f", &file.to_string_lossy()]);
+    let _ = std::fs::remove_file(&file);
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "netfilter-drop", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[4].as_str()), None), "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains(&format!("in {target}: inet t input")), "{summary}");
+    assert!(summary.contains("rule `icmp type echo-request drop`"), "{summary}");
+    assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
+}
+
 #[test]
 fn disabled_bridge_port_is_bridge_port_blocked() {
     let lab = Lab::up("bp");

@@ -67,6 +67,8 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         write: None,
         json: args.json,
         no_tui: args.no_tui,
+        no_netfilter: false,
+        no_drop_reasons: false,
         ipv6: false,
     };
     let outcome = if interrupted() { Ok(Outcome::NotReached) } else { ping::run(&ping) };

@@ -7,6 +7,7 @@ pub mod inputs;
 pub mod lab;
 pub mod live;
 pub mod merge;
+pub mod netfilter;
 pub mod packets;
 pub mod ping;
 pub mod topo;

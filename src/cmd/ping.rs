@@ -16,12 +16,14 @@ use clap::Args;
 
 use crate::cli::parse_duration;
 use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
+use crate::cmd::netfilter;
 use crate::core::diagnosis::{self, ProbeFacts};
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
 use crate::error::Outcome;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
+use crate::sys::nftrace::{NfSession, Options};
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 
 /// Options of `vtrace ping`.
@@ -63,6 +65,12 @@ pub struct PingArgs {
     /// Print the text report even on a terminal (where the interactive view is the default).
     #[arg(long)]
     pub no_tui: bool,
+    /// Do not install netfilter tracing rules (read-only: nothing is added to any firewall).
+    #[arg(long)]
+    pub no_netfilter: bool,
+    /// Do not watch the kernel's packet drop reasons (tracefs skb:kfree_skb).
+    #[arg(long)]
+    pub no_drop_reasons: bool,
     /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
@@ -123,6 +131,9 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
+    let nf_opts = Options { netfilter: !args.no_netfilter, drop_reasons: !args.no_drop_reasons };
+    let quiet = matches!(output, Output::Tui { .. });
+    let nf = netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet);
     let mut live = Live::start(&topo, points, &filter, args.write.as_deref(), output, window_ns)?;
     let mut sent = 0u64;
     let mut no_route = false;
@@ -154,6 +165,8 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         live.pump()?;
     }
     let done = live.finish()?;
+    // The trace tables go as soon as the captures stop (their guards remove them on every path).
+    let traced = nf.map(NfSession::finish).unwrap_or_default();
     let mut verdict = done.verdict();
     let attempted = u64::from(seq);
     if verdict.sent < attempted {
@@ -164,9 +177,12 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         verdict.reachable = false;
     }
     let facts = ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, no_route };
-    if !verdict.reachable
-        && let Some(d) = diagnosis::diagnose(&topo, route.as_ref(), &verdict, &facts)
-    {
+    let diagnosis = netfilter::diagnose(&topo, points, &traced, &verdict).or_else(|| {
+        (!verdict.reachable)
+            .then(|| diagnosis::diagnose(&topo, route.as_ref(), &verdict, &facts))
+            .flatten()
+    });
+    if let Some(d) = diagnosis {
         diagnosis::apply(&mut verdict, &d);
     }
     done.write(&verdict)?;

@@ -1,0 +1,87 @@
+//! Netfilter tracing around a live trace: start an [`NfSession`] in every namespace of the path
+//! for the traced flow, and after the trace turn a netfilter drop seen at or after the segment
+//! where packets vanished into the diagnosis (`netfilter-drop`, naming the namespace, family,
+//! table, chain and rule or policy, with the command that shows it).
+
+use std::net::IpAddr;
+
+use crate::core::diagnosis::Diagnosis;
+use crate::core::netfilter::find_drop;
+use crate::core::path::{PathPoint, Role};
+use crate::core::topology::Topology;
+use crate::core::verdict::{Cause, Verdict};
+use crate::sys::netns::Netns;
+use crate::sys::nft::Flow;
+use crate::sys::nftrace::{NfFinished, NfSession, Options};
+
+/// Namespace labels of the path's points, in path order, each once.
+fn namespaces(topo: &Topology, points: &[PathPoint]) -> Vec<(String, Netns)> {
+    let mut out: Vec<(String, Netns)> = Vec::new();
+    for p in points {
+        if let Some(ns) = topo.ns(p.ns)
+            && !out.iter().any(|(label, _)| *label == ns.label)
+        {
+            out.push((ns.label.clone(), Netns::Path(ns.path.clone())));
+        }
+    }
+    out
+}
+
+/// Start tracing the flow between `src` and `dst` on the path. `None` when turned off or when
+/// the source address is unknown; what could not start is printed unless `quiet` (the TUI).
+pub(crate) fn start(
+    topo: &Topology,
+    points: &[PathPoint],
+    src: Option<IpAddr>,
+    dst: IpAddr,
+    opts: Options,
+    quiet: bool,
+) -> Option<NfSession> {
+    let a = src?;
+    if !opts.netfilter && !opts.drop_reasons {
+        return None;
+    }
+    let (session, notes) = NfSession::start(&namespaces(topo, points), Flow { a, b: dst }, opts);
+    if !quiet {
+        for note in notes {
+            eprintln!("vtrace: {note}");
+        }
+    }
+    Some(session)
+}
+
+/// The netfilter drop that explains the verdict's loss, if one was traced in a namespace at or
+/// after the last point that saw the packet.
+pub(crate) fn diagnose(
+    topo: &Topology,
+    points: &[PathPoint],
+    traced: &NfFinished,
+    verdict: &Verdict,
+) -> Option<Diagnosis> {
+    if verdict.reachable || verdict.cause == Cause::CaptureGap {
+        return None;
+    }
+    let from = verdict.segment.and_then(|s| s.after).map_or(0, |p| p.index());
+    let label = |p: &PathPoint| topo.ns(p.ns).map(|n| n.label.as_str());
+    let mut after: Vec<&str> = Vec::new();
+    for l in points.iter().skip(from).filter_map(label) {
+        if !after.contains(&l) {
+            after.push(l);
+        }
+    }
+    // br_netfilter matters only where the packet crossed a bridge.
+    let bridged: Vec<(&str, _)> = traced
+        .br_netfilter
+        .iter()
+        .filter(|(ns, _)| {
+            points.iter().any(|p| p.role == Role::Bridge && label(p) == Some(ns.as_str()))
+        })
+        .map(|(ns, b)| (ns.as_str(), *b))
+        .collect();
+    let events: Vec<_> = traced.events.iter().collect();
+    let drop = find_drop(&events, &after, &bridged)?;
+    Some(Diagnosis {
+        cause: Cause::NetfilterDrop,
+        detail: format!("{} (see: {})", drop.summary(), drop.hint()),
+    })
+}
