@@ -133,8 +133,13 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
     let nf_opts = Options { netfilter: !args.no_netfilter, drop_reasons: !args.no_drop_reasons };
     let quiet = matches!(output, Output::Tui { .. });
-    let nf = netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet);
-    let mut live = Live::start(&topo, points, &filter, args.write.as_deref(), output, window_ns)?;
+    // The trace tables and the captures start side by side: both are ready before any echo.
+    let (nf, live) = std::thread::scope(|s| {
+        let nf = s.spawn(|| netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet));
+        let live = Live::start(&topo, points, &filter, args.write.as_deref(), output, window_ns);
+        (nf.join().ok().flatten(), live)
+    });
+    let mut live = live?;
     let mut sent = 0u64;
     let mut no_route = false;
     let mut send_error: Option<ProbeError> = None;
@@ -164,9 +169,14 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         }
         live.pump()?;
     }
-    let done = live.finish()?;
-    // The trace tables go as soon as the captures stop (their guards remove them on every path).
-    let traced = nf.map(NfSession::finish).unwrap_or_default();
+    // The trace tables are removed while the captures stop and settle (their guards remove
+    // them on every other path too).
+    let (done, traced) = std::thread::scope(|s| {
+        let traced = s.spawn(|| nf.map(NfSession::finish).unwrap_or_default());
+        let done = live.finish();
+        (done, traced.join().unwrap_or_default())
+    });
+    let done = done?;
     let mut verdict = done.verdict();
     let attempted = u64::from(seq);
     if verdict.sent < attempted {
