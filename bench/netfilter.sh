@@ -3,9 +3,8 @@
 # add to `vtrace ping A B -c 1 --json`, against the same run with --no-netfilter as the baseline.
 # Median of RUNS runs each (hyperfine). Target: tracing adds at most 50 ms.
 #
-# Until `vtrace ping` has --no-netfilter (the plug-in of sys::nftrace / sys::nft / sys::dropmon
-# into ping), it measures the part it can: installing and removing vtrace's trace table in the
-# three namespaces of the lab (one `nft -f -` each way per namespace), which is most of the cost.
+# With a vtrace that has no --no-netfilter (older builds), it measures the part it can:
+# installing and removing vtrace's trace table in the three namespaces of the lab.
 #
 # Needs root, hyperfine, jq, nft. Usage: bench/netfilter.sh [RUNS] (default 10).
 # Creates only the namespaces of a lab with prefix bN<pid>- and removes them (also on failure).
