@@ -40,22 +40,26 @@ pub enum Command {
     /// Without endpoints: every namespace (named, Docker, processes', the host's). With
     /// endpoints: their namespaces and those connecting them, and the capture points from each
     /// endpoint to the next. Needs root (entering namespaces: CAP_SYS_ADMIN).
-    #[command(after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
+    #[command(
+        after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
         pid:PID, path:FILE, or an IP address.\n\nExamples:\n  \
         vtrace topo\n  \
         vtrace topo nginx-1 nginx-2\n  \
-        vtrace topo --json | jq '.veth_links'")]
+        vtrace topo --json | jq '.veth_links'"
+    )]
     Topo(TopoArgs),
     /// Send ICMP echoes from SRC to DST and trace every packet hop by hop: capture on every
     /// point of the path (each inside its namespace), correlate ARP and ICMP across them, and
     /// say where and why packets stopped. Needs root (CAP_NET_RAW, CAP_SYS_ADMIN).
-    #[command(after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
+    #[command(
+        after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
         pid:PID, path:FILE; DST may also be an IP address.\n\nExit status: 0 every echo answered, \
         1 not, 2 error.\n\nExamples:\n  \
         vtrace ping nginx-1 nginx-2\n  \
         vtrace ping nginx-1 172.18.0.3 -c 1 --json | jq .verdict\n  \
         vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
-        vtrace ping nginx-1 nginx-2 -s 1472 --df")]
+        vtrace ping nginx-1 nginx-2 -s 1472 --df"
+    )]
     Ping(crate::cmd::ping::PingArgs),
     /// Trace, passively, what the containers send themselves: ARP, ICMP, TCP connection starts
     /// and UDP, captured on every point of the path between the endpoints and reported exchange

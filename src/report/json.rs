@@ -6,7 +6,6 @@
 
 use std::io::{self, Write};
 
-
 use serde_json::json;
 
 use crate::core::exchange::{Exchange, Leg};
