@@ -200,10 +200,18 @@ impl<'w> Live<'w> {
     /// Stop the captures (they keep their namespaces alive), settle everything, complete the
     /// pcapng file.
     pub fn finish(mut self) -> Result<Finished<'w>> {
-        let stats = self.captures.take().map(Captures::stop).unwrap_or_default();
-        while let Ok(batch) = self.frames.try_recv() {
-            self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
-        }
+        // Stop, and drain while the capture threads hand over their last frames (the channel
+        // is bounded: a thread may be waiting for room), until every one of them is gone.
+        let stats = match self.captures.take() {
+            Some(captures) => {
+                captures.request_stop();
+                for batch in self.frames.iter() {
+                    self.pending.extend(batch.into_iter().map(|c| Reverse(Pending(c))));
+                }
+                captures.stop()
+            }
+            None => Vec::new(),
+        };
         self.release(u64::MAX)?;
         self.analysis.finish();
         self.drain();

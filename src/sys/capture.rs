@@ -3,15 +3,18 @@
 //!
 //! Every capture runs in immediate mode with nanosecond timestamps (DESIGN.md: otherwise packets
 //! arrive up to a second late), promiscuous where asked (bridges), with a BPF filter and a
-//! generous kernel buffer. Each thread pushes what it captures into one channel; [`Captures::stop`]
-//! ends every thread (an open capture keeps its namespace alive) and returns the per-point
-//! kernel statistics. This module captures bytes; it never decodes or interprets them.
+//! generous kernel buffer. Each thread pushes what it captures into one bounded channel (when the
+//! analysing side falls behind, the kernel ring absorbs the burst and counts what it cannot, so
+//! memory stays flat and losses show as capture drops); [`Captures::stop`] ends every thread (an
+//! open capture keeps its namespace alive) and returns the per-point kernel statistics. This
+//! module captures bytes; it never decodes or interprets them.
 
 use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
@@ -25,6 +28,8 @@ const BUFFER_BYTES: i32 = 32 << 20;
 pub const SNAPLEN: u32 = 65_535;
 /// Most frames a capture thread hands over at once.
 const BATCH: usize = 512;
+/// Batches waiting for the analysing side, over all points, before capture threads wait.
+const QUEUED_BATCHES: usize = 1024;
 /// How often an idle capture thread looks at the stop flag (ms).
 const POLL_MS: i32 = 20;
 
@@ -102,7 +107,7 @@ impl Captures {
     pub fn start(
         specs: &[CaptureSpec],
     ) -> Result<(Captures, Receiver<Vec<Captured>>), CaptureError> {
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUED_BATCHES);
         let mut caps = Captures {
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
@@ -146,6 +151,12 @@ impl Captures {
         &self.down
     }
 
+    /// Ask every capture to stop, without waiting: drain the channel until it closes, then
+    /// [`Captures::stop`] for the statistics.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
     /// Stop every capture, wait for its thread, and return its statistics by point.
     pub fn stop(self) -> Vec<CaptureStats> {
         self.stop.store(true, Ordering::SeqCst);
@@ -157,7 +168,7 @@ type Ready = Sender<Result<LinkType, CaptureError>>;
 
 fn spawn(
     spec: CaptureSpec,
-    tx: Sender<Vec<Captured>>,
+    tx: SyncSender<Vec<Captured>>,
     ready: Ready,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<CaptureStats>, CaptureError> {
@@ -229,7 +240,7 @@ unsafe extern "C" {
 fn run(
     cap: pcap::Capture<pcap::Active>,
     point: usize,
-    tx: &Sender<Vec<Captured>>,
+    tx: &SyncSender<Vec<Captured>>,
     stop: &AtomicBool,
 ) -> CaptureStats {
     let Ok(mut cap) = cap.setnonblock() else { return CaptureStats::default() };
@@ -238,6 +249,12 @@ fn run(
     if fd < 0 {
         return stats(&mut cap);
     }
+    let mut shed = 0u64;
+    let done = |cap: &mut pcap::Capture<pcap::Active>, shed: u64| {
+        let mut s = stats(cap);
+        s.dropped += shed;
+        s
+    };
     loop {
         // Read everything buffered, then wait. An error is "nothing buffered" or a broken
         // capture (the interface vanished): the statistics and the missing hops tell the story.
@@ -246,19 +263,47 @@ fn run(
         while let Ok(p) = cap.next_packet() {
             let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
             batch.push(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
-            if batch.len() >= BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
-                return stats(&mut cap);
+            if batch.len() >= BATCH && !hand_over(tx, std::mem::take(&mut batch), stop, &mut shed) {
+                return done(&mut cap, shed);
             }
         }
-        if !batch.is_empty() && tx.send(batch).is_err() {
-            return stats(&mut cap);
+        if !batch.is_empty() && !hand_over(tx, batch, stop, &mut shed) {
+            return done(&mut cap, shed);
         }
         if stop.load(Ordering::SeqCst) {
-            return stats(&mut cap);
+            return done(&mut cap, shed);
         }
         let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd, its count passed.
         unsafe { libc::poll(&raw mut pfd, 1, POLL_MS) };
+    }
+}
+
+/// Hand a batch to the analysing side, waiting while the queue is full (meanwhile the kernel ring
+/// holds new frames, and counts those it cannot). Returns false when the analysing side is gone.
+/// Once stopping, a queue that stays full for a second (nobody drains it) sheds the batch and
+/// counts it as dropped, so a stop never hangs.
+fn hand_over(
+    tx: &SyncSender<Vec<Captured>>,
+    mut batch: Vec<Captured>,
+    stop: &AtomicBool,
+    shed: &mut u64,
+) -> bool {
+    let mut waited_ms = 0u32;
+    loop {
+        match tx.try_send(batch) {
+            Ok(()) => return true,
+            Err(TrySendError::Disconnected(_)) => return false,
+            Err(TrySendError::Full(b)) => {
+                if stop.load(Ordering::SeqCst) && waited_ms >= 1000 {
+                    *shed += b.len() as u64;
+                    return true;
+                }
+                batch = b;
+                waited_ms += 1;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 }
 
