@@ -238,6 +238,18 @@ fn input_drop_rule_is_netfilter_drop_at_the_target() {
     let summary = v["verdict"]["summary"].as_str().unwrap_or("");
     assert!(summary.contains(&format!("in {target}: inet t input")), "{summary}");
     assert!(summary.contains("rule `icmp type echo-request drop`"), "{summary}");
+    // The drop is on the request's journey too, with the namespace, table, chain and verdict.
+    for e in echo_exchanges(&v) {
+        let notes = e["request"]["netfilter"].as_array().cloned().unwrap_or_default();
+        assert!(
+            notes.iter().any(|n| n["netns"] == target.as_str()
+                && n["family"] == "inet"
+                && n["table"] == "t"
+                && n["chain"] == "input"
+                && n["verdict"] == "drop"),
+            "{e}"
+        );
+    }
     assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
 }
 

@@ -16,9 +16,11 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::core::analysis::Analysis;
 use crate::core::decode::decode;
+use crate::core::exchange::Exchange;
 use crate::core::frame::{Frame, LinkType};
 use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
+use crate::core::netfilter::{NfEvent, NfNote, TraceBook};
 use crate::core::path::{PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::verdict::Verdict;
@@ -119,6 +121,8 @@ pub(crate) struct Live<'w> {
     pub answered: u64,
     /// The first error writing the report (the trace goes on; it is returned at the end).
     io_result: Result<()>,
+    /// Netfilter trace events received so far, to annotate the journeys as they settle.
+    netfilter: TraceBook,
 }
 
 impl<'w> Live<'w> {
@@ -173,7 +177,18 @@ impl<'w> Live<'w> {
             frame_no: 0,
             answered: 0,
             io_result: Ok(()),
+            netfilter: TraceBook::default(),
         })
+    }
+
+    /// Netfilter trace events received since the last call: they annotate the journeys. Returns
+    /// them (with the headers later events of a packet borrow from its first), for the diagnosis.
+    pub fn add_netfilter_events(&mut self, events: Vec<NfEvent>) -> Vec<NfEvent> {
+        let n = self.netfilter.events().len();
+        for e in events {
+            self.netfilter.ingest(e);
+        }
+        self.netfilter.events().get(n..).map(<[NfEvent]>::to_vec).unwrap_or_default()
     }
 
     /// Wait up to one tick for frames, hand over those old enough, let time pass in the
@@ -257,19 +272,39 @@ impl<'w> Live<'w> {
     /// Render the exchanges settled so far; count answered echoes.
     fn drain(&mut self) {
         let (report, names, answered) = (&mut self.report, &self.names, &mut self.answered);
+        let book = &self.netfilter;
         let mut res = Ok(());
         self.analysis.drain(|ex, line| {
             if ex.kind.is_echo() && ex.answered() {
                 *answered += 1;
             }
             if res.is_ok() {
-                res = report.exchange(ex, line, names);
+                res = if book.is_empty() {
+                    report.exchange(ex, line, names)
+                } else {
+                    report.exchange(&annotated(ex, book), line, names)
+                };
             }
         });
         if self.io_result.is_ok() {
             self.io_result = res.map_err(Into::into);
         }
     }
+}
+
+/// The exchange with the netfilter decisions traced for each of its packets.
+fn annotated(ex: &Exchange, book: &TraceBook) -> Exchange {
+    let mut ex = ex.clone();
+    let legs =
+        std::iter::once(&mut ex.request).chain(ex.reply.as_mut()).chain(ex.errors.iter_mut());
+    for leg in legs {
+        leg.netfilter = book
+            .for_packet(&leg.journey.packet)
+            .into_iter()
+            .filter_map(NfNote::from_event)
+            .collect();
+    }
+    ex
 }
 
 /// A live trace after its captures stopped: the verdict and the end of the report.

@@ -11,7 +11,7 @@ use crate::core::path::{PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::verdict::{Cause, Verdict};
 use crate::sys::netns::Netns;
-use crate::sys::nft::Flow;
+use crate::sys::nft::{Flow, RuleIndex};
 use crate::sys::nftrace::{NfFinished, NfSession, Options};
 
 /// Namespace labels of the path's points, in path order, each once.
@@ -79,7 +79,15 @@ pub(crate) fn diagnose(
         .map(|(ns, b)| (ns.as_str(), *b))
         .collect();
     let events: Vec<_> = traced.events.iter().collect();
-    let drop = find_drop(&events, &after, &bridged)?;
+    let mut drop = find_drop(&events, &after, &bridged)?;
+    // Events read while the trace ran carry only the rule's handle: look its text up now.
+    if let (Some(""), Some(handle)) = (drop.rule.as_deref(), drop.rule_handle) {
+        let ns = namespaces(topo, points).into_iter().find(|(l, _)| *l == drop.netns);
+        if let Some(index) = ns.and_then(|(_, ns)| RuleIndex::load(&ns).ok()) {
+            let text = index.text(drop.family.as_str(), &drop.table, &drop.chain, handle);
+            drop.rule = text.map(str::to_owned).or(drop.rule);
+        }
+    }
     Some(Diagnosis {
         cause: Cause::NetfilterDrop,
         detail: format!("{} (see: {})", drop.summary(), drop.hint()),

@@ -18,6 +18,7 @@ use crate::cli::parse_duration;
 use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
 use crate::cmd::netfilter;
 use crate::core::diagnosis::{self, ProbeFacts};
+use crate::core::netfilter::NfEvent;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
 use crate::error::Outcome;
@@ -140,6 +141,7 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         (nf.join().ok().flatten(), live)
     });
     let mut live = live?;
+    let mut seen: Vec<NfEvent> = Vec::new();
     let mut sent = 0u64;
     let mut no_route = false;
     let mut send_error: Option<ProbeError> = None;
@@ -168,6 +170,12 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
             break;
         }
         live.pump()?;
+        if let Some(nf) = &nf {
+            seen.extend(live.add_netfilter_events(nf.drain()));
+        }
+    }
+    if let Some(nf) = &nf {
+        seen.extend(live.add_netfilter_events(nf.drain()));
     }
     // The trace tables are removed while the captures stop and settle (their guards remove
     // them on every other path too).
@@ -177,6 +185,10 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         (done, traced.join().unwrap_or_default())
     });
     let done = done?;
+    // Events read while the trace ran (they annotated the journeys) count for the diagnosis too.
+    let mut traced = traced;
+    traced.events.extend(seen);
+    traced.events.sort_by_key(|e| e.t_ns);
     let mut verdict = done.verdict();
     let attempted = u64::from(seq);
     if verdict.sent < attempted {

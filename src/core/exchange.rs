@@ -47,11 +47,13 @@ pub struct Loss {
     pub before: Option<PointIdx>,
 }
 
-/// A journey with its loss, if it was lost.
+/// A journey with its loss, if it was lost, and the netfilter decisions traced on its way
+/// (live tracing fills them in; empty otherwise).
 #[derive(Debug, Clone)]
 pub struct Leg {
     pub journey: Journey,
     pub lost: Option<Loss>,
+    pub netfilter: Vec<crate::core::netfilter::NfNote>,
 }
 
 impl Leg {
@@ -280,7 +282,7 @@ impl ExchangeBuilder {
             Role::Request(kind, key) => {
                 self.serial += 1;
                 self.by_key.insert(key, self.serial);
-                let leg = Leg { journey, lost: None };
+                let leg = Leg { journey, lost: None, netfilter: Vec::new() };
                 self.pending.push_back(Pending {
                     serial: self.serial,
                     exchange: Some(Exchange {
@@ -296,7 +298,7 @@ impl ExchangeBuilder {
             Role::Reply(key) => match self.find(key) {
                 Some(slot) => {
                     if let Some(mut ex) = slot.exchange.take() {
-                        ex.reply = Some(Leg { journey, lost: None });
+                        ex.reply = Some(Leg { journey, lost: None, netfilter: Vec::new() });
                         let serial = slot.serial;
                         self.emit(serial, ex, line);
                     }
@@ -304,7 +306,7 @@ impl ExchangeBuilder {
                 None => self.lone(ExchangeKind::from_reply(&journey.packet), journey, line),
             },
             Role::Error { quoted } => match self.find(quoted).and_then(|p| p.exchange.as_mut()) {
-                Some(ex) => ex.errors.push(Leg { journey, lost: None }),
+                Some(ex) => ex.errors.push(Leg { journey, lost: None, netfilter: Vec::new() }),
                 None => self.lone(ExchangeKind::IcmpError, journey, line),
             },
             Role::Lone(kind) => self.lone(kind, journey, line),
@@ -353,7 +355,7 @@ impl ExchangeBuilder {
         let lost = self.loss(&journey, line);
         self.ready.push(Exchange {
             kind,
-            request: Leg { journey, lost },
+            request: Leg { journey, lost, netfilter: Vec::new() },
             reply: None,
             errors: Vec::new(),
             rtt_ns: None,

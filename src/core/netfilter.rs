@@ -115,6 +115,53 @@ impl NfVerdict {
     }
 }
 
+/// One netfilter decision about a journey's packet, as the report shows it on the journey.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NfNote {
+    pub netns: String,
+    pub family: String,
+    pub table: String,
+    pub chain: String,
+    /// The rule's text, `handle N` before the text is known, or `policy`.
+    pub rule: String,
+    pub verdict: String,
+}
+
+impl NfNote {
+    /// The note of an event that decided something (a rule matched or a policy applied);
+    /// `None` for vtrace's own tracing table and for events without a verdict.
+    pub fn from_event(e: &NfEvent) -> Option<NfNote> {
+        if e.table.starts_with("vtrace_") {
+            return None;
+        }
+        let (rule, verdict) = match e.kind {
+            Some(TraceKind::Policy) => {
+                ("policy".to_owned(), e.policy.as_ref().or(e.verdict.as_ref())?)
+            }
+            _ => {
+                let rule = match (&e.rule_text, e.rule_handle) {
+                    (Some(t), _) if !t.is_empty() => t.clone(),
+                    (_, Some(h)) => format!("handle {h}"),
+                    _ => String::new(),
+                };
+                (rule, e.verdict.as_ref()?)
+            }
+        };
+        let verdict = match verdict {
+            NfVerdict::Jump(c) | NfVerdict::Goto(c) => format!("{} {c}", verdict.as_str()),
+            v => v.as_str().to_owned(),
+        };
+        Some(NfNote {
+            netns: e.netns.clone(),
+            family: e.family.map_or("?", NfFamily::as_str).to_owned(),
+            table: e.table.clone(),
+            chain: e.chain.clone(),
+            rule,
+            verdict,
+        })
+    }
+}
+
 /// What a trace event reports (`NFTA_TRACE_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceKind {
@@ -308,6 +355,11 @@ impl TraceBook {
     /// Every event, in arrival order.
     pub fn events(&self) -> &[NfEvent] {
         &self.events
+    }
+
+    /// True before the first event.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
     }
 
     /// The events of one packet, in arrival order.

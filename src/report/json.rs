@@ -70,7 +70,16 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
     point(buf, ids, leg.lost.and_then(|l| l.after));
     buf.extend_from_slice(b",\"lost_before\":");
     point(buf, ids, leg.lost.and_then(|l| l.before));
-    buf.extend_from_slice(b",\"netfilter\":[],\"kernel_drops\":[]}");
+    buf.extend_from_slice(b",\"netfilter\":[");
+    for (i, n) in leg.netfilter.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let note = json!({"netns": n.netns, "family": n.family, "table": n.table,
+                          "chain": n.chain, "rule": n.rule, "verdict": n.verdict});
+        let _ = serde_json::to_writer(&mut *buf, &note);
+    }
+    buf.extend_from_slice(b"],\"kernel_drops\":[]}");
 }
 
 /// One exchange object.

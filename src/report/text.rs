@@ -66,6 +66,13 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize)
         }
     }
     out.push('\n');
+    for n in &leg.netfilter {
+        let _ = writeln!(
+            out,
+            "           netfilter {}: {} {} {} {} → {}",
+            n.netns, n.family, n.table, n.chain, n.rule, n.verdict
+        );
+    }
 }
 
 impl TraceReport for TextTrace<'_> {

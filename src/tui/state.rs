@@ -410,6 +410,7 @@ mod tests {
         let leg = Leg {
             journey: Journey { packet: Box::new(packet), hops: vec![hop, hop], direction: None },
             lost: None,
+            netfilter: Vec::new(),
         };
         Exchange {
             kind: ExchangeKind::IcmpEcho,
