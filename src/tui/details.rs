@@ -1,5 +1,6 @@
 //! The details pane: the decoded headers of the selected exchange's packet at the selected hop
-//! (point, time, frame), and where its journeys were lost. Draws from the state; changes nothing.
+//! (point, time, frame), where its journeys were lost, and the netfilter decisions traced on
+//! them. Draws from the state; changes nothing.
 
 use std::fmt::Write as _;
 
@@ -60,6 +61,12 @@ fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
             let id = |p: Option<_>| p.map_or("(none)", |p| s.point_id(p));
             out.push(format!("lost  {name} after {} before {}", id(loss.after), id(loss.before)));
         }
+        for n in leg.map_or(&[][..], |l| l.netfilter.as_slice()) {
+            out.push(format!(
+                "nf    {name} in {}: {} {} {} {} → {}",
+                n.netns, n.family, n.table, n.chain, n.rule, n.verdict
+            ));
+        }
     }
     out
 }
@@ -104,5 +111,49 @@ fn headers(out: &mut Vec<String>, p: &Packet) {
             let _ = write!(l, " id {} seq {}", e.id, e.seq);
         }
         out.push(l);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::exchange::ExchangeKind;
+    use crate::core::journey::{Hop, Journey};
+    use crate::core::line::PointIdx;
+    use crate::core::netfilter::NfNote;
+
+    #[test]
+    fn netfilter_decisions_of_each_leg_are_listed() {
+        let hop = Hop { point: PointIdx(0), t_ns: 1, frame: 1 };
+        let note = NfNote {
+            netns: "nginx-2".into(),
+            family: "inet".into(),
+            table: "t".into(),
+            chain: "input".into(),
+            rule: "icmp type echo-request drop".into(),
+            verdict: "drop".into(),
+        };
+        let request = Leg {
+            journey: Journey { packet: Box::default(), hops: vec![hop], direction: None },
+            lost: None,
+            netfilter: vec![note],
+        };
+        let ex = Exchange {
+            kind: ExchangeKind::IcmpEcho,
+            request,
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: true,
+        };
+        let s = TuiState::new("test", 10);
+        let text = lines(&s, &ex);
+        assert!(
+            text.contains(
+                &"nf    request in nginx-2: inet t input icmp type echo-request drop → drop"
+                    .to_owned()
+            ),
+            "{text:?}"
+        );
     }
 }
