@@ -208,7 +208,18 @@ pub fn remove_instance(dir: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     let _ = std::fs::write(dir.join(EVENT).join("enable"), "0");
-    std::fs::remove_dir(dir)
+    // The kernel answers EBUSY while the instance is still referenced (a reader only just
+    // closed trace_pipe): retry briefly rather than leave the instance behind.
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn read_pipe(
