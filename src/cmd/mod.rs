@@ -17,9 +17,13 @@ use anyhow::Result;
 
 use crate::cli::Command;
 use crate::error::Outcome;
+use crate::sys::privilege::{Cap, LIVE};
 
 /// Run one command.
 pub fn run(command: Command) -> Result<Outcome> {
+    if let Some((name, caps)) = privileges(&command) {
+        crate::sys::privilege::require(name, caps)?;
+    }
     match command {
         Command::Analyze(args) => analyze::run(&args),
         Command::Lab(args) => lab::run(&args),
@@ -28,5 +32,18 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Watch(args) => watch::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
+    }
+}
+
+/// The capabilities a command needs, checked before it changes anything (`analyze` needs none).
+fn privileges(command: &Command) -> Option<(&'static str, &'static [Cap])> {
+    match command {
+        Command::Analyze(_) => None,
+        Command::Lab(_) => Some(("lab", &[Cap::NetAdmin, Cap::SysAdmin])),
+        Command::Topo(_) => Some(("topo", &[Cap::SysAdmin])),
+        Command::Ping(_) => Some(("ping", LIVE)),
+        Command::Watch(_) => Some(("watch", LIVE)),
+        Command::Demo(_) => Some(("demo", LIVE)),
+        Command::Cleanup(_) => Some(("cleanup", &[Cap::NetAdmin, Cap::SysAdmin])),
     }
 }

@@ -34,17 +34,22 @@ impl Netns {
         Ok(Netns::Named(name.to_owned()))
     }
 
-    /// The file that holds the namespace.
+    /// The file that holds the namespace. A `Named` namespace's file is always directly under
+    /// `/run/netns`, whatever its name: a name that is not a valid one (`../x`, `a/b`, a NUL)
+    /// maps to a file name there that no namespace can have, and [`Netns::open`] refuses it.
     pub fn path(&self) -> PathBuf {
         match self {
             Netns::Root => PathBuf::from("/proc/1/ns/net"),
-            Netns::Named(n) => Path::new(NETNS_RUN_DIR).join(n),
+            Netns::Named(n) => Path::new(NETNS_RUN_DIR).join(inside_run_dir(n)),
             Netns::Path(p) => p.clone(),
         }
     }
 
     /// Open the namespace file (keeps the namespace alive while open).
     pub fn open(&self) -> Result<File> {
+        if let Netns::Named(n) = self {
+            validate_name(n)?;
+        }
         let path = self.path();
         File::open(&path).with_context(|| match self {
             Netns::Named(n) => format!(
@@ -68,6 +73,21 @@ pub fn validate_name(name: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `name` as one file name under `/run/netns`: itself when valid, otherwise with every
+/// character a name cannot have replaced by `%` (a character no valid name has).
+fn inside_run_dir(name: &str) -> String {
+    if validate_name(name).is_ok() {
+        return name.to_owned();
+    }
+    let mut safe: String = name
+        .chars()
+        .take(64)
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') { c } else { '%' })
+        .collect();
+    safe.insert(0, '%');
+    safe
 }
 
 /// Run `f` on a new thread that has entered `ns`, and return its result.
@@ -197,5 +217,24 @@ mod tests {
         for good in ["nginx-1", "vt123_lab.host", "a"] {
             assert!(validate_name(good).is_ok(), "{good:?} refused");
         }
+    }
+
+    #[test]
+    fn a_named_namespace_never_points_outside_run_netns() {
+        let long = "a".repeat(300);
+        for bad in
+            ["..", ".", "../../etc/passwd", "/etc/shadow", "a/../../b", "x\0y", "n\nl", &long]
+        {
+            let bad = bad.to_owned();
+            let ns = Netns::Named(bad.clone());
+            let path = ns.path();
+            assert_eq!(path.parent(), Some(Path::new(NETNS_RUN_DIR)), "{bad:?} → {path:?}");
+            let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+            assert!(file.starts_with('%') && !file.contains('/'), "{bad:?} → {file:?}");
+            let err = ns.open().map(|_| ()).unwrap_err().to_string();
+            assert!(err.contains("invalid namespace name"), "{bad:?}: {err}");
+            assert!(delete(&bad).is_err() && create(&bad).is_err() && !exists(&bad));
+        }
+        assert_eq!(Netns::Named("nginx-1".into()).path(), Path::new("/run/netns/nginx-1"));
     }
 }
