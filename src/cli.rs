@@ -100,6 +100,11 @@ pub struct AnalyzeArgs {
     /// Open the interactive view on the analysed captures (needs a terminal).
     #[arg(long, conflicts_with_all = ["json", "packets"])]
     pub tui: bool,
+    /// With --tui: exchanges the interactive view keeps (the oldest are forgotten first).
+    #[arg(long, value_name = "N", requires = "tui",
+          default_value_t = crate::tui::state::DEFAULT_CAPACITY,
+          value_parser = crate::cmd::live::parse_ring)]
+    pub ring: usize,
     /// How long a packet may take from its first capture point to its last, and a reply to
     /// follow its request (e.g. 1s, 250ms). Bounds memory however long the capture.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]

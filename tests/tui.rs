@@ -223,3 +223,67 @@ fn any_size_draws() {
         assert_eq!(t.backend().buffer().area.width, w);
     }
 }
+
+/// `w` in `analyze --tui`: the frames of the exchanges shown (after a filter) are read again from
+/// the capture files and written to a pcapng that reads back with exactly those frames, each on
+/// its capture point's interface, in time order.
+#[test]
+fn w_writes_the_shown_exchanges_frames_to_a_pcapng() {
+    use std::sync::Arc;
+    use vtrace::tui::frames::CaptureFiles;
+
+    let dir = fixture("healthy");
+    let mut state = load("healthy");
+    let points = std::fs::read_to_string(dir.join("points")).expect("points file");
+    let files = points
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let (label, file) = l.split_once('=').expect("LABEL=FILE");
+            (dir.join(file), Some(label.to_owned()))
+        })
+        .collect();
+    let ids: Vec<String> = state.points.iter().map(|p| p.id.clone()).collect();
+    state.frames = Some(Arc::new(CaptureFiles { files, points: ids.clone() }));
+    let out = std::env::temp_dir().join(format!("vtrace-tui-w-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("out dir");
+    state.write_dir = out.clone();
+
+    // The echoes only: the ARP exchange is filtered out.
+    state.update(Action::StartFilter);
+    for c in "echo".chars() {
+        state.update(Action::FilterChar(c));
+    }
+    state.update(Action::FilterApply);
+    assert_eq!(state.shown(), 3);
+    let mut expect: Vec<(u32, u64)> = (0..state.shown())
+        .filter_map(|i| state.row(i))
+        .flat_map(|r| {
+            let ex = &r.exchange;
+            std::iter::once(&ex.request)
+                .chain(ex.reply.as_ref())
+                .flat_map(|l| l.journey.hops.iter().map(|h| (u32::from(h.point.0), h.t_ns)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    expect.sort_by_key(|&(p, t)| (t, p));
+    assert_eq!(expect.len(), 30, "3 echoes × 5 hops × 2 legs");
+
+    state.update(Action::Write);
+    let msg = state.message.clone().unwrap_or_default();
+    let written = msg
+        .strip_prefix("wrote 30 frames of 3 exchanges to ")
+        .unwrap_or_else(|| panic!("status line: {msg}"));
+    let mut reader = CaptureReader::open(Path::new(written)).expect("open the written file");
+    let mut got: Vec<(u32, u64)> = Vec::new();
+    let mut icmp = 0;
+    while let Some(frame) = reader.next_frame().expect("read back") {
+        got.push((frame.ifid, frame.t_ns));
+        icmp += usize::from(decode(&frame).icmp.is_some());
+    }
+    let names: Vec<Option<String>> = reader.interfaces().iter().map(|i| i.name.clone()).collect();
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(got, expect, "the frames of the shown exchanges, in time order");
+    assert_eq!(icmp, 30, "every frame written is an ICMP echo or reply");
+    assert_eq!(names, ids.into_iter().map(Some).collect::<Vec<_>>());
+}

@@ -28,6 +28,8 @@ pub struct DemoArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub live: crate::cmd::live::LiveOptions,
 }
 
 /// The lab of the demo: the classic names if free, else prefixed ones.
@@ -70,6 +72,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         no_netfilter: false,
         no_drop_reasons: false,
         ipv6: false,
+        live: args.live.clone(),
     };
     let outcome = if interrupted() { Ok(Outcome::NotReached) } else { ping::run(&ping) };
     drop(guard);

@@ -3,13 +3,14 @@
 //!
 //! Every capture runs in immediate mode with nanosecond timestamps (DESIGN.md: otherwise packets
 //! arrive up to a second late), promiscuous where asked (bridges), with a BPF filter and a
-//! generous kernel buffer. Each thread pushes what it captures into one bounded channel (when the
+//! kernel buffer of the size asked (`--buffer-size`). Each thread pushes what it captures into one bounded channel (when the
 //! analysing side falls behind, the kernel ring absorbs the burst and counts what it cannot, so
 //! memory stays flat and losses show as capture drops); [`Captures::stop`] ends every thread (an
 //! open capture keeps its namespace alive) and returns the per-point kernel statistics. This
 //! module captures bytes; it never decodes or interprets them.
 
 use std::os::fd::AsFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
@@ -21,15 +22,15 @@ use thiserror::Error;
 
 use crate::core::frame::LinkType;
 use crate::sys::netns::Netns;
+use crate::sys::pcapfile::CaptureReader;
 
-/// Kernel buffer per capture: a burst of full-size frames fits.
-const BUFFER_BYTES: i32 = 32 << 20;
 /// Largest frame kept (veth GSO frames can be up to 64 KiB).
 pub const SNAPLEN: u32 = 65_535;
 /// Most frames a capture thread hands over at once.
 const BATCH: usize = 512;
-/// Batches waiting for the analysing side, over all points, before capture threads wait.
-const QUEUED_BATCHES: usize = 1024;
+/// Batches waiting for the analysing side, over all points, before capture threads wait (at
+/// most 64 Ki frames: a few MiB; the kernel buffer absorbs longer bursts).
+const QUEUED_BATCHES: usize = 128;
 /// How often an idle capture thread looks at the stop flag (ms).
 const POLL_MS: i32 = 20;
 
@@ -104,8 +105,10 @@ impl Captures {
     /// afterwards can be missed), with the channel their frames arrive on (in batches). A point whose
     /// interface is down captures nothing ([`Captures::down`]); any other failure stops the
     /// captures already started and is returned.
+    /// `buffer_bytes`: the kernel buffer of each capture.
     pub fn start(
         specs: &[CaptureSpec],
+        buffer_bytes: u32,
     ) -> Result<(Captures, Receiver<Vec<Captured>>), CaptureError> {
         let (tx, rx) = sync_channel(QUEUED_BATCHES);
         let mut caps = Captures {
@@ -117,7 +120,8 @@ impl Captures {
         let mut pending = Vec::new();
         for spec in specs {
             let (ready_tx, ready_rx) = channel();
-            let handle = spawn(spec.clone(), tx.clone(), ready_tx, Arc::clone(&caps.stop))?;
+            let handle =
+                spawn(spec.clone(), buffer_bytes, tx.clone(), ready_tx, Arc::clone(&caps.stop))?;
             caps.threads.push((spec.id.clone(), handle));
             pending.push((spec.id.clone(), ready_rx));
         }
@@ -141,6 +145,33 @@ impl Captures {
         Ok((caps, rx))
     }
 
+    /// Read a capture file in place of capturing (interface N of the file is point N of
+    /// `points`; frames of other interfaces are skipped), as fast as the analysing side takes
+    /// the frames, through the same bounded channel. The channel closes at the end of the file
+    /// (or after a read error, which ends the replay like the end of the file).
+    pub fn replay(
+        path: &Path,
+        points: usize,
+    ) -> Result<(Captures, Receiver<Vec<Captured>>), CaptureError> {
+        let id = path.display().to_string();
+        let mut reader = CaptureReader::open(path)
+            .map_err(|e| CaptureError::Open { id: id.clone(), detail: e.to_string() })?;
+        let (tx, rx) = sync_channel(QUEUED_BATCHES);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("vtrace-replay".into())
+            .spawn(move || replay(&mut reader, points, &tx, &flag))
+            .map_err(|source| CaptureError::Thread { id: id.clone(), source })?;
+        let caps = Captures {
+            stop,
+            threads: vec![(id, handle)],
+            linktypes: vec![LinkType::ETHERNET; points],
+            down: Vec::new(),
+        };
+        Ok((caps, rx))
+    }
+
     /// The link type of each capture, by point.
     pub fn linktypes(&self) -> &[LinkType] {
         &self.linktypes
@@ -160,7 +191,12 @@ impl Captures {
     /// Stop every capture, wait for its thread, and return its statistics by point.
     pub fn stop(self) -> Vec<CaptureStats> {
         self.stop.store(true, Ordering::SeqCst);
-        self.threads.into_iter().map(|(_, h)| h.join().unwrap_or_default()).collect()
+        let points = self.linktypes.len();
+        let mut stats: Vec<CaptureStats> =
+            self.threads.into_iter().map(|(_, h)| h.join().unwrap_or_default()).collect();
+        // A replay's one thread counts for every point.
+        stats.resize(points.max(stats.len()), CaptureStats::default());
+        stats
     }
 }
 
@@ -168,6 +204,7 @@ type Ready = Sender<Result<LinkType, CaptureError>>;
 
 fn spawn(
     spec: CaptureSpec,
+    buffer_bytes: u32,
     tx: SyncSender<Vec<Captured>>,
     ready: Ready,
     stop: Arc<AtomicBool>,
@@ -183,7 +220,7 @@ fn spawn(
                 return CaptureStats::default();
             }
             drop(ns_file);
-            let cap = match open(&spec) {
+            let cap = match open(&spec, buffer_bytes) {
                 Ok(cap) => cap,
                 Err(e) => {
                     let _ = ready.send(Err(e));
@@ -197,7 +234,10 @@ fn spawn(
         .map_err(|source| CaptureError::Thread { id, source })
 }
 
-fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, CaptureError> {
+fn open(
+    spec: &CaptureSpec,
+    buffer_bytes: u32,
+) -> Result<pcap::Capture<pcap::Active>, CaptureError> {
     let id = || spec.id.clone();
     let open_err = |e: pcap::Error| {
         let detail = e.to_string();
@@ -215,7 +255,7 @@ fn open(spec: &CaptureSpec) -> Result<pcap::Capture<pcap::Active>, CaptureError>
         .precision(pcap::Precision::Nano)
         .promisc(spec.promisc)
         .snaplen(i32::try_from(SNAPLEN).unwrap_or(i32::MAX))
-        .buffer_size(BUFFER_BYTES)
+        .buffer_size(i32::try_from(buffer_bytes).unwrap_or(i32::MAX))
         .timeout(POLL_MS)
         .open()
         .map_err(open_err)?;
@@ -307,6 +347,35 @@ fn hand_over(
     }
 }
 
+/// The replay thread: frames of the file in batches, until its end or a stop.
+fn replay(
+    reader: &mut CaptureReader,
+    points: usize,
+    tx: &SyncSender<Vec<Captured>>,
+    stop: &AtomicBool,
+) -> CaptureStats {
+    let mut st = CaptureStats::default();
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Ok(Some(f)) = reader.next_frame() {
+        let point = f.ifid as usize;
+        if point >= points {
+            continue;
+        }
+        batch.push(Captured { point, t_ns: f.t_ns, len: f.len, data: f.data.to_vec() });
+        st.received += 1;
+        if batch.len() >= BATCH {
+            if stop.load(Ordering::SeqCst) || tx.send(std::mem::take(&mut batch)).is_err() {
+                return st;
+            }
+            batch.reserve(BATCH);
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    st
+}
+
 fn stats(cap: &mut pcap::Capture<pcap::Active>) -> CaptureStats {
     cap.stats()
         .map(|s| CaptureStats {
@@ -344,7 +413,7 @@ mod tests {
             promisc: false,
             filter: String::new(),
         };
-        let err = Captures::start(&[spec]).map(|_| ()).err().map(|e| e.to_string());
+        let err = Captures::start(&[spec], 1 << 20).map(|_| ()).err().map(|e| e.to_string());
         let err = err.unwrap_or_default();
         assert!(err.starts_with("opening the network namespace of nowhere/eth0"), "{err}");
     }

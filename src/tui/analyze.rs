@@ -1,7 +1,9 @@
 //! `vtrace analyze --tui`: read every capture through the core first, then open the TUI on the
-//! result. The exit code follows the verdict, as for the text report.
+//! result. The exit code follows the verdict, as for the text report. `w` reads the files again
+//! for the frames of the exchanges shown.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 
@@ -9,18 +11,19 @@ use crate::cli::AnalyzeArgs;
 use crate::cmd::inputs;
 use crate::cmd::merge::{self, Item};
 use crate::error::Outcome;
+use crate::tui::frames::CaptureFiles;
 use crate::tui::load::Loader;
-use crate::tui::state::DEFAULT_CAPACITY;
 
 pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     if !std::io::stdout().is_terminal() {
         bail!("--tui needs a terminal on stdout: drop --tui for the text report (or add --json)");
     }
     let inputs = inputs::open_all(args)?;
+    let files: Vec<_> = inputs.iter().map(|i| (i.path.clone(), i.label.clone())).collect();
     let command = format!("analyze ({} capture files)", inputs.len());
     let reading = merge::spawn(inputs)?;
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX);
-    let mut loader = Loader::new(&command, window_ns, DEFAULT_CAPACITY);
+    let mut loader = Loader::new(&command, window_ns, args.ring);
     for mut batch in reading.batches.iter() {
         for item in &batch {
             match item {
@@ -36,6 +39,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         return Err(err);
     }
     let mut state = loader.finish(&end.kernel_drops);
+    let points = state.points.iter().map(|p| p.id.clone()).collect();
+    state.frames = Some(Arc::new(CaptureFiles { files, points }));
     crate::tui::run(&mut state, None)?;
     let reachable = state.verdict.as_ref().is_some_and(|v| v.reachable);
     Ok(if reachable { Outcome::Success } else { Outcome::NotReached })

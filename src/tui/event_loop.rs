@@ -5,6 +5,7 @@
 //! `analyze --tui` feeds everything before the loop starts and passes no channel; live tracing
 //! passes the receiving end of a channel its capture side sends [`Feed`] items on.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::core::line::PointIdx;
 use crate::core::verdict::Verdict;
 use crate::report::trace::PointRow;
 use crate::tui::action::action_for;
+use crate::tui::frames::FrameSource;
 use crate::tui::state::TuiState;
 
 /// How often the screen is redrawn when nothing happens (and how long input is waited for).
@@ -41,6 +43,8 @@ pub enum Feed {
         kernel_drops: Vec<u64>,
     },
     Verdict(Verdict),
+    /// Where `w` finds the frames of the exchanges shown.
+    Frames(Arc<dyn FrameSource>),
 }
 
 /// Apply one feed item to the state.
@@ -56,6 +60,7 @@ pub fn apply(state: &mut TuiState, item: Feed) {
             }
         }
         Feed::Verdict(v) => state.set_verdict(v),
+        Feed::Frames(source) => state.frames = Some(source),
     }
 }
 

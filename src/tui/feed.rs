@@ -3,7 +3,7 @@
 //! to the TUI's event loop over a channel.
 
 use std::io;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 
 use crate::core::exchange::Exchange;
 use crate::core::line::{Line, PointIdx};
@@ -12,13 +12,13 @@ use crate::tui::event_loop::Feed;
 
 #[derive(Debug)]
 pub struct FeedReport {
-    tx: Sender<Feed>,
+    tx: SyncSender<Feed>,
     order: Vec<PointIdx>,
 }
 
 impl FeedReport {
     /// Announce the capture points (by `PointIdx` order), then feed what settles.
-    pub fn new(tx: Sender<Feed>, points: &[PointRow]) -> FeedReport {
+    pub fn new(tx: SyncSender<Feed>, points: &[PointRow]) -> FeedReport {
         for row in points {
             let _ = tx.send(Feed::Point(row.clone()));
         }
@@ -58,14 +58,14 @@ impl TraceReport for FeedReport {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc::channel;
+    use std::sync::mpsc::sync_channel;
 
     use super::*;
     use crate::core::verdict::{Cause, Verdict};
 
     #[test]
     fn points_then_counts_by_point_index_then_verdict() {
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(16);
         let rows = [PointRow::new("a/eth0", "endpoint"), PointRow::new("b/eth0", "endpoint")];
         let mut report = FeedReport::new(tx, &rows);
         let names: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();

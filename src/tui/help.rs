@@ -16,7 +16,7 @@ const KEYS: [(&str, &str); 13] = [
     ("Tab", "next pane"),
     ("p", "pause / resume the list"),
     ("/", "filter by kind, address or seq (Enter applies)"),
-    ("w", "write what is shown to a pcapng (live tracing)"),
+    ("w", "write the exchanges shown to a pcapng file"),
     ("c", "clear the list"),
     ("?", "this help"),
     ("q Esc", "quit (Esc closes help or the filter first)"),

@@ -13,6 +13,7 @@ mod details;
 pub mod event_loop;
 mod exchanges;
 pub mod feed;
+pub mod frames;
 mod header;
 mod help;
 mod ladder;

@@ -1,0 +1,480 @@
+//! Where the `w` key finds the frames of the exchanges shown, and how it writes them: a
+//! [`FrameSource`] copies frames, named by (capture point, frame number) as the journeys' hops
+//! name them, into a new pcapng file (one interface per capture point).
+//!
+//! Two sources: [`Spool`], the live session's bounded spool (a fixed-size ring file, unnamed and
+//! so gone with the process, plus a compact index by frame number: memory stays flat however long
+//! the trace), and [`CaptureFiles`], the inputs of `analyze --tui`, read again. Neither decodes
+//! anything; they move bytes.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+
+use crate::core::frame::LinkType;
+use crate::core::line::PointIdx;
+use crate::sys::pcapfile::{CaptureReader, PcapngWriter, WriterInterface};
+
+/// A frame as hops name it: its capture point and its frame number there.
+pub type FrameRef = (PointIdx, u64);
+
+/// What `w` wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    /// Frames written.
+    pub frames: u64,
+    /// Frames asked for that the source no longer holds (the live spool forgot the oldest).
+    pub missing: u64,
+}
+
+/// A source of the frames behind the exchanges shown.
+pub trait FrameSource: fmt::Debug + Send + Sync {
+    /// Write the frames of `wanted` (sorted, without duplicates) that the source holds, in
+    /// capture order, to a new pcapng file at `path`.
+    fn write_pcapng(&self, wanted: &[FrameRef], path: &Path) -> Result<Written>;
+}
+
+/// Create `path` (never overwrite) and write the section and interface blocks.
+fn create(path: &Path, interfaces: &[WriterInterface]) -> Result<PcapngWriter<File>> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    PcapngWriter::new(file, interfaces).with_context(|| format!("writing {}", path.display()))
+}
+
+fn complete(w: PcapngWriter<File>, path: &Path) -> Result<()> {
+    let f = w.finish().with_context(|| format!("writing {}", path.display()))?;
+    f.sync_all().with_context(|| format!("writing {}", path.display()))
+}
+
+/// Bytes before each frame in the spool: point, length on the wire, captured length, time.
+const HEAD: usize = 20;
+
+/// The live session's frames, kept for `w`: a ring file of `capacity` bytes (the oldest frames
+/// are overwritten) and the offset of each frame still in it, by frame number. Frames are
+/// appended in frame-number order (the order the analysis numbers them).
+#[derive(Debug)]
+pub struct Spool {
+    file: File,
+    capacity: u64,
+    /// Logical offset (bytes ever written) of the end of the spool.
+    end: u64,
+    /// Not yet written out: bytes from logical offset `end - buf.len()`.
+    buf: Vec<u8>,
+    /// Frame number of `offsets[0]`.
+    first: u64,
+    /// Logical offset of each frame kept, modulo 2^32 (the spool is smaller than that).
+    offsets: VecDeque<u32>,
+    interfaces: Vec<WriterInterface>,
+}
+
+/// The spool is written out in pieces of this size.
+const SPOOL_BUF: usize = 1 << 20;
+/// Largest spool (offsets are kept modulo 2^32).
+pub const SPOOL_MAX: u64 = 1 << 31;
+
+impl Spool {
+    /// An unnamed file in the temporary directory (gone when closed, even after a crash) of
+    /// `capacity` bytes at most, for frames of `interfaces` (by point index).
+    pub fn new(capacity: u64, interfaces: Vec<WriterInterface>) -> Result<Spool> {
+        let dir = std::env::temp_dir();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .mode(0o600)
+            .open(&dir)
+            .with_context(|| format!("creating the frame spool in {}", dir.display()))?;
+        let capacity = capacity.clamp((SPOOL_BUF * 2) as u64, SPOOL_MAX);
+        Ok(Spool {
+            file,
+            capacity,
+            end: 0,
+            buf: Vec::with_capacity(SPOOL_BUF),
+            first: 1,
+            offsets: VecDeque::new(),
+            interfaces,
+        })
+    }
+
+    /// Frames the spool can still give back.
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// Bytes the index takes (it is the spool's only growth in memory).
+    pub fn index_bytes(&self) -> usize {
+        self.offsets.capacity() * std::mem::size_of::<u32>() + self.buf.capacity()
+    }
+
+    /// Keep frame `frame` (numbers are consecutive; a gap restarts the index there).
+    pub fn push(
+        &mut self,
+        frame: u64,
+        point: usize,
+        t_ns: u64,
+        len: u32,
+        data: &[u8],
+    ) -> Result<()> {
+        let next = self.first + self.offsets.len() as u64;
+        if frame != next {
+            self.offsets.clear();
+            self.first = frame;
+        }
+        // A frame larger than the spool cannot be kept (it would overwrite itself).
+        let data = &data[..data.len().min(self.capacity as usize / 4)];
+        self.offsets.push_back(self.end as u32);
+        let point = u32::try_from(point).unwrap_or(u32::MAX);
+        let caplen = data.len() as u32;
+        self.buf.extend_from_slice(&point.to_le_bytes());
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&caplen.to_le_bytes());
+        self.buf.extend_from_slice(&t_ns.to_le_bytes());
+        self.buf.extend_from_slice(data);
+        self.end += (HEAD + data.len()) as u64;
+        if self.buf.len() >= SPOOL_BUF {
+            self.flush()?;
+        }
+        self.forget_overwritten();
+        Ok(())
+    }
+
+    /// Drop from the index the frames the ring has overwritten.
+    fn forget_overwritten(&mut self) {
+        let oldest = self.end.saturating_sub(self.capacity);
+        while let Some(&off) = self.offsets.front() {
+            if self.logical(off) >= oldest {
+                break;
+            }
+            self.offsets.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// The logical offset of a kept frame from its offset modulo 2^32.
+    fn logical(&self, off: u32) -> u64 {
+        self.end - u64::from((self.end as u32).wrapping_sub(off))
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let start = self.end - self.buf.len() as u64;
+        let buf = std::mem::take(&mut self.buf);
+        let res = self.write_at(start, &buf);
+        self.buf = buf;
+        self.buf.clear();
+        res.context("writing the frame spool")
+    }
+
+    fn write_at(&self, logical: u64, bytes: &[u8]) -> io::Result<()> {
+        let mut done = 0;
+        while done < bytes.len() {
+            let pos = (logical + done as u64) % self.capacity;
+            let room = (self.capacity - pos) as usize;
+            let n = room.min(bytes.len() - done);
+            self.file.write_all_at(&bytes[done..done + n], pos)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, logical: u64, out: &mut [u8]) -> io::Result<()> {
+        let mut done = 0;
+        while done < out.len() {
+            let pos = (logical + done as u64) % self.capacity;
+            let room = (self.capacity - pos) as usize;
+            let n = room.min(out.len() - done);
+            self.file.read_exact_at(&mut out[done..done + n], pos)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Read frame `frame` if the spool still holds it: (point, t_ns, length on the wire),
+    /// its bytes in `data`.
+    fn read(&self, frame: u64, data: &mut Vec<u8>) -> Result<Option<(u32, u64, u32)>> {
+        let Some(i) = frame.checked_sub(self.first).and_then(|i| usize::try_from(i).ok()) else {
+            return Ok(None);
+        };
+        let Some(&off) = self.offsets.get(i) else { return Ok(None) };
+        let off = self.logical(off);
+        let mut head = [0u8; HEAD];
+        self.read_at(off, &mut head).context("reading the frame spool")?;
+        let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let (point, len, caplen) = (word(0), word(4), word(8));
+        let mut t = [0u8; 8];
+        t.copy_from_slice(&head[12..20]);
+        data.resize(caplen as usize, 0);
+        self.read_at(off + HEAD as u64, data).context("reading the frame spool")?;
+        Ok(Some((point, u64::from_le_bytes(t), len)))
+    }
+
+    fn write_pcapng(&mut self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+        self.flush()?;
+        let mut w = create(path, &self.interfaces)?;
+        let mut out = Written::default();
+        let mut data = Vec::new();
+        // Frame numbers are in capture order already.
+        let mut frames: Vec<u64> = wanted.iter().map(|&(_, f)| f).collect();
+        frames.sort_unstable();
+        frames.dedup();
+        for f in frames {
+            match self.read(f, &mut data)? {
+                Some((point, t_ns, len)) => {
+                    w.write_packet(point, t_ns, &data, len)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    out.frames += 1;
+                }
+                None => out.missing += 1,
+            }
+        }
+        complete(w, path)?;
+        Ok(out)
+    }
+}
+
+/// A [`Spool`] shared by the live session (which fills it) and the TUI (which reads it on `w`).
+#[derive(Debug, Clone)]
+pub struct SharedSpool(pub Arc<Mutex<Spool>>);
+
+impl FrameSource for SharedSpool {
+    fn write_pcapng(&self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+        let mut spool = self.0.lock().map_err(|_| anyhow::anyhow!("the frame spool is broken"))?;
+        spool.write_pcapng(wanted, path)
+    }
+}
+
+/// The capture files of `analyze --tui`, read again on `w`. Frames are named as the analysis
+/// named them: the point of each file's interface, the frame's number in its file.
+#[derive(Debug, Clone)]
+pub struct CaptureFiles {
+    /// Each file and its `--point` label.
+    pub files: Vec<(PathBuf, Option<String>)>,
+    /// Capture point ids by [`PointIdx`].
+    pub points: Vec<String>,
+}
+
+/// One file being read for `w`: its next wanted frame.
+struct Next {
+    t_ns: u64,
+    ifid: u32,
+    len: u32,
+    data: Vec<u8>,
+}
+
+impl CaptureFiles {
+    /// The point index of each file's interfaces, by matching the point ids the analysis gave
+    /// them (an id given twice was made unique with `#2`, `#3`… in the order first met).
+    fn point_map(&self, readers: &[CaptureReader]) -> Vec<Vec<Option<u32>>> {
+        let mut taken: HashSet<usize> = HashSet::new();
+        readers
+            .iter()
+            .zip(&self.files)
+            .map(|(r, (path, label))| {
+                (0..r.interfaces().len())
+                    .map(|ifid| {
+                        let info = &r.interfaces()[ifid];
+                        let id = crate::cmd::inputs::point_id(label.as_deref(), path, ifid, info);
+                        let hit = self.points.iter().enumerate().position(|(i, p)| {
+                            !taken.contains(&i)
+                                && (*p == id
+                                    || p.strip_prefix(id.as_str())
+                                        .is_some_and(|rest| rest.starts_with('#')))
+                        })?;
+                        taken.insert(hit);
+                        u32::try_from(hit).ok()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl FrameSource for CaptureFiles {
+    fn write_pcapng(&self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+        let mut readers = Vec::new();
+        for (file, _) in &self.files {
+            readers.push(CaptureReader::open(file)?);
+        }
+        // The interfaces of a pcapng appear as it is read: read each file up to its first
+        // frame so the map knows them (interfaces declared later are mapped when met).
+        let mut next: Vec<Option<Next>> = Vec::new();
+        let mut numbers: Vec<u64> = Vec::new();
+        let by_point: HashMap<u32, HashSet<u64>> =
+            wanted.iter().fold(HashMap::new(), |mut m, &(p, f)| {
+                m.entry(u32::from(p.0)).or_default().insert(f);
+                m
+            });
+        let mut maps = Vec::new();
+        for r in &mut readers {
+            next.push(read_next(r)?);
+            numbers.push(r.frames_read());
+        }
+        maps.extend(self.point_map(&readers));
+        let mut interfaces: Vec<WriterInterface> = self
+            .points
+            .iter()
+            .map(|p| WriterInterface {
+                linktype: LinkType::ETHERNET,
+                name: p.clone(),
+                description: String::new(),
+                snaplen: 0,
+            })
+            .collect();
+        for ((r, map), _) in readers.iter().zip(&maps).zip(&self.files) {
+            for (info, p) in r.interfaces().iter().zip(map) {
+                if let Some(iface) = p.and_then(|p| interfaces.get_mut(p as usize)) {
+                    iface.linktype = info.linktype;
+                    iface.description = info.description.clone().unwrap_or_default();
+                }
+            }
+        }
+        let mut w = create(path, &interfaces)?;
+        let mut out = Written::default();
+        let want = |maps: &[Vec<Option<u32>>], i: usize, n: &Next, no: u64| {
+            maps.get(i)
+                .and_then(|m| m.get(n.ifid as usize).copied().flatten())
+                .and_then(|p| by_point.get(&p).filter(|s| s.contains(&no)).map(|_| p))
+        };
+        // A merge by time of the files, keeping only the frames wanted.
+        while let Some(i) = (0..next.len())
+            .filter(|&i| next[i].is_some())
+            .min_by_key(|&i| next[i].as_ref().map_or(u64::MAX, |n| n.t_ns))
+        {
+            if let Some(n) = next[i].take() {
+                if readers[i].interfaces().len() > maps[i].len() {
+                    maps = self.point_map(&readers);
+                }
+                if let Some(p) = want(&maps, i, &n, numbers[i]) {
+                    w.write_packet(p, n.t_ns, &n.data, n.len)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    out.frames += 1;
+                }
+                next[i] = read_next(&mut readers[i])?;
+                numbers[i] = readers[i].frames_read();
+            }
+        }
+        complete(w, path)?;
+        out.missing = (wanted.len() as u64).saturating_sub(out.frames);
+        Ok(out)
+    }
+}
+
+fn read_next(r: &mut CaptureReader) -> Result<Option<Next>> {
+    Ok(r.next_frame()?.map(|f| Next {
+        t_ns: f.t_ns,
+        ifid: f.ifid,
+        len: f.len,
+        data: f.data.to_vec(),
+    }))
+}
+
+/// A new file name in `dir` for `w`: `vtrace-YYYYMMDD-HHMMSS.pcapng` (UTC), `-2`, `-3`… when
+/// taken.
+pub fn file_name(dir: &Path, unix_secs: u64) -> PathBuf {
+    let days = unix_secs / 86_400;
+    let secs = unix_secs % 86_400;
+    let (y, m, d) = civil(days);
+    let stem = format!(
+        "vtrace-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    );
+    let mut path = dir.join(format!("{stem}.pcapng"));
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{stem}-{n}.pcapng"));
+        n += 1;
+    }
+    path
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil_from_days).
+fn civil(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iface(name: &str) -> WriterInterface {
+        WriterInterface {
+            linktype: LinkType::ETHERNET,
+            name: name.into(),
+            description: String::new(),
+            snaplen: 0,
+        }
+    }
+
+    fn frames_of(path: &Path) -> Vec<(u32, u64, Vec<u8>)> {
+        let mut r = CaptureReader::open(path).expect("open");
+        let mut out = Vec::new();
+        while let Some(f) = r.next_frame().expect("read") {
+            out.push((f.ifid, f.t_ns, f.data.to_vec()));
+        }
+        out
+    }
+
+    #[test]
+    fn names_are_utc_dates_and_never_overwrite() {
+        let dir = std::env::temp_dir().join(format!("vtrace-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        // 2026-11-27 23:05:09 UTC
+        let p = file_name(&dir, 1_795_820_709);
+        assert_eq!(p.file_name().and_then(|n| n.to_str()), Some("vtrace-20261127-230509.pcapng"));
+        std::fs::write(&p, b"x").expect("write");
+        let q = file_name(&dir, 1_795_820_709);
+        assert_eq!(q.file_name().and_then(|n| n.to_str()), Some("vtrace-20261127-230509-2.pcapng"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_spool_gives_back_the_frames_asked_for_and_forgets_the_oldest() {
+        let mut spool = Spool::new(0, vec![iface("a/eth0"), iface("b/eth0")]).expect("spool");
+        let cap = spool.capacity;
+        // Frames of 1000 bytes: the ring holds about cap / 1020 of them.
+        let n = cap / 1020 * 3;
+        for f in 1..=n {
+            let data = vec![(f % 251) as u8; 1000];
+            spool.push(f, (f % 2) as usize, f * 10, 1500, &data).expect("push");
+        }
+        assert!(spool.len() as u64 <= cap / 1020 + 1, "{} frames kept", spool.len());
+        assert!(spool.len() as u64 >= cap / 1020 - 1);
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("vtrace-spool-{}.pcapng", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let wanted = [(PointIdx(1), n - 1), (PointIdx(0), n), (PointIdx(1), 1)];
+        let shared = SharedSpool(Arc::new(Mutex::new(spool)));
+        let written = shared.write_pcapng(&wanted, &path).expect("write");
+        assert_eq!(written, Written { frames: 2, missing: 1 });
+        let frames = frames_of(&path);
+        let _ = std::fs::remove_file(&path);
+        let expect: Vec<(u32, u64, Vec<u8>)> = [n - 1, n]
+            .iter()
+            .map(|&f| ((f % 2) as u32, f * 10, vec![(f % 251) as u8; 1000]))
+            .collect();
+        assert_eq!(frames, expect);
+    }
+}
