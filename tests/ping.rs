@@ -153,6 +153,70 @@ fn healthy_path_every_journey_has_five_hops_in_order() {
     assert_eq!(hops(&arp["reply"]), backwards);
 }
 
+/// Load an nft ruleset into a namespace.
+fn nft_load(ns: &str, rules: &str, tag: &str) {
+    let file = std::env::temp_dir().join(format!("vtrace-{tag}-{}-{ns}.nft", std::process::id()));
+    std::fs::write(&file, rules).unwrap_or_else(|e| panic!("{e}"));
+    sh("ip", &["netns", "exec", ns, "nft", "-f", &file.to_string_lossy()]);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// The accept decisions of one namespace on a journey, as `chain/rule`.
+fn accepts<'v>(journey: &'v Value, ns: &str) -> Vec<String> {
+    journey["netfilter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["netns"] == ns && n["verdict"] == "accept")
+        .map(|n| {
+            format!(
+                "{} {} {}/{}",
+                n["family"].as_str().unwrap_or("?"),
+                n["table"].as_str().unwrap_or("?"),
+                n["chain"].as_str().unwrap_or("?"),
+                n["rule"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn healthy_path_with_chains_shows_accept_in_every_namespace_it_crosses() {
+    let lab = Lab::up("ac");
+    let inet = "table inet t {\n chain input { type filter hook input priority 0; policy accept; }\n chain forward { type filter hook forward priority 0; policy accept; }\n chain output { type filter hook output priority 0; policy accept; }\n}\n";
+    // The host bridges: its frames meet the bridge family's forward hook.
+    let bridge = "table bridge t {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n  ip protocol icmp counter accept\n }\n}\n";
+    let (c1, host, c2) = (lab.container(1), lab.host_ns(), lab.container(2));
+    nft_load(&c1, inet, "accept");
+    nft_load(&c2, inet, "accept");
+    nft_load(&host, &format!("{inet}{bridge}"), "accept");
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    let echoes = echo_exchanges(&v);
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in echoes {
+        let (req, rep) = (&e["request"], &e["reply"]);
+        assert_eq!(accepts(req, &c1), vec!["inet t output/policy"], "{e}");
+        let bridged = |j: &Value| {
+            accepts(j, &host).iter().any(|a| {
+                a.starts_with("bridge t forward/ip protocol icmp counter") && a.ends_with(" accept")
+            })
+        };
+        assert!(bridged(req), "{e}");
+        assert_eq!(accepts(req, &c2), vec!["inet t input/policy"], "{e}");
+        assert_eq!(accepts(rep, &c2), vec!["inet t output/policy"], "{e}");
+        assert!(bridged(rep), "{e}");
+        assert_eq!(accepts(rep, &c1), vec!["inet t input/policy"], "{e}");
+        // Nothing of vtrace's own tracing table is reported, and a healthy run has no drops.
+        for leg in [req, rep] {
+            assert!(!leg.to_string().contains("vtrace_"), "{leg}");
+            assert_eq!(leg["kernel_drops"], serde_json::json!([]), "{leg}");
+        }
+    }
+    assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
+}
+
 #[test]
 fn target_host_veth_down_is_link_down_after_the_bridge() {
     let lab = Lab::up("ld");
@@ -215,6 +279,20 @@ fn forward_policy_drop_with_br_netfilter_is_netfilter_drop_after_the_bridge() {
     let summary = v["verdict"]["summary"].as_str().unwrap_or("");
     assert!(summary.contains(&format!("in {host}: ip filter FORWARD, policy drop")), "{summary}");
     assert!(summary.contains("bridge-nf-call-iptables is on"), "{summary}");
+    // The kernel said why too: the verdict names the drop reason, each lost request carries it.
+    assert!(summary.contains("kernel drop reason NETFILTER_DROP"), "{summary}");
+    for e in echo_exchanges(&v) {
+        assert_eq!(reasons(&e["request"]), vec!["NETFILTER_DROP"], "{e}");
+        let notes = e["request"]["netfilter"].as_array().cloned().unwrap_or_default();
+        assert!(
+            notes.iter().any(|n| n["netns"] == host.as_str()
+                && n["table"] == "filter"
+                && n["chain"] == "FORWARD"
+                && n["rule"] == "policy"
+                && n["verdict"] == "drop"),
+            "{e}"
+        );
+    }
     assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
     // Read-only mode: no tracing rules, so the captures alone speak.
     let (_, v) = lab.ping(&["--no-netfilter", "--no-drop-reasons"]);
@@ -246,10 +324,44 @@ fn input_drop_rule_is_netfilter_drop_at_the_target() {
                 && n["family"] == "inet"
                 && n["table"] == "t"
                 && n["chain"] == "input"
+                && n["rule"] == "icmp type echo-request drop"
                 && n["verdict"] == "drop"),
             "{e}"
         );
+        assert_eq!(reasons(&e["request"]), vec!["NETFILTER_DROP"], "{e}");
+        assert!(e["request"]["kernel_drops"][0]["t_ns"].as_u64().is_some(), "{e}");
     }
+    assert!(summary.contains("kernel drop reason NETFILTER_DROP"), "{summary}");
+    assert!(summary.contains(&format!("ip netns exec {target} nft -a list ruleset")), "{summary}");
+    assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
+}
+
+#[test]
+fn qdisc_dropping_everything_on_the_target_veth_is_tc_drop() {
+    let lab = Lab::up("tc");
+    let host = lab.host_ns();
+    let veth = lab.host_veth(2);
+    // A FIFO with room for no packet drops every frame the bridge sends the target, and counts
+    // them (what `netem loss 100%` or a `tc filter … action drop` would do; this kernel has
+    // neither module).
+    sh(
+        "ip",
+        &[
+            "netns", "exec", &host, "tc", "qdisc", "add", "dev", &veth, "root", "handle", "77:",
+            "pfifo", "limit", "0",
+        ],
+    );
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "tc-drop", "{v}");
+    let p = lab.points();
+    assert_eq!(segment(&v), (Some(p[2].as_str()), Some(p[3].as_str())), "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains(&format!("qdisc pfifo 77: on {}", p[3])), "{summary}");
+    assert!(
+        summary.contains(&format!("ip netns exec {host} tc -s qdisc show dev {veth}")),
+        "{summary}"
+    );
     assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
 }
 
@@ -545,4 +657,14 @@ fn ipv6_traces_ndp_and_icmpv6_echoes() {
 /// The icmp-echo exchanges of a JSON report.
 fn echo_exchanges(v: &Value) -> Vec<&Value> {
     v["exchanges"].as_array().into_iter().flatten().filter(|e| e["kind"] == "icmp-echo").collect()
+}
+
+/// The kernel drop reasons on a journey.
+fn reasons(journey: &Value) -> Vec<&str> {
+    journey["kernel_drops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["reason"].as_str())
+        .collect()
 }

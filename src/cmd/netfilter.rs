@@ -5,8 +5,8 @@
 
 use std::net::IpAddr;
 
-use crate::core::diagnosis::Diagnosis;
-use crate::core::netfilter::find_drop;
+use crate::core::diagnosis::{Diagnosis, QdiscCount};
+use crate::core::netfilter::{DropEvent, find_drop, kernel_drop_detail};
 use crate::core::path::{PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::verdict::{Cause, Verdict};
@@ -91,5 +91,56 @@ pub(crate) fn diagnose(
     Some(Diagnosis {
         cause: Cause::NetfilterDrop,
         detail: format!("{} (see: {})", drop.summary(), drop.hint()),
+    })
+}
+
+/// Name the kernel drop reason of the lost packet in the verdict's summary, with its hint run in
+/// the namespace of the segment's `before` point (else its `after` point).
+pub(crate) fn name_kernel_drop(
+    topo: &Topology,
+    points: &[PathPoint],
+    drops: &[DropEvent],
+    verdict: &mut Verdict,
+) {
+    if verdict.reachable || verdict.cause == Cause::CaptureGap {
+        return;
+    }
+    let seg = verdict.segment;
+    let at = seg.and_then(|s| s.before.or(s.after)).and_then(|p| points.get(p.index()));
+    let netns = at.and_then(|p| topo.ns(p.ns)).map(|n| n.label.as_str());
+    if let Some(detail) = kernel_drop_detail(drops, netns) {
+        verdict.summary = if verdict.summary.is_empty() {
+            detail
+        } else {
+            format!("{}; {detail}", verdict.summary)
+        };
+    }
+}
+
+/// The drop counters of every qdisc in the path's namespaces (read in parallel); a namespace
+/// whose qdiscs cannot be read is left out.
+pub(crate) fn qdisc_counts(topo: &Topology, points: &[PathPoint]) -> Vec<QdiscCount> {
+    let mut spaces = Vec::new();
+    for p in points {
+        if let Some(ns) = topo.ns(p.ns)
+            && !spaces.iter().any(|(i, _)| *i == p.ns)
+        {
+            spaces.push((p.ns, Netns::Path(ns.path.clone())));
+        }
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = spaces
+            .iter()
+            .map(|(idx, ns)| {
+                s.spawn(move || {
+                    let mut counts = crate::sys::qdisc::qdisc_counts(ns).unwrap_or_default();
+                    for c in &mut counts {
+                        c.ns = Some(*idx);
+                    }
+                    counts
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).flatten().collect()
     })
 }

@@ -21,6 +21,7 @@ use crate::core::diagnosis::{self, ProbeFacts};
 use crate::core::netfilter::NfEvent;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
+use crate::core::verdict::Verdict;
 use crate::error::Outcome;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
@@ -75,10 +76,13 @@ pub struct PingArgs {
     /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
+    #[command(flatten)]
+    pub live: crate::cmd::live::LiveOptions,
 }
 
 pub fn run(args: &PingArgs) -> Result<Outcome> {
     catch_sigint();
+    crate::cmd::live::configure(&args.live);
     if wants_tui(args.json, args.no_tui) {
         let args = args.clone();
         return with_tui(format!("ping {} → {}", args.src, args.dst), move |out| {
@@ -135,10 +139,12 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let nf_opts = Options { netfilter: !args.no_netfilter, drop_reasons: !args.no_drop_reasons };
     let quiet = matches!(output, Output::Tui { .. });
     // The trace tables and the captures start side by side: both are ready before any echo.
-    let (nf, live) = std::thread::scope(|s| {
+    // The qdiscs' drop counters are read before and after the trace (tc-drop).
+    let (nf, live, qdiscs_before) = std::thread::scope(|s| {
         let nf = s.spawn(|| netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet));
+        let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, points));
         let live = Live::start(&topo, points, &filter, args.write.as_deref(), output, window_ns);
-        (nf.join().ok().flatten(), live)
+        (nf.join().ok().flatten(), live, qdiscs.join().unwrap_or_default())
     });
     let mut live = live?;
     let mut seen: Vec<NfEvent> = Vec::new();
@@ -172,10 +178,12 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         live.pump()?;
         if let Some(nf) = &nf {
             seen.extend(live.add_netfilter_events(nf.drain()));
+            live.add_kernel_drops(nf.drain_drops());
         }
     }
     if let Some(nf) = &nf {
         seen.extend(live.add_netfilter_events(nf.drain()));
+        live.add_kernel_drops(nf.drain_drops());
     }
     // The trace tables are removed while the captures stop and settle (their guards remove
     // them on every other path too).
@@ -199,14 +207,22 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         verdict.reachable = false;
     }
     let facts = ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, no_route };
-    let diagnosis = netfilter::diagnose(&topo, points, &traced, &verdict).or_else(|| {
-        (!verdict.reachable)
-            .then(|| diagnosis::diagnose(&topo, route.as_ref(), &verdict, &facts))
-            .flatten()
-    });
+    let tc_drop = |verdict: &Verdict| {
+        let path = route.as_ref().filter(|_| !verdict.reachable && !no_route)?;
+        let after = netfilter::qdisc_counts(&topo, points);
+        diagnosis::tc_drop(&topo, path, verdict, &qdiscs_before, &after)
+    };
+    let diagnosis = netfilter::diagnose(&topo, points, &traced, &verdict)
+        .or_else(|| tc_drop(&verdict))
+        .or_else(|| {
+            (!verdict.reachable)
+                .then(|| diagnosis::diagnose(&topo, route.as_ref(), &verdict, &facts))
+                .flatten()
+        });
     if let Some(d) = diagnosis {
         diagnosis::apply(&mut verdict, &d);
     }
+    netfilter::name_kernel_drop(&topo, points, done.netfilter.lost_drops(), &mut verdict);
     done.write(&verdict)?;
     if let Some(e) = send_error
         && !no_route

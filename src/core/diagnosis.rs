@@ -9,7 +9,7 @@
 //! Pure: never touches the system, never guesses beyond the links of the path.
 
 use crate::core::path::Path;
-use crate::core::topology::{Link, OperState, Topology};
+use crate::core::topology::{Link, NsIdx, OperState, Topology};
 use crate::core::verdict::{Cause, Segment, Verdict};
 
 /// What vtrace knows about its own probes.
@@ -70,6 +70,72 @@ pub fn diagnose(
             return Some(Diagnosis {
                 cause: Cause::Mtu,
                 detail: format!("{len}-byte packets with DF do not fit {id} (MTU {})", l.mtu),
+            });
+        }
+    }
+    None
+}
+
+/// One qdisc's drop counter (what `tc -s qdisc show` calls `dropped`), read before or after a
+/// trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QdiscCount {
+    /// The namespace of its link (set by the caller).
+    pub ns: Option<NsIdx>,
+    pub ifindex: u32,
+    /// `pfifo`, `netem`, `clsact`, `noqueue`…
+    pub kind: String,
+    /// `8003:`, as tc prints it.
+    pub handle: String,
+    /// `ffff:fff1`.
+    pub parent: String,
+    pub drops: u64,
+}
+
+/// `tc-drop`: the first link of the lost segment (from its `after` point to its `before` point,
+/// to the end of the path when `before` is unknown) with a qdisc whose drop counter rose during
+/// the trace, naming the link and qdisc with the command that shows it.
+pub fn tc_drop(
+    topo: &Topology,
+    path: &Path,
+    verdict: &Verdict,
+    before: &[QdiscCount],
+    after: &[QdiscCount],
+) -> Option<Diagnosis> {
+    if !matches!(verdict.cause, Cause::Unknown | Cause::NoArpReply | Cause::NoReply) {
+        return None;
+    }
+    let seg = verdict.segment?;
+    let from = seg.after.map_or(0, |p| p.index());
+    let to = seg.before.map_or(path.points.len().saturating_sub(1), |p| p.index());
+    let points = path.points.iter().enumerate().filter(|(i, _)| (from..=to).contains(i));
+    for (_, p) in points {
+        let rose =
+            after.iter().filter(|q| q.ns == Some(p.ns) && q.ifindex == p.ifindex.0).find_map(|q| {
+                let old = before
+                    .iter()
+                    .find(|b| {
+                        b.ns == q.ns
+                            && b.ifindex == q.ifindex
+                            && b.handle == q.handle
+                            && b.parent == q.parent
+                    })
+                    .map_or(0, |b| b.drops);
+                (q.drops > old).then(|| (q, q.drops - old))
+            });
+        if let Some((q, n)) = rose {
+            let label = topo.ns(p.ns).map_or("?", |n| n.label.as_str());
+            let show = format!("tc -s qdisc show dev {}", p.ifname);
+            return Some(Diagnosis {
+                cause: Cause::TcDrop,
+                detail: format!(
+                    "qdisc {} {} on {} dropped {n} packet{} during the trace (see: {})",
+                    q.kind,
+                    q.handle,
+                    p.point_id,
+                    if n == 1 { "" } else { "s" },
+                    crate::core::netfilter::in_namespace(label, &show)
+                ),
             });
         }
     }
@@ -320,5 +386,41 @@ mod tests {
         }
         let d = diagnose(&topo, Some(&path), &lost(Cause::NoReply, Some(3), None), &PROBE);
         assert_eq!(d.map(|d| d.cause), Some(Cause::LinkDown));
+    }
+
+    #[test]
+    fn a_qdisc_whose_drops_rose_in_the_segment_is_tc_drop() {
+        let (topo, path) = lab();
+        let q = |ns: usize, ifindex: u32, handle: &str, drops: u64| QdiscCount {
+            ns: Some(NsIdx(ns)),
+            ifindex,
+            kind: "pfifo".into(),
+            handle: handle.into(),
+            parent: "ffff:ffff".into(),
+            drops,
+        };
+        let before = [q(1, 12, "77:", 5), q(1, 11, "1:", 0), q(2, 2, "1:", 0)];
+        let after = [q(1, 12, "77:", 7), q(1, 11, "1:", 0), q(2, 2, "1:", 9)];
+        let v = lost(Cause::Unknown, Some(2), Some(3));
+        let d = tc_drop(&topo, &path, &v, &before, &after).expect("tc-drop");
+        assert_eq!(d.cause, Cause::TcDrop);
+        assert_eq!(
+            d.detail,
+            "qdisc pfifo 77: on host/vethB dropped 2 packets during the trace (see: tc -s qdisc \
+             show dev vethB)"
+        );
+        // Counters outside the segment, or that did not move, say nothing.
+        assert_eq!(
+            tc_drop(&topo, &path, &lost(Cause::Unknown, Some(0), Some(1)), &before, &after),
+            None
+        );
+        assert_eq!(tc_drop(&topo, &path, &v, &after, &after), None);
+        // A qdisc that appeared during the trace counts from zero.
+        let d = tc_drop(&topo, &path, &lost(Cause::NoReply, Some(4), None), &before[..2], &after);
+        assert!(d.is_some_and(|d| d.detail.contains("on nginx-2/eth0 dropped 9 packets")));
+        assert_eq!(
+            tc_drop(&topo, &path, &lost(Cause::Mtu, Some(2), Some(3)), &before, &after),
+            None
+        );
     }
 }

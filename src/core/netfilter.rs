@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::core::exchange::{Exchange, Leg};
 use crate::core::packet::Packet;
 
 /// Address family of an nftables table (`nfgen_family`).
@@ -117,14 +118,22 @@ impl NfVerdict {
 
 /// One netfilter decision about a journey's packet, as the report shows it on the journey.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NfNote {
+pub struct NfDecision {
     pub netns: String,
     pub family: String,
     pub table: String,
     pub chain: String,
-    /// The rule's text, `handle N` before the text is known, or `policy`.
+    /// The rule's text, `handle N` when the text could not be read, or `policy`.
     pub rule: String,
     pub verdict: String,
+}
+
+/// What the kernel said about a journey's packet: a netfilter decision traced in a namespace, or
+/// a kernel drop (`kfree_skb` with its reason) attributed to the packet by time and protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NfNote {
+    Decision(NfDecision),
+    KernelDrop(DropEvent),
 }
 
 impl NfNote {
@@ -151,14 +160,28 @@ impl NfNote {
             NfVerdict::Jump(c) | NfVerdict::Goto(c) => format!("{} {c}", verdict.as_str()),
             v => v.as_str().to_owned(),
         };
-        Some(NfNote {
+        Some(NfNote::Decision(NfDecision {
             netns: e.netns.clone(),
             family: e.family.map_or("?", NfFamily::as_str).to_owned(),
             table: e.table.clone(),
             chain: e.chain.clone(),
             rule,
             verdict,
-        })
+        }))
+    }
+
+    pub fn decision(&self) -> Option<&NfDecision> {
+        match self {
+            NfNote::Decision(d) => Some(d),
+            NfNote::KernelDrop(_) => None,
+        }
+    }
+
+    pub fn kernel_drop(&self) -> Option<&DropEvent> {
+        match self {
+            NfNote::KernelDrop(d) => Some(d),
+            NfNote::Decision(_) => None,
+        }
     }
 }
 
@@ -327,6 +350,10 @@ pub struct TraceBook {
     events: Vec<NfEvent>,
     by_key: HashMap<PacketKey, Vec<usize>>,
     last_headers: HashMap<(String, u32), (Vec<u8>, Vec<u8>)>,
+    /// Kernel drops (every namespace's: tracefs is global), in arrival order.
+    drops: Vec<DropEvent>,
+    /// The kernel drops attributed to the first lost leg that had any.
+    lost_drops: Option<Vec<DropEvent>>,
 }
 
 impl TraceBook {
@@ -357,9 +384,58 @@ impl TraceBook {
         &self.events
     }
 
-    /// True before the first event.
+    /// True before the first event or kernel drop.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.is_empty() && self.drops.is_empty()
+    }
+
+    /// Add kernel drops (any order). The oldest are forgotten past [`MAX_DROPS`].
+    pub fn add_drops(&mut self, drops: Vec<DropEvent>) {
+        self.drops.extend(drops);
+        if self.drops.len() > MAX_DROPS {
+            self.drops.sort_by_key(|d| d.t_ns);
+            self.drops.drain(..self.drops.len() - MAX_DROPS / 2);
+        }
+    }
+
+    /// Every kernel drop kept.
+    pub fn drops(&self) -> &[DropEvent] {
+        &self.drops
+    }
+
+    /// The kernel drops attributed to the first lost leg that had any (what the verdict names).
+    pub fn lost_drops(&self) -> &[DropEvent] {
+        self.lost_drops.as_deref().unwrap_or_default()
+    }
+
+    /// The exchange with, on each leg, the netfilter decisions traced for its packet and, on a
+    /// lost leg (or an unanswered request), the kernel drops attributed to it.
+    pub fn annotate(&mut self, ex: &Exchange) -> Exchange {
+        let mut ex = ex.clone();
+        // A request that reached the end of the line unanswered was lost after its last point.
+        let unanswered = ex.expects_reply && ex.reply.is_none();
+        let legs = std::iter::once((&mut ex.request, unanswered))
+            .chain(ex.reply.as_mut().map(|r| (r, false)))
+            .chain(ex.errors.iter_mut().map(|e| (e, false)));
+        for (leg, unanswered) in legs {
+            let mut notes: Vec<NfNote> = self
+                .for_packet(&leg.journey.packet)
+                .into_iter()
+                .filter_map(NfNote::from_event)
+                .collect();
+            if leg.lost.is_some() || unanswered {
+                let nf_dropped = notes
+                    .iter()
+                    .any(|n| n.decision().is_some_and(|d| d.verdict == NfVerdict::Drop.as_str()));
+                let drops = attribute_drops(&self.drops, leg, nf_dropped);
+                if self.lost_drops.is_none() && !drops.is_empty() {
+                    self.lost_drops = Some(drops.clone());
+                }
+                notes.extend(drops.into_iter().map(NfNote::KernelDrop));
+            }
+            leg.netfilter = notes;
+        }
+        ex
     }
 
     /// The events of one packet, in arrival order.
@@ -374,6 +450,103 @@ impl TraceBook {
             .map(|ix| ix.iter().filter_map(|&i| self.events.get(i)).collect())
             .unwrap_or_default()
     }
+}
+
+/// Kernel drops kept by a [`TraceBook`] at most.
+pub const MAX_DROPS: usize = 100_000;
+/// A lost packet's kernel drop is looked for from this long before its last sighting (the
+/// trace clock and the capture clock differ by a little)…
+pub const DROP_BEFORE_NS: u64 = 1_000_000;
+/// …to this long after it (a packet is dropped microseconds after its last sighting; tracefs is
+/// global, so a wider window only catches other traffic's drops).
+pub const DROP_AFTER_NS: u64 = 10_000_000;
+/// Drops further than this from the nearest one belong to other packets.
+const DROP_CLUSTER_NS: u64 = 1_000_000;
+/// Kernel drops attributed to one leg at most.
+const DROPS_PER_LEG: usize = 3;
+
+/// Ethertype of a packet (ARP, IPv4, IPv6), as `kfree_skb` reports it.
+pub fn ethertype(p: &Packet) -> Option<u16> {
+    if p.arp.is_some() {
+        return Some(0x0806);
+    }
+    let ip = p.ip.as_ref()?;
+    Some(if ip.src.is_ipv4() { 0x0800 } else { 0x86dd })
+}
+
+/// The kernel drops that explain a lost leg: same protocol, close to its last sighting (the
+/// nearest, and those within a millisecond of it, at most [`DROPS_PER_LEG`]), and when netfilter
+/// dropped it, the netfilter drops if any were seen. Returned in time order.
+pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<DropEvent> {
+    let (Some(proto), Some(last)) = (ethertype(&leg.journey.packet), leg.journey.last()) else {
+        return Vec::new();
+    };
+    let t = last.t_ns;
+    let mut near = drops_between(
+        drops,
+        proto,
+        t.saturating_sub(DROP_BEFORE_NS),
+        t.saturating_add(DROP_AFTER_NS),
+    );
+    if nf_dropped && near.iter().any(|d| d.is_netfilter()) {
+        near.retain(|d| d.is_netfilter());
+    }
+    near.sort_by_key(|d| d.t_ns.abs_diff(t));
+    let nearest = near.first().map_or(0, |d| d.t_ns);
+    near.retain(|d| d.t_ns.abs_diff(nearest) <= DROP_CLUSTER_NS);
+    near.truncate(DROPS_PER_LEG);
+    near.sort_by_key(|d| d.t_ns);
+    near.into_iter().cloned().collect()
+}
+
+impl DropEvent {
+    /// Dropped by a netfilter verdict.
+    pub fn is_netfilter(&self) -> bool {
+        self.reason == "NETFILTER_DROP"
+            || self.location.starts_with("nft_")
+            || self.location.starts_with("nf_")
+    }
+
+    /// The command that shows what made the kernel drop for this reason.
+    pub fn hint(&self) -> &'static str {
+        let r = self.reason.as_str();
+        match r {
+            "NETFILTER_DROP" => "nft -a list ruleset",
+            "NO_SOCKET" | "SOCKET_FILTER" | "SOCKET_RCVBUFF" | "PROTO_MEM" => "ss -a -n -p",
+            "IP_RPFILTER" => "sysctl net.ipv4.conf.all.rp_filter",
+            "OTHERHOST" | "DEV_READY" | "NO_DEV" | "DEV_HDR" => "ip -d link show",
+            "PKT_TOO_BIG" | "PKT_TOO_SMALL" | "IP_FRAG" | "FRAG_REASM_TIMEOUT" => "ip link show",
+            "IP_OUTNOROUTES" | "IP_INNOROUTES" | "IP_INADDRERRORS" | "IP_INHDR" => {
+                "ip route show table all"
+            }
+            _ if r.starts_with("NEIGH_") => "ip neigh show",
+            _ if r.starts_with("TC_") => "tc -s filter show",
+            _ if r.starts_with("QDISC_") => "tc -s qdisc show",
+            _ if r.starts_with("BRIDGE") || r.starts_with("VLAN") => "bridge -d link show",
+            _ if r.starts_with("TCP_") => "ss -t -i -n",
+            _ => "nstat -az",
+        }
+    }
+
+    /// `NETFILTER_DROP at nft_do_chain+0x3e8`.
+    pub fn describe(&self) -> String {
+        if self.location.is_empty() {
+            self.reason.clone()
+        } else {
+            format!("{} at {}", self.reason, self.location)
+        }
+    }
+}
+
+/// The verdict's sentence about the kernel drop of the lost packet (a reason other than
+/// `NOT_SPECIFIED` preferred), with its hint run in the namespace labelled `netns`.
+pub fn kernel_drop_detail(drops: &[DropEvent], netns: Option<&str>) -> Option<String> {
+    let d = drops.iter().find(|d| d.reason != "NOT_SPECIFIED").or_else(|| drops.first())?;
+    let hint = match netns {
+        Some(ns) => in_namespace(ns, d.hint()),
+        None => d.hint().to_owned(),
+    };
+    Some(format!("kernel drop reason {} (see: {hint})", d.describe()))
 }
 
 /// Attach a packet's events to the hops of its journey, given as (namespace label, ifname) in
@@ -647,5 +820,97 @@ mod tests {
         let all = [d(10, 0x0800), d(20, 0x86dd), d(30, 0x0800), d(50, 0x0800)];
         let got: Vec<u64> = drops_between(&all, 0x0800, 10, 30).iter().map(|d| d.t_ns).collect();
         assert_eq!(got, vec![10, 30]);
+    }
+
+    fn drop_at(t_ns: u64, protocol: u16, reason: &str, location: &str) -> DropEvent {
+        DropEvent { t_ns, protocol, location: location.into(), reason: reason.into() }
+    }
+
+    /// An ICMP echo exchange 172.18.0.2 → 172.18.0.3 whose request was last seen at `t`, unanswered.
+    fn unanswered_echo(t: u64) -> Exchange {
+        use crate::core::exchange::ExchangeKind;
+        use crate::core::journey::{Hop, Journey};
+        use crate::core::line::PointIdx;
+        use crate::core::packet::Ip;
+        let ip = Ip {
+            src: [172, 18, 0, 2].into(),
+            dst: [172, 18, 0, 3].into(),
+            id: Some(0x1234),
+            proto: 1,
+            ttl: 64,
+            total_len: 84,
+            dont_fragment: true,
+            frag_offset: 0,
+            more_fragments: false,
+        };
+        let packet = Box::new(Packet { ip: Some(ip), ..Packet::default() });
+        let hops = vec![Hop { point: PointIdx(0), t_ns: t, frame: 1 }];
+        Exchange {
+            kind: ExchangeKind::IcmpEcho,
+            request: Leg {
+                journey: Journey { packet, hops, direction: None },
+                lost: None,
+                netfilter: Vec::new(),
+            },
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: true,
+        }
+    }
+
+    #[test]
+    fn an_unanswered_request_carries_the_nearest_drops_of_its_protocol() {
+        let t = 1_000_000_000;
+        let mut book = TraceBook::new();
+        book.add_drops(vec![
+            drop_at(t + 50_000, 0x0800, "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+            drop_at(t + 60_000, 0x86dd, "NO_SOCKET", "x"),
+            drop_at(t + 40_000, 0x0800, "NOT_SPECIFIED", "sk_stream_kill_queues+0x50"),
+            drop_at(t + 500_000_000, 0x0800, "NETFILTER_DROP", "too late"),
+            drop_at(t - 10_000_000, 0x0800, "NETFILTER_DROP", "too early"),
+        ]);
+        let ex = book.annotate(&unanswered_echo(t));
+        let reasons: Vec<&str> = ex
+            .request
+            .netfilter
+            .iter()
+            .filter_map(NfNote::kernel_drop)
+            .map(|d| d.reason.as_str())
+            .collect();
+        assert_eq!(reasons, vec!["NOT_SPECIFIED", "NETFILTER_DROP"]);
+        assert_eq!(book.lost_drops().len(), 2);
+        assert_eq!(
+            kernel_drop_detail(book.lost_drops(), Some("nginx-2")).as_deref(),
+            Some(
+                "kernel drop reason NETFILTER_DROP at nft_do_chain+0x3e8 (see: ip netns exec \
+                 nginx-2 nft -a list ruleset)"
+            )
+        );
+        // An answered exchange gets no drops.
+        let mut answered = unanswered_echo(t);
+        answered.reply = Some(answered.request.clone());
+        let ex = book.annotate(&answered);
+        assert!(
+            ex.request.netfilter.is_empty() && ex.reply.is_some_and(|r| r.netfilter.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_netfilter_drop_keeps_the_netfilter_kernel_drops_only() {
+        let t = 5_000_000;
+        let mut ex = unanswered_echo(t);
+        ex.request.lost = Some(crate::core::exchange::Loss { after: None, before: None });
+        let all = [
+            drop_at(t + 1, 0x0800, "NOT_SPECIFIED", "icmp_rcv+0x10"),
+            drop_at(t + 2, 0x0800, "NETFILTER_DROP", "nft_do_chain+0x3e8"),
+        ];
+        let got = attribute_drops(&all, &ex.request, true);
+        assert_eq!(got.iter().map(|d| d.t_ns).collect::<Vec<_>>(), vec![t + 2]);
+        assert_eq!(attribute_drops(&all, &ex.request, false).len(), 2);
+        assert_eq!(all[1].hint(), "nft -a list ruleset");
+        assert_eq!(drop_at(0, 0, "QDISC_DROP", "").hint(), "tc -s qdisc show");
+        assert_eq!(drop_at(0, 0, "NEIGH_FAILED", "").hint(), "ip neigh show");
+        assert_eq!(kernel_drop_detail(&[], None), None);
     }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::core::exchange::{Exchange, Leg};
 use crate::core::journey::Journey;
 use crate::core::line::{Line, PointIdx};
+use crate::core::netfilter::NfNote;
 use crate::report::trace::{Summary, TraceReport, name};
 
 pub struct JsonTrace<'w> {
@@ -71,7 +72,7 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
     buf.extend_from_slice(b",\"lost_before\":");
     point(buf, ids, leg.lost.and_then(|l| l.before));
     buf.extend_from_slice(b",\"netfilter\":[");
-    for (i, n) in leg.netfilter.iter().enumerate() {
+    for (i, n) in leg.netfilter.iter().filter_map(NfNote::decision).enumerate() {
         if i > 0 {
             buf.push(b',');
         }
@@ -79,7 +80,15 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
                           "chain": n.chain, "rule": n.rule, "verdict": n.verdict});
         let _ = serde_json::to_writer(&mut *buf, &note);
     }
-    buf.extend_from_slice(b"],\"kernel_drops\":[]}");
+    buf.extend_from_slice(b"],\"kernel_drops\":[");
+    for (i, d) in leg.netfilter.iter().filter_map(NfNote::kernel_drop).enumerate() {
+        if i > 0 {
+            buf.push(b',');
+        }
+        let note = json!({"reason": d.reason, "location": d.location, "t_ns": d.t_ns});
+        let _ = serde_json::to_writer(&mut *buf, &note);
+    }
+    buf.extend_from_slice(b"]}");
 }
 
 /// One exchange object.

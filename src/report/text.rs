@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::line::Line;
+use crate::core::netfilter::NfNote;
 use crate::core::verdict::Cause;
 use crate::report::trace::{Summary, TraceReport, name};
 
@@ -67,11 +68,23 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize)
     }
     out.push('\n');
     for n in &leg.netfilter {
-        let _ = writeln!(
-            out,
-            "           netfilter {}: {} {} {} {} → {}",
-            n.netns, n.family, n.table, n.chain, n.rule, n.verdict
-        );
+        match n {
+            NfNote::Decision(n) => {
+                let _ = writeln!(
+                    out,
+                    "           netfilter {}: {} {} {} {} → {}",
+                    n.netns, n.family, n.table, n.chain, n.rule, n.verdict
+                );
+            }
+            NfNote::KernelDrop(d) => {
+                let _ = writeln!(
+                    out,
+                    "           kernel drop {} ({})",
+                    d.describe(),
+                    time_of_day(d.t_ns)
+                );
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
 use crate::core::exchange::{Exchange, Leg};
+use crate::core::netfilter::NfNote;
 use crate::core::packet::Packet;
 use crate::report::text::{duration, time_of_day};
 use crate::tui::state::{Pane, TuiState};
@@ -62,10 +63,13 @@ fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
             out.push(format!("lost  {name} after {} before {}", id(loss.after), id(loss.before)));
         }
         for n in leg.map_or(&[][..], |l| l.netfilter.as_slice()) {
-            out.push(format!(
-                "nf    {name} in {}: {} {} {} {} → {}",
-                n.netns, n.family, n.table, n.chain, n.rule, n.verdict
-            ));
+            out.push(match n {
+                NfNote::Decision(n) => format!(
+                    "nf    {name} in {}: {} {} {} {} → {}",
+                    n.netns, n.family, n.table, n.chain, n.rule, n.verdict
+                ),
+                NfNote::KernelDrop(d) => format!("drop  {name}: {}", d.describe()),
+            });
         }
     }
     out
@@ -120,23 +124,29 @@ mod tests {
     use crate::core::exchange::ExchangeKind;
     use crate::core::journey::{Hop, Journey};
     use crate::core::line::PointIdx;
-    use crate::core::netfilter::NfNote;
+    use crate::core::netfilter::{DropEvent, NfDecision};
 
     #[test]
     fn netfilter_decisions_of_each_leg_are_listed() {
         let hop = Hop { point: PointIdx(0), t_ns: 1, frame: 1 };
-        let note = NfNote {
+        let note = NfNote::Decision(NfDecision {
             netns: "nginx-2".into(),
             family: "inet".into(),
             table: "t".into(),
             chain: "input".into(),
             rule: "icmp type echo-request drop".into(),
             verdict: "drop".into(),
-        };
+        });
+        let drop = NfNote::KernelDrop(DropEvent {
+            t_ns: 2,
+            protocol: 0x0800,
+            location: "nft_do_chain+0x3e8".into(),
+            reason: "NETFILTER_DROP".into(),
+        });
         let request = Leg {
             journey: Journey { packet: Box::default(), hops: vec![hop], direction: None },
             lost: None,
-            netfilter: vec![note],
+            netfilter: vec![note, drop],
         };
         let ex = Exchange {
             kind: ExchangeKind::IcmpEcho,
@@ -153,6 +163,10 @@ mod tests {
                 &"nf    request in nginx-2: inet t input icmp type echo-request drop → drop"
                     .to_owned()
             ),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(&"drop  request: NETFILTER_DROP at nft_do_chain+0x3e8".to_owned()),
             "{text:?}"
         );
     }

@@ -6,6 +6,8 @@
 //! This is the integration API for `ping`/`watch`; it does not match events to packets
 //! (`core::netfilter` does).
 
+use std::sync::Mutex;
+
 use crate::core::netfilter::{BrNetfilter, DropEvent, NfEvent};
 use crate::sys::dropmon::DropMonitor;
 use crate::sys::netns::Netns;
@@ -43,6 +45,47 @@ struct Part {
     ns: Netns,
     table: TraceTable,
     listener: TraceListener,
+    /// The namespace's rules by handle, read at the start and again (a few times at most) when
+    /// an event names a rule added since.
+    rules: Mutex<Rules>,
+}
+
+/// Times a namespace's ruleset is read again for a rule added during the trace, at most.
+const MAX_RELOADS: u8 = 3;
+
+#[derive(Debug, Default)]
+struct Rules {
+    index: RuleIndex,
+    reloads: u8,
+}
+
+impl Part {
+    /// Fill in the rule text of events as they are read (vtrace's own rule is known).
+    fn annotate(&self, events: &mut [NfEvent]) {
+        annotate(self.table.name(), &self.ns, &self.rules, events);
+    }
+}
+
+/// Fill in the rule text of one namespace's events (reading its rules again when one is missing).
+fn annotate(own: &str, ns: &Netns, rules: &Mutex<Rules>, events: &mut [NfEvent]) {
+    let Ok(mut rules) = rules.lock() else { return };
+    for ev in events.iter_mut() {
+        if ev.table == own {
+            ev.rule_text = ev.rule_handle.map(|_| OWN_RULE.to_owned());
+            continue;
+        }
+        if ev.rule_handle.is_none() || ev.rule_text.is_some() {
+            continue;
+        }
+        rules.index.annotate(ev);
+        if ev.rule_text.is_none() && rules.reloads < MAX_RELOADS {
+            rules.reloads += 1;
+            if let Ok(index) = RuleIndex::load(ns) {
+                rules.index = index;
+            }
+            rules.index.annotate(ev);
+        }
+    }
 }
 
 /// What a session saw, once stopped.
@@ -91,9 +134,15 @@ impl NfSession {
         (NfSession { parts, monitor }, notes)
     }
 
-    /// Trace events received so far (without rule text: that is read once, at the end).
+    /// Trace events received so far, with the text of their rules.
     pub fn drain(&self) -> Vec<NfEvent> {
-        self.parts.iter().flat_map(|p| p.listener.drain()).collect()
+        let mut out = Vec::new();
+        for p in &self.parts {
+            let mut events = p.listener.drain();
+            p.annotate(&mut events);
+            out.extend(events);
+        }
+        out
     }
 
     /// Kernel drops read so far.
@@ -128,21 +177,11 @@ impl NfSession {
 
 /// Remove one namespace's table and collect its events with their rule text.
 fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter)) {
-    let Part { label, ns, table, listener } = p;
-    let own = table.name().to_owned();
+    let Part { label, ns, table, listener, rules } = p;
     let mut events = listener.stop();
-    // Only rules of other tables need their text read back (vtrace's own rule is known).
-    let foreign = events.iter().any(|e| e.rule_handle.is_some() && e.table != own);
-    let index =
-        if foreign { RuleIndex::load(&ns).unwrap_or_default() } else { RuleIndex::default() };
+    // Rules are read again only when an event names one the index does not know.
+    annotate(table.name(), &ns, &rules, &mut events);
     let _ = table.remove();
-    for ev in &mut events {
-        if ev.table == own {
-            ev.rule_text = ev.rule_handle.map(|_| OWN_RULE.to_owned());
-        } else {
-            index.annotate(ev);
-        }
-    }
     let brnf = nft::br_netfilter(&ns);
     (events, (label, brnf))
 }
@@ -152,5 +191,8 @@ fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
     let table = TraceTable::install(ns, flow)
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
-    Ok(Part { label: label.to_owned(), ns: ns.clone(), table, listener })
+    // Read the rules now, so events show their rule's text as they arrive.
+    let index = RuleIndex::load(ns).unwrap_or_default();
+    let rules = Mutex::new(Rules { index, reloads: 0 });
+    Ok(Part { label: label.to_owned(), ns: ns.clone(), table, listener, rules })
 }
