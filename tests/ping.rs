@@ -552,6 +552,48 @@ fn watch_traces_what_the_containers_send_themselves() {
 }
 
 #[test]
+fn watch_traces_netfilter_decisions_and_names_the_dropping_rule() {
+    let lab = Lab::up("wn");
+    let target = lab.container(2);
+    let rules = "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  icmp type echo-request drop\n }\n}\n";
+    nft_load(&target, rules, "watch-drop");
+    let child = Command::new(BIN)
+        .args(["watch", &lab.container(1), &target, "--duration", "3s", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    // The echoes are dropped: ping itself fails.
+    let _ = Command::new("ip")
+        .args(["netns", "exec", &lab.container(1), "ping", "-c", "2", "-i", "0.2", "-W", "1"])
+        .arg("172.18.0.3")
+        .output();
+    let out = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
+    assert_eq!(v["verdict"]["cause"], "netfilter-drop", "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains(&format!("in {target}: inet t input")), "{summary}");
+    assert!(summary.contains("rule `icmp type echo-request drop`"), "{summary}");
+    let echoes = echo_exchanges(&v);
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in echoes {
+        assert_eq!(hops(&e["request"]), lab.points(), "{e}");
+        let notes = e["request"]["netfilter"].as_array().cloned().unwrap_or_default();
+        assert!(
+            notes.iter().any(|n| n["netns"] == target.as_str()
+                && n["chain"] == "input"
+                && n["rule"] == "icmp type echo-request drop"
+                && n["verdict"] == "drop"),
+            "{e}"
+        );
+        assert_eq!(reasons(&e["request"]), vec!["NETFILTER_DROP"], "{e}");
+    }
+    assert_eq!(vtrace_tables(&lab), Vec::<String>::new());
+}
+
+#[test]
 fn ctrl_c_stops_the_trace_and_completes_the_file() {
     let lab = Lab::up("cc");
     let dir = std::env::temp_dir().join(format!("vtrace-ping-cc-{}", std::process::id()));

@@ -361,8 +361,12 @@ impl TraceBook {
         Self::default()
     }
 
-    /// Add one event (in the order its namespace delivered it).
+    /// Add one event (in the order its namespace delivered it). Past [`MAX_EVENTS`] the older
+    /// half is forgotten (a long `watch` keeps memory flat).
     pub fn ingest(&mut self, mut ev: NfEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.forget_older_half();
+        }
         let slot = (ev.netns.clone(), ev.id);
         if ev.network_header.is_empty() {
             if let Some((nh, th)) = self.last_headers.get(&slot) {
@@ -377,6 +381,17 @@ impl TraceBook {
             self.by_key.entry(key).or_default().push(self.events.len());
         }
         self.events.push(ev);
+    }
+
+    fn forget_older_half(&mut self) {
+        self.events.drain(..self.events.len() / 2);
+        self.by_key.clear();
+        for (i, ev) in self.events.iter().enumerate() {
+            if let Some(key) = ev.key() {
+                self.by_key.entry(key).or_default().push(i);
+            }
+        }
+        self.last_headers.clear();
     }
 
     /// Every event, in arrival order.
@@ -452,6 +467,8 @@ impl TraceBook {
     }
 }
 
+/// Trace events kept by a [`TraceBook`] at most.
+pub const MAX_EVENTS: usize = 200_000;
 /// Kernel drops kept by a [`TraceBook`] at most.
 pub const MAX_DROPS: usize = 100_000;
 /// A lost packet's kernel drop is looked for from this long before its last sighting (the
