@@ -340,3 +340,63 @@ fn fifty_runs_interrupted_at_random_leave_nothing_behind() {
     assert!(problems.is_empty(), "seed {seed}:\n{}", problems.join("\n"));
     assert!(files_checked >= 5, "seed {seed}: only {files_checked} pcapng files to check");
 }
+
+/// `watch` on a lab whose second container goes away mid-trace (its namespace deleted and
+/// its veth pair removed): the trace goes on for the remaining points, which keep seeing the
+/// requests, now lost where the vanished point was; watch ends normally (exit 1: unreachable).
+#[test]
+fn a_namespace_deleted_mid_watch_leaves_the_trace_going_for_the_others() {
+    let prefix = format!("k{}g-", std::process::id());
+    let mut fx =
+        Fixture { prefix: prefix.clone(), dir: std::env::temp_dir(), pinger: None, labs: vec![] };
+    fx.dir = fx.dir.join(format!("vtrace-gone-{}", std::process::id()));
+    std::fs::create_dir_all(&fx.dir).expect("scratch dir");
+    fx.labs.push(prefix.clone());
+    let out = run(BIN, &["lab", "up", "--prefix", &prefix]);
+    assert!(out.status.success(), "lab up: {}", text(&out.stderr));
+    let (n1, n2, host) = (fx.ns("nginx-1"), fx.ns("nginx-2"), fx.ns("vtrace-host"));
+    fx.pinger = Some(
+        Command::new("ip")
+            .args(["netns", "exec", &n1, "ping", "-q", "-i", "0.2", "172.18.0.3"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting ping"),
+    );
+    // The host end of nginx-2's veth: the bridge port whose peer is in nginx-2.
+    let o = run("ip", &["-n", &n2, "-o", "link", "show", "eth0"]);
+    let peer_index = text(&o.stdout)
+        .split_once("@if")
+        .and_then(|(_, r)| r.split(':').next().map(str::to_owned))
+        .expect("nginx-2's eth0 names its peer");
+    let o = run("ip", &["-n", &host, "-o", "link", "show"]);
+    let veth = text(&o.stdout)
+        .lines()
+        .find(|l| l.starts_with(&format!("{peer_index}:")))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or_default().to_owned())
+        .expect("the host end of nginx-2's veth");
+
+    let watch = Command::new(BIN)
+        .args(["watch", &n1, &n2, "--no-tui", "--duration", "4s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting watch");
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = run("ip", &["netns", "del", &n2]);
+    assert!(o.status.success(), "ip netns del: {}", text(&o.stderr));
+    let o = run("ip", &["-n", &host, "link", "del", &veth]);
+    assert!(o.status.success(), "ip link del {veth}: {}", text(&o.stderr));
+    let out = watch.wait_with_output().expect("watch");
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "watch: {stderr}\n{stdout}");
+    let lost_there = format!("lost before {host}/{veth}");
+    let lost = stdout.matches(&lost_there).count();
+    // ~12 requests were sent after the deletion; each is traced up to the bridge.
+    assert!(lost >= 5, "only {lost} requests traced as {lost_there:?}:\n{stdout}");
+    let answered = stdout.matches("reply    ").count() - stdout.matches("reply    ✗").count();
+    assert!(answered >= 3, "the echoes before the deletion were answered:\n{stdout}");
+}
