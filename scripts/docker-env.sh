@@ -80,14 +80,20 @@ image() {
     if docker image inspect "$IMAGE" >/dev/null 2>&1; then
         return
     fi
-    local bb rootfs
-    bb=$(command -v busybox || true)
-    [[ -n $bb ]] && file -L "$bb" | grep -q 'statically linked' ||
-        die "a static busybox is needed for the image: apt-get install busybox-static"
+    local bb rootfs lib
+    bb=${BUSYBOX:-$(command -v busybox || true)}
+    [[ -n $bb && -x $bb ]] || die "busybox is needed for the image: apt-get install busybox (or busybox-static)"
     rootfs=$(mktemp -d)
+    chmod 755 "$rootfs"
     mkdir -p "$rootfs"/{bin,www,tmp,etc}
     cp "$bb" "$rootfs/bin/busybox"
-    chmod 755 "$rootfs"
+    # A dynamically linked busybox (Debian's `busybox`) takes its libraries along.
+    if ldd "$bb" >/dev/null 2>&1; then
+        for lib in $(ldd "$bb" | grep -o '/[^ ]*'); do
+            mkdir -p "$rootfs$(dirname "$lib")"
+            cp -L "$lib" "$rootfs$lib"
+        done
+    fi
     local applet
     for applet in $("$bb" --list); do
         [[ $applet == busybox ]] || ln -sf busybox "$rootfs/bin/$applet"

@@ -1,23 +1,26 @@
 //! `vtrace topo [ENDPOINT…] [--json]`: discover every namespace, resolve the endpoints, compute
 //! the path from each endpoint to the next, and print the picture.
 //!
-//! Orchestration only: discovery is `sys::netlink`, endpoints `sys::endpoint`, paths
-//! `core::path`, formatting `report::topo`.
+//! Orchestration only: discovery is `sys::netlink`, endpoints `sys::endpoint`, Docker's names
+//! and networks `sys::docker`, paths `core::path`, formatting `report::topo`.
 
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 
 use crate::cli::TopoArgs;
 use crate::core::path::{Target, path};
-use crate::core::topology::{NsIdx, NsKind, Topology};
+use crate::core::topology::{DockerNetwork, NsIdx, NsKind, Topology};
 use crate::error::Outcome;
 use crate::report::topo::{PathResult, report, text};
+use crate::sys::docker;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 
 pub fn run(args: &TopoArgs) -> Result<Outcome> {
     let mut topo = discover().context("discovering the network namespaces")?;
+    let docker_nets = docker_annotations(&mut topo);
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();
     for spec in &args.endpoints {
         let ep = match (resolve_in(spec, &topo), located.last()) {
@@ -61,15 +64,44 @@ pub fn run(args: &TopoArgs) -> Result<Outcome> {
     let selection = selection(&located, &paths);
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report(&topo, &selection, &paths))
+        serde_json::to_writer_pretty(&mut out, &report(&topo, &selection, &paths, &docker_nets))
             .context("writing JSON")?;
         writeln!(out).context("writing JSON")?;
     } else {
-        out.write_all(text(&topo, &selection, &paths).as_bytes())
+        out.write_all(text(&topo, &selection, &paths, &docker_nets).as_bytes())
             .context("writing the topology")?;
     }
     out.flush().context("writing the topology")?;
     Ok(if paths.iter().all(|p| p.result.is_ok()) { Outcome::Success } else { Outcome::NotReached })
+}
+
+/// When Docker runs: its networks, and the namespaces of its running containers labelled with
+/// the containers' names. Without Docker (or with its daemon down while no sandbox exists),
+/// nothing; with sandboxes but no daemon, a note on stderr.
+fn docker_annotations(topo: &mut Topology) -> Vec<DockerNetwork> {
+    if !docker::installed() {
+        return Vec::new();
+    }
+    let has_sandboxes = topo.namespaces.iter().any(|n| n.kind == NsKind::Docker);
+    let containers = match docker::running_containers() {
+        Ok(c) => c,
+        Err(e) => {
+            if has_sandboxes {
+                eprintln!("vtrace: Docker sandboxes keep their file names: {e}");
+            }
+            return Vec::new();
+        }
+    };
+    for c in &containers {
+        let inode = c.netns_path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.ino());
+        if let Some(idx) = inode.and_then(|i| topo.find_inode(i)) {
+            relabel(topo, idx, &c.name);
+        }
+    }
+    docker::networks().unwrap_or_else(|e| {
+        eprintln!("vtrace: Docker networks left out: {e}");
+        Vec::new()
+    })
 }
 
 /// Give a namespace known only by its file (a Docker sandbox, a process's) the name the user

@@ -11,7 +11,9 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::core::path::{Path, PathError};
-use crate::core::topology::{IfIndex, Link, Namespace, NsIdx, Route, Topology};
+use crate::core::topology::{
+    DockerBridge, DockerNetwork, IfIndex, Link, Namespace, NsIdx, Route, Topology,
+};
 
 /// A path between two endpoints, or why there is none.
 #[derive(Debug, Clone)]
@@ -27,6 +29,54 @@ pub struct TopoReport {
     pub namespaces: Vec<NsDto>,
     pub veth_links: Vec<VethLinkDto>,
     pub paths: Vec<PathDto>,
+    /// Docker's networks (empty when Docker is absent or not running), as `brctl show` and
+    /// `docker network inspect` show them together.
+    pub docker_networks: Vec<DockerNetDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DockerNetDto {
+    pub name: String,
+    /// The first 12 characters, as `docker network ls` shows it.
+    pub id: String,
+    pub driver: String,
+    /// The Linux bridge of a `bridge` network.
+    pub bridge: Option<String>,
+    /// The label of the namespace the bridge was found in (`host`); null when not found.
+    pub bridge_netns: Option<String>,
+    /// The bridge's point id (`host/docker0`).
+    pub bridge_point: Option<String>,
+    pub subnets: Vec<String>,
+    pub gateways: Vec<String>,
+    /// The bridge's ports, each with the container behind it.
+    pub ports: Vec<DockerPortDto>,
+    /// The containers Docker lists on the network.
+    pub containers: Vec<DockerContainerDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DockerPortDto {
+    /// The host's interface name (`veth4d1c130`).
+    pub name: String,
+    /// Its point id (`host/veth4d1c130`).
+    pub point: String,
+    pub state: Option<&'static str>,
+    /// The container behind the port, when Docker lists it on this network.
+    pub container: Option<String>,
+    /// The point id of the veth's other end (`nginx-1/eth0`).
+    pub peer: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DockerContainerDto {
+    pub name: String,
+    /// The first 12 characters.
+    pub id: String,
+    pub mac: Option<String>,
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    /// The host port it sits behind, when found.
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -156,8 +206,79 @@ fn veth_links(topo: &Topology, selection: &[NsIdx]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The Docker networks to show, each with its bridge as discovered: all when `selection` is
+/// empty, else those with a port whose other end is in the selection.
+fn docker_selected<'d>(
+    topo: &Topology,
+    selection: &[NsIdx],
+    docker: &'d [DockerNetwork],
+) -> Vec<(&'d DockerNetwork, Option<DockerBridge>)> {
+    docker
+        .iter()
+        .map(|n| (n, topo.docker_bridge(n)))
+        .filter(|(_, b)| {
+            selection.is_empty()
+                || b.as_ref().is_some_and(|b| {
+                    b.ports.iter().any(|p| p.peer.is_some_and(|(ns, _)| selection.contains(&ns)))
+                })
+        })
+        .collect()
+}
+
+fn short_id(id: &str) -> String {
+    id.get(..12).unwrap_or(id).to_owned()
+}
+
+fn docker_dto(topo: &Topology, net: &DockerNetwork, bridge: Option<&DockerBridge>) -> DockerNetDto {
+    let ports: Vec<DockerPortDto> = bridge
+        .map(|b| {
+            b.ports
+                .iter()
+                .map(|p| DockerPortDto {
+                    name: p.name.clone(),
+                    point: topo.point_id(b.ns, p.ifindex),
+                    state: p.state.map(|s| s.as_str()),
+                    container: p.container.clone(),
+                    peer: p.peer.map(|(ns, i)| topo.point_id(ns, i)),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    DockerNetDto {
+        name: net.name.clone(),
+        id: short_id(&net.id),
+        driver: net.driver.clone(),
+        bridge: net.bridge.clone(),
+        bridge_netns: bridge.and_then(|b| topo.ns(b.ns)).map(|n| n.label.clone()),
+        bridge_point: bridge.map(|b| topo.point_id(b.ns, b.ifindex)),
+        subnets: net.subnets.clone(),
+        gateways: net.gateways.clone(),
+        containers: net
+            .containers
+            .iter()
+            .map(|c| DockerContainerDto {
+                name: c.container.clone(),
+                id: short_id(&c.container_id),
+                mac: c.mac.clone(),
+                ipv4: c.ipv4.clone(),
+                ipv6: c.ipv6.clone(),
+                port: ports
+                    .iter()
+                    .find(|p| p.container.as_deref() == Some(c.container.as_str()))
+                    .map(|p| p.name.clone()),
+            })
+            .collect(),
+        ports,
+    }
+}
+
 /// Build the JSON document.
-pub fn report(topo: &Topology, selection: &[NsIdx], paths: &[PathResult]) -> TopoReport {
+pub fn report(
+    topo: &Topology,
+    selection: &[NsIdx],
+    paths: &[PathResult],
+    docker: &[DockerNetwork],
+) -> TopoReport {
     TopoReport {
         namespaces: selected(topo, selection)
             .into_iter()
@@ -168,6 +289,10 @@ pub fn report(topo: &Topology, selection: &[NsIdx], paths: &[PathResult]) -> Top
             .map(|(a, b)| VethLinkDto { a, b })
             .collect(),
         paths: paths.iter().map(|p| path_dto(topo, p)).collect(),
+        docker_networks: docker_selected(topo, selection, docker)
+            .iter()
+            .map(|(n, b)| docker_dto(topo, n, b.as_ref()))
+            .collect(),
     }
 }
 
@@ -287,8 +412,13 @@ fn path_dto(topo: &Topology, p: &PathResult) -> PathDto {
     }
 }
 
-/// The text picture, one block per namespace, then veth links and paths.
-pub fn text(topo: &Topology, selection: &[NsIdx], paths: &[PathResult]) -> String {
+/// The text picture, one block per namespace, then veth links, Docker networks and paths.
+pub fn text(
+    topo: &Topology,
+    selection: &[NsIdx],
+    paths: &[PathResult],
+    docker: &[DockerNetwork],
+) -> String {
     let mut out = String::new();
     for (idx, ns) in selected(topo, selection) {
         ns_text(&mut out, topo, idx, ns);
@@ -298,6 +428,13 @@ pub fn text(topo: &Topology, selection: &[NsIdx], paths: &[PathResult]) -> Strin
         out.push_str("veth links\n");
         for (a, b) in links {
             let _ = writeln!(out, "  {a} ══ {b}");
+        }
+    }
+    let nets = docker_selected(topo, selection, docker);
+    if !nets.is_empty() {
+        out.push_str("\ndocker networks (docker network inspect + brctl show)\n");
+        for (net, bridge) in &nets {
+            docker_text(&mut out, &docker_dto(topo, net, bridge.as_ref()));
         }
     }
     for p in paths {
@@ -316,6 +453,44 @@ pub fn text(topo: &Topology, selection: &[NsIdx], paths: &[PathResult]) -> Strin
         }
     }
     out
+}
+
+fn docker_text(out: &mut String, n: &DockerNetDto) {
+    let bridge = match (&n.bridge, &n.bridge_point) {
+        (_, Some(point)) => format!("  bridge {point}"),
+        (Some(name), None) => format!("  bridge {name} (not found)"),
+        (None, None) => String::new(),
+    };
+    let subnets: Vec<String> = n
+        .subnets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match n.gateways.get(i) {
+            Some(gw) => format!("{s} gw {gw}"),
+            None => s.clone(),
+        })
+        .collect();
+    let subnets =
+        if subnets.is_empty() { String::new() } else { format!("  {}", subnets.join(", ")) };
+    let _ = writeln!(out, "  {} ({}, {}){bridge}{subnets}", n.name, n.driver, n.id);
+    for p in &n.ports {
+        let peer = p.peer.as_deref().map(|x| format!(" ══ {x}")).unwrap_or_default();
+        let behind = p.container.as_deref().map_or_else(
+            || "(no container of this network)".to_owned(),
+            |name| {
+                let c = n.containers.iter().find(|c| c.name == name);
+                let ip = c.and_then(|c| c.ipv4.as_deref()).unwrap_or("-");
+                let mac = c.and_then(|c| c.mac.as_deref()).unwrap_or("-");
+                format!("container {name}  {ip}  {mac}")
+            },
+        );
+        let state = p.state.unwrap_or("?");
+        let _ = writeln!(out, "    port {:<16} {state:<10}{peer:<20}  {behind}", p.name);
+    }
+    for c in n.containers.iter().filter(|c| c.port.is_none()) {
+        let ip = c.ipv4.as_deref().unwrap_or("-");
+        let _ = writeln!(out, "    container {} ({})  {ip}  (no bridge port found)", c.name, c.id);
+    }
 }
 
 fn ns_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace) {
@@ -469,7 +644,7 @@ mod tests {
             to: "b".into(),
             result: path(&topo, NsIdx(0), Target::Ns(NsIdx(1))),
         };
-        let v = serde_json::to_value(report(&topo, &[], &[p])).unwrap_or_default();
+        let v = serde_json::to_value(report(&topo, &[], &[p], &[])).unwrap_or_default();
         assert_eq!(v["veth_links"], serde_json::json!([{"a": "a/eth0", "b": "b/vb"}]));
         assert_eq!(v["namespaces"][0]["links"][0]["peer"]["point"], "b/vb");
         assert_eq!(v["namespaces"][0]["routes"][0]["dst"], "10.0.0.0/24");
@@ -480,7 +655,7 @@ mod tests {
             .map(|a| a.iter().filter_map(|p| p["id"].as_str()).collect())
             .unwrap_or_default();
         assert_eq!(ids, ["a/eth0", "b/vb"]);
-        let only_a = serde_json::to_value(report(&topo, &[NsIdx(0)], &[])).unwrap_or_default();
+        let only_a = serde_json::to_value(report(&topo, &[NsIdx(0)], &[], &[])).unwrap_or_default();
         assert_eq!(only_a["namespaces"].as_array().map(Vec::len), Some(1));
         assert_eq!(only_a["veth_links"].as_array().map(Vec::len), Some(1));
     }
@@ -488,7 +663,7 @@ mod tests {
     #[test]
     fn text_shows_the_veth_link_and_the_bridge() {
         let topo = pair();
-        let t = text(&topo, &[], &[]);
+        let t = text(&topo, &[], &[], &[]);
         assert!(t.contains("veth links\n  a/eth0 ══ b/vb\n"), "{t}");
         assert!(
             t.contains("  bridge br0 (brctl show)\n    port vb               forwarding\n"),

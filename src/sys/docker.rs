@@ -13,6 +13,7 @@
 //! caller and passed after the options) and parses its answers; it never changes anything.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -180,6 +181,15 @@ pub fn running_containers() -> Result<Vec<Container>, DockerError> {
     // others are still printed.
     let containers = parse_containers(&out.stdout)?;
     Ok(containers.into_iter().filter(|c| c.running).collect())
+}
+
+/// The name of the running container whose network namespace has this inode, if Docker runs
+/// and one does.
+pub fn container_in(inode: u64) -> Option<String> {
+    running_containers().ok()?.into_iter().find_map(|c| {
+        let ino = std::fs::metadata(c.netns_path()?).ok()?.ino();
+        (ino == inode).then_some(c.name)
+    })
 }
 
 /// Every Docker network, as `docker network inspect` describes it, sorted by name.

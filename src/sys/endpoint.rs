@@ -2,7 +2,8 @@
 //! `path:/proc/1234/ns/net`, `172.18.0.3`) → the network namespace to work in.
 //!
 //! A bare name is tried as a named namespace (`/run/netns/NAME`), then as a Docker container
-//! (`docker inspect`, only when `docker` is on PATH). An IP address resolves to the one
+//! (`sys::docker`, only when `docker` is on PATH); a container is labelled with its name, also
+//! when given by id. An IP address resolves to the one
 //! discovered namespace that owns it. Names are validated before they become paths or
 //! arguments: nothing the user types can point outside `/run/netns` or pass an option to
 //! `docker`. This module finds namespaces; it never enters or changes them.
@@ -10,11 +11,11 @@
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use thiserror::Error;
 
 use crate::core::topology::{NsIdx, NsKind, Topology};
+use crate::sys::docker::{self, DockerError};
 use crate::sys::netlink::{self, DiscoveryError};
 use crate::sys::netns::{self, Netns};
 
@@ -64,8 +65,13 @@ pub enum EndpointError {
          show what exists"
     )]
     NotFound(String),
-    #[error("Docker container {name:?}: {reason} (`docker ps` shows running containers)")]
-    Docker { name: String, reason: String },
+    #[error(
+        "no network namespace or Docker container named {name:?}: `ip netns list` / `docker ps` \
+         show what exists ({docker})"
+    )]
+    NotFoundAnywhere { name: String, docker: String },
+    #[error(transparent)]
+    Docker(#[from] DockerError),
     #[error("no process {pid}: {source} (`ps` shows running processes)")]
     NoProcess { pid: u32, source: std::io::Error },
     #[error("{path}: {source}")]
@@ -149,7 +155,7 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
                 Err(EndpointError::NoNetns(name))
             }
         }
-        Spec::Docker(name) => docker(&name),
+        Spec::Docker(name) => Ok(docker(&name)?),
         Spec::Pid(pid) => {
             let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
             std::fs::metadata(&path).map_err(|source| EndpointError::NoProcess { pid, source })?;
@@ -165,10 +171,7 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
             if netns::exists(&name) {
                 return Ok(Endpoint { label: name.clone(), netns: Netns::Named(name), ip: None });
             }
-            if !docker_available() {
-                return Err(EndpointError::NotFound(name));
-            }
-            docker(&name).map_err(|_| EndpointError::NotFound(name))
+            bare_docker(name)
         }
     }
 }
@@ -204,48 +207,47 @@ pub fn endpoint_of(topo: &Topology, idx: NsIdx, ip: Option<IpAddr>) -> Option<En
         NsKind::Named => Netns::Named(ns.label.clone()),
         NsKind::Root | NsKind::Docker | NsKind::Process => Netns::Path(ns.path.clone()),
     };
-    Some(Endpoint { label: ns.label.clone(), netns, ip })
-}
-
-/// True when a `docker` executable is on PATH.
-fn docker_available() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("docker").is_file()))
-}
-
-/// A container's namespace through `docker inspect`.
-fn docker(name: &str) -> Result<Endpoint, EndpointError> {
-    let fail = |reason: String| EndpointError::Docker { name: name.to_owned(), reason };
-    if !docker_available() {
-        return Err(fail("`docker` is not on PATH".into()));
-    }
-    let out = Command::new("docker")
-        .args(["inspect", "--type", "container", "--format"])
-        .arg("{{.State.Pid}} {{.NetworkSettings.SandboxKey}}")
-        .arg(name)
-        .output()
-        .map_err(|e| fail(format!("running `docker inspect`: {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(fail(format!("`docker inspect` failed: {}", err.trim())));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (pid, sandbox) = parse_inspect(&text)
-        .ok_or_else(|| fail(format!("unexpected `docker inspect` output {:?}", text.trim())))?;
-    let netns = match sandbox {
-        Some(p) if p.exists() => Netns::Path(p),
-        _ if pid > 0 => Netns::Path(PathBuf::from(format!("/proc/{pid}/ns/net"))),
-        _ => return Err(fail("the container is not running".into())),
+    // A Docker sandbox found by address is still labelled by its file name: name it after the
+    // container that runs in it.
+    let label = match ns.kind {
+        NsKind::Docker => docker::container_in(ns.inode).unwrap_or_else(|| ns.label.clone()),
+        _ => ns.label.clone(),
     };
-    Ok(Endpoint { label: name.to_owned(), netns, ip: None })
+    Some(Endpoint { label, netns, ip })
 }
 
-/// `"PID SANDBOXKEY"` → (pid, sandbox path if any).
-fn parse_inspect(text: &str) -> Option<(u32, Option<PathBuf>)> {
-    let mut words = text.split_whitespace();
-    let pid = words.next()?.parse().ok()?;
-    let sandbox = words.next().filter(|s| s.starts_with('/')).map(PathBuf::from);
-    Some((pid, sandbox))
+/// A running container's namespace, labelled with the container's name (also when it was
+/// given by id).
+fn docker(name: &str) -> Result<Endpoint, DockerError> {
+    let c = docker::container(name)?;
+    let path = c.netns_path().ok_or_else(|| DockerError::NotRunning {
+        name: name.to_owned(),
+        status: c.status.clone(),
+        running: Vec::new(),
+    })?;
+    Ok(Endpoint { label: c.name, netns: Netns::Path(path), ip: None })
+}
+
+/// A bare name that is no named namespace: a Docker container, if Docker knows it.
+fn bare_docker(name: String) -> Result<Endpoint, EndpointError> {
+    if !docker::installed() {
+        return Err(EndpointError::NotFound(name));
+    }
+    match docker(&name) {
+        Ok(ep) => Ok(ep),
+        Err(DockerError::NoSuchContainer { running, .. }) => {
+            let docker = if running.is_empty() {
+                "no Docker container is running".to_owned()
+            } else {
+                format!("running containers: {}", running.join(", "))
+            };
+            Err(EndpointError::NotFoundAnywhere { name, docker })
+        }
+        Err(e @ (DockerError::Daemon(_) | DockerError::NotInstalled)) => {
+            Err(EndpointError::NotFoundAnywhere { name, docker: e.to_string() })
+        }
+        Err(e) => Err(EndpointError::Docker(e)),
+    }
 }
 
 impl Endpoint {
@@ -294,16 +296,6 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} accepted");
         }
-    }
-
-    #[test]
-    fn docker_inspect_output() {
-        assert_eq!(
-            parse_inspect("4242 /var/run/docker/netns/0123abcd\n"),
-            Some((4242, Some(PathBuf::from("/var/run/docker/netns/0123abcd"))))
-        );
-        assert_eq!(parse_inspect("0 \n"), Some((0, None)));
-        assert_eq!(parse_inspect("<no value>"), None);
     }
 
     #[test]
