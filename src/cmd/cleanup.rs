@@ -50,12 +50,15 @@ pub fn run(args: &CleanupArgs) -> Result<Outcome> {
             removed += 1;
         }
     }
-    let instances = Path::new(dropmon::TRACEFS).join("instances");
-    let entries = std::fs::read_dir(&instances).into_iter().flatten().filter_map(|e| e.ok());
+    // tracefs may be mounted only under debugfs (older systems); both show the same instances.
+    let mut seen = std::collections::HashSet::new();
+    let entries = TRACEFS_INSTANCES
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok()));
     for entry in entries {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = dropmon::instance_pid(&name) else { continue };
-        if running(pid) {
+        if running(pid) || !seen.insert(name) || !entry.path().exists() {
             continue;
         }
         if !args.dry_run {
@@ -75,6 +78,10 @@ pub fn run(args: &CleanupArgs) -> Result<Outcome> {
     }
     Ok(Outcome::Success)
 }
+
+/// Where tracefs instances are found: tracefs itself, and tracefs under debugfs.
+const TRACEFS_INSTANCES: [&str; 2] =
+    ["/sys/kernel/tracing/instances", "/sys/kernel/debug/tracing/instances"];
 
 fn verb(dry_run: bool) -> &'static str {
     if dry_run { "would remove" } else { "removed" }
