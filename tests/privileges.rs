@@ -220,6 +220,15 @@ fn namespace_names_that_could_leave_run_netns_are_refused() {
         let out = out.expect("running vtrace");
         assert_eq!(out.status.code(), Some(2), "lab up --names {bad:?}: {}", text(&out.stderr));
     }
+    // Other endpoint forms: refused with a message, never a panic, nothing touched.
+    for spec in
+        ["path:../../etc", "path:/etc/passwd", "docker:../x", "docker:a/b", "pid:0", "pid:-1"]
+    {
+        let out = Command::new(BIN).args(["topo", spec]).output().expect("running vtrace");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "topo {spec:?}: {err}");
+        assert!(err.starts_with("vtrace: endpoint") && !err.contains("panicked"), "{spec}: {err}");
+    }
     // A NUL cannot be passed on a command line; the library refuses it.
     assert!(vtrace::sys::netns::Netns::named("a\0b").is_err());
     assert!(vtrace::sys::endpoint::parse("netns:a\0b").is_err(), "netns:a\\0b accepted");
