@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps tmux)
+# The Docker tests' daemon (tests/docker.rs; scripts/docker-env.sh starts it).
+PACKAGES+=(docker.io)
 
 deps() {
     local missing=()
@@ -42,6 +44,8 @@ demo)
 test)
     deps
     if [[ $(id -u) -eq 0 ]]; then
+        # dockerd for tests/docker.rs (which skip, saying why, when it cannot start).
+        scripts/docker-env.sh up || echo "dev.sh: dockerd did not start: the Docker tests skip" >&2
         cargo test --features root-tests
     else
         echo "dev.sh: not root: running the tests that need no privileges" >&2

@@ -20,6 +20,8 @@ set -euo pipefail
 IMAGE=vtrace-busybox
 LOG=/var/log/vtrace-dockerd.log
 PIDFILE=/run/vtrace-dockerd.pid
+# Present while a dockerd this script started runs (so `down` stops only that one).
+STARTED=/run/vtrace-dockerd.started
 SOCK=/var/run/docker.sock
 DEMO_NET=vtrace-net
 DEMO_SUBNET=172.18.0.0/16
@@ -48,6 +50,7 @@ start() {
     fi
     [[ $(id -u) -eq 0 ]] || die "dockerd is not running: run as root to start it"
     command -v dockerd >/dev/null || die "dockerd is not installed"
+    rm -f "$STARTED"
     # Forwarding on before dockerd: it then keeps FORWARD at ACCEPT.
     sysctl -qw net.ipv4.ip_forward=1
     mkdir -p "$(dirname "$LOG")"
@@ -64,7 +67,7 @@ start() {
         tail -n 20 "$LOG" >&2 || true
         die "dockerd did not answer on $SOCK within 30 s (see $LOG)"
     }
-    touch /run/vtrace-dockerd.started
+    touch "$STARTED"
 }
 
 check_forward() {
@@ -139,18 +142,20 @@ down() {
         ids=$(docker network ls -q --filter "label=$LABEL")
         [[ -z $ids ]] || docker network rm $ids >/dev/null
     fi
-    if [[ -f /run/vtrace-dockerd.started && -f $PIDFILE ]]; then
+    if [[ -f $STARTED && -f $PIDFILE ]]; then
         local pid
         pid=$(cat "$PIDFILE")
-        kill "$pid" 2>/dev/null || true
-        local i
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        rm -f /run/vtrace-dockerd.started
-        say "stopped dockerd"
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
+            kill "$pid"
+            local i
+            for ((i = 0; i < 100; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+            say "stopped dockerd"
+        fi
     fi
+    rm -f "$STARTED"
 }
 
 status() {
