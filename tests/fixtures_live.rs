@@ -5,6 +5,11 @@
 //! pcapng's interfaces with their roles, and agree with what the live trace printed
 //! (SCENARIO.ping.json): same exchanges, hop by hop, to the nanosecond.
 //!
+//! Scenarios recorded with netfilter tracing keep its trace next to the pcapng
+//! (SCENARIO.pcapng.nft.json): analyzed with it, the replay also carries the live trace's
+//! netfilter decisions and kernel drops on every journey and its `netfilter-drop` verdict, word for
+//! word; analyzed without it (the pcapng copied alone), the captures alone speak (expect.json).
+//!
 //! No root needed: only files are read.
 
 use std::path::{Path, PathBuf};
@@ -31,12 +36,28 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-/// `vtrace analyze --json` of the scenario's pcapng: exit code and report.
+/// `vtrace analyze --json` of the scenario's pcapng (with its netfilter trace, when it has
+/// one): exit code and report.
 fn analyze(scenario: &str) -> (Option<i32>, Value) {
-    let file = live_dir().join(format!("{scenario}.pcapng"));
+    analyze_file(scenario, &live_dir().join(format!("{scenario}.pcapng")))
+}
+
+/// The same on a copy of the pcapng alone: what the captures say without the netfilter trace.
+fn analyze_captures_only(scenario: &str) -> (Option<i32>, Value) {
+    let dir = std::env::temp_dir().join(format!("vtrace-live-{}-{scenario}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let copy = dir.join(format!("{scenario}.pcapng"));
+    std::fs::copy(live_dir().join(format!("{scenario}.pcapng")), &copy)
+        .unwrap_or_else(|e| panic!("copying the {scenario} fixture: {e}"));
+    let got = analyze_file(scenario, &copy);
+    let _ = std::fs::remove_dir_all(&dir);
+    got
+}
+
+fn analyze_file(scenario: &str, file: &Path) -> (Option<i32>, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_vtrace"))
         .args(["analyze", "--json"])
-        .arg(&file)
+        .arg(file)
         .output()
         .unwrap_or_else(|e| panic!("running vtrace: {e}"));
     let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -83,7 +104,7 @@ fn check(scenario: &str, points: usize, cause: &str, live_cause: &str) {
     let dir = live_dir();
     let expect = read_json(&dir.join(format!("{scenario}.expect.json")));
     let live = read_json(&dir.join(format!("{scenario}.ping.json")));
-    let (code, report) = analyze(scenario);
+    let (code, report) = analyze_captures_only(scenario);
 
     let want_code = if cause == "ok" { 0 } else { 1 };
     assert_eq!(code, Some(want_code), "{scenario}: {report}");
@@ -124,12 +145,113 @@ fn check(scenario: &str, points: usize, cause: &str, live_cause: &str) {
     assert_eq!(got_verdict, expect["verdict"], "{scenario}: verdict");
     assert_eq!(v["cause"], cause, "{scenario}: cause");
 
-    // The live trace and the offline replay agree, hop by hop and to the nanosecond.
-    assert_eq!(report["exchanges"], live["exchanges"], "{scenario}: live vs offline exchanges");
-    assert_eq!(point_counts(&report), point_counts(&live), "{scenario}: captured per point");
     assert_eq!(live["verdict"]["cause"], expect["live_cause"], "{scenario}: live cause");
     assert_eq!(live["verdict"]["cause"], live_cause, "{scenario}: live cause");
     assert_eq!(live["verdict"]["segment"], v["segment"], "{scenario}: live segment");
+
+    // The live trace and the offline replay (with the netfilter trace, when there is one) agree,
+    // hop by hop and to the nanosecond, netfilter decisions and kernel drops included.
+    let traced = dir.join(format!("{scenario}.pcapng.nft.json")).exists();
+    let (code, report) = if traced { analyze(scenario) } else { (code, report) };
+    assert_eq!(report["exchanges"], live["exchanges"], "{scenario}: live vs offline exchanges");
+    assert_eq!(point_counts(&report), point_counts(&live), "{scenario}: captured per point");
+    if traced {
+        // The netfilter trace explains the loss offline exactly as it did live.
+        assert_eq!(code, Some(if live_cause == "ok" { 0 } else { 1 }), "{scenario}: {report}");
+        assert_eq!(report["verdict"]["cause"], live_cause, "{scenario}: offline cause");
+        assert_eq!(report["verdict"]["segment"], live["verdict"]["segment"], "{scenario}");
+        assert_eq!(report["verdict"]["summary"], live["verdict"]["summary"], "{scenario}");
+    }
+}
+
+/// The offline replay of a scenario recorded with netfilter tracing: its verdict summary and the
+/// echo requests' journeys.
+fn replayed(scenario: &str) -> (String, Vec<Value>) {
+    assert!(
+        live_dir().join(format!("{scenario}.pcapng.nft.json")).exists(),
+        "{scenario} was recorded without its netfilter trace"
+    );
+    let (_, report) = analyze(scenario);
+    let summary = report["verdict"]["summary"].as_str().unwrap_or("").to_owned();
+    let requests = report["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "icmp-echo")
+        .map(|e| e["request"].clone())
+        .collect();
+    (summary, requests)
+}
+
+/// `netns table chain rule verdict` of a journey's netfilter decisions.
+fn decisions(journey: &Value) -> Vec<String> {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    journey["netfilter"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            let (ns, family, table) = (s(&n["netns"]), s(&n["family"]), s(&n["table"]));
+            let (chain, rule, verdict) = (s(&n["chain"]), s(&n["rule"]), s(&n["verdict"]));
+            format!("{ns} {family} {table} {chain}: {rule} → {verdict}")
+        })
+        .collect()
+}
+
+fn kernel_reasons(journey: &Value) -> Vec<String> {
+    journey["kernel_drops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| d["reason"].as_str().unwrap_or("?").to_owned())
+        .collect()
+}
+
+#[test]
+fn forward_drop_offline_names_the_forward_policy_and_br_netfilter() {
+    let (summary, requests) = replayed("forward-drop");
+    assert!(
+        summary.contains(
+            "dropped by netfilter in fx-vtrace-host: ip filter FORWARD, policy drop; bridged \
+             frames meet iptables there because net.bridge.bridge-nf-call-iptables is on"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("(see: ip netns exec fx-vtrace-host nft -a list chain ip filter FORWARD)"),
+        "{summary}"
+    );
+    assert!(summary.contains("kernel drop reason NETFILTER_DROP"), "{summary}");
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert!(
+            decisions(r).contains(&"fx-vtrace-host ip filter FORWARD: policy → drop".to_owned()),
+            "{r}"
+        );
+        assert_eq!(kernel_reasons(r), vec!["NETFILTER_DROP"], "{r}");
+    }
+}
+
+#[test]
+fn input_drop_offline_names_the_rule_at_the_target() {
+    let (summary, requests) = replayed("input-drop");
+    assert!(
+        summary.contains(
+            "dropped by netfilter in fx-nginx-2: inet vtrace_fixture input, rule `icmp type \
+             echo-request drop`"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("kernel drop reason NETFILTER_DROP"), "{summary}");
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert_eq!(
+            decisions(r),
+            vec!["fx-nginx-2 inet vtrace_fixture input: icmp type echo-request drop → drop"],
+            "{r}"
+        );
+        assert_eq!(kernel_reasons(r), vec!["NETFILTER_DROP"], "{r}");
+    }
 }
 
 #[test]
@@ -139,7 +261,7 @@ fn healthy_every_exchange_passes_five_points_both_ways() {
 
 #[test]
 fn forward_drop_requests_vanish_after_the_bridge() {
-    check("forward-drop", 5, "unknown", "unknown");
+    check("forward-drop", 5, "unknown", "netfilter-drop");
 }
 
 #[test]
@@ -159,7 +281,7 @@ fn mtu_requests_vanish_before_the_target() {
 
 #[test]
 fn input_drop_requests_reach_the_target_unanswered() {
-    check("input-drop", 5, "no-reply", "no-reply");
+    check("input-drop", 5, "no-reply", "netfilter-drop");
 }
 
 #[test]

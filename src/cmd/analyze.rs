@@ -4,6 +4,10 @@
 //! own ([`crate::cmd::merge`]) while this one correlates and writes the report. A read error
 //! stops that file only: everything read before it is still analysed and reported, then the error
 //! is returned (exit 2).
+//!
+//! A netfilter trace written next to a capture (`FILE.nft.json`, by `ping/watch --write`) is
+//! replayed: the journeys carry its decisions and kernel drops, and a traced drop explains the
+//! verdict (`netfilter-drop`) as it did live.
 
 use std::io::{BufWriter, Write};
 
@@ -12,7 +16,11 @@ use anyhow::{Result, anyhow};
 use crate::cli::AnalyzeArgs;
 use crate::cmd::inputs;
 use crate::cmd::merge::{self, Item};
+use crate::cmd::netfilter;
 use crate::core::analysis::Analysis;
+use crate::core::diagnosis;
+use crate::core::line::PointIdx;
+use crate::core::netfilter::TraceBook;
 use crate::error::Outcome;
 use crate::report::trace::{self, PointRow, Summary, TraceReport};
 
@@ -24,6 +32,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         return crate::cmd::packets::run(args);
     }
     let inputs = inputs::open_all(args)?;
+    // Netfilter decisions and kernel drops recorded with the captures are replayed too.
+    let traced = inputs::netfilter_traces(&inputs)?;
+    let mut book = TraceBook::new();
+    if let Some(t) = &traced {
+        for e in t.events.iter().cloned() {
+            book.ingest(e);
+        }
+        book.add_drops(t.drops.clone());
+    }
     let reading = merge::spawn(inputs)?;
 
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX);
@@ -50,12 +67,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         batch.clear();
         progress.add(BATCH_HINT);
         let _ = reading.give_back.try_send(batch);
-        write_settled(&mut analysis, report.as_mut(), &names)?;
+        write_settled(&mut analysis, report.as_mut(), &names, &mut book)?;
     }
     progress.done();
     let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
     analysis.finish();
-    write_settled(&mut analysis, report.as_mut(), &names)?;
+    write_settled(&mut analysis, report.as_mut(), &names, &mut book)?;
 
     for (row, (&n, &drops)) in
         rows.iter_mut().zip(analysis.captured().iter().zip(&end.kernel_drops))
@@ -73,7 +90,23 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         }
     }
     let capture_drops = rows.iter().any(|r| r.kernel_drops > 0);
-    let verdict = analysis.verdict(&names, capture_drops);
+    let mut verdict = analysis.verdict(&names, capture_drops);
+    if let Some(t) = &traced {
+        let path: Vec<(&str, &str)> = line
+            .order()
+            .iter()
+            .filter_map(|p| rows.get(p.index()))
+            .map(|r| (r.id.as_str(), r.role.as_str()))
+            .collect();
+        let id = |p: Option<PointIdx>| p.and_then(|p| names.get(p.index())).map(String::as_str);
+        let seg = verdict.segment;
+        let after = id(seg.and_then(|s| s.after));
+        if let Some(d) = netfilter::diagnose_offline(&path, after, t, &verdict) {
+            diagnosis::apply(&mut verdict, &d);
+        }
+        let at = id(seg.and_then(|s| s.before)).or(after).map(netfilter::label_of);
+        netfilter::name_kernel_drop_in(at, book.lost_drops(), &mut verdict);
+    }
     let (other_journeys, unidentified) = analysis.other_counts();
     let summary = Summary {
         points: line.order().iter().filter_map(|p| rows.get(p.index())).collect(),
@@ -98,11 +131,16 @@ fn write_settled(
     analysis: &mut Analysis,
     report: &mut dyn TraceReport,
     names: &[String],
+    book: &mut TraceBook,
 ) -> Result<()> {
     let mut res = Ok(());
     analysis.drain(|ex, line| {
         if res.is_ok() {
-            res = report.exchange(ex, line, names);
+            res = if book.is_empty() {
+                report.exchange(ex, line, names)
+            } else {
+                report.exchange(&book.annotate(ex), line, names)
+            };
         }
     });
     Ok(res?)

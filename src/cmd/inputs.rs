@@ -8,6 +8,7 @@ use anyhow::{Result, anyhow};
 
 use crate::cli::AnalyzeArgs;
 use crate::core::frame::InterfaceInfo;
+use crate::sys::nftrace::{NfFinished, sidecar};
 use crate::sys::pcapfile::CaptureReader;
 
 /// One capture file, opened.
@@ -38,6 +39,26 @@ pub fn open_all(args: &AnalyzeArgs) -> Result<Vec<Input>> {
         ));
     }
     Ok(inputs)
+}
+
+/// The netfilter traces written next to the inputs by `vtrace ping/watch --write`
+/// (`FILE.nft.json`, see [`sidecar`]), merged; `None` when no input has one.
+pub fn netfilter_traces(inputs: &[Input]) -> Result<Option<NfFinished>> {
+    let mut all: Option<NfFinished> = None;
+    for input in inputs {
+        if let Some(t) = sidecar::read(&input.path)? {
+            let merged = all.get_or_insert_with(NfFinished::default);
+            merged.events.extend(t.events);
+            merged.drops.extend(t.drops);
+            merged.br_netfilter.extend(t.br_netfilter);
+        }
+    }
+    if let Some(t) = all.as_mut() {
+        // Stable: the events of one namespace stay in the order it delivered them.
+        t.events.sort_by_key(|e| e.t_ns);
+        t.drops.sort_by_key(|d| d.t_ns);
+    }
+    Ok(all)
 }
 
 impl Input {

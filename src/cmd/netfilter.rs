@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use crate::core::diagnosis::{Diagnosis, QdiscCount};
-use crate::core::netfilter::{DropEvent, find_drop, kernel_drop_detail};
+use crate::core::netfilter::{DropEvent, NfDrop, find_drop, kernel_drop_detail};
 use crate::core::path::{PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::verdict::{Cause, Verdict};
@@ -58,29 +58,13 @@ pub(crate) fn diagnose(
     traced: &NfFinished,
     verdict: &Verdict,
 ) -> Option<Diagnosis> {
-    if verdict.reachable || verdict.cause == Cause::CaptureGap {
-        return None;
-    }
     let from = verdict.segment.and_then(|s| s.after).map_or(0, |p| p.index());
-    let label = |p: &PathPoint| topo.ns(p.ns).map(|n| n.label.as_str());
-    let mut after: Vec<&str> = Vec::new();
-    for l in points.iter().skip(from).filter_map(label) {
-        if !after.contains(&l) {
-            after.push(l);
-        }
-    }
-    // br_netfilter matters only where the packet crossed a bridge.
-    let bridged: Vec<(&str, _)> = traced
-        .br_netfilter
+    let path: Vec<(&str, bool)> = points
         .iter()
-        .filter(|(ns, _)| {
-            points.iter().any(|p| p.role == Role::Bridge && label(p) == Some(ns.as_str()))
-        })
-        .map(|(ns, b)| (ns.as_str(), *b))
+        .map(|p| (topo.ns(p.ns).map_or("?", |n| n.label.as_str()), p.role == Role::Bridge))
         .collect();
-    let events: Vec<_> = traced.events.iter().collect();
-    let mut drop = find_drop(&events, &after, &bridged)?;
-    // Events read while the trace ran carry only the rule's handle: look its text up now.
+    let mut drop = netfilter_drop(&path, from, traced, verdict)?;
+    // An event whose rule text could not be read while the trace ran: look it up now.
     if let (Some(""), Some(handle)) = (drop.rule.as_deref(), drop.rule_handle) {
         let ns = namespaces(topo, points).into_iter().find(|(l, _)| *l == drop.netns);
         if let Some(index) = ns.and_then(|(_, ns)| RuleIndex::load(&ns).ok()) {
@@ -88,10 +72,61 @@ pub(crate) fn diagnose(
             drop.rule = text.map(str::to_owned).or(drop.rule);
         }
     }
-    Some(Diagnosis {
+    Some(diagnosis_of(&drop))
+}
+
+/// The same offline (`analyze` with a sidecar): `path` is each point's id and role in path
+/// order, `after` the id of the segment's last point that saw the packet.
+pub(crate) fn diagnose_offline(
+    path: &[(&str, &str)],
+    after: Option<&str>,
+    traced: &NfFinished,
+    verdict: &Verdict,
+) -> Option<Diagnosis> {
+    let from = after.and_then(|a| path.iter().position(|(id, _)| *id == a)).unwrap_or(0);
+    let path: Vec<(&str, bool)> =
+        path.iter().map(|(id, role)| (label_of(id), *role == Role::Bridge.as_str())).collect();
+    netfilter_drop(&path, from, traced, verdict).map(|d| diagnosis_of(&d))
+}
+
+/// The namespace label of a point id (`nginx-1/eth0` → `nginx-1`).
+pub(crate) fn label_of(id: &str) -> &str {
+    id.rsplit_once('/').map_or(id, |(ns, _)| ns)
+}
+
+/// The first netfilter drop of the lost packet at or after position `from` of `path` (each
+/// point's namespace label and whether it is a bridge, in path order).
+fn netfilter_drop(
+    path: &[(&str, bool)],
+    from: usize,
+    traced: &NfFinished,
+    verdict: &Verdict,
+) -> Option<NfDrop> {
+    if verdict.reachable || verdict.cause == Cause::CaptureGap {
+        return None;
+    }
+    let mut after: Vec<&str> = Vec::new();
+    for (l, _) in path.iter().skip(from) {
+        if !after.contains(l) {
+            after.push(l);
+        }
+    }
+    // br_netfilter matters only where the packet crossed a bridge.
+    let bridged: Vec<(&str, _)> = traced
+        .br_netfilter
+        .iter()
+        .filter(|(ns, _)| path.iter().any(|(l, bridge)| *bridge && *l == ns.as_str()))
+        .map(|(ns, b)| (ns.as_str(), *b))
+        .collect();
+    let events: Vec<_> = traced.events.iter().collect();
+    find_drop(&events, &after, &bridged)
+}
+
+fn diagnosis_of(drop: &NfDrop) -> Diagnosis {
+    Diagnosis {
         cause: Cause::NetfilterDrop,
         detail: format!("{} (see: {})", drop.summary(), drop.hint()),
-    })
+    }
 }
 
 /// Name the kernel drop reason of the lost packet in the verdict's summary, with its hint run in
@@ -108,6 +143,14 @@ pub(crate) fn name_kernel_drop(
     let seg = verdict.segment;
     let at = seg.and_then(|s| s.before.or(s.after)).and_then(|p| points.get(p.index()));
     let netns = at.and_then(|p| topo.ns(p.ns)).map(|n| n.label.as_str());
+    name_kernel_drop_in(netns, drops, verdict);
+}
+
+/// Name the kernel drop reason in the verdict's summary, its hint run in `netns`.
+pub(crate) fn name_kernel_drop_in(netns: Option<&str>, drops: &[DropEvent], verdict: &mut Verdict) {
+    if verdict.reachable || verdict.cause == Cause::CaptureGap {
+        return;
+    }
     if let Some(detail) = kernel_drop_detail(drops, netns) {
         verdict.summary = if verdict.summary.is_empty() {
             detail

@@ -25,7 +25,7 @@ use crate::core::verdict::Verdict;
 use crate::error::Outcome;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
-use crate::sys::nftrace::{NfSession, Options};
+use crate::sys::nftrace::{NfSession, Options, sidecar};
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 
 /// Options of `vtrace ping`.
@@ -187,6 +187,7 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     }
     // The trace tables are removed while the captures stop and settle (their guards remove
     // them on every other path too).
+    let nf_traced = nf.is_some();
     let (done, traced) = std::thread::scope(|s| {
         let traced = s.spawn(|| nf.map(NfSession::finish).unwrap_or_default());
         let done = live.finish();
@@ -223,6 +224,14 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         diagnosis::apply(&mut verdict, &d);
     }
     netfilter::name_kernel_drop(&topo, points, done.netfilter.lost_drops(), &mut verdict);
+    if let Some(file) = &args.write
+        && nf_traced
+    {
+        // The netfilter side of the trace, for `vtrace analyze FILE` to replay.
+        traced.drops.extend(done.netfilter.drops().iter().cloned());
+        traced.drops.sort_by_key(|d| d.t_ns);
+        sidecar::write(file, &traced)?;
+    }
     done.write(&verdict)?;
     if let Some(e) = send_error
         && !no_route

@@ -3,6 +3,9 @@
 //! exchanges the containers make themselves as they settle, until Ctrl-C or `--duration`.
 //! TCP connection starts and UDP are captured and correlated too (counted as other journeys).
 //!
+//! Netfilter decisions and kernel drop reasons are traced as in `ping`, for the flow between each
+//! endpoint and the next (`--no-netfilter`, `--no-drop-reasons` turn them off).
+//!
 //! Orchestration only: the live session is `cmd::ping`'s [`Live`]; this file picks the points
 //! and the filter, and sends nothing.
 
@@ -16,13 +19,15 @@ use clap::Args;
 
 use crate::cli::parse_duration;
 use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
+use crate::cmd::netfilter;
 use crate::cmd::ping::{locate, relabel};
 use crate::core::diagnosis::{self, ProbeFacts};
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
-use crate::core::verdict::Cause;
+use crate::core::verdict::{Cause, Verdict};
 use crate::error::Outcome;
 use crate::sys::netlink::discover;
+use crate::sys::nftrace::{NfFinished, NfSession, Options, sidecar};
 
 /// Options of `vtrace watch`.
 #[derive(Debug, Clone, Args)]
@@ -49,10 +54,19 @@ pub struct WatchArgs {
     /// Print the text report even on a terminal (where the interactive view is the default).
     #[arg(long)]
     pub no_tui: bool,
+    /// Do not install netfilter tracing rules (read-only: nothing is added to any firewall).
+    #[arg(long)]
+    pub no_netfilter: bool,
+    /// Do not watch the kernel's packet drop reasons (tracefs skb:kfree_skb).
+    #[arg(long)]
+    pub no_drop_reasons: bool,
+    #[command(flatten)]
+    pub live: crate::cmd::live::LiveOptions,
 }
 
 pub fn run(args: &WatchArgs) -> Result<Outcome> {
     catch_sigint();
+    crate::cmd::live::configure(&args.live);
     if wants_tui(args.json, args.no_tui) {
         let args = args.clone();
         let command = format!("watch {}", args.endpoints.join(" "));
@@ -91,17 +105,89 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     let hosts = host_ips(&topo, &located);
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(&hosts));
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let mut live = Live::start(&topo, &points, &filter, args.write.as_deref(), output, window_ns)?;
+    let quiet = matches!(output, Output::Tui { .. });
+    // Netfilter tracing of the flow between each endpoint and the next, alongside the captures
+    // (one drop-reason monitor for all), and the qdiscs' drop counters before and after.
+    let (sessions, live, qdiscs_before) = std::thread::scope(|s| {
+        let sessions = s.spawn(|| {
+            paths
+                .iter()
+                .zip(located.windows(2))
+                .enumerate()
+                .filter_map(|(i, (p, pair))| {
+                    let [(a, a_ip), (b, b_ip)] = pair else { return None };
+                    let a_ip = a_ip.or_else(|| first_ip(&topo, *a, &hosts))?;
+                    let b_ip = b_ip.or_else(|| first_ip(&topo, *b, &hosts))?;
+                    let opts = Options {
+                        netfilter: !args.no_netfilter,
+                        drop_reasons: !args.no_drop_reasons && i == 0,
+                    };
+                    netfilter::start(&topo, &p.points, Some(a_ip), b_ip, opts, quiet)
+                })
+                .collect::<Vec<NfSession>>()
+        });
+        let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, &points));
+        let live = Live::start(&topo, &points, &filter, args.write.as_deref(), output, window_ns);
+        (sessions.join().unwrap_or_default(), live, qdiscs.join().unwrap_or_default())
+    });
+    let mut live = live?;
     let start = Instant::now();
     while !interrupted() && args.duration.is_none_or(|d| start.elapsed() < d) {
         live.pump()?;
+        for nf in &sessions {
+            live.add_netfilter_events(nf.drain());
+            live.add_kernel_drops(nf.drain_drops());
+        }
     }
-    let done = live.finish()?;
+    for nf in &sessions {
+        live.add_netfilter_events(nf.drain());
+        live.add_kernel_drops(nf.drain_drops());
+    }
+    let nf_traced = !sessions.is_empty();
+    let (done, traced) = std::thread::scope(|s| {
+        let traced = s.spawn(|| {
+            let mut all = NfFinished::default();
+            for nf in sessions {
+                let f = nf.finish();
+                all.events.extend(f.events);
+                all.drops.extend(f.drops);
+                all.br_netfilter.extend(f.br_netfilter);
+            }
+            all
+        });
+        let done = live.finish();
+        (done, traced.join().unwrap_or_default())
+    });
+    let done = done?;
+    let mut traced = traced;
+    traced.events.extend(done.netfilter.events().iter().cloned());
+    traced.events.sort_by_key(|e| e.t_ns);
     let mut verdict = done.verdict();
-    if !verdict.reachable
-        && let Some(d) = diagnosis::diagnose(&topo, paths.first(), &verdict, &ProbeFacts::default())
-    {
+    let tc_drop = |verdict: &Verdict| {
+        let path = paths.first().filter(|_| !verdict.reachable)?;
+        let after = netfilter::qdisc_counts(&topo, &points);
+        diagnosis::tc_drop(&topo, path, verdict, &qdiscs_before, &after)
+    };
+    let diagnosis = netfilter::diagnose(&topo, &points, &traced, &verdict)
+        .or_else(|| tc_drop(&verdict))
+        .or_else(|| {
+            (!verdict.reachable)
+                .then(|| {
+                    diagnosis::diagnose(&topo, paths.first(), &verdict, &ProbeFacts::default())
+                })
+                .flatten()
+        });
+    if let Some(d) = diagnosis {
         diagnosis::apply(&mut verdict, &d);
+    }
+    netfilter::name_kernel_drop(&topo, &points, done.netfilter.lost_drops(), &mut verdict);
+    if let Some(file) = &args.write
+        && nf_traced
+    {
+        // The netfilter side of the trace, for `vtrace analyze FILE` to replay.
+        traced.drops.extend(done.netfilter.drops().iter().cloned());
+        traced.drops.sort_by_key(|d| d.t_ns);
+        sidecar::write(file, &traced)?;
     }
     done.write(&verdict)?;
     let quiet = verdict.sent == 0 && verdict.cause == Cause::Unknown;
@@ -160,6 +246,12 @@ fn host_ips(topo: &Topology, located: &[(NsIdx, Option<IpAddr>)]) -> Vec<IpAddr>
     ips.sort();
     ips.dedup();
     ips
+}
+
+/// An endpoint's first address among the watched hosts (the flow netfilter traces).
+fn first_ip(topo: &Topology, idx: NsIdx, hosts: &[IpAddr]) -> Option<IpAddr> {
+    let ns = topo.ns(idx)?;
+    ns.links.iter().flat_map(|l| l.addrs.iter().map(|a| a.ip)).find(|ip| hosts.contains(ip))
 }
 
 fn is_link_local(ip: &IpAddr) -> bool {

@@ -38,6 +38,19 @@ impl NfFamily {
         }
     }
 
+    /// The kernel's `NFPROTO_*` number.
+    pub fn nfproto(self) -> u8 {
+        match self {
+            NfFamily::Inet => 1,
+            NfFamily::Ip => 2,
+            NfFamily::Arp => 3,
+            NfFamily::Netdev => 5,
+            NfFamily::Bridge => 7,
+            NfFamily::Ip6 => 10,
+            NfFamily::Other(n) => n,
+        }
+    }
+
     /// As `nft` spells it (`ip`, `ip6`, `inet`, `bridge`, `arp`, `netdev`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,6 +110,25 @@ impl NfVerdict {
         }
     }
 
+    /// The kernel's verdict code and the chain of a jump or goto ([`NfVerdict::from_code`]'s
+    /// inverse).
+    pub fn code(&self) -> (i32, Option<&str>) {
+        match self {
+            NfVerdict::Drop => (0, None),
+            NfVerdict::Accept => (1, None),
+            NfVerdict::Stolen => (2, None),
+            NfVerdict::Queue => (3, None),
+            NfVerdict::Repeat => (4, None),
+            NfVerdict::Stop => (5, None),
+            NfVerdict::Continue => (-1, None),
+            NfVerdict::Break => (-2, None),
+            NfVerdict::Jump(c) => (-3, Some(c)),
+            NfVerdict::Goto(c) => (-4, Some(c)),
+            NfVerdict::Return => (-5, None),
+            NfVerdict::Other(c) => (*c, None),
+        }
+    }
+
     /// As `nft monitor trace` prints it.
     pub fn as_str(&self) -> &str {
         match self {
@@ -140,7 +172,7 @@ impl NfNote {
     /// The note of an event that decided something (a rule matched or a policy applied);
     /// `None` for vtrace's own tracing table and for events without a verdict.
     pub fn from_event(e: &NfEvent) -> Option<NfNote> {
-        if e.table.starts_with("vtrace_") {
+        if is_own_table(&e.table) {
             return None;
         }
         let (rule, verdict) = match e.kind {
@@ -185,6 +217,16 @@ impl NfNote {
     }
 }
 
+/// True for the trace tables vtrace installs (`vtrace_<pid>_<n>`), whose decisions are its own
+/// tracing, not the network's (a user's `vtrace_fixture` table is not one of them).
+pub fn is_own_table(name: &str) -> bool {
+    let Some((pid, n)) = name.strip_prefix("vtrace_").and_then(|r| r.split_once('_')) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(pid) && digits(n)
+}
+
 /// What a trace event reports (`NFTA_TRACE_TYPE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TraceKind {
@@ -198,6 +240,15 @@ pub enum TraceKind {
 }
 
 impl TraceKind {
+    pub fn code(self) -> u32 {
+        match self {
+            TraceKind::Policy => 1,
+            TraceKind::Return => 2,
+            TraceKind::Rule => 3,
+            TraceKind::Other(n) => n,
+        }
+    }
+
     pub fn from_code(code: u32) -> Self {
         match code {
             1 => TraceKind::Policy,
@@ -493,7 +544,8 @@ pub fn ethertype(p: &Packet) -> Option<u16> {
 
 /// The kernel drops that explain a lost leg: same protocol, close to its last sighting (the
 /// nearest, and those within a millisecond of it, at most [`DROPS_PER_LEG`]), and when netfilter
-/// dropped it, the netfilter drops if any were seen. Returned in time order.
+/// dropped it, the netfilter drops if any were seen; drops of promiscuous copies only when nothing
+/// else was seen. Returned in time order.
 pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<DropEvent> {
     let (Some(proto), Some(last)) = (ethertype(&leg.journey.packet), leg.journey.last()) else {
         return Vec::new();
@@ -508,6 +560,11 @@ pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<
     if nf_dropped && near.iter().any(|d| d.is_netfilter()) {
         near.retain(|d| d.is_netfilter());
     }
+    // A bridge captured in promiscuous mode (vtrace's own capture) hands the host a copy of each
+    // frame it forwards, which the host drops as OTHERHOST: not the packet's fate.
+    if near.iter().any(|d| !d.is_promiscuous_copy()) {
+        near.retain(|d| !d.is_promiscuous_copy());
+    }
     near.sort_by_key(|d| d.t_ns.abs_diff(t));
     let nearest = near.first().map_or(0, |d| d.t_ns);
     near.retain(|d| d.t_ns.abs_diff(nearest) <= DROP_CLUSTER_NS);
@@ -517,6 +574,11 @@ pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<
 }
 
 impl DropEvent {
+    /// A copy a promiscuous interface received for another host (`OTHERHOST`).
+    pub fn is_promiscuous_copy(&self) -> bool {
+        self.reason == "OTHERHOST"
+    }
+
     /// Dropped by a netfilter verdict.
     pub fn is_netfilter(&self) -> bool {
         self.reason == "NETFILTER_DROP"
@@ -929,5 +991,30 @@ mod tests {
         assert_eq!(drop_at(0, 0, "QDISC_DROP", "").hint(), "tc -s qdisc show");
         assert_eq!(drop_at(0, 0, "NEIGH_FAILED", "").hint(), "ip neigh show");
         assert_eq!(kernel_drop_detail(&[], None), None);
+    }
+
+    #[test]
+    fn own_tables_are_told_from_a_users_vtrace_table() {
+        assert!(is_own_table("vtrace_4242_0"));
+        for other in ["vtrace_fixture", "vtrace_12", "vtrace__1", "vtrace_1_x", "filter"] {
+            assert!(!is_own_table(other), "{other}");
+        }
+        let mut ev = event("n", 1, TraceKind::Rule, NfVerdict::Drop);
+        ev.table = "vtrace_fixture".into();
+        assert!(NfNote::from_event(&ev).is_some());
+        ev.table = "vtrace_7_1".into();
+        assert_eq!(NfNote::from_event(&ev), None);
+    }
+
+    #[test]
+    fn a_promiscuous_copy_is_named_only_when_nothing_else_was_dropped() {
+        let t = 9_000_000;
+        let mut ex = unanswered_echo(t);
+        ex.request.lost = Some(crate::core::exchange::Loss { after: None, before: None });
+        let copy = drop_at(t + 9, 0x0800, "OTHERHOST", "ip_rcv_core+0x22c");
+        let real = drop_at(t + 20, 0x0800, "TC_EGRESS", "tcf_classify+0x1");
+        let got = attribute_drops(&[copy.clone(), real.clone()], &ex.request, false);
+        assert_eq!(got, vec![real]);
+        assert_eq!(attribute_drops(std::slice::from_ref(&copy), &ex.request, false), vec![copy]);
     }
 }

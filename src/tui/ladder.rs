@@ -1,11 +1,13 @@
 //! The ladder of the selected exchange: one column per capture point in path order, the request
 //! drawn one way and the reply the other, each segment with the time the packet took over it,
-//! and `✗` with the cause on the segment where a journey stopped.
+//! and `✗` with the cause on the segment where a journey stopped. Netfilter decisions sit under
+//! the hop of their namespace (`nf✓` accepted, `nf✗` dropped: the first hop in the namespace for
+//! an accept, the last for a drop), and the kernel's drop reason follows the cause.
 //!
 //! ```text
 //!          nginx-1/eth0   host/veth4d1c130   host/docker0   host/vetha9356e9   nginx-2/eth0
 //! request       ●───────────────▶●────────────────▶●──────────✗────────·                ·
-//!                   +7.9µs             +0ns        ✗ unknown
+//!                   +7.9µs             +0ns       nf✗  ✗ netfilter-drop NETFILTER_DROP
 //! ```
 //!
 //! Draws from the state; changes nothing.
@@ -16,6 +18,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Widget};
 
 use crate::core::exchange::{Exchange, Leg};
+use crate::core::netfilter::NfNote;
 use crate::core::verdict::{Cause, Segment};
 use crate::report::text::duration;
 use crate::tui::state::{Pane, TuiState};
@@ -84,8 +87,20 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
         None if ex.expects_reply => {
             put(buf, inner, inner.x, y, "reply", dim());
             let at = ex.request.journey.last().and_then(|h| s.position(h.point)).unwrap_or(0);
-            let cause = if ex.kind.is_echo() { Cause::NoReply } else { Cause::NoArpReply };
-            let text = format!("✗ {}", cause.as_str());
+            let nf_dropped = ex
+                .request
+                .netfilter
+                .iter()
+                .any(|n| n.decision().is_some_and(|d| d.verdict == "drop"));
+            let cause = match () {
+                _ if nf_dropped => Cause::NetfilterDrop,
+                _ if ex.kind.is_echo() => Cause::NoReply,
+                _ => Cause::NoArpReply,
+            };
+            let text = match kernel_reason(&ex.request) {
+                Some(reason) => format!("✗ {} {reason}", cause.as_str()),
+                None => format!("✗ {}", cause.as_str()),
+            };
             let red = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
             put(buf, inner, cols.center(at).saturating_sub(1), y, &text, red);
         }
@@ -134,6 +149,7 @@ fn draw_leg(
         }
         prev = Some((pos, hop.t_ns));
     }
+    netfilter_tags(s, cols, inner, buf, y + 1, leg);
     for (i, hop) in hops.iter().enumerate() {
         let Some(pos) = s.position(hop.point) else { continue };
         let mut st = Style::new().fg(Color::Green).add_modifier(Modifier::BOLD);
@@ -142,12 +158,46 @@ fn draw_leg(
         }
         put(buf, inner, cols.center(pos), y, "●", st);
     }
-    if let Some(loss) = leg.lost {
-        lost(s, cols, inner, buf, y, ex, Segment::from(loss));
+    if leg.lost.is_some() {
+        lost(s, cols, inner, buf, y, ex, leg);
     }
 }
 
-/// `✗` on the segment where the leg stopped, the cause below it.
+/// `nf✓`/`nf✗` under the hop of each namespace where netfilter accepted or dropped the packet.
+fn netfilter_tags(s: &TuiState, cols: &Columns, inner: Rect, buf: &mut Buffer, y: u16, leg: &Leg) {
+    let hops = &leg.journey.hops;
+    let ns_of = |h: &crate::core::journey::Hop| {
+        let id = s.point_id(h.point);
+        id.rsplit_once('/').map_or(id, |(ns, _)| ns)
+    };
+    let mut tags: Vec<(usize, bool)> = Vec::new();
+    for d in leg.netfilter.iter().filter_map(NfNote::decision) {
+        let dropped = d.verdict == "drop";
+        if !dropped && d.verdict != "accept" {
+            continue;
+        }
+        let mut in_ns = hops.iter().filter(|h| ns_of(h) == d.netns);
+        let hop = if dropped { in_ns.next_back() } else { in_ns.next() };
+        let Some(pos) = hop.and_then(|h| s.position(h.point)) else { continue };
+        match tags.iter_mut().find(|(p, _)| *p == pos) {
+            Some(t) => t.1 |= dropped,
+            None => tags.push((pos, dropped)),
+        }
+    }
+    for (pos, dropped) in tags {
+        let (text, color) = if dropped { ("nf✗", Color::Red) } else { ("nf✓", Color::Green) };
+        put(buf, inner, cols.center(pos).saturating_sub(1), y, text, Style::new().fg(color));
+    }
+}
+
+/// The kernel's reason for dropping the leg's packet, when one was attributed to it.
+fn kernel_reason(leg: &Leg) -> Option<&str> {
+    let mut drops = leg.netfilter.iter().filter_map(NfNote::kernel_drop);
+    let first = drops.clone().next();
+    drops.find(|d| d.reason != "NOT_SPECIFIED").or(first).map(|d| d.reason.as_str())
+}
+
+/// `✗` on the segment where the leg stopped, the cause (and the kernel's reason) below it.
 fn lost(
     s: &TuiState,
     cols: &Columns,
@@ -155,8 +205,10 @@ fn lost(
     buf: &mut Buffer,
     y: u16,
     ex: &Exchange,
-    seg: Segment,
+    leg: &Leg,
 ) {
+    let Some(seg) = leg.lost.map(Segment::from) else { return };
+    let reason = kernel_reason(leg);
     let red = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
     let pos = |p: Option<crate::core::line::PointIdx>| p.and_then(|p| s.position(p));
     let x = match (pos(seg.after), pos(seg.before)) {
@@ -174,7 +226,11 @@ fn lost(
         _ if ex.kind.is_echo() => Cause::Unknown,
         _ => Cause::NoArpReply,
     };
-    put(buf, inner, x, y + 1, &format!("✗ {}", cause.as_str()), red);
+    let text = match reason {
+        Some(reason) => format!("✗ {} {reason}", cause.as_str()),
+        None => format!("✗ {}", cause.as_str()),
+    };
+    put(buf, inner, x, y + 1, &text, red);
 }
 
 /// A line between the columns at positions `from` and `to`, arrow head at `to`.
@@ -228,7 +284,76 @@ fn put(buf: &mut Buffer, inner: Rect, x: u16, y: u16, text: &str, st: Style) {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use super::*;
+    use crate::core::exchange::{ExchangeKind, Loss};
+    use crate::core::journey::{Hop, Journey};
+    use crate::core::line::PointIdx;
+    use crate::core::netfilter::{DropEvent, NfDecision};
+    use crate::report::trace::PointRow;
+
+    fn note(ns: &str, chain: &str, verdict: &str) -> NfNote {
+        NfNote::Decision(NfDecision {
+            netns: ns.into(),
+            family: "ip".into(),
+            table: "filter".into(),
+            chain: chain.into(),
+            rule: "policy".into(),
+            verdict: verdict.into(),
+        })
+    }
+
+    /// The rows of the ladder pane drawn at 80×7 for a request accepted in n1 and dropped in the
+    /// host after the bridge, with the kernel's reason.
+    fn drawn(lost: Option<Loss>) -> Vec<String> {
+        let mut s = TuiState::new("test", 10);
+        for id in ["n1/eth0", "host/va", "host/br0", "host/vb", "n2/eth0"] {
+            s.push_point(PointRow::new(id, ""));
+        }
+        let hops =
+            (0..3u16).map(|i| Hop { point: PointIdx(i), t_ns: u64::from(i) * 1000, frame: 1 });
+        let drop = DropEvent {
+            t_ns: 5000,
+            protocol: 0x0800,
+            location: "nft_do_chain+0x3e8".into(),
+            reason: "NETFILTER_DROP".into(),
+        };
+        let request = Leg {
+            journey: Journey { packet: Box::default(), hops: hops.collect(), direction: None },
+            lost,
+            netfilter: vec![
+                note("n1", "OUTPUT", "accept"),
+                note("host", "FORWARD", "drop"),
+                NfNote::KernelDrop(drop),
+            ],
+        };
+        s.push_exchange(&Exchange {
+            kind: ExchangeKind::IcmpEcho,
+            request,
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: true,
+        });
+        let area = Rect::new(0, 0, 80, HEIGHT);
+        let mut buf = Buffer::empty(area);
+        render(&s, area, &mut buf);
+        (0..area.height)
+            .map(|y| (0..area.width).map(|x| buf[(x, y)].symbol().to_owned()).collect::<String>())
+            .collect()
+    }
+
+    #[test]
+    fn netfilter_verdicts_and_the_kernel_reason_sit_on_their_hops() {
+        let rows = drawn(Some(Loss { after: Some(PointIdx(2)), before: Some(PointIdx(3)) }));
+        let times = &rows[3];
+        // Columns of 14 cells from x=9: centres at 16, 30, 44…; a tag starts one cell left.
+        assert_eq!(times.find("nf✓").map(|b| times[..b].chars().count()), Some(15), "{rows:#?}");
+        assert_eq!(times.find("nf✗").map(|b| times[..b].chars().count()), Some(43), "{rows:#?}");
+        assert!(times.contains("✗ unknown NETFILTER_DROP"), "{rows:#?}");
+        // Unanswered at the end of the line: the reply row names the netfilter drop and reason.
+        let rows = drawn(None);
+        assert!(rows[4].contains("✗ netfilter-drop NETFILTER_DROP"), "{rows:#?}");
+    }
 
     #[test]
     fn long_ids_are_cut_with_an_ellipsis() {
