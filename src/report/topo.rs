@@ -671,4 +671,62 @@ mod tests {
         );
         assert!(t.contains("      inet 10.0.0.1/24\n      ══ b/vb (ifindex 3)\n"), "{t}");
     }
+
+    /// `pair()` seen as Docker would: `b` holds the bridge (as the root namespace does) and `a`
+    /// is the container `web` behind its port `vb`.
+    fn docker_net() -> DockerNetwork {
+        use crate::core::topology::DockerAttachment;
+        DockerNetwork {
+            name: "bridge".into(),
+            id: "75202cefbbbb0123456789".into(),
+            driver: "bridge".into(),
+            bridge: Some("br0".into()),
+            subnets: vec!["10.0.0.0/24".into()],
+            gateways: vec!["10.0.0.254".into()],
+            containers: vec![
+                DockerAttachment {
+                    container: "web".into(),
+                    container_id: "1287aaaabbbbcccc".into(),
+                    ipv4: Some("10.0.0.1/24".into()),
+                    ..DockerAttachment::default()
+                },
+                DockerAttachment { container: "gone".into(), ..DockerAttachment::default() },
+            ],
+        }
+    }
+
+    #[test]
+    fn docker_networks_name_the_container_behind_each_port() {
+        let mut topo = pair();
+        topo.namespaces[0].label = "web".into();
+        let nets = [docker_net()];
+        let v = serde_json::to_value(report(&topo, &[], &[], &nets)).unwrap_or_default();
+        let n = &v["docker_networks"][0];
+        assert_eq!(n["id"], "75202cefbbbb");
+        assert_eq!(n["bridge_point"], "b/br0");
+        assert_eq!(n["bridge_netns"], "b");
+        assert_eq!(
+            n["ports"],
+            serde_json::json!([{"name": "vb", "point": "b/vb", "state": "forwarding",
+                                "container": "web", "peer": "web/eth0"}])
+        );
+        assert_eq!(n["containers"][0]["port"], "vb");
+        assert_eq!(n["containers"][0]["id"], "1287aaaabbbb");
+        assert_eq!(n["containers"][1]["port"], serde_json::Value::Null);
+        let t = text(&topo, &[], &[], &nets);
+        assert!(
+            t.contains(
+                "docker networks (docker network inspect + brctl show)\n  bridge (bridge, \
+                 75202cefbbbb)  bridge b/br0  10.0.0.0/24 gw 10.0.0.254\n    port vb               \
+                 forwarding ══ web/eth0          container web  10.0.0.1/24  -\n    container gone \
+                 ()  -  (no bridge port found)\n"
+            ),
+            "{t}"
+        );
+        // Only the networks with a port into the selection.
+        let none = report(&topo, &[NsIdx(1)], &[], &nets);
+        assert!(none.docker_networks.is_empty());
+        let web = report(&topo, &[NsIdx(0)], &[], &nets);
+        assert_eq!(web.docker_networks.len(), 1);
+    }
 }
