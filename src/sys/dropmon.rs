@@ -102,7 +102,14 @@ pub fn parse_line(
     let ts = head.rsplit(' ').next()?.trim_end_matches(':');
     let (secs, frac) = ts.split_once('.')?;
     let frac_ns: i128 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
-    let t = secs.parse::<i128>().ok()? * 1_000_000_000 + frac_ns + offset_ns;
+    // Checked: a line is whatever tracefs (or a fuzzer) hands over, and 30 digits of seconds
+    // must be a skipped line, not an overflow.
+    let t = secs
+        .parse::<i128>()
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(frac_ns)?
+        .checked_add(offset_ns)?;
     let field =
         |key: &str| body.split_whitespace().find_map(|w| w.strip_prefix(key)).map(str::to_owned);
     let protocol = field("protocol=")?.parse().ok()?;
@@ -306,6 +313,10 @@ mod tests {
         );
         assert_eq!(parse_line("garbage", &reasons, 0), None);
         assert_eq!(parse_line("x 1.5: kfree_skb: protocol=abc", &reasons, 0), None);
+        // Found by fuzzing: seconds that overflow on the way to nanoseconds.
+        let huge = "777777777777777777777777777771.: kfree_skb: protocol=2048";
+        assert_eq!(parse_line(huge, &reasons, 0), None);
+        assert_eq!(parse_line("1.5: kfree_skb: protocol=2048", &reasons, i128::MAX), None);
     }
 
     #[test]
