@@ -35,6 +35,12 @@ die() {
 
 alive() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
+# True when PID is a live dockerd (not gone, not a zombie left by a kill).
+is_dockerd() {
+    [[ -n ${1:-} && $(cat "/proc/$1/comm" 2>/dev/null) == dockerd ]] &&
+        [[ $(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) != Z ]]
+}
+
 install() {
     command -v dockerd >/dev/null && return
     [[ $(id -u) -eq 0 ]] || die "dockerd is missing: run as root (apt-get install docker.io)"
@@ -51,6 +57,10 @@ start() {
     [[ $(id -u) -eq 0 ]] || die "dockerd is not running: run as root to start it"
     command -v dockerd >/dev/null || die "dockerd is not installed"
     rm -f "$STARTED"
+    # A pidfile left by a dockerd that was killed would stop the new one.
+    if [[ -f $PIDFILE ]] && ! is_dockerd "$(cat "$PIDFILE")"; then
+        rm -f "$PIDFILE"
+    fi
     # Forwarding on before dockerd: it then keeps FORWARD at ACCEPT.
     sysctl -qw net.ipv4.ip_forward=1
     mkdir -p "$(dirname "$LOG")"
@@ -145,11 +155,11 @@ down() {
     if [[ -f $STARTED && -f $PIDFILE ]]; then
         local pid
         pid=$(cat "$PIDFILE")
-        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then
+        if is_dockerd "$pid"; then
             kill "$pid"
             local i
             for ((i = 0; i < 100; i++)); do
-                kill -0 "$pid" 2>/dev/null || break
+                is_dockerd "$pid" || break
                 sleep 0.1
             done
             say "stopped dockerd"

@@ -535,6 +535,8 @@ fn the_tui_shows_the_five_docker_points() {
     let at: Vec<usize> = points.iter().filter_map(|p| ladder.find(p.as_str())).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "points out of order in {ladder:?}");
     tmux.send(&["q"]);
+    // Keys typed before the view has closed would go to it, not to the shell.
+    tmux.wait_for("the shell", |p| !p.contains("verdict reachable"));
     let (rc, cooked) = tmux.exit_and_cooked();
     assert_eq!(rc, "0");
     assert!(cooked, "terminal left in raw mode");
