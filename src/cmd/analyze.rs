@@ -7,7 +7,7 @@
 //!
 //! A netfilter trace written next to a capture (`FILE.nft.json`, by `ping/watch --write`) is
 //! replayed: the journeys carry its decisions and kernel drops, and a traced drop explains the
-//! verdict (`netfilter-drop`) as it did live.
+//! verdict (`netfilter-drop`, or `tc-drop` from the qdisc counters it kept) as it did live.
 
 use std::io::{BufWriter, Write};
 
@@ -101,10 +101,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
         let id = |p: Option<PointIdx>| p.and_then(|p| names.get(p.index())).map(String::as_str);
         let seg = verdict.segment;
         let after = id(seg.and_then(|s| s.after));
-        if let Some(d) = netfilter::diagnose_offline(&path, after, t, &verdict) {
+        let before = id(seg.and_then(|s| s.before));
+        let ids: Vec<&str> = path.iter().map(|(id, _)| *id).collect();
+        let found = netfilter::diagnose_offline(&path, after, t, &verdict)
+            .or_else(|| diagnosis::tc_drop(&ids, after, before, &verdict, &t.qdisc_rises));
+        if let Some(d) = found {
             diagnosis::apply(&mut verdict, &d);
         }
-        let at = id(seg.and_then(|s| s.before)).or(after).map(netfilter::label_of);
+        let at = before.or(after).map(netfilter::label_of);
         netfilter::name_kernel_drop_in(at, book.lost_drops(), &mut verdict);
     }
     let (other_journeys, unidentified) = analysis.other_counts();

@@ -51,6 +51,7 @@ pub fn netfilter_traces(inputs: &[Input]) -> Result<Option<NfFinished>> {
             merged.events.extend(t.events);
             merged.drops.extend(t.drops);
             merged.br_netfilter.extend(t.br_netfilter);
+            merged.qdisc_rises.extend(t.qdisc_rises);
         }
     }
     if let Some(t) = all.as_mut() {

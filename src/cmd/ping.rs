@@ -208,10 +208,15 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         verdict.reachable = false;
     }
     let facts = ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, no_route };
+    // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
+    // something was lost or the trace is kept.
+    if let Some(path) = route.as_ref().filter(|_| !verdict.reachable || args.write.is_some()) {
+        let after = netfilter::qdisc_counts(&topo, points);
+        traced.qdisc_rises = diagnosis::qdisc_rises(path, &qdiscs_before, &after);
+    }
     let tc_drop = |verdict: &Verdict| {
         let path = route.as_ref().filter(|_| !verdict.reachable && !no_route)?;
-        let after = netfilter::qdisc_counts(&topo, points);
-        diagnosis::tc_drop(&topo, path, verdict, &qdiscs_before, &after)
+        diagnosis::tc_drop_on_path(path, verdict, &traced.qdisc_rises)
     };
     let diagnosis = netfilter::diagnose(&topo, points, &traced, &verdict)
         .or_else(|| tc_drop(&verdict))

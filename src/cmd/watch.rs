@@ -163,10 +163,15 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     traced.events.extend(done.netfilter.events().iter().cloned());
     traced.events.sort_by_key(|e| e.t_ns);
     let mut verdict = done.verdict();
+    // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
+    // something was lost or the trace is kept.
+    if let Some(path) = paths.first().filter(|_| !verdict.reachable || args.write.is_some()) {
+        let after = netfilter::qdisc_counts(&topo, &points);
+        traced.qdisc_rises = diagnosis::qdisc_rises(path, &qdiscs_before, &after);
+    }
     let tc_drop = |verdict: &Verdict| {
         let path = paths.first().filter(|_| !verdict.reachable)?;
-        let after = netfilter::qdisc_counts(&topo, &points);
-        diagnosis::tc_drop(&topo, path, verdict, &qdiscs_before, &after)
+        diagnosis::tc_drop_on_path(path, verdict, &traced.qdisc_rises)
     };
     let diagnosis = netfilter::diagnose(&topo, &points, &traced, &verdict)
         .or_else(|| tc_drop(&verdict))

@@ -92,54 +92,91 @@ pub struct QdiscCount {
     pub drops: u64,
 }
 
-/// `tc-drop`: the first link of the lost segment (from its `after` point to its `before` point,
-/// to the end of the path when `before` is unknown) with a qdisc whose drop counter rose during
-/// the trace, naming the link and qdisc with the command that shows it.
+/// A qdisc on a path point whose drop counter rose during the trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QdiscRise {
+    /// The point id (`<namespace label>/<ifname>`).
+    pub point: String,
+    pub kind: String,
+    pub handle: String,
+    /// Packets it dropped during the trace.
+    pub dropped: u64,
+}
+
+/// The qdiscs of the path's points whose drop counters rose between `before` and `after` (a
+/// qdisc that appeared meanwhile counts from zero), in path order.
+pub fn qdisc_rises(path: &Path, before: &[QdiscCount], after: &[QdiscCount]) -> Vec<QdiscRise> {
+    let mut out = Vec::new();
+    for p in &path.points {
+        let on_link = after.iter().filter(|q| q.ns == Some(p.ns) && q.ifindex == p.ifindex.0);
+        for q in on_link {
+            let old = before
+                .iter()
+                .find(|b| {
+                    b.ns == q.ns
+                        && b.ifindex == q.ifindex
+                        && b.handle == q.handle
+                        && b.parent == q.parent
+                })
+                .map_or(0, |b| b.drops);
+            if q.drops > old {
+                out.push(QdiscRise {
+                    point: p.point_id.clone(),
+                    kind: q.kind.clone(),
+                    handle: q.handle.clone(),
+                    dropped: q.drops - old,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `tc-drop`: the first point of the lost segment (from its `after` point to its `before` point,
+/// to the end of the path when `before` is unknown; `ids` are the point ids in path order) with a
+/// qdisc whose drop counter rose during the trace, naming the link and qdisc with the command
+/// that shows it.
 pub fn tc_drop(
-    topo: &Topology,
-    path: &Path,
+    ids: &[&str],
+    after: Option<&str>,
+    before: Option<&str>,
     verdict: &Verdict,
-    before: &[QdiscCount],
-    after: &[QdiscCount],
+    rises: &[QdiscRise],
 ) -> Option<Diagnosis> {
     if !matches!(verdict.cause, Cause::Unknown | Cause::NoArpReply | Cause::NoReply) {
         return None;
     }
+    verdict.segment?;
+    let at = |id: Option<&str>| id.and_then(|id| ids.iter().position(|p| *p == id));
+    let from = at(after).unwrap_or(0);
+    let to = at(before).unwrap_or(ids.len().saturating_sub(1));
+    let q = ids
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (from..=to).contains(i))
+        .find_map(|(_, id)| rises.iter().find(|r| r.point == *id))?;
+    let (label, ifname) = q.point.rsplit_once('/').unwrap_or(("host", q.point.as_str()));
+    let show = format!("tc -s qdisc show dev {ifname}");
+    Some(Diagnosis {
+        cause: Cause::TcDrop,
+        detail: format!(
+            "qdisc {} {} on {} dropped {} packet{} during the trace (see: {})",
+            q.kind,
+            q.handle,
+            q.point,
+            q.dropped,
+            if q.dropped == 1 { "" } else { "s" },
+            crate::core::netfilter::in_namespace(label, &show)
+        ),
+    })
+}
+
+/// [`tc_drop`] on a live path, its segment given by point index.
+pub fn tc_drop_on_path(path: &Path, verdict: &Verdict, rises: &[QdiscRise]) -> Option<Diagnosis> {
+    let ids: Vec<&str> = path.points.iter().map(|p| p.point_id.as_str()).collect();
+    let id = |p: Option<crate::core::line::PointIdx>| p.and_then(|p| ids.get(p.index()).copied());
     let seg = verdict.segment?;
-    let from = seg.after.map_or(0, |p| p.index());
-    let to = seg.before.map_or(path.points.len().saturating_sub(1), |p| p.index());
-    let points = path.points.iter().enumerate().filter(|(i, _)| (from..=to).contains(i));
-    for (_, p) in points {
-        let rose =
-            after.iter().filter(|q| q.ns == Some(p.ns) && q.ifindex == p.ifindex.0).find_map(|q| {
-                let old = before
-                    .iter()
-                    .find(|b| {
-                        b.ns == q.ns
-                            && b.ifindex == q.ifindex
-                            && b.handle == q.handle
-                            && b.parent == q.parent
-                    })
-                    .map_or(0, |b| b.drops);
-                (q.drops > old).then(|| (q, q.drops - old))
-            });
-        if let Some((q, n)) = rose {
-            let label = topo.ns(p.ns).map_or("?", |n| n.label.as_str());
-            let show = format!("tc -s qdisc show dev {}", p.ifname);
-            return Some(Diagnosis {
-                cause: Cause::TcDrop,
-                detail: format!(
-                    "qdisc {} {} on {} dropped {n} packet{} during the trace (see: {})",
-                    q.kind,
-                    q.handle,
-                    p.point_id,
-                    if n == 1 { "" } else { "s" },
-                    crate::core::netfilter::in_namespace(label, &show)
-                ),
-            });
-        }
-    }
-    None
+    tc_drop(&ids, id(seg.after), id(seg.before), verdict, rises)
 }
 
 /// Replace the verdict's cause with the diagnosis (and say why in the summary).
@@ -390,7 +427,7 @@ mod tests {
 
     #[test]
     fn a_qdisc_whose_drops_rose_in_the_segment_is_tc_drop() {
-        let (topo, path) = lab();
+        let (_, path) = lab();
         let q = |ns: usize, ifindex: u32, handle: &str, drops: u64| QdiscCount {
             ns: Some(NsIdx(ns)),
             ifindex,
@@ -402,7 +439,12 @@ mod tests {
         let before = [q(1, 12, "77:", 5), q(1, 11, "1:", 0), q(2, 2, "1:", 0)];
         let after = [q(1, 12, "77:", 7), q(1, 11, "1:", 0), q(2, 2, "1:", 9)];
         let v = lost(Cause::Unknown, Some(2), Some(3));
-        let d = tc_drop(&topo, &path, &v, &before, &after).expect("tc-drop");
+        let rises = qdisc_rises(&path, &before, &after);
+        assert_eq!(
+            rises.iter().map(|r| (r.point.as_str(), r.dropped)).collect::<Vec<_>>(),
+            vec![("host/vethB", 2), ("nginx-2/eth0", 9)]
+        );
+        let d = tc_drop_on_path(&path, &v, &rises).expect("tc-drop");
         assert_eq!(d.cause, Cause::TcDrop);
         assert_eq!(
             d.detail,
@@ -410,17 +452,24 @@ mod tests {
              show dev vethB)"
         );
         // Counters outside the segment, or that did not move, say nothing.
-        assert_eq!(
-            tc_drop(&topo, &path, &lost(Cause::Unknown, Some(0), Some(1)), &before, &after),
-            None
-        );
-        assert_eq!(tc_drop(&topo, &path, &v, &after, &after), None);
+        assert_eq!(tc_drop_on_path(&path, &lost(Cause::Unknown, Some(0), Some(1)), &rises), None);
+        assert_eq!(qdisc_rises(&path, &after, &after), vec![]);
         // A qdisc that appeared during the trace counts from zero.
-        let d = tc_drop(&topo, &path, &lost(Cause::NoReply, Some(4), None), &before[..2], &after);
-        assert!(d.is_some_and(|d| d.detail.contains("on nginx-2/eth0 dropped 9 packets")));
+        let rises = qdisc_rises(&path, &before[..2], &after);
+        let d = tc_drop_on_path(&path, &lost(Cause::NoReply, Some(4), None), &rises);
         assert_eq!(
-            tc_drop(&topo, &path, &lost(Cause::Mtu, Some(2), Some(3)), &before, &after),
-            None
+            d.map(|d| d.detail),
+            Some(
+                "qdisc pfifo 1: on nginx-2/eth0 dropped 9 packets during the trace (see: ip netns \
+                 exec nginx-2 tc -s qdisc show dev eth0)"
+                    .to_owned()
+            )
         );
+        assert_eq!(tc_drop_on_path(&path, &lost(Cause::Mtu, Some(2), Some(3)), &rises), None);
+        // Offline, by point ids.
+        let ids = ["nginx-1/eth0", "host/vethA", "host/docker0", "host/vethB", "nginx-2/eth0"];
+        let early = lost(Cause::Unknown, Some(0), Some(1));
+        assert_eq!(tc_drop(&ids, Some("nginx-1/eth0"), Some("host/vethA"), &early, &rises), None);
+        assert!(tc_drop(&ids, Some("host/vethB"), None, &v, &rises).is_some());
     }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Mutex;
 
+use crate::core::diagnosis::QdiscRise;
 use crate::core::netfilter::{BrNetfilter, DropEvent, NfEvent};
 use crate::sys::dropmon::DropMonitor;
 use crate::sys::netns::Netns;
@@ -96,6 +97,9 @@ pub struct NfFinished {
     pub drops: Vec<DropEvent>,
     /// br_netfilter's switches per namespace label.
     pub br_netfilter: Vec<(String, BrNetfilter)>,
+    /// Qdiscs of the path whose drop counters rose during the trace (filled by the caller, which
+    /// reads the counters; kept so that a written trace replays `tc-drop`).
+    pub qdisc_rises: Vec<QdiscRise>,
 }
 
 impl NfSession {

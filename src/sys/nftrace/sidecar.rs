@@ -1,7 +1,8 @@
 //! The netfilter side of a written trace: `FILE.pcapng.nft.json` next to `FILE.pcapng`, holding
-//! the trace events (with their packet headers and rule text), the kernel drops and the
-//! br_netfilter switches of the run, so that `vtrace analyze FILE.pcapng` replays the netfilter
-//! decisions, kernel drops and `netfilter-drop` verdict offline.
+//! the trace events (with their packet headers and rule text), the kernel drops, the br_netfilter
+//! switches and the qdiscs whose drop counters rose during the run, so that `vtrace analyze
+//! FILE.pcapng` replays the netfilter decisions, kernel drops and `netfilter-drop`/`tc-drop`
+//! verdicts offline.
 //!
 //! Why a sidecar and not pcapng custom blocks: a custom block (type 0xBAD/0x40000BAD) needs a
 //! Private Enterprise Number of its own, is invisible to every other tool (tshark shows nothing of
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
+use crate::core::diagnosis::QdiscRise;
 use crate::core::netfilter::{BrNetfilter, DropEvent, NfEvent, NfFamily, NfVerdict, TraceKind};
 use crate::sys::nftrace::NfFinished;
 
@@ -37,6 +39,17 @@ struct FileDto {
     events: Vec<EventDto>,
     drops: Vec<DropDto>,
     br_netfilter: Vec<BrDto>,
+    /// Qdiscs of the path whose drop counters rose during the trace.
+    #[serde(default)]
+    qdisc_rises: Vec<RiseDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RiseDto {
+    point: String,
+    kind: String,
+    handle: String,
+    dropped: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,6 +216,16 @@ pub fn write(capture: &Path, traced: &NfFinished) -> Result<()> {
                 call_arptables: b.call_arptables,
             })
             .collect(),
+        qdisc_rises: traced
+            .qdisc_rises
+            .iter()
+            .map(|r| RiseDto {
+                point: r.point.clone(),
+                kind: r.kind.clone(),
+                handle: r.handle.clone(),
+                dropped: r.dropped,
+            })
+            .collect(),
     };
     let path = path_for(capture);
     let text = serde_json::to_vec(&file).context("encoding the netfilter trace")?;
@@ -252,7 +275,12 @@ pub fn parse(text: &[u8]) -> Result<NfFinished> {
             (b.netns, brnf)
         })
         .collect();
-    Ok(NfFinished { events, drops, br_netfilter })
+    let qdisc_rises = file
+        .qdisc_rises
+        .into_iter()
+        .map(|r| QdiscRise { point: r.point, kind: r.kind, handle: r.handle, dropped: r.dropped })
+        .collect();
+    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises })
 }
 
 #[cfg(test)]
@@ -296,6 +324,12 @@ mod tests {
                 "host".into(),
                 BrNetfilter { call_iptables: Some(true), ..BrNetfilter::default() },
             )],
+            qdisc_rises: vec![QdiscRise {
+                point: "host/vethB".into(),
+                kind: "pfifo".into(),
+                handle: "77:".into(),
+                dropped: 3,
+            }],
         };
         let dir = std::env::temp_dir().join(format!("vtrace-sidecar-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -308,6 +342,7 @@ mod tests {
         assert_eq!(back.events, vec![ev, jump]);
         assert_eq!(back.drops, traced.drops);
         assert_eq!(back.br_netfilter, traced.br_netfilter);
+        assert_eq!(back.qdisc_rises, traced.qdisc_rises);
     }
 
     #[test]
