@@ -275,6 +275,13 @@ fn fifty_runs_interrupted_at_random_leave_nothing_behind() {
                 half_built += 1;
                 println!("{what}: left {left:?} until lab down");
             }
+            // `cleanup --labs` knows the lab (not run for real: it would remove every lab on
+            // the machine, other tests' too).
+            let o = run(BIN, &["cleanup", "--labs", "--dry-run"]);
+            if !left.is_empty() && !text(&o.stdout).contains(&format!("would remove lab {lab:?}")) {
+                problems
+                    .push(format!("{what}: cleanup --labs does not list it: {}", text(&o.stdout)));
+            }
             let o = run(BIN, &["lab", "down", "--prefix", &lab]);
             if !o.status.success() {
                 problems.push(format!("{what}: lab down failed: {}", text(&o.stderr)));

@@ -4,14 +4,20 @@
 //!
 //! A pid reused by an unrelated process keeps its leftovers until a later cleanup: cleanup errs
 //! on the side of leaving things, never of removing a running trace's rules.
+//!
+//! Labs are not leftovers by themselves (a lab stays up between `lab up` and `lab down`, and its
+//! state file does not tell a finished `up` from an interrupted one): `--labs` removes every
+//! recorded lab, on request.
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
+use crate::core::lab::{LabOptions, LabSpec};
 use crate::error::Outcome;
 use crate::sys::dropmon;
+use crate::sys::lab;
 use crate::sys::netlink::namespaces;
 use crate::sys::netns::{self, Netns};
 use crate::sys::nft;
@@ -21,6 +27,10 @@ pub struct CleanupArgs {
     /// Only list what would be removed.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also remove every lab recorded in /run/vtrace, as `vtrace lab down --prefix P` does for
+    /// each: what an interrupted `lab up` half-built, and labs that are still up.
+    #[arg(long)]
+    pub labs: bool,
 }
 
 /// Run `vtrace cleanup`.
@@ -70,6 +80,26 @@ pub fn run(args: &CleanupArgs) -> Result<Outcome> {
         println!("{} tracefs instance {}", verb(args.dry_run), entry.path().display());
         removed += 1;
     }
+    if args.labs {
+        for prefix in recorded_labs() {
+            let spec = LabSpec::from_options(&LabOptions {
+                prefix: prefix.clone(),
+                ..LabOptions::default()
+            });
+            let res = match spec {
+                Ok(spec) if !args.dry_run => lab::lab_down(&spec).map_err(|e| format!("{e:#}")),
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            };
+            match res {
+                Ok(()) => {
+                    println!("{} lab {prefix:?}", verb(args.dry_run));
+                    removed += 1;
+                }
+                Err(e) => failures.push(format!("removing lab {prefix:?}: {e}")),
+            }
+        }
+    }
     if removed == 0 && failures.is_empty() {
         println!("nothing to clean up");
     }
@@ -77,6 +107,27 @@ pub fn run(args: &CleanupArgs) -> Result<Outcome> {
         bail!("cleanup left some leftovers (run as root?):\n  {}", failures.join("\n  "));
     }
     Ok(Outcome::Success)
+}
+
+/// Prefixes of the labs with a state file (`lab.json`: no prefix; `lab-P.json`: P).
+pub fn recorded_labs() -> Vec<String> {
+    let mut prefixes: Vec<String> = std::fs::read_dir(lab::STATE_DIR)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| lab_prefix(&e.file_name().to_string_lossy()))
+        .collect();
+    prefixes.sort();
+    prefixes
+}
+
+/// The lab prefix a state file name stands for.
+fn lab_prefix(file: &str) -> Option<String> {
+    let stem = file.strip_suffix(".json")?;
+    if stem == "lab" {
+        return Some(String::new());
+    }
+    stem.strip_prefix("lab-").filter(|p| !p.is_empty()).map(str::to_owned)
 }
 
 /// Where tracefs instances are found: tracefs itself, and tracefs under debugfs.
@@ -105,5 +156,19 @@ fn all_namespaces() -> Vec<(String, Netns)> {
                 Netns::Path(format!("/proc/{}/ns/net", std::process::id()).into()),
             )))
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_files_name_their_lab_prefix() {
+        assert_eq!(lab_prefix("lab.json"), Some(String::new()));
+        assert_eq!(lab_prefix("lab-k123-.json"), Some("k123-".into()));
+        assert_eq!(lab_prefix("lab-.json"), None);
+        assert_eq!(lab_prefix("lab-x.json.tmp"), None);
+        assert_eq!(lab_prefix("www"), None);
     }
 }
