@@ -288,3 +288,26 @@ fn input_drop_requests_reach_the_target_unanswered() {
 fn no_arp_reply_arp_requests_end_at_the_bridge() {
     check("no-arp-reply", 3, "no-arp-reply", "no-arp-reply");
 }
+
+#[test]
+fn tc_drop_requests_vanish_after_the_bridge() {
+    check("tc-drop", 5, "unknown", "tc-drop");
+}
+
+#[test]
+fn tc_drop_offline_names_the_qdisc_and_the_kernel_reason() {
+    let (summary, requests) = replayed("tc-drop");
+    assert!(
+        summary.contains(
+            "qdisc pfifo 77: on fx-vtrace-host/veth01f51ea dropped 5 packets during the trace \
+             (see: ip netns exec fx-vtrace-host tc -s qdisc show dev veth01f51ea)"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("kernel drop reason QDISC_DROP"), "{summary}");
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert_eq!(decisions(r), Vec::<String>::new(), "{r}");
+        assert_eq!(kernel_reasons(r), vec!["QDISC_DROP"], "{r}");
+    }
+}
