@@ -19,8 +19,13 @@ use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 
 pub fn run(args: &TopoArgs) -> Result<Outcome> {
-    let mut topo = discover().context("discovering the network namespaces")?;
-    let docker_nets = docker_annotations(&mut topo);
+    // Docker is asked (a few CLI runs) while the namespaces are dumped.
+    let (topo, docker) = std::thread::scope(|s| {
+        let docker = s.spawn(ask_docker);
+        (discover(), docker.join().unwrap_or_else(|_| Ok(DockerAnswers::none())))
+    });
+    let mut topo = topo.context("discovering the network namespaces")?;
+    let docker_nets = docker_annotations(&mut topo, docker);
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();
     for spec in &args.endpoints {
         let ep = match (resolve_in(spec, &topo), located.last()) {
@@ -75,30 +80,50 @@ pub fn run(args: &TopoArgs) -> Result<Outcome> {
     Ok(if paths.iter().all(|p| p.result.is_ok()) { Outcome::Success } else { Outcome::NotReached })
 }
 
-/// When Docker runs: its networks, and the namespaces of its running containers labelled with
-/// the containers' names. Without Docker (or with its daemon down while no sandbox exists),
-/// nothing; with sandboxes but no daemon, a note on stderr.
-fn docker_annotations(topo: &mut Topology) -> Vec<DockerNetwork> {
-    if !docker::installed() {
-        return Vec::new();
+/// What Docker says: its running containers and its networks.
+struct DockerAnswers {
+    containers: Vec<docker::Container>,
+    networks: Result<Vec<DockerNetwork>, docker::DockerError>,
+}
+
+impl DockerAnswers {
+    fn none() -> Self {
+        DockerAnswers { containers: Vec::new(), networks: Ok(Vec::new()) }
     }
-    let has_sandboxes = topo.namespaces.iter().any(|n| n.kind == NsKind::Docker);
-    let containers = match docker::running_containers() {
-        Ok(c) => c,
+}
+
+/// Ask Docker, when it is installed (`Ok` with nothing when it is not).
+fn ask_docker() -> Result<DockerAnswers, docker::DockerError> {
+    if !docker::installed() {
+        return Ok(DockerAnswers::none());
+    }
+    let containers = docker::running_containers()?;
+    Ok(DockerAnswers { containers, networks: docker::networks() })
+}
+
+/// Docker's networks, and the namespaces of its running containers labelled with the
+/// containers' names. Without Docker (or with its daemon down while no sandbox exists), nothing;
+/// with sandboxes but no daemon, a note on stderr.
+fn docker_annotations(
+    topo: &mut Topology,
+    answers: Result<DockerAnswers, docker::DockerError>,
+) -> Vec<DockerNetwork> {
+    let answers = match answers {
+        Ok(a) => a,
         Err(e) => {
-            if has_sandboxes {
+            if topo.namespaces.iter().any(|n| n.kind == NsKind::Docker) {
                 eprintln!("vtrace: Docker sandboxes keep their file names: {e}");
             }
             return Vec::new();
         }
     };
-    for c in &containers {
+    for c in &answers.containers {
         let inode = c.netns_path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.ino());
         if let Some(idx) = inode.and_then(|i| topo.find_inode(i)) {
             relabel(topo, idx, &c.name);
         }
     }
-    docker::networks().unwrap_or_else(|e| {
+    answers.networks.unwrap_or_else(|e| {
         eprintln!("vtrace: Docker networks left out: {e}");
         Vec::new()
     })
