@@ -70,6 +70,7 @@ struct Env {
     containers: Vec<String>,
     networks: Vec<String>,
     rules: Vec<Vec<String>>,
+    dirs: Vec<std::path::PathBuf>,
 }
 
 impl Env {
@@ -79,6 +80,7 @@ impl Env {
             containers: Vec::new(),
             networks: Vec::new(),
             rules: Vec::new(),
+            dirs: Vec::new(),
         }
     }
 
@@ -119,6 +121,9 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
         for rule in &self.rules {
             let args: Vec<&str> = rule.iter().map(String::as_str).collect();
             let _ = sh("iptables", &args);
@@ -301,7 +306,12 @@ fn watch_sees_an_http_request_hop_by_hop() {
     let mut env = Env::new("w");
     let (a, b) = (env.container("a", None), env.container("b", None));
     let one = one_at_a_time();
-    let file = std::env::temp_dir().join(format!("{}-watch.pcapng", env.tag));
+    // A directory of its own: --write may keep more files next to the capture.
+    let dir = std::env::temp_dir().join(format!("{}-watch", env.tag));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    env.dirs.push(dir.clone());
+    let file = dir.join("watch.pcapng");
     let file_arg = file.to_string_lossy().into_owned();
     let child = Command::new(BIN)
         .args(["watch", &a.name, &b.name, "--duration", "3s", "--json", "--write", &file_arg])
@@ -325,7 +335,6 @@ fn watch_sees_an_http_request_hop_by_hop() {
     assert!(v["stats"]["other_journeys"].as_u64().unwrap_or(0) >= 2, "TCP journeys: {v}");
     // The packets watch kept: the SYN to port 80 and the SYN-ACK, hop by hop.
     let (code, _, listing) = vtrace(&["analyze", &file_arg, "--packets", "--json"]);
-    let _ = std::fs::remove_file(&file);
     assert_eq!(code, Some(0), "{}", describe(&listing));
     let packets: Vec<Value> = String::from_utf8_lossy(&listing.stdout)
         .lines()
