@@ -40,6 +40,10 @@ pub enum Command {
     /// Without endpoints: every namespace (named, Docker, processes', the host's). With
     /// endpoints: their namespaces and those connecting them, and the capture points from each
     /// endpoint to the next. Needs root (entering namespaces: CAP_SYS_ADMIN).
+    ///
+    /// When Docker runs: container namespaces carry the containers' names, and each Docker
+    /// network is shown with its bridge, its ports and the container behind each veth (what
+    /// `docker network inspect` and `brctl show` say together).
     #[command(
         after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
         pid:PID, path:FILE, or an IP address.\n\nExamples:\n  \
@@ -116,7 +120,7 @@ pub struct TopoArgs {
     /// Endpoints to show (and the path between consecutive ones); all namespaces when none.
     #[arg(value_name = "ENDPOINT")]
     pub endpoints: Vec<String>,
-    /// Print one JSON object (namespaces, veth_links, paths) instead of text.
+    /// Print one JSON object (namespaces, veth_links, paths, docker_networks) instead of text.
     #[arg(long)]
     pub json: bool,
 }
