@@ -183,7 +183,7 @@ fn replayed(scenario: &str) -> (String, Vec<Value>) {
     (summary, requests)
 }
 
-/// `netns table chain rule verdict` of a journey's netfilter decisions.
+/// `point family table chain: rule → verdict` of a journey's netfilter decisions.
 fn decisions(journey: &Value) -> Vec<String> {
     let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
     journey["netfilter"]
@@ -191,9 +191,9 @@ fn decisions(journey: &Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|n| {
-            let (ns, family, table) = (s(&n["netns"]), s(&n["family"]), s(&n["table"]));
+            let (at, family, table) = (s(&n["point"]), s(&n["family"]), s(&n["table"]));
             let (chain, rule, verdict) = (s(&n["chain"]), s(&n["rule"]), s(&n["verdict"]));
-            format!("{ns} {family} {table} {chain}: {rule} → {verdict}")
+            format!("{at} {family} {table} {chain}: {rule} → {verdict}")
         })
         .collect()
 }
@@ -225,7 +225,8 @@ fn forward_drop_offline_names_the_forward_policy_and_br_netfilter() {
     assert_eq!(requests.len(), 3);
     for r in &requests {
         assert!(
-            decisions(r).contains(&"fx-vtrace-host ip filter FORWARD: policy → drop".to_owned()),
+            decisions(r)
+                .contains(&"fx-vtrace-host/docker0 ip filter FORWARD: policy → drop".to_owned()),
             "{r}"
         );
         assert_eq!(kernel_reasons(r), vec!["NETFILTER_DROP"], "{r}");
@@ -247,7 +248,7 @@ fn input_drop_offline_names_the_rule_at_the_target() {
     for r in &requests {
         assert_eq!(
             decisions(r),
-            vec!["fx-nginx-2 inet vtrace_fixture input: icmp type echo-request drop → drop"],
+            vec!["fx-nginx-2/eth0 inet vtrace_fixture input: icmp type echo-request drop → drop"],
             "{r}"
         );
         assert_eq!(kernel_reasons(r), vec!["NETFILTER_DROP"], "{r}");

@@ -161,21 +161,17 @@ fn nft_load(ns: &str, rules: &str, tag: &str) {
     let _ = std::fs::remove_file(&file);
 }
 
-/// The accept decisions of one namespace on a journey, as `chain/rule`.
+/// The accept decisions of one namespace on a journey, as `point family table chain/rule`.
 fn accepts(journey: &Value, ns: &str) -> Vec<String> {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
     journey["netfilter"]
         .as_array()
         .into_iter()
         .flatten()
         .filter(|n| n["netns"] == ns && n["verdict"] == "accept")
         .map(|n| {
-            format!(
-                "{} {} {}/{}",
-                n["family"].as_str().unwrap_or("?"),
-                n["table"].as_str().unwrap_or("?"),
-                n["chain"].as_str().unwrap_or("?"),
-                n["rule"].as_str().unwrap_or("?")
-            )
+            let (at, family, table) = (s(&n["point"]), s(&n["family"]), s(&n["table"]));
+            format!("{at} {family} {table} {}/{}", s(&n["chain"]), s(&n["rule"]))
         })
         .collect()
 }
@@ -195,19 +191,21 @@ fn healthy_path_with_chains_shows_accept_in_every_namespace_it_crosses() {
     assert_eq!(v["verdict"]["cause"], "ok", "{v}");
     let echoes = echo_exchanges(&v);
     assert_eq!(echoes.len(), 2, "{v}");
+    let p = lab.points();
     for e in echoes {
         let (req, rep) = (&e["request"], &e["reply"]);
-        assert_eq!(accepts(req, &c1), vec!["inet t output/policy"], "{e}");
-        let bridged = |j: &Value| {
-            accepts(j, &host).iter().any(|a| {
-                a.starts_with("bridge t forward/ip protocol icmp counter") && a.ends_with(" accept")
-            })
+        // Each decision sits on its hop: the source's output and the target's input on their
+        // eth0, the bridge's forward on the port the frame came in by.
+        assert_eq!(accepts(req, &c1), vec![format!("{} inet t output/policy", p[0])], "{e}");
+        let bridged = |j: &Value, port: &str| {
+            let rule = format!("{port} bridge t forward/ip protocol icmp counter packets ");
+            accepts(j, &host).iter().any(|a| a.starts_with(&rule) && a.ends_with(" accept"))
         };
-        assert!(bridged(req), "{e}");
-        assert_eq!(accepts(req, &c2), vec!["inet t input/policy"], "{e}");
-        assert_eq!(accepts(rep, &c2), vec!["inet t output/policy"], "{e}");
-        assert!(bridged(rep), "{e}");
-        assert_eq!(accepts(rep, &c1), vec!["inet t input/policy"], "{e}");
+        assert!(bridged(req, &p[1]), "{e}");
+        assert_eq!(accepts(req, &c2), vec![format!("{} inet t input/policy", p[4])], "{e}");
+        assert_eq!(accepts(rep, &c2), vec![format!("{} inet t output/policy", p[4])], "{e}");
+        assert!(bridged(rep, &p[3]), "{e}");
+        assert_eq!(accepts(rep, &c1), vec![format!("{} inet t input/policy", p[0])], "{e}");
         // Nothing of vtrace's own tracing table is reported, and a healthy run has no drops.
         for leg in [req, rep] {
             assert!(!leg.to_string().contains("vtrace_"), "{leg}");

@@ -143,7 +143,7 @@ fn write_settled(
             res = if book.is_empty() {
                 report.exchange(ex, line, names)
             } else {
-                report.exchange(&book.annotate(ex), line, names)
+                report.exchange(&book.annotate(ex, names), line, names)
             };
         }
     });

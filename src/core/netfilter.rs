@@ -158,6 +158,9 @@ pub struct NfDecision {
     /// The rule's text, `handle N` when the text could not be read, or `policy`.
     pub rule: String,
     pub verdict: String,
+    /// Index in the journey's hops of the hop it happened at (`None`: a namespace the journey
+    /// never reached, or hops unknown).
+    pub hop: Option<usize>,
 }
 
 /// What the kernel said about a journey's packet: a netfilter decision traced in a namespace, or
@@ -199,6 +202,7 @@ impl NfNote {
             chain: e.chain.clone(),
             rule,
             verdict,
+            hop: None,
         }))
     }
 
@@ -476,7 +480,9 @@ impl TraceBook {
 
     /// The exchange with, on each leg, the netfilter decisions traced for its packet and, on a
     /// lost leg (or an unanswered request), the kernel drops attributed to it.
-    pub fn annotate(&mut self, ex: &Exchange) -> Exchange {
+    /// `names` are the point ids (`<namespace label>/<ifname>`) by point index: they place each
+    /// decision on its hop.
+    pub fn annotate(&mut self, ex: &Exchange, names: &[String]) -> Exchange {
         let mut ex = ex.clone();
         // A request that reached the end of the line unanswered was lost after its last point.
         let unanswered = ex.expects_reply && ex.reply.is_none();
@@ -484,11 +490,22 @@ impl TraceBook {
             .chain(ex.reply.as_mut().map(|r| (r, false)))
             .chain(ex.errors.iter_mut().map(|e| (e, false)));
         for (leg, unanswered) in legs {
-            let mut notes: Vec<NfNote> = self
-                .for_packet(&leg.journey.packet)
-                .into_iter()
-                .filter_map(NfNote::from_event)
+            let hops: Vec<(&str, &str)> = leg
+                .journey
+                .hops
+                .iter()
+                .map(|h| {
+                    let id = names.get(h.point.index()).map_or("", String::as_str);
+                    id.rsplit_once('/').unwrap_or((id, ""))
+                })
                 .collect();
+            let mut notes: Vec<NfNote> = Vec::new();
+            for ev in self.for_packet(&leg.journey.packet) {
+                if let Some(NfNote::Decision(mut d)) = NfNote::from_event(ev) {
+                    d.hop = hop_of(ev, &hops);
+                    notes.push(NfNote::Decision(d));
+                }
+            }
             if leg.lost.is_some() || unanswered {
                 let nf_dropped = notes
                     .iter()
@@ -628,20 +645,25 @@ pub fn kernel_drop_detail(drops: &[DropEvent], netns: Option<&str>) -> Option<St
     Some(format!("kernel drop reason {} (see: {hint})", d.describe()))
 }
 
-/// Attach a packet's events to the hops of its journey, given as (namespace label, ifname) in
-/// the order the packet passed them: an event goes to the hop of its namespace whose interface
-/// is the event's input (else output) interface, else to the first hop in its namespace. Events
-/// of a namespace the journey never reached are left out. Returns one list per hop.
+/// The hop of a journey (given as (namespace label, ifname) in the order the packet passed them)
+/// an event belongs to: the hop of its namespace whose interface is the event's input (else
+/// output) interface, else the first hop in its namespace (the last one for a drop: the packet
+/// went no further). `None` for a namespace the journey never reached.
+pub fn hop_of(ev: &NfEvent, hops: &[(&str, &str)]) -> Option<usize> {
+    let on = |name: &Option<String>| {
+        hops.iter().position(|(ns, ifn)| *ns == ev.netns && name.as_deref() == Some(*ifn))
+    };
+    let mut in_ns = hops.iter().enumerate().filter(|(_, (ns, _))| *ns == ev.netns).map(|(i, _)| i);
+    let fallback = if ev.is_drop() { in_ns.next_back() } else { in_ns.next() };
+    on(&ev.iif_name).or_else(|| on(&ev.oif_name)).or(fallback)
+}
+
+/// Attach a packet's events to the hops of its journey ([`hop_of`]); events of a namespace the
+/// journey never reached are left out. Returns one list per hop.
 pub fn attach<'a>(events: &[&'a NfEvent], hops: &[(&str, &str)]) -> Vec<Vec<&'a NfEvent>> {
     let mut out: Vec<Vec<&'a NfEvent>> = vec![Vec::new(); hops.len()];
     for ev in events {
-        let on = |name: &Option<String>| {
-            hops.iter().position(|(ns, ifn)| *ns == ev.netns && name.as_deref() == Some(*ifn))
-        };
-        let hop = on(&ev.iif_name)
-            .or_else(|| on(&ev.oif_name))
-            .or_else(|| hops.iter().position(|(ns, _)| *ns == ev.netns));
-        if let Some(slot) = hop.and_then(|i| out.get_mut(i)) {
+        if let Some(slot) = hop_of(ev, hops).and_then(|i| out.get_mut(i)) {
             slot.push(ev);
         }
     }
@@ -922,7 +944,13 @@ mod tests {
             frag_offset: 0,
             more_fragments: false,
         };
-        let packet = Box::new(Packet { ip: Some(ip), ..Packet::default() });
+        let icmp = crate::core::packet::Icmp {
+            ty: 8,
+            code: 0,
+            echo: Some(crate::core::packet::Echo { id: 7, seq: 1 }),
+            quoted: None,
+        };
+        let packet = Box::new(Packet { ip: Some(ip), icmp: Some(icmp), ..Packet::default() });
         let hops = vec![Hop { point: PointIdx(0), t_ns: t, frame: 1 }];
         Exchange {
             kind: ExchangeKind::IcmpEcho,
@@ -949,7 +977,24 @@ mod tests {
             drop_at(t + 500_000_000, 0x0800, "NETFILTER_DROP", "too late"),
             drop_at(t - 10_000_000, 0x0800, "NETFILTER_DROP", "too early"),
         ]);
-        let ex = book.annotate(&unanswered_echo(t));
+        let names = ["n2/eth0".to_owned()];
+        let (nh, th) = headers();
+        let mut dropped = event("n2", 5, TraceKind::Rule, NfVerdict::Drop);
+        dropped.iif_name = Some("eth0".into());
+        dropped.network_header = nh;
+        dropped.transport_header = th;
+        let elsewhere = NfEvent { netns: "n9".into(), id: 6, ..dropped.clone() };
+        book.ingest(dropped);
+        book.ingest(elsewhere);
+        let ex = book.annotate(&unanswered_echo(t), &names);
+        let at: Vec<(&str, Option<usize>)> = ex
+            .request
+            .netfilter
+            .iter()
+            .filter_map(NfNote::decision)
+            .map(|d| (d.netns.as_str(), d.hop))
+            .collect();
+        assert_eq!(at, vec![("n2", Some(0)), ("n9", None)]);
         let reasons: Vec<&str> = ex
             .request
             .netfilter
@@ -957,8 +1002,15 @@ mod tests {
             .filter_map(NfNote::kernel_drop)
             .map(|d| d.reason.as_str())
             .collect();
-        assert_eq!(reasons, vec!["NOT_SPECIFIED", "NETFILTER_DROP"]);
-        assert_eq!(book.lost_drops().len(), 2);
+        // Netfilter dropped it: the netfilter drop only (the other one is another packet's).
+        assert_eq!(reasons, vec!["NETFILTER_DROP"]);
+        assert_eq!(book.lost_drops().len(), 1);
+        // Without a traced decision, every drop near it of its protocol.
+        let mut bare = TraceBook::new();
+        bare.add_drops(book.drops().to_vec());
+        let ex = bare.annotate(&unanswered_echo(t), &names);
+        let n = ex.request.netfilter.iter().filter_map(NfNote::kernel_drop).count();
+        assert_eq!(n, 2);
         assert_eq!(
             kernel_drop_detail(book.lost_drops(), Some("nginx-2")).as_deref(),
             Some(
@@ -969,10 +1021,10 @@ mod tests {
         // An answered exchange gets no drops.
         let mut answered = unanswered_echo(t);
         answered.reply = Some(answered.request.clone());
-        let ex = book.annotate(&answered);
-        assert!(
-            ex.request.netfilter.is_empty() && ex.reply.is_some_and(|r| r.netfilter.is_empty())
-        );
+        let ex = book.annotate(&answered, &names);
+        let drops = |l: &Leg| l.netfilter.iter().filter_map(NfNote::kernel_drop).count();
+        assert_eq!(drops(&ex.request), 0);
+        assert_eq!(ex.reply.as_ref().map(drops), Some(0));
     }
 
     #[test]

@@ -76,9 +76,15 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
         if i > 0 {
             buf.push(b',');
         }
+        let at = n.hop.and_then(|h| j.hops.get(h)).and_then(|h| ids.get(h.point.index()));
         let note = json!({"netns": n.netns, "family": n.family, "table": n.table,
                           "chain": n.chain, "rule": n.rule, "verdict": n.verdict});
         let _ = serde_json::to_writer(&mut *buf, &note);
+        // The hop it happened at (a point id, already a JSON string), before the closing brace.
+        buf.pop();
+        buf.extend_from_slice(b",\"point\":");
+        buf.extend_from_slice(at.map_or(&b"null"[..], |id| id.as_bytes()));
+        buf.push(b'}');
     }
     buf.extend_from_slice(b"],\"kernel_drops\":[");
     for (i, d) in leg.netfilter.iter().filter_map(NfNote::kernel_drop).enumerate() {

@@ -70,10 +70,20 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize)
     for n in &leg.netfilter {
         match n {
             NfNote::Decision(n) => {
+                // At its hop's point when known (the point id names the namespace too).
+                let at = n
+                    .hop
+                    .and_then(|h| leg.journey.hops.get(h))
+                    .and_then(|h| name(names, Some(h.point)));
                 let _ = writeln!(
                     out,
                     "           netfilter {}: {} {} {} {} → {}",
-                    n.netns, n.family, n.table, n.chain, n.rule, n.verdict
+                    at.unwrap_or(&n.netns),
+                    n.family,
+                    n.table,
+                    n.chain,
+                    n.rule,
+                    n.verdict
                 );
             }
             NfNote::KernelDrop(d) => {

@@ -136,6 +136,7 @@ mod tests {
             chain: "input".into(),
             rule: "icmp type echo-request drop".into(),
             verdict: "drop".into(),
+            hop: Some(0),
         });
         let drop = NfNote::KernelDrop(DropEvent {
             t_ns: 2,

@@ -1,8 +1,9 @@
 //! The ladder of the selected exchange: one column per capture point in path order, the request
 //! drawn one way and the reply the other, each segment with the time the packet took over it,
 //! and `✗` with the cause on the segment where a journey stopped. Netfilter decisions sit under
-//! the hop of their namespace (`nf✓` accepted, `nf✗` dropped: the first hop in the namespace for
-//! an accept, the last for a drop), and the kernel's drop reason follows the cause.
+//! the hop they happened at (`nf✓` accepted, `nf✗` dropped; without a known hop, the first hop in
+//! the namespace for an accept, the last for a drop), and the kernel's drop reason follows the
+//! cause.
 //!
 //! ```text
 //!          nginx-1/eth0   host/veth4d1c130   host/docker0   host/vetha9356e9   nginx-2/eth0
@@ -177,7 +178,8 @@ fn netfilter_tags(s: &TuiState, cols: &Columns, inner: Rect, buf: &mut Buffer, y
             continue;
         }
         let mut in_ns = hops.iter().filter(|h| ns_of(h) == d.netns);
-        let hop = if dropped { in_ns.next_back() } else { in_ns.next() };
+        let guess = if dropped { in_ns.next_back() } else { in_ns.next() };
+        let hop = d.hop.and_then(|i| hops.get(i)).or(guess);
         let Some(pos) = hop.and_then(|h| s.position(h.point)) else { continue };
         match tags.iter_mut().find(|(p, _)| *p == pos) {
             Some(t) => t.1 |= dropped,
@@ -299,6 +301,7 @@ mod tests {
             chain: chain.into(),
             rule: "policy".into(),
             verdict: verdict.into(),
+            hop: None,
         })
     }
 
