@@ -103,7 +103,8 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
                 None => format!("✗ {}", cause.as_str()),
             };
             let red = Style::new().fg(Color::Red).add_modifier(Modifier::BOLD);
-            put(buf, inner, cols.center(at).saturating_sub(1), y, &text, red);
+            let x = left_of_edge(inner, cols.center(at).saturating_sub(1), &text);
+            put(buf, inner, x, y, &text, red);
         }
         None => put(buf, inner, inner.x, y, "reply   (none expected)", dim()),
     }
@@ -232,7 +233,7 @@ fn lost(
         Some(reason) => format!("✗ {} {reason}", cause.as_str()),
         None => format!("✗ {}", cause.as_str()),
     };
-    put(buf, inner, x, y + 1, &text, red);
+    put(buf, inner, left_of_edge(inner, x, &text), y + 1, &text, red);
 }
 
 /// A line between the columns at positions `from` and `to`, arrow head at `to`.
@@ -276,6 +277,12 @@ fn fit(text: &str, max: usize) -> String {
     s
 }
 
+/// `x`, moved left as far as needed (not past the leg names) for `text` to end inside `inner`.
+fn left_of_edge(inner: Rect, x: u16, text: &str) -> u16 {
+    let len = u16::try_from(text.chars().count()).unwrap_or(u16::MAX);
+    x.min(inner.right().saturating_sub(len)).max(inner.x + GUTTER)
+}
+
 /// Write inside `inner` only.
 fn put(buf: &mut Buffer, inner: Rect, x: u16, y: u16, text: &str, st: Style) {
     if y < inner.top() || y >= inner.bottom() || x < inner.left() || x >= inner.right() {
@@ -305,15 +312,15 @@ mod tests {
         })
     }
 
-    /// The rows of the ladder pane drawn at 80×7 for a request accepted in n1 and dropped in the
-    /// host after the bridge, with the kernel's reason.
-    fn drawn(lost: Option<Loss>) -> Vec<String> {
+    /// The rows of the ladder pane drawn at 80×7 for a request seen at `n_hops` points, accepted
+    /// in n1 and dropped in the host, with the kernel's reason.
+    fn drawn(lost: Option<Loss>, n_hops: u16) -> Vec<String> {
         let mut s = TuiState::new("test", 10);
         for id in ["n1/eth0", "host/va", "host/br0", "host/vb", "n2/eth0"] {
             s.push_point(PointRow::new(id, ""));
         }
         let hops =
-            (0..3u16).map(|i| Hop { point: PointIdx(i), t_ns: u64::from(i) * 1000, frame: 1 });
+            (0..n_hops).map(|i| Hop { point: PointIdx(i), t_ns: u64::from(i) * 1000, frame: 1 });
         let drop = DropEvent {
             t_ns: 5000,
             protocol: 0x0800,
@@ -347,15 +354,16 @@ mod tests {
 
     #[test]
     fn netfilter_verdicts_and_the_kernel_reason_sit_on_their_hops() {
-        let rows = drawn(Some(Loss { after: Some(PointIdx(2)), before: Some(PointIdx(3)) }));
+        let rows = drawn(Some(Loss { after: Some(PointIdx(2)), before: Some(PointIdx(3)) }), 3);
         let times = &rows[3];
         // Columns of 14 cells from x=9: centres at 16, 30, 44…; a tag starts one cell left.
         assert_eq!(times.find("nf✓").map(|b| times[..b].chars().count()), Some(15), "{rows:#?}");
         assert_eq!(times.find("nf✗").map(|b| times[..b].chars().count()), Some(43), "{rows:#?}");
         assert!(times.contains("✗ unknown NETFILTER_DROP"), "{rows:#?}");
-        // Unanswered at the end of the line: the reply row names the netfilter drop and reason.
-        let rows = drawn(None);
-        assert!(rows[4].contains("✗ netfilter-drop NETFILTER_DROP"), "{rows:#?}");
+        // Unanswered at the end of the line: the reply row names the netfilter drop and reason,
+        // moved left to fit before the right edge.
+        let rows = drawn(None, 5);
+        assert!(rows[4].contains("✗ netfilter-drop NETFILTER_DROP│"), "{rows:#?}");
     }
 
     #[test]
