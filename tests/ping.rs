@@ -422,7 +422,13 @@ fn written_capture_reproduces_the_trace_offline() {
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join("trace.pcapng");
     let file_s = file.to_string_lossy().into_owned();
+    // A netfilter trace an earlier run left next to the file is not replayed with this one.
+    let sidecar = dir.join("trace.pcapng.nft.json");
+    std::fs::write(&sidecar, "stale").unwrap_or_else(|e| panic!("{e}"));
+    let (_, _) = lab.ping(&["--write", &file_s, "--no-netfilter", "--no-drop-reasons"]);
+    let stale_left = sidecar.exists();
     let (code, live) = lab.ping(&["--write", &file_s]);
+    let traced = sidecar.exists();
     let offline = Command::new(BIN).args(["analyze", "--json", &file_s]).output();
     // tshark (a dev.sh package) opens it with the five named interfaces.
     let tshark = Command::new("tshark")
@@ -439,6 +445,8 @@ fn written_capture_reproduces_the_trace_offline() {
     want.sort();
     assert_eq!(names, want, "{}", describe(&tshark));
     assert_eq!(code, 0, "{live}");
+    assert!(!stale_left, "a run without tracing left the stale netfilter trace");
+    assert!(traced, "a traced run keeps its netfilter trace next to the capture");
     let offline = offline.unwrap_or_else(|e| panic!("analyze: {e}"));
     assert_eq!(offline.status.code(), Some(0), "{}", describe(&offline));
     let offline: Value = serde_json::from_slice(&offline.stdout).unwrap_or(Value::Null);

@@ -140,6 +140,11 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let quiet = matches!(output, Output::Tui { .. });
     // The trace tables and the captures start side by side: both are ready before any echo.
     // The qdiscs' drop counters are read before and after the trace (tc-drop).
+    // A netfilter trace left next to the file by an earlier run must not be replayed with this
+    // one's captures.
+    if let Some(file) = &args.write {
+        sidecar::remove(file)?;
+    }
     let (nf, live, qdiscs_before) = std::thread::scope(|s| {
         let nf = s.spawn(|| netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet));
         let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, points));
@@ -230,7 +235,7 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     }
     netfilter::name_kernel_drop(&topo, points, done.netfilter.lost_drops(), &mut verdict);
     if let Some(file) = &args.write
-        && nf_traced
+        && (nf_traced || !traced.qdisc_rises.is_empty())
     {
         // The netfilter side of the trace, for `vtrace analyze FILE` to replay.
         traced.drops.extend(done.netfilter.drops().iter().cloned());

@@ -108,6 +108,11 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     let quiet = matches!(output, Output::Tui { .. });
     // Netfilter tracing of the flow between each endpoint and the next, alongside the captures
     // (one drop-reason monitor for all), and the qdiscs' drop counters before and after.
+    // A netfilter trace left next to the file by an earlier run must not be replayed with this
+    // one's captures.
+    if let Some(file) = &args.write {
+        sidecar::remove(file)?;
+    }
     let (sessions, live, qdiscs_before) = std::thread::scope(|s| {
         let sessions = s.spawn(|| {
             paths
@@ -187,7 +192,7 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     }
     netfilter::name_kernel_drop(&topo, &points, done.netfilter.lost_drops(), &mut verdict);
     if let Some(file) = &args.write
-        && nf_traced
+        && (nf_traced || !traced.qdisc_rises.is_empty())
     {
         // The netfilter side of the trace, for `vtrace analyze FILE` to replay.
         traced.drops.extend(done.netfilter.drops().iter().cloned());

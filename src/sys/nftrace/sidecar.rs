@@ -232,6 +232,17 @@ pub fn write(capture: &Path, traced: &NfFinished) -> Result<()> {
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// Remove the sidecar of `capture`, if there is one.
+pub fn remove(capture: &Path) -> Result<()> {
+    let path = path_for(capture);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Read the sidecar of `capture`; `None` when there is none.
 pub fn read(capture: &Path) -> Result<Option<NfFinished>> {
     let path = path_for(capture);
@@ -338,11 +349,13 @@ mod tests {
         assert!(read(&capture).is_ok_and(|r| r.is_none()));
         assert!(write(&capture, &traced).is_ok());
         let back = read(&capture).ok().flatten().unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(back.events, vec![ev, jump]);
         assert_eq!(back.drops, traced.drops);
         assert_eq!(back.br_netfilter, traced.br_netfilter);
         assert_eq!(back.qdisc_rises, traced.qdisc_rises);
+        assert!(remove(&capture).is_ok() && remove(&capture).is_ok());
+        assert!(read(&capture).is_ok_and(|r| r.is_none()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
