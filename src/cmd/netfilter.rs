@@ -1,7 +1,8 @@
 //! Netfilter tracing around a live trace: start an [`NfSession`] in every namespace of the path
-//! for the traced flow, and after the trace turn a netfilter drop seen at or after the segment
-//! where packets vanished into the diagnosis (`netfilter-drop`, naming the namespace, family,
-//! table, chain and rule or policy, with the command that shows it).
+//! for the traced flow, read the path's qdisc drop counters, and after the trace turn a netfilter
+//! drop seen at or after the segment where packets vanished into the diagnosis (`netfilter-drop`,
+//! naming the namespace, family, table, chain and rule or policy, with the command that shows it;
+//! also offline, from a replayed trace), and name the kernel's drop reason in the verdict.
 
 use std::net::IpAddr;
 

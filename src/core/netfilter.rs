@@ -1,10 +1,13 @@
 //! Netfilter trace events and kernel drop reasons, and what they say about a packet.
 //!
 //! Pure: the types the `sys::nftrace` and `sys::dropmon` adapters produce, the packet identity
-//! carried by a trace event's headers (so an event is matched to the packet a capture saw), and
-//! the diagnosis rule "the packet was lost after point P and a netfilter chain in a namespace at
-//! or after P dropped it". It never opens sockets or files, and it does not decide the order of
-//! points on a path (the caller passes the namespaces that follow the last point reached).
+//! carried by a trace event's headers (so an event is matched to the packet a capture saw), the
+//! [`TraceBook`] that annotates each exchange's legs with their decisions (on their hop) and the
+//! kernel drops attributed to a lost packet (by protocol and time), and the diagnosis rule "the
+//! packet was lost after point P and a netfilter chain in a namespace at or after P dropped it",
+//! with the verdict's sentence on the kernel's drop reason. It never opens sockets or files, and
+//! it does not decide the order of points on a path (the caller passes the namespaces that follow
+//! the last point reached).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
