@@ -35,7 +35,11 @@ fn analyze_tui_in_tmux_shows_the_loss_and_restores_the_terminal() {
     let Some(tmux) = Tmux::start("tui-e2e", 120, 40) else { return };
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/veth-down");
     let vtrace = env!("CARGO_BIN_EXE_vtrace");
-    tmux.send(&[&format!("{vtrace} analyze --tui {}", fixture_args(&dir)), "Enter"]);
+    // `w` writes into the current directory: a private one.
+    let out = std::env::temp_dir().join(format!("vtrace-tmux-w-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("out dir");
+    let cmd = format!("cd {} && {vtrace} analyze --tui {}", out.display(), fixture_args(&dir));
+    tmux.send(&[&cmd, "Enter"]);
 
     let pane = tmux.wait_for("the ladder", |p| p.contains("request") && p.contains("✗"));
     if std::env::var_os("VTRACE_E2E_SHOW").is_some() {
@@ -55,6 +59,25 @@ fn analyze_tui_in_tmux_shows_the_loss_and_restores_the_terminal() {
         matches!((docker0, cross, veth), (Some(a), Some(x), Some(b)) if a < x && x < b),
         "✗ at {cross:?}, not between host/docker0 {docker0:?} and host/vetha9356e9 {veth:?}:\n{pane}"
     );
+
+    // `w`: the exchanges shown (all four) go to a pcapng named on the status line.
+    tmux.send(&["w"]);
+    let pane = tmux.wait_for("the file written", |p| p.contains("wrote "));
+    let status = pane.lines().find(|l| l.contains("wrote ")).unwrap_or_default().trim().to_owned();
+    let written: Vec<PathBuf> = std::fs::read_dir(&out)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    let frames = written.first().map_or(0, |f| {
+        let mut r = vtrace::sys::pcapfile::CaptureReader::open(f).expect("open written file");
+        std::iter::from_fn(|| r.next_frame().ok().flatten().map(|_| ())).count()
+    });
+    let _ = std::fs::remove_dir_all(&out);
+    assert_eq!(written.len(), 1, "one file written: {written:?}\n{pane}");
+    let name = written[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+    assert!(status.contains(&name), "status line names {name}: {status}");
+    let said = status.split("wrote ").nth(1).and_then(|r| r.split(' ').next());
+    assert_eq!(said, Some(frames.to_string().as_str()), "{status}");
+    assert!(frames >= 5, "{frames} frames written");
 
     tmux.send(&["q"]);
     let (rc, cooked) = tmux.exit_and_cooked();

@@ -52,7 +52,7 @@ pub fn apply(state: &mut TuiState, item: Feed) {
     match item {
         Feed::Point(row) => state.push_point(row),
         Feed::Order(order) => state.set_order(&order),
-        Feed::Exchange(ex) => state.push_exchange(&ex),
+        Feed::Exchange(ex) => state.push_owned(*ex),
         Feed::Counts { captured, kernel_drops } => {
             for (i, row) in state.points.iter_mut().enumerate() {
                 row.captured = captured.get(i).copied().unwrap_or(row.captured);

@@ -19,8 +19,9 @@ use crate::report::trace::PointRow;
 use crate::tui::action::{Action, InputMode};
 use crate::tui::frames::{self, FrameRef, FrameSource};
 
-/// Exchanges kept by default (the oldest are forgotten first): about 1.1 KiB each, so ~55 MiB.
-pub const DEFAULT_CAPACITY: usize = 50_000;
+/// Exchanges kept by default (the oldest are forgotten first): about 1.2 KiB each, so ~24 MiB
+/// (`--ring` changes it).
+pub const DEFAULT_CAPACITY: usize = 20_000;
 
 /// A pane that can have the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,14 +221,20 @@ impl TuiState {
 
     /// A settled exchange from the core.
     pub fn push_exchange(&mut self, ex: &Exchange) {
-        self.count(ex);
+        self.push_owned(ex.clone());
+    }
+
+    /// A settled exchange from the core, handed over (no copy).
+    pub fn push_owned(&mut self, ex: Exchange) {
+        self.count(&ex);
         let n = self.next_n;
         self.next_n += 1;
         if self.rows.len() == self.capacity {
             self.forget_oldest();
         }
-        self.rows.push_back(Row { n, exchange: ex.clone() });
-        if self.matches(ex) {
+        let shown = self.matches(&ex);
+        self.rows.push_back(Row { n, exchange: ex });
+        if shown {
             self.view.push_back(n);
             if self.paused {
                 self.unseen += 1;
