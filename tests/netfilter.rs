@@ -295,8 +295,19 @@ fn cleanup_removes_the_table_and_tracefs_instance_of_a_killed_run() {
         .filter(|d| std::fs::create_dir(d).is_ok());
     // A live run's table (this process's) must survive.
     let own = TraceTable::install(&Topo::netns(&t.h), flow()).unwrap_or_else(|e| panic!("{e}"));
+    // pid_max can be as low as 32768: on a busy machine another process may already have taken
+    // the killed helper's pid, and then its table rightly counts as a live run's.
+    let reused = std::path::Path::new(&format!("/proc/{pid}")).exists();
     let out = sh(BIN, &["cleanup"]);
     assert!(out.status.success(), "vtrace cleanup: {}", String::from_utf8_lossy(&out.stderr));
+    if reused {
+        eprintln!("SKIPPED the removal checks: pid {pid} was reused before cleanup ran");
+        if let Some(dir) = &instance {
+            let _ = std::fs::remove_dir(dir);
+        }
+        assert!(vtrace_tables(&t.h).iter().any(|(_, n)| n == own.name()));
+        return;
+    }
     let left = vtrace_tables(&t.h);
     assert_eq!(left.len(), 2, "{left:?}"); // inet and bridge of the live table
     assert!(left.iter().all(|(_, n)| n == own.name()), "{left:?}");
