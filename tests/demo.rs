@@ -67,9 +67,12 @@ fn demo_traces_the_classic_path_and_removes_its_lab() {
     assert_eq!(kinds, ["arp", "icmp-echo", "icmp-echo"], "--fresh-arp traces the ARP exchange");
     assert_eq!(demo_namespaces(), before, "the demo lab was not removed");
 
-    // The same in the TUI: five points in the ladder, `q` quits, the lab is gone.
+    // The same in the TUI: five points in the ladder, `w` writes the frames of the three
+    // exchanges, `q` quits, the lab is gone.
     let Some(tmux) = Tmux::start("demo", 120, 40) else { return };
-    tmux.send(&[&format!("{VTRACE} demo -c 2"), "Enter"]);
+    let dir = std::env::temp_dir().join(format!("vtrace-demo-w-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    tmux.send(&[&format!("cd {} && {VTRACE} demo -c 2", dir.display()), "Enter"]);
     let pane = tmux.wait_for("the verdict", |p| p.contains("verdict reachable"));
     let ladder = pane
         .lines()
@@ -78,6 +81,26 @@ fn demo_traces_the_classic_path_and_removes_its_lab() {
         })
         .unwrap_or_else(|| panic!("no ladder header with the points:\n{pane}"));
     assert!(ladder.matches("host/veth").count() == 2, "two host veths in {ladder:?}");
+    tmux.send(&["w"]);
+    let pane = tmux.wait_for("the file written", |p| p.contains("wrote "));
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    let mut per_point = [0usize; 5];
+    let mut names = Vec::new();
+    if let Some(f) = files.first() {
+        let mut r = vtrace::sys::pcapfile::CaptureReader::open(f).expect("open the written file");
+        while let Some(frame) = r.next_frame().expect("read back") {
+            per_point[frame.ifid as usize] += 1;
+        }
+        names = r.interfaces().iter().filter_map(|i| i.name.clone()).collect();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(files.len(), 1, "{files:?}\n{pane}");
+    assert!(pane.contains("wrote 30 frames of 3 exchanges to"), "{pane}");
+    // ARP request and reply, two echo requests and two replies on each of the five points.
+    assert_eq!(per_point, [6; 5]);
+    assert_classic_path(&names.iter().map(String::as_str).collect::<Vec<_>>());
     tmux.send(&["q"]);
     let (rc, cooked) = tmux.exit_and_cooked();
     assert_eq!(rc, "0");
