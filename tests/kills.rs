@@ -344,6 +344,9 @@ fn fifty_runs_interrupted_at_random_leave_nothing_behind() {
          namespaces until lab down",
         start.elapsed().as_secs_f64()
     );
+    for p in &problems {
+        println!("kills: PROBLEM {p}");
+    }
     assert!(problems.is_empty(), "seed {seed}:\n{}", problems.join("\n"));
     assert!(files_checked >= 5, "seed {seed}: only {files_checked} pcapng files to check");
 }
@@ -353,7 +356,7 @@ fn fifty_runs_interrupted_at_random_leave_nothing_behind() {
 /// requests, now lost where the vanished point was; watch ends normally (exit 1: unreachable).
 #[test]
 fn a_namespace_deleted_mid_watch_leaves_the_trace_going_for_the_others() {
-    let prefix = format!("k{}g-", std::process::id());
+    let prefix = format!("g{}-", std::process::id());
     let mut fx =
         Fixture { prefix: prefix.clone(), dir: std::env::temp_dir(), pinger: None, labs: vec![] };
     fx.dir = fx.dir.join(format!("vtrace-gone-{}", std::process::id()));

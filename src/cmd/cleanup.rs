@@ -40,6 +40,9 @@ pub fn run(args: &CleanupArgs) -> Result<Outcome> {
     for (label, ns) in all_namespaces() {
         let tables = match nft::list_tables(&ns) {
             Ok(t) => t,
+            // A namespace that went away meanwhile (its process ended, `ip netns del`) took
+            // its tables with it.
+            Err(_) if !matches!(ns, Netns::Root) && !ns.path().exists() => continue,
             Err(e) => {
                 failures.push(format!("listing tables in {label}: {e}"));
                 continue;
@@ -52,7 +55,9 @@ pub fn run(args: &CleanupArgs) -> Result<Outcome> {
             }
             if !args.dry_run {
                 if let Err(e) = nft::delete_table(&ns, &family, &table) {
-                    failures.push(format!("deleting table {family} {table} in {label}: {e}"));
+                    if matches!(ns, Netns::Root) || ns.path().exists() {
+                        failures.push(format!("deleting table {family} {table} in {label}: {e}"));
+                    }
                     continue;
                 }
             }
