@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz vtrace's parsers with cargo fuzz (libFuzzer): the pcap/pcapng reader (pcapfile), the
-# packet decoder (decode), the nftables trace decoder (nftrace) and the tracefs kfree_skb
-# parser (dropmon).
+# packet decoder (decode), the nftables trace decoder (nftrace), the tracefs kfree_skb
+# parser (dropmon), and the whole offline path from capture bytes to rendered report (analyze).
 #
 #   scripts/fuzz.sh [TARGET...]          every target when none is named
 #   FUZZ_SECONDS=600 scripts/fuzz.sh     time per target (default 600)
@@ -19,7 +19,7 @@ cd "$here/fuzz"
 corpora="$(cd "$here/../shared/corpora" && pwd)"
 secs="${FUZZ_SECONDS:-600}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pcapfile decode nftrace dropmon)
+[ ${#targets[@]} -gt 0 ] || targets=(pcapfile decode nftrace dropmon analyze)
 export RUSTC_BOOTSTRAP=1
 # FUZZ_NO_BUILD=1 reuses the binaries of the last build.
 [ -n "${FUZZ_NO_BUILD:-}" ] || nice -n 19 cargo fuzz build -O --debug-assertions
@@ -29,6 +29,7 @@ mkdir -p logs
 for t in "${targets[@]}"; do
   case "$t" in
     pcapfile) extra=("$corpora/wf" "$corpora/mal"); max_len=262144 ;;
+    analyze) extra=("$corpora/wf"); max_len=65536 ;;
     decode) extra=(); max_len=4096 ;;
     nftrace) extra=(); max_len=4096 ;;
     dropmon) extra=(); max_len=16384 ;;
