@@ -18,7 +18,6 @@ use crate::cli::parse_duration;
 use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
 use crate::cmd::netfilter;
 use crate::core::diagnosis::{self, ProbeFacts};
-use crate::core::netfilter::NfEvent;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
 use crate::core::verdict::Verdict;
@@ -152,7 +151,6 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         (nf.join().ok().flatten(), live, qdiscs.join().unwrap_or_default())
     });
     let mut live = live?;
-    let mut seen: Vec<NfEvent> = Vec::new();
     let mut sent = 0u64;
     let mut no_route = false;
     let mut send_error: Option<ProbeError> = None;
@@ -182,12 +180,12 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         }
         live.pump()?;
         if let Some(nf) = &nf {
-            seen.extend(live.add_netfilter_events(nf.drain()));
+            live.add_netfilter_events(nf.drain());
             live.add_kernel_drops(nf.drain_drops());
         }
     }
     if let Some(nf) = &nf {
-        seen.extend(live.add_netfilter_events(nf.drain()));
+        live.add_netfilter_events(nf.drain());
         live.add_kernel_drops(nf.drain_drops());
     }
     // The trace tables are removed while the captures stop and settle (their guards remove
@@ -201,7 +199,14 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let done = done?;
     // Events read while the trace ran (they annotated the journeys) count for the diagnosis too.
     let mut traced = traced;
-    traced.events.extend(seen);
+    if traced.lost_events > 0 && !quiet {
+        eprintln!(
+            "vtrace: the netfilter trace lost {} events (the traffic outran it): decisions may be \
+             missing from some journeys",
+            traced.lost_events
+        );
+    }
+    traced.events.extend(done.netfilter.events().iter().cloned());
     traced.events.sort_by_key(|e| e.t_ns);
     let mut verdict = done.verdict();
     let attempted = u64::from(seq);

@@ -156,6 +156,7 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
                 let f = nf.finish();
                 all.events.extend(f.events);
                 all.drops.extend(f.drops);
+                all.lost_events += f.lost_events;
                 all.br_netfilter.extend(f.br_netfilter);
             }
             all
@@ -165,6 +166,13 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     });
     let done = done?;
     let mut traced = traced;
+    if traced.lost_events > 0 && !quiet {
+        eprintln!(
+            "vtrace: the netfilter trace lost {} events (the traffic outran it): decisions may be \
+             missing from some journeys",
+            traced.lost_events
+        );
+    }
     traced.events.extend(done.netfilter.events().iter().cloned());
     traced.events.sort_by_key(|e| e.t_ns);
     let mut verdict = done.verdict();

@@ -10,6 +10,8 @@
 //! the last point reached).
 
 use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::core::exchange::{Exchange, Leg};
@@ -400,14 +402,17 @@ impl PacketKey {
     }
 }
 
+/// A trace event's network and transport headers.
+type Headers = (Vec<u8>, Vec<u8>);
+
 /// Trace events of a run, indexed by packet. Events after the first of a packet's pass through
 /// a hook carry no headers; they inherit those of the previous event with the same trace id in
 /// the same namespace.
 #[derive(Debug, Default)]
 pub struct TraceBook {
     events: Vec<NfEvent>,
-    by_key: HashMap<PacketKey, Vec<usize>>,
-    last_headers: HashMap<(String, u32), (Vec<u8>, Vec<u8>)>,
+    by_key: HashMap<PacketKey, Vec<usize>, FixedState>,
+    last_headers: HashMap<(String, u32), Headers, FixedState>,
     /// Kernel drops (every namespace's: tracefs is global), in arrival order.
     drops: Vec<DropEvent>,
     /// The kernel drops attributed to the first lost leg that had any.
@@ -419,8 +424,9 @@ impl TraceBook {
         Self::default()
     }
 
-    /// Add one event (in the order its namespace delivered it). Past [`MAX_EVENTS`] the older
-    /// half is forgotten (a long `watch` keeps memory flat).
+    /// Add one event (in the order its namespace delivered it); those of vtrace's own table only
+    /// lend their headers to the packet's later events. Past [`MAX_EVENTS`] the older half is
+    /// forgotten (a long `watch` keeps memory flat).
     pub fn ingest(&mut self, mut ev: NfEvent) {
         if self.events.len() >= MAX_EVENTS {
             self.forget_older_half();
@@ -434,6 +440,10 @@ impl TraceBook {
         } else {
             self.last_headers
                 .insert(slot, (ev.network_header.clone(), ev.transport_header.clone()));
+        }
+        // vtrace's own tracing table decides nothing: its events only lend their headers.
+        if is_own_table(&ev.table) {
+            return;
         }
         if let Some(key) = ev.key() {
             self.by_key.entry(key).or_default().push(self.events.len());
@@ -539,7 +549,7 @@ impl TraceBook {
 }
 
 /// Trace events kept by a [`TraceBook`] at most.
-pub const MAX_EVENTS: usize = 200_000;
+pub const MAX_EVENTS: usize = 50_000;
 /// Kernel drops kept by a [`TraceBook`] at most.
 pub const MAX_DROPS: usize = 100_000;
 /// A lost packet's kernel drop is looked for from this long before its last sighting (the

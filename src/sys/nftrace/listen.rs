@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,10 @@ use crate::sys::netns::Netns;
 
 /// How long the receiving thread waits for a datagram before it checks whether to stop.
 const POLL_MS: i32 = 10;
+
+/// Events waiting to be drained, at most: under a flood the trace loses events (counted by
+/// [`TraceListener::lost`]) rather than memory growing without bound.
+pub const QUEUE: usize = 16_384;
 
 /// Why a listener could not start.
 #[derive(Debug, Error)]
@@ -49,6 +53,7 @@ pub struct TraceListener {
     thread: Option<JoinHandle<()>>,
     events: Receiver<NfEvent>,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
+    lost: Arc<AtomicU64>,
 }
 
 impl TraceListener {
@@ -60,9 +65,15 @@ impl TraceListener {
             .map_err(|source| ListenError::OpenNamespace { path: path.clone(), source })?;
         let stop = Arc::new(AtomicBool::new(false));
         let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, events) = mpsc::channel();
+        let lost = Arc::new(AtomicU64::new(0));
+        let (tx, events) = mpsc::sync_channel(QUEUE);
         let (ready_tx, ready_rx) = mpsc::channel();
-        let ctx = Ctx { label: label.to_owned(), stop: stop.clone(), errors: errors.clone() };
+        let ctx = Ctx {
+            label: label.to_owned(),
+            stop: stop.clone(),
+            errors: errors.clone(),
+            lost: lost.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("vtrace-nftrace".into())
             .spawn(move || {
@@ -81,13 +92,18 @@ impl TraceListener {
             })
             .map_err(ListenError::Thread)?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(TraceListener { stop, thread: Some(thread), events, errors }),
+            Ok(Ok(())) => Ok(TraceListener { stop, thread: Some(thread), events, errors, lost }),
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
             }
             Err(_) => Err(ListenError::Gone),
         }
+    }
+
+    /// Events the queue had no room for (the trace is incomplete when this is not 0).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
     }
 
     /// Events received so far (non-blocking).
@@ -141,10 +157,11 @@ struct Ctx {
     label: String,
     stop: Arc<AtomicBool>,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
+    lost: Arc<AtomicU64>,
 }
 
 impl Ctx {
-    fn receive(&self, s: &Socket, tx: &Sender<NfEvent>) {
+    fn receive(&self, s: &Socket, tx: &SyncSender<NfEvent>) {
         let mut names: HashMap<u32, Option<String>> = HashMap::new();
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         while !self.stop.load(Ordering::Relaxed) {
@@ -166,8 +183,12 @@ impl Ctx {
                         ev.t_ns = t_ns;
                         ev.iif_name = ev.iif.and_then(|i| name(&mut names, i));
                         ev.oif_name = ev.oif.and_then(|i| name(&mut names, i));
-                        if tx.send(ev).is_err() {
-                            return;
+                        match tx.try_send(ev) {
+                            Ok(()) => {}
+                            Err(TrySendError::Full(_)) => {
+                                self.lost.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(TrySendError::Disconnected(_)) => return,
                         }
                     }
                 }

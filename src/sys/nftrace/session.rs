@@ -100,6 +100,8 @@ pub struct NfFinished {
     /// Qdiscs of the path whose drop counters rose during the trace (filled by the caller, which
     /// reads the counters; kept so that a written trace replays `tc-drop`).
     pub qdisc_rises: Vec<QdiscRise>,
+    /// Trace events the listeners had no room for (a flood outran them): the trace is partial.
+    pub lost_events: u64,
 }
 
 impl NfSession {
@@ -165,14 +167,15 @@ impl NfSession {
             let drops = s.spawn(move || monitor.map(DropMonitor::stop).unwrap_or_default());
             let handles: Vec<_> =
                 parts.into_iter().map(|p| s.spawn(move || finish_part(p))).collect();
-            let finished: Vec<(Vec<NfEvent>, (String, BrNetfilter))> =
+            let finished: Vec<(Vec<NfEvent>, (String, BrNetfilter), u64)> =
                 handles.into_iter().filter_map(|h| h.join().ok()).collect();
             (finished, drops.join().unwrap_or_default())
         });
         out.drops = drops;
-        for (events, brnf) in finished {
+        for (events, brnf, lost) in finished {
             out.events.extend(events);
             out.br_netfilter.push(brnf);
+            out.lost_events += lost;
         }
         out.events.sort_by_key(|e| e.t_ns);
         out
@@ -180,14 +183,15 @@ impl NfSession {
 }
 
 /// Remove one namespace's table and collect its events with their rule text.
-fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter)) {
+fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter), u64) {
     let Part { label, ns, table, listener, rules } = p;
+    let lost = listener.lost();
     let mut events = listener.stop();
     // Rules are read again only when an event names one the index does not know.
     annotate(table.name(), &ns, &rules, &mut events);
     let _ = table.remove();
     let brnf = nft::br_netfilter(&ns);
-    (events, (label, brnf))
+    (events, (label, brnf), lost)
 }
 
 fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {

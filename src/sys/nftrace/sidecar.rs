@@ -291,7 +291,7 @@ pub fn parse(text: &[u8]) -> Result<NfFinished> {
         .into_iter()
         .map(|r| QdiscRise { point: r.point, kind: r.kind, handle: r.handle, dropped: r.dropped })
         .collect();
-    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises })
+    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises, lost_events: 0 })
 }
 
 #[cfg(test)]
@@ -341,6 +341,7 @@ mod tests {
                 handle: "77:".into(),
                 dropped: 3,
             }],
+            lost_events: 0,
         };
         let dir = std::env::temp_dir().join(format!("vtrace-sidecar-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
