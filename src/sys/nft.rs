@@ -105,6 +105,15 @@ impl TraceTable {
         Ok(TraceTable { ns: ns.clone(), name, removed: false })
     }
 
+    /// Install the trace table and, in the same `nft` call, read the namespace's rules (the
+    /// text of other tables' rules by handle): one process instead of two per namespace.
+    pub fn install_listing(ns: &Netns, flow: Flow) -> Result<(Self, RuleIndex), NftError> {
+        let name = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let script = format!("{}list ruleset\n", script(&name, flow));
+        let out = nft(ns, &["-a", "-f", "-"], Some(script), "adding the trace table")?;
+        Ok((TraceTable { ns: ns.clone(), name, removed: false }, RuleIndex::parse(&out)))
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

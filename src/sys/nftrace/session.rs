@@ -197,10 +197,9 @@ fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter), u64) {
 fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
     let listener = TraceListener::start(ns, label)
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
-    let table = TraceTable::install(ns, flow)
+    // The rules are read with the install, so events show their rule's text as they arrive.
+    let (table, index) = TraceTable::install_listing(ns, flow)
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
-    // Read the rules now, so events show their rule's text as they arrive.
-    let index = RuleIndex::load(ns).unwrap_or_default();
     let rules = Mutex::new(Rules { index, reloads: 0 });
     Ok(Part { label: label.to_owned(), ns: ns.clone(), table, listener, rules })
 }
