@@ -10,7 +10,8 @@ use libfuzzer_sys::fuzz_target;
 use vtrace::sys::pcapfile::CaptureReader;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut reader) = CaptureReader::from_read(Box::new(Cursor::new(data.to_vec())), Path::new("fuzz"))
+    let Ok(mut reader) =
+        CaptureReader::from_read(Box::new(Cursor::new(data.to_vec())), Path::new("fuzz"))
     else {
         return;
     };

@@ -67,7 +67,11 @@ fn main() {
         seed.extend_from_slice(line.as_bytes());
         write(&out.join("dropmon"), &format!("line{i}"), &seed);
     }
-    println!("seeds: {frames} decode frames, {} nftrace, {} dropmon", NFTRACE.len() + 1, LINES.len());
+    println!(
+        "seeds: {frames} decode frames, {} nftrace, {} dropmon",
+        NFTRACE.len() + 1,
+        LINES.len()
+    );
 }
 
 /// Every distinct frame of every capture under `corpora` (recursively), at most 4000.
