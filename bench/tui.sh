@@ -8,13 +8,14 @@
 #    Prints the peak RSS (VmHWM) of each run; the two files must give about the same figure.
 # 2. Real traffic: PINGS parallel `ping -f` from A to B for LOAD_SECS seconds while
 #    `vtrace watch A B --duration …` shows them in the TUI (in tmux), and five `tcpdump -w
-#    /dev/null` capture the same points with the same filter and the same kernel buffer in the
-#    same run. Once the trace has ended (the TUI stays open), prints vtrace's VmHWM, its capture
+#    /dev/null` capture the same points with the same filter, kernel buffer and snapshot length
+#    (1920, vtrace's default) in the same run. Once the trace has ended (the TUI stays open), prints vtrace's VmHWM, its capture
 #    drops and the echoes it traced (each echo is 10 frames: request and reply on 5 points), and
 #    tcpdump's packets, drops and summed peak RSS.
 #
-# Netfilter tracing and drop reasons are off in part 2 (--no-netfilter --no-drop-reasons: under a
-# flood every packet makes trace events); NETFILTER=1 leaves them on.
+# Netfilter tracing and drop reasons are off (--no-netfilter --no-drop-reasons: under a flood
+# every packet makes trace events, and the tracing's own listeners cost ~17 MB); NETFILTER=1
+# leaves them on.
 #
 # Needs root, tmux, tcpdump, GNU time. Usage: bench/tui.sh [LOAD_SECS] [PINGS] [BUFFER_MIB]
 # (defaults 10, 1, 4). Creates only the namespaces of a lab with prefix bT<pid>- and removes them
@@ -76,28 +77,29 @@ tui_run() {
     while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
 }
 
+NF="--no-netfilter --no-drop-reasons"
+[ "${NETFILTER:-0}" = 1 ] && NF=""
+
 # 1. Replay.
 [ "${SKIP_REPLAY:-0}" = 1 ] && REPLAYS=() || REPLAYS=("2000000 100 20s" "6000000 6000 1h")
 for spec in "${REPLAYS[@]}"; do
     read -r n gap span <<<"$spec"
     file=bench/out/replay-$n-$gap.pcapng
     [ -s "$file" ] || "$GEN" --packets "$n" --gap-us "$gap" --out "$file" >/dev/null
-    kb=$(tui_run "grep -q replay: $WORK/err" "VTRACE_REPLAY=$PWD/$file" watch "$A" "$B")
+    kb=$(tui_run "grep -q replay: $WORK/err" "VTRACE_REPLAY=$PWD/$file" watch "$A" "$B" $NF)
     line=$(grep replay: "$WORK/err" || true)
-    json=$(env VTRACE_REPLAY="$PWD/$file" /usr/bin/time -f %M "$VT" watch "$A" "$B" --json \
+    json=$(env VTRACE_REPLAY="$PWD/$file" /usr/bin/time -f %M "$VT" watch "$A" "$B" --json $NF \
         2>&1 >/dev/null | tail -n 1 || true)
     echo "replay $n frames over $span: TUI peak RSS $((kb / 1024)) MiB, --json peak RSS $((json / 1024)) MiB (${line#vtrace: })"
 done
 
 # 2. Real traffic.
-NF="--no-netfilter --no-drop-reasons"
-[ "${NETFILTER:-0}" = 1 ] && NF=""
 FILTER="(arp or icmp) and (host 172.18.0.2 or host 172.18.0.3)"
 POINTS=$("$VT" topo "$A" "$B" --json | jq -r '.paths[0].points[] | "\(.netns) \(.ifname)"')
 i=0
 while read -r ns ifname; do
     /usr/bin/time -f %M -o "$WORK/tcpdump.$i.rss" ip netns exec "$ns" tcpdump -i "$ifname" \
-        -w /dev/null -B "$((BUF * 1024))" --immediate-mode "$FILTER" 2>"$WORK/tcpdump.$i.err" &
+        -w /dev/null -B "$((BUF * 1024))" -s 1920 --immediate-mode "$FILTER" 2>"$WORK/tcpdump.$i.err" &
     PIDS+=($!)
     i=$((i + 1))
 done <<<"$POINTS"

@@ -24,8 +24,21 @@ use crate::core::frame::LinkType;
 use crate::sys::netns::Netns;
 use crate::sys::pcapfile::CaptureReader;
 
-/// Largest frame kept (veth GSO frames can be up to 64 KiB).
-pub const SNAPLEN: u32 = 65_535;
+/// Largest frame kept by default: a full 1500-byte-MTU Ethernet frame with VLAN tags. In
+/// immediate mode libpcap uses TPACKET_V2, whose ring has one fixed slot of about the snapshot
+/// length per frame (rounded up to a power of two): 65 535 bytes made a 4 MiB buffer hold 64
+/// frames in 8 MiB of memory; this holds 2 048 in 4 MiB. Longer frames (jumbo, veth GSO) are
+/// cut, their headers kept.
+pub const SNAPLEN: u32 = 1_920;
+
+/// How each capture is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureOptions {
+    /// Kernel buffer of each capture, in bytes.
+    pub buffer_bytes: u32,
+    /// Largest frame kept, in bytes.
+    pub snaplen: u32,
+}
 /// Most frames a capture thread hands over at once.
 const BATCH: usize = 512;
 /// Batches waiting for the analysing side, over all points, before capture threads wait (at
@@ -105,10 +118,9 @@ impl Captures {
     /// afterwards can be missed), with the channel their frames arrive on (in batches). A point whose
     /// interface is down captures nothing ([`Captures::down`]); any other failure stops the
     /// captures already started and is returned.
-    /// `buffer_bytes`: the kernel buffer of each capture.
     pub fn start(
         specs: &[CaptureSpec],
-        buffer_bytes: u32,
+        opts: CaptureOptions,
     ) -> Result<(Captures, Receiver<Vec<Captured>>), CaptureError> {
         let (tx, rx) = sync_channel(QUEUED_BATCHES);
         let mut caps = Captures {
@@ -120,8 +132,7 @@ impl Captures {
         let mut pending = Vec::new();
         for spec in specs {
             let (ready_tx, ready_rx) = channel();
-            let handle =
-                spawn(spec.clone(), buffer_bytes, tx.clone(), ready_tx, Arc::clone(&caps.stop))?;
+            let handle = spawn(spec.clone(), opts, tx.clone(), ready_tx, Arc::clone(&caps.stop))?;
             caps.threads.push((spec.id.clone(), handle));
             pending.push((spec.id.clone(), ready_rx));
         }
@@ -204,7 +215,7 @@ type Ready = Sender<Result<LinkType, CaptureError>>;
 
 fn spawn(
     spec: CaptureSpec,
-    buffer_bytes: u32,
+    opts: CaptureOptions,
     tx: SyncSender<Vec<Captured>>,
     ready: Ready,
     stop: Arc<AtomicBool>,
@@ -220,7 +231,7 @@ fn spawn(
                 return CaptureStats::default();
             }
             drop(ns_file);
-            let cap = match open(&spec, buffer_bytes) {
+            let cap = match open(&spec, opts) {
                 Ok(cap) => cap,
                 Err(e) => {
                     let _ = ready.send(Err(e));
@@ -236,7 +247,7 @@ fn spawn(
 
 fn open(
     spec: &CaptureSpec,
-    buffer_bytes: u32,
+    opts: CaptureOptions,
 ) -> Result<pcap::Capture<pcap::Active>, CaptureError> {
     let id = || spec.id.clone();
     let open_err = |e: pcap::Error| {
@@ -254,8 +265,8 @@ fn open(
         .immediate_mode(true)
         .precision(pcap::Precision::Nano)
         .promisc(spec.promisc)
-        .snaplen(i32::try_from(SNAPLEN).unwrap_or(i32::MAX))
-        .buffer_size(i32::try_from(buffer_bytes).unwrap_or(i32::MAX))
+        .snaplen(i32::try_from(opts.snaplen).unwrap_or(i32::MAX))
+        .buffer_size(i32::try_from(opts.buffer_bytes).unwrap_or(i32::MAX))
         .timeout(POLL_MS)
         .open()
         .map_err(open_err)?;
@@ -413,7 +424,8 @@ mod tests {
             promisc: false,
             filter: String::new(),
         };
-        let err = Captures::start(&[spec], 1 << 20).map(|_| ()).err().map(|e| e.to_string());
+        let opts = CaptureOptions { buffer_bytes: 1 << 20, snaplen: SNAPLEN };
+        let err = Captures::start(&[spec], opts).map(|_| ()).err().map(|e| e.to_string());
         let err = err.unwrap_or_default();
         assert!(err.starts_with("opening the network namespace of nowhere/eth0"), "{err}");
     }
