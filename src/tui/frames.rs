@@ -74,6 +74,8 @@ pub struct Spool {
     /// Logical offset of each frame kept, modulo 2^32 (the spool is smaller than that).
     offsets: VecDeque<u32>,
     interfaces: Vec<WriterInterface>,
+    /// Why the spool stopped keeping frames (a write failed: the disk is full…).
+    broken: Option<String>,
 }
 
 /// The spool is written out in pieces of this size.
@@ -92,6 +94,7 @@ impl Spool {
             .custom_flags(libc::O_TMPFILE)
             .mode(0o600)
             .open(&dir)
+            .or_else(|_| named_then_removed(&dir))
             .with_context(|| format!("creating the frame spool in {}", dir.display()))?;
         let capacity = capacity.clamp((SPOOL_BUF * 2) as u64, SPOOL_MAX);
         Ok(Spool {
@@ -102,6 +105,7 @@ impl Spool {
             first: 1,
             offsets: VecDeque::new(),
             interfaces,
+            broken: None,
         })
     }
 
@@ -119,15 +123,20 @@ impl Spool {
         self.offsets.capacity() * std::mem::size_of::<u32>() + self.buf.capacity()
     }
 
-    /// Keep frame `frame` (numbers are consecutive; a gap restarts the index there).
-    pub fn push(
-        &mut self,
-        frame: u64,
-        point: usize,
-        t_ns: u64,
-        len: u32,
-        data: &[u8],
-    ) -> Result<()> {
+    /// Keep frame `frame` (numbers are consecutive; a gap restarts the index there). A failed
+    /// write stops the spool (`w` then says why); the trace goes on.
+    pub fn push(&mut self, frame: u64, point: usize, t_ns: u64, len: u32, data: &[u8]) {
+        if self.broken.is_some() {
+            return;
+        }
+        if let Err(e) = self.append(frame, point, t_ns, len, data) {
+            self.broken = Some(format!("{e:#}"));
+            self.offsets = VecDeque::new();
+            self.buf = Vec::new();
+        }
+    }
+
+    fn append(&mut self, frame: u64, point: usize, t_ns: u64, len: u32, data: &[u8]) -> Result<()> {
         let next = self.first + self.offsets.len() as u64;
         if frame != next {
             self.offsets.clear();
@@ -221,6 +230,9 @@ impl Spool {
     }
 
     fn write_pcapng(&mut self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+        if let Some(why) = &self.broken {
+            anyhow::bail!("the frame spool stopped keeping frames: {why}");
+        }
         self.flush()?;
         let mut w = create(path, &self.interfaces)?;
         let mut out = Written::default();
@@ -241,6 +253,31 @@ impl Spool {
         }
         complete(w, path)?;
         Ok(out)
+    }
+}
+
+/// A file of the temporary directory, unlinked at once (where O_TMPFILE is not supported).
+fn named_then_removed(dir: &Path) -> io::Result<File> {
+    let path = dir.join(format!("vtrace-spool-{}-{:x}", std::process::id(), rand_suffix()));
+    let file =
+        OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()))
+}
+
+/// No frames to write, and why (the live session could not create its spool).
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub String);
+
+impl FrameSource for Unavailable {
+    fn write_pcapng(&self, _: &[FrameRef], _: &Path) -> Result<Written> {
+        anyhow::bail!("no frames kept: {}", self.0)
     }
 }
 
@@ -451,6 +488,33 @@ mod tests {
     }
 
     #[test]
+    fn a_spool_that_failed_says_why_and_keeps_nothing() {
+        let mut spool = Spool::new(0, vec![iface("a/eth0")]).expect("spool");
+        spool.push(1, 0, 10, 60, &[1; 60]);
+        // A write error (here: a file that cannot be written) stops the spool.
+        spool.file = File::open("/dev/null").expect("read-only file");
+        for f in 2..=40_000 {
+            spool.push(f, 0, f * 10, 60, &[1; 60]);
+        }
+        assert!(spool.broken.is_some() && spool.is_empty());
+        let path =
+            std::env::temp_dir().join(format!("vtrace-broken-{}.pcapng", std::process::id()));
+        let err = SharedSpool(Arc::new(Mutex::new(spool)))
+            .write_pcapng(&[(PointIdx(0), 1)], &path)
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"));
+        assert!(!path.exists(), "no file written");
+        let err = err.err().unwrap_or_default();
+        assert!(
+            err.starts_with("the frame spool stopped keeping frames: writing the frame spool"),
+            "{err}"
+        );
+        let none = Unavailable("creating the frame spool in /x: denied".into());
+        let err = none.write_pcapng(&[], &path).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(err, Err("no frames kept: creating the frame spool in /x: denied".into()));
+    }
+
+    #[test]
     fn the_spool_gives_back_the_frames_asked_for_and_forgets_the_oldest() {
         let mut spool = Spool::new(0, vec![iface("a/eth0"), iface("b/eth0")]).expect("spool");
         let cap = spool.capacity;
@@ -458,7 +522,7 @@ mod tests {
         let n = cap / 1020 * 3;
         for f in 1..=n {
             let data = vec![(f % 251) as u8; 1000];
-            spool.push(f, (f % 2) as usize, f * 10, 1500, &data).expect("push");
+            spool.push(f, (f % 2) as usize, f * 10, 1500, &data);
         }
         assert!(spool.len() as u64 <= cap / 1020 + 1, "{} frames kept", spool.len());
         assert!(spool.len() as u64 >= cap / 1020 - 1);
