@@ -239,15 +239,17 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         diagnosis::apply(&mut verdict, &d);
     }
     netfilter::name_kernel_drop(&topo, points, done.netfilter.lost_drops(), &mut verdict);
-    if let Some(file) = &args.write
-        && (nf_traced || !traced.qdisc_rises.is_empty())
-    {
-        // The netfilter side of the trace, for `vtrace analyze FILE` to replay.
+    // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the report:
+    // failing to keep it must not cost the report).
+    let keep = args.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
+    if keep.is_some() {
         traced.drops.extend(done.netfilter.drops().iter().cloned());
         traced.drops.sort_by_key(|d| d.t_ns);
-        sidecar::write(file, &traced)?;
     }
     done.write(&verdict)?;
+    if let Some(file) = keep {
+        sidecar::write(file, &traced)?;
+    }
     if let Some(e) = send_error
         && !no_route
     {
