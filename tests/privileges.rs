@@ -10,9 +10,30 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use vtrace::sys::dropmon::instance_pid;
+use vtrace::sys::nft::table_pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
+
+/// The two tests compare snapshots of the system: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+/// Every vtrace process the tests started (setpriv execs vtrace in place: same pid).
+static PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Run to completion, remembering the pid.
+fn output(cmd: &mut Command) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting a command");
+    PIDS.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
+    child.wait_with_output().expect("waiting for a command")
+}
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/live/healthy.pcapng");
 
 /// A directory nobody can read, holding a copy of the binary and the fixture; removed on drop.
@@ -48,18 +69,18 @@ impl Sandbox {
 
     /// Run the copied binary as nobody:nogroup, no supplementary groups, no capabilities.
     fn as_nobody(&self, args: &[&str]) -> Output {
-        Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
-            .arg("--bounding-set=-all")
-            .arg(self.bin())
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .expect("running setpriv")
+        output(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+                .arg("--bounding-set=-all")
+                .arg(self.bin())
+                .args(args)
+                .current_dir(&self.dir),
+        )
     }
 
     fn as_root(&self, args: &[&str]) -> Output {
-        Command::new(self.bin()).args(args).current_dir(&self.dir).output().expect("running vtrace")
+        output(Command::new(self.bin()).args(args).current_dir(&self.dir))
     }
 }
 
@@ -124,15 +145,39 @@ fn nft_tables(ns: Option<&str>) -> Vec<String> {
     text.lines().map(|l| format!("{}: {l}", ns.unwrap_or("root"))).collect()
 }
 
+/// Names a command run by these tests could give a namespace or a lab state file.
+fn ours(name: &str) -> bool {
+    name.contains(&format!("pv{}", std::process::id()))
+        || ["nginx-1", "nginx-2", "vtrace-host", "lab.json"].contains(&name)
+}
+
+/// What the commands these tests ran could have changed: namespaces and state files of their
+/// names, nft tables of the root namespace (other than vtrace's) and tables and tracefs
+/// instances of the vtrace processes they started (other tests' runs on the machine aside).
 fn snapshot() -> Snapshot {
-    let netns = list_dir("/run/netns");
-    let mut tables = nft_tables(None);
-    for ns in &netns {
-        tables.extend(nft_tables(Some(ns)));
+    let pids = PIDS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let by_us = |pid: Option<u32>| pid.is_some_and(|p| pids.contains(&p));
+    let all_netns = list_dir("/run/netns");
+    let mut tables: Vec<String> = nft_tables(None)
+        .into_iter()
+        .filter(|t| !t.split_whitespace().any(|w| w.starts_with("vtrace")))
+        .collect();
+    for ns in std::iter::once(None).chain(all_netns.iter().map(|n| Some(n.as_str()))) {
+        tables.extend(
+            nft_tables(ns)
+                .into_iter()
+                .filter(|t| by_us(t.split_whitespace().last().and_then(table_pid))),
+        );
     }
     let mut instances = list_dir("/sys/kernel/tracing/instances");
     instances.extend(list_dir("/sys/kernel/debug/tracing/instances"));
-    Snapshot { netns, state: list_dir("/run/vtrace"), tables, instances }
+    instances.retain(|i| by_us(instance_pid(i)));
+    Snapshot {
+        netns: all_netns.into_iter().filter(|n| ours(n)).collect(),
+        state: list_dir("/run/vtrace").into_iter().filter(|n| ours(n)).collect(),
+        tables,
+        instances,
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -141,6 +186,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn nobody_can_analyze_and_is_refused_the_rest_at_once_with_nothing_changed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sb = Sandbox::new();
     let fixture = sb.fixture();
     let fixture = fixture.to_str().expect("utf-8 path");
@@ -201,30 +247,28 @@ fn nobody_can_analyze_and_is_refused_the_rest_at_once_with_nothing_changed() {
 
 #[test]
 fn namespace_names_that_could_leave_run_netns_are_refused() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let long = "a".repeat(300);
     let before = snapshot();
     for bad in ["../../etc", "/etc/passwd", "a/b", "..", "x\ny", &long] {
         for spec in [format!("netns:{bad}"), bad.to_owned()] {
-            let out = Command::new(BIN).args(["ping", &spec, "netns:nowhere", "-c", "1"]).output();
-            let out = out.expect("running vtrace");
+            let out = output(Command::new(BIN).args(["ping", &spec, "netns:nowhere", "-c", "1"]));
             let err = text(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{spec:?}: {err}");
             assert!(!err.contains("panicked"), "{spec:?}: {err}");
-            let out = Command::new(BIN).args(["topo", &spec]).output().expect("running vtrace");
+            let out = output(Command::new(BIN).args(["topo", &spec]));
             assert_eq!(out.status.code(), Some(2), "topo {spec:?}: {}", text(&out.stderr));
         }
-        let out = Command::new(BIN).args(["lab", "up", "--prefix", bad]).output();
-        let out = out.expect("running vtrace");
+        let out = output(Command::new(BIN).args(["lab", "up", "--prefix", bad]));
         assert_eq!(out.status.code(), Some(2), "lab up --prefix {bad:?}: {}", text(&out.stderr));
-        let out = Command::new(BIN).args(["lab", "up", "--names", bad]).output();
-        let out = out.expect("running vtrace");
+        let out = output(Command::new(BIN).args(["lab", "up", "--names", bad]));
         assert_eq!(out.status.code(), Some(2), "lab up --names {bad:?}: {}", text(&out.stderr));
     }
     // Other endpoint forms: refused with a message, never a panic, nothing touched.
     for spec in
         ["path:../../etc", "path:/etc/passwd", "docker:../x", "docker:a/b", "pid:0", "pid:-1"]
     {
-        let out = Command::new(BIN).args(["topo", spec]).output().expect("running vtrace");
+        let out = output(Command::new(BIN).args(["topo", spec]));
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "topo {spec:?}: {err}");
         assert!(err.starts_with("vtrace: endpoint") && !err.contains("panicked"), "{spec}: {err}");
