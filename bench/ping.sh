@@ -5,8 +5,10 @@
 #    hyperfine. Target: under 300 ms wall in total.
 # 2. load: `ping -f` from A to B for LOAD_SECS seconds while `vtrace watch A B` captures the five
 #    points and, in the same run, five `tcpdump -w /dev/null` capture the same points with the
-#    same filter. Targets: vtrace's kernel drops 0 (and no more than tcpdump's), >= 99.9 % of the
-#    echoes traced complete; prints vtrace's CPU seconds per million captured packets.
+#    same filter, kernel buffer and snapshot length (vtrace's defaults; netfilter tracing off
+#    unless NETFILTER=1). Targets: vtrace's kernel drops 0 (and no more than tcpdump's),
+#    >= 99.9 % of the echoes traced complete; prints vtrace's CPU seconds per million captured
+#    packets.
 #
 # Needs root, hyperfine, jq, tcpdump, GNU time. Usage: bench/ping.sh [RUNS] [LOAD_SECS]
 # (defaults 10 and 10).
@@ -55,13 +57,17 @@ FILTER="(arp or icmp) and (host 172.18.0.2 or host 172.18.0.3)"
 POINTS=$("$VT" topo "$A" "$B" --json | jq -r '.paths[0].points[] | "\(.netns) \(.ifname)"')
 [ "$(wc -l <<<"$POINTS")" = 5 ] || { echo "bench/ping.sh: expected 5 points, got: $POINTS" >&2; exit 1; }
 WORK=$(mktemp -d)
-/usr/bin/time -f "%U %S" -o "$WORK/watch.time" "$VT" watch "$A" "$B" --json \
+# The capture path alone: netfilter tracing makes trace events for every packet of a flood
+# (NETFILTER=1 keeps it on).
+NF="--no-netfilter --no-drop-reasons"
+[ "${NETFILTER:-0}" = 1 ] && NF=""
+/usr/bin/time -f "%U %S" -o "$WORK/watch.time" "$VT" watch "$A" "$B" --json $NF \
     --duration "$((LOAD_SECS + 4))s" >"$WORK/watch.json" 2>"$WORK/watch.err" &
 PIDS+=($!)
 WATCH=$!
 i=0
 while read -r ns ifname; do
-    ip netns exec "$ns" tcpdump -i "$ifname" -w /dev/null -B 8192 --immediate-mode "$FILTER" \
+    ip netns exec "$ns" tcpdump -i "$ifname" -w /dev/null -B 4096 -s 1920 --immediate-mode "$FILTER" \
         2>"$WORK/tcpdump.$i.err" &
     PIDS+=($!)
     i=$((i + 1))
