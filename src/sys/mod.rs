@@ -2,6 +2,7 @@
 //! plain data to the core; none of them reasons about packets.
 
 pub mod capture;
+pub mod docker;
 pub mod dropmon;
 pub mod endpoint;
 pub mod lab;
@@ -10,5 +11,7 @@ pub mod netns;
 pub mod nft;
 pub mod nftrace;
 pub mod pcapfile;
+pub mod privilege;
 pub mod probe;
+pub mod qdisc;
 pub mod rtnl;
