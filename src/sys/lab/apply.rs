@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::error::{LabError, Result};
 use super::netlink::{Link, Rtnl};
 use super::state::{self, Server, State};
-use super::{LabReport, fault, preflight, serve};
+use super::{LabReport, fault, interrupt, preflight, serve};
 use crate::core::lab::{ContainerSpec, HostSide, LabSpec};
 use crate::sys::netns::{self, Netns};
 
@@ -48,6 +48,12 @@ pub async fn up(spec: &LabSpec) -> Result<LabReport> {
     }
 }
 
+/// Before each step: stop if the user interrupted `up`, or if a test injected a fault there.
+fn checkpoint(step: &'static str) -> Result<()> {
+    interrupt::check(step)?;
+    fault::check(step)
+}
+
 fn host_netns(spec: &LabSpec) -> Netns {
     match &spec.host {
         HostSide::Root => super::root_netns(),
@@ -70,7 +76,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     let mut report = LabReport::default();
     let root = spec.host == HostSide::Root;
 
-    fault::check("preflight")?;
+    checkpoint("preflight")?;
     let previous = state::load(&spec.prefix)?;
     let owned = previous.clone().unwrap_or_default();
     preflight::check_namespaces(spec, &owned)?;
@@ -79,7 +85,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         report.warnings = preflight::check_root(spec, &rtnl, &owned).await?;
     }
 
-    fault::check("state")?;
+    checkpoint("state")?;
     if previous.is_none() {
         made.state_file = Some(spec.prefix.clone());
     }
@@ -87,7 +93,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     recorded.merge(State::of_spec(spec));
     state::save(&spec.prefix, &recorded)?;
 
-    fault::check("netns")?;
+    checkpoint("netns")?;
     // Namespaces are independent: create them in parallel (each costs a kernel setup_net).
     let results: Vec<(&str, Result<bool>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = spec
@@ -133,7 +139,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         ctrs.push(Rtnl::open("netns", &ns, format!("netns {}", c.netns))?);
     }
 
-    fault::check("bridge")?;
+    checkpoint("bridge")?;
     let b = &spec.bridge;
     let bridge_index = match find(&host.links("bridge").await?, &b.name) {
         Some(l) if l.kind.as_deref() != Some("bridge") => {
@@ -162,7 +168,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     };
 
     for (c, ctr) in spec.containers.iter().zip(&ctrs) {
-        fault::check("veth")?;
+        checkpoint("veth")?;
         if ensure_veth(c, &host, ctr, bridge_index).await? {
             if root {
                 made.root_links.push(c.host_veth.clone());
@@ -173,7 +179,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         }
     }
 
-    fault::check("link-up")?;
+    checkpoint("link-up")?;
     let host_links = host.links("link-up").await?;
     if let Some(lo) = find(&host_links, "lo").filter(|_| !root) {
         host.up(lo.index, "lo").await?;
@@ -199,19 +205,19 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         eth_indexes.push(eth.index);
     }
 
-    fault::check("address")?;
+    checkpoint("address")?;
     host.add_addr(bridge_index, &b.name, b.addr, spec.prefix_len()).await?;
     for ((c, ctr), index) in spec.containers.iter().zip(&ctrs).zip(&eth_indexes) {
         ctr.add_addr(*index, &c.ifname, c.addr, spec.prefix_len()).await?;
     }
 
-    fault::check("route")?;
+    checkpoint("route")?;
     for ctr in &ctrs {
         ctr.default_route(b.addr).await?;
     }
 
     if spec.serve {
-        fault::check("serve")?;
+        checkpoint("serve")?;
         start_servers(spec, &mut recorded, made, &mut report)?;
     }
     report.elapsed = start.elapsed();

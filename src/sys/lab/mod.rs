@@ -13,6 +13,7 @@
 mod apply;
 mod error;
 mod fault;
+mod interrupt;
 mod netlink;
 mod preflight;
 mod serve;
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 pub use error::{LabError, Result};
 pub use fault::FAIL_AT_ENV;
+pub use interrupt::stop_when;
 pub use state::{STATE_DIR, Server};
 pub use status::{FoundLink, LabStatus, LinkStatus, NetnsStatus};
 
