@@ -240,6 +240,7 @@ fn addresses(p: &Packet) -> (Option<IpAddr>, Option<IpAddr>) {
 #[derive(Debug)]
 struct Pending {
     serial: u64,
+    key: PairKey,
     /// `None` once released (answered before older requests settled).
     exchange: Option<Exchange>,
 }
@@ -254,6 +255,11 @@ pub struct ExchangeBuilder {
     /// Where each address's packets enter the line (learned from their first hop).
     location: HashMap<IpAddr, PointIdx, FixedState>,
     ready: Vec<Exchange>,
+    /// Replies whose request has not been seen (yet): a request journey can become final after
+    /// its reply's (a point missed the request), so a reply waits for it until its settle time.
+    orphans: HashMap<PairKey, Journey, FixedState>,
+    /// The orphans' keys and first times, oldest first.
+    orphan_order: VecDeque<(u64, PairKey)>,
     /// Journeys that are neither requests, replies nor errors (TCP, UDP, other).
     pub other_journeys: u64,
 }
@@ -271,6 +277,8 @@ impl ExchangeBuilder {
             serial: 0,
             location: HashMap::with_hasher(FixedState::with_seed(0)),
             ready: Vec::new(),
+            orphans: HashMap::with_hasher(FixedState::with_seed(0)),
+            orphan_order: VecDeque::new(),
             other_journeys: 0,
         }
     }
@@ -282,28 +290,42 @@ impl ExchangeBuilder {
             Role::Request(kind, key) => {
                 self.serial += 1;
                 self.by_key.insert(key, self.serial);
-                let leg = Leg { journey, lost: None, netfilter: Vec::new() };
-                self.pending.push_back(Pending {
-                    serial: self.serial,
-                    exchange: Some(Exchange {
-                        kind,
-                        request: leg,
-                        reply: None,
-                        errors: Vec::new(),
-                        rtt_ns: None,
-                        expects_reply: true,
-                    }),
-                });
+                let t = journey.first_t();
+                let mut exchange = Exchange {
+                    kind,
+                    request: Leg { journey, lost: None, netfilter: Vec::new() },
+                    reply: None,
+                    errors: Vec::new(),
+                    rtt_ns: None,
+                    expects_reply: true,
+                };
+                if let Some(reply) = self.orphans.remove(&key) {
+                    if reply.first_t() >= t {
+                        exchange.reply =
+                            Some(Leg { journey: reply, lost: None, netfilter: Vec::new() });
+                    } else {
+                        // It answered an earlier request.
+                        self.lone(ExchangeKind::from_reply(&reply.packet), reply, line);
+                    }
+                }
+                let serial = self.serial;
+                if exchange.reply.is_some() {
+                    // Answered already: released now, its slot kept for the order of the rest.
+                    self.pending.push_back(Pending { serial, key, exchange: None });
+                    self.emit(serial, key, exchange, line);
+                } else {
+                    self.pending.push_back(Pending { serial, key, exchange: Some(exchange) });
+                }
             }
             Role::Reply(key) => match self.find(key) {
                 Some(slot) => {
                     if let Some(mut ex) = slot.exchange.take() {
                         ex.reply = Some(Leg { journey, lost: None, netfilter: Vec::new() });
-                        let serial = slot.serial;
-                        self.emit(serial, ex, line);
+                        let (serial, key) = (slot.serial, slot.key);
+                        self.emit(serial, key, ex, line);
                     }
                 }
-                None => self.lone(ExchangeKind::from_reply(&journey.packet), journey, line),
+                None => self.orphan(key, journey, line),
             },
             Role::Error { quoted } => match self.find(quoted).and_then(|p| p.exchange.as_mut()) {
                 Some(ex) => ex.errors.push(Leg { journey, lost: None, netfilter: Vec::new() }),
@@ -323,9 +345,16 @@ impl ExchangeBuilder {
             if !settled {
                 break;
             }
-            if let Some(Pending { serial, exchange: Some(ex) }) = self.pending.pop_front() {
-                self.emit(serial, ex, line);
+            if let Some(Pending { serial, key, exchange: Some(ex) }) = self.pending.pop_front() {
+                self.emit(serial, key, ex, line);
             }
+        }
+        while let Some(&(t, key)) = self.orphan_order.front() {
+            if t.saturating_add(self.settle_ns) >= watermark {
+                break;
+            }
+            self.orphan_order.pop_front();
+            self.release_orphan(t, key, line);
         }
     }
 
@@ -333,8 +362,30 @@ impl ExchangeBuilder {
     pub fn finish(&mut self, line: &Line) {
         while let Some(p) = self.pending.pop_front() {
             if let Some(ex) = p.exchange {
-                self.emit(p.serial, ex, line);
+                self.emit(p.serial, p.key, ex, line);
             }
+        }
+        while let Some((t, key)) = self.orphan_order.pop_front() {
+            self.release_orphan(t, key, line);
+        }
+    }
+
+    /// Hold a reply whose request was not seen, until its request comes or its settle time ends.
+    fn orphan(&mut self, key: PairKey, journey: Journey, line: &Line) {
+        let t = journey.first_t();
+        if let Some(older) = self.orphans.insert(key, journey) {
+            // A second reply with the same key: the first one waited long enough.
+            self.lone(ExchangeKind::from_reply(&older.packet), older, line);
+        }
+        self.orphan_order.push_back((t, key));
+    }
+
+    /// Report the orphan reply (first seen at `t`) as a lone reply if it is still waiting.
+    fn release_orphan(&mut self, t: u64, key: PairKey, line: &Line) {
+        if self.orphans.get(&key).is_some_and(|j| j.first_t() == t)
+            && let Some(j) = self.orphans.remove(&key)
+        {
+            self.lone(ExchangeKind::from_reply(&j.packet), j, line);
         }
     }
 
@@ -363,10 +414,8 @@ impl ExchangeBuilder {
         });
     }
 
-    fn emit(&mut self, serial: u64, mut exchange: Exchange, line: &Line) {
-        if let Some(key) = role_key(&exchange.request.journey.packet)
-            && self.by_key.get(&key) == Some(&serial)
-        {
+    fn emit(&mut self, serial: u64, key: PairKey, mut exchange: Exchange, line: &Line) {
+        if self.by_key.get(&key) == Some(&serial) {
             self.by_key.remove(&key);
         }
         exchange.request.lost = self.loss(&exchange.request.journey, line);
@@ -439,13 +488,6 @@ impl ExchangeKind {
         } else {
             ExchangeKind::IcmpEcho
         }
-    }
-}
-
-fn role_key(p: &Packet) -> Option<PairKey> {
-    match role(p) {
-        Role::Request(_, key) => Some(key),
-        _ => None,
     }
 }
 
