@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use crossterm::event::{self, Event};
@@ -24,6 +24,9 @@ use crate::tui::state::TuiState;
 
 /// How often the screen is redrawn when nothing happens (and how long input is waited for).
 pub const TICK: Duration = Duration::from_millis(100);
+
+/// How long input is waited for while results keep arriving.
+const BUSY_WAIT: Duration = Duration::from_millis(5);
 
 /// Most feed items taken between two looks at the keyboard.
 const FEED_BUDGET: usize = 50_000;
@@ -88,19 +91,34 @@ pub fn run_on<B: Backend>(
     mut feed: Option<Receiver<Feed>>,
     mut next_event: impl FnMut(Duration) -> std::io::Result<Option<Event>>,
 ) -> Result<()> {
+    // While results flow, the loop comes back for them every BUSY_WAIT (the live side waits
+    // when the feed is full) and redraws at most every TICK; idle, it waits a TICK for keys.
+    let mut drawn: Option<Instant> = None;
+    let mut busy = false;
+    let mut keyed = true;
     while !state.quit {
-        terminal.draw(|f| f.render_widget(&*state, f.area())).context("drawing the TUI")?;
+        if keyed || !busy || drawn.is_none_or(|t| t.elapsed() >= TICK) {
+            terminal.draw(|f| f.render_widget(&*state, f.area())).context("drawing the TUI")?;
+            drawn = Some(Instant::now());
+        }
         // Terminal events first: keys are handled however fast results arrive.
-        if let Some(ev) = next_event(TICK).context("reading terminal events")? {
+        keyed = false;
+        let wait = if busy { BUSY_WAIT } else { TICK };
+        if let Some(ev) = next_event(wait).context("reading terminal events")? {
             handle(state, ev);
+            keyed = true;
             while let Some(ev) = next_event(Duration::ZERO).context("reading terminal events")? {
                 handle(state, ev);
             }
         }
+        busy = false;
         if let Some(rx) = &feed {
             for _ in 0..FEED_BUDGET {
                 match rx.try_recv() {
-                    Ok(item) => apply(state, item),
+                    Ok(item) => {
+                        apply(state, item);
+                        busy = true;
+                    }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {
                         feed = None;
