@@ -342,3 +342,79 @@ fn a_reply_that_settles_before_its_request_is_still_paired() {
     assert!(ex[0].contains("expects=true"), "{ex:#?}");
     assert_eq!(verdict, "true 1/1", "seen before and after the gap, the echo was answered");
 }
+
+/// A TCP segment from A (`from_a`) or B, built with etherparse.
+fn tcp_frame(from_a: bool, flags: u8, ip_id: u16, payload: &[u8]) -> Vec<u8> {
+    let (smac, dmac, sip, dip, sport, dport) = if from_a {
+        (MAC_A, MAC_B, IP_A, IP_B, 40_000, 80)
+    } else {
+        (MAC_B, MAC_A, IP_B, IP_A, 80, 40_000)
+    };
+    let mut tcp = etherparse::TcpHeader::new(sport, dport, 1000, 64_240);
+    tcp.syn = flags & 0x02 != 0;
+    tcp.ack = flags & 0x10 != 0;
+    tcp.psh = flags & 0x08 != 0;
+    tcp.fin = flags & 0x01 != 0;
+    let mut ip = etherparse::Ipv4Header::new(0, 64, etherparse::IpNumber::TCP, sip, dip)
+        .unwrap_or_else(|e| panic!("{e}"));
+    ip.identification = ip_id;
+    let builder = etherparse::PacketBuilder::ethernet2(smac, dmac)
+        .ip(etherparse::IpHeaders::Ipv4(ip, Default::default()));
+    let builder = builder.tcp_header(tcp);
+    let mut out = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut out, payload).unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+/// A connection crossing the five points: the SYN is paired with its SYN-ACK, each hop by hop,
+/// and the other segments (the ACK and the request with data) are journeys of their own.
+#[test]
+fn a_tcp_handshake_pairs_the_syn_with_its_syn_ack_and_lists_the_other_segments() {
+    let segments = [
+        (true, 0x02, 1, &b""[..]),
+        (false, 0x12, 0, &b""[..]),
+        (true, 0x10, 2, &b""[..]),
+        (true, 0x18, 3, &b"GET / HTTP/1.1\r\n\r\n"[..]),
+    ];
+    let mut frames = [0u64; POINTS as usize];
+    let mut obs = Vec::new();
+    let mut bytes = Vec::new();
+    for (i, (from_a, flags, id, payload)) in segments.iter().enumerate() {
+        bytes.push(tcp_frame(*from_a, *flags, *id, payload));
+        let t = T0 + i as u64 * 1_000_000;
+        for k in 0..POINTS {
+            let p = if *from_a { k } else { POINTS - 1 - k };
+            obs.push((p, t + u64::from(k) * 10_000, i));
+        }
+    }
+    let observations: Vec<Observation> = obs
+        .iter()
+        .map(|&(p, t, i)| {
+            frames[usize::from(p)] += 1;
+            let frame = Frame {
+                ifid: u32::from(p),
+                t_ns: t,
+                len: bytes[i].len() as u32,
+                linktype: LinkType::ETHERNET,
+                data: &bytes[i],
+            };
+            Observation {
+                point: PointIdx(p),
+                t_ns: t,
+                frame: frames[usize::from(p)],
+                packet: decode(&frame),
+            }
+        })
+        .collect();
+    let (ex, _) = run(&observations);
+    assert_eq!(ex.len(), 3, "{ex:#?}");
+    let connect = ex.iter().find(|e| e.starts_with("tcp-connect ")).expect("a tcp-connect");
+    assert!(connect.contains("172.18.0.2.40000 > 172.18.0.3.80 [S] length 0"), "{connect}");
+    assert!(connect.contains("req=([(0, "), "{connect}");
+    assert!(connect.contains("rep=Some(([(4, "), "the SYN-ACK is the reply: {connect}");
+    assert!(connect.contains("rtt=Some(1040000)"), "{connect}");
+    let get = ex.iter().find(|e| e.contains("[P.] length 18")).expect("the request with data");
+    assert!(get.starts_with("tcp "), "{get}");
+    assert!(get.contains("expects=false"), "{get}");
+    assert!(ex.iter().any(|e| e.starts_with("tcp ") && e.contains("[.] length 0")), "{ex:#?}");
+}

@@ -39,7 +39,8 @@ pub struct WatchArgs {
     /// Stop after this long (e.g. 10s); without it, run until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
-    /// Capture filter (tcpdump syntax) in place of the endpoints' ARP, ICMP, TCP starts and UDP.
+    /// Capture filter (tcpdump syntax) in place of the default: the endpoints' ARP, ICMP, TCP and
+    /// UDP. Each TCP segment and UDP datagram is its own journey; a SYN is paired with its SYN-ACK.
     #[arg(long, value_name = "BPF")]
     pub filter: Option<String>,
     /// Keep every captured frame in one pcapng file (one interface per capture point).
@@ -283,7 +284,7 @@ fn is_link_local(ip: &IpAddr) -> bool {
 
 /// ARP, ICMP, TCP connection starts and ends, and UDP of the given hosts.
 pub fn default_filter(hosts: &[IpAddr]) -> String {
-    let traffic = "(arp or icmp or icmp6 or udp or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0)";
+    let traffic = "(arp or icmp or icmp6 or udp or tcp)";
     if hosts.is_empty() {
         return traffic.to_owned();
     }
@@ -303,8 +304,7 @@ mod tests {
         let b = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3));
         assert_eq!(
             default_filter(&[a, b]),
-            "(arp or icmp or icmp6 or udp or tcp[tcpflags] & (tcp-syn|tcp-fin|tcp-rst) != 0) and \
-             (host 172.18.0.2 or host 172.18.0.3)"
+            "(arp or icmp or icmp6 or udp or tcp) and (host 172.18.0.2 or host 172.18.0.3)"
         );
         assert!(!default_filter(&[]).contains("host"));
     }

@@ -12,7 +12,7 @@ use foldhash::fast::FixedState;
 
 use crate::core::journey::Journey;
 use crate::core::line::{Direction, Line, PointIdx};
-use crate::core::packet::{Arp, Echo, Packet};
+use crate::core::packet::{Arp, Echo, Packet, Ports};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExchangeKind {
@@ -22,6 +22,12 @@ pub enum ExchangeKind {
     Ndp,
     /// An ICMP/ICMPv6 error whose quoted packet matched no pending echo.
     IcmpError,
+    /// A TCP SYN and the SYN-ACK that answers it.
+    TcpConnect,
+    /// Any other TCP segment (each its own journey, no answer expected).
+    Tcp,
+    /// A UDP datagram (no answer expected).
+    Udp,
 }
 
 impl ExchangeKind {
@@ -32,6 +38,9 @@ impl ExchangeKind {
             ExchangeKind::Icmpv6Echo => "icmpv6-echo",
             ExchangeKind::Ndp => "ndp",
             ExchangeKind::IcmpError => "icmp-error",
+            ExchangeKind::TcpConnect => "tcp-connect",
+            ExchangeKind::Tcp => "tcp",
+            ExchangeKind::Udp => "udp",
         }
     }
     pub fn is_echo(self) -> bool {
@@ -111,6 +120,18 @@ impl fmt::Display for Summary<'_> {
                 let e = self.0.echo().unwrap_or(Echo { id: 0, seq: 0 });
                 write!(f, "echo {} > {} id {} seq {}", opt(src), opt(dst), e.id, e.seq)
             }
+            (ExchangeKind::TcpConnect | ExchangeKind::Tcp | ExchangeKind::Udp, _) => {
+                let Some(ports) = p.ports else {
+                    return write!(f, "{} > {}", opt(src), opt(dst));
+                };
+                let (proto, s, d) = (ports.proto, ports.src, ports.dst);
+                write!(f, "{}.{s} > {}.{d}", opt(src), opt(dst))?;
+                if proto == Ports::TCP {
+                    write!(f, " [{}] length {}", ports.flag_letters(), ports.payload_len)
+                } else {
+                    write!(f, " length {}", ports.payload_len)
+                }
+            }
             _ => {
                 let (ty, code) = p
                     .icmp
@@ -154,6 +175,7 @@ enum PairKey {
     Arp { asker: Ipv4Addr, target: Ipv4Addr },
     Echo { from: IpAddr, to: IpAddr, id: u16, seq: u16 },
     Ndp { target: Ipv6Addr },
+    Tcp { from: IpAddr, to: IpAddr, sport: u16, dport: u16 },
 }
 
 /// What a journey's packet is, for pairing.
@@ -220,7 +242,25 @@ fn role(p: &Packet) -> Role {
             _ => Role::Other,
         };
     }
-    Role::Other
+    match p.ports {
+        Some(t) if t.proto == Ports::TCP => {
+            match (t.flags & Ports::SYN != 0, t.flags & Ports::ACK != 0) {
+                (true, false) => Role::Request(
+                    ExchangeKind::TcpConnect,
+                    PairKey::Tcp { from: ip.src, to: ip.dst, sport: t.src, dport: t.dst },
+                ),
+                (true, true) => Role::Reply(PairKey::Tcp {
+                    from: ip.dst,
+                    to: ip.src,
+                    sport: t.dst,
+                    dport: t.src,
+                }),
+                _ => Role::Lone(ExchangeKind::Tcp),
+            }
+        }
+        Some(u) if u.proto == Ports::UDP => Role::Lone(ExchangeKind::Udp),
+        _ => Role::Other,
+    }
 }
 
 /// Source and destination addresses a packet is about (IP, or ARP sender/target).
@@ -481,6 +521,8 @@ impl ExchangeKind {
     fn from_reply(p: &Packet) -> ExchangeKind {
         if p.arp.is_some() {
             ExchangeKind::Arp
+        } else if p.ports.is_some_and(|t| t.proto == Ports::TCP) {
+            ExchangeKind::TcpConnect
         } else if p.icmpv6.is_some_and(|i| i.ty == 136) {
             ExchangeKind::Ndp
         } else if p.icmpv6.is_some() {

@@ -167,6 +167,43 @@ pub struct Ports {
     pub proto: u8,
     pub src: u16,
     pub dst: u16,
+    /// TCP flags (FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40,
+    /// CWR 0x80); 0 for UDP.
+    pub flags: u8,
+    /// Bytes after the TCP/UDP header, from the IP length fields (what tcpdump calls `length`).
+    pub payload_len: u16,
+}
+
+impl Ports {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const TCP: u8 = 6;
+    pub const UDP: u8 = 17;
+
+    /// The flags the way tcpdump writes them: `S`, `S.`, `P.`, `F.`, `R`, `.`.
+    pub fn flag_letters(self) -> impl std::fmt::Display {
+        struct Letters(u8);
+        impl std::fmt::Display for Letters {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                for (bit, c) in [
+                    (Ports::SYN, "S"),
+                    (Ports::FIN, "F"),
+                    (Ports::PSH, "P"),
+                    (Ports::RST, "R"),
+                    (Ports::ACK, "."),
+                ] {
+                    if self.0 & bit != 0 {
+                        f.write_str(c)?;
+                    }
+                }
+                Ok(())
+            }
+        }
+        Letters(self.flags)
+    }
 }
 
 /// How far decoding got.

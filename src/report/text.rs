@@ -108,6 +108,8 @@ impl TraceReport for TextTrace<'_> {
             ExchangeKind::Icmpv6Echo => "ICMPv6",
             ExchangeKind::Ndp => "NDP",
             ExchangeKind::IcmpError => "ICMP error",
+            ExchangeKind::TcpConnect | ExchangeKind::Tcp => "TCP",
+            ExchangeKind::Udp => "UDP",
         };
         let _ =
             write!(out, "{}  {kind} {}", time_of_day(ex.request.journey.first_t()), ex.summary());

@@ -47,6 +47,8 @@ pub fn kind_label(k: ExchangeKind) -> &'static str {
         ExchangeKind::Icmpv6Echo => "icmp6",
         ExchangeKind::Ndp => "ndp",
         ExchangeKind::IcmpError => "error",
+        ExchangeKind::TcpConnect | ExchangeKind::Tcp => "tcp",
+        ExchangeKind::Udp => "udp",
     }
 }
 

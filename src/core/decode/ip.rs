@@ -128,13 +128,19 @@ fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8], len: usize) {
         ICMP => icmp::icmpv4(d, data),
         ICMPV6 => icmp::icmpv6(d, data),
         TCP => match TcpHeaderSlice::from_slice(data) {
-            Ok(t) => set_ports(d, TCP, t.source_port(), t.destination_port()),
+            Ok(t) => {
+                let flags = data.get(13).copied().unwrap_or_default();
+                let payload = len.saturating_sub(usize::from(t.data_offset()) * 4);
+                let payload = u16::try_from(payload).unwrap_or(u16::MAX);
+                set_ports(d, TCP, t.source_port(), t.destination_port(), flags, payload);
+            }
             Err(_) => d.malformed("TCP header truncated"),
         },
         UDP => match UdpHeaderSlice::from_slice(data) {
             Ok(u) => {
                 let (src, dst) = (u.source_port(), u.destination_port());
-                set_ports(d, UDP, src, dst);
+                let payload = usize::from(u.length()).saturating_sub(8);
+                set_ports(d, UDP, src, dst, 0, u16::try_from(payload).unwrap_or(u16::MAX));
                 let end = usize::from(u.length()).min(data.len());
                 tunnel::udp(d, src, dst, data.get(8..end).unwrap_or_default());
             }
@@ -148,8 +154,8 @@ fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8], len: usize) {
 }
 
 /// Ports of the outermost TCP/UDP header.
-fn set_ports(d: &mut Decoder<'_>, proto: u8, src: u16, dst: u16) {
+fn set_ports(d: &mut Decoder<'_>, proto: u8, src: u16, dst: u16, flags: u8, payload_len: u16) {
     if d.p.ports.is_none() {
-        d.p.ports = Some(Ports { proto, src, dst });
+        d.p.ports = Some(Ports { proto, src, dst, flags, payload_len });
     }
 }

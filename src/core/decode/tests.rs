@@ -130,7 +130,10 @@ fn linux_cooked_v1_and_v2() {
     let p = dec(276, &hex(SLL2_TCP));
     assert_eq!(p.status, DecodeStatus::Complete);
     assert_eq!(p.sll_src.map(|a| a.to_string()), Some("d2:cf:c2:50:15:ea".to_owned()));
-    assert_eq!(p.ports, Some(Ports { proto: 6, src: 57292, dst: 443 }));
+    assert_eq!(
+        p.ports,
+        Some(Ports { proto: 6, src: 57292, dst: 443, flags: Ports::ACK, payload_len: 0 })
+    );
     assert_eq!(p.ip.map(|ip| ip.src), Some(v4("7.249.151.114")));
 }
 
@@ -175,7 +178,7 @@ fn erspan_ii_inner_arp_and_vlan() {
 fn gtp_u_inner_icmp() {
     let p = dec(1, &hex(GTP_ECHO));
     assert_eq!(p.status, DecodeStatus::Complete);
-    assert_eq!(p.ports, Some(Ports { proto: 17, src: 2152, dst: 2152 }));
+    assert_eq!(p.ports, Some(Ports { proto: 17, src: 2152, dst: 2152, flags: 0, payload_len: 96 }));
     assert_eq!(p.inner_ip.map(|ip| ip.src), Some(v4("202.11.40.158")));
     assert_eq!(p.icmp.map(|i| (i.ty, i.echo)), Some((8, Some(Echo { id: 0, seq: 10363 }))));
 }
