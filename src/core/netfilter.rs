@@ -226,6 +226,47 @@ impl NfNote {
     }
 }
 
+/// Keeps the trace events of one flow (the packets between two addresses, either way). Every
+/// vtrace run tracing in a namespace receives every trace event of that namespace, also those
+/// of another run's flow; an event names its packet's headers only on the first event of each
+/// base chain, so the trace ids of the flow's packets are remembered for the events after it.
+#[derive(Debug, Clone)]
+pub struct FlowFilter {
+    a: IpAddr,
+    b: IpAddr,
+    ids: std::collections::HashSet<u32, FixedState>,
+}
+
+/// Trace ids remembered before the set is cleared (bounds memory under a flood).
+const MAX_FLOW_IDS: usize = 1 << 16;
+
+impl FlowFilter {
+    pub fn new(a: IpAddr, b: IpAddr) -> Self {
+        FlowFilter { a, b, ids: std::collections::HashSet::with_hasher(FixedState::with_seed(0)) }
+    }
+
+    /// True when `ev` belongs to the flow: its headers name the two addresses, or an earlier
+    /// event with the same trace id did.
+    pub fn keep(&mut self, ev: &NfEvent) -> bool {
+        match PacketKey::from_headers(&ev.network_header, &ev.transport_header) {
+            Some(k) => {
+                let ours =
+                    (k.src == self.a && k.dst == self.b) || (k.src == self.b && k.dst == self.a);
+                if ours {
+                    if self.ids.len() >= MAX_FLOW_IDS {
+                        self.ids.clear();
+                    }
+                    self.ids.insert(ev.id);
+                } else {
+                    self.ids.remove(&ev.id);
+                }
+                ours
+            }
+            None => self.ids.contains(&ev.id),
+        }
+    }
+}
+
 /// True for the trace tables vtrace installs (`vtrace_<pid>_<n>`), whose decisions are its own
 /// tracing, not the network's (a user's `vtrace_fixture` table is not one of them).
 pub fn is_own_table(name: &str) -> bool {
@@ -720,7 +761,11 @@ pub fn find_drop(
     let family = ev.family.unwrap_or(NfFamily::Other(0));
     let brnf = bridged.iter().find(|(ns, _)| *ns == ev.netns).map(|(_, b)| *b);
     let is_v6 = ev.nfproto == Some(10);
+    // A packet routed between two interfaces (a bridge to another) meets iptables anyway;
+    // br_netfilter hands ip chains bridged frames with the bridge as both in and out.
+    let routed = matches!((ev.iif, ev.oif), (Some(i), Some(o)) if i != o);
     let via_br_netfilter = family.is_ip()
+        && !routed
         && brnf.is_some_and(|b| {
             if is_v6 { b.call_ip6tables == Some(true) } else { b.call_iptables == Some(true) }
         });
@@ -827,6 +872,28 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_filter_keeps_the_flows_events_and_those_after_them_with_the_same_id() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let (nh, th) = headers();
+        let with_headers = |id: u32, nh: &[u8]| NfEvent {
+            network_header: nh.to_vec(),
+            transport_header: th.clone(),
+            ..event("host", id, TraceKind::Rule, NfVerdict::Accept)
+        };
+        let mut f = FlowFilter::new(ip("172.18.0.3"), ip("172.18.0.2"));
+        assert!(f.keep(&with_headers(1, &nh)), "the flow's packet, either way");
+        assert!(f.keep(&event("host", 1, TraceKind::Policy, NfVerdict::Drop)), "same trace id");
+        let mut other = nh.clone();
+        other[19] = 9; // 172.18.0.2 → 172.18.0.9: another run's flow
+        assert!(!f.keep(&with_headers(2, &other)));
+        assert!(!f.keep(&event("host", 2, TraceKind::Policy, NfVerdict::Drop)), "its later events");
+        assert!(!f.keep(&event("host", 3, TraceKind::Rule, NfVerdict::Accept)), "unknown id");
+        // A trace id reused by another flow's packet is forgotten for the flow.
+        assert!(!f.keep(&with_headers(1, &other)));
+        assert!(!f.keep(&event("host", 1, TraceKind::Rule, NfVerdict::Accept)));
+    }
+
+    #[test]
     fn verdict_codes_follow_the_kernel() {
         assert_eq!(NfVerdict::from_code(0, None), NfVerdict::Drop);
         assert_eq!(NfVerdict::from_code(1, None), NfVerdict::Accept);
@@ -885,6 +952,15 @@ mod tests {
         );
         assert_eq!(d.hint(), "nft -a list chain ip filter FORWARD");
         assert_eq!(find_drop(&evs, &["nginx-2"], &[]), None);
+        // Routed from one bridge to another (in and out differ), not bridged: no br_netfilter.
+        let routed = NfEvent { iif: Some(4), oif: Some(7), ..drop.clone() };
+        let d = find_drop(&[&routed], &["host"], &[("host", on)]).expect("drop");
+        assert!(!d.via_br_netfilter, "{}", d.summary());
+        // br_netfilter hands the ip chain the bridge as both in and out.
+        let bridged = NfEvent { iif: Some(4), oif: Some(4), ..drop.clone() };
+        assert!(
+            find_drop(&[&bridged], &["host"], &[("host", on)]).is_some_and(|d| d.via_br_netfilter)
+        );
     }
 
     #[test]

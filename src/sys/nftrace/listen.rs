@@ -18,7 +18,7 @@ use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
 
 use super::decode::{NFNLGRP_NFTRACE, decode_datagram};
-use crate::core::netfilter::NfEvent;
+use crate::core::netfilter::{FlowFilter, NfEvent};
 use crate::sys::netns::Netns;
 
 /// How long the receiving thread waits for a datagram before it checks whether to stop.
@@ -60,6 +60,16 @@ impl TraceListener {
     /// Start listening in `ns`; events are labelled `label`. Returns once the socket is
     /// subscribed, so a packet sent afterwards is traced.
     pub fn start(ns: &Netns, label: &str) -> Result<Self, ListenError> {
+        Self::start_for(ns, label, None)
+    }
+
+    /// The same, keeping only the events of `flow` (other runs' flows are traced in the same
+    /// namespaces and their events reach every listener there).
+    pub fn start_for(
+        ns: &Netns,
+        label: &str,
+        flow: Option<FlowFilter>,
+    ) -> Result<Self, ListenError> {
         let path = ns.path();
         let file = std::fs::File::open(&path)
             .map_err(|source| ListenError::OpenNamespace { path: path.clone(), source })?;
@@ -73,6 +83,7 @@ impl TraceListener {
             stop: stop.clone(),
             errors: errors.clone(),
             lost: lost.clone(),
+            flow,
         };
         let thread = std::thread::Builder::new()
             .name("vtrace-nftrace".into())
@@ -83,6 +94,7 @@ impl TraceListener {
                 match socket {
                     Ok(s) => {
                         let _ = ready_tx.send(Ok(()));
+                        let mut ctx = ctx;
                         ctx.receive(&s, &tx);
                     }
                     Err(e) => {
@@ -158,10 +170,12 @@ struct Ctx {
     stop: Arc<AtomicBool>,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
     lost: Arc<AtomicU64>,
+    /// Only this flow's events are kept, when set.
+    flow: Option<FlowFilter>,
 }
 
 impl Ctx {
-    fn receive(&self, s: &Socket, tx: &SyncSender<NfEvent>) {
+    fn receive(&mut self, s: &Socket, tx: &SyncSender<NfEvent>) {
         let mut names: HashMap<u32, Option<String>> = HashMap::new();
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         while !self.stop.load(Ordering::Relaxed) {
@@ -179,6 +193,9 @@ impl Ctx {
             match decode_datagram(&buf) {
                 Ok(evs) => {
                     for mut ev in evs {
+                        if self.flow.as_mut().is_some_and(|f| !f.keep(&ev)) {
+                            continue;
+                        }
                         ev.netns.clone_from(&self.label);
                         ev.t_ns = t_ns;
                         ev.iif_name = ev.iif.and_then(|i| name(&mut names, i));

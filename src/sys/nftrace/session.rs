@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 
 use crate::core::diagnosis::QdiscRise;
-use crate::core::netfilter::{BrNetfilter, DropEvent, NfEvent};
+use crate::core::netfilter::{BrNetfilter, DropEvent, FlowFilter, NfEvent};
 use crate::sys::dropmon::DropMonitor;
 use crate::sys::netns::Netns;
 use crate::sys::nft::{self, Flow, RuleIndex, TraceTable};
@@ -195,7 +195,7 @@ fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter), u64) {
 }
 
 fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
-    let listener = TraceListener::start(ns, label)
+    let listener = TraceListener::start_for(ns, label, Some(FlowFilter::new(flow.a, flow.b)))
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
     // The rules are read with the install, so events show their rule's text as they arrive.
     let (table, index) = TraceTable::install_listing(ns, flow)
