@@ -479,6 +479,10 @@ impl TraceBook {
                 ev.transport_header.clone_from(th);
             }
         } else {
+            // Bounded on its own: vtrace's own events never reach `events`.
+            if self.last_headers.len() >= MAX_EVENTS {
+                self.last_headers.clear();
+            }
             self.last_headers
                 .insert(slot, (ev.network_header.clone(), ev.transport_header.clone()));
         }
@@ -590,9 +594,9 @@ impl TraceBook {
 }
 
 /// Trace events kept by a [`TraceBook`] at most.
-pub const MAX_EVENTS: usize = 50_000;
+pub const MAX_EVENTS: usize = 20_000;
 /// Kernel drops kept by a [`TraceBook`] at most.
-pub const MAX_DROPS: usize = 100_000;
+pub const MAX_DROPS: usize = 20_000;
 /// A lost packet's kernel drop is looked for from this long before its last sighting (the
 /// trace clock and the capture clock differ by a little)…
 pub const DROP_BEFORE_NS: u64 = 1_000_000;

@@ -26,6 +26,8 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 /// Prefix of vtrace's instances.
 pub const INSTANCE_PREFIX: &str = "vtrace_";
 const EVENT: &str = "events/skb/kfree_skb";
+/// Drops waiting to be drained, at most (memory stays bounded under a flood of drops).
+const QUEUE: usize = 8192;
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -144,7 +146,7 @@ impl DropMonitor {
             dir: dir.clone(),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
-            events: mpsc::channel().1,
+            events: mpsc::sync_channel(0).1,
             reasons: HashMap::new(),
         };
         let format_path = dir.join(EVENT).join("format");
@@ -161,7 +163,7 @@ impl DropMonitor {
             .open(&pipe_path)
             .map_err(io("opening", &pipe_path))?;
         write(&dir.join(EVENT).join("enable"), "1")?;
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
         mon.events = rx;
         let stop = mon.stop.clone();
         let reasons = mon.reasons.clone();
@@ -234,7 +236,7 @@ fn read_pipe(
     stop: &AtomicBool,
     reasons: &HashMap<u32, String>,
     offset_ns: i128,
-    tx: &mpsc::Sender<DropEvent>,
+    tx: &mpsc::SyncSender<DropEvent>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut pending = String::new();
@@ -245,8 +247,10 @@ fn read_pipe(
                 while let Some(nl) = pending.find('\n') {
                     let line: String = pending.drain(..=nl).collect();
                     if let Some(ev) = parse_line(&line, reasons, offset_ns) {
-                        if tx.send(ev).is_err() {
-                            return;
+                        match tx.try_send(ev) {
+                            // A flood of drops outran the trace: the newest are not kept.
+                            Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
+                            Err(mpsc::TrySendError::Disconnected(_)) => return,
                         }
                     }
                 }
