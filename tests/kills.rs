@@ -419,4 +419,12 @@ fn a_namespace_deleted_mid_watch_leaves_the_trace_going_for_the_others() {
     assert!(lost >= 5, "only {lost} requests traced as {lost_there:?}:\n{stdout}");
     let answered = stdout.matches("reply    ").count() - stdout.matches("reply    ✗").count();
     assert!(answered >= 3, "the echoes before the deletion were answered:\n{stdout}");
+    // The points that went away are reported as gone; the others are not.
+    for gone in [format!("{n2}/eth0"), format!("{host}/{veth}")] {
+        assert!(
+            stderr.contains(&format!("vtrace: {gone}: the capture ended during the trace")),
+            "{gone} reported gone: {stderr}"
+        );
+    }
+    assert!(!stderr.contains(&format!("{n1}/eth0: the capture ended")), "{stderr}");
 }

@@ -197,6 +197,8 @@ pub(crate) struct Live<'w> {
     io_result: Result<()>,
     /// Netfilter trace events received so far, to annotate the journeys as they settle.
     netfilter: TraceBook,
+    /// Reporting to the TUI (nothing goes to stderr then).
+    tui: bool,
 }
 
 impl<'w> Live<'w> {
@@ -245,6 +247,7 @@ impl<'w> Live<'w> {
         }
         let rows: Vec<PointRow> =
             points.iter().map(|p| PointRow::new(&p.point_id, p.role.as_str())).collect();
+        let tui = matches!(output, Output::Tui { .. });
         let report: Box<dyn TraceReport + 'w> = match output {
             Output::Stream { json } => {
                 trace::renderer(json, Box::new(BufWriter::new(std::io::stdout().lock())))
@@ -280,6 +283,7 @@ impl<'w> Live<'w> {
             answered: 0,
             io_result: Ok(()),
             netfilter: TraceBook::default(),
+            tui,
         })
     }
 
@@ -378,6 +382,13 @@ impl<'w> Live<'w> {
         for ((row, &n), s) in self.rows.iter_mut().zip(self.analysis.captured()).zip(&stats) {
             row.captured = n;
             row.kernel_drops = s.dropped;
+            if s.gone && !self.tui {
+                eprintln!(
+                    "vtrace: {}: the capture ended during the trace: the interface or its \
+                     namespace went away (the trace went on at the other points)",
+                    row.id
+                );
+            }
         }
         Ok(Finished {
             analysis: self.analysis,

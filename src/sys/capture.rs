@@ -79,6 +79,8 @@ pub struct CaptureStats {
     pub received: u64,
     /// Packets dropped by the kernel or the interface (`ps_drop + ps_ifdrop`).
     pub dropped: u64,
+    /// The capture broke during the trace: the interface (or its namespace) went away.
+    pub gone: bool,
 }
 
 /// Why a capture could not be started or ended.
@@ -311,15 +313,32 @@ fn run(
         // capture (the interface vanished): the statistics and the missing hops tell the story.
         // Frames go out in batches: one channel operation per wakeup, not per frame.
         let mut batch = Vec::new();
-        while let Ok(p) = cap.next_packet() {
-            let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
-            batch.push(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
-            if batch.len() >= BATCH && !hand_over(tx, std::mem::take(&mut batch), stop, &mut shed) {
-                return done(&mut cap, shed);
+        let mut gone = false;
+        loop {
+            match cap.next_packet() {
+                Ok(p) => {
+                    let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                    batch.push(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
+                    if batch.len() >= BATCH
+                        && !hand_over(tx, std::mem::take(&mut batch), stop, &mut shed)
+                    {
+                        return done(&mut cap, shed);
+                    }
+                }
+                // Nothing buffered (non-blocking read).
+                Err(pcap::Error::TimeoutExpired) => break,
+                // The socket failed: its interface is gone (ENETDOWN once it is unregistered).
+                Err(_) => {
+                    gone = true;
+                    break;
+                }
             }
         }
         if !batch.is_empty() && !hand_over(tx, batch, stop, &mut shed) {
             return done(&mut cap, shed);
+        }
+        if gone {
+            return CaptureStats { gone: true, ..done(&mut cap, shed) };
         }
         if stop.load(Ordering::SeqCst) {
             return done(&mut cap, shed);
@@ -392,6 +411,7 @@ fn stats(cap: &mut pcap::Capture<pcap::Active>) -> CaptureStats {
         .map(|s| CaptureStats {
             received: u64::from(s.received),
             dropped: u64::from(s.dropped) + u64::from(s.if_dropped),
+            gone: false,
         })
         .unwrap_or_default()
 }
