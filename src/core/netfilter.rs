@@ -594,9 +594,9 @@ impl TraceBook {
 }
 
 /// Trace events kept by a [`TraceBook`] at most.
-pub const MAX_EVENTS: usize = 20_000;
+pub const MAX_EVENTS: usize = 8_000;
 /// Kernel drops kept by a [`TraceBook`] at most.
-pub const MAX_DROPS: usize = 20_000;
+pub const MAX_DROPS: usize = 8_000;
 /// A lost packet's kernel drop is looked for from this long before its last sighting (the
 /// trace clock and the capture clock differ by a little)…
 pub const DROP_BEFORE_NS: u64 = 1_000_000;

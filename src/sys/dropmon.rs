@@ -27,7 +27,7 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 pub const INSTANCE_PREFIX: &str = "vtrace_";
 const EVENT: &str = "events/skb/kfree_skb";
 /// Drops waiting to be drained, at most (memory stays bounded under a flood of drops).
-const QUEUE: usize = 8192;
+const QUEUE: usize = 4096;
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 

@@ -21,7 +21,7 @@ use crate::tui::frames::{self, FrameRef, FrameSource};
 
 /// Exchanges kept by default (the oldest are forgotten first): about 1.2 KiB each, so ~24 MiB
 /// (`--ring` changes it).
-pub const DEFAULT_CAPACITY: usize = 20_000;
+pub const DEFAULT_CAPACITY: usize = 10_000;
 
 /// A pane that can have the focus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,7 +26,7 @@ const POLL_MS: i32 = 10;
 
 /// Events waiting to be drained, at most: under a flood the trace loses events (counted by
 /// [`TraceListener::lost`]) rather than memory growing without bound.
-pub const QUEUE: usize = 8192;
+pub const QUEUE: usize = 4096;
 
 /// Why a listener could not start.
 #[derive(Debug, Error)]
