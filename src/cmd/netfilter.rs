@@ -6,6 +6,9 @@
 
 use std::net::IpAddr;
 
+use anyhow::Result;
+
+use crate::cmd::live::{Finished, Live};
 use crate::core::diagnosis::{Diagnosis, QdiscCount};
 use crate::core::netfilter::{DropEvent, NfDrop, find_drop, kernel_drop_detail};
 use crate::core::path::{PathPoint, Role};
@@ -49,6 +52,43 @@ pub(crate) fn start(
         }
     }
     Some(session)
+}
+
+/// Finish the live trace and the netfilter sessions together: the trace tables are removed while
+/// the captures stop and settle (their guards remove them on every other path too). The events
+/// read while the trace ran (they annotated the journeys) join the rest for the diagnosis; a
+/// partial trace is said unless `quiet` (the TUI).
+pub(crate) fn finish_with<'w>(
+    live: Live<'w>,
+    sessions: Vec<NfSession>,
+    quiet: bool,
+) -> Result<(Finished<'w>, NfFinished)> {
+    let (done, mut traced) = std::thread::scope(|s| {
+        let traced = s.spawn(|| {
+            let mut all = NfFinished::default();
+            for nf in sessions {
+                let f = nf.finish();
+                all.events.extend(f.events);
+                all.drops.extend(f.drops);
+                all.lost_events += f.lost_events;
+                all.br_netfilter.extend(f.br_netfilter);
+            }
+            all
+        });
+        let done = live.finish();
+        (done, traced.join().unwrap_or_default())
+    });
+    let done = done?;
+    if traced.lost_events > 0 && !quiet {
+        eprintln!(
+            "vtrace: the netfilter trace lost {} events (the traffic outran it): decisions may be \
+             missing from some journeys",
+            traced.lost_events
+        );
+    }
+    traced.events.extend(done.netfilter.events().iter().cloned());
+    traced.events.sort_by_key(|e| e.t_ns);
+    Ok((done, traced))
 }
 
 /// The netfilter drop that explains the verdict's loss, if one was traced in a namespace at or

@@ -24,7 +24,7 @@ use crate::core::verdict::Verdict;
 use crate::error::Outcome;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
-use crate::sys::nftrace::{NfSession, Options, sidecar};
+use crate::sys::nftrace::{Options, sidecar};
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 
 /// Options of `vtrace ping`.
@@ -188,26 +188,8 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
         live.add_netfilter_events(nf.drain());
         live.add_kernel_drops(nf.drain_drops());
     }
-    // The trace tables are removed while the captures stop and settle (their guards remove
-    // them on every other path too).
     let nf_traced = nf.is_some();
-    let (done, traced) = std::thread::scope(|s| {
-        let traced = s.spawn(|| nf.map(NfSession::finish).unwrap_or_default());
-        let done = live.finish();
-        (done, traced.join().unwrap_or_default())
-    });
-    let done = done?;
-    // Events read while the trace ran (they annotated the journeys) count for the diagnosis too.
-    let mut traced = traced;
-    if traced.lost_events > 0 && !quiet {
-        eprintln!(
-            "vtrace: the netfilter trace lost {} events (the traffic outran it): decisions may be \
-             missing from some journeys",
-            traced.lost_events
-        );
-    }
-    traced.events.extend(done.netfilter.events().iter().cloned());
-    traced.events.sort_by_key(|e| e.t_ns);
+    let (done, mut traced) = netfilter::finish_with(live, nf.into_iter().collect(), quiet)?;
     let mut verdict = done.verdict();
     let attempted = u64::from(seq);
     if verdict.sent < attempted {

@@ -27,7 +27,7 @@ use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::core::verdict::{Cause, Verdict};
 use crate::error::Outcome;
 use crate::sys::netlink::discover;
-use crate::sys::nftrace::{NfFinished, NfSession, Options, sidecar};
+use crate::sys::nftrace::{NfSession, Options, sidecar};
 
 /// Options of `vtrace watch`.
 #[derive(Debug, Clone, Args)]
@@ -150,32 +150,7 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
         live.add_kernel_drops(nf.drain_drops());
     }
     let nf_traced = !sessions.is_empty();
-    let (done, traced) = std::thread::scope(|s| {
-        let traced = s.spawn(|| {
-            let mut all = NfFinished::default();
-            for nf in sessions {
-                let f = nf.finish();
-                all.events.extend(f.events);
-                all.drops.extend(f.drops);
-                all.lost_events += f.lost_events;
-                all.br_netfilter.extend(f.br_netfilter);
-            }
-            all
-        });
-        let done = live.finish();
-        (done, traced.join().unwrap_or_default())
-    });
-    let done = done?;
-    let mut traced = traced;
-    if traced.lost_events > 0 && !quiet {
-        eprintln!(
-            "vtrace: the netfilter trace lost {} events (the traffic outran it): decisions may be \
-             missing from some journeys",
-            traced.lost_events
-        );
-    }
-    traced.events.extend(done.netfilter.events().iter().cloned());
-    traced.events.sort_by_key(|e| e.t_ns);
+    let (done, mut traced) = netfilter::finish_with(live, sessions, quiet)?;
     let mut verdict = done.verdict();
     // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
     // something was lost or the trace is kept.
