@@ -60,6 +60,8 @@ pub enum EndpointError {
     InvalidPath(PathBuf),
     #[error("no network namespace named {0:?}: `ip netns list` shows what exists")]
     NoNetns(String),
+    #[error("{0} is not a network namespace file (e.g. /proc/1234/ns/net or /run/netns/NAME)")]
+    NotANamespace(PathBuf),
     #[error(
         "no network namespace or Docker container named {0:?}: `ip netns list` / `docker ps` \
          show what exists"
@@ -74,7 +76,7 @@ pub enum EndpointError {
     Docker(#[from] DockerError),
     #[error("no process {pid}: {source} (`ps` shows running processes)")]
     NoProcess { pid: u32, source: std::io::Error },
-    #[error("{path}: {source}")]
+    #[error("opening {}", path.display())]
     Unreadable { path: PathBuf, source: std::io::Error },
     #[error("no discovered namespace owns {0}: `vtrace topo` lists every namespace's addresses")]
     NoOwner(IpAddr),
@@ -162,8 +164,11 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
             Ok(Endpoint { label: format!("pid:{pid}"), netns: Netns::Path(path), ip: None })
         }
         Spec::Path(path) => {
-            std::fs::metadata(&path)
+            let file = std::fs::File::open(&path)
                 .map_err(|source| EndpointError::Unreadable { path: path.clone(), source })?;
+            if !is_net_namespace(&file) {
+                return Err(EndpointError::NotANamespace(path));
+            }
             let label = path_label(&path);
             Ok(Endpoint { label, netns: Netns::Path(path), ip: None })
         }
@@ -174,6 +179,16 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
             bare_docker(name)
         }
     }
+}
+
+/// True when `file` is a network namespace (the kernel's NS_GET_NSTYPE says CLONE_NEWNET).
+fn is_net_namespace(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    /// `_IO(0xb7, 0x3)` from linux/nsfs.h.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: the descriptor is open for the duration of the call; the ioctl takes no argument.
+    let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    kind == libc::CLONE_NEWNET
 }
 
 /// A label for a namespace file: `pid:N` for `/proc/N/ns/net`, the file name otherwise.
@@ -266,6 +281,15 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_network_namespace_file_is_a_path_endpoint() {
+        let open = |p: &str| std::fs::File::open(p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        assert!(is_net_namespace(&open("/proc/self/ns/net")));
+        assert!(!is_net_namespace(&open("/proc/self/ns/uts")), "another kind of namespace");
+        assert!(!is_net_namespace(&open("/proc/self/status")), "not a namespace at all");
+        assert!(matches!(resolve("path:/proc/self/status"), Err(EndpointError::NotANamespace(_))));
+    }
     use std::net::Ipv4Addr;
 
     #[test]
