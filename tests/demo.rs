@@ -106,4 +106,30 @@ fn demo_traces_the_classic_path_and_removes_its_lab() {
     assert_eq!(rc, "0");
     assert!(cooked, "terminal left in raw mode");
     assert_eq!(demo_namespaces(), before, "the demo lab was not removed after q");
+
+    // Interrupted instead of quit: Ctrl-C in the view, then SIGTERM from outside. Each time the
+    // terminal is restored and the lab removed.
+    for how in ["SIGTERM", "Ctrl-C"] {
+        tmux.send(&[&format!("clear; {VTRACE} demo -c 100"), "Enter"]);
+        tmux.wait_for("the view", |p| p.contains("nginx-1/eth0") && p.contains("echoes"));
+        if how == "Ctrl-C" {
+            tmux.send(&["C-c"]);
+        } else {
+            let shell = tmux.cmd(&["display", "-p", "-t", "e2e", "#{pane_pid}"]);
+            let shell = String::from_utf8_lossy(&shell.stdout).trim().to_owned();
+            let child = Command::new("pgrep").args(["-P", &shell]).output().expect("pgrep");
+            let pid = String::from_utf8_lossy(&child.stdout).trim().to_owned();
+            let pid: i32 = pid.parse().unwrap_or_else(|_| panic!("no demo process under {shell}"));
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        tmux.wait_for("the shell back", |p| {
+            p.lines().last().is_some_and(|_| !p.contains("echoes"))
+        });
+        let (_, cooked) = tmux.exit_and_cooked();
+        assert!(cooked, "terminal left in raw mode after {how}");
+        assert_eq!(demo_namespaces(), before, "the demo lab was not removed after {how}");
+    }
 }

@@ -134,6 +134,7 @@ where
         return join(worker);
     }
     let mut state = TuiState::new(command, options().ring);
+    crate::tui::event_loop::stop_when(interrupted);
     let shown = crate::tui::run(&mut state, Some(feed_rx));
     interrupt();
     let outcome = join(worker);
@@ -550,12 +551,13 @@ impl Reorder {
     }
 }
 
-/// Turn SIGINT and SIGTERM into a request to stop (the trace then ends cleanly: captures
-/// closed, the pcapng file complete, the lab of `demo` removed).
+/// Turn SIGINT, SIGTERM and SIGHUP (the terminal went away) into a request to stop (the trace
+/// then ends cleanly: the view closed, captures closed, the pcapng file complete, the lab of
+/// `demo` removed).
 pub(crate) fn catch_sigint() {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::empty(), SigSet::empty());
-    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
         let _ = unsafe { sigaction(signal, &action) };
     }

@@ -67,6 +67,19 @@ pub fn apply(state: &mut TuiState, item: Feed) {
     }
 }
 
+/// How the loop learns that the process was asked to stop (SIGINT, SIGTERM, SIGHUP): set once
+/// by the command; checked on every turn, so a signal closes the view like `q`.
+static STOP: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
+
+/// Close the view (as if the user quit) once `stopped()` returns true.
+pub fn stop_when(stopped: fn() -> bool) {
+    let _ = STOP.set(stopped);
+}
+
+fn stop_requested() -> bool {
+    STOP.get().is_some_and(|stopped| stopped())
+}
+
 /// Take over the terminal, run the loop until the user quits, and give the terminal back.
 pub fn run(state: &mut TuiState, feed: Option<Receiver<Feed>>) -> Result<()> {
     let terminal = ratatui::try_init();
@@ -96,7 +109,7 @@ pub fn run_on<B: Backend>(
     let mut drawn: Option<Instant> = None;
     let mut busy = false;
     let mut keyed = true;
-    while !state.quit {
+    while !state.quit && !stop_requested() {
         if keyed || !busy || drawn.is_none_or(|t| t.elapsed() >= TICK) {
             terminal.draw(|f| f.render_widget(&*state, f.area())).context("drawing the TUI")?;
             drawn = Some(Instant::now());
