@@ -503,7 +503,7 @@ impl ExchangeBuilder {
         let (reached, next) = match dir {
             Direction::Forward => {
                 let end = dst_pos.filter(|&d| d >= p_first).unwrap_or(n - 1);
-                (p_last >= end, p_last + 1)
+                (p_last >= end, p_last.saturating_add(1))
             }
             Direction::Backward => {
                 let end = dst_pos.filter(|&d| d <= p_first).unwrap_or(0);
