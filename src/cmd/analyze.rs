@@ -26,6 +26,9 @@ use crate::report::trace::{self, PointRow, Summary, TraceReport};
 
 pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     if args.tui {
+        // SIGINT, SIGTERM and SIGHUP close the view like `q`, with the terminal restored.
+        super::live::catch_sigint();
+        crate::tui::event_loop::stop_when(super::live::interrupted);
         return crate::tui::analyze::run(args);
     }
     if args.packets {
