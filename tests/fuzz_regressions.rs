@@ -46,26 +46,9 @@ fn read_capture(data: &[u8]) -> Result<u64, String> {
     }
 }
 
-/// The decode target's link types, by the input's first byte.
-const LINKTYPES: [LinkType; 13] = [
-    LinkType::ETHERNET,
-    LinkType::NULL,
-    LinkType::PPP,
-    LinkType::RAW,
-    LinkType::RAW_BSD12,
-    LinkType::RAW_BSD14,
-    LinkType::LINUX_SLL,
-    LinkType::LOOP,
-    LinkType::IPV4,
-    LinkType::IPV6,
-    LinkType::LINUX_SLL2,
-    LinkType(105),
-    LinkType(u16::MAX),
-];
-
 fn decode_input(data: &[u8]) -> vtrace::core::packet::Packet {
     let Some((&sel, bytes)) = data.split_first() else { return Default::default() };
-    let linktype = LINKTYPES[usize::from(sel) % LINKTYPES.len()];
+    let linktype = LinkType::FUZZ_SELECTION[usize::from(sel) % LinkType::FUZZ_SELECTION.len()];
     decode(&Frame { ifid: 0, t_ns: 1, len: bytes.len() as u32, linktype, data: bytes })
 }
 

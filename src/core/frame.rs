@@ -17,6 +17,26 @@ impl LinkType {
     pub const IPV4: LinkType = LinkType(228);
     pub const IPV6: LinkType = LinkType(229);
     pub const LINUX_SLL2: LinkType = LinkType(276);
+
+    /// The link types a decoder fuzz input selects by its first byte (modulo the length): every
+    /// one the decoder knows, one it does not (802.11) and the largest value. The fuzz target,
+    /// its seed generator and the regression test share it, so a kept input means the same thing
+    /// to each.
+    pub const FUZZ_SELECTION: [LinkType; 13] = [
+        LinkType::ETHERNET,
+        LinkType::NULL,
+        LinkType::PPP,
+        LinkType::RAW,
+        LinkType::RAW_BSD12,
+        LinkType::RAW_BSD14,
+        LinkType::LINUX_SLL,
+        LinkType::LOOP,
+        LinkType::IPV4,
+        LinkType::IPV6,
+        LinkType::LINUX_SLL2,
+        LinkType(105),
+        LinkType(u16::MAX),
+    ];
 }
 
 /// One captured frame, borrowed from the reader's buffer until the next one is read.

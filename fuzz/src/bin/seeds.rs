@@ -12,23 +12,6 @@ use std::path::{Path, PathBuf};
 use vtrace::core::frame::LinkType;
 use vtrace::sys::pcapfile::CaptureReader;
 
-/// The same order as `fuzz_targets/decode.rs`.
-const LINKTYPES: [LinkType; 13] = [
-    LinkType::ETHERNET,
-    LinkType::NULL,
-    LinkType::PPP,
-    LinkType::RAW,
-    LinkType::RAW_BSD12,
-    LinkType::RAW_BSD14,
-    LinkType::LINUX_SLL,
-    LinkType::LOOP,
-    LinkType::IPV4,
-    LinkType::IPV6,
-    LinkType::LINUX_SLL2,
-    LinkType(105),
-    LinkType(u16::MAX),
-];
-
 /// NFNLGRP_NFTRACE datagrams of `ping 10.9.0.1 → 10.9.0.2` (the decoder's unit-test values):
 /// a rule that continues, a chain policy accept, a rule drop.
 const NFTRACE: [&str; 3] = [
@@ -83,7 +66,10 @@ fn decode_seeds(corpora: &Path, out: &Path) -> usize {
     for file in files {
         let Ok(mut reader) = CaptureReader::open(&file) else { continue };
         while let Ok(Some(frame)) = reader.next_frame() {
-            let Some(sel) = LINKTYPES.iter().position(|&l| l == frame.linktype) else { break };
+            let Some(sel) = LinkType::FUZZ_SELECTION.iter().position(|&l| l == frame.linktype)
+            else {
+                break;
+            };
             let mut seed = vec![sel as u8];
             seed.extend_from_slice(frame.data);
             let mut h = DefaultHasher::new();
