@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::cmd::live::{catch_sigint, interrupted};
+use crate::cmd::live::{TraceFlags, catch_sigint, interrupted};
 use crate::cmd::ping::{self, PingArgs};
 use crate::core::lab::{LabOptions, LabSpec};
 use crate::error::Outcome;
@@ -66,11 +66,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         timeout: Duration::from_secs(1),
         fresh_arp: true,
         filter: None,
-        write: None,
-        json: args.json,
-        no_tui: args.no_tui,
-        no_netfilter: false,
-        no_drop_reasons: false,
+        out: TraceFlags { json: args.json, no_tui: args.no_tui, ..TraceFlags::default() },
         ipv6: false,
         live: args.live.clone(),
     };

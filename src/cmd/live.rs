@@ -34,6 +34,37 @@ use crate::tui::feed::FeedReport;
 use crate::tui::frames::{FrameSource, SharedSpool, Spool, Unavailable};
 use crate::tui::state::{DEFAULT_CAPACITY, TuiState};
 
+/// Where `ping` and `watch` report, and what they trace besides the captures.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TraceFlags {
+    /// Keep every captured frame in one pcapng file (one interface per capture point), and the
+    /// netfilter trace beside it (FILE.pcapng.nft.json) for `analyze` to replay.
+    #[arg(long, value_name = "FILE.pcapng")]
+    pub write: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the text report even on a terminal (where the interactive view is the default).
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Do not install netfilter tracing rules (read-only: nothing is added to any firewall).
+    #[arg(long)]
+    pub no_netfilter: bool,
+    /// Do not watch the kernel's packet drop reasons (tracefs skb:kfree_skb).
+    #[arg(long)]
+    pub no_drop_reasons: bool,
+}
+
+impl TraceFlags {
+    /// What netfilter tracing these flags leave on.
+    pub fn netfilter_options(&self) -> crate::sys::nftrace::Options {
+        crate::sys::nftrace::Options {
+            netfilter: !self.no_netfilter,
+            drop_reasons: !self.no_drop_reasons,
+        }
+    }
+}
+
 /// Options of every live trace (`ping`, `watch`, `demo`): memory bounds.
 #[derive(Debug, Clone, Args)]
 pub struct LiveOptions {

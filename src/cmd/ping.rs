@@ -8,7 +8,6 @@
 //! in timestamp order.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
@@ -24,7 +23,7 @@ use crate::core::verdict::Verdict;
 use crate::error::Outcome;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
-use crate::sys::nftrace::{Options, sidecar};
+use crate::sys::nftrace::sidecar;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 
 /// Options of `vtrace ping`.
@@ -57,21 +56,8 @@ pub struct PingArgs {
     /// Capture filter (tcpdump syntax) in place of the two hosts' ARP and ICMP.
     #[arg(long, value_name = "BPF")]
     pub filter: Option<String>,
-    /// Keep every captured frame in one pcapng file (one interface per capture point).
-    #[arg(long, value_name = "FILE.pcapng")]
-    pub write: Option<PathBuf>,
-    /// Print the report as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-    /// Print the text report even on a terminal (where the interactive view is the default).
-    #[arg(long)]
-    pub no_tui: bool,
-    /// Do not install netfilter tracing rules (read-only: nothing is added to any firewall).
-    #[arg(long)]
-    pub no_netfilter: bool,
-    /// Do not watch the kernel's packet drop reasons (tracefs skb:kfree_skb).
-    #[arg(long)]
-    pub no_drop_reasons: bool,
+    #[command(flatten)]
+    pub out: crate::cmd::live::TraceFlags,
     /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
@@ -82,13 +68,13 @@ pub struct PingArgs {
 pub fn run(args: &PingArgs) -> Result<Outcome> {
     catch_sigint();
     crate::cmd::live::configure(&args.live);
-    if wants_tui(args.json, args.no_tui) {
+    if wants_tui(args.out.json, args.out.no_tui) {
         let args = args.clone();
         return with_tui(format!("ping {} → {}", args.src, args.dst), move |out| {
             trace(&args, out)
         });
     }
-    trace(args, Output::Stream { json: args.json })
+    trace(args, Output::Stream { json: args.out.json })
 }
 
 /// The trace itself, reporting to `output`.
@@ -135,19 +121,20 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let nf_opts = Options { netfilter: !args.no_netfilter, drop_reasons: !args.no_drop_reasons };
+    let nf_opts = args.out.netfilter_options();
     let quiet = matches!(output, Output::Tui { .. });
     // The trace tables and the captures start side by side: both are ready before any echo.
     // The qdiscs' drop counters are read before and after the trace (tc-drop).
     // A netfilter trace left next to the file by an earlier run must not be replayed with this
     // one's captures.
-    if let Some(file) = &args.write {
+    if let Some(file) = &args.out.write {
         sidecar::remove(file)?;
     }
     let (nf, live, qdiscs_before) = std::thread::scope(|s| {
         let nf = s.spawn(|| netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet));
         let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, points));
-        let live = Live::start(&topo, points, &filter, args.write.as_deref(), output, window_ns);
+        let live =
+            Live::start(&topo, points, &filter, args.out.write.as_deref(), output, window_ns);
         (nf.join().ok().flatten(), live, qdiscs.join().unwrap_or_default())
     });
     let mut live = live?;
@@ -202,7 +189,7 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let facts = ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, no_route };
     // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
     // something was lost or the trace is kept.
-    if let Some(path) = route.as_ref().filter(|_| !verdict.reachable || args.write.is_some()) {
+    if let Some(path) = route.as_ref().filter(|_| !verdict.reachable || args.out.write.is_some()) {
         let after = netfilter::qdisc_counts(&topo, points);
         traced.qdisc_rises = diagnosis::qdisc_rises(path, &qdiscs_before, &after);
     }
@@ -223,7 +210,7 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     netfilter::name_kernel_drop(&topo, points, done.netfilter.lost_drops(), &mut verdict);
     // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the report:
     // failing to keep it must not cost the report).
-    let keep = args.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
+    let keep = args.out.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
     if keep.is_some() {
         traced.drops.extend(done.netfilter.drops().iter().cloned());
         traced.drops.sort_by_key(|d| d.t_ns);

@@ -11,7 +11,6 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -43,24 +42,11 @@ pub struct WatchArgs {
     /// UDP. Each TCP segment and UDP datagram is its own journey; a SYN is paired with its SYN-ACK.
     #[arg(long, value_name = "BPF")]
     pub filter: Option<String>,
-    /// Keep every captured frame in one pcapng file (one interface per capture point).
-    #[arg(long, value_name = "FILE.pcapng")]
-    pub write: Option<PathBuf>,
     /// How long a packet may take across the points, and a reply to follow its request.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub window: Duration,
-    /// Print the report as one JSON object (at the end).
-    #[arg(long)]
-    pub json: bool,
-    /// Print the text report even on a terminal (where the interactive view is the default).
-    #[arg(long)]
-    pub no_tui: bool,
-    /// Do not install netfilter tracing rules (read-only: nothing is added to any firewall).
-    #[arg(long)]
-    pub no_netfilter: bool,
-    /// Do not watch the kernel's packet drop reasons (tracefs skb:kfree_skb).
-    #[arg(long)]
-    pub no_drop_reasons: bool,
+    #[command(flatten)]
+    pub out: crate::cmd::live::TraceFlags,
     #[command(flatten)]
     pub live: crate::cmd::live::LiveOptions,
 }
@@ -68,12 +54,12 @@ pub struct WatchArgs {
 pub fn run(args: &WatchArgs) -> Result<Outcome> {
     catch_sigint();
     crate::cmd::live::configure(&args.live);
-    if wants_tui(args.json, args.no_tui) {
+    if wants_tui(args.out.json, args.out.no_tui) {
         let args = args.clone();
         let command = format!("watch {}", args.endpoints.join(" "));
         return with_tui(command, move |out| watch(&args, out));
     }
-    watch(args, Output::Stream { json: args.json })
+    watch(args, Output::Stream { json: args.out.json })
 }
 
 /// Watch until interrupted or `--duration`, reporting to `output`.
@@ -111,7 +97,7 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     // (one drop-reason monitor for all), and the qdiscs' drop counters before and after.
     // A netfilter trace left next to the file by an earlier run must not be replayed with this
     // one's captures.
-    if let Some(file) = &args.write {
+    if let Some(file) = &args.out.write {
         sidecar::remove(file)?;
     }
     let (sessions, live, qdiscs_before) = std::thread::scope(|s| {
@@ -125,15 +111,16 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
                     let a_ip = a_ip.or_else(|| first_ip(&topo, *a, &hosts))?;
                     let b_ip = b_ip.or_else(|| first_ip(&topo, *b, &hosts))?;
                     let opts = Options {
-                        netfilter: !args.no_netfilter,
-                        drop_reasons: !args.no_drop_reasons && i == 0,
+                        netfilter: !args.out.no_netfilter,
+                        drop_reasons: !args.out.no_drop_reasons && i == 0,
                     };
                     netfilter::start(&topo, &p.points, Some(a_ip), b_ip, opts, quiet)
                 })
                 .collect::<Vec<NfSession>>()
         });
         let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, &points));
-        let live = Live::start(&topo, &points, &filter, args.write.as_deref(), output, window_ns);
+        let live =
+            Live::start(&topo, &points, &filter, args.out.write.as_deref(), output, window_ns);
         (sessions.join().unwrap_or_default(), live, qdiscs.join().unwrap_or_default())
     });
     let mut live = live?;
@@ -154,7 +141,7 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     let mut verdict = done.verdict();
     // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
     // something was lost or the trace is kept.
-    if let Some(path) = paths.first().filter(|_| !verdict.reachable || args.write.is_some()) {
+    if let Some(path) = paths.first().filter(|_| !verdict.reachable || args.out.write.is_some()) {
         let after = netfilter::qdisc_counts(&topo, &points);
         traced.qdisc_rises = diagnosis::qdisc_rises(path, &qdiscs_before, &after);
     }
@@ -177,7 +164,7 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     netfilter::name_kernel_drop(&topo, &points, done.netfilter.lost_drops(), &mut verdict);
     // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the report:
     // failing to keep it must not cost the report).
-    let keep = args.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
+    let keep = args.out.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
     if keep.is_some() {
         traced.drops.extend(done.netfilter.drops().iter().cloned());
         traced.drops.sort_by_key(|d| d.t_ns);
