@@ -15,3 +15,4 @@ pub mod privilege;
 pub mod probe;
 pub mod qdisc;
 pub mod rtnl;
+pub mod stop;
