@@ -8,5 +8,6 @@ pub mod cmd;
 pub mod core;
 pub mod error;
 pub mod report;
+pub mod session;
 pub mod sys;
 pub mod tui;

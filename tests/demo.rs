@@ -22,24 +22,28 @@ fn demo_namespaces() -> Vec<String> {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|n| {
             let n = n.strip_prefix("vtdemo-").unwrap_or(n);
-            ["nginx-1", "nginx-2", "host"].contains(&n)
+            ["nginx-1", "nginx-2", "vtrace-host"].contains(&n)
         })
         .map(str::to_owned)
         .collect()
 }
 
-/// The five point ids of the classic path: nginx-1/eth0, host/vethX, host/docker0, host/vethY,
-/// nginx-2/eth0 (with the `vtdemo-` prefix when the classic names were taken).
+/// The five point ids of the classic path: nginx-1/eth0, vtrace-host/vethX,
+/// vtrace-host/docker0, vtrace-host/vethY, nginx-2/eth0 (with the `vtdemo-` prefix when the
+/// classic names were taken).
 fn assert_classic_path(ids: &[&str]) {
     let strip = |s: &str| s.strip_prefix("vtdemo-").unwrap_or(s).to_owned();
     let ids: Vec<String> = ids.iter().map(|s| strip(s)).collect();
     assert_eq!(ids.len(), 5, "{ids:?}");
     assert_eq!(
         (ids[0].as_str(), ids[2].as_str(), ids[4].as_str()),
-        ("nginx-1/eth0", "host/docker0", "nginx-2/eth0"),
+        ("nginx-1/eth0", "vtrace-host/docker0", "nginx-2/eth0"),
         "{ids:?}"
     );
-    assert!(ids[1].starts_with("host/veth") && ids[3].starts_with("host/veth"), "{ids:?}");
+    assert!(
+        ids[1].starts_with("vtrace-host/veth") && ids[3].starts_with("vtrace-host/veth"),
+        "{ids:?}"
+    );
 }
 
 #[test]
@@ -77,10 +81,12 @@ fn demo_traces_the_classic_path_and_removes_its_lab() {
     let ladder = pane
         .lines()
         .find(|l| {
-            l.contains("nginx-1/eth0") && l.contains("host/docker0") && l.contains("nginx-2/eth0")
+            l.contains("nginx-1/eth0")
+                && l.contains("vtrace-host/docker0")
+                && l.contains("nginx-2/eth0")
         })
         .unwrap_or_else(|| panic!("no ladder header with the points:\n{pane}"));
-    assert!(ladder.matches("host/veth").count() == 2, "two host veths in {ladder:?}");
+    assert!(ladder.matches("vtrace-host/veth").count() == 2, "two host veths in {ladder:?}");
     tmux.send(&["w"]);
     let pane = tmux.wait_for("the file written", |p| p.contains("wrote "));
     let files: Vec<_> = std::fs::read_dir(&dir)

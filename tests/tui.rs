@@ -27,7 +27,7 @@ fn load(name: &str) -> TuiState {
     let mut all: Vec<Observation> = Vec::new();
     for (i, line) in points.lines().filter(|l| !l.trim().is_empty()).enumerate() {
         let (label, file) = line.split_once('=').expect("LABEL=FILE");
-        loader.add_point(label, "");
+        loader.add_point(label, None);
         let mut reader = CaptureReader::open(&dir.join(file)).expect("open capture");
         let point = PointIdx(u16::try_from(i).expect("few points"));
         while let Some(frame) = reader.next_frame().expect("read frame") {
@@ -185,7 +185,8 @@ fn the_event_loop_applies_the_feed_and_quits_on_q() {
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
     let mut script = vec![None, Some('k'), None, Some('q')].into_iter();
     let mut draws = 0;
-    vtrace::tui::event_loop::run_on(&mut terminal, &mut state, Some(rx), |timeout| {
+    let stop = vtrace::sys::stop::Stop::new();
+    vtrace::tui::event_loop::run_on(&mut terminal, &mut state, Some(rx), &stop, |timeout| {
         draws += usize::from(!timeout.is_zero());
         let key = |c| Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
         Ok(script.next().flatten().map(key))

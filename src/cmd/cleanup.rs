@@ -12,7 +12,6 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use clap::Args;
 
 use crate::core::lab::{LabOptions, LabSpec};
 use crate::error::Outcome;
@@ -22,19 +21,17 @@ use crate::sys::netlink::namespaces;
 use crate::sys::netns::{self, Netns};
 use crate::sys::nft;
 
-#[derive(Debug, Args)]
-pub struct CleanupArgs {
+/// What `vtrace cleanup` was asked.
+#[derive(Debug, Clone)]
+pub struct Cleanup {
     /// Only list what would be removed.
-    #[arg(long)]
     pub dry_run: bool,
-    /// Also remove every lab recorded in /run/vtrace, as `vtrace lab down --prefix P` does for
-    /// each: what an interrupted `lab up` half-built, and labs that are still up.
-    #[arg(long)]
+    /// Also remove every recorded lab.
     pub labs: bool,
 }
 
 /// Run `vtrace cleanup`.
-pub fn run(args: &CleanupArgs) -> Result<Outcome> {
+pub fn run(args: &Cleanup) -> Result<Outcome> {
     let mut failures = Vec::new();
     let mut removed = 0usize;
     for (label, ns) in all_namespaces() {

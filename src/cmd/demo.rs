@@ -1,45 +1,36 @@
 //! `vtrace demo`: build the lab, trace `ping nginx-1 nginx-2 --fresh-arp` (in the TUI on a
 //! terminal, as text otherwise), and remove the lab however the trace ends.
 //!
-//! The lab uses the names of the classic example (`nginx-1`, `nginx-2`, the host side in a
-//! namespace named `host`) when none of them exists, else a `vtdemo-` prefix: the demo never
+//! The lab uses the names of the classic example (`nginx-1`, `nginx-2`, the host side in the
+//! namespace `vtrace-host`, as `vtrace lab up` makes it) when none of them exists, else a
+//! `vtdemo-` prefix: the demo never
 //! adopts, and so never removes, a lab or namespace it did not make.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::Args;
 
-use crate::cmd::live::{TraceFlags, catch_sigint, interrupted};
-use crate::cmd::ping::{self, PingArgs};
+use crate::cmd::live::LiveFlags;
+use crate::cmd::ping::{self, Ping};
 use crate::core::lab::{LabOptions, LabSpec};
 use crate::error::Outcome;
 use crate::sys::lab::{LabGuard, lab_status};
+use crate::sys::stop::Stop;
 
-#[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+/// What `vtrace demo` was asked.
+#[derive(Debug, Clone)]
+pub struct Demo {
     /// Echo requests to send.
-    #[arg(short = 'c', long = "count", default_value_t = 5,
-          value_parser = clap::value_parser!(u16).range(1..))]
     pub count: u16,
-    /// Print the text report even on a terminal.
-    #[arg(long)]
-    pub no_tui: bool,
-    /// Print the report as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub live: crate::cmd::live::LiveOptions,
+    pub flags: LiveFlags,
 }
 
 /// The lab of the demo: the classic names if free, else prefixed ones.
 fn lab_spec() -> Result<LabSpec> {
     for prefix in ["", "vtdemo-"] {
-        let options = LabOptions {
-            prefix: prefix.to_owned(),
-            host_netns: Some("host".to_owned()),
-            ..LabOptions::default()
-        };
+        // The host side's namespace is named as `vtrace lab up` names it, so the demo and a
+        // ping on a lab made by hand label the same points the same way.
+        let options = LabOptions { prefix: prefix.to_owned(), ..LabOptions::default() };
         let spec = LabSpec::from_options(&options)?;
         if lab_status(&spec).context("looking for an existing lab")?.absent() {
             return Ok(spec);
@@ -47,16 +38,15 @@ fn lab_spec() -> Result<LabSpec> {
     }
     Err(anyhow::anyhow!(
         "a demo lab seems to be running already (namespaces vtdemo-*): remove it with \
-         `vtrace lab down --prefix vtdemo- --host-netns host`"
+         `vtrace lab down --prefix vtdemo-`"
     ))
 }
 
-pub fn run(args: &DemoArgs) -> Result<Outcome> {
-    catch_sigint();
+pub fn run(args: &Demo, stop: &Stop) -> Result<Outcome> {
     let spec = lab_spec()?;
     let (guard, _) = LabGuard::up(&spec).context("building the demo lab")?;
     let name = |i: usize| spec.containers.get(i).map(|c| c.netns.clone()).unwrap_or_default();
-    let ping = PingArgs {
+    let ping = Ping {
         src: name(0),
         dst: name(1),
         count: args.count,
@@ -66,11 +56,10 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         timeout: Duration::from_secs(1),
         fresh_arp: true,
         filter: None,
-        out: TraceFlags { json: args.json, no_tui: args.no_tui, ..TraceFlags::default() },
         ipv6: false,
-        live: args.live.clone(),
+        flags: args.flags.clone(),
     };
-    let outcome = if interrupted() { Ok(Outcome::NotReached) } else { ping::run(&ping) };
+    let outcome = if stop.requested() { Ok(Outcome::NotReached) } else { ping::run(&ping, stop) };
     drop(guard);
     outcome
 }

@@ -7,127 +7,55 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 
 use anyhow::Result;
-use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::core::lab::{HostSide, Ipv4Net, LabOptions, LabSpec};
+use crate::core::lab::{HostSide, LabOptions, LabSpec};
 use crate::error::Outcome;
 use crate::sys::lab::{self, LabReport, LabStatus, NetnsStatus};
 use crate::sys::netns;
+use crate::sys::stop::Stop;
 
-/// `vtrace lab …`
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
-    vtrace lab up\n  \
-    ip netns exec nginx-1 ping -c1 172.18.0.3\n  \
-    vtrace lab status --json\n  \
-    vtrace lab up --containers 3 --serve\n  \
-    vtrace lab up --in-root --subnet 10.250.0.0/24\n  \
-    vtrace lab down")]
-pub struct LabArgs {
-    #[command(subcommand)]
-    pub action: LabAction,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum LabAction {
-    /// Build the lab (idempotent): container namespaces, veth pairs, a bridge, addresses,
-    /// default routes. A failure half way removes what it made.
-    Up(LabUpArgs),
-    /// Remove everything the lab made (also after a crashed `up`); missing pieces are fine.
-    Down(LabOpts),
-    /// Show what of the lab exists (namespaces, links and their state, addresses) and what is
-    /// missing.
-    Status(LabOpts),
-}
-
-#[derive(Debug, Args)]
-pub struct LabUpArgs {
-    #[command(flatten)]
-    pub opts: LabOpts,
-    /// Start an HTTP server (busybox httpd or nginx, if installed) on port 80 in every
-    /// container; `lab down` stops it.
-    #[arg(long)]
-    pub serve: bool,
-}
-
-/// The options that name a lab; give `down` and `status` the same ones as `up`.
-#[derive(Debug, Args)]
-pub struct LabOpts {
-    /// Container names (each gets a namespace of that name), comma-separated.
-    #[arg(long, value_name = "NAME,…", value_delimiter = ',', conflicts_with = "containers")]
-    pub names: Option<Vec<String>>,
-    /// Number of containers, named nginx-1 … nginx-N.
-    #[arg(long, value_name = "N", default_value_t = 2)]
-    pub containers: usize,
-    /// Bridge name [default: docker0 in the host namespace, vtrace0 with --in-root].
-    #[arg(long, value_name = "NAME")]
-    pub bridge: Option<String>,
-    /// The lab's subnet: .1 is the bridge (gateway), .2, .3, … the containers.
-    #[arg(long, value_name = "CIDR", default_value = "172.18.0.0/16", value_parser = parse_subnet)]
-    pub subnet: Ipv4Net,
-    /// Prepended to every name the lab creates (namespaces; with --in-root also the bridge),
-    /// so that several labs can coexist.
-    #[arg(long, value_name = "P", default_value = "")]
-    pub prefix: String,
-    /// Build the host side (bridge and host veth ends) in the root namespace, as Docker does,
-    /// instead of a namespace of its own. Refused if the subnet overlaps an existing route.
-    #[arg(long)]
-    pub in_root: bool,
-    /// Name of the namespace holding the host side (without --in-root).
-    #[arg(long, value_name = "NAME", default_value = "vtrace-host", conflicts_with = "in_root")]
-    pub host_netns: String,
+/// What `vtrace lab` was asked.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub action: Action,
+    /// The lab's options (`serve` is set for `up --serve`).
+    pub options: LabOptions,
     /// Print JSON.
-    #[arg(long)]
     pub json: bool,
 }
 
-fn parse_subnet(s: &str) -> Result<Ipv4Net, String> {
-    s.parse().map_err(|e: crate::core::lab::LabSpecError| e.to_string())
+/// `up`, `down` or `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+    Status,
 }
 
-impl LabOpts {
-    /// The lab these options describe.
-    pub fn spec(&self, serve: bool) -> Result<LabSpec> {
-        let o = LabOptions {
-            names: self.names.clone(),
-            containers: self.containers,
-            bridge: self.bridge.clone(),
-            subnet: self.subnet,
-            prefix: self.prefix.clone(),
-            in_root: self.in_root,
-            host_netns: Some(self.host_netns.clone()),
-            serve,
-        };
-        Ok(LabSpec::from_options(&o)?)
-    }
-}
-
-pub fn run(args: &LabArgs) -> Result<Outcome> {
+pub fn run(args: &Lab, stop: &Stop) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
-    match &args.action {
-        LabAction::Up(a) => {
-            let spec = a.opts.spec(a.serve)?;
+    let spec = LabSpec::from_options(&args.options)?;
+    match args.action {
+        Action::Up => {
             // SIGINT/SIGTERM during `up` stop it at its next step, which removes what it made.
-            super::live::catch_sigint();
-            lab::stop_when(super::live::interrupted);
+            let _ = stop;
             let report = lab::lab_up(&spec)?;
             for w in &report.warnings {
                 eprintln!("vtrace: warning: {w}");
             }
-            if a.opts.json {
+            if args.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&UpJson::new(&spec, &report))?)?;
             } else {
                 write_up(&mut out, &spec, &report)?;
             }
         }
-        LabAction::Down(o) => {
-            let spec = o.spec(false)?;
+        Action::Down => {
             lab::lab_down(&spec)?;
             // Namespaces with the lab's names that no lab state recorded are left alone.
             let kept: Vec<&str> =
                 spec.namespaces().into_iter().filter(|n| netns::exists(n)).collect();
-            if o.json {
+            if args.json {
                 writeln!(out, "{}", serde_json::json!({ "down": true, "kept": kept }))?;
             } else {
                 writeln!(out, "lab down: done")?;
@@ -139,10 +67,9 @@ pub fn run(args: &LabArgs) -> Result<Outcome> {
                 );
             }
         }
-        LabAction::Status(o) => {
-            let spec = o.spec(false)?;
+        Action::Status => {
             let status = lab::lab_status(&spec)?;
-            if o.json {
+            if args.json {
                 let json = serde_json::to_string_pretty(&StatusJson::new(&spec, &status))?;
                 writeln!(out, "{json}")?;
             } else {
@@ -429,53 +356,7 @@ impl StatusJson {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(subcommand)]
-        action: LabAction,
-    }
-
-    fn parse(args: &[&str]) -> Result<LabAction, clap::Error> {
-        Cli::try_parse_from(std::iter::once("lab").chain(args.iter().copied())).map(|c| c.action)
-    }
-
-    #[test]
-    fn up_options_make_the_spec() {
-        let Ok(LabAction::Up(a)) = parse(&["up", "--names", "web,db", "--prefix", "x-", "--serve"])
-        else {
-            panic!("lab up did not parse");
-        };
-        let spec = a.opts.spec(a.serve).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(spec.namespaces(), ["x-vtrace-host", "x-web", "x-db"]);
-        assert!(spec.serve);
-        let Ok(LabAction::Status(o)) =
-            parse(&["status", "--in-root", "--subnet", "10.9.0.0/24", "--bridge", "b"])
-        else {
-            panic!("lab status did not parse");
-        };
-        let spec = o.spec(false).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((spec.host_netns(), spec.bridge.name.as_str()), (None, "b"));
-        assert_eq!(spec.bridge.addr, Ipv4Addr::new(10, 9, 0, 1));
-    }
-
-    #[test]
-    fn contradictory_or_bad_options_are_refused() {
-        assert!(parse(&["up", "--names", "a", "--containers", "3"]).is_err());
-        assert!(parse(&["up", "--in-root", "--host-netns", "h"]).is_err());
-        assert!(parse(&["down", "--subnet", "10.0.0.0"]).is_err());
-        let Ok(LabAction::Down(o)) = parse(&["down", "--subnet", "10.0.0.1/24"]) else {
-            panic!("lab down did not parse");
-        };
-        let err = o.spec(false).err().map(|e| e.to_string());
-        assert_eq!(
-            err.as_deref(),
-            Some("subnet 10.0.0.1/24 has host bits set: did you mean 10.0.0.0/24?")
-        );
-    }
 
     #[test]
     fn up_text_names_every_piece() {

@@ -1,36 +1,51 @@
-//! One orchestration file per command: wire `sys` → `core` → `report`.
+//! One orchestration file per command: wire `session` (and `sys` for what is not a trace) to
+//! `report` and `tui`. Commands take plain configurations; `cli` builds them from the command
+//! line.
 
 pub mod analyze;
 pub mod cleanup;
 pub mod demo;
-pub mod inputs;
 pub mod lab;
 pub mod live;
-pub mod merge;
-pub mod netfilter;
 pub mod packets;
 pub mod ping;
 pub mod topo;
 pub mod watch;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::cli::Command;
 use crate::error::Outcome;
 use crate::sys::privilege::{Cap, LIVE};
+use crate::sys::stop::Stop;
+
+/// A command and its configuration.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Analyze(analyze::Analyze),
+    Lab(lab::Lab),
+    Topo(topo::Topo),
+    Ping(ping::Ping),
+    Watch(watch::Watch),
+    Demo(demo::Demo),
+    Cleanup(cleanup::Cleanup),
+}
 
 /// Run one command.
 pub fn run(command: Command) -> Result<Outcome> {
     if let Some((name, caps)) = privileges(&command) {
         crate::sys::privilege::require(name, caps)?;
     }
+    // SIGINT, SIGTERM and SIGHUP ask the command to stop, which then ends cleanly (captures
+    // closed, trace tables removed, the pcapng complete, the lab of `demo` removed, the view
+    // closed with the terminal restored).
+    let stop = Stop::on_signals().context("installing the signal handlers")?;
     match command {
-        Command::Analyze(args) => analyze::run(&args),
-        Command::Lab(args) => lab::run(&args),
+        Command::Analyze(args) => analyze::run(&args, &stop),
+        Command::Lab(args) => lab::run(&args, &stop),
         Command::Topo(args) => topo::run(&args),
-        Command::Ping(args) => ping::run(&args),
-        Command::Watch(args) => watch::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Ping(args) => ping::run(&args, &stop),
+        Command::Watch(args) => watch::run(&args, &stop),
+        Command::Demo(args) => demo::run(&args, &stop),
         Command::Cleanup(args) => cleanup::run(&args),
     }
 }

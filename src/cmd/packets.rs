@@ -9,17 +9,17 @@ use std::io::{self, Write};
 
 use anyhow::{Context, Result};
 
-use crate::cli::AnalyzeArgs;
-use crate::cmd::inputs::{self, Input, point_id};
+use crate::cmd::analyze::Analyze;
 use crate::core::decode::decode;
 use crate::error::Outcome;
 use crate::report::packets::{Record, json_line, text_line};
+use crate::session::inputs::{self, Input, point_id};
 
 /// Flush the output buffer to stdout when it grows past this.
 const FLUSH_AT: usize = 64 * 1024;
 
-pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
-    let inputs = inputs::open_all(args)?;
+pub fn run(args: &Analyze) -> Result<Outcome> {
+    let inputs = inputs::open_all(&args.files)?;
     let render = if args.json { json_line } else { text_line };
     let mut stdout = io::stdout().lock();
     let mut out = Vec::with_capacity(FLUSH_AT * 2);

@@ -2,83 +2,62 @@
 //! send ICMP echoes from inside SRC, and report each exchange as it settles, then the verdict.
 //!
 //! Orchestration only: discovery is `sys::netlink`, endpoints `sys::endpoint`, the path
-//! `core::path`, captures `sys::capture`, probes `sys::probe`, correlation `core::analysis` (the
-//! same pipeline as `analyze`), the diagnosis `core::diagnosis`, rendering `report::trace`.
-//! Frames pass through a short reorder buffer so that the analysis and `--write` both see them
-//! in timestamp order.
+//! `core::path`, probes `sys::probe`, the trace and its conclusion `session::trace`, rendering
+//! `report::trace` or the TUI. The probe's socket is the last point of every reply: a reply the
+//! source's interface saw that never reached it was lost in the source.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
-use clap::Args;
+use nix::errno::Errno;
 
-use crate::cli::parse_duration;
-use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
-use crate::cmd::netfilter;
-use crate::core::diagnosis::{self, ProbeFacts};
+use crate::cmd::live::{LiveFlags, Output, with_tui};
+use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
-use crate::core::verdict::Verdict;
 use crate::error::Outcome;
+use crate::session::trace::{Flow, Plan, Trace};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
-use crate::sys::nftrace::sidecar;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
+use crate::sys::stop::Stop;
 
-/// Options of `vtrace ping`.
-#[derive(Debug, Clone, Args)]
-pub struct PingArgs {
-    /// Where the echoes are sent from: NAME (netns, then Docker container), netns:NAME,
-    /// docker:NAME, pid:PID, path:FILE.
+/// What `vtrace ping` was asked.
+#[derive(Debug, Clone)]
+pub struct Ping {
     pub src: String,
-    /// Where they go: the same forms, or an IP address.
     pub dst: String,
     /// Echo requests to send.
-    #[arg(short = 'c', long = "count", default_value_t = 3,
-          value_parser = clap::value_parser!(u16).range(1..))]
     pub count: u16,
-    /// Time between echo requests (e.g. 200ms, 1s).
-    #[arg(short = 'i', long = "interval", default_value = "200ms", value_parser = parse_duration)]
+    /// Time between echo requests.
     pub interval: Duration,
-    /// ICMP data bytes per request (like ping -s).
-    #[arg(short = 's', long = "size", default_value_t = 56)]
+    /// ICMP data bytes per request.
     pub size: usize,
-    /// Set Don't Fragment (a request larger than a link's MTU is dropped, not fragmented).
-    #[arg(long)]
+    /// Set Don't Fragment.
     pub df: bool,
     /// How long to wait for replies after the last request.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Delete SRC's neighbour (ARP) entry for the next hop first, so the ARP exchange is traced.
-    #[arg(long)]
+    /// Delete SRC's neighbour entry for the next hop first, so the ARP exchange is traced.
     pub fresh_arp: bool,
-    /// Capture filter (tcpdump syntax) in place of the two hosts' ARP and ICMP.
-    #[arg(long, value_name = "BPF")]
+    /// Capture filter in place of the two hosts' ARP and ICMP.
     pub filter: Option<String>,
-    #[command(flatten)]
-    pub out: crate::cmd::live::TraceFlags,
-    /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
-    #[arg(short = '6', long = "ipv6")]
+    /// ICMPv6 echoes to DST's IPv6 address.
     pub ipv6: bool,
-    #[command(flatten)]
-    pub live: crate::cmd::live::LiveOptions,
+    pub flags: LiveFlags,
 }
 
-pub fn run(args: &PingArgs) -> Result<Outcome> {
-    catch_sigint();
-    crate::cmd::live::configure(&args.live);
-    if wants_tui(args.out.json, args.out.no_tui) {
-        let args = args.clone();
-        return with_tui(format!("ping {} → {}", args.src, args.dst), move |out| {
-            trace(&args, out)
-        });
+pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
+    if args.flags.wants_tui() {
+        let (args, s) = (args.clone(), stop.clone());
+        let command = format!("ping {} → {}", args.src, args.dst);
+        return with_tui(command, args.flags.ring, stop, move |out| trace(&args, out, &s));
     }
-    trace(args, Output::Stream { json: args.out.json })
+    trace(args, Output::Stream { json: args.flags.json }, stop)
 }
 
 /// The trace itself, reporting to `output`.
-pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
+pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome> {
     let mut topo = discover().context("discovering the network namespaces")?;
     let (src, src_idx) = locate(&topo, &args.src, None)?;
     relabel(&mut topo, src_idx, &src.label);
@@ -121,107 +100,48 @@ pub(crate) fn trace(args: &PingArgs, output: Output) -> Result<Outcome> {
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let nf_opts = args.out.netfilter_options();
-    let quiet = matches!(output, Output::Tui { .. });
-    // The trace tables and the captures start side by side: both are ready before any echo.
-    // The qdiscs' drop counters are read before and after the trace (tc-drop).
-    // A netfilter trace left next to the file by an earlier run must not be replayed with this
-    // one's captures.
-    if let Some(file) = &args.out.write {
-        sidecar::remove(file)?;
-    }
-    let (nf, live, qdiscs_before) = std::thread::scope(|s| {
-        let nf = s.spawn(|| netfilter::start(&topo, points, src_ip, dst_ip, nf_opts, quiet));
-        let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, points));
-        let live =
-            Live::start(&topo, points, &filter, args.out.write.as_deref(), output, window_ns);
-        (nf.join().ok().flatten(), live, qdiscs.join().unwrap_or_default())
-    });
-    let mut live = live?;
+    let cfg = args.flags.config(window_ns, &output);
+    let (report, tap, started) = output.wire(&topo, points, cfg.snaplen);
+    let plan = Plan {
+        topo: &topo,
+        points,
+        path: route.as_ref(),
+        filter: &filter,
+        flows: vec![Flow { points, src: src_ip, dst: dst_ip, opts: args.flags.netfilter }],
+    };
+    let mut trace = Trace::start(plan, &cfg, report, tap, Some(&prober), stop.clone())?;
+    started();
     let mut sent = 0u64;
-    let mut no_route = false;
+    let mut facts =
+        ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, ..ProbeFacts::default() };
     let mut send_error: Option<ProbeError> = None;
     let mut last_send = Instant::now();
     let mut seq: u16 = 0;
     loop {
         let now = Instant::now();
-        let interrupted = interrupted();
-        if !interrupted && seq < args.count && now >= last_send + args.interval * u32::from(seq > 0)
-        {
+        let stopped = stop.requested();
+        if !stopped && seq < args.count && now >= last_send + args.interval * u32::from(seq > 0) {
             seq += 1;
             last_send = now;
             match prober.send(seq) {
                 Ok(()) => sent += 1,
-                Err(e @ ProbeError::NoRoute { .. }) => {
-                    no_route = true;
-                    send_error.get_or_insert(e);
-                }
+                // The source's own kernel refused: evidence of where the packet died, not an
+                // error of the trace.
+                Err(ProbeError::NoRoute { .. }) => facts.no_route = true,
+                Err(ProbeError::Send { errno: Errno::EPERM, .. }) => facts.not_permitted = true,
                 Err(e) => {
                     send_error.get_or_insert(e);
                 }
             }
         }
         let all_sent = seq >= args.count;
-        if interrupted || (all_sent && (live.answered >= sent || now >= last_send + args.timeout)) {
+        if stopped || (all_sent && (trace.answered() >= sent || now >= last_send + args.timeout)) {
             break;
         }
-        live.pump()?;
-        if let Some(nf) = &nf {
-            live.add_netfilter_events(nf.drain());
-            live.add_kernel_drops(nf.drain_drops());
-        }
+        trace.pump()?;
     }
-    if let Some(nf) = &nf {
-        live.add_netfilter_events(nf.drain());
-        live.add_kernel_drops(nf.drain_drops());
-    }
-    let nf_traced = nf.is_some();
-    let (done, mut traced) = netfilter::finish_with(live, nf.into_iter().collect(), quiet)?;
-    let mut verdict = done.verdict();
-    let attempted = u64::from(seq);
-    if verdict.sent < attempted {
-        let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
-        let new = format!("{}/{attempted} echo replies", verdict.received);
-        verdict.summary = verdict.summary.replacen(&old, &new, 1);
-        verdict.sent = attempted;
-        verdict.reachable = false;
-    }
-    let facts = ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, no_route };
-    // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
-    // something was lost or the trace is kept.
-    if let Some(path) = route.as_ref().filter(|_| !verdict.reachable || args.out.write.is_some()) {
-        let after = netfilter::qdisc_counts(&topo, points);
-        traced.qdisc_rises = diagnosis::qdisc_rises(path, &qdiscs_before, &after);
-    }
-    let tc_drop = |verdict: &Verdict| {
-        let path = route.as_ref().filter(|_| !verdict.reachable && !no_route)?;
-        diagnosis::tc_drop_on_path(path, verdict, &traced.qdisc_rises)
-    };
-    let diagnosis = netfilter::diagnose(&topo, points, &traced, &verdict)
-        .or_else(|| tc_drop(&verdict))
-        .or_else(|| {
-            (!verdict.reachable)
-                .then(|| diagnosis::diagnose(&topo, route.as_ref(), &verdict, &facts))
-                .flatten()
-        });
-    if let Some(d) = diagnosis {
-        diagnosis::apply(&mut verdict, &d);
-    }
-    netfilter::name_kernel_drop(&topo, points, done.netfilter.lost_drops(), &mut verdict);
-    // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the report:
-    // failing to keep it must not cost the report).
-    let keep = args.out.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
-    if keep.is_some() {
-        traced.drops.extend(done.netfilter.drops().iter().cloned());
-        traced.drops.sort_by_key(|d| d.t_ns);
-    }
-    done.write(&verdict)?;
-    if let Some(file) = keep {
-        sidecar::write(file, &traced)?;
-    }
-    if let Some(e) = send_error
-        && !no_route
-    {
+    let verdict = trace.conclude(facts, Some(u64::from(seq)))?;
+    if let Some(e) = send_error {
         return Err(anyhow!(e));
     }
     Ok(if verdict.reachable { Outcome::Success } else { Outcome::NotReached })

@@ -9,7 +9,6 @@ use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 
-use crate::cli::TopoArgs;
 use crate::core::path::{Target, path};
 use crate::core::topology::{DockerNetwork, NsIdx, NsKind, Topology};
 use crate::error::Outcome;
@@ -18,7 +17,16 @@ use crate::sys::docker;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 
-pub fn run(args: &TopoArgs) -> Result<Outcome> {
+/// What `vtrace topo` was asked.
+#[derive(Debug, Clone)]
+pub struct Topo {
+    /// Endpoints to show (and the path between consecutive ones); all namespaces when none.
+    pub endpoints: Vec<String>,
+    /// Print one JSON object.
+    pub json: bool,
+}
+
+pub fn run(args: &Topo) -> Result<Outcome> {
     // Docker is asked (a few CLI runs) while the namespaces are dumped.
     let (topo, docker) = std::thread::scope(|s| {
         let docker = s.spawn(ask_docker);

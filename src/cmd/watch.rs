@@ -6,64 +6,51 @@
 //! Netfilter decisions and kernel drop reasons are traced as in `ping`, for the flow between each
 //! endpoint and the next (`--no-netfilter`, `--no-drop-reasons` turn them off).
 //!
-//! Orchestration only: the live session is `cmd::ping`'s [`Live`]; this file picks the points
-//! and the filter, and sends nothing.
+//! Orchestration only: the trace is `session::trace`'s; this file picks the points, the flows and
+//! the filter, and sends nothing.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use clap::Args;
 
-use crate::cli::parse_duration;
-use crate::cmd::live::{Live, Output, catch_sigint, interrupted, wants_tui, with_tui};
-use crate::cmd::netfilter;
+use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::cmd::ping::{locate, relabel};
-use crate::core::diagnosis::{self, ProbeFacts};
+use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
-use crate::core::verdict::{Cause, Verdict};
+use crate::core::verdict::Cause;
 use crate::error::Outcome;
+use crate::session::trace::{Flow, Plan, Trace};
 use crate::sys::netlink::discover;
-use crate::sys::nftrace::{NfSession, Options, sidecar};
+use crate::sys::stop::Stop;
 
-/// Options of `vtrace watch`.
-#[derive(Debug, Clone, Args)]
-pub struct WatchArgs {
-    /// The containers to watch: NAME (netns, then Docker container), netns:NAME, docker:NAME,
-    /// pid:PID, path:FILE, or an IP. Two or more: the path from each to the next is captured.
-    #[arg(value_name = "ENDPOINT", required = true)]
+/// What `vtrace watch` was asked.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// The endpoints; the path from each to the next is captured.
     pub endpoints: Vec<String>,
-    /// Stop after this long (e.g. 10s); without it, run until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
+    /// Stop after this long (else at Ctrl-C).
     pub duration: Option<Duration>,
-    /// Capture filter (tcpdump syntax) in place of the default: the endpoints' ARP, ICMP, TCP and
-    /// UDP. Each TCP segment and UDP datagram is its own journey; a SYN is paired with its SYN-ACK.
-    #[arg(long, value_name = "BPF")]
+    /// Capture filter in place of the endpoints' ARP, ICMP, TCP and UDP.
     pub filter: Option<String>,
     /// How long a packet may take across the points, and a reply to follow its request.
-    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub window: Duration,
-    #[command(flatten)]
-    pub out: crate::cmd::live::TraceFlags,
-    #[command(flatten)]
-    pub live: crate::cmd::live::LiveOptions,
+    pub flags: LiveFlags,
 }
 
-pub fn run(args: &WatchArgs) -> Result<Outcome> {
-    catch_sigint();
-    crate::cmd::live::configure(&args.live);
-    if wants_tui(args.out.json, args.out.no_tui) {
-        let args = args.clone();
+pub fn run(args: &Watch, stop: &Stop) -> Result<Outcome> {
+    if args.flags.wants_tui() {
+        let (args, s) = (args.clone(), stop.clone());
         let command = format!("watch {}", args.endpoints.join(" "));
-        return with_tui(command, move |out| watch(&args, out));
+        return with_tui(command, args.flags.ring, stop, move |out| watch(&args, out, &s));
     }
-    watch(args, Output::Stream { json: args.out.json })
+    watch(args, Output::Stream { json: args.flags.json }, stop)
 }
 
-/// Watch until interrupted or `--duration`, reporting to `output`.
-fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
+/// Watch until stopped or `--duration`, reporting to `output`.
+fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
     let mut topo = discover().context("discovering the network namespaces")?;
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
     for spec in &args.endpoints {
@@ -92,87 +79,31 @@ fn watch(args: &WatchArgs, output: Output) -> Result<Outcome> {
     let hosts = host_ips(&topo, &located);
     let filter = args.filter.clone().unwrap_or_else(|| default_filter(&hosts));
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX).max(1);
-    let quiet = matches!(output, Output::Tui { .. });
-    // Netfilter tracing of the flow between each endpoint and the next, alongside the captures
-    // (one drop-reason monitor for all), and the qdiscs' drop counters before and after.
-    // A netfilter trace left next to the file by an earlier run must not be replayed with this
-    // one's captures.
-    if let Some(file) = &args.out.write {
-        sidecar::remove(file)?;
-    }
-    let (sessions, live, qdiscs_before) = std::thread::scope(|s| {
-        let sessions = s.spawn(|| {
-            paths
-                .iter()
-                .zip(located.windows(2))
-                .enumerate()
-                .filter_map(|(i, (p, pair))| {
-                    let [(a, a_ip), (b, b_ip)] = pair else { return None };
-                    let a_ip = a_ip.or_else(|| first_ip(&topo, *a, &hosts))?;
-                    let b_ip = b_ip.or_else(|| first_ip(&topo, *b, &hosts))?;
-                    let opts = Options {
-                        netfilter: !args.out.no_netfilter,
-                        drop_reasons: !args.out.no_drop_reasons && i == 0,
-                    };
-                    netfilter::start(&topo, &p.points, Some(a_ip), b_ip, opts, quiet)
-                })
-                .collect::<Vec<NfSession>>()
-        });
-        let qdiscs = s.spawn(|| netfilter::qdisc_counts(&topo, &points));
-        let live =
-            Live::start(&topo, &points, &filter, args.out.write.as_deref(), output, window_ns);
-        (sessions.join().unwrap_or_default(), live, qdiscs.join().unwrap_or_default())
-    });
-    let mut live = live?;
+    // Netfilter tracing of the flow between each endpoint and the next (one drop-reason
+    // monitor for all).
+    let flows = paths
+        .iter()
+        .zip(located.windows(2))
+        .enumerate()
+        .filter_map(|(i, (p, pair))| {
+            let [(a, a_ip), (b, b_ip)] = pair else { return None };
+            let a_ip = a_ip.or_else(|| first_ip(&topo, *a, &hosts))?;
+            let b_ip = b_ip.or_else(|| first_ip(&topo, *b, &hosts))?;
+            let mut opts = args.flags.netfilter;
+            opts.drop_reasons &= i == 0;
+            Some(Flow { points: &p.points, src: Some(a_ip), dst: b_ip, opts })
+        })
+        .collect();
+    let cfg = args.flags.config(window_ns, &output);
+    let (report, tap, started) = output.wire(&topo, &points, cfg.snaplen);
+    let plan = Plan { topo: &topo, points: &points, path: paths.first(), filter: &filter, flows };
+    let mut trace = Trace::start(plan, &cfg, report, tap, None, stop.clone())?;
+    started();
     let start = Instant::now();
-    while !interrupted() && args.duration.is_none_or(|d| start.elapsed() < d) {
-        live.pump()?;
-        for nf in &sessions {
-            live.add_netfilter_events(nf.drain());
-            live.add_kernel_drops(nf.drain_drops());
-        }
+    while !stop.requested() && args.duration.is_none_or(|d| start.elapsed() < d) {
+        trace.pump()?;
     }
-    for nf in &sessions {
-        live.add_netfilter_events(nf.drain());
-        live.add_kernel_drops(nf.drain_drops());
-    }
-    let nf_traced = !sessions.is_empty();
-    let (done, mut traced) = netfilter::finish_with(live, sessions, quiet)?;
-    let mut verdict = done.verdict();
-    // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
-    // something was lost or the trace is kept.
-    if let Some(path) = paths.first().filter(|_| !verdict.reachable || args.out.write.is_some()) {
-        let after = netfilter::qdisc_counts(&topo, &points);
-        traced.qdisc_rises = diagnosis::qdisc_rises(path, &qdiscs_before, &after);
-    }
-    let tc_drop = |verdict: &Verdict| {
-        let path = paths.first().filter(|_| !verdict.reachable)?;
-        diagnosis::tc_drop_on_path(path, verdict, &traced.qdisc_rises)
-    };
-    let diagnosis = netfilter::diagnose(&topo, &points, &traced, &verdict)
-        .or_else(|| tc_drop(&verdict))
-        .or_else(|| {
-            (!verdict.reachable)
-                .then(|| {
-                    diagnosis::diagnose(&topo, paths.first(), &verdict, &ProbeFacts::default())
-                })
-                .flatten()
-        });
-    if let Some(d) = diagnosis {
-        diagnosis::apply(&mut verdict, &d);
-    }
-    netfilter::name_kernel_drop(&topo, &points, done.netfilter.lost_drops(), &mut verdict);
-    // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the report:
-    // failing to keep it must not cost the report).
-    let keep = args.out.write.as_ref().filter(|_| nf_traced || !traced.qdisc_rises.is_empty());
-    if keep.is_some() {
-        traced.drops.extend(done.netfilter.drops().iter().cloned());
-        traced.drops.sort_by_key(|d| d.t_ns);
-    }
-    done.write(&verdict)?;
-    if let Some(file) = keep {
-        sidecar::write(file, &traced)?;
-    }
+    let verdict = trace.conclude(ProbeFacts::default(), None)?;
     let quiet = verdict.sent == 0 && verdict.cause == Cause::Unknown;
     Ok(if verdict.reachable || quiet { Outcome::Success } else { Outcome::NotReached })
 }

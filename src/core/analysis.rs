@@ -15,6 +15,19 @@ pub struct Analysis {
     captured: Vec<u64>,
     journeys: Vec<crate::core::journey::Journey>,
     ready: Vec<Exchange>,
+    /// The probe's own socket, when vtrace sent the echoes (live `ping`).
+    probe: Option<ProbeSocket>,
+}
+
+/// What the probe's socket received: the last point of an echo reply is the socket, not the
+/// source's interface. A reply captured on that interface that never reached the socket died in
+/// the source's stack (an input rule, a socket filter): it is lost there.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSocket {
+    /// The echo id of the probes.
+    pub id: u16,
+    /// Sequence numbers of the replies the socket received.
+    pub received: std::collections::HashSet<u16>,
 }
 
 impl Analysis {
@@ -27,6 +40,21 @@ impl Analysis {
             captured: Vec::new(),
             journeys: Vec::new(),
             ready: Vec::new(),
+            probe: None,
+        }
+    }
+
+    /// Echo replies to probes with this id count only once the probe's socket received them
+    /// ([`Analysis::delivered`]); call before the first observation.
+    pub fn expect_probe(&mut self, id: u16) {
+        self.probe = Some(ProbeSocket { id, received: Default::default() });
+    }
+
+    /// The probe's socket received the echo reply `seq` (before the exchange settles: live
+    /// frames wait in the reorder buffer far longer than the socket takes).
+    pub fn delivered(&mut self, seq: u16) {
+        if let Some(p) = self.probe.as_mut() {
+            p.received.insert(seq);
         }
     }
 
@@ -99,10 +127,26 @@ impl Analysis {
     }
 
     fn collect(&mut self) {
-        for ex in self.exchanges.take_ready() {
+        for mut ex in self.exchanges.take_ready() {
+            if let Some(p) = &self.probe {
+                undelivered_is_lost(&mut ex, p);
+            }
             self.tally.add(&ex);
             self.ready.push(ex);
         }
+    }
+}
+
+/// An echo reply to the probe that completed its journey on the wire but never reached the
+/// probe's socket is lost after its last point, before the socket.
+fn undelivered_is_lost(ex: &mut Exchange, probe: &ProbeSocket) {
+    let Some(echo) = ex.echo().filter(|e| e.id == probe.id) else { return };
+    if !ex.kind.is_echo() || probe.received.contains(&echo.seq) {
+        return;
+    }
+    if let Some(reply) = ex.reply.as_mut().filter(|r| r.complete()) {
+        let after = reply.journey.last().map(|h| h.point);
+        reply.lost = Some(crate::core::exchange::Loss { after, before: None });
     }
 }
 

@@ -39,6 +39,28 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, for parsing.
+    const ALL: [Role; 5] = [Role::Endpoint, Role::VethHost, Role::Bridge, Role::Router, Role::Link];
+
+    /// The role named as [`Role::as_str`] spells it (as pcapng files of vtrace record it).
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// The role of a point whose capture did not say, from its interface name and whether it
+    /// is an end of the path: the one guess every view uses.
+    pub fn guess(ifname: &str, at_end: bool) -> Role {
+        if at_end {
+            Role::Endpoint
+        } else if ["br", "docker", "virbr", "cni", "podman"].iter().any(|p| ifname.starts_with(p)) {
+            Role::Bridge
+        } else if ifname.starts_with("veth") {
+            Role::VethHost
+        } else {
+            Role::Link
+        }
+    }
+
     /// The name used in JSON reports.
     pub fn as_str(self) -> &'static str {
         match self {

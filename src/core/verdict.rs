@@ -165,11 +165,18 @@ impl Tally {
                 verdict.cause = if exchange.is_echo() { Cause::Unknown } else { Cause::NoArpReply };
                 verdict.segment = Some(loss.into());
                 let kind = if exchange.is_echo() { "echo" } else { "ARP" };
-                verdict.summary = format!(
-                    "{echoes}: {kind} {what} lost between {} and {}",
-                    name(loss.after),
-                    name(loss.before)
-                );
+                verdict.summary = match loss.before {
+                    // Past the last point: the probe's socket never received it.
+                    None => format!(
+                        "{echoes}: {kind} {what} reached {} but never the probe's socket",
+                        name(loss.after)
+                    ),
+                    Some(_) => format!(
+                        "{echoes}: {kind} {what} lost between {} and {}",
+                        name(loss.after),
+                        name(loss.before)
+                    ),
+                };
             }
             Some(Failure::Unanswered { exchange, last }) => {
                 verdict.segment = Some(Segment { after: last, before: None });

@@ -173,7 +173,7 @@ impl TraceReport for JsonTrace<'_> {
             .points
             .iter()
             .map(|p| {
-                json!({"id": p.id, "netns": p.netns, "ifname": p.ifname, "role": p.role,
+                json!({"id": p.id, "netns": p.netns, "ifname": p.ifname, "role": p.role.map(|r| r.as_str()),
                        "captured": p.captured, "kernel_drops": p.kernel_drops})
             })
             .collect();

@@ -139,7 +139,10 @@ impl TraceReport for TextTrace<'_> {
             let _ = writeln!(
                 out,
                 "  {:<width$}  {:<8}  {:>8} packets  {} dropped by the kernel",
-                p.id, p.role, p.captured, p.kernel_drops
+                p.id,
+                p.role.map_or("", |r| r.as_str()),
+                p.captured,
+                p.kernel_drops
             );
         }
         if s.other_journeys > 0 || s.unidentified > 0 {

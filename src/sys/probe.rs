@@ -114,6 +114,50 @@ impl Prober {
     }
 }
 
+impl Prober {
+    /// The sequence numbers of the echo replies to this probe that reached its socket since the
+    /// last call (never blocks). A reply captured on the source's interface that is not here
+    /// died in the source's stack.
+    pub fn replies(&self) -> Vec<u16> {
+        let v6 = self.opts.dst.is_ipv6();
+        let mut seqs = Vec::new();
+        let mut buf = [0u8; 2048];
+        loop {
+            // SAFETY: recv(2) into a buffer this function owns, of the length given.
+            let n = unsafe {
+                libc::recv(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            let Ok(n) = usize::try_from(n) else { break };
+            if let Some(seq) = buf.get(..n).and_then(|b| reply_seq(b, v6, self.opts.id)) {
+                seqs.push(seq);
+            }
+        }
+        seqs
+    }
+}
+
+/// The sequence number of an echo reply with id `id`: an IPv4 raw socket hands over the IP
+/// header too, an ICMPv6 one the ICMPv6 message alone.
+fn reply_seq(data: &[u8], v6: bool, id: u16) -> Option<u16> {
+    let icmp = if v6 {
+        data
+    } else {
+        let ihl = usize::from(data.first()? & 0x0f) * 4;
+        data.get(ihl..)?
+    };
+    let reply_type = if v6 { 129 } else { 0 };
+    if *icmp.first()? != reply_type {
+        return None;
+    }
+    let field = |at: usize| Some(u16::from_be_bytes([*icmp.get(at)?, *icmp.get(at + 1)?]));
+    (field(4)? == id).then(|| field(6)).flatten()
+}
+
 fn open_socket(dont_fragment: bool, v6: bool) -> anyhow::Result<OwnedFd> {
     let (family, proto) = if v6 {
         (libc::AF_INET6, libc::IPPROTO_ICMPV6)
@@ -137,9 +181,7 @@ fn open_socket(dont_fragment: bool, v6: bool) -> anyhow::Result<OwnedFd> {
         let pmtu = if dont_fragment { libc::IP_PMTUDISC_PROBE } else { libc::IP_PMTUDISC_DONT };
         set_int(&fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, pmtu)?;
     }
-    // Replies are read from the captures, never from this socket: do not queue them.
-    // SAFETY: shutdown(2) on a descriptor this function owns.
-    let _ = unsafe { libc::shutdown(fd.as_raw_fd(), libc::SHUT_RD) };
+    // Replies are read back ([`Prober::replies`]): the socket is the probe's last point.
     Ok(fd)
 }
 
@@ -314,6 +356,20 @@ mod tests {
         assert_eq!(p.len(), 11);
         assert_eq!(p.get(8..), Some(&b"vtr"[..]));
         assert_eq!(checksum(&p), 0);
+    }
+
+    #[test]
+    fn replies_are_recognised_by_type_and_id() {
+        let mut v4 = vec![0x45u8; 20];
+        v4.extend_from_slice(&[0, 0, 0, 0, 0x12, 0x34, 0, 7]);
+        assert_eq!(reply_seq(&v4, false, 0x1234), Some(7));
+        assert_eq!(reply_seq(&v4, false, 0x1235), None, "another probe's reply");
+        let request = [8u8, 0, 0, 0, 0x12, 0x34, 0, 7];
+        let mut v4_request = vec![0x45u8; 20];
+        v4_request.extend_from_slice(&request);
+        assert_eq!(reply_seq(&v4_request, false, 0x1234), None, "our own request");
+        assert_eq!(reply_seq(&[129, 0, 0, 0, 0x12, 0x34, 0, 9], true, 0x1234), Some(9));
+        assert_eq!(reply_seq(&[0x45, 0], false, 1), None, "truncated");
     }
 
     #[test]

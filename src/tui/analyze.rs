@@ -1,47 +1,36 @@
-//! `vtrace analyze --tui`: read every capture through the core first, then open the TUI on the
-//! result. The exit code follows the verdict, as for the text report. `w` reads the files again
-//! for the frames of the exchanges shown.
+//! `vtrace analyze --tui`: analyse every capture through the offline session first (the same
+//! conclusion as the text report, netfilter replay included), then open the TUI on the result.
+//! The exit code follows the verdict, as for the text report. `w` reads the files again for the
+//! frames of the exchanges shown.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 
-use crate::cli::AnalyzeArgs;
-use crate::cmd::inputs;
-use crate::cmd::merge::{self, Item};
 use crate::error::Outcome;
+use crate::session::offline::{self, Offline};
+use crate::sys::stop::Stop;
+use crate::tui::feed::StateReport;
 use crate::tui::frames::CaptureFiles;
-use crate::tui::load::Loader;
+use crate::tui::state::TuiState;
 
-pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
+/// Analyse `offline` and show it; `ring`: exchanges the view keeps.
+pub fn run(offline: &Offline, ring: usize, stop: &Stop) -> Result<Outcome> {
     if !std::io::stdout().is_terminal() {
         bail!("--tui needs a terminal on stdout: drop --tui for the text report (or add --json)");
     }
-    let inputs = inputs::open_all(args)?;
-    let files: Vec<_> = inputs.iter().map(|i| (i.path.clone(), i.label.clone())).collect();
+    let inputs = offline::open(offline)?;
     let command = format!("analyze ({} capture files)", inputs.len());
-    let reading = merge::spawn(inputs)?;
-    let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX);
-    let mut loader = Loader::new(&command, window_ns, args.ring);
-    for mut batch in reading.batches.iter() {
-        for item in &batch {
-            match item {
-                Item::Point { id, role } => loader.add_point(id, role),
-                Item::Obs(obs) => loader.ingest(obs),
-            }
-        }
-        batch.clear();
-        let _ = reading.give_back.try_send(batch);
-    }
-    let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
-    if let Some(err) = end.error {
+    let mut state = TuiState::new(command, ring);
+    let analysed = offline::analyse(offline, inputs, &mut StateReport { state: &mut state })?;
+    if let Some(err) = analysed.error {
         return Err(err);
     }
-    let mut state = loader.finish(&end.kernel_drops);
     let points = state.points.iter().map(|p| p.id.clone()).collect();
+    let files = offline.files.iter().map(|(label, f)| (f.clone(), label.clone())).collect();
     state.frames = Some(Arc::new(CaptureFiles { files, points }));
-    crate::tui::run(&mut state, None)?;
+    crate::tui::run(&mut state, None, stop)?;
     let reachable = state.verdict.as_ref().is_some_and(|v| v.reachable);
     Ok(if reachable { Outcome::Success } else { Outcome::NotReached })
 }

@@ -18,6 +18,7 @@ use crate::core::exchange::Exchange;
 use crate::core::line::PointIdx;
 use crate::core::verdict::Verdict;
 use crate::report::trace::PointRow;
+use crate::sys::stop::Stop;
 use crate::tui::action::action_for;
 use crate::tui::frames::FrameSource;
 use crate::tui::state::TuiState;
@@ -67,24 +68,13 @@ pub fn apply(state: &mut TuiState, item: Feed) {
     }
 }
 
-/// How the loop learns that the process was asked to stop (SIGINT, SIGTERM, SIGHUP): set once
-/// by the command; checked on every turn, so a signal closes the view like `q`.
-static STOP: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
-
-/// Close the view (as if the user quit) once `stopped()` returns true.
-pub fn stop_when(stopped: fn() -> bool) {
-    let _ = STOP.set(stopped);
-}
-
-fn stop_requested() -> bool {
-    STOP.get().is_some_and(|stopped| stopped())
-}
-
 /// Take over the terminal, run the loop until the user quits, and give the terminal back.
-pub fn run(state: &mut TuiState, feed: Option<Receiver<Feed>>) -> Result<()> {
+/// `stop` closes the view like `q` (SIGINT, SIGTERM, SIGHUP; the trace ending on its own does
+/// not: the view stays open until the user quits).
+pub fn run(state: &mut TuiState, feed: Option<Receiver<Feed>>, stop: &Stop) -> Result<()> {
     let terminal = ratatui::try_init();
     let result = match terminal {
-        Ok(mut terminal) => run_on(&mut terminal, state, feed, read_event),
+        Ok(mut terminal) => run_on(&mut terminal, state, feed, stop, read_event),
         Err(e) => Err(anyhow::Error::new(e)
             .context("setting up the terminal for the TUI (is stdout a terminal?)")),
     };
@@ -102,6 +92,7 @@ pub fn run_on<B: Backend>(
     terminal: &mut Terminal<B>,
     state: &mut TuiState,
     mut feed: Option<Receiver<Feed>>,
+    stop: &Stop,
     mut next_event: impl FnMut(Duration) -> std::io::Result<Option<Event>>,
 ) -> Result<()> {
     // While results flow, the loop comes back for them every BUSY_WAIT (the live side waits
@@ -109,7 +100,7 @@ pub fn run_on<B: Backend>(
     let mut drawn: Option<Instant> = None;
     let mut busy = false;
     let mut keyed = true;
-    while !state.quit && !stop_requested() {
+    while !state.quit && !stop.requested() {
         if keyed || !busy || drawn.is_none_or(|t| t.elapsed() >= TICK) {
             terminal.draw(|f| f.render_widget(&*state, f.area())).context("drawing the TUI")?;
             drawn = Some(Instant::now());

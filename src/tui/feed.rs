@@ -8,7 +8,10 @@ use std::sync::mpsc::SyncSender;
 use crate::core::exchange::Exchange;
 use crate::core::line::{Line, PointIdx};
 use crate::report::trace::{PointRow, Summary, TraceReport};
+use crate::session::live::FrameTap;
 use crate::tui::event_loop::Feed;
+use crate::tui::frames::Spool;
+use crate::tui::state::TuiState;
 
 #[derive(Debug)]
 pub struct FeedReport {
@@ -56,17 +59,82 @@ impl TraceReport for FeedReport {
     }
 }
 
+/// A [`TraceReport`] that fills a [`TuiState`] in place: `analyze --tui` analyses the files
+/// into it, then shows it.
+#[derive(Debug)]
+pub struct StateReport<'s> {
+    pub state: &'s mut TuiState,
+}
+
+impl StateReport<'_> {
+    /// Points the analysis named that the state does not have yet.
+    fn points(&mut self, names: &[String]) {
+        for id in names.iter().skip(self.state.points.len()) {
+            self.state.push_point(PointRow::new(id, None));
+        }
+    }
+}
+
+impl TraceReport for StateReport<'_> {
+    fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+        self.points(names);
+        if line.order() != self.state.order.as_slice() {
+            self.state.set_order(line.order());
+        }
+        self.state.push_exchange(ex);
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
+        self.points(s.names);
+        for row in self.state.points.iter_mut() {
+            if let Some(r) = s.points.iter().find(|r| r.id == row.id) {
+                row.clone_from(r);
+            }
+        }
+        let order: Vec<PointIdx> = s
+            .points
+            .iter()
+            .filter_map(|r| s.names.iter().position(|n| *n == r.id))
+            .filter_map(|i| u16::try_from(i).ok().map(PointIdx))
+            .collect();
+        self.state.set_order(&order);
+        self.state.set_verdict(s.verdict.clone());
+        Ok(())
+    }
+}
+
+/// The TUI's frame spool as the live session's frame tap.
+#[derive(Debug)]
+pub struct SpoolTap(pub std::sync::Arc<std::sync::Mutex<Spool>>);
+
+impl FrameTap for SpoolTap {
+    fn frame(&mut self, no: u64, point: usize, t_ns: u64, len: u32, data: &[u8]) {
+        if let Ok(mut spool) = self.0.lock() {
+            spool.push(no, point, t_ns, len, data);
+        }
+    }
+
+    fn index_bytes(&self) -> usize {
+        self.0.lock().map_or(0, |s| s.index_bytes())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc::sync_channel;
 
     use super::*;
+    use crate::core::path::Role;
     use crate::core::verdict::{Cause, Verdict};
 
     #[test]
     fn points_then_counts_by_point_index_then_verdict() {
         let (tx, rx) = sync_channel(16);
-        let rows = [PointRow::new("a/eth0", "endpoint"), PointRow::new("b/eth0", "endpoint")];
+        let rows = [
+            PointRow::new("a/eth0", Some(Role::Endpoint)),
+            PointRow::new("b/eth0", Some(Role::Endpoint)),
+        ];
         let mut report = FeedReport::new(tx, &rows);
         let names: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
         let (mut a, mut b) = (rows[0].clone(), rows[1].clone());

@@ -322,7 +322,8 @@ impl CaptureFiles {
                 (0..r.interfaces().len())
                     .map(|ifid| {
                         let info = &r.interfaces()[ifid];
-                        let id = crate::cmd::inputs::point_id(label.as_deref(), path, ifid, info);
+                        let id =
+                            crate::session::inputs::point_id(label.as_deref(), path, ifid, info);
                         let hit = self.points.iter().enumerate().position(|(i, p)| {
                             !taken.contains(&i)
                                 && (*p == id

@@ -317,7 +317,7 @@ mod tests {
     fn drawn(lost: Option<Loss>, n_hops: u16) -> Vec<String> {
         let mut s = TuiState::new("test", 10);
         for id in ["n1/eth0", "host/va", "host/br0", "host/vb", "n2/eth0"] {
-            s.push_point(PointRow::new(id, ""));
+            s.push_point(PointRow::new(id, None));
         }
         let hops =
             (0..n_hops).map(|i| Hop { point: PointIdx(i), t_ns: u64::from(i) * 1000, frame: 1 });

@@ -26,7 +26,7 @@ impl Loader {
     }
 
     /// The next capture point, in the order observations name them.
-    pub fn add_point(&mut self, id: &str, role: &str) {
+    pub fn add_point(&mut self, id: &str, role: Option<crate::core::path::Role>) {
         self.analysis.add_point();
         self.names.push(id.to_owned());
         self.state.push_point(PointRow::new(id, role));

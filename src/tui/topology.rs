@@ -8,6 +8,7 @@
 //! `══` joins points in different namespaces (a veth pair), `─` points of one namespace (bridge
 //! ports). Built from point ids and roles alone (what captures tell); draws, changes nothing.
 
+use crate::core::path::Role;
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
@@ -63,22 +64,10 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
 
 /// The interface name, bracketed for a bridge, bold for the ends of the path.
 fn label(row: &PointRow, end: bool) -> (String, Style) {
-    let role = if row.role.is_empty() { guess_role(&row.ifname, end) } else { row.role.as_str() };
-    match role {
-        "bridge" => (format!("[{}]", row.ifname), Style::new().fg(Color::Cyan)),
-        "endpoint" => (row.ifname.clone(), Style::new().add_modifier(Modifier::BOLD)),
+    match row.role.unwrap_or_else(|| Role::guess(&row.ifname, end)) {
+        Role::Bridge => (format!("[{}]", row.ifname), Style::new().fg(Color::Cyan)),
+        Role::Endpoint => (row.ifname.clone(), Style::new().add_modifier(Modifier::BOLD)),
         _ => (row.ifname.clone(), Style::new()),
-    }
-}
-
-/// A role for points whose capture did not say.
-fn guess_role(ifname: &str, end: bool) -> &'static str {
-    if end {
-        "endpoint"
-    } else if ["br", "docker", "virbr", "cni", "podman"].iter().any(|p| ifname.starts_with(p)) {
-        "bridge"
-    } else {
-        "veth"
     }
 }
 

@@ -23,7 +23,7 @@ pub const DROP_PROTOCOLS: [u16; 3] = [0x0800, 0x0806, 0x86dd];
 pub const OWN_RULE: &str = "meta nftrace set 1 (vtrace)";
 
 /// What to trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
     /// Install trace tables and listen to trace events (`--no-netfilter` turns it off).
     pub netfilter: bool,

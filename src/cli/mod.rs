@@ -1,4 +1,9 @@
-//! The command line (clap derive) and the top-level dispatch that maps outcomes to exit codes.
+//! The command line: the only module that knows clap. Its types are the low-level arguments;
+//! each becomes the plain configuration of its command in `cmd` (ripgrep's low-level →
+//! high-level args), and [`main`] maps the outcome to the exit code.
+
+mod lab;
+mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +38,7 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Build, remove or inspect the lab: container namespaces joined by veth pairs to a bridge,
     /// like Docker's default network (`lab up`, `lab down`, `lab status`).
-    Lab(crate::cmd::lab::LabArgs),
+    Lab(lab::LabArgs),
     /// Show the network across namespaces: interfaces, routes, bridges, ARP and FDB tables, and
     /// each veth joined to its peer in the other namespace.
     ///
@@ -64,7 +69,7 @@ pub enum Command {
         vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
         vtrace ping nginx-1 nginx-2 -s 1472 --df"
     )]
-    Ping(crate::cmd::ping::PingArgs),
+    Ping(trace::PingArgs),
     /// Trace, passively, what the containers send themselves: ARP, ICMP, TCP connection starts
     /// and UDP, captured on every point of the path between the endpoints and reported exchange
     /// by exchange as they settle, until Ctrl-C or --duration. Needs root.
@@ -72,7 +77,7 @@ pub enum Command {
         vtrace watch nginx-1 nginx-2\n  \
         vtrace watch nginx-1 nginx-2 --duration 10s --json\n  \
         vtrace watch nginx-1 nginx-2 --write traffic.pcapng")]
-    Watch(crate::cmd::watch::WatchArgs),
+    Watch(trace::WatchArgs),
     /// The whole story in one command: build the two-container lab (nginx-1, nginx-2, a bridge),
     /// trace `ping nginx-1 nginx-2 --fresh-arp` hop by hop (interactive on a terminal, text
     /// otherwise), and remove the lab however the trace ends. Needs root.
@@ -80,10 +85,10 @@ pub enum Command {
         vtrace demo\n  \
         vtrace demo --no-tui -c 3\n  \
         vtrace demo --json | jq .verdict")]
-    Demo(crate::cmd::demo::DemoArgs),
+    Demo(trace::DemoArgs),
     /// Remove what killed vtrace runs left behind: nftables tables `vtrace_<pid>_<n>` in every
     /// namespace and tracefs instances `vtrace_<pid>` whose process is gone. Needs root.
-    Cleanup(crate::cmd::cleanup::CleanupArgs),
+    Cleanup(CleanupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -107,7 +112,7 @@ pub struct AnalyzeArgs {
     /// With --tui: exchanges the interactive view keeps (the oldest are forgotten first).
     #[arg(long, value_name = "N", requires = "tui",
           default_value_t = crate::tui::state::DEFAULT_CAPACITY,
-          value_parser = crate::cmd::live::parse_ring)]
+          value_parser = trace::parse_ring)]
     pub ring: usize,
     /// How long a packet may take from its first capture point to its last, and a reply to
     /// follow its request (e.g. 1s, 250ms). Bounds memory however long the capture.
@@ -123,6 +128,46 @@ pub struct TopoArgs {
     /// Print one JSON object (namespaces, veth_links, paths, docker_networks) instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove every lab recorded in /run/vtrace, as `vtrace lab down --prefix P` does for
+    /// each: what an interrupted `lab up` half-built, and labs that are still up.
+    #[arg(long)]
+    pub labs: bool,
+}
+
+impl From<Command> for crate::cmd::Command {
+    fn from(c: Command) -> Self {
+        use crate::cmd::{Command as C, analyze, cleanup, topo};
+        match c {
+            Command::Analyze(a) => C::Analyze(analyze::Analyze {
+                files: a
+                    .files
+                    .into_iter()
+                    .map(|f| (None, f))
+                    .chain(a.points.into_iter().map(|(label, f)| (Some(label), f)))
+                    .collect(),
+                packets: a.packets,
+                json: a.json,
+                tui: a.tui,
+                ring: a.ring,
+                window: a.window,
+            }),
+            Command::Lab(a) => C::Lab(a.into()),
+            Command::Topo(a) => C::Topo(topo::Topo { endpoints: a.endpoints, json: a.json }),
+            Command::Ping(a) => C::Ping(a.into()),
+            Command::Watch(a) => C::Watch(a.into()),
+            Command::Demo(a) => C::Demo(a.into()),
+            Command::Cleanup(a) => {
+                C::Cleanup(cleanup::Cleanup { dry_run: a.dry_run, labs: a.labs })
+            }
+        }
+    }
 }
 
 fn parse_point(s: &str) -> Result<(String, PathBuf), String> {
@@ -154,7 +199,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Parse the command line, run the command, return the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match crate::cmd::run(cli.command) {
+    match crate::cmd::run(cli.command.into()) {
         Ok(outcome) => outcome.exit_code(),
         Err(err) if is_broken_pipe(&err) => Outcome::Success.exit_code(),
         Err(err) => {

@@ -7,10 +7,11 @@ use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
 
-use crate::cmd::inputs::{Input, description_field};
 use crate::core::decode::decode;
 use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
+use crate::core::path::Role;
+use crate::session::inputs::{Input, description_field};
 
 /// What the reading side sends, in order.
 // Observations are nearly every item; boxing them would cost an allocation per frame.
@@ -20,7 +21,7 @@ pub enum Item {
     /// The next capture point (its PointIdx is the count of points announced before it).
     Point {
         id: String,
-        role: String,
+        role: Option<Role>,
     },
     Obs(Observation),
 }
@@ -148,7 +149,7 @@ impl Reader {
         let infos = s.input.reader.interfaces();
         let mut new = Vec::new();
         for (ifid, info) in infos.iter().enumerate().skip(s.points.len()) {
-            let role = description_field(info, "role").unwrap_or("").to_owned();
+            let role = description_field(info, "role").and_then(Role::parse);
             new.push((s.input.point_id(ifid, info), role));
         }
         for (id, role) in new {

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow};
 
-use crate::cli::AnalyzeArgs;
 use crate::core::frame::InterfaceInfo;
 use crate::sys::nftrace::{NfFinished, sidecar};
 use crate::sys::pcapfile::CaptureReader;
@@ -20,17 +19,13 @@ pub struct Input {
     pub reader: CaptureReader,
 }
 
-/// Open every file of the command line: FILE… first, then the `--point` ones, in order.
-pub fn open_all(args: &AnalyzeArgs) -> Result<Vec<Input>> {
-    let given = args
-        .files
+/// Open every file, each with its `--point` label if it was given as LABEL=FILE, in order.
+pub fn open_all(files: &[(Option<String>, PathBuf)]) -> Result<Vec<Input>> {
+    let inputs = files
         .iter()
-        .map(|f| (None, f))
-        .chain(args.points.iter().map(|(label, f)| (Some(label.clone()), f)));
-    let inputs = given
         .map(|(label, path)| {
             let reader = CaptureReader::open(path)?;
-            Ok(Input { label, path: path.clone(), reader })
+            Ok(Input { label: label.clone(), path: path.clone(), reader })
         })
         .collect::<Result<Vec<_>>>()?;
     if inputs.is_empty() {

@@ -1,5 +1,6 @@
-//! Diagnosis of a live trace: why packets stopped where the verdict says they did, from what the
-//! topology said at trace time.
+//! The rules of the diagnosis, each on its own evidence: the links of the path from the topology
+//! at trace time (`link-down`, `bridge-port-blocked`, `mtu`, `no-route`) and the qdiscs whose
+//! drop counters rose (`tc-drop`). The order in which they are tried is [`super::conclude`]'s.
 //!
 //! The captures give the segment (the last point that saw the packet, the first that did not);
 //! the topology gives the state of every link of the path from there on. Rules, first match wins:
@@ -8,27 +9,10 @@
 //! link's MTU). Otherwise the verdict's own cause stands (`no-arp-reply`, `no-reply`, `unknown`).
 //! Pure: never touches the system, never guesses beyond the links of the path.
 
+use super::{Diagnosis, ProbeFacts};
 use crate::core::path::Path;
 use crate::core::topology::{Link, NsIdx, OperState, Topology};
 use crate::core::verdict::{Cause, Segment, Verdict};
-
-/// What vtrace knows about its own probes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProbeFacts {
-    /// Size of each probe's IP packet.
-    pub ip_len: usize,
-    /// Probes carried Don't Fragment.
-    pub dont_fragment: bool,
-    /// The source's kernel refused to send them: no route.
-    pub no_route: bool,
-}
-
-/// A cause found in the topology, and a sentence saying so.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnosis {
-    pub cause: Cause,
-    pub detail: String,
-}
 
 /// Diagnose a verdict. `path` is the path the trace captured on (its point `i` is the analysis's
 /// `PointIdx(i)`), `None` when no path could be computed.
@@ -179,21 +163,6 @@ pub fn tc_drop_on_path(path: &Path, verdict: &Verdict, rises: &[QdiscRise]) -> O
     tc_drop(&ids, id(seg.after), id(seg.before), verdict, rises)
 }
 
-/// Replace the verdict's cause with the diagnosis (and say why in the summary).
-pub fn apply(verdict: &mut Verdict, d: &Diagnosis) {
-    verdict.cause = d.cause;
-    if d.cause == Cause::NoRoute {
-        // Nothing left the source: what the captures said does not matter.
-        verdict.segment = verdict.segment.or(Some(Segment { after: None, before: None }));
-        verdict.summary =
-            format!("{}/{} echo replies: {}", verdict.received, verdict.sent, d.detail);
-    } else if verdict.summary.is_empty() {
-        verdict.summary.clone_from(&d.detail);
-    } else {
-        verdict.summary = format!("{}: {}", verdict.summary, d.detail);
-    }
-}
-
 /// The links of the path from the segment's `after` point to its `before` point (to the end of
 /// the path when `before` is unknown), with their point ids.
 fn segment_links<'t>(topo: &'t Topology, path: &'t Path, seg: Segment) -> Vec<(&'t str, &'t Link)> {
@@ -295,7 +264,8 @@ mod tests {
         topo.namespaces.get_mut(ns)?.links.iter_mut().find(|l| l.name == name)
     }
 
-    const PROBE: ProbeFacts = ProbeFacts { ip_len: 84, dont_fragment: false, no_route: false };
+    const PROBE: ProbeFacts =
+        ProbeFacts { ip_len: 84, dont_fragment: false, no_route: false, not_permitted: false };
 
     #[test]
     fn an_admin_down_veth_after_the_bridge_is_link_down() {
@@ -366,7 +336,7 @@ mod tests {
         if let Some(l) = link_mut(&mut topo, 2, "eth0") {
             l.mtu = 1400;
         }
-        let big = ProbeFacts { ip_len: 1500, dont_fragment: true, no_route: false };
+        let big = ProbeFacts { ip_len: 1500, dont_fragment: true, ..PROBE };
         let d = diagnose(&topo, Some(&path), &lost(Cause::Unknown, Some(3), Some(4)), &big);
         assert_eq!(
             d.map(|d| (d.cause, d.detail)),
@@ -392,7 +362,7 @@ mod tests {
         let d = diagnose(&topo, None, &v, &refused);
         assert_eq!(d.as_ref().map(|d| d.cause), Some(Cause::NoRoute));
         if let Some(d) = d {
-            apply(&mut v, &d);
+            crate::core::diagnosis::apply(&mut v, &d);
         }
         assert_eq!(v.cause, Cause::NoRoute);
         assert_eq!(v.segment, Some(Segment { after: None, before: None }));

@@ -1,0 +1,216 @@
+//! The diagnosis: why packets stopped where the verdict says they did. [`conclude`] is the one
+//! place that decides the order in which the rules are tried, for `ping`, `watch` and `analyze`
+//! alike; each command brings the evidence it has ([`Evidence`]: the path, the netfilter trace,
+//! the qdisc counters, the topology, what the probe itself saw) and gets the same answer from the
+//! same evidence. Pure: never touches the system, never guesses beyond its evidence.
+//!
+//! Order, first match wins:
+//! 1. the source refused to send (`no-route`; EPERM: the netfilter rule of the source that
+//!    dropped it, else what was seen): the packet never reached the first point;
+//! 2. a netfilter drop traced at or after the segment's last point (`netfilter-drop`);
+//! 3. a qdisc of the segment whose drop counter rose (`tc-drop`);
+//! 4. the links of the segment (`link-down`, `bridge-port-blocked`, `mtu`);
+//!
+//! then the kernel's drop reason, when one was seen for the lost packet, is named in the summary.
+//! Otherwise the verdict's own cause stands (`no-arp-reply`, `no-reply`, `unknown`).
+
+mod rules;
+
+pub use rules::*;
+
+use crate::core::line::PointIdx;
+use crate::core::netfilter::{
+    BrNetfilter, DropEvent, NfDrop, NfEvent, find_drop, kernel_drop_detail,
+};
+use crate::core::path::Path;
+use crate::core::topology::Topology;
+use crate::core::verdict::{Cause, Segment, Verdict};
+
+/// What vtrace knows about its own probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProbeFacts {
+    /// Size of each probe's IP packet.
+    pub ip_len: usize,
+    /// Probes carried Don't Fragment.
+    pub dont_fragment: bool,
+    /// The source's kernel refused to send them: no route.
+    pub no_route: bool,
+    /// The source's kernel refused to send them with EPERM (what an output rule that drops
+    /// makes `sendto` return).
+    pub not_permitted: bool,
+}
+
+impl ProbeFacts {
+    /// The source refused to send: nothing reached its first point.
+    pub fn refused(&self) -> bool {
+        self.no_route || self.not_permitted
+    }
+}
+
+/// A cause found in the evidence, and a sentence saying so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnosis {
+    pub cause: Cause,
+    pub detail: String,
+}
+
+/// A capture point as the diagnosis sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step<'a> {
+    /// Its index in the analysis (what the verdict's segment names).
+    pub idx: PointIdx,
+    /// Its point id, `<namespace label>/<ifname>`.
+    pub id: &'a str,
+    /// Its namespace label.
+    pub netns: &'a str,
+    /// A bridge (br_netfilter matters only where the packet crossed one).
+    pub bridge: bool,
+}
+
+/// The netfilter side of a trace: decisions and br_netfilter's switches per namespace label.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Netfilter<'a> {
+    pub events: &'a [NfEvent],
+    pub br_netfilter: &'a [(String, BrNetfilter)],
+}
+
+/// Everything a command knows when its trace is over.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence<'a> {
+    /// The capture points in path order.
+    pub steps: Vec<Step<'a>>,
+    /// The netfilter trace, when one ran (live) or was replayed (offline, from a sidecar).
+    pub netfilter: Option<Netfilter<'a>>,
+    /// Qdiscs of the path whose drop counters rose during the trace.
+    pub qdisc_rises: &'a [QdiscRise],
+    /// The topology at trace time and the path captured on (its point `i` is `PointIdx(i)`):
+    /// live only.
+    pub links: Option<(&'a Topology, &'a Path)>,
+    pub probe: ProbeFacts,
+    /// Kernel drops attributed to lost packets.
+    pub lost_drops: &'a [DropEvent],
+}
+
+/// Conclude: turn the verdict from the captures into the verdict with its cause, trying the rules
+/// in their one order (see the module doc).
+pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
+    if ev.probe.refused() {
+        // Nothing left the source: the loss is before its first point, whatever else was seen.
+        verdict.reachable = false;
+        verdict.segment = Some(Segment { after: None, before: ev.steps.first().map(|s| s.idx) });
+    }
+    if verdict.reachable || verdict.cause == Cause::CaptureGap {
+        return;
+    }
+    let found = refusal(ev)
+        .or_else(|| netfilter_drop(verdict, ev).map(|d| of_drop(&d)))
+        .or_else(|| tc_drop_of(verdict, ev))
+        .or_else(|| {
+            ev.links.and_then(|(topo, path)| diagnose(topo, Some(path), verdict, &ev.probe))
+        });
+    if let Some(d) = found {
+        apply(verdict, &d);
+    }
+    name_kernel_drop(verdict, ev);
+}
+
+/// Rule 1: the source's kernel refused to send.
+fn refusal(ev: &Evidence<'_>) -> Option<Diagnosis> {
+    if ev.probe.no_route {
+        return Some(Diagnosis {
+            cause: Cause::NoRoute,
+            detail: "the source has no route to the destination: the kernel refused to send".into(),
+        });
+    }
+    if !ev.probe.not_permitted {
+        return None;
+    }
+    let src = ev.steps.first().map(|s| s.netns);
+    let traced = ev.netfilter.and_then(|nf| {
+        let events: Vec<&NfEvent> = nf.events.iter().collect();
+        find_drop(&events, &src.into_iter().collect::<Vec<_>>(), &[])
+    });
+    Some(match traced {
+        Some(drop) => of_drop(&drop),
+        None => Diagnosis {
+            cause: Cause::Unknown,
+            detail: "the source's kernel refused to send (sendto: EPERM, what a netfilter rule \
+                     of its output path that drops makes it say; trace without --no-netfilter \
+                     to see the rule)"
+                .into(),
+        },
+    })
+}
+
+/// Rule 2: the first netfilter drop of the lost packet in a namespace at or after the segment's
+/// last point.
+pub fn netfilter_drop(verdict: &Verdict, ev: &Evidence<'_>) -> Option<NfDrop> {
+    let nf = ev.netfilter?;
+    let from = position(ev, verdict.segment.and_then(|s| s.after)).unwrap_or(0);
+    let mut after: Vec<&str> = Vec::new();
+    for s in ev.steps.iter().skip(from) {
+        if !after.contains(&s.netns) {
+            after.push(s.netns);
+        }
+    }
+    let bridged: Vec<(&str, BrNetfilter)> = nf
+        .br_netfilter
+        .iter()
+        .filter(|(ns, _)| ev.steps.iter().any(|s| s.bridge && s.netns == ns.as_str()))
+        .map(|(ns, b)| (ns.as_str(), *b))
+        .collect();
+    let events: Vec<&NfEvent> = nf.events.iter().collect();
+    find_drop(&events, &after, &bridged)
+}
+
+/// Rule 3: `tc-drop` in the segment.
+fn tc_drop_of(verdict: &Verdict, ev: &Evidence<'_>) -> Option<Diagnosis> {
+    let ids: Vec<&str> = ev.steps.iter().map(|s| s.id).collect();
+    let id = |p: Option<PointIdx>| position(ev, p).and_then(|i| ids.get(i).copied());
+    let seg = verdict.segment?;
+    tc_drop(&ids, id(seg.after), id(seg.before), verdict, ev.qdisc_rises)
+}
+
+/// The position in path order of the point with index `p`.
+fn position(ev: &Evidence<'_>, p: Option<PointIdx>) -> Option<usize> {
+    let p = p?;
+    ev.steps.iter().position(|s| s.idx == p)
+}
+
+/// A netfilter drop as a diagnosis, with the command that shows its rule.
+fn of_drop(drop: &NfDrop) -> Diagnosis {
+    Diagnosis {
+        cause: Cause::NetfilterDrop,
+        detail: format!("{} (see: {})", drop.summary(), drop.hint()),
+    }
+}
+
+/// Name the kernel drop reason of the lost packet in the verdict's summary, with its hint run in
+/// the namespace of the segment's `before` point (else its `after` point).
+fn name_kernel_drop(verdict: &mut Verdict, ev: &Evidence<'_>) {
+    let seg = verdict.segment;
+    let at = position(ev, seg.and_then(|s| s.before.or(s.after)));
+    let netns = at.and_then(|i| ev.steps.get(i)).map(|s| s.netns);
+    if let Some(detail) = kernel_drop_detail(ev.lost_drops, netns) {
+        verdict.summary = if verdict.summary.is_empty() {
+            detail
+        } else {
+            format!("{}; {detail}", verdict.summary)
+        };
+    }
+}
+
+/// Replace the verdict's cause with the diagnosis (and say why in the summary).
+pub fn apply(verdict: &mut Verdict, d: &Diagnosis) {
+    verdict.cause = d.cause;
+    if d.cause == Cause::NoRoute {
+        // Nothing left the source: what the captures said does not matter.
+        verdict.segment = verdict.segment.or(Some(Segment { after: None, before: None }));
+        verdict.summary =
+            format!("{}/{} echo replies: {}", verdict.received, verdict.sent, d.detail);
+    } else if verdict.summary.is_empty() {
+        verdict.summary.clone_from(&d.detail);
+    } else {
+        verdict.summary = format!("{}: {}", verdict.summary, d.detail);
+    }
+}

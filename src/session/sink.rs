@@ -1,0 +1,57 @@
+//! What a trace reports to: one [`TraceReport`] interface that the live session and the offline
+//! analysis write into, exchange by exchange as they settle, then the capture points and the
+//! verdict. The text and JSON renderers (`report::trace`) and the TUI's feed implement it; the
+//! session knows none of them.
+
+use std::io;
+
+use crate::core::exchange::Exchange;
+use crate::core::line::Line;
+use crate::core::path::Role;
+use crate::core::verdict::Verdict;
+
+/// A capture point as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointRow {
+    /// `<namespace label>/<ifname>`.
+    pub id: String,
+    pub netns: Option<String>,
+    pub ifname: String,
+    /// What the point is on the path; `None` when its capture did not say (yet).
+    pub role: Option<Role>,
+    pub captured: u64,
+    pub kernel_drops: u64,
+}
+
+impl PointRow {
+    /// Split a point id into namespace label and interface name (the label may hold a `/`:
+    /// `default/web/eth0`).
+    pub fn new(id: &str, role: Option<Role>) -> PointRow {
+        let (netns, ifname) = match id.rsplit_once('/') {
+            Some((ns, ifname)) => (Some(ns.to_owned()), ifname.to_owned()),
+            None => (None, id.to_owned()),
+        };
+        PointRow { id: id.to_owned(), netns, ifname, role, captured: 0, kernel_drops: 0 }
+    }
+}
+
+/// Everything the report needs at the end.
+#[derive(Debug)]
+pub struct Summary<'a> {
+    /// Points in path order.
+    pub points: Vec<&'a PointRow>,
+    /// Point ids by [`PointIdx`].
+    pub names: &'a [String],
+    pub verdict: &'a Verdict,
+    /// Journeys that were not ARP/ICMP exchanges, and frames vtrace could not identify.
+    pub other_journeys: u64,
+    pub unidentified: u64,
+}
+
+/// A renderer of the trace report.
+pub trait TraceReport {
+    /// One settled exchange. `names` are the point ids by [`PointIdx`].
+    fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()>;
+    /// The points and the verdict, after the last exchange.
+    fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()>;
+}

@@ -1,0 +1,186 @@
+//! One live trace from start to verdict, shared by `ping`, `watch` and `demo`: the captures
+//! ([`Live`]), the netfilter and drop-reason tracing of each traced flow, the qdisc counters
+//! read before and after, the probe's socket when vtrace sends, and the end every command shares
+//! (drain, finish the tracing, read the counters again, conclude, write the report, keep the
+//! netfilter trace beside a written capture).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::core::diagnosis::{
+    Evidence, Netfilter, ProbeFacts, QdiscCount, Step, conclude, qdisc_rises,
+};
+use crate::core::path::{Path, PathPoint, Role};
+use crate::core::topology::Topology;
+use crate::core::verdict::Verdict;
+use crate::session::live::{FrameTap, Live, LiveConfig};
+use crate::session::netfilter;
+use crate::session::sink::TraceReport;
+use crate::sys::nftrace::{NfSession, Options, sidecar};
+use crate::sys::probe::Prober;
+use crate::sys::stop::Stop;
+
+/// A flow whose netfilter decisions are traced, on the points of its path.
+#[derive(Debug, Clone)]
+pub struct Flow<'a> {
+    pub points: &'a [PathPoint],
+    pub src: Option<IpAddr>,
+    pub dst: IpAddr,
+    pub opts: Options,
+}
+
+/// What a live trace runs on.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub topo: &'a Topology,
+    /// Every capture point, in point order.
+    pub points: &'a [PathPoint],
+    /// The path the diagnosis looks at (the first one for `watch`).
+    pub path: Option<&'a Path>,
+    /// The capture filter (tcpdump syntax).
+    pub filter: &'a str,
+    pub flows: Vec<Flow<'a>>,
+}
+
+/// A running live trace.
+pub struct Trace<'a, 'w> {
+    plan: Plan<'a>,
+    live: Live<'w>,
+    sessions: Vec<NfSession>,
+    qdiscs_before: Vec<QdiscCount>,
+    write: Option<PathBuf>,
+    quiet: bool,
+    probe: Option<&'a Prober>,
+}
+
+impl<'a, 'w> Trace<'a, 'w> {
+    /// Start tracing: the trace tables, the qdisc counters and the captures side by side, all
+    /// ready before this returns. `probe`: the socket vtrace sends from (its replies count only
+    /// once they reach it).
+    pub fn start(
+        plan: Plan<'a>,
+        cfg: &LiveConfig,
+        report: Box<dyn TraceReport + 'w>,
+        tap: Option<Box<dyn FrameTap + 'w>>,
+        probe: Option<&'a Prober>,
+        stop: Stop,
+    ) -> Result<Self> {
+        // A netfilter trace left next to the file by an earlier run must not be replayed with
+        // this one's captures.
+        if let Some(file) = &cfg.write {
+            sidecar::remove(file)?;
+        }
+        let quiet = cfg.quiet;
+        let (sessions, live, qdiscs_before) = std::thread::scope(|s| {
+            let sessions = s.spawn(|| {
+                plan.flows
+                    .iter()
+                    .filter_map(|f| {
+                        netfilter::start(plan.topo, f.points, f.src, f.dst, f.opts, quiet)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let qdiscs = s.spawn(|| netfilter::qdisc_counts(plan.topo, plan.points));
+            let live = Live::start(plan.topo, plan.points, plan.filter, cfg, report, tap, stop);
+            (sessions.join().unwrap_or_default(), live, qdiscs.join().unwrap_or_default())
+        });
+        let mut live = live?;
+        if let Some(p) = probe {
+            live.expect_probe(p.options().id);
+        }
+        Ok(Trace { plan, live, sessions, qdiscs_before, write: cfg.write.clone(), quiet, probe })
+    }
+
+    /// Echo exchanges answered so far (at the probe's socket when vtrace sends).
+    pub fn answered(&self) -> u64 {
+        self.live.answered
+    }
+
+    /// Wait up to one tick for frames, report what settled, take in what the tracing saw.
+    pub fn pump(&mut self) -> Result<()> {
+        self.take_evidence();
+        self.live.pump()
+    }
+
+    fn take_evidence(&mut self) {
+        if let Some(p) = self.probe {
+            self.live.delivered(&p.replies());
+        }
+        for nf in &self.sessions {
+            self.live.add_netfilter_events(nf.drain());
+            self.live.add_kernel_drops(nf.drain_drops());
+        }
+    }
+
+    /// End the trace: settle everything, conclude, write the end of the report and keep the
+    /// netfilter trace beside a written capture. `attempted`: probes vtrace tried to send
+    /// (counted even when the source refused them).
+    pub fn conclude(mut self, probe: ProbeFacts, attempted: Option<u64>) -> Result<Verdict> {
+        self.take_evidence();
+        let sessions = std::mem::take(&mut self.sessions);
+        let traced_any = !sessions.is_empty();
+        let (done, mut traced) = netfilter::finish_with(self.live, sessions, self.quiet)?;
+        let mut verdict = done.verdict();
+        if let Some(attempted) = attempted.filter(|&a| a > verdict.sent) {
+            verdict.summary = if verdict.sent == 0 {
+                format!("{}/{attempted} echo replies", verdict.received)
+            } else {
+                let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
+                verdict.summary.replacen(
+                    &old,
+                    &format!("{}/{attempted} echo replies", verdict.received),
+                    1,
+                )
+            };
+            verdict.sent = attempted;
+            verdict.reachable = false;
+        }
+        let plan = &self.plan;
+        // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
+        // something was lost or the trace is kept.
+        if let Some(path) = plan.path.filter(|_| !verdict.reachable || self.write.is_some()) {
+            let after = netfilter::qdisc_counts(plan.topo, plan.points);
+            traced.qdisc_rises = qdisc_rises(path, &self.qdiscs_before, &after);
+        }
+        if !verdict.reachable {
+            netfilter::fill_rule_texts(plan.topo, plan.points, &mut traced.events);
+        }
+        let steps: Vec<Step<'_>> = plan
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Step {
+                idx: crate::core::line::PointIdx(u16::try_from(i).unwrap_or(u16::MAX)),
+                id: &p.point_id,
+                netns: plan.topo.ns(p.ns).map_or("?", |n| n.label.as_str()),
+                bridge: p.role == Role::Bridge,
+            })
+            .collect();
+        let evidence = Evidence {
+            steps,
+            netfilter: traced_any.then_some(Netfilter {
+                events: &traced.events,
+                br_netfilter: &traced.br_netfilter,
+            }),
+            qdisc_rises: &traced.qdisc_rises,
+            links: plan.path.map(|p| (plan.topo, p)),
+            probe,
+            lost_drops: done.netfilter.lost_drops(),
+        };
+        conclude(&mut verdict, &evidence);
+        // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the
+        // report: failing to keep it must not cost the report).
+        let keep = self.write.as_ref().filter(|_| traced_any || !traced.qdisc_rises.is_empty());
+        if keep.is_some() {
+            traced.drops.extend(done.netfilter.drops().iter().cloned());
+            traced.drops.sort_by_key(|d| d.t_ns);
+        }
+        done.write(&verdict)?;
+        if let Some(file) = keep {
+            sidecar::write(file, &traced)?;
+        }
+        Ok(verdict)
+    }
+}
