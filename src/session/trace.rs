@@ -124,15 +124,13 @@ impl<'a, 'w> Trace<'a, 'w> {
         let (done, mut traced) = netfilter::finish_with(self.live, sessions, self.quiet)?;
         let mut verdict = done.verdict();
         if let Some(attempted) = attempted.filter(|&a| a > verdict.sent) {
-            verdict.summary = if verdict.sent == 0 {
-                format!("{}/{attempted} echo replies", verdict.received)
+            let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
+            let new = format!("{}/{attempted} echo replies", verdict.received);
+            verdict.summary = if verdict.summary.contains(&old) {
+                verdict.summary.replacen(&old, &new, 1)
             } else {
-                let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
-                verdict.summary.replacen(
-                    &old,
-                    &format!("{}/{attempted} echo replies", verdict.received),
-                    1,
-                )
+                // Nothing was captured: the source refused to send, or never tried.
+                new
             };
             verdict.sent = attempted;
             verdict.reachable = false;
