@@ -1,0 +1,267 @@
+//! `vtrace topo --json`: the [`TopoReport`] document and its serde DTOs (namespaces with their
+//! links, routes, neighbours, bridges and FDB; veth links; paths; Docker networks).
+//!
+//! Pure conversion of a [`Topology`] and computed paths into DTOs; it must not format text nor
+//! discover anything, and core types never derive serde (the DTOs live here).
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::docker::{DockerNetDto, docker_dto, docker_selected};
+use super::{PathResult, route_dst, selected, veth_links};
+use crate::core::topology::{DockerNetwork, IfIndex, Link, Namespace, NsIdx, Route, Topology};
+
+/// The whole `topo --json` document.
+#[derive(Debug, Serialize)]
+pub struct TopoReport {
+    pub namespaces: Vec<NsDto>,
+    pub veth_links: Vec<VethLinkDto>,
+    pub paths: Vec<PathDto>,
+    /// Docker's networks (empty when Docker is absent or not running), as `brctl show` and
+    /// `docker network inspect` show them together.
+    pub docker_networks: Vec<DockerNetDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NsDto {
+    pub label: String,
+    pub kind: &'static str,
+    pub path: String,
+    pub inode: u64,
+    pub links: Vec<LinkDto>,
+    pub routes: Vec<RouteDto>,
+    pub neighbours: Vec<NeighDto>,
+    pub bridges: Vec<BridgeDto>,
+    pub fdb: Vec<FdbDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LinkDto {
+    pub ifindex: u32,
+    pub name: String,
+    pub kind: String,
+    pub mac: Option<String>,
+    pub mtu: u32,
+    pub admin_up: bool,
+    pub oper_state: &'static str,
+    pub carrier: Option<bool>,
+    pub master: Option<String>,
+    pub master_ifindex: Option<u32>,
+    /// `ADDRESS/PREFIX`.
+    pub addrs: Vec<String>,
+    pub peer: Option<PeerDto>,
+    pub bridge_port_state: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PeerDto {
+    pub netns: String,
+    pub ifindex: u32,
+    pub ifname: String,
+    /// The peer's point id.
+    pub point: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RouteDto {
+    /// `default` or `NETWORK/PREFIX`.
+    pub dst: String,
+    pub gateway: Option<IpAddr>,
+    pub dev: Option<String>,
+    pub dev_ifindex: Option<u32>,
+    pub scope: &'static str,
+    pub kind: &'static str,
+    pub metric: Option<u32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NeighDto {
+    pub ip: IpAddr,
+    pub mac: Option<String>,
+    pub state: &'static str,
+    pub dev: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BridgeDto {
+    pub name: String,
+    pub ifindex: u32,
+    pub ports: Vec<PortDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PortDto {
+    pub name: String,
+    pub ifindex: u32,
+    pub state: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FdbDto {
+    pub mac: String,
+    pub port: String,
+    pub master: Option<String>,
+    pub vlan: Option<u16>,
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct VethLinkDto {
+    pub a: String,
+    pub b: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PathDto {
+    pub from: String,
+    pub to: String,
+    pub dst_ip: Option<IpAddr>,
+    pub points: Vec<PointDto>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PointDto {
+    pub id: String,
+    pub netns: String,
+    pub ifname: String,
+    pub ifindex: u32,
+    pub role: &'static str,
+}
+
+/// Build the JSON document.
+pub fn report(
+    topo: &Topology,
+    selection: &[NsIdx],
+    paths: &[PathResult],
+    docker: &[DockerNetwork],
+) -> TopoReport {
+    TopoReport {
+        namespaces: selected(topo, selection)
+            .into_iter()
+            .map(|(i, n)| ns_dto(topo, i, n))
+            .collect(),
+        veth_links: veth_links(topo, selection)
+            .into_iter()
+            .map(|(a, b)| VethLinkDto { a, b })
+            .collect(),
+        paths: paths.iter().map(|p| path_dto(topo, p)).collect(),
+        docker_networks: docker_selected(topo, selection, docker)
+            .iter()
+            .map(|(n, b)| docker_dto(topo, n, b.as_ref()))
+            .collect(),
+    }
+}
+
+fn ns_dto(topo: &Topology, idx: NsIdx, ns: &Namespace) -> NsDto {
+    let name_of = |i: IfIndex| ns.ifname(i);
+    NsDto {
+        label: ns.label.clone(),
+        kind: ns.kind.as_str(),
+        path: ns.path.display().to_string(),
+        inode: ns.inode,
+        links: ns.links.iter().map(|l| link_dto(topo, idx, ns, l)).collect(),
+        routes: ns.routes.iter().map(|r| route_dto(ns, r)).collect(),
+        neighbours: ns
+            .neighbours
+            .iter()
+            .map(|n| NeighDto {
+                ip: n.ip,
+                mac: n.mac.map(|m| m.to_string()),
+                state: n.state.as_str(),
+                dev: name_of(n.dev),
+            })
+            .collect(),
+        bridges: ns
+            .bridges()
+            .map(|b| BridgeDto {
+                name: b.name.clone(),
+                ifindex: b.ifindex.0,
+                ports: ns
+                    .ports_of(b.ifindex)
+                    .map(|p| PortDto {
+                        name: p.name.clone(),
+                        ifindex: p.ifindex.0,
+                        state: p.bridge_port_state.map(|s| s.as_str()),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        fdb: ns
+            .fdb
+            .iter()
+            .map(|e| FdbDto {
+                mac: e.mac.to_string(),
+                port: name_of(e.port),
+                master: e.master.map(name_of),
+                vlan: e.vlan,
+                kind: e.kind.as_str(),
+            })
+            .collect(),
+    }
+}
+
+fn link_dto(topo: &Topology, idx: NsIdx, ns: &Namespace, l: &Link) -> LinkDto {
+    LinkDto {
+        ifindex: l.ifindex.0,
+        name: l.name.clone(),
+        kind: l.kind.as_str().to_owned(),
+        mac: l.mac.map(|m| m.to_string()),
+        mtu: l.mtu,
+        admin_up: l.admin_up,
+        oper_state: l.oper_state.as_str(),
+        carrier: l.carrier,
+        master: l.master.map(|m| ns.ifname(m)),
+        master_ifindex: l.master.map(|m| m.0),
+        addrs: l.addrs.iter().map(|a| format!("{}/{}", a.ip, a.prefix)).collect(),
+        peer: topo.peer_of(idx, l.ifindex).map(|(pns, pl)| PeerDto {
+            netns: topo.ns(pns).map(|n| n.label.clone()).unwrap_or_default(),
+            ifindex: pl.ifindex.0,
+            ifname: pl.name.clone(),
+            point: topo.point_id(pns, pl.ifindex),
+        }),
+        bridge_port_state: l.bridge_port_state.map(|s| s.as_str()),
+    }
+}
+
+fn route_dto(ns: &Namespace, r: &Route) -> RouteDto {
+    RouteDto {
+        dst: route_dst(r),
+        gateway: r.gateway,
+        dev: r.dev.map(|d| ns.ifname(d)),
+        dev_ifindex: r.dev.map(|d| d.0),
+        scope: r.scope.as_str(),
+        kind: r.kind.as_str(),
+        metric: r.metric,
+    }
+}
+
+fn path_dto(topo: &Topology, p: &PathResult) -> PathDto {
+    match &p.result {
+        Ok(path) => PathDto {
+            from: p.from.clone(),
+            to: p.to.clone(),
+            dst_ip: Some(path.dst_ip),
+            points: path
+                .points
+                .iter()
+                .map(|pt| PointDto {
+                    id: pt.point_id.clone(),
+                    netns: topo.ns(pt.ns).map(|n| n.label.clone()).unwrap_or_default(),
+                    ifname: pt.ifname.clone(),
+                    ifindex: pt.ifindex.0,
+                    role: pt.role.as_str(),
+                })
+                .collect(),
+            error: None,
+        },
+        Err(e) => PathDto {
+            from: p.from.clone(),
+            to: p.to.clone(),
+            dst_ip: None,
+            points: Vec::new(),
+            error: Some(e.to_string()),
+        },
+    }
+}
