@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
-use crate::core::topology::{NsIdx, Topology};
+use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, Trace};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
@@ -82,7 +82,11 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             (Some(p), ip)
         }
         Err(PathError::NextHopNotFound { dst, .. }) => (first_segment(&topo, src_idx, dst), dst),
-        Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => (None, dst),
+        // The source's own interface is the one point: the verdict says the packet died
+        // before it.
+        Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => {
+            (source_only(&topo, src_idx, dst), dst)
+        }
         Err(e) => {
             return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));
         }
@@ -248,6 +252,24 @@ fn first_segment(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
         .collect::<Vec<_>>();
     let dst_ns = points.last().map_or(src, |p| p.ns);
     Some(Path { src, dst: dst_ns, dst_ip: dst, points })
+}
+
+/// When the source has no route: its first interface that is up with an address of `dst`'s
+/// family (where the packet would have left), as a path of one point.
+fn source_only(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
+    let link = topo.ns(src)?.links.iter().find(|l| {
+        l.kind != LinkKind::Loopback
+            && l.admin_up
+            && l.addrs.iter().any(|a| a.ip.is_ipv6() == dst.is_ipv6())
+    })?;
+    let point = PathPoint {
+        ns: src,
+        point_id: topo.point_id(src, link.ifindex),
+        ifname: link.name.clone(),
+        ifindex: link.ifindex,
+        role: Role::Endpoint,
+    };
+    Some(Path { src, dst: src, dst_ip: dst, points: vec![point] })
 }
 
 /// The neighbour SRC resolves to reach `dst`: the gateway of its route, or `dst` on-link.

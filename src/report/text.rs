@@ -62,7 +62,8 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize)
             let _ = write!(out, "  ✓ {n}/{}", total.max(n));
         }
         Some(loss) => {
-            let before = name(names, loss.before).unwrap_or("the end of the path");
+            // Past the last point of a reply: the probe's own socket never received it.
+            let before = name(names, loss.before).unwrap_or("the probe's socket");
             let _ = write!(out, "  ✗ lost before {before}");
         }
     }
@@ -160,12 +161,11 @@ impl TraceReport for TextTrace<'_> {
         };
         let _ = writeln!(out, "\nverdict: {head} — {}", v.summary);
         if let Some(seg) = v.segment {
-            let _ = writeln!(
-                out,
-                "segment: after {} before {}",
-                name(s.names, seg.after).unwrap_or("(the source)"),
-                name(s.names, seg.before).unwrap_or("(the end of the path)")
-            );
+            let before = name(s.names, seg.before).unwrap_or("(the end of the path)");
+            let _ = match name(s.names, seg.after) {
+                Some(after) => writeln!(out, "segment: after {after} before {before}"),
+                None => writeln!(out, "segment: inside the source, before {before}"),
+            };
         }
         self.out.write_all(out.as_bytes())?;
         self.out.flush()
