@@ -58,5 +58,5 @@ pub fn run(args: &Analyze, stop: &Stop) -> Result<Outcome> {
 
 /// Exit 1 only when something was lost.
 fn outcome(verdict: &Verdict) -> Outcome {
-    if verdict.reachable { Outcome::Success } else { Outcome::NotReached }
+    if verdict.lost() { Outcome::NotReached } else { Outcome::Success }
 }

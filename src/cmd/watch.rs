@@ -20,7 +20,6 @@ use crate::cmd::ping::{locate, relabel};
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
-use crate::core::verdict::Cause;
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, Trace};
 use crate::sys::netlink::discover;
@@ -104,8 +103,7 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         trace.pump()?;
     }
     let verdict = trace.conclude(ProbeFacts::default(), None)?;
-    let quiet = verdict.sent == 0 && verdict.cause == Cause::Unknown;
-    Ok(if verdict.reachable || quiet { Outcome::Success } else { Outcome::NotReached })
+    Ok(if verdict.lost() { Outcome::NotReached } else { Outcome::Success })
 }
 
 /// The points of several paths in order, each once.

@@ -9,8 +9,9 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg, Loss};
 use crate::core::line::PointIdx;
 
 /// Why packets did not arrive (DESIGN.md's `verdict.cause`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Cause {
+    #[default]
     Ok,
     NetfilterDrop,
     LinkDown,
@@ -49,13 +50,21 @@ pub struct Segment {
     pub before: Option<PointIdx>,
 }
 
+impl Verdict {
+    /// Something was lost: with a probe, not every probe was answered; without one, an exchange
+    /// the capture holds did not go the whole way (the exit status is 1 then).
+    pub fn lost(&self) -> bool {
+        if self.probed { !self.reachable } else { self.cause != Cause::Ok || self.holds.lost() > 0 }
+    }
+}
+
 impl From<Loss> for Segment {
     fn from(l: Loss) -> Self {
         Segment { after: l.after, before: l.before }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Verdict {
     pub reachable: bool,
     pub sent: u64,
@@ -63,6 +72,88 @@ pub struct Verdict {
     pub cause: Cause,
     pub segment: Option<Segment>,
     pub summary: String,
+    /// At least one probe exchange (ICMP echo) was seen: `reachable` means something. Without
+    /// one (an `analyze` or `watch` of other traffic) the report says `reachable: null` and the
+    /// verdict summarises what the capture holds.
+    pub probed: bool,
+    /// What the capture holds.
+    pub holds: Holdings,
+}
+
+/// The exchanges a trace holds, by kind, and where they were lost.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Holdings {
+    /// By kind, in the order first seen.
+    pub kinds: Vec<KindCount>,
+    /// Each distinct loss (kind, leg, segment) with its count, in the order first seen; at most
+    /// [`MAX_LOSSES`].
+    pub losses: Vec<LossCount>,
+}
+
+/// Exchanges of one kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindCount {
+    pub kind: ExchangeKind,
+    pub total: u64,
+    /// Those that went the whole way (and were answered, for kinds that expect an answer).
+    pub complete: u64,
+}
+
+/// Exchanges lost the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LossCount {
+    pub kind: ExchangeKind,
+    /// `request`, `reply`, or `unanswered` (the request reached the end, nothing answered).
+    pub what: &'static str,
+    pub segment: Segment,
+    pub count: u64,
+}
+
+/// Distinct losses kept in [`Holdings::losses`].
+pub const MAX_LOSSES: usize = 16;
+
+impl Holdings {
+    fn add(&mut self, ex: &Exchange, failure: Option<Failure>) {
+        let i = match self.kinds.iter().position(|k| k.kind == ex.kind) {
+            Some(i) => i,
+            None => {
+                self.kinds.push(KindCount { kind: ex.kind, total: 0, complete: 0 });
+                self.kinds.len() - 1
+            }
+        };
+        if let Some(k) = self.kinds.get_mut(i) {
+            k.total += 1;
+            k.complete += u64::from(failure.is_none());
+        }
+        let Some(failure) = failure else { return };
+        let (what, segment) = match failure {
+            Failure::Lost { what, loss, .. } => (what, Segment::from(loss)),
+            Failure::Unanswered { last, .. } => {
+                ("unanswered", Segment { after: last, before: None })
+            }
+        };
+        let same = |l: &LossCount| l.kind == ex.kind && l.what == what && l.segment == segment;
+        if let Some(l) = self.losses.iter_mut().find(|l| same(l)) {
+            l.count += 1;
+        } else if self.losses.len() < MAX_LOSSES {
+            self.losses.push(LossCount { kind: ex.kind, what, segment, count: 1 });
+        }
+    }
+
+    /// Exchanges lost in any way.
+    pub fn lost(&self) -> u64 {
+        self.kinds.iter().map(|k| k.total - k.complete).sum()
+    }
+
+    /// `4 arp (4 complete), 8 tcp (7 complete)`.
+    fn describe(&self) -> String {
+        let kinds: Vec<String> = self
+            .kinds
+            .iter()
+            .map(|k| format!("{} {} ({} complete)", k.total, k.kind.as_str(), k.complete))
+            .collect();
+        kinds.join(", ")
+    }
 }
 
 /// What went wrong first, kept until the verdict is written.
@@ -85,6 +176,7 @@ pub struct Tally {
     hops: (usize, usize),
     echo_failure: Option<Failure>,
     arp_failure: Option<Failure>,
+    holds: Holdings,
 }
 
 fn failure_of(ex: &Exchange) -> Option<Failure> {
@@ -105,9 +197,17 @@ fn failure_of(ex: &Exchange) -> Option<Failure> {
 impl Tally {
     pub fn add(&mut self, ex: &Exchange) {
         if !ex.expects_reply {
+            // Each journey of its own: lost only when it did not go the whole way.
+            let lost = ex.request.lost.map(|loss| Failure::Lost {
+                what: "request",
+                exchange: ex.kind,
+                loss,
+            });
+            self.holds.add(ex, lost);
             return;
         }
         let failure = failure_of(ex);
+        self.holds.add(ex, failure);
         match ex.kind {
             k if k.is_echo() => {
                 self.sent += 1;
@@ -145,6 +245,9 @@ impl Tally {
             cause: Cause::Ok,
             segment: None,
             summary: String::new(),
+            // An unanswered ARP request stands for the echoes that could not be sent.
+            probed: sent > 0 || self.arp_failure.is_some(),
+            holds: self.holds.clone(),
         };
         let echoes = format!("{received}/{sent} echo replies");
         match failure {
@@ -152,8 +255,25 @@ impl Tally {
                 verdict.summary = format!("{echoes}, {} hops each way", self.hops_text());
             }
             None if sent == 0 => {
-                verdict.cause = Cause::Unknown;
-                verdict.summary = "no ICMP echo request in the capture".into();
+                // No probe: say what the capture holds, and where its first loss was.
+                let first = self.holds.losses.first();
+                verdict.cause = if first.is_some() { Cause::Unknown } else { Cause::Ok };
+                verdict.segment = first.map(|l| l.segment);
+                verdict.summary = if self.holds.kinds.is_empty() {
+                    "no ICMP echo and no other exchange in the capture".into()
+                } else {
+                    format!("no ICMP echo; {}", self.holds.describe())
+                };
+                if let Some(l) = first {
+                    let (after, before) = (name(l.segment.after), name(l.segment.before));
+                    let lost = match l.what {
+                        "unanswered" => format!("{} unanswered after {after}", l.kind.as_str()),
+                        what => {
+                            format!("{} {what} lost between {after} and {before}", l.kind.as_str())
+                        }
+                    };
+                    verdict.summary = format!("{}: {lost}", verdict.summary);
+                }
             }
             None => {
                 verdict.cause = Cause::Unknown;

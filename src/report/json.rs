@@ -181,9 +181,26 @@ impl TraceReport for JsonTrace<'_> {
         let segment = v.segment.map(
             |seg| json!({"after": name(s.names, seg.after), "before": name(s.names, seg.before)}),
         );
+        let seg = |seg: &crate::core::verdict::Segment| json!({"after": name(s.names, seg.after), "before": name(s.names, seg.before)});
+        let kinds: Vec<_> = v
+            .holds
+            .kinds
+            .iter()
+            .map(|k| json!({"kind": k.kind.as_str(), "total": k.total, "complete": k.complete}))
+            .collect();
+        let losses: Vec<_> = v
+            .holds
+            .losses
+            .iter()
+            .map(|l| {
+                json!({"kind": l.kind.as_str(), "what": l.what, "segment": seg(&l.segment),
+                       "count": l.count})
+            })
+            .collect();
         let verdict = json!({
-            "reachable": v.reachable, "sent": v.sent, "received": v.received,
+            "reachable": v.probed.then_some(v.reachable), "sent": v.sent, "received": v.received,
             "cause": v.cause.as_str(), "segment": segment, "summary": v.summary,
+            "exchanges": kinds, "losses": losses,
         });
         let tail = json!({"other_journeys": s.other_journeys, "unidentified": s.unidentified});
         self.buf.extend_from_slice(b"],\n\"points\":");

@@ -157,6 +157,8 @@ impl TraceReport for TextTrace<'_> {
         let head = match v.cause {
             _ if v.reachable => "reachable".to_owned(),
             Cause::Ok => "ok".to_owned(),
+            // No probe in the trace: nothing to call reachable or not, only what was lost.
+            cause if !v.probed => format!("lost ({})", cause.as_str()),
             cause => format!("NOT reachable ({})", cause.as_str()),
         };
         let _ = writeln!(out, "\nverdict: {head} — {}", v.summary);

@@ -134,6 +134,7 @@ impl<'a, 'w> Trace<'a, 'w> {
             };
             verdict.sent = attempted;
             verdict.reachable = false;
+            verdict.probed = true;
         }
         let plan = &self.plan;
         // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when

@@ -31,6 +31,6 @@ pub fn run(offline: &Offline, ring: usize, stop: &Stop) -> Result<Outcome> {
     let files = offline.files.iter().map(|(label, f)| (f.clone(), label.clone())).collect();
     state.frames = Some(Arc::new(CaptureFiles { files, points }));
     crate::tui::run(&mut state, None, stop)?;
-    let reachable = state.verdict.as_ref().is_some_and(|v| v.reachable);
-    Ok(if reachable { Outcome::Success } else { Outcome::NotReached })
+    let lost = state.verdict.as_ref().is_none_or(|v| v.lost());
+    Ok(if lost { Outcome::NotReached } else { Outcome::Success })
 }

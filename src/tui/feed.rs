@@ -146,6 +146,8 @@ mod tests {
             cause: Cause::Ok,
             segment: None,
             summary: "1/1".into(),
+            probed: true,
+            ..Verdict::default()
         };
         // Path order reversed relative to PointIdx order.
         let summary = Summary {

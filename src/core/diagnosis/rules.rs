@@ -257,6 +257,8 @@ mod tests {
             cause,
             segment: Some(Segment { after: after.map(PointIdx), before: before.map(PointIdx) }),
             summary: "0/2 echo replies".into(),
+            probed: true,
+            ..Verdict::default()
         }
     }
 
