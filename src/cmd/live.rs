@@ -161,8 +161,8 @@ where
     match outcome {
         // The TUI closed before the trace wrote its end: judge by what it showed.
         Err(e) if is_broken_pipe(&e) => {
-            let reachable = state.verdict.as_ref().is_some_and(|v| v.reachable);
-            Ok(if reachable { Outcome::Success } else { Outcome::NotReached })
+            let lost = state.verdict.as_ref().is_none_or(|v| v.lost());
+            Ok(if lost { Outcome::NotReached } else { Outcome::Success })
         }
         other => other,
     }

@@ -148,7 +148,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
     if let Some(e) = send_error {
         return Err(anyhow!(e));
     }
-    Ok(if verdict.reachable { Outcome::Success } else { Outcome::NotReached })
+    Ok(if verdict.lost() { Outcome::NotReached } else { Outcome::Success })
 }
 
 /// Resolve an endpoint in the topology; an address several namespaces own resolves to the one

@@ -54,7 +54,11 @@ impl Verdict {
     /// Something was lost: with a probe, not every probe was answered; without one, an exchange
     /// the capture holds did not go the whole way (the exit status is 1 then).
     pub fn lost(&self) -> bool {
-        if self.probed { !self.reachable } else { self.cause != Cause::Ok || self.holds.lost() > 0 }
+        if self.probed {
+            self.sent == 0 || self.received < self.sent
+        } else {
+            self.cause != Cause::Ok || self.holds.lost() > 0
+        }
     }
 }
 
@@ -78,6 +82,19 @@ pub struct Verdict {
     pub probed: bool,
     /// What the capture holds.
     pub holds: Holdings,
+    /// Every distinct way probes were lost, with how many: the verdict's `cause` and `segment`
+    /// are those of the one that lost most.
+    pub causes: Vec<CauseCount>,
+}
+
+/// Probes lost one way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CauseCount {
+    pub cause: Cause,
+    pub segment: Segment,
+    pub count: u64,
+    /// What happened there, in words (the diagnosis adds why).
+    pub detail: String,
 }
 
 /// The exchanges a trace holds, by kind, and where they were lost.
@@ -156,8 +173,8 @@ impl Holdings {
     }
 }
 
-/// What went wrong first, kept until the verdict is written.
-#[derive(Debug, Clone, Copy)]
+/// How an exchange failed, kept (with its count) until the verdict is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Failure {
     /// A request or reply vanished between two points.
     Lost { what: &'static str, exchange: ExchangeKind, loss: Loss },
@@ -174,9 +191,69 @@ pub struct Tally {
     pub arp_answered: u64,
     /// Most hops of an answered echo's request and reply.
     hops: (usize, usize),
-    echo_failure: Option<Failure>,
-    arp_failure: Option<Failure>,
+    /// Each distinct way echoes failed, with how many, in the order first seen.
+    echo_failures: Vec<(Failure, u64)>,
+    arp_failures: Vec<(Failure, u64)>,
     holds: Holdings,
+}
+
+impl Failure {
+    /// The cause the captures alone can tell, and the segment. An echo that vanished mid-path:
+    /// captures alone cannot say why. An ARP request (or reply) that vanished: nobody answered,
+    /// and the segment says where it died.
+    fn cause_and_segment(self) -> (Cause, Segment) {
+        match self {
+            Failure::Lost { exchange, loss, .. } => {
+                let cause = if exchange.is_echo() { Cause::Unknown } else { Cause::NoArpReply };
+                (cause, loss.into())
+            }
+            Failure::Unanswered { exchange, last } => {
+                let cause = if exchange.is_echo() { Cause::NoReply } else { Cause::NoArpReply };
+                (cause, Segment { after: last, before: None })
+            }
+        }
+    }
+
+    /// What happened, e.g. `echo request lost between a and b`.
+    fn describe(self, name: &dyn Fn(Option<PointIdx>) -> String) -> String {
+        match self {
+            Failure::Lost { what, exchange, loss } => {
+                let kind = if exchange.is_echo() { "echo" } else { "ARP" };
+                match loss.before {
+                    // Past the last point: the probe's socket never received it.
+                    None => format!(
+                        "{kind} {what} reached {} but never the probe's socket",
+                        name(loss.after)
+                    ),
+                    Some(_) => format!(
+                        "{kind} {what} lost between {} and {}",
+                        name(loss.after),
+                        name(loss.before)
+                    ),
+                }
+            }
+            Failure::Unanswered { exchange, last } => {
+                let what = if exchange.is_echo() { "echo" } else { "ARP" };
+                format!("{what} requests reached {} and nothing answered", name(last))
+            }
+        }
+    }
+}
+
+/// Count `failure` among `failures` (distinct ones are few: one per segment and leg).
+fn count(failures: &mut Vec<(Failure, u64)>, failure: Option<Failure>) {
+    let Some(f) = failure else { return };
+    if let Some((_, n)) = failures.iter_mut().find(|(g, _)| *g == f) {
+        *n += 1;
+    } else if failures.len() < MAX_LOSSES {
+        failures.push((f, 1));
+    }
+}
+
+/// The failure that lost most exchanges (the first seen among equals).
+fn main_failure(failures: &[(Failure, u64)]) -> Option<Failure> {
+    let most = failures.iter().map(|(_, n)| *n).max()?;
+    failures.iter().find(|(_, n)| *n == most).map(|(f, _)| *f)
 }
 
 fn failure_of(ex: &Exchange) -> Option<Failure> {
@@ -217,14 +294,14 @@ impl Tally {
                     self.hops.0 = self.hops.0.max(ex.request.journey.hops.len());
                     self.hops.1 = self.hops.1.max(reply_hops);
                 }
-                self.echo_failure = self.echo_failure.or(failure);
+                count(&mut self.echo_failures, failure);
             }
             ExchangeKind::Arp | ExchangeKind::Ndp => {
                 self.arp_requests += 1;
                 if failure.is_none() {
                     self.arp_answered += 1;
                 }
-                self.arp_failure = self.arp_failure.or(failure);
+                count(&mut self.arp_failures, failure);
             }
             _ => {}
         }
@@ -232,26 +309,37 @@ impl Tally {
 
     /// The verdict. `names` are the point ids by [`PointIdx`]; `capture_drops` tells whether any
     /// capture point lost packets in the kernel (then no loss can be blamed on the network).
+    ///
+    /// `reachable`: at least one echo was answered end to end. Every distinct way echoes were
+    /// lost is in `causes` with its count; the verdict's own cause and segment are those of the
+    /// way that lost most (the first seen among equals).
     pub fn verdict(&self, names: &[String], capture_drops: bool) -> Verdict {
         let name = |p: Option<PointIdx>| {
             p.and_then(|p| names.get(p.index())).map_or("?", String::as_str).to_owned()
         };
         let (sent, received) = (self.sent, self.received);
-        let failure = if sent > 0 { self.echo_failure } else { self.arp_failure };
+        let failures = if sent > 0 { &self.echo_failures } else { &self.arp_failures };
         let mut verdict = Verdict {
-            reachable: sent > 0 && received == sent,
+            reachable: received > 0,
             sent,
             received,
             cause: Cause::Ok,
             segment: None,
             summary: String::new(),
             // An unanswered ARP request stands for the echoes that could not be sent.
-            probed: sent > 0 || self.arp_failure.is_some(),
+            probed: sent > 0 || !self.arp_failures.is_empty(),
             holds: self.holds.clone(),
+            causes: failures
+                .iter()
+                .map(|&(f, count)| {
+                    let (cause, segment) = f.cause_and_segment();
+                    CauseCount { cause, segment, count, detail: f.describe(&name) }
+                })
+                .collect(),
         };
         let echoes = format!("{received}/{sent} echo replies");
-        match failure {
-            _ if verdict.reachable => {
+        match main_failure(failures) {
+            None if sent > 0 && received == sent => {
                 verdict.summary = format!("{echoes}, {} hops each way", self.hops_text());
             }
             None if sent == 0 => {
@@ -279,39 +367,19 @@ impl Tally {
                 verdict.cause = Cause::Unknown;
                 verdict.summary = echoes;
             }
-            Some(Failure::Lost { what, exchange, loss }) => {
-                // An echo that vanished mid-path: captures alone cannot say why. An ARP request
-                // (or reply) that vanished: nobody answered, and the segment says where it died.
-                verdict.cause = if exchange.is_echo() { Cause::Unknown } else { Cause::NoArpReply };
-                verdict.segment = Some(loss.into());
-                let kind = if exchange.is_echo() { "echo" } else { "ARP" };
-                verdict.summary = match loss.before {
-                    // Past the last point: the probe's socket never received it.
-                    None => format!(
-                        "{echoes}: {kind} {what} reached {} but never the probe's socket",
-                        name(loss.after)
-                    ),
-                    Some(_) => format!(
-                        "{echoes}: {kind} {what} lost between {} and {}",
-                        name(loss.after),
-                        name(loss.before)
-                    ),
-                };
-            }
-            Some(Failure::Unanswered { exchange, last }) => {
-                verdict.segment = Some(Segment { after: last, before: None });
-                let (cause, what) = if exchange.is_echo() {
-                    (Cause::NoReply, "echo requests reached")
-                } else {
-                    (Cause::NoArpReply, "ARP requests reached")
-                };
+            Some(f) => {
+                let (cause, segment) = f.cause_and_segment();
                 verdict.cause = cause;
-                verdict.summary = format!("{echoes}: {what} {} and nothing answered", name(last));
+                verdict.segment = Some(segment);
+                verdict.summary = format!("{echoes}: {}", f.describe(&name));
             }
         }
-        if capture_drops && !verdict.reachable {
+        if capture_drops && verdict.lost() {
             verdict.cause = Cause::CaptureGap;
             verdict.summary.push_str(" (the capture itself dropped packets: no conclusion)");
+            for c in &mut verdict.causes {
+                c.cause = Cause::CaptureGap;
+            }
         }
         verdict
     }

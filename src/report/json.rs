@@ -197,10 +197,18 @@ impl TraceReport for JsonTrace<'_> {
                        "count": l.count})
             })
             .collect();
+        let causes: Vec<_> = v
+            .causes
+            .iter()
+            .map(|c| {
+                json!({"cause": c.cause.as_str(), "segment": seg(&c.segment), "count": c.count,
+                       "summary": c.detail})
+            })
+            .collect();
         let verdict = json!({
             "reachable": v.probed.then_some(v.reachable), "sent": v.sent, "received": v.received,
             "cause": v.cause.as_str(), "segment": segment, "summary": v.summary,
-            "exchanges": kinds, "losses": losses,
+            "exchanges": kinds, "losses": losses, "causes": causes,
         });
         let tail = json!({"other_journeys": s.other_journeys, "unidentified": s.unidentified});
         self.buf.extend_from_slice(b"],\n\"points\":");

@@ -155,8 +155,9 @@ impl TraceReport for TextTrace<'_> {
         }
         let v = s.verdict;
         let head = match v.cause {
-            _ if v.reachable => "reachable".to_owned(),
+            _ if v.reachable && !v.lost() => "reachable".to_owned(),
             Cause::Ok => "ok".to_owned(),
+            cause if v.reachable => format!("partly reachable ({})", cause.as_str()),
             // No probe in the trace: nothing to call reachable or not, only what was lost.
             cause if !v.probed => format!("lost ({})", cause.as_str()),
             cause => format!("NOT reachable ({})", cause.as_str()),

@@ -139,11 +139,11 @@ impl<'a, 'w> Trace<'a, 'w> {
         let plan = &self.plan;
         // The qdiscs whose drop counters rose during the trace (tc-drop), read again only when
         // something was lost or the trace is kept.
-        if let Some(path) = plan.path.filter(|_| !verdict.reachable || self.write.is_some()) {
+        if let Some(path) = plan.path.filter(|_| verdict.lost() || self.write.is_some()) {
             let after = netfilter::qdisc_counts(plan.topo, plan.points);
             traced.qdisc_rises = qdisc_rises(path, &self.qdiscs_before, &after);
         }
-        if !verdict.reachable {
+        if verdict.lost() {
             netfilter::fill_rule_texts(plan.topo, plan.points, &mut traced.events);
         }
         let steps: Vec<Step<'_>> = plan

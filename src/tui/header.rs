@@ -43,10 +43,14 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
     let third = match &s.verdict {
         None => Line::from(Span::styled(" tracing…", dim())),
         Some(v) => {
-            let (head, color) = if v.reachable {
-                ("reachable".to_owned(), Color::Green)
-            } else {
-                (format!("NOT reachable ({})", v.cause.as_str()), Color::Red)
+            let (head, color) = match v.cause {
+                _ if !v.lost() && v.probed => ("reachable".to_owned(), Color::Green),
+                _ if !v.lost() => ("ok".to_owned(), Color::Green),
+                cause if !v.probed => (format!("lost ({})", cause.as_str()), Color::Red),
+                cause if v.reachable => {
+                    (format!("partly reachable ({})", cause.as_str()), Color::Yellow)
+                }
+                cause => (format!("NOT reachable ({})", cause.as_str()), Color::Red),
             };
             Line::from(vec![
                 Span::styled(" verdict ", dim()),

@@ -24,7 +24,7 @@ use crate::core::netfilter::{
 };
 use crate::core::path::Path;
 use crate::core::topology::Topology;
-use crate::core::verdict::{Cause, Segment, Verdict};
+use crate::core::verdict::{Cause, CauseCount, Segment, Verdict};
 
 /// What vtrace knows about its own probes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -96,22 +96,52 @@ pub struct Evidence<'a> {
 pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
     if ev.probe.refused() {
         // Nothing left the source: the loss is before its first point, whatever else was seen.
-        verdict.reachable = false;
-        verdict.segment = Some(Segment { after: None, before: ev.steps.first().map(|s| s.idx) });
+        let segment = Segment { after: None, before: ev.steps.first().map(|s| s.idx) };
+        verdict.segment = Some(segment);
+        let lost = verdict.sent.saturating_sub(verdict.received);
+        verdict.causes = vec![CauseCount {
+            cause: verdict.cause,
+            segment,
+            count: lost,
+            detail: "nothing left the source".into(),
+        }];
     }
-    if verdict.reachable || verdict.cause == Cause::CaptureGap {
+    if !verdict.lost() || verdict.cause == Cause::CaptureGap {
         return;
     }
-    let found = refusal(ev)
+    // Each way probes were lost gets the rules on its own segment; the verdict takes the
+    // diagnosis of the one that lost most (its own cause and segment already).
+    let mut causes = std::mem::take(&mut verdict.causes);
+    for c in &mut causes {
+        let mut one = Verdict {
+            cause: c.cause,
+            segment: Some(c.segment),
+            summary: String::new(),
+            causes: Vec::new(),
+            ..verdict.clone()
+        };
+        if let Some(d) = diagnose_loss(&one, ev) {
+            c.cause = d.cause;
+            apply(&mut one, &d);
+            c.detail =
+                if c.detail.is_empty() { d.detail } else { format!("{}: {}", c.detail, d.detail) };
+        }
+    }
+    if let Some(d) = diagnose_loss(verdict, ev) {
+        apply(verdict, &d);
+    }
+    verdict.causes = causes;
+    name_kernel_drop(verdict, ev);
+}
+
+/// The rules, in their order, on the verdict's segment and cause.
+fn diagnose_loss(verdict: &Verdict, ev: &Evidence<'_>) -> Option<Diagnosis> {
+    refusal(ev)
         .or_else(|| netfilter_drop(verdict, ev).map(|d| of_drop(&d)))
         .or_else(|| tc_drop_of(verdict, ev))
         .or_else(|| {
             ev.links.and_then(|(topo, path)| diagnose(topo, Some(path), verdict, &ev.probe))
-        });
-    if let Some(d) = found {
-        apply(verdict, &d);
-    }
-    name_kernel_drop(verdict, ev);
+        })
 }
 
 /// Rule 1: the source's kernel refused to send.
