@@ -5,6 +5,8 @@
 //! Each file under tests/data/fuzz/TARGET/ is one minimized input of fuzz target TARGET, fed
 //! to the same entry point the target calls.
 
+mod common;
+
 use std::io::Cursor;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -102,7 +104,8 @@ fn dropmon_crashers_parse_or_are_skipped() {
 /// error (exit 2, one `vtrace:` message), never a panic or an allocation failure.
 #[test]
 fn every_malformed_capture_analyzes_within_256_mib() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/mal");
+    let Some(corpora) = common::corpora() else { return };
+    let dir = corpora.join("mal");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
