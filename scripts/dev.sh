@@ -2,11 +2,13 @@
 # vtrace developer entry point: installs what is missing, builds, runs.
 #
 #   scripts/dev.sh demo    build and run vtrace's main job: `vtrace demo` on the built-in lab
-#   scripts/dev.sh test    build and run every test (as root: the lab tests too)
+#   scripts/dev.sh test    build and run every test (as root: the lab tests too, after loading
+#                          br_netfilter and mounting tracefs when they are missing)
 #   scripts/dev.sh lint    rustfmt --check and clippy -D warnings
 #   scripts/dev.sh deps    only install the system packages
 #
 # Works on a fresh Debian machine with Rust, as root (packages are installed with apt-get).
+# From a normal account: sudo env "PATH=$PATH" "HOME=$HOME" scripts/dev.sh test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +34,24 @@ deps() {
     fi
 }
 
+# What the root tests need of the machine besides packages; under CI (`CI` set) a test whose
+# precondition is missing fails, elsewhere it skips with a notice.
+prepare() {
+    # br_netfilter: bridged frames meet iptables (the FORWARD-drop tests of ping and netfilter).
+    if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+        modprobe br_netfilter ||
+            echo "dev.sh: modprobe br_netfilter failed: the br_netfilter tests cannot run" >&2
+    fi
+    # tracefs: kernel drop reasons (the netfilter and kills tests).
+    if [[ ! -d /sys/kernel/tracing/instances ]]; then
+        mount -t tracefs tracefs /sys/kernel/tracing ||
+            echo "dev.sh: mounting tracefs at /sys/kernel/tracing failed: no drop reasons" >&2
+    fi
+    # An HTTP server for `vtrace lab up --serve` (tests/lab.rs): busybox's httpd applet.
+    busybox --list 2>/dev/null | grep -x httpd >/dev/null ||
+        echo "dev.sh: busybox has no httpd applet: the --serve test cannot run" >&2
+}
+
 case "${1:-}" in
 deps) deps ;;
 demo)
@@ -44,6 +64,7 @@ demo)
 test)
     deps
     if [[ $(id -u) -eq 0 ]]; then
+        prepare
         # dockerd for tests/docker.rs (which skip, saying why, when it cannot start).
         scripts/docker-env.sh up || echo "dev.sh: dockerd did not start: the Docker tests skip" >&2
         cargo test --features root-tests
@@ -57,7 +78,7 @@ lint)
     cargo clippy --all-targets --features root-tests -- -D warnings
     ;;
 *)
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

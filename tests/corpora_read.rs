@@ -1,7 +1,10 @@
 //! The capture readers against real captures nobody on this project wrote
 //! (`../shared/corpora`, see its README): well-formed files must read exactly as tshark reads
 //! them; malformed ones must end cleanly or with an error naming the file and offset, quickly,
-//! and within a small address space.
+//! and within a small address space. Without the corpora (a plain clone) the tests skip, saying
+//! so, unless `VTRACE_REQUIRE_CORPORA=1`.
+
+mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,13 +15,11 @@ use vtrace::sys::pcapfile::{CaptureReader, ReadError};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-fn corpora() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora")
-}
-
 /// MANIFEST.tsv rows by file (`wf/NAME` or `mal/NAME`), as column name → value.
-fn manifest() -> Result<HashMap<String, HashMap<String, String>>, Box<dyn std::error::Error>> {
-    let text = std::fs::read_to_string(corpora().join("MANIFEST.tsv"))?;
+fn manifest(
+    corpora: &Path,
+) -> Result<HashMap<String, HashMap<String, String>>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(corpora.join("MANIFEST.tsv"))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().ok_or("empty MANIFEST.tsv")?.split('\t').collect();
     let mut rows = HashMap::new();
@@ -35,9 +36,9 @@ fn manifest() -> Result<HashMap<String, HashMap<String, String>>, Box<dyn std::e
 }
 
 /// Capture files in a corpus folder (not the oracles or tcpdump's expected outputs).
-fn captures(dir: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+fn captures(corpora: &Path, dir: &str) -> Result<Vec<String>, Box<dyn std::error::Error>> {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(corpora().join(dir))? {
+    for entry in std::fs::read_dir(corpora.join(dir))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if !name.ends_with(".tshark.tsv") && !name.ends_with(".out") {
             names.push(format!("{dir}/{name}"));
@@ -89,13 +90,14 @@ fn read(path: &Path) -> Read {
 
 #[test]
 fn well_formed_captures_read_as_tshark_reads_them() -> TestResult {
-    let manifest = manifest()?;
-    let files = captures("wf")?;
+    let Some(corpora) = common::corpora() else { return Ok(()) };
+    let manifest = manifest(&corpora)?;
+    let files = captures(&corpora, "wf")?;
     assert_eq!(files.len(), 50, "the corpus has 50 well-formed captures");
     let mut checked_lines = 0;
     for file in &files {
         let row = manifest.get(file).ok_or_else(|| format!("{file} missing from MANIFEST.tsv"))?;
-        let path = corpora().join(file);
+        let path = corpora.join(file);
         let Read { frames, interfaces, non_packet, end } = read(&path);
         if let Err(e) = end {
             return Err(format!("{file}: unexpected error: {e}").into());
@@ -153,8 +155,8 @@ fn read_with_deadline(path: PathBuf, limit: Duration) -> Option<(usize, Result<(
 }
 
 /// Checks that reading one malformed file ended cleanly or with a proper error.
-fn check_malformed(file: &str) -> Result<usize, String> {
-    let path = corpora().join(file);
+fn check_malformed(corpora: &Path, file: &str) -> Result<usize, String> {
+    let path = corpora.join(file);
     let size = std::fs::metadata(&path).map_err(|e| format!("{file}: {e}"))?.len();
     let started = Instant::now();
     let (frames, end) = read_with_deadline(path.clone(), Duration::from_secs(5))
@@ -176,11 +178,12 @@ fn check_malformed(file: &str) -> Result<usize, String> {
 
 #[test]
 fn malformed_captures_end_cleanly_or_with_a_located_error() -> TestResult {
-    let manifest = manifest()?;
-    let files = captures("mal")?;
+    let Some(corpora) = common::corpora() else { return Ok(()) };
+    let manifest = manifest(&corpora)?;
+    let files = captures(&corpora, "mal")?;
     assert_eq!(files.len(), 147, "the corpus has 147 malformed captures");
     for file in &files {
-        let frames = check_malformed(file)?;
+        let frames = check_malformed(&corpora, file)?;
         let row = manifest.get(file).ok_or_else(|| format!("{file} missing from MANIFEST.tsv"))?;
         // As many frames as tshark reads before the damage, except where tshark refuses a
         // link type it does not support (vtrace reads those frames and leaves them undecoded).
@@ -198,6 +201,7 @@ fn malformed_captures_end_cleanly_or_with_a_located_error() -> TestResult {
 /// Exact outcomes for the derived files whose damage is known.
 #[test]
 fn derived_malformed_captures_stop_where_the_damage_is() -> TestResult {
+    let Some(corpora) = common::corpora() else { return Ok(()) };
     let cases: &[(&str, usize, Option<&str>)] = &[
         ("drv_pcap_empty0.pcap", 0, Some("not a pcap or pcapng capture")),
         ("drv_pcap_magic_only.pcap", 0, Some("the file ends inside the pcap file header")),
@@ -220,7 +224,7 @@ fn derived_malformed_captures_stop_where_the_damage_is() -> TestResult {
         ("drv_ng_spb_no_idb.pcapng", 0, Some("simple packet block refers to interface 0")),
     ];
     for (name, want_frames, want_err) in cases {
-        let path = corpora().join("mal").join(name);
+        let path = corpora.join("mal").join(name);
         let r = read(&path);
         assert_eq!(r.frames.len(), *want_frames, "{name}: frames");
         match (r.end, want_err) {
@@ -239,7 +243,8 @@ fn derived_malformed_captures_stop_where_the_damage_is() -> TestResult {
 /// tshark, keep both as written.
 #[test]
 fn caplen_larger_than_orig_len_is_kept_as_tshark_does() -> TestResult {
-    let path = corpora().join("mal/drv_ng_epb_caplen_gt_origlen.pcapng");
+    let Some(corpora) = common::corpora() else { return Ok(()) };
+    let path = corpora.join("mal/drv_ng_epb_caplen_gt_origlen.pcapng");
     let r = read(&path);
     r.end?;
     let first = r.frames.first().ok_or("no frames")?;
@@ -253,6 +258,9 @@ const CHILD_ENV: &str = "VTRACE_CORPORA_LIMITED_CHILD";
 /// reader that sized an allocation by a length field would abort there.
 #[test]
 fn malformed_captures_read_within_256_mib_of_address_space() -> TestResult {
+    if common::corpora().is_none() {
+        return Ok(());
+    }
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .args(["--exact", "limited_child", "--nocapture", "--test-threads=1"])
@@ -268,19 +276,20 @@ fn malformed_captures_read_within_256_mib_of_address_space() -> TestResult {
     Ok(())
 }
 
-/// The body of the test above; does nothing unless started by it.
+/// The body of the test above; does nothing unless started by it (with the corpora there).
 #[test]
 fn limited_child() -> TestResult {
     if std::env::var_os(CHILD_ENV).is_none() {
         return Ok(());
     }
+    let corpora = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora");
     let limit = libc::rlimit { rlim_cur: 256 << 20, rlim_max: 256 << 20 };
     // SAFETY: setrlimit only reads the struct we pass.
     let rc = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
     assert_eq!(rc, 0, "setrlimit failed");
-    let files = captures("mal")?;
+    let files = captures(&corpora, "mal")?;
     for file in &files {
-        let path = corpora().join(file);
+        let path = corpora.join(file);
         if let Err(e) = read(&path).end {
             assert!(e.to_string().contains(" at byte offset "), "{e}");
         }

@@ -2,9 +2,10 @@
 //! (busybox httpd on port 80), traced by name with Docker's own veth and bridge names.
 //!
 //! The environment is started by the script when dockerd is not running; the tests skip with a
-//! message only when it cannot start (with `VTRACE_REQUIRE_DOCKER=1`, as in CI, they fail
-//! instead). Every container, network and iptables rule a test makes carries the process id in
-//! its name and is removed by a guard however the test ends. Run as root:
+//! message only when it cannot start (with `VTRACE_REQUIRE_DOCKER=1` or `CI` set, as in CI, they
+//! fail instead; so does a missing tmux). Every container, network and iptables rule a test
+//! makes carries the process id in its name and is removed by a guard however the test ends.
+//! Run as root:
 //! `cargo test --features root-tests --test docker`.
 #![cfg(feature = "root-tests")]
 
@@ -54,8 +55,8 @@ fn docker_ready() -> bool {
     });
     match ready {
         Ok(()) => true,
-        Err(why) if std::env::var_os("VTRACE_REQUIRE_DOCKER").is_some() => {
-            panic!("dockerd must run here (VTRACE_REQUIRE_DOCKER) but cannot start: {why}")
+        Err(why) if std::env::var_os("VTRACE_REQUIRE_DOCKER").is_some() || common::in_ci() => {
+            panic!("dockerd must run here (VTRACE_REQUIRE_DOCKER or CI) but cannot start: {why}")
         }
         Err(why) => {
             eprintln!("SKIPPED: dockerd cannot start ({why})");

@@ -7,9 +7,12 @@
 //! nft table and no tracefs instance of any of the killed processes, and every pcapng asked for
 //! (except after SIGKILL) reads back completely with `vtrace analyze`, tcpdump and tshark.
 //!
-//! The schedule comes from a seed, printed first; rerun one with `VTRACE_KILL_SEED=N`.
+//! The schedule comes from a seed, printed first: `VTRACE_TEST_SEED` when set, else the clock;
+//! rerun one with `VTRACE_TEST_SEED=N`.
 //! Run as root: `cargo test --features root-tests --test kills -- --nocapture`.
 #![cfg(feature = "root-tests")]
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,8 @@ use nix::unistd::Pid;
 
 use vtrace::sys::dropmon::instance_pid;
 use vtrace::sys::nft::table_pid;
+
+use common::{require, test_seed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 const RUNS: usize = 50;
@@ -190,15 +195,14 @@ fn check_pcapng(path: &Path, what: &str) -> Vec<String> {
 
 #[test]
 fn fifty_runs_interrupted_at_random_leave_nothing_behind() {
-    let seed =
-        std::env::var("VTRACE_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
-    println!("kills: VTRACE_KILL_SEED={seed}");
-    let mut rng = Rng(seed);
+    let seed = test_seed();
+    // xorshift stays at 0 from 0.
+    let mut rng = Rng(seed.max(1));
+    // The runs trace with kernel drop reasons: without tracefs no instance is made, and the
+    // checks that none is left behind are void.
+    if let Err(e) = vtrace::sys::dropmon::ensure_tracefs() {
+        require(&format!("tracefs for kernel drop reasons ({e})"), false);
+    }
     let veths_before = root_veths();
     let mut fx = Fixture::new();
     let (n1, n2) = (fx.ns("nginx-1"), fx.ns("nginx-2"));

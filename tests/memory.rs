@@ -6,39 +6,18 @@
 
 #![cfg(feature = "root-tests")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use etherparse::PacketBuilder;
 use vtrace::core::frame::LinkType;
-use vtrace::core::lab::{LabOptions, LabSpec};
-use vtrace::sys::lab::LabGuard;
 use vtrace::sys::pcapfile::{PcapngWriter, WriterInterface};
 
+use common::Lab;
+
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
-
-struct Lab {
-    guard: LabGuard,
-}
-
-impl Lab {
-    fn up(tag: &str) -> Lab {
-        let opts = LabOptions {
-            prefix: format!("m{}{tag}-", std::process::id()),
-            ..LabOptions::default()
-        };
-        let spec = LabSpec::from_options(&opts).unwrap_or_else(|e| panic!("lab spec: {e}"));
-        let guard = LabGuard::adopt(&spec);
-        if let Err(e) = vtrace::sys::lab::lab_up(&spec) {
-            panic!("lab up: {e}");
-        }
-        Lab { guard }
-    }
-
-    fn container(&self, n: usize) -> String {
-        self.guard.spec().containers.get(n - 1).map(|c| c.netns.clone()).unwrap_or_default()
-    }
-}
 
 /// A file removed on drop.
 struct TempFile(PathBuf);
@@ -143,7 +122,7 @@ fn replay(lab: &Lab, file: &Path) -> Replayed {
 
 #[test]
 fn a_long_replay_through_the_live_path_stays_bounded() {
-    let lab = Lab::up("rp");
+    let lab = Lab::built("rp");
     let dir = std::env::temp_dir();
     let short = TempFile(dir.join(format!("vtrace-mem-{}-short.pcapng", std::process::id())));
     let long = TempFile(dir.join(format!("vtrace-mem-{}-long.pcapng", std::process::id())));

@@ -7,6 +7,8 @@
 //! however the test ends. Run as root: `cargo test --features root-tests --test netfilter`.
 #![cfg(feature = "root-tests")]
 
+mod common;
+
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -14,6 +16,8 @@ use vtrace::core::netfilter::{NfEvent, NfFamily, NfVerdict, TraceKind, find_drop
 use vtrace::sys::netns::Netns;
 use vtrace::sys::nft::{Flow, RuleIndex, TraceTable, br_netfilter, list_tables};
 use vtrace::sys::nftrace::TraceListener;
+
+use common::require;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 const A_IP: &str = "10.77.0.1";
@@ -230,7 +234,9 @@ fn an_nftables_input_drop_at_the_target_names_the_rule_and_the_kernel_reason() {
             assert!(nf.iter().all(|d| d.location.starts_with("nft_do_chain+")), "{nf:?}");
             assert!(!dir.exists(), "tracefs instance {} left", dir.display());
         }
-        Err(e) => eprintln!("SKIPPED the drop-reason part: {e}"),
+        Err(e) => {
+            require(&format!("kernel drop reasons from tracefs ({e})"), false);
+        }
     }
 }
 
@@ -238,8 +244,7 @@ fn an_nftables_input_drop_at_the_target_names_the_rule_and_the_kernel_reason() {
 fn iptables_forward_policy_drop_on_a_bridge_with_br_netfilter_names_the_policy() {
     let t = Topo::new("fw");
     let sysctl = t.exec(&t.h, &["sysctl", "-w", "net.bridge.bridge-nf-call-iptables=1"]);
-    if !sysctl.status.success() {
-        eprintln!("SKIPPED: br_netfilter is not loaded (modprobe br_netfilter)");
+    if !require("br_netfilter (modprobe br_netfilter)", sysctl.status.success()) {
         return;
     }
     assert!(t.exec(&t.h, &["iptables-nft", "-P", "FORWARD", "DROP"]).status.success());
@@ -293,6 +298,8 @@ fn cleanup_removes_the_table_and_tracefs_instance_of_a_killed_run() {
         .ok()
         .map(|d| d.join(vtrace::sys::dropmon::instance_name(pid, 0)))
         .filter(|d| std::fs::create_dir(d).is_ok());
+    // Without tracefs the killed run's instance cannot be made, nor its removal checked.
+    require("tracefs instances (tracefs at /sys/kernel/tracing)", instance.is_some());
     // A live run's table (this process's) must survive.
     let own = TraceTable::install(&Topo::netns(&t.h), flow()).unwrap_or_else(|e| panic!("{e}"));
     // pid_max can be as low as 32768: on a busy machine another process may already have taken
@@ -336,6 +343,8 @@ fn a_session_traces_every_namespace_and_leaves_nothing_behind() {
     let (session, notes) = NfSession::start(&namespaces, flow(), opts);
     let start_ms = started.elapsed().as_millis();
     assert!(notes.iter().all(|n| n.starts_with("no kernel drop reasons")), "{notes:?}");
+    // Without them the session goes on, but the check of its tracefs instance below is void.
+    require(&format!("kernel drop reasons from tracefs ({notes:?})"), notes.is_empty());
     assert!(t.ping());
     std::thread::sleep(Duration::from_millis(100));
     let stopping = std::time::Instant::now();

@@ -6,103 +6,19 @@
 //! Run as root: `cargo test --features root-tests --test ping`.
 #![cfg(feature = "root-tests")]
 
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Command;
 
 use serde_json::Value;
-use vtrace::core::lab::{LabOptions, LabSpec};
-use vtrace::sys::lab::LabGuard;
+
+use common::{Lab, describe, require};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 
-/// A lab of its own for one test.
-struct Lab {
-    guard: LabGuard,
-}
-
-impl Lab {
-    fn up(tag: &str) -> Lab {
-        let opts = LabOptions {
-            prefix: format!("p{}{tag}-", std::process::id()),
-            ..LabOptions::default()
-        };
-        let spec = match LabSpec::from_options(&opts) {
-            Ok(s) => s,
-            Err(e) => panic!("lab spec: {e}"),
-        };
-        // Adopt first: whatever a failed `up` left behind is removed by the guard too.
-        let guard = LabGuard::adopt(&spec);
-        if let Err(e) = vtrace::sys::lab::lab_up(&spec) {
-            panic!("lab up: {e}");
-        }
-        Lab { guard }
-    }
-
-    fn spec(&self) -> &LabSpec {
-        self.guard.spec()
-    }
-
-    /// `<prefix>nginx-N`.
-    fn container(&self, n: usize) -> String {
-        self.spec().containers.get(n - 1).map(|c| c.netns.clone()).unwrap_or_default()
-    }
-
-    /// The host-side veth of container N.
-    fn host_veth(&self, n: usize) -> String {
-        self.spec().containers.get(n - 1).map(|c| c.host_veth.clone()).unwrap_or_default()
-    }
-
-    fn host_ns(&self) -> String {
-        match &self.spec().host {
-            vtrace::core::lab::HostSide::Netns(n) => n.clone(),
-            vtrace::core::lab::HostSide::Root => panic!("the tests use a private host netns"),
-        }
-    }
-
-    /// The five point ids in path order.
-    fn points(&self) -> Vec<String> {
-        let host = self.host_ns();
-        let bridge = &self.spec().bridge.name;
-        vec![
-            format!("{}/eth0", self.container(1)),
-            format!("{host}/{}", self.host_veth(1)),
-            format!("{host}/{bridge}"),
-            format!("{host}/{}", self.host_veth(2)),
-            format!("{}/eth0", self.container(2)),
-        ]
-    }
-
-    fn ping(&self, extra: &[&str]) -> (i32, Value) {
-        let out = Command::new(BIN)
-            .args([
-                "ping",
-                &self.container(1),
-                &self.container(2),
-                "-c",
-                "2",
-                "--json",
-                "--fresh-arp",
-            ])
-            .args(extra)
-            .output()
-            .unwrap_or_else(|e| panic!("running {BIN}: {e}"));
-        let code = out.status.code().unwrap_or(-1);
-        let v = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("ping output is not JSON ({e}): {}", describe(&out)));
-        (code, v)
-    }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {:?}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
+/// `CMD ARGS…`, which must succeed.
 fn sh(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let out = common::run(cmd, args);
     assert!(out.status.success(), "{cmd} {args:?}: {}", describe(&out));
 }
 
@@ -122,7 +38,7 @@ fn segment(v: &Value) -> (Option<&str>, Option<&str>) {
 
 #[test]
 fn healthy_path_every_journey_has_five_hops_in_order() {
-    let lab = Lab::up("ok");
+    let lab = Lab::built("ok");
     let (code, v) = lab.ping(&[]);
     assert_eq!(code, 0, "{v}");
     let verdict = &v["verdict"];
@@ -178,7 +94,7 @@ fn accepts(journey: &Value, ns: &str) -> Vec<String> {
 
 #[test]
 fn healthy_path_with_chains_shows_accept_in_every_namespace_it_crosses() {
-    let lab = Lab::up("ac");
+    let lab = Lab::built("ac");
     let inet = "table inet t {\n chain input { type filter hook input priority 0; policy accept; }\n chain forward { type filter hook forward priority 0; policy accept; }\n chain output { type filter hook output priority 0; policy accept; }\n}\n";
     // The host bridges: its frames meet the bridge family's forward hook.
     let bridge = "table bridge t {\n chain forward {\n  type filter hook forward priority 0; policy accept;\n  ip protocol icmp counter accept\n }\n}\n";
@@ -217,7 +133,7 @@ fn healthy_path_with_chains_shows_accept_in_every_namespace_it_crosses() {
 
 #[test]
 fn target_host_veth_down_is_link_down_after_the_bridge() {
-    let lab = Lab::up("ld");
+    let lab = Lab::built("ld");
     sh("ip", &["-n", &lab.host_ns(), "link", "set", &lab.host_veth(2), "down"]);
     let (code, v) = lab.ping(&[]);
     assert_eq!(code, 1, "{v}");
@@ -250,7 +166,7 @@ fn vtrace_tables(lab: &Lab) -> Vec<String> {
 
 #[test]
 fn forward_policy_drop_with_br_netfilter_is_netfilter_drop_after_the_bridge() {
-    let lab = Lab::up("fd");
+    let lab = Lab::built("fd");
     let host = lab.host_ns();
     let per_netns = Command::new("ip")
         .args([
@@ -263,8 +179,10 @@ fn forward_policy_drop_with_br_netfilter_is_netfilter_drop_after_the_bridge() {
         ])
         .status()
         .is_ok_and(|s| s.success());
-    if !per_netns {
-        eprintln!("SKIPPED: br_netfilter's sysctls are not per network namespace here");
+    if !require(
+        "br_netfilter, its sysctls per network namespace (modprobe br_netfilter)",
+        per_netns,
+    ) {
         return;
     }
     sh("ip", &["netns", "exec", &host, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"]);
@@ -299,7 +217,7 @@ fn forward_policy_drop_with_br_netfilter_is_netfilter_drop_after_the_bridge() {
 
 #[test]
 fn input_drop_rule_is_netfilter_drop_at_the_target() {
-    let lab = Lab::up("id");
+    let lab = Lab::built("id");
     let target = lab.container(2);
     let rules = "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  icmp type echo-request drop\n }\n}\n";
     let file = std::env::temp_dir().join(format!("vtrace-input-drop-{}.nft", std::process::id()));
@@ -336,7 +254,7 @@ fn input_drop_rule_is_netfilter_drop_at_the_target() {
 
 #[test]
 fn qdisc_dropping_everything_on_the_target_veth_is_tc_drop() {
-    let lab = Lab::up("tc");
+    let lab = Lab::built("tc");
     let host = lab.host_ns();
     let veth = lab.host_veth(2);
     // A FIFO with room for no packet drops every frame the bridge sends the target, and counts
@@ -383,7 +301,7 @@ fn qdisc_dropping_everything_on_the_target_veth_is_tc_drop() {
 
 #[test]
 fn disabled_bridge_port_is_bridge_port_blocked() {
-    let lab = Lab::up("bp");
+    let lab = Lab::built("bp");
     sh("bridge", &["-n", &lab.host_ns(), "link", "set", "dev", &lab.host_veth(2), "state", "0"]);
     let (code, v) = lab.ping(&[]);
     assert_eq!(code, 1, "{v}");
@@ -394,7 +312,7 @@ fn disabled_bridge_port_is_bridge_port_blocked() {
 
 #[test]
 fn df_probe_larger_than_the_target_mtu_is_mtu() {
-    let lab = Lab::up("mt");
+    let lab = Lab::built("mt");
     sh("ip", &["-n", &lab.container(2), "link", "set", "eth0", "mtu", "1400"]);
     let (code, v) = lab.ping(&["-s", "1472", "--df"]);
     assert_eq!(code, 1, "{v}");
@@ -406,7 +324,7 @@ fn df_probe_larger_than_the_target_mtu_is_mtu() {
 
 #[test]
 fn source_without_routes_is_no_route() {
-    let lab = Lab::up("nr");
+    let lab = Lab::built("nr");
     sh("ip", &["-n", &lab.container(1), "route", "flush", "table", "main"]);
     let (code, v) = lab.ping(&[]);
     assert_eq!(code, 1, "{v}");
@@ -417,7 +335,7 @@ fn source_without_routes_is_no_route() {
 
 #[test]
 fn written_capture_reproduces_the_trace_offline() {
-    let lab = Lab::up("wr");
+    let lab = Lab::built("wr");
     let dir = std::env::temp_dir().join(format!("vtrace-ping-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join("trace.pcapng");
@@ -479,7 +397,7 @@ fn errors_exit_2_and_name_what_failed() {
 
 #[test]
 fn changed_target_address_pinged_at_the_old_one_is_no_arp_reply() {
-    let lab = Lab::up("na");
+    let lab = Lab::built("na");
     let target = lab.container(2);
     sh("ip", &["-n", &target, "addr", "del", "172.18.0.3/16", "dev", "eth0"]);
     sh("ip", &["-n", &target, "addr", "add", "172.18.0.33/16", "dev", "eth0"]);
@@ -554,7 +472,7 @@ fn a_topology_built_with_iproute2_traces_the_same_way() {
 
 #[test]
 fn watch_traces_what_the_containers_send_themselves() {
-    let lab = Lab::up("wa");
+    let lab = Lab::built("wa");
     let child = Command::new(BIN)
         .args(["watch", &lab.container(1), &lab.container(2), "--duration", "3s", "--json"])
         .stdout(std::process::Stdio::piped())
@@ -577,7 +495,7 @@ fn watch_traces_what_the_containers_send_themselves() {
 
 #[test]
 fn watch_traces_netfilter_decisions_and_names_the_dropping_rule() {
-    let lab = Lab::up("wn");
+    let lab = Lab::built("wn");
     let target = lab.container(2);
     let rules = "table inet t {\n chain input {\n  type filter hook input priority 0; policy accept;\n  icmp type echo-request drop\n }\n}\n";
     nft_load(&target, rules, "watch-drop");
@@ -619,7 +537,7 @@ fn watch_traces_netfilter_decisions_and_names_the_dropping_rule() {
 
 #[test]
 fn ctrl_c_stops_the_trace_and_completes_the_file() {
-    let lab = Lab::up("cc");
+    let lab = Lab::built("cc");
     let dir = std::env::temp_dir().join(format!("vtrace-ping-cc-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let file = dir.join("trace.pcapng");
@@ -649,7 +567,7 @@ fn ctrl_c_stops_the_trace_and_completes_the_file() {
 
 #[test]
 fn without_cap_net_raw_the_error_says_what_to_do() {
-    let lab = Lab::up("cr");
+    let lab = Lab::built("cr");
     let out = Command::new("setpriv")
         .args(["--bounding-set", "-net_raw", BIN, "ping", &lab.container(1), &lab.container(2)])
         .output()

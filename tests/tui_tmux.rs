@@ -1,7 +1,7 @@
 //! End to end: the real binary's `analyze --tui` on the veth-down fixture, in a detached tmux
 //! session of fixed size (a private tmux server, removed afterwards). The ladder shows the five
 //! point ids and the ✗ on the segment after host/docker0; `q` returns to the shell with the
-//! terminal out of raw mode. Skipped, with a message, when tmux is not installed.
+//! terminal out of raw mode. Without tmux: a failure under CI, else skipped with a notice.
 
 mod common;
 

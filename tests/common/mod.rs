@@ -1,9 +1,39 @@
-//! Helpers shared by integration tests (each test file that needs them says `mod common;`).
+//! Helpers shared by integration tests (each test file that needs them says `mod common;`):
+//! preconditions ([`require`], [`corpora`], [`test_seed`]), running programs, the lab fixture
+//! of the root tests ([`Lab`]) and a private tmux server ([`Tmux`]).
 
 #![allow(dead_code)]
 
+mod lab;
+mod require;
+
+#[allow(unused_imports)]
+pub use lab::{Lab, link_exists};
+#[allow(unused_imports)] // each test file uses some of them
+pub use require::{corpora, in_ci, installed, notice, require, test_seed};
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+/// `program ARGS…` run to completion (a panic when it cannot start).
+pub fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+/// Exit status, stdout and stderr of a finished command, for assertion messages.
+pub fn describe(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Asserts that a command succeeded, showing its output otherwise.
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what} failed: {}", describe(out));
+}
 
 /// A private tmux server with one session `e2e` running a plain bash at a fixed size; killed on
 /// drop, whatever happened.
@@ -12,10 +42,9 @@ pub struct Tmux {
 }
 
 impl Tmux {
-    /// Start the server, or `None` (with a SKIPPED message) when tmux is not installed.
+    /// Start the server; without tmux a failure under CI, else `None` after a notice.
     pub fn start(name: &str, width: u16, height: u16) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("SKIPPED: tmux is not installed (apt-get install tmux)");
+        if !require("tmux (apt-get install tmux)", installed("tmux", "-V")) {
             return None;
         }
         let tmux = Tmux { socket: format!("vtrace-{name}-{}", std::process::id()) };

@@ -5,6 +5,10 @@ use std::path::Path;
 
 use super::*;
 
+/// The integration tests' precondition helper, the same file: a missing tool fails under CI.
+#[path = "../../../tests/common/require.rs"]
+mod require;
+
 /// Builds pcapng blocks in either byte order.
 struct Ng {
     big: bool,
@@ -405,15 +409,13 @@ fn writer_rejects_unknown_interfaces() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Runs a tool on a file; `None` when the tool is not installed.
+/// Runs a tool on a file; `None` when the tool is not installed (a failure under CI).
 fn run_tool(tool: &str, args: &[&str]) -> Option<std::process::Output> {
-    match std::process::Command::new(tool).args(args).output() {
-        Ok(out) => Some(out),
-        Err(_) => {
-            println!("{tool} not installed: skipping its check");
-            None
-        }
+    let out = std::process::Command::new(tool).args(args).output();
+    if !require::require(&format!("{tool} (apt-get install {tool})"), out.is_ok()) {
+        return None;
     }
+    out.ok()
 }
 
 /// A temporary file removed when dropped (also when an assertion fails).
