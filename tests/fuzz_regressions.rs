@@ -117,7 +117,8 @@ fn analyze_input(data: &[u8]) -> Option<Analyzed> {
         analysis.add_point();
     }
     let names: Vec<String> = (0..POINTS).map(|p| format!("ns{p}/eth{p}")).collect();
-    let rows: Vec<PointRow> = names.iter().map(|n| PointRow::new(n, "endpoint")).collect();
+    let rows: Vec<PointRow> =
+        names.iter().map(|n| PointRow::new(n, Some(vtrace::core::path::Role::Endpoint))).collect();
     let (mut text_out, mut json_out) = (Vec::new(), Vec::new());
     let mut exchanges = 0;
     let verdict = {
