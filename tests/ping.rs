@@ -329,7 +329,9 @@ fn source_without_routes_is_no_route() {
     let (code, v) = lab.ping(&[]);
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["verdict"]["cause"], "no-route", "{v}");
-    assert_eq!(segment(&v), (None, None), "{v}");
+    // Inside the source, before its own interface (DESIGN.md's segment contract).
+    let p = lab.points();
+    assert_eq!(segment(&v), (None, Some(p[0].as_str())), "{v}");
     assert_eq!(v["verdict"]["sent"], 2, "{v}");
 }
 

@@ -82,8 +82,8 @@ pub struct Verdict {
     pub probed: bool,
     /// What the capture holds.
     pub holds: Holdings,
-    /// Every distinct way probes were lost, with how many: the verdict's `cause` and `segment`
-    /// are those of the one that lost most.
+    /// Every distinct way probes were lost, with how many, most first: the verdict's `cause`
+    /// and `segment` are those of the first.
     pub causes: Vec<CauseCount>,
 }
 
@@ -337,6 +337,8 @@ impl Tally {
                 })
                 .collect(),
         };
+        // Most probes lost first (the first seen among equals): the first is the verdict's own.
+        verdict.causes.sort_by(|a, b| b.count.cmp(&a.count));
         let echoes = format!("{received}/{sent} echo replies");
         match main_failure(failures) {
             None if sent > 0 && received == sent => {
