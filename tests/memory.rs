@@ -29,7 +29,7 @@ impl Lab {
         };
         let spec = LabSpec::from_options(&opts).unwrap_or_else(|e| panic!("lab spec: {e}"));
         let guard = LabGuard::adopt(&spec);
-        if let Err(e) = vtrace::sys::lab::lab_up(&spec) {
+        if let Err(e) = vtrace::sys::lab::lab_up(&spec, None) {
             panic!("lab up: {e}");
         }
         Lab { guard }

@@ -31,7 +31,7 @@ impl Lab {
         };
         // Adopt first: whatever a failed `up` left behind is removed by the guard too.
         let guard = LabGuard::adopt(&spec);
-        if let Err(e) = vtrace::sys::lab::lab_up(&spec) {
+        if let Err(e) = vtrace::sys::lab::lab_up(&spec, None) {
             panic!("lab up: {e}");
         }
         Lab { guard }

@@ -109,9 +109,8 @@ pub fn run(args: &LabArgs) -> Result<Outcome> {
         LabAction::Up(a) => {
             let spec = a.opts.spec(a.serve)?;
             // SIGINT/SIGTERM during `up` stop it at its next step, which removes what it made.
-            super::live::catch_sigint();
-            lab::stop_when(super::live::interrupted);
-            let report = lab::lab_up(&spec)?;
+            let stop = crate::sys::stop::Stop::on_signals()?;
+            let report = lab::lab_up(&spec, Some(&stop))?;
             for w in &report.warnings {
                 eprintln!("vtrace: warning: {w}");
             }

@@ -8,7 +8,7 @@
 //!
 //! Files: `apply` (up), `teardown` (down), `status`, `netlink` (the requests), `state` (the
 //! state file under /run/vtrace), `preflight` (--in-root checks), `serve` (HTTP servers),
-//! `fault` (test-only fault injection), `error`.
+//! `interrupt` (a stop request between steps), `fault` (test-only fault injection), `error`.
 
 mod apply;
 mod error;
@@ -26,12 +26,12 @@ use std::time::Duration;
 
 pub use error::{LabError, Result};
 pub use fault::FAIL_AT_ENV;
-pub use interrupt::stop_when;
 pub use state::{STATE_DIR, Server};
 pub use status::{FoundLink, LabStatus, LinkStatus, NetnsStatus};
 
 use crate::core::lab::LabSpec;
 use crate::sys::netns::{Target, WorkerError, block_on};
+use crate::sys::stop::Stop;
 
 /// What `lab up` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,10 +50,12 @@ pub struct LabReport {
 }
 
 /// Build the lab (idempotent). On failure, what this run made is removed again and the error
-/// names the step that failed.
-pub fn lab_up(spec: &LabSpec) -> Result<LabReport> {
+/// names the step that failed. A `stop` requested meanwhile (SIGINT, SIGTERM) fails the next
+/// step, which removes what was made like any other failure.
+pub fn lab_up(spec: &LabSpec, stop: Option<&Stop>) -> Result<LabReport> {
     let spec = spec.clone();
-    on_runtime("up", move || async move { apply::up(&spec).await })
+    let stop = stop.cloned();
+    on_runtime("up", move || async move { apply::up(&spec, stop.as_ref()).await })
 }
 
 /// Remove everything the lab made (also after a crashed `up`); missing pieces are fine.
@@ -81,7 +83,7 @@ pub struct LabGuard {
 impl LabGuard {
     /// Build the lab and return a guard that removes it again.
     pub fn up(spec: &LabSpec) -> Result<(LabGuard, LabReport)> {
-        let report = lab_up(spec)?;
+        let report = lab_up(spec, None)?;
         Ok((LabGuard { spec: spec.clone() }, report))
     }
 
