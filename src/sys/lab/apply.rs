@@ -15,7 +15,7 @@ use std::time::Instant;
 use super::error::{LabError, Result};
 use super::netlink::{Link, Rtnl};
 use super::state::{self, Server, State};
-use super::{LabReport, fault, interrupt, preflight, serve};
+use super::{LabReport, interrupt, preflight, serve};
 use crate::core::lab::{ContainerSpec, HostSide, LabSpec};
 use crate::sys::netns::{self, Netns};
 use crate::sys::stop::Stop;
@@ -50,10 +50,13 @@ pub async fn up(spec: &LabSpec, stop: Option<&Stop>) -> Result<LabReport> {
     }
 }
 
-/// Before each step: stop if the user interrupted `up`, or if a test injected a fault there.
+/// Before each step: stop if the user interrupted `up`, or (with the `test-hooks` feature) if a
+/// test injected a fault there.
 fn checkpoint(stop: Option<&Stop>, step: &'static str) -> Result<()> {
     interrupt::check(stop, step)?;
-    fault::check(step)
+    #[cfg(feature = "test-hooks")]
+    super::fault::check(step)?;
+    Ok(())
 }
 
 fn host_netns(spec: &LabSpec) -> Netns {

@@ -8,10 +8,12 @@
 //!
 //! Files: `apply` (up), `teardown` (down), `status`, `netlink` (the requests), `state` (the
 //! state file under /run/vtrace), `preflight` (--in-root checks), `serve` (HTTP servers),
-//! `interrupt` (a stop request between steps), `fault` (test-only fault injection), `error`.
+//! `interrupt` (a stop request between steps), `fault` (fault injection, only with the
+//! `test-hooks` feature), `error`.
 
 mod apply;
 mod error;
+#[cfg(feature = "test-hooks")]
 mod fault;
 mod interrupt;
 mod netlink;
@@ -25,6 +27,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::{LabError, Result};
+#[cfg(feature = "test-hooks")]
 pub use fault::FAIL_AT_ENV;
 pub use state::{STATE_DIR, Server};
 pub use status::{FoundLink, LabStatus, LinkStatus, NetnsStatus};
