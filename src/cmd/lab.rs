@@ -39,8 +39,7 @@ pub fn run(args: &Lab, stop: &Stop) -> Result<Outcome> {
     match args.action {
         Action::Up => {
             // SIGINT/SIGTERM during `up` stop it at its next step, which removes what it made.
-            let _ = stop;
-            let report = lab::lab_up(&spec)?;
+            let report = lab::lab_up(&spec, Some(stop))?;
             for w in &report.warnings {
                 eprintln!("vtrace: warning: {w}");
             }

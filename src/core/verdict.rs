@@ -338,7 +338,7 @@ impl Tally {
                 .collect(),
         };
         // Most probes lost first (the first seen among equals): the first is the verdict's own.
-        verdict.causes.sort_by(|a, b| b.count.cmp(&a.count));
+        verdict.causes.sort_by_key(|c| std::cmp::Reverse(c.count));
         let echoes = format!("{received}/{sent} echo replies");
         match main_failure(failures) {
             None if sent > 0 && received == sent => {

@@ -9,20 +9,19 @@
 //! open capture keeps its namespace alive) and returns the per-point kernel statistics. This
 //! module captures bytes; it never decodes or interprets them.
 
-use std::os::fd::AsFd;
+use std::ops::ControlFlow;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TrySendError, channel, sync_channel};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
 
 use crate::core::frame::LinkType;
-use crate::sys::netns::Netns;
+use crate::sys::netns::{Netns, Target, Worker, WorkerError, spawn_in};
 use crate::sys::pcapfile::CaptureReader;
+use crate::sys::poll::{poll_until, wait_readable};
+use crate::sys::stop::Stop;
 
 /// Largest frame kept by default: a full 1500-byte-MTU Ethernet frame with VLAN tags. In
 /// immediate mode libpcap uses TPACKET_V2, whose ring has one fixed slot of about the snapshot
@@ -106,11 +105,25 @@ pub enum CaptureError {
     Vanished { id: String },
 }
 
+impl CaptureError {
+    /// The failure of the capture thread of `id` to start inside its namespace.
+    fn of_worker(id: String, e: WorkerError) -> Self {
+        match e {
+            WorkerError::Open(source) => CaptureError::Netns { id, source },
+            WorkerError::Enter { source, .. } => CaptureError::Setns { id, source },
+            WorkerError::Spawn { source, .. } | WorkerError::Runtime { source, .. } => {
+                CaptureError::Thread { id, source }
+            }
+            WorkerError::Panicked { .. } => CaptureError::Vanished { id },
+        }
+    }
+}
+
 /// Running captures.
 #[derive(Debug)]
 pub struct Captures {
-    stop: Arc<AtomicBool>,
-    threads: Vec<(String, JoinHandle<CaptureStats>)>,
+    stop: Stop,
+    threads: Vec<(String, Worker<CaptureStats>)>,
     linktypes: Vec<LinkType>,
     down: Vec<String>,
 }
@@ -126,7 +139,7 @@ impl Captures {
     ) -> Result<(Captures, Receiver<Vec<Captured>>), CaptureError> {
         let (tx, rx) = sync_channel(QUEUED_BATCHES);
         let mut caps = Captures {
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Stop::new(),
             threads: Vec::new(),
             linktypes: Vec::new(),
             down: Vec::new(),
@@ -134,8 +147,13 @@ impl Captures {
         let mut pending = Vec::new();
         for spec in specs {
             let (ready_tx, ready_rx) = channel();
-            let handle = spawn(spec.clone(), opts, tx.clone(), ready_tx, Arc::clone(&caps.stop))?;
-            caps.threads.push((spec.id.clone(), handle));
+            match spawn(spec.clone(), opts, tx.clone(), ready_tx, caps.stop.clone()) {
+                Ok(worker) => caps.threads.push((spec.id.clone(), worker)),
+                Err(e) => {
+                    caps.stop();
+                    return Err(e);
+                }
+            }
             pending.push((spec.id.clone(), ready_rx));
         }
         for (id, ready) in pending {
@@ -170,12 +188,12 @@ impl Captures {
         let mut reader = CaptureReader::open(path)
             .map_err(|e| CaptureError::Open { id: id.clone(), detail: e.to_string() })?;
         let (tx, rx) = sync_channel(QUEUED_BATCHES);
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let handle = std::thread::Builder::new()
-            .name("vtrace-replay".into())
-            .spawn(move || replay(&mut reader, points, &tx, &flag))
-            .map_err(|source| CaptureError::Thread { id: id.clone(), source })?;
+        let stop = Stop::new();
+        let flag = stop.clone();
+        let handle = spawn_in(Target::Here, "vtrace-replay", move || {
+            replay(&mut reader, points, &tx, &flag)
+        })
+        .map_err(|e| CaptureError::of_worker(id.clone(), e))?;
         let caps = Captures {
             stop,
             threads: vec![(id, handle)],
@@ -198,12 +216,12 @@ impl Captures {
     /// Ask every capture to stop, without waiting: drain the channel until it closes, then
     /// [`Captures::stop`] for the statistics.
     pub fn request_stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.request();
     }
 
     /// Stop every capture, wait for its thread, and return its statistics by point.
     pub fn stop(self) -> Vec<CaptureStats> {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.request();
         let points = self.linktypes.len();
         let mut stats: Vec<CaptureStats> =
             self.threads.into_iter().map(|(_, h)| h.join().unwrap_or_default()).collect();
@@ -220,31 +238,24 @@ fn spawn(
     opts: CaptureOptions,
     tx: SyncSender<Vec<Captured>>,
     ready: Ready,
-    stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<CaptureStats>, CaptureError> {
+    stop: Stop,
+) -> Result<Worker<CaptureStats>, CaptureError> {
     let id = spec.id.clone();
-    let ns_file =
-        spec.netns.open().map_err(|source| CaptureError::Netns { id: id.clone(), source })?;
-    std::thread::Builder::new()
-        .name(format!("vtrace-cap-{}", spec.point))
-        .spawn(move || {
-            if let Err(source) = setns(ns_file.as_fd(), CloneFlags::CLONE_NEWNET) {
-                let _ = ready.send(Err(CaptureError::Setns { id: spec.id.clone(), source }));
+    let netns = spec.netns.clone();
+    let name = format!("vtrace-cap-{}", spec.point);
+    spawn_in(&netns, &name, move || {
+        let cap = match open(&spec, opts) {
+            Ok(cap) => cap,
+            Err(e) => {
+                let _ = ready.send(Err(e));
                 return CaptureStats::default();
             }
-            drop(ns_file);
-            let cap = match open(&spec, opts) {
-                Ok(cap) => cap,
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                    return CaptureStats::default();
-                }
-            };
-            let linktype = u16::try_from(cap.get_datalink().0).map_or(LinkType(0), LinkType);
-            let _ = ready.send(Ok(linktype));
-            run(cap, spec.point, &tx, &stop)
-        })
-        .map_err(|source| CaptureError::Thread { id, source })
+        };
+        let linktype = u16::try_from(cap.get_datalink().0).map_or(LinkType(0), LinkType);
+        let _ = ready.send(Ok(linktype));
+        run(cap, spec.point, &tx, &stop)
+    })
+    .map_err(|e| CaptureError::of_worker(id, e))
 }
 
 fn open(
@@ -294,7 +305,7 @@ fn run(
     cap: pcap::Capture<pcap::Active>,
     point: usize,
     tx: &SyncSender<Vec<Captured>>,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) -> CaptureStats {
     let Ok(mut cap) = cap.setnonblock() else { return CaptureStats::default() };
     // SAFETY: `cap` is an active capture; the descriptor lives as long as it does.
@@ -303,50 +314,62 @@ fn run(
         return stats(&mut cap);
     }
     let mut shed = 0u64;
-    let done = |cap: &mut pcap::Capture<pcap::Active>, shed: u64| {
-        let mut s = stats(cap);
-        s.dropped += shed;
-        s
-    };
+    // Wait, then read everything buffered (the wait returns at once when something is): after a
+    // stop, what arrived during the last wait is still read.
+    let ended = poll_until(stop, || {
+        // SAFETY: `fd` is the capture's descriptor, open as long as `cap` is.
+        wait_readable(unsafe { BorrowedFd::borrow_raw(fd) }, POLL_MS);
+        read_buffered(&mut cap, point, tx, stop, &mut shed)
+    });
+    let mut s = stats(&mut cap);
+    s.dropped += shed;
+    s.gone = ended == Some(End::Gone);
+    s
+}
+
+/// Why a capture thread stopped reading before it was told to.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// The analysing side is gone.
+    Disconnected,
+    /// The capture broke: its interface vanished.
+    Gone,
+}
+
+/// Hand over everything buffered. An error is "nothing buffered" or a broken capture (the
+/// interface vanished): the statistics and the missing hops tell the story. Frames go out in
+/// batches: one channel operation per wakeup, not per frame.
+fn read_buffered(
+    cap: &mut pcap::Capture<pcap::Active>,
+    point: usize,
+    tx: &SyncSender<Vec<Captured>>,
+    stop: &Stop,
+    shed: &mut u64,
+) -> ControlFlow<End> {
+    let mut batch = Vec::new();
+    let mut gone = false;
     loop {
-        // Read everything buffered, then wait. An error is "nothing buffered" or a broken
-        // capture (the interface vanished): the statistics and the missing hops tell the story.
-        // Frames go out in batches: one channel operation per wakeup, not per frame.
-        let mut batch = Vec::new();
-        let mut gone = false;
-        loop {
-            match cap.next_packet() {
-                Ok(p) => {
-                    let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
-                    batch.push(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
-                    if batch.len() >= BATCH
-                        && !hand_over(tx, std::mem::take(&mut batch), stop, &mut shed)
-                    {
-                        return done(&mut cap, shed);
-                    }
-                }
-                // Nothing buffered (non-blocking read).
-                Err(pcap::Error::TimeoutExpired) => break,
-                // The socket failed: its interface is gone (ENETDOWN once it is unregistered).
-                Err(_) => {
-                    gone = true;
-                    break;
+        match cap.next_packet() {
+            Ok(p) => {
+                let t_ns = timestamp_ns(p.header.ts.tv_sec, p.header.ts.tv_usec);
+                batch.push(Captured { point, t_ns, len: p.header.len, data: p.data.to_vec() });
+                if batch.len() >= BATCH && !hand_over(tx, std::mem::take(&mut batch), stop, shed) {
+                    return ControlFlow::Break(End::Disconnected);
                 }
             }
+            // Nothing buffered (non-blocking read).
+            Err(pcap::Error::TimeoutExpired) => break,
+            // The socket failed: its interface is gone (ENETDOWN once it is unregistered).
+            Err(_) => {
+                gone = true;
+                break;
+            }
         }
-        if !batch.is_empty() && !hand_over(tx, batch, stop, &mut shed) {
-            return done(&mut cap, shed);
-        }
-        if gone {
-            return CaptureStats { gone: true, ..done(&mut cap, shed) };
-        }
-        if stop.load(Ordering::SeqCst) {
-            return done(&mut cap, shed);
-        }
-        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd, its count passed.
-        unsafe { libc::poll(&raw mut pfd, 1, POLL_MS) };
     }
+    if !batch.is_empty() && !hand_over(tx, batch, stop, shed) {
+        return ControlFlow::Break(End::Disconnected);
+    }
+    if gone { ControlFlow::Break(End::Gone) } else { ControlFlow::Continue(()) }
 }
 
 /// Hand a batch to the analysing side, waiting while the queue is full (meanwhile the kernel ring
@@ -356,7 +379,7 @@ fn run(
 fn hand_over(
     tx: &SyncSender<Vec<Captured>>,
     mut batch: Vec<Captured>,
-    stop: &AtomicBool,
+    stop: &Stop,
     shed: &mut u64,
 ) -> bool {
     let mut waited_ms = 0u32;
@@ -365,7 +388,7 @@ fn hand_over(
             Ok(()) => return true,
             Err(TrySendError::Disconnected(_)) => return false,
             Err(TrySendError::Full(b)) => {
-                if stop.load(Ordering::SeqCst) && waited_ms >= 1000 {
+                if stop.requested() && waited_ms >= 1000 {
                     *shed += b.len() as u64;
                     return true;
                 }
@@ -382,7 +405,7 @@ fn replay(
     reader: &mut CaptureReader,
     points: usize,
     tx: &SyncSender<Vec<Captured>>,
-    stop: &AtomicBool,
+    stop: &Stop,
 ) -> CaptureStats {
     let mut st = CaptureStats::default();
     let mut batch = Vec::with_capacity(BATCH);
@@ -394,7 +417,7 @@ fn replay(
         batch.push(Captured { point, t_ns: f.t_ns, len: f.len, data: f.data.to_vec() });
         st.received += 1;
         if batch.len() >= BATCH {
-            if stop.load(Ordering::SeqCst) || tx.send(std::mem::take(&mut batch)).is_err() {
+            if stop.requested() || tx.send(std::mem::take(&mut batch)).is_err() {
                 return st;
             }
             batch.reserve(BATCH);

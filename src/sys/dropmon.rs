@@ -9,17 +9,19 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use crate::core::netfilter::DropEvent;
+use crate::sys::netns::{Target, Worker, WorkerError, spawn_in};
+use crate::sys::poll::poll_until;
+use crate::sys::stop::Stop;
 
 /// Where tracefs is (or gets) mounted.
 pub const TRACEFS: &str = "/sys/kernel/tracing";
@@ -45,6 +47,8 @@ pub enum DropmonError {
     Io { what: &'static str, path: PathBuf, source: std::io::Error },
     #[error("the kernel's time could not be read: {0}")]
     Clock(std::io::Error),
+    #[error("starting the reader of the trace pipe: {0}")]
+    Thread(WorkerError),
 }
 
 /// `vtrace_<pid>_<n>`: the pid tells `vtrace cleanup` whether its run is gone; `n` keeps two
@@ -128,8 +132,8 @@ pub fn parse_line(
 #[derive(Debug)]
 pub struct DropMonitor {
     dir: PathBuf,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    stop: Stop,
+    thread: Option<Worker<()>>,
     events: Receiver<DropEvent>,
     reasons: HashMap<u32, String>,
 }
@@ -144,7 +148,7 @@ impl DropMonitor {
         std::fs::create_dir(&dir).map_err(io("creating the tracefs instance", &dir))?;
         let mut mon = DropMonitor {
             dir: dir.clone(),
-            stop: Arc::new(AtomicBool::new(false)),
+            stop: Stop::new(),
             thread: None,
             events: mpsc::sync_channel(0).1,
             reasons: HashMap::new(),
@@ -167,10 +171,13 @@ impl DropMonitor {
         mon.events = rx;
         let stop = mon.stop.clone();
         let reasons = mon.reasons.clone();
-        let thread = std::thread::Builder::new()
-            .name("vtrace-dropmon".into())
-            .spawn(move || read_pipe(pipe, &stop, &reasons, offset_ns, &tx))
-            .map_err(io("spawning the reader of", &pipe_path))?;
+        let thread = spawn_in(Target::Here, "vtrace-dropmon", move || {
+            read_pipe(pipe, &stop, &reasons, offset_ns, &tx);
+        })
+        .map_err(|e| match e {
+            WorkerError::Spawn { source, .. } => io("spawning the reader of", &pipe_path)(source),
+            other => DropmonError::Thread(other),
+        })?;
         mon.thread = Some(thread);
         Ok(mon)
     }
@@ -197,7 +204,7 @@ impl DropMonitor {
     }
 
     fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.request();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -231,16 +238,17 @@ pub fn remove_instance(dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Read the trace pipe until stopped (it is non-blocking: nothing to read waits 10 ms).
 fn read_pipe(
     mut pipe: std::fs::File,
-    stop: &AtomicBool,
+    stop: &Stop,
     reasons: &HashMap<u32, String>,
     offset_ns: i128,
     tx: &mpsc::SyncSender<DropEvent>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut pending = String::new();
-    while !stop.load(Ordering::Relaxed) {
+    poll_until(stop, || {
         match pipe.read(&mut buf) {
             Ok(n) if n > 0 => {
                 pending.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
@@ -250,14 +258,17 @@ fn read_pipe(
                         match tx.try_send(ev) {
                             // A flood of drops outran the trace: the newest are not kept.
                             Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
-                            Err(mpsc::TrySendError::Disconnected(_)) => return,
+                            Err(mpsc::TrySendError::Disconnected(_)) => {
+                                return ControlFlow::Break(());
+                            }
                         }
                     }
                 }
             }
             _ => std::thread::sleep(Duration::from_millis(10)),
         }
-    }
+        ControlFlow::Continue(())
+    });
 }
 
 /// Epoch minus boot time, in ns.

@@ -11,6 +11,7 @@ pub mod netns;
 pub mod nft;
 pub mod nftrace;
 pub mod pcapfile;
+pub mod poll;
 pub mod privilege;
 pub mod probe;
 pub mod qdisc;

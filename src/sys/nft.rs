@@ -236,7 +236,7 @@ impl RuleIndex {
 /// `net.bridge.bridge-nf-call-{iptables,ip6tables,arptables}` in `ns` (per namespace since
 /// Linux 5.3); all `None` when br_netfilter is not loaded.
 pub fn br_netfilter(ns: &Netns) -> BrNetfilter {
-    run_in(ns, || {
+    run_in(ns, "vtrace-nft", || {
         let read = |name: &str| {
             std::fs::read_to_string(format!("/proc/sys/net/bridge/bridge-nf-call-{name}"))
                 .ok()
@@ -255,7 +255,7 @@ pub fn br_netfilter(ns: &Netns) -> BrNetfilter {
 fn nft(ns: &Netns, args: &[&str], stdin: Option<String>, what: &str) -> Result<String, NftError> {
     let label = ns.path().display().to_string();
     let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let out = run_in(ns, move || {
+    let out = run_in(ns, "vtrace-nft", move || {
         let mut child = Command::new("nft")
             .args(&args)
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })

@@ -72,7 +72,7 @@ impl Prober {
             return Err(ProbeError::Size(opts.size));
         }
         let (df, v6) = (opts.dont_fragment, opts.dst.is_ipv6());
-        let fd = run_in(ns, move || open_socket(df, v6)).map_err(|source| {
+        let fd = run_in(ns, "vtrace-probe", move || open_socket(df, v6)).map_err(|source| {
             let denied = source.chain().any(|e| {
                 e.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
@@ -212,44 +212,31 @@ pub fn flush_neighbour(ns: &Netns, ip: IpAddr) -> anyhow::Result<usize> {
     use futures::TryStreamExt;
     use netlink_packet_route::neighbour::NeighbourAttribute;
 
-    let ns = ns.clone();
-    std::thread::Builder::new()
-        .name("vtrace-neigh".into())
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build()
-                .context("starting the netlink runtime")?;
-            rt.block_on(async move {
-                let handle = crate::sys::rtnl::handle_in(&ns)?;
-                let entries: Vec<_> = handle
+    crate::sys::rtnl::with_handle_in(ns, "vtrace-neigh", move |handle| async move {
+        let entries: Vec<_> = handle
+            .neighbours()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .context("listing neighbour entries")?;
+        let mut removed = 0;
+        for msg in entries {
+            let matches = msg.attributes.iter().any(
+                |a| matches!(a, NeighbourAttribute::Destination(d) if neighbour_ip(d) == Some(ip)),
+            );
+            if matches {
+                handle
                     .neighbours()
-                    .get()
+                    .del(msg)
                     .execute()
-                    .try_collect()
                     .await
-                    .context("listing neighbour entries")?;
-                let mut removed = 0;
-                for msg in entries {
-                    let matches = msg.attributes.iter().any(|a| {
-                        matches!(a, NeighbourAttribute::Destination(d) if neighbour_ip(d) == Some(ip))
-                    });
-                    if matches {
-                        handle
-                            .neighbours()
-                            .del(msg)
-                            .execute()
-                            .await
-                            .with_context(|| format!("deleting the neighbour entry of {ip}"))?;
-                        removed += 1;
-                    }
-                }
-                Ok(removed)
-            })
-        })
-        .context("starting the neighbour-flush thread")?
-        .join()
-        .map_err(|_| anyhow::anyhow!("the neighbour-flush thread panicked"))?
+                    .with_context(|| format!("deleting the neighbour entry of {ip}"))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    })
 }
 
 fn neighbour_ip(a: &netlink_packet_route::neighbour::NeighbourAddress) -> Option<IpAddr> {

@@ -11,17 +11,12 @@ use netlink_packet_route::tc::{TcAttribute, TcMessage, TcStats2};
 
 use crate::core::diagnosis::QdiscCount;
 use crate::sys::netns::Netns;
-use crate::sys::rtnl::handle_in;
+use crate::sys::rtnl::with_handle_in;
 
 /// Every qdisc of the namespace `ns` with its drop counter (`ns` is left unset: the caller
 /// knows which namespace it asked for).
 pub fn qdisc_counts(ns: &Netns) -> Result<Vec<QdiscCount>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the netlink runtime")?;
-    let messages: Vec<TcMessage> = runtime.block_on(async {
-        let handle = handle_in(ns)?;
+    let messages: Vec<TcMessage> = with_handle_in(ns, "vtrace-qdisc", |handle| async move {
         handle
             .qdisc()
             .get()

@@ -15,9 +15,10 @@ use std::time::Instant;
 use super::error::{LabError, Result};
 use super::netlink::{Link, Rtnl};
 use super::state::{self, Server, State};
-use super::{LabReport, fault, interrupt, preflight, serve};
+use super::{LabReport, interrupt, preflight, serve};
 use crate::core::lab::{ContainerSpec, HostSide, LabSpec};
 use crate::sys::netns::{self, Netns};
+use crate::sys::stop::Stop;
 
 /// What this run created, to undo on failure.
 #[derive(Debug, Default)]
@@ -29,10 +30,11 @@ struct Made {
     servers: Vec<Server>,
 }
 
-/// Build the lab; on failure remove what this run made and return the failure.
-pub async fn up(spec: &LabSpec) -> Result<LabReport> {
+/// Build the lab; on failure (or a `stop` requested between two steps) remove what this run
+/// made and return the failure.
+pub async fn up(spec: &LabSpec, stop: Option<&Stop>) -> Result<LabReport> {
     let mut made = Made::default();
-    match build(spec, &mut made).await {
+    match build(spec, &mut made, stop).await {
         Ok(report) => Ok(report),
         Err(e) => {
             let leftovers = rollback(&made).await;
@@ -48,10 +50,13 @@ pub async fn up(spec: &LabSpec) -> Result<LabReport> {
     }
 }
 
-/// Before each step: stop if the user interrupted `up`, or if a test injected a fault there.
-fn checkpoint(step: &'static str) -> Result<()> {
-    interrupt::check(step)?;
-    fault::check(step)
+/// Before each step: stop if the user interrupted `up`, or (with the `test-hooks` feature) if a
+/// test injected a fault there.
+fn checkpoint(stop: Option<&Stop>, step: &'static str) -> Result<()> {
+    interrupt::check(stop, step)?;
+    #[cfg(feature = "test-hooks")]
+    super::fault::check(step)?;
+    Ok(())
 }
 
 fn host_netns(spec: &LabSpec) -> Netns {
@@ -71,12 +76,12 @@ fn wrong_kind(step: &'static str, what: String, l: &Link, want: &str) -> LabErro
         .with_hint("remove it, or choose other names (--prefix, --bridge, --names)")
 }
 
-async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
+async fn build(spec: &LabSpec, made: &mut Made, stop: Option<&Stop>) -> Result<LabReport> {
     let start = Instant::now();
     let mut report = LabReport::default();
     let root = spec.host == HostSide::Root;
 
-    checkpoint("preflight")?;
+    checkpoint(stop, "preflight")?;
     let previous = state::load(&spec.prefix)?;
     let owned = previous.clone().unwrap_or_default();
     preflight::check_namespaces(spec, &owned)?;
@@ -85,7 +90,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         report.warnings = preflight::check_root(spec, &rtnl, &owned).await?;
     }
 
-    checkpoint("state")?;
+    checkpoint(stop, "state")?;
     if previous.is_none() {
         made.state_file = Some(spec.prefix.clone());
     }
@@ -93,7 +98,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     recorded.merge(State::of_spec(spec));
     state::save(&spec.prefix, &recorded)?;
 
-    checkpoint("netns")?;
+    checkpoint(stop, "netns")?;
     // Namespaces are independent: create them in parallel (each costs a kernel setup_net).
     let results: Vec<(&str, Result<bool>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = spec
@@ -139,7 +144,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         ctrs.push(Rtnl::open("netns", &ns, format!("netns {}", c.netns))?);
     }
 
-    checkpoint("bridge")?;
+    checkpoint(stop, "bridge")?;
     let b = &spec.bridge;
     let bridge_index = match find(&host.links("bridge").await?, &b.name) {
         Some(l) if l.kind.as_deref() != Some("bridge") => {
@@ -168,7 +173,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
     };
 
     for (c, ctr) in spec.containers.iter().zip(&ctrs) {
-        checkpoint("veth")?;
+        checkpoint(stop, "veth")?;
         if ensure_veth(c, &host, ctr, bridge_index).await? {
             if root {
                 made.root_links.push(c.host_veth.clone());
@@ -179,7 +184,7 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         }
     }
 
-    checkpoint("link-up")?;
+    checkpoint(stop, "link-up")?;
     let host_links = host.links("link-up").await?;
     if let Some(lo) = find(&host_links, "lo").filter(|_| !root) {
         host.up(lo.index, "lo").await?;
@@ -205,19 +210,19 @@ async fn build(spec: &LabSpec, made: &mut Made) -> Result<LabReport> {
         eth_indexes.push(eth.index);
     }
 
-    checkpoint("address")?;
+    checkpoint(stop, "address")?;
     host.add_addr(bridge_index, &b.name, b.addr, spec.prefix_len()).await?;
     for ((c, ctr), index) in spec.containers.iter().zip(&ctrs).zip(&eth_indexes) {
         ctr.add_addr(*index, &c.ifname, c.addr, spec.prefix_len()).await?;
     }
 
-    checkpoint("route")?;
+    checkpoint(stop, "route")?;
     for ctr in &ctrs {
         ctr.default_route(b.addr).await?;
     }
 
     if spec.serve {
-        checkpoint("serve")?;
+        checkpoint(stop, "serve")?;
         start_servers(spec, &mut recorded, made, &mut report)?;
     }
     report.elapsed = start.elapsed();

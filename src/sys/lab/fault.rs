@@ -1,4 +1,6 @@
 //! Test-only fault injection for `lab up`: the one place that reads `VTRACE_LAB_FAIL_AT`.
+//! Compiled only with the `test-hooks` feature (which `root-tests` enables): a release or default
+//! build has no such variable and no code that raises SIGKILL.
 //!
 //! `VTRACE_LAB_FAIL_AT=<step>` makes the first occurrence of that step (one of
 //! [`crate::core::lab::STEPS`]) fail as if the system had refused it, so tests can check that a

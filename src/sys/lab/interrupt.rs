@@ -1,22 +1,15 @@
-//! Interruption of `lab up`. The command registers how to tell that SIGINT or SIGTERM arrived
-//! ([`stop_when`]); every step of `up` asks first, so an interrupted `up` fails at the next step
-//! and removes what it made, like any other failure, instead of dying half-built.
-
-use std::sync::OnceLock;
+//! Interruption of `lab up`: the command hands `up` a [`Stop`] that SIGINT and SIGTERM set; every
+//! step of `up` asks it first ([`check`]), so an interrupted `up` fails at the next step and
+//! removes what it made, like any other failure, instead of dying half-built. No process-wide
+//! state: without a handle, `up` is never interrupted.
 
 use super::error::{LabError, Result};
+use crate::sys::stop::Stop;
 
-static STOP: OnceLock<fn() -> bool> = OnceLock::new();
-
-/// Make `lab up` stop (and undo its work) at its next step once `stopped()` returns true.
-pub fn stop_when(stopped: fn() -> bool) {
-    let _ = STOP.set(stopped);
-}
-
-/// Fails when the user interrupted `up` before `step`.
-pub(crate) fn check(step: &'static str) -> Result<()> {
-    match STOP.get() {
-        Some(stopped) if stopped() => {
+/// Fails when a stop was requested before `step`.
+pub(crate) fn check(stop: Option<&Stop>, step: &'static str) -> Result<()> {
+    match stop {
+        Some(stop) if stop.requested() => {
             Err(LabError::other(step, format!("step {step}"), "interrupted by SIGINT or SIGTERM"))
         }
         _ => Ok(()),
@@ -28,7 +21,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_registered_test_never_stops() {
-        assert!(check("netns").is_ok());
+    fn only_a_requested_stop_stops() {
+        assert!(check(None, "netns").is_ok());
+        let stop = Stop::new();
+        assert!(check(Some(&stop), "netns").is_ok());
+        stop.request();
+        let err = check(Some(&stop), "netns").map_err(|e| e.to_string());
+        assert_eq!(err, Err("step netns: interrupted by SIGINT or SIGTERM".to_owned()));
     }
 }

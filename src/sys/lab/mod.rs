@@ -2,16 +2,18 @@
 //! network a [`LabSpec`] describes, over rtnetlink only (no `ip` commands).
 //!
 //! The public functions are synchronous: each runs its own current-thread tokio runtime on a
-//! fresh std thread, so they can be called from anywhere, including from inside another
-//! runtime (live tracing, `vtrace demo`) or from a `Drop`. What the lab is comes from
-//! `core::lab`; this module only applies it.
+//! fresh std thread ([`crate::sys::netns::block_on`]), so they can be called from anywhere,
+//! including from inside another runtime (live tracing, `vtrace demo`) or from a `Drop`. What the
+//! lab is comes from `core::lab`; this module only applies it.
 //!
 //! Files: `apply` (up), `teardown` (down), `status`, `netlink` (the requests), `state` (the
 //! state file under /run/vtrace), `preflight` (--in-root checks), `serve` (HTTP servers),
-//! `fault` (test-only fault injection), `error`.
+//! `interrupt` (a stop request between steps), `fault` (fault injection, only with the
+//! `test-hooks` feature), `error`.
 
 mod apply;
 mod error;
+#[cfg(feature = "test-hooks")]
 mod fault;
 mod interrupt;
 mod netlink;
@@ -25,12 +27,14 @@ use std::future::Future;
 use std::time::Duration;
 
 pub use error::{LabError, Result};
+#[cfg(feature = "test-hooks")]
 pub use fault::FAIL_AT_ENV;
-pub use interrupt::stop_when;
 pub use state::{STATE_DIR, Server};
 pub use status::{FoundLink, LabStatus, LinkStatus, NetnsStatus};
 
 use crate::core::lab::LabSpec;
+use crate::sys::netns::{Target, WorkerError, block_on};
+use crate::sys::stop::Stop;
 
 /// What `lab up` did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,22 +53,24 @@ pub struct LabReport {
 }
 
 /// Build the lab (idempotent). On failure, what this run made is removed again and the error
-/// names the step that failed.
-pub fn lab_up(spec: &LabSpec) -> Result<LabReport> {
+/// names the step that failed. A `stop` requested meanwhile (SIGINT, SIGTERM) fails the next
+/// step, which removes what was made like any other failure.
+pub fn lab_up(spec: &LabSpec, stop: Option<&Stop>) -> Result<LabReport> {
     let spec = spec.clone();
-    on_runtime("up", async move { apply::up(&spec).await })
+    let stop = stop.cloned();
+    on_runtime("up", move || async move { apply::up(&spec, stop.as_ref()).await })
 }
 
 /// Remove everything the lab made (also after a crashed `up`); missing pieces are fine.
 pub fn lab_down(spec: &LabSpec) -> Result<()> {
     let spec = spec.clone();
-    on_runtime("down", async move { teardown::down(&spec).await })
+    on_runtime("down", move || async move { teardown::down(&spec).await })
 }
 
 /// What of the lab exists and what is missing.
 pub fn lab_status(spec: &LabSpec) -> Result<LabStatus> {
     let spec = spec.clone();
-    on_runtime("status", async move {
+    on_runtime("status", move || async move {
         let observed = status::observe(&spec).await?;
         let servers = status::servers(&spec)?;
         Ok(status::judge(&spec, &observed, servers))
@@ -80,7 +86,7 @@ pub struct LabGuard {
 impl LabGuard {
     /// Build the lab and return a guard that removes it again.
     pub fn up(spec: &LabSpec) -> Result<(LabGuard, LabReport)> {
-        let report = lab_up(spec)?;
+        let report = lab_up(spec, None)?;
         Ok((LabGuard { spec: spec.clone() }, report))
     }
 
@@ -108,22 +114,25 @@ fn root_netns() -> crate::sys::netns::Netns {
     crate::sys::netns::Netns::Path("/proc/self/ns/net".into())
 }
 
-/// Run `fut` to completion on a current-thread runtime owned by a fresh thread.
-fn on_runtime<T, F>(step: &'static str, fut: F) -> Result<T>
+/// Run the future `make` builds to completion on a current-thread runtime owned by a fresh
+/// thread.
+fn on_runtime<T, F, Fut>(step: &'static str, make: F) -> Result<T>
 where
     T: Send + 'static,
-    F: Future<Output = Result<T>> + Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
 {
-    std::thread::Builder::new()
-        .name(format!("vtrace-lab-{step}"))
-        .spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .build()
-                .map_err(|e| LabError::io(step, "starting the netlink runtime", &e))?;
-            rt.block_on(fut)
-        })
-        .map_err(|e| LabError::io(step, "starting the lab thread", &e))?
-        .join()
-        .map_err(|_| LabError::other(step, format!("lab {step}"), "the lab thread panicked"))?
+    block_on(Target::Here, &format!("vtrace-lab-{step}"), make).map_err(|e| match e {
+        WorkerError::Runtime { source, .. } => {
+            LabError::io(step, "starting the netlink runtime", &source)
+        }
+        WorkerError::Spawn { source, .. } => LabError::io(step, "starting the lab thread", &source),
+        WorkerError::Panicked { .. } => {
+            LabError::other(step, format!("lab {step}"), "the lab thread panicked")
+        }
+        // Nothing is entered: these cannot happen.
+        e @ (WorkerError::Open(_) | WorkerError::Enter { .. }) => {
+            LabError::chain(step, format!("lab {step}"), &e.into())
+        }
+    })?
 }

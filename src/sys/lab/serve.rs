@@ -1,21 +1,20 @@
 //! HTTP servers for `lab up --serve`: a tiny server in each container namespace, so that the
 //! lab answers HTTP like the nginx containers of the classic example.
 //!
-//! Uses `busybox httpd` or `nginx`, whichever is installed (busybox first), started with a
-//! `pre_exec` that enters the namespace; each server gets its own document root under
+//! Uses `busybox httpd` or `nginx`, whichever is installed (busybox first), forked by a thread
+//! inside the namespace ([`crate::sys::netns::run_in`]: a child starts in the namespace of the
+//! thread that forks it), in a session of its own; each server gets its own document root under
 //! `/run/vtrace/www/<netns>`, whose path on the command line is how `lab down` recognises it
 //! (so a reused pid is never killed). This module starts and stops processes only.
 
 use std::fs::File;
-use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::error::{LabError, Result};
 use super::state::{STATE_DIR, Server};
-use crate::sys::netns::Netns;
+use crate::sys::netns::{Netns, run_in};
 
 /// The HTTP server programs vtrace knows how to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,24 +74,19 @@ pub fn start(kind: ServerKind, program: &Path, netns: &str, container: &str) -> 
     }
     let log =
         File::create(dir.join("server.log")).map_err(|e| LabError::io("serve", what(), &e))?;
-    let ns = Netns::named(netns)
-        .and_then(|n| n.open())
-        .map_err(|e| LabError::chain("serve", what(), &e))?;
-    let fd = ns.as_raw_fd();
+    let ns = Netns::named(netns).map_err(|e| LabError::chain("serve", what(), &e))?;
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     // SAFETY: the closure runs in the child between fork and exec and only makes the
-    // async-signal-safe system calls setns(2) and setsid(2); `ns` stays open until spawn returns.
+    // async-signal-safe system call setsid(2).
     unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
+        cmd.pre_exec(|| {
             libc::setsid();
             Ok(())
         });
     }
-    let child = cmd.spawn().map_err(|e| LabError::io("serve", what(), &e))?;
-    drop(ns);
+    let spawned = run_in(&ns, "vtrace-serve", move || Ok(cmd.spawn()))
+        .map_err(|e| LabError::chain("serve", what(), &e))?;
+    let child = spawned.map_err(|e| LabError::io("serve", what(), &e))?;
     let pid = i32::try_from(child.id())
         .map_err(|_| LabError::other("serve", what(), "the process id does not fit an i32"))?;
     Ok(Server { pid, netns: netns.to_owned(), dir: dir_s })

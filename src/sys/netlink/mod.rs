@@ -1,8 +1,9 @@
 //! Discovery: the [`Topology`] of every network namespace on the machine, over rtnetlink.
 //!
-//! One socket per namespace, each opened on its own fresh thread inside that namespace, then all
-//! namespaces are dumped concurrently on one tokio runtime and their veths joined to their
-//! peers. No process is spawned per namespace.
+//! One socket per namespace, each opened on its own fresh thread inside that namespace
+//! ([`netns::sockets_in`]), then all namespaces are dumped concurrently on one tokio runtime (of a
+//! thread of its own, [`netns::block_on`]) and their veths joined to their peers. No process is
+//! spawned per namespace.
 //! Discovery only reads: it never changes links, addresses, routes or namespace ids.
 
 pub mod convert;
@@ -10,18 +11,17 @@ pub mod dump;
 pub mod namespaces;
 pub mod peers;
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use futures::future::join_all;
 use netlink_sys::protocols::NETLINK_ROUTE;
-use netlink_sys::{Socket, TokioSocket};
-use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
 
 use crate::core::topology::{Namespace, NsIdx, NsKind, Topology};
 use crate::sys::netlink::dump::NsDump;
 use crate::sys::netlink::namespaces::FoundNs;
+use crate::sys::netns::{self, Target, WorkerError};
 
 /// Why discovery failed.
 #[derive(Debug, Error)]
@@ -33,8 +33,8 @@ pub enum DiscoveryError {
     NoAccess { path: PathBuf, source: std::io::Error },
     #[error("opening an rtnetlink socket in namespace {label}: {reason}")]
     Socket { label: String, reason: String },
-    #[error("starting the netlink event loop: {0}")]
-    Runtime(std::io::Error),
+    #[error("starting the netlink event loop: {0:#}")]
+    Runtime(anyhow::Error),
     #[error("the {what} dump of namespace {label} failed: {source}")]
     Dump { label: String, what: &'static str, source: rtnetlink::Error },
 }
@@ -60,51 +60,35 @@ pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
             Err(reason) => return Err(DiscoveryError::Socket { label: ns.label, reason }),
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(DiscoveryError::Runtime)?;
-    runtime.block_on(discover_async(kept))
+    netns::block_on(Target::Here, "vtrace-discover", move || discover_async(kept))
+        .map_err(|e| DiscoveryError::Runtime(e.into()))?
 }
 
-/// Open one rtnetlink socket inside each namespace, all at once (one thread each).
-///
-/// Unlike [`crate::sys::rtnl::open_socket_in`], which opens the namespace by its path, this
-/// enters through the descriptor enumeration holds: a namespace deleted meanwhile (`ip netns
-/// del` by someone else) is still the one that was listed, never a missing or half-made file.
+/// Open one rtnetlink socket inside each namespace, all at once (one thread each), entering
+/// through the descriptor enumeration holds: a namespace deleted meanwhile (`ip netns del` by
+/// someone else) is still the one that was listed, never a missing or half-made file.
 fn open_sockets(found: &[FoundNs]) -> Vec<Result<OwnedFd, String>> {
-    std::thread::scope(|scope| {
-        let threads: Vec<_> = found.iter().map(|ns| scope.spawn(|| socket_in(ns))).collect();
-        threads
-            .into_iter()
-            .map(|t| t.join().unwrap_or_else(|_| Err("a socket-opening thread panicked".into())))
-            .collect()
-    })
+    let targets: Vec<Target<'_>> =
+        found.iter().map(|ns| Target::Open { file: &ns.file, path: &ns.path }).collect();
+    netns::sockets_in(&targets, NETLINK_ROUTE)
+        .into_iter()
+        .map(|r| r.map_err(|e| reason(&e)))
+        .collect()
 }
 
-/// On the current thread (a fresh one, about to end): enter `ns`, open a NETLINK_ROUTE socket.
-fn socket_in(ns: &FoundNs) -> Result<OwnedFd, String> {
-    setns(ns.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|e| {
-        format!(
-            "entering network namespace {} needs CAP_SYS_ADMIN: run as root ({e})",
-            ns.path.display()
-        )
-    })?;
-    let socket =
-        Socket::new(NETLINK_ROUTE).map_err(|e| format!("opening an rtnetlink socket: {e}"))?;
-    // SAFETY: `into_raw_fd` hands over ownership of the socket's descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(socket.into_raw_fd()) })
+/// Why a socket could not be opened: what to do, then the errno in parentheses.
+fn reason(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<WorkerError>() {
+        Some(WorkerError::Enter { source, .. }) => format!("{e} ({source})"),
+        _ => format!("{e:#}"),
+    }
 }
 
 async fn discover_async(kept: Vec<(FoundNs, OwnedFd)>) -> Result<Topology, DiscoveryError> {
     let mut handles = Vec::with_capacity(kept.len());
     let mut spaces = Vec::with_capacity(kept.len());
     for (ns, fd) in kept {
-        // SAFETY: `fd` is an open netlink socket we own; TokioSocket takes it over.
-        let socket = unsafe { TokioSocket::from_raw_fd(fd.into_raw_fd()) };
-        let (connection, handle, _) = rtnetlink::from_socket(socket);
-        tokio::spawn(connection);
-        handles.push(handle);
+        handles.push(crate::sys::rtnl::handle_of(fd));
         spaces.push(ns);
     }
     let dumps = join_all(handles.iter().map(dump::dump)).await;

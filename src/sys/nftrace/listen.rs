@@ -1,25 +1,27 @@
 //! A listener of nftables trace events in one namespace: a `NETLINK_NETFILTER` socket joined to
-//! `NFNLGRP_NFTRACE`, opened on a thread that entered the namespace and stays there (so
-//! interface indexes are named in that namespace), decoding each datagram as it arrives.
+//! `NFNLGRP_NFTRACE`, opened on a thread that entered the namespace and stays there
+//! ([`crate::sys::netns::spawn_in`], so interface indexes are named in that namespace), decoding
+//! each datagram as it arrives.
 //!
 //! It only receives: the rules that make the kernel trace packets are `sys::nft`'s job.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd};
+use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
-use nix::sched::{CloneFlags, setns};
 use thiserror::Error;
 
 use super::decode::{NFNLGRP_NFTRACE, decode_datagram};
 use crate::core::netfilter::{FlowFilter, NfEvent};
-use crate::sys::netns::Netns;
+use crate::sys::netns::{Netns, Worker, WorkerError, spawn_in};
+use crate::sys::poll::{poll_until, wait_readable};
+use crate::sys::stop::Stop;
 
 /// How long the receiving thread waits for a datagram before it checks whether to stop.
 const POLL_MS: i32 = 10;
@@ -32,7 +34,7 @@ pub const QUEUE: usize = 4096;
 #[derive(Debug, Error)]
 pub enum ListenError {
     #[error("opening network namespace {}: does it exist?", path.display())]
-    OpenNamespace { path: PathBuf, source: std::io::Error },
+    OpenNamespace { path: PathBuf, source: anyhow::Error },
     #[error("entering network namespace {} needs CAP_SYS_ADMIN: run as root", path.display())]
     EnterNamespace { path: PathBuf, source: nix::Error },
     #[error(
@@ -49,8 +51,8 @@ pub enum ListenError {
 /// Trace events of one namespace, received on a thread until the listener is dropped or stopped.
 #[derive(Debug)]
 pub struct TraceListener {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    stop: Stop,
+    thread: Option<Worker<()>>,
     events: Receiver<NfEvent>,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
     lost: Arc<AtomicU64>,
@@ -71,9 +73,7 @@ impl TraceListener {
         flow: Option<FlowFilter>,
     ) -> Result<Self, ListenError> {
         let path = ns.path();
-        let file = std::fs::File::open(&path)
-            .map_err(|source| ListenError::OpenNamespace { path: path.clone(), source })?;
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Stop::new();
         let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
         let lost = Arc::new(AtomicU64::new(0));
         let (tx, events) = mpsc::sync_channel(QUEUE);
@@ -85,24 +85,24 @@ impl TraceListener {
             lost: lost.clone(),
             flow,
         };
-        let thread = std::thread::Builder::new()
-            .name("vtrace-nftrace".into())
-            .spawn(move || {
-                let socket = setns(file.as_fd(), CloneFlags::CLONE_NEWNET)
-                    .map_err(|source| ListenError::EnterNamespace { path, source })
-                    .and_then(|()| subscribe());
-                match socket {
-                    Ok(s) => {
-                        let _ = ready_tx.send(Ok(()));
-                        let mut ctx = ctx;
-                        ctx.receive(&s, &tx);
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                    }
-                }
-            })
-            .map_err(ListenError::Thread)?;
+        let thread = spawn_in(ns, "vtrace-nftrace", move || match subscribe() {
+            Ok(s) => {
+                let _ = ready_tx.send(Ok(()));
+                let mut ctx = ctx;
+                ctx.receive(&s, &tx);
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(e));
+            }
+        })
+        .map_err(|e| match e {
+            WorkerError::Open(source) => ListenError::OpenNamespace { path, source },
+            WorkerError::Enter { source, .. } => ListenError::EnterNamespace { path, source },
+            WorkerError::Spawn { source, .. } | WorkerError::Runtime { source, .. } => {
+                ListenError::Thread(source)
+            }
+            WorkerError::Panicked { .. } => ListenError::Gone,
+        })?;
         match ready_rx.recv() {
             Ok(Ok(())) => Ok(TraceListener { stop, thread: Some(thread), events, errors, lost }),
             Ok(Err(e)) => {
@@ -140,7 +140,7 @@ impl TraceListener {
     }
 
     fn halt(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.request();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -167,7 +167,7 @@ fn subscribe() -> Result<Socket, ListenError> {
 /// What the receiving thread needs besides the socket.
 struct Ctx {
     label: String,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
     lost: Arc<AtomicU64>,
     /// Only this flow's events are kept, when set.
@@ -178,44 +178,53 @@ impl Ctx {
     fn receive(&mut self, s: &Socket, tx: &SyncSender<NfEvent>) {
         let mut names: HashMap<u32, Option<String>> = HashMap::new();
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-        while !self.stop.load(Ordering::Relaxed) {
-            let mut pfd = libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd for the duration of the call.
-            let ready = unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
-            if ready <= 0 {
-                continue;
+        let stop = self.stop.clone();
+        poll_until(&stop, || {
+            if !wait_readable(s.as_fd(), POLL_MS) {
+                return ControlFlow::Continue(());
             }
             buf.clear();
             if s.recv(&mut buf, 0).is_err() {
-                continue;
+                return ControlFlow::Continue(());
             }
-            let t_ns = now_ns();
-            match decode_datagram(&buf) {
-                Ok(evs) => {
-                    for mut ev in evs {
-                        if self.flow.as_mut().is_some_and(|f| !f.keep(&ev)) {
-                            continue;
+            self.datagram(&buf, &mut names, tx)
+        });
+    }
+
+    /// Decode one datagram and queue its events; `Break` when nobody takes them any more.
+    fn datagram(
+        &mut self,
+        buf: &[u8],
+        names: &mut HashMap<u32, Option<String>>,
+        tx: &SyncSender<NfEvent>,
+    ) -> ControlFlow<()> {
+        let t_ns = now_ns();
+        match decode_datagram(buf) {
+            Ok(evs) => {
+                for mut ev in evs {
+                    if self.flow.as_mut().is_some_and(|f| !f.keep(&ev)) {
+                        continue;
+                    }
+                    ev.netns.clone_from(&self.label);
+                    ev.t_ns = t_ns;
+                    ev.iif_name = ev.iif.and_then(|i| name(names, i));
+                    ev.oif_name = ev.oif.and_then(|i| name(names, i));
+                    match tx.try_send(ev) {
+                        Ok(()) => {}
+                        Err(TrySendError::Full(_)) => {
+                            self.lost.fetch_add(1, Ordering::Relaxed);
                         }
-                        ev.netns.clone_from(&self.label);
-                        ev.t_ns = t_ns;
-                        ev.iif_name = ev.iif.and_then(|i| name(&mut names, i));
-                        ev.oif_name = ev.oif.and_then(|i| name(&mut names, i));
-                        match tx.try_send(ev) {
-                            Ok(()) => {}
-                            Err(TrySendError::Full(_)) => {
-                                self.lost.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(TrySendError::Disconnected(_)) => return,
-                        }
+                        Err(TrySendError::Disconnected(_)) => return ControlFlow::Break(()),
                     }
                 }
-                Err(e) => {
-                    if let Ok(mut errs) = self.errors.lock() {
-                        errs.push(e.to_string());
-                    }
+            }
+            Err(e) => {
+                if let Ok(mut errs) = self.errors.lock() {
+                    errs.push(e.to_string());
                 }
             }
         }
+        ControlFlow::Continue(())
     }
 }
 

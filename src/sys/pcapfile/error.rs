@@ -1,8 +1,10 @@
 //! Why reading a capture file stopped, and where.
 //!
-//! A [`ReadError`] always names the file and the byte offset of the record or block that could not
-//! be read, so a user can look at the damage with a hex dump. This module only describes errors; it
-//! never decides whether something is an error.
+//! A [`ReadError`] always names the file and, once the file is open, the byte offset of the record
+//! or block that could not be read, so a user can look at the damage with a hex dump. Its message
+//! is complete (an I/O error's reason is in it, not behind it as a source), so `{:#}` says each
+//! thing once. This module only describes errors; it never decides whether something is an
+//! error.
 
 use std::fmt;
 use std::io;
@@ -22,29 +24,28 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {} at byte offset {} (after {} records)",
-            self.path.display(),
-            self.kind,
-            self.offset,
-            self.record
-        )
-    }
-}
-
-impl std::error::Error for ReadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            ReadErrorKind::Io(e) => Some(e),
-            _ => None,
+            ReadErrorKind::Open(e) => write!(f, "opening {}: {e}", self.path.display()),
+            kind => write!(
+                f,
+                "{}: {kind} at byte offset {} (after {} records)",
+                self.path.display(),
+                self.offset,
+                self.record
+            ),
         }
     }
 }
 
+/// No source: the message already holds the reason (see the module documentation).
+impl std::error::Error for ReadError {}
+
 /// What went wrong, without the location (that is in [`ReadError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ReadErrorKind {
+    /// The file could not be opened: no offset or record applies.
+    #[error("{0}")]
+    Open(io::Error),
     #[error("reading failed: {0}")]
     Io(#[from] io::Error),
     #[error(
@@ -79,4 +80,39 @@ pub enum ReadErrorKind {
     UnknownInterface { what: &'static str, local: u32, count: usize },
     #[error("malformed {0}")]
     Malformed(&'static str),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::sys::pcapfile::CaptureReader;
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_named_once_without_an_offset() {
+        let path = Path::new("/nonexistent/vtrace-missing.pcap");
+        let err = CaptureReader::open(path)
+            .map(|_| ())
+            .map_err(|e| format!("{:#}", anyhow::Error::new(e)));
+        assert_eq!(
+            err,
+            Err("opening /nonexistent/vtrace-missing.pcap: No such file or directory (os error 2)"
+                .to_owned())
+        );
+    }
+
+    #[test]
+    fn a_read_error_mid_file_names_the_offset_and_its_reason_once() {
+        let e = ReadError {
+            path: "x.pcap".into(),
+            offset: 1234,
+            record: 5,
+            kind: ReadErrorKind::Io(io::Error::other("disk on fire")),
+        };
+        assert_eq!(
+            format!("{:#}", anyhow::Error::new(e)),
+            "x.pcap: reading failed: disk on fire at byte offset 1234 (after 5 records)"
+        );
+    }
 }

@@ -72,7 +72,7 @@ impl CaptureReader {
             path: path.to_owned(),
             offset: 0,
             record: 0,
-            kind: ReadErrorKind::Io(e),
+            kind: ReadErrorKind::Open(e),
         })?;
         Self::from_read(Box::new(file), path)
     }

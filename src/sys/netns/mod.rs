@@ -1,17 +1,23 @@
 //! Network namespaces: name them, create and delete them (like `ip netns add/del`), and run code
-//! inside one.
+//! inside one ([`worker`]: [`run_in`], [`spawn_in`], [`socket_in`], [`block_on`]).
 //!
-//! `setns(CLONE_NEWNET)` changes only the calling thread, so [`run_in`] always uses a fresh std
-//! thread (never a tokio blocking thread, which would be reused while still inside the namespace).
-//! A socket opened there keeps its namespace and can be handed back to any thread.
+//! `setns(CLONE_NEWNET)` changes only the calling thread, so code runs inside a namespace only on
+//! a fresh std thread of [`worker`]'s (never a tokio blocking thread, which would be reused while
+//! still inside the namespace). A socket opened there keeps its namespace and can be handed back
+//! to any thread. This module does not look at what is inside a namespace (`sys::netlink`).
+
+pub mod worker;
 
 use std::fs::File;
-use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::sched::{CloneFlags, setns, unshare};
+use nix::sched::{CloneFlags, unshare};
+
+pub use worker::{
+    Target, Worker, WorkerError, block_on, run_in, socket_here, socket_in, sockets_in, spawn_in,
+};
 
 /// Where named namespaces are bind-mounted (iproute2's convention).
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -90,30 +96,6 @@ fn inside_run_dir(name: &str) -> String {
     safe
 }
 
-/// Run `f` on a new thread that has entered `ns`, and return its result.
-pub fn run_in<T, F>(ns: &Netns, f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T> + Send + 'static,
-{
-    let file = ns.open()?;
-    let label = ns.path();
-    std::thread::Builder::new()
-        .name("vtrace-netns".into())
-        .spawn(move || {
-            setns(file.as_fd(), CloneFlags::CLONE_NEWNET).with_context(|| {
-                format!(
-                    "entering network namespace {} needs CAP_SYS_ADMIN: run as root",
-                    label.display()
-                )
-            })?;
-            f()
-        })
-        .context("spawning a thread to enter a network namespace")?
-        .join()
-        .map_err(|_| anyhow::anyhow!("a thread inside a network namespace panicked"))?
-}
-
 /// True when `/run/netns/NAME` exists.
 pub fn exists(name: &str) -> bool {
     validate_name(name).is_ok() && Path::new(NETNS_RUN_DIR).join(name).exists()
@@ -164,27 +146,22 @@ pub fn create(name: &str) -> Result<Netns> {
         format!("creating {}: does the namespace exist already?", path.display())
     })?;
     let target = path.clone();
-    let made = std::thread::Builder::new()
-        .name("vtrace-netns-new".into())
-        .spawn(move || -> Result<()> {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .context("creating a network namespace needs CAP_SYS_ADMIN: run as root")?;
-            mount(
-                Some("/proc/thread-self/ns/net"),
-                &target,
-                Some("none"),
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .with_context(|| format!("bind-mounting the new namespace on {}", target.display()))?;
-            Ok(())
-        })
-        .context("spawning a thread to create a network namespace")?
-        .join()
-        .map_err(|_| anyhow::anyhow!("the thread creating a network namespace panicked"));
+    let made = run_in(Target::Here, "vtrace-netns-new", move || -> Result<()> {
+        unshare(CloneFlags::CLONE_NEWNET)
+            .context("creating a network namespace needs CAP_SYS_ADMIN: run as root")?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            Some("none"),
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind-mounting the new namespace on {}", target.display()))?;
+        Ok(())
+    });
     match made {
-        Ok(Ok(())) => Ok(ns),
-        Ok(Err(e)) | Err(e) => {
+        Ok(()) => Ok(ns),
+        Err(e) => {
             let _ = std::fs::remove_file(&path);
             Err(e.context(format!("creating network namespace {name:?}")))
         }
