@@ -76,6 +76,8 @@ test)
 lint)
     cargo fmt --check
     cargo clippy --all-targets --features root-tests -- -D warnings
+    # Imports go one way (core ← sys ← session ← report/tui ← cmd ← cli), only cli knows clap.
+    cargo test --quiet --test layers
     ;;
 *)
     sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
