@@ -67,7 +67,9 @@ pub enum Command {
         vtrace ping nginx-1 nginx-2\n  \
         vtrace ping nginx-1 172.18.0.3 -c 1 --json | jq .verdict\n  \
         vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
-        vtrace ping nginx-1 nginx-2 -s 1472 --df"
+        vtrace ping nginx-1 nginx-2 -s 1472 --df\n  \
+        vtrace ping nginx-1 nginx-2 --tcp 80\n  \
+        vtrace ping nginx-1 nginx-2 --udp 53 --payload hello"
     )]
     Ping(trace::PingArgs),
     /// Trace, passively, what the containers send themselves: ARP, ICMP, TCP connection starts
@@ -84,7 +86,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         vtrace demo\n  \
         vtrace demo --no-tui -c 3\n  \
-        vtrace demo --json | jq .verdict")]
+        vtrace demo --json | jq .verdict\n  \
+        vtrace demo --tcp 80")]
     Demo(trace::DemoArgs),
     /// Remove what killed vtrace runs left behind: nftables tables `vtrace_<pid>_<n>` in every
     /// namespace and tracefs instances `vtrace_<pid>` whose process is gone. Needs root.

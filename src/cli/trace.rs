@@ -12,6 +12,7 @@ use crate::cmd::live::{DEFAULT_BUFFER_MIB, LiveFlags};
 use crate::cmd::ping::Ping;
 use crate::cmd::watch::Watch;
 use crate::sys::capture::SNAPLEN;
+use crate::sys::connect::Service;
 use crate::tui::state::DEFAULT_CAPACITY;
 
 /// Where `ping` and `watch` report, and what they trace besides the captures.
@@ -118,6 +119,18 @@ pub struct PingArgs {
     /// IPv6: ICMPv6 echoes to DST's IPv6 address (NDP in place of ARP).
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
+    /// Probe a TCP service instead: each probe is a real connect() to PORT from inside SRC,
+    /// closed once it settles; says why a port does not answer (port-closed with what listens,
+    /// netfilter-reject with the rule).
+    #[arg(long, value_name = "PORT", conflicts_with_all = ["udp", "size", "df"])]
+    pub tcp: Option<u16>,
+    /// Probe a UDP service instead: each probe is a datagram to PORT from inside SRC; the answer
+    /// is a datagram back, or an ICMP error (port unreachable: port-closed).
+    #[arg(long, value_name = "PORT", conflicts_with_all = ["size", "df"])]
+    pub udp: Option<u16>,
+    /// The datagram of --udp probes (default: "vtrace probe\n").
+    #[arg(long, value_name = "TEXT", requires = "udp")]
+    pub payload: Option<String>,
     #[command(flatten)]
     pub live: LiveOptions,
 }
@@ -135,6 +148,12 @@ impl From<PingArgs> for Ping {
             fresh_arp: a.fresh_arp,
             filter: a.filter,
             ipv6: a.ipv6,
+            service: match (a.tcp, a.udp) {
+                (Some(port), _) => Some((Service::Tcp, port)),
+                (None, Some(port)) => Some((Service::Udp, port)),
+                (None, None) => None,
+            },
+            payload: a.payload.map(String::into_bytes),
             flags: flags(a.out, a.live),
         }
     }
@@ -188,6 +207,9 @@ pub struct DemoArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
+    /// Connect to this TCP port of nginx-2 instead of pinging (the lab serves HTTP on port 80).
+    #[arg(long, value_name = "PORT")]
+    pub tcp: Option<u16>,
     #[command(flatten)]
     pub live: LiveOptions,
 }
@@ -195,6 +217,6 @@ pub struct DemoArgs {
 impl From<DemoArgs> for Demo {
     fn from(a: DemoArgs) -> Demo {
         let out = TraceFlags { json: a.json, no_tui: a.no_tui, ..TraceFlags::default() };
-        Demo { count: a.count, flags: flags(out, a.live) }
+        Demo { count: a.count, tcp: a.tcp, flags: flags(out, a.live) }
     }
 }

@@ -14,6 +14,7 @@ use crate::cmd::live::LiveFlags;
 use crate::cmd::ping::{self, Ping};
 use crate::core::lab::{LabOptions, LabSpec};
 use crate::error::Outcome;
+use crate::sys::connect::Service;
 use crate::sys::lab::{LabGuard, lab_status};
 use crate::sys::stop::Stop;
 
@@ -22,15 +23,17 @@ use crate::sys::stop::Stop;
 pub struct Demo {
     /// Echo requests to send.
     pub count: u16,
+    /// Connect to this TCP port instead (the lab serves HTTP on port 80 then).
+    pub tcp: Option<u16>,
     pub flags: LiveFlags,
 }
 
 /// The lab of the demo: the classic names if free, else prefixed ones.
-fn lab_spec() -> Result<LabSpec> {
+fn lab_spec(serve: bool) -> Result<LabSpec> {
     for prefix in ["", "vtdemo-"] {
         // The host side's namespace is named as `vtrace lab up` names it, so the demo and a
         // ping on a lab made by hand label the same points the same way.
-        let options = LabOptions { prefix: prefix.to_owned(), ..LabOptions::default() };
+        let options = LabOptions { prefix: prefix.to_owned(), serve, ..LabOptions::default() };
         let spec = LabSpec::from_options(&options)?;
         if lab_status(&spec).context("looking for an existing lab")?.absent() {
             return Ok(spec);
@@ -43,7 +46,7 @@ fn lab_spec() -> Result<LabSpec> {
 }
 
 pub fn run(args: &Demo, stop: &Stop) -> Result<Outcome> {
-    let spec = lab_spec()?;
+    let spec = lab_spec(args.tcp.is_some())?;
     let (guard, _) = LabGuard::up(&spec).context("building the demo lab")?;
     let name = |i: usize| spec.containers.get(i).map(|c| c.netns.clone()).unwrap_or_default();
     let ping = Ping {
@@ -57,6 +60,8 @@ pub fn run(args: &Demo, stop: &Stop) -> Result<Outcome> {
         fresh_arp: true,
         filter: None,
         ipv6: false,
+        service: args.tcp.map(|port| (Service::Tcp, port)),
+        payload: None,
         flags: args.flags.clone(),
     };
     let outcome = if stop.requested() { Ok(Outcome::NotReached) } else { ping::run(&ping, stop) };

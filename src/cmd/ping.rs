@@ -17,7 +17,8 @@ use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
-use crate::session::trace::{Flow, Plan, Trace};
+use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
+use crate::sys::connect::{Service, ServiceOptions, ServiceProber, UDP_MARKER};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
@@ -44,6 +45,10 @@ pub struct Ping {
     pub filter: Option<String>,
     /// ICMPv6 echoes to DST's IPv6 address.
     pub ipv6: bool,
+    /// Probe a TCP or UDP service on this port instead of ICMP echoes.
+    pub service: Option<(Service, u16)>,
+    /// The datagram of UDP probes.
+    pub payload: Option<Vec<u8>>,
     pub flags: LiveFlags,
 }
 
@@ -100,9 +105,17 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
     }
     let opts = ProbeOptions { dst: dst_ip, id: echo_id(), size: args.size, dont_fragment: args.df };
-    let prober = Prober::open(&src.netns, &src.label, opts)?;
+    let prober: Box<dyn Probing> = match args.service {
+        None => Box::new(Prober::open(&src.netns, &src.label, opts)?),
+        Some((service, port)) => {
+            let payload = args.payload.clone().unwrap_or_else(|| UDP_MARKER.to_vec());
+            let opts = ServiceOptions { service, dst: dst_ip, port, payload };
+            Box::new(ServiceProber::open(&src.netns, &src.label, opts)?)
+        }
+    };
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
-    let filter = args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip));
+    let filter =
+        args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip, args.service));
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
     let cfg = args.flags.config(window_ns, &output);
     let (report, tap, started) = output.wire(&topo, points, cfg.snaplen);
@@ -113,7 +126,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         filter: &filter,
         flows: vec![Flow { points, src: src_ip, dst: dst_ip, opts: args.flags.netfilter }],
     };
-    let mut trace = Trace::start(plan, &cfg, report, tap, Some(&prober), stop.clone())?;
+    let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()), stop.clone())?;
     started();
     let mut sent = 0u64;
     let mut facts =
@@ -278,13 +291,45 @@ fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
     Some(route.gateway.unwrap_or(dst))
 }
 
-/// The two hosts' ARP and ICMP, or ICMPv6 (NDP included) for IPv6. ICMP errors from routers on
-/// the way are included: they are sent to the source.
-pub fn default_filter(src: Option<IpAddr>, dst: IpAddr) -> String {
-    let traffic = if dst.is_ipv6() { "icmp6" } else { "(arp or icmp)" };
+/// The two hosts' ARP and ICMP, or ICMPv6 (NDP included) for IPv6; with a service probe, its
+/// protocol and port too. ICMP errors from routers on the way are included: they are sent to the
+/// source.
+pub fn default_filter(src: Option<IpAddr>, dst: IpAddr, service: Option<(Service, u16)>) -> String {
+    let icmp = if dst.is_ipv6() { "icmp6" } else { "arp or icmp" };
+    let traffic = match service {
+        None if dst.is_ipv6() => icmp.to_owned(),
+        None => format!("({icmp})"),
+        Some((s, port)) => format!("({icmp} or ({} port {port}))", s.as_str()),
+    };
     match src {
         Some(s) => format!("{traffic} and (host {s} or host {dst})"),
         None => format!("{traffic} and host {dst}"),
+    }
+}
+
+/// The probe ping sends: ICMP echoes or a service's connects/datagrams.
+trait Probing {
+    fn send(&self, seq: u16) -> Result<(), ProbeError>;
+    fn socket(&self) -> &dyn ProbeSocket;
+}
+
+impl Probing for Prober {
+    fn send(&self, seq: u16) -> Result<(), ProbeError> {
+        Prober::send(self, seq)
+    }
+
+    fn socket(&self) -> &dyn ProbeSocket {
+        self
+    }
+}
+
+impl Probing for ServiceProber {
+    fn send(&self, seq: u16) -> Result<(), ProbeError> {
+        ServiceProber::send(self, seq)
+    }
+
+    fn socket(&self) -> &dyn ProbeSocket {
+        self
     }
 }
 
@@ -306,11 +351,15 @@ mod tests {
         let a = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2));
         let b = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3));
         assert_eq!(
-            default_filter(Some(a), b),
+            default_filter(Some(a), b, None),
             "(arp or icmp) and (host 172.18.0.2 or host 172.18.0.3)"
         );
-        assert_eq!(default_filter(None, b), "(arp or icmp) and host 172.18.0.3");
+        assert_eq!(default_filter(None, b, None), "(arp or icmp) and host 172.18.0.3");
         let v6: IpAddr = "fd77::2".parse().unwrap_or(b);
-        assert_eq!(default_filter(None, v6), "icmp6 and host fd77::2");
+        assert_eq!(default_filter(None, v6, None), "icmp6 and host fd77::2");
+        assert_eq!(
+            default_filter(Some(a), b, Some((Service::Tcp, 80))),
+            "(arp or icmp or (tcp port 80)) and (host 172.18.0.2 or host 172.18.0.3)"
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! The analysis pipeline shared by `analyze` (files) and live tracing: observations in,
 //! exchanges out as they settle, a verdict at the end. Pure.
 
-use crate::core::exchange::{Exchange, ExchangeBuilder};
+use std::net::IpAddr;
+
+use crate::core::exchange::{Exchange, ExchangeBuilder, ExchangeKind};
 use crate::core::journey::{Correlator, Observation};
 use crate::core::line::{Line, PointIdx};
 use crate::core::verdict::{Tally, Verdict};
@@ -19,15 +21,53 @@ pub struct Analysis {
     probe: Option<ProbeSocket>,
 }
 
-/// What the probe's socket received: the last point of an echo reply is the socket, not the
-/// source's interface. A reply captured on that interface that never reached the socket died in
-/// the source's stack (an input rule, a socket filter): it is lost there.
-#[derive(Debug, Clone, Default)]
-pub struct ProbeSocket {
-    /// The echo id of the probes.
-    pub id: u16,
-    /// Sequence numbers of the replies the socket received.
-    pub received: std::collections::HashSet<u16>,
+/// vtrace's own probes: ICMP echoes with an id, TCP connects or UDP datagrams to a port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Echo { id: u16 },
+    Tcp { dst: IpAddr, port: u16 },
+    Udp { dst: IpAddr, port: u16 },
+}
+
+impl Probe {
+    /// The probe's key in an exchange that is one of these probes: the echo's sequence number,
+    /// or the connect's (datagram's) source port.
+    fn key_of(self, ex: &Exchange) -> Option<u16> {
+        let p = &ex.request.journey.packet;
+        match self {
+            Probe::Echo { id } => {
+                ex.echo().filter(|e| ex.kind.is_echo() && e.id == id).map(|e| e.seq)
+            }
+            Probe::Tcp { dst, port } | Probe::Udp { dst, port } => {
+                let kind = match self {
+                    Probe::Tcp { .. } => ExchangeKind::TcpConnect,
+                    _ => ExchangeKind::Udp,
+                };
+                let (ip, ports) = (p.ip?, p.ports?);
+                (ex.kind == kind && ip.dst == dst && ports.dst == port).then_some(ports.src)
+            }
+        }
+    }
+
+    /// The kind of exchange the probes make.
+    pub fn kind(self) -> ExchangeKind {
+        match self {
+            Probe::Echo { .. } => ExchangeKind::IcmpEcho,
+            Probe::Tcp { .. } => ExchangeKind::TcpConnect,
+            Probe::Udp { .. } => ExchangeKind::Udp,
+        }
+    }
+}
+
+/// What the probe's socket received: the last point of a reply is the socket, not the source's
+/// interface. A reply captured on that interface that never reached the socket died in the
+/// source's stack (an input rule, a socket filter): it is lost there.
+#[derive(Debug, Clone)]
+struct ProbeSocket {
+    probe: Probe,
+    /// Keys ([`Probe::key_of`]) of the answers the socket received: echo sequence numbers,
+    /// source ports of connects that completed or datagrams answered.
+    received: std::collections::HashSet<u16>,
 }
 
 impl Analysis {
@@ -44,18 +84,31 @@ impl Analysis {
         }
     }
 
-    /// Echo replies to probes with this id count only once the probe's socket received them
-    /// ([`Analysis::delivered`]); call before the first observation.
-    pub fn expect_probe(&mut self, id: u16) {
-        self.probe = Some(ProbeSocket { id, received: Default::default() });
+    /// The exchanges of `probe` are the trace's probes (counted in the verdict), and their
+    /// answers count only once the probe's socket received them ([`Analysis::delivered`]); call
+    /// before the first observation.
+    pub fn expect_probe(&mut self, probe: Probe) {
+        if let Probe::Udp { dst, port } = probe {
+            self.exchanges.probe_udp(dst, port);
+        }
+        if !matches!(probe, Probe::Echo { .. }) {
+            self.tally.probe_with(probe.kind());
+        }
+        self.probe = Some(ProbeSocket { probe, received: Default::default() });
     }
 
-    /// The probe's socket received the echo reply `seq` (before the exchange settles: live
-    /// frames wait in the reorder buffer far longer than the socket takes).
+    /// The probe's socket received the answer with key `seq` (an echo's sequence number, a
+    /// connect's or datagram's source port), before the exchange settles: live frames wait in
+    /// the reorder buffer far longer than the socket takes.
     pub fn delivered(&mut self, seq: u16) {
         if let Some(p) = self.probe.as_mut() {
             p.received.insert(seq);
         }
+    }
+
+    /// The points were added in path order and it is known (live traces): keep it.
+    pub fn fix_order(&mut self) {
+        self.correlator.fix_order();
     }
 
     /// Register the next capture point.
@@ -129,7 +182,7 @@ impl Analysis {
     fn collect(&mut self) {
         for mut ex in self.exchanges.take_ready() {
             if let Some(p) = &self.probe {
-                undelivered_is_lost(&mut ex, p);
+                mark_probe(&mut ex, p);
             }
             self.tally.add(&ex);
             self.ready.push(ex);
@@ -137,11 +190,14 @@ impl Analysis {
     }
 }
 
-/// An echo reply to the probe that completed its journey on the wire but never reached the
-/// probe's socket is lost after its last point, before the socket.
-fn undelivered_is_lost(ex: &mut Exchange, probe: &ProbeSocket) {
-    let Some(echo) = ex.echo().filter(|e| e.id == probe.id) else { return };
-    if !ex.kind.is_echo() || probe.received.contains(&echo.seq) {
+/// Mark the probe's exchanges; an answer to one that completed its journey on the wire but never
+/// reached the probe's socket is lost after its last point, before the socket (a reset refuses
+/// the connect whether or not it arrives: it is not checked).
+fn mark_probe(ex: &mut Exchange, socket: &ProbeSocket) {
+    let Some(key) = socket.probe.key_of(ex) else { return };
+    ex.probe = true;
+    ex.expects_reply = true;
+    if socket.received.contains(&key) || ex.answer() == Some("rst") {
         return;
     }
     if let Some(reply) = ex.reply.as_mut().filter(|r| r.complete()) {
@@ -278,6 +334,7 @@ mod tests {
                 proto: 1,
                 id: Some(1),
                 echo: Some(Echo { id: 7, seq: 1 }),
+                ports: None,
             }),
         });
         unreachable.fp = Some(999);

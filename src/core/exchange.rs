@@ -83,6 +83,8 @@ pub struct Exchange {
     pub rtt_ns: Option<u64>,
     /// False for packets that expect no answer (gratuitous ARP, unsolicited replies).
     pub expects_reply: bool,
+    /// One of vtrace's own probes (set by the analysis when it knows the probe).
+    pub probe: bool,
 }
 
 impl Exchange {
@@ -94,6 +96,19 @@ impl Exchange {
     /// One line saying what was asked, e.g. `who-has 172.18.0.3 tell 172.18.0.2`.
     pub fn summary(&self) -> Summary<'_> {
         Summary(self)
+    }
+
+    /// How a TCP connect (or UDP probe) was answered, as the report says it: `syn-ack`, `rst`,
+    /// `udp` (a datagram back), `icmp` (an ICMP error quoting the request), or `None`.
+    pub fn answer(&self) -> Option<&'static str> {
+        if let Some(t) = self.reply.as_ref().and_then(|r| r.journey.packet.ports) {
+            return Some(match (t.proto, t.flags & Ports::RST != 0) {
+                (Ports::UDP, _) => "udp",
+                (_, true) => "rst",
+                _ => "syn-ack",
+            });
+        }
+        (!self.errors.is_empty()).then_some("icmp")
     }
 
     /// True when the request expected an answer and got a complete one.
@@ -176,6 +191,35 @@ enum PairKey {
     Echo { from: IpAddr, to: IpAddr, id: u16, seq: u16 },
     Ndp { target: Ipv6Addr },
     Tcp { from: IpAddr, to: IpAddr, sport: u16, dport: u16 },
+    Udp { from: IpAddr, to: IpAddr, sport: u16, dport: u16 },
+}
+
+/// The key of the packet an ICMP error quotes: an echo, or a TCP/UDP packet by its ports.
+fn quoted_key(q: &crate::core::packet::Quoted) -> Option<PairKey> {
+    if let Some(e) = q.echo {
+        return Some(PairKey::Echo { from: q.src, to: q.dst, id: e.id, seq: e.seq });
+    }
+    let (sport, dport) = q.ports?;
+    let (from, to) = (q.src, q.dst);
+    match q.proto {
+        Ports::TCP => Some(PairKey::Tcp { from, to, sport, dport }),
+        Ports::UDP => Some(PairKey::Udp { from, to, sport, dport }),
+        _ => None,
+    }
+}
+
+/// The role of a UDP datagram when UDP to its destination is probed: a datagram to a probed
+/// address and port is a request, one from it a reply. Other UDP stands alone.
+fn udp_role(p: &Packet, probes: &[(IpAddr, u16)]) -> Option<Role> {
+    let (ip, u) = (p.ip?, p.ports.filter(|u| u.proto == Ports::UDP)?);
+    if probes.contains(&(ip.dst, u.dst)) {
+        let key = PairKey::Udp { from: ip.src, to: ip.dst, sport: u.src, dport: u.dst };
+        Some(Role::Request(ExchangeKind::Udp, key))
+    } else if probes.contains(&(ip.src, u.src)) {
+        Some(Role::Reply(PairKey::Udp { from: ip.dst, to: ip.src, sport: u.dst, dport: u.src }))
+    } else {
+        None
+    }
 }
 
 /// What a journey's packet is, for pairing.
@@ -213,10 +257,8 @@ fn role(p: &Packet) -> Role {
             (0, Some(e), _) => {
                 Role::Reply(PairKey::Echo { from: ip.dst, to: ip.src, id: e.id, seq: e.seq })
             }
-            (_, _, Some(q)) => match q.echo {
-                Some(e) => Role::Error {
-                    quoted: PairKey::Echo { from: q.src, to: q.dst, id: e.id, seq: e.seq },
-                },
+            (_, _, Some(q)) => match quoted_key(&q) {
+                Some(quoted) => Role::Error { quoted },
                 None => Role::Lone(ExchangeKind::IcmpError),
             },
             _ => Role::Other,
@@ -233,10 +275,8 @@ fn role(p: &Packet) -> Role {
             }
             (135, _, Some(t), _) => Role::Request(ExchangeKind::Ndp, PairKey::Ndp { target: t }),
             (136, _, Some(t), _) => Role::Reply(PairKey::Ndp { target: t }),
-            (_, _, _, Some(q)) => match q.echo {
-                Some(e) => Role::Error {
-                    quoted: PairKey::Echo { from: q.src, to: q.dst, id: e.id, seq: e.seq },
-                },
+            (_, _, _, Some(q)) => match quoted_key(&q) {
+                Some(quoted) => Role::Error { quoted },
                 None => Role::Lone(ExchangeKind::IcmpError),
             },
             _ => Role::Other,
@@ -244,6 +284,16 @@ fn role(p: &Packet) -> Role {
     }
     match p.ports {
         Some(t) if t.proto == Ports::TCP => {
+            if t.flags & Ports::RST != 0 && t.flags & Ports::SYN == 0 {
+                // A reset answers the SYN it refuses (and ends any other segment's connection:
+                // with no SYN pending it stands alone).
+                return Role::Reply(PairKey::Tcp {
+                    from: ip.dst,
+                    to: ip.src,
+                    sport: t.dst,
+                    dport: t.src,
+                });
+            }
             match (t.flags & Ports::SYN != 0, t.flags & Ports::ACK != 0) {
                 (true, false) => Role::Request(
                     ExchangeKind::TcpConnect,
@@ -302,6 +352,8 @@ pub struct ExchangeBuilder {
     orphan_order: VecDeque<(u64, PairKey)>,
     /// Journeys that are neither requests, replies nor errors (TCP, UDP, other).
     pub other_journeys: u64,
+    /// Destinations (address, port) whose UDP datagrams are probes: paired with what answers.
+    udp_probes: Vec<(IpAddr, u16)>,
 }
 
 /// Addresses remembered before the location table is cleared (bounds memory).
@@ -320,13 +372,24 @@ impl ExchangeBuilder {
             orphans: HashMap::with_hasher(FixedState::with_seed(0)),
             orphan_order: VecDeque::new(),
             other_journeys: 0,
+            udp_probes: Vec::new(),
+        }
+    }
+
+    /// UDP datagrams to `dst`:`port` are probes: each is a request, and a datagram back from
+    /// there (or an ICMP error quoting it) its answer.
+    pub fn probe_udp(&mut self, dst: IpAddr, port: u16) {
+        if !self.udp_probes.contains(&(dst, port)) {
+            self.udp_probes.push((dst, port));
         }
     }
 
     /// Add a final journey.
     pub fn add(&mut self, journey: Journey, line: &Line) {
         self.learn_location(&journey);
-        match role(&journey.packet) {
+        let role =
+            udp_role(&journey.packet, &self.udp_probes).unwrap_or_else(|| role(&journey.packet));
+        match role {
             Role::Request(kind, key) => {
                 self.serial += 1;
                 self.by_key.insert(key, self.serial);
@@ -338,6 +401,7 @@ impl ExchangeBuilder {
                     errors: Vec::new(),
                     rtt_ns: None,
                     expects_reply: true,
+                    probe: false,
                 };
                 if let Some(reply) = self.orphans.remove(&key) {
                     if reply.first_t() >= t {
@@ -451,6 +515,7 @@ impl ExchangeBuilder {
             errors: Vec::new(),
             rtt_ns: None,
             expects_reply: false,
+            probe: false,
         });
     }
 
@@ -521,8 +586,13 @@ impl ExchangeKind {
     fn from_reply(p: &Packet) -> ExchangeKind {
         if p.arp.is_some() {
             ExchangeKind::Arp
-        } else if p.ports.is_some_and(|t| t.proto == Ports::TCP) {
+        } else if p.ports.is_some_and(|t| t.proto == Ports::TCP && t.flags & Ports::SYN != 0) {
             ExchangeKind::TcpConnect
+        } else if p.ports.is_some_and(|t| t.proto == Ports::TCP) {
+            // A reset nothing was waiting for: a segment of its own.
+            ExchangeKind::Tcp
+        } else if p.ports.is_some_and(|t| t.proto == Ports::UDP) {
+            ExchangeKind::Udp
         } else if p.icmpv6.is_some_and(|i| i.ty == 136) {
             ExchangeKind::Ndp
         } else if p.icmpv6.is_some() {

@@ -104,6 +104,11 @@ impl Correlator {
         &self.line
     }
 
+    /// The points' order is known: keep it ([`Line::fix`]).
+    pub fn fix_order(&mut self) {
+        self.line.fix();
+    }
+
     /// The newest timestamp seen.
     pub fn watermark(&self) -> u64 {
         self.watermark

@@ -35,6 +35,8 @@ pub struct Line {
     order: Vec<PointIdx>,
     /// Position of each point in `order`.
     pos: Vec<usize>,
+    /// The order is known (a live trace on a discovered path): journeys do not change it.
+    fixed: bool,
 }
 
 impl Line {
@@ -113,9 +115,16 @@ impl Line {
         hops.sort_by_key(key);
     }
 
+    /// Keep the order the points were added in: it is known (the topology gave the path), and
+    /// timestamps are not always in path order (a bridge's capture of a TCP segment can be
+    /// stamped after the egress veth's).
+    pub fn fix(&mut self) {
+        self.fixed = true;
+    }
+
     /// Learn from a journey that crossed every point (hops sorted by time).
     pub fn learn(&mut self, hops: &[Hop]) {
-        if hops.len() < 2 || hops.len() != self.len() {
+        if self.fixed || hops.len() < 2 || hops.len() != self.len() {
             return;
         }
         // Orient the journey: does it agree with what was learned so far (or, at first, with the

@@ -135,6 +135,9 @@ pub struct Quoted {
     pub id: Option<u16>,
     /// When the quoted packet is an echo request: its id and seq.
     pub echo: Option<Echo>,
+    /// When the quoted packet is TCP or UDP (its first fragment): its source and destination
+    /// ports, which the error quotes in its first 8 bytes.
+    pub ports: Option<(u16, u16)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,9 @@ pub enum Cause {
     #[default]
     Ok,
     NetfilterDrop,
+    NetfilterReject,
+    PortClosed,
+    Reset,
     LinkDown,
     BridgePortBlocked,
     NoArpReply,
@@ -30,6 +33,9 @@ impl Cause {
         match self {
             Cause::Ok => "ok",
             Cause::NetfilterDrop => "netfilter-drop",
+            Cause::NetfilterReject => "netfilter-reject",
+            Cause::PortClosed => "port-closed",
+            Cause::Reset => "reset",
             Cause::LinkDown => "link-down",
             Cause::BridgePortBlocked => "bridge-port-blocked",
             Cause::NoArpReply => "no-arp-reply",
@@ -80,6 +86,8 @@ pub struct Verdict {
     /// one (an `analyze` or `watch` of other traffic) the report says `reachable: null` and the
     /// verdict summarises what the capture holds.
     pub probed: bool,
+    /// What `sent`/`received` count, as the summary says it (`echo replies`).
+    pub unit: &'static str,
     /// What the capture holds.
     pub holds: Holdings,
     /// Every distinct way probes were lost, with how many, most first: the verdict's `cause`
@@ -148,6 +156,7 @@ impl Holdings {
             Failure::Unanswered { last, .. } => {
                 ("unanswered", Segment { after: last, before: None })
             }
+            Failure::Refused { by, .. } => ("refused", Segment { after: by, before: None }),
         };
         let same = |l: &LossCount| l.kind == ex.kind && l.what == what && l.segment == segment;
         if let Some(l) = self.losses.iter_mut().find(|l| same(l)) {
@@ -180,6 +189,10 @@ enum Failure {
     Lost { what: &'static str, exchange: ExchangeKind, loss: Loss },
     /// The request reached the end of the line and nothing answered.
     Unanswered { exchange: ExchangeKind, last: Option<PointIdx> },
+    /// A connect (or datagram) was refused: a TCP reset, or an ICMP error quoting it, first
+    /// seen at `by`; `target` tells whether that is where the request ended (the target's
+    /// own point). `icmp`: the error's type and code.
+    Refused { exchange: ExchangeKind, by: Option<PointIdx>, target: bool, icmp: Option<(u8, u8)> },
 }
 
 /// Counts exchanges as they are released.
@@ -195,6 +208,8 @@ pub struct Tally {
     echo_failures: Vec<(Failure, u64)>,
     arp_failures: Vec<(Failure, u64)>,
     holds: Holdings,
+    /// The kind of the probes, when they are not ICMP echoes.
+    probe_kind: Option<ExchangeKind>,
 }
 
 impl Failure {
@@ -208,8 +223,23 @@ impl Failure {
                 (cause, loss.into())
             }
             Failure::Unanswered { exchange, last } => {
-                let cause = if exchange.is_echo() { Cause::NoReply } else { Cause::NoArpReply };
+                let cause = match exchange {
+                    ExchangeKind::Arp | ExchangeKind::Ndp => Cause::NoArpReply,
+                    _ => Cause::NoReply,
+                };
                 (cause, Segment { after: last, before: None })
+            }
+            Failure::Refused { by, target, icmp, .. } => {
+                let cause = match icmp {
+                    // Port unreachable (ICMP 3/3, ICMPv6 1/4): the target's own stack.
+                    Some((3, 3) | (1, 4)) if target => Cause::PortClosed,
+                    // Administratively prohibited: a filter, never the stack itself.
+                    Some((3, 9 | 10 | 13) | (1, 1)) => Cause::NetfilterReject,
+                    Some(_) => Cause::Unknown,
+                    None if target => Cause::PortClosed,
+                    None => Cause::Reset,
+                };
+                (cause, Segment { after: by, before: None })
             }
         }
     }
@@ -218,7 +248,12 @@ impl Failure {
     fn describe(self, name: &dyn Fn(Option<PointIdx>) -> String) -> String {
         match self {
             Failure::Lost { what, exchange, loss } => {
-                let kind = if exchange.is_echo() { "echo" } else { "ARP" };
+                let kind = match exchange {
+                    k if k.is_echo() => "echo",
+                    ExchangeKind::Arp | ExchangeKind::Ndp => "ARP",
+                    ExchangeKind::TcpConnect => "TCP",
+                    _ => "UDP",
+                };
                 match loss.before {
                     // Past the last point: the probe's socket never received it.
                     None => format!(
@@ -233,8 +268,21 @@ impl Failure {
                 }
             }
             Failure::Unanswered { exchange, last } => {
-                let what = if exchange.is_echo() { "echo" } else { "ARP" };
-                format!("{what} requests reached {} and nothing answered", name(last))
+                let what = match exchange {
+                    k if k.is_echo() => "echo requests",
+                    ExchangeKind::Arp | ExchangeKind::Ndp => "ARP requests",
+                    ExchangeKind::TcpConnect => "SYNs",
+                    _ => "datagrams",
+                };
+                format!("{what} reached {} and nothing answered", name(last))
+            }
+            Failure::Refused { by, target, icmp, .. } => {
+                let answer = match icmp {
+                    Some((ty, code)) => format!("ICMP error type {ty} code {code}"),
+                    None => "a TCP reset".to_owned(),
+                };
+                let place = if target { "the target's own point" } else { "a point on the way" };
+                format!("refused: {answer} first seen at {} ({place})", name(by))
             }
         }
     }
@@ -259,6 +307,9 @@ fn main_failure(failures: &[(Failure, u64)]) -> Option<Failure> {
 fn failure_of(ex: &Exchange) -> Option<Failure> {
     let lost =
         |what, leg: &Leg| leg.lost.map(|loss| Failure::Lost { what, exchange: ex.kind, loss });
+    if let Some(f) = refused(ex) {
+        return Some(f);
+    }
     if let Some(f) = lost("request", &ex.request) {
         return Some(f);
     }
@@ -271,9 +322,48 @@ fn failure_of(ex: &Exchange) -> Option<Failure> {
     }
 }
 
+/// A reset or an ICMP error answered the request in place of the service.
+fn refused(ex: &Exchange) -> Option<Failure> {
+    let end = ex.request.journey.last().map(|h| h.point);
+    let born = |leg: &Leg| leg.journey.first().map(|h| h.point);
+    let (by, icmp) = match ex.answer()? {
+        "rst" => (ex.reply.as_ref().and_then(born), None),
+        "icmp" => {
+            let e = ex.errors.first()?;
+            let p = &e.journey.packet;
+            let code = p.icmp.map(|i| (i.ty, i.code)).or_else(|| p.icmpv6.map(|i| (i.ty, i.code)));
+            (born(e), code)
+        }
+        _ => return None,
+    };
+    Some(Failure::Refused { exchange: ex.kind, by, target: by.is_some() && by == end, icmp })
+}
+
 impl Tally {
+    /// Count as probes the exchanges of this kind marked [`Exchange::probe`] (TCP connects, UDP
+    /// datagrams); without it, ICMP echoes are the probes.
+    pub fn probe_with(&mut self, kind: ExchangeKind) {
+        self.probe_kind = Some(kind);
+    }
+
+    /// What the verdict counts: `echo replies`, `connects accepted`, `datagrams answered`.
+    fn unit(&self) -> &'static str {
+        match self.probe_kind {
+            Some(ExchangeKind::TcpConnect) => "connects accepted",
+            Some(ExchangeKind::Udp) => "datagrams answered",
+            _ => "echo replies",
+        }
+    }
+
+    fn is_probe(&self, ex: &Exchange) -> bool {
+        match self.probe_kind {
+            Some(_) => ex.probe,
+            None => ex.kind.is_echo(),
+        }
+    }
+
     pub fn add(&mut self, ex: &Exchange) {
-        if !ex.expects_reply {
+        if !ex.expects_reply && !ex.probe {
             // Each journey of its own: lost only when it did not go the whole way.
             let lost = ex.request.lost.map(|loss| Failure::Lost {
                 what: "request",
@@ -286,7 +376,7 @@ impl Tally {
         let failure = failure_of(ex);
         self.holds.add(ex, failure);
         match ex.kind {
-            k if k.is_echo() => {
+            _ if self.is_probe(ex) => {
                 self.sent += 1;
                 if failure.is_none() {
                     self.received += 1;
@@ -326,6 +416,7 @@ impl Tally {
             cause: Cause::Ok,
             segment: None,
             summary: String::new(),
+            unit: self.unit(),
             // An unanswered ARP request stands for the echoes that could not be sent.
             probed: sent > 0 || !self.arp_failures.is_empty(),
             holds: self.holds.clone(),
@@ -339,7 +430,7 @@ impl Tally {
         };
         // Most probes lost first (the first seen among equals): the first is the verdict's own.
         verdict.causes.sort_by_key(|c| std::cmp::Reverse(c.count));
-        let echoes = format!("{received}/{sent} echo replies");
+        let echoes = format!("{received}/{sent} {}", self.unit());
         match main_failure(failures) {
             None if sent > 0 && received == sent => {
                 verdict.summary = format!("{echoes}, {} hops each way", self.hops_text());

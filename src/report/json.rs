@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use crate::core::exchange::{Exchange, Leg};
+use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::journey::Journey;
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
@@ -118,7 +118,18 @@ pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
         Some(r) => journey(buf, ids, &r.journey, r),
         None => buf.extend_from_slice(b"null"),
     }
-    if ex.kind.is_echo() {
+    if matches!(ex.kind, ExchangeKind::TcpConnect | ExchangeKind::Udp) && ex.expects_reply {
+        buf.extend_from_slice(b",\"answer\":");
+        match ex.answer() {
+            Some(a) => {
+                buf.push(b'"');
+                buf.extend_from_slice(a.as_bytes());
+                buf.push(b'"');
+            }
+            None => buf.extend_from_slice(b"null"),
+        }
+    }
+    if ex.kind.is_echo() || ex.kind == ExchangeKind::TcpConnect {
         buf.extend_from_slice(b",\"rtt_ns\":");
         match ex.rtt_ns {
             Some(rtt) => num(buf, rtt),

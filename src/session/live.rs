@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::core::analysis::Analysis;
+use crate::core::analysis::{Analysis, Probe};
 use crate::core::decode::decode;
 use crate::core::frame::{Frame, LinkType};
 use crate::core::journey::Observation;
@@ -126,6 +126,11 @@ impl<'w> Live<'w> {
         for _ in points {
             analysis.add_point();
         }
+        // The points come in path order from the topology (a replay's file says nothing of it:
+        // its order is learned as offline).
+        if cfg.replay.is_none() {
+            analysis.fix_order();
+        }
         Ok(Live {
             linktypes: captures.linktypes().to_vec(),
             captures: Some(captures),
@@ -148,9 +153,9 @@ impl<'w> Live<'w> {
         })
     }
 
-    /// Count echo replies to probes with this id only once the probe's socket received them.
-    pub fn expect_probe(&mut self, id: u16) {
-        self.analysis.expect_probe(id);
+    /// The trace's probes: counted in the verdict, answered only once their socket says so.
+    pub fn expect_probe(&mut self, probe: Probe) {
+        self.analysis.expect_probe(probe);
     }
 
     /// The probe's socket received these echo replies.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use crate::core::analysis::Probe;
 use crate::core::diagnosis::{
     Evidence, Netfilter, ProbeFacts, QdiscCount, Step, conclude, qdisc_rises,
 };
@@ -18,9 +19,42 @@ use crate::core::verdict::Verdict;
 use crate::session::live::{FrameTap, Live, LiveConfig};
 use crate::session::netfilter;
 use crate::session::sink::TraceReport;
+use crate::sys::connect::{Service, ServiceProber};
 use crate::sys::nftrace::{NfSession, Options, sidecar};
 use crate::sys::probe::Prober;
 use crate::sys::stop::Stop;
+
+/// vtrace's own probe as the session sees it: what it probes, and the answers its socket received
+/// (echo sequence numbers, or the source ports of connects that completed and datagrams
+/// answered).
+pub trait ProbeSocket {
+    fn probe(&self) -> Probe;
+    fn answers(&self) -> Vec<u16>;
+}
+
+impl ProbeSocket for Prober {
+    fn probe(&self) -> Probe {
+        Probe::Echo { id: self.options().id }
+    }
+
+    fn answers(&self) -> Vec<u16> {
+        self.replies()
+    }
+}
+
+impl ProbeSocket for ServiceProber {
+    fn probe(&self) -> Probe {
+        let o = self.options();
+        match o.service {
+            Service::Tcp => Probe::Tcp { dst: o.dst, port: o.port },
+            Service::Udp => Probe::Udp { dst: o.dst, port: o.port },
+        }
+    }
+
+    fn answers(&self) -> Vec<u16> {
+        self.replies()
+    }
+}
 
 /// A flow whose netfilter decisions are traced, on the points of its path.
 #[derive(Debug, Clone)]
@@ -52,7 +86,7 @@ pub struct Trace<'a, 'w> {
     qdiscs_before: Vec<QdiscCount>,
     write: Option<PathBuf>,
     quiet: bool,
-    probe: Option<&'a Prober>,
+    probe: Option<&'a dyn ProbeSocket>,
 }
 
 impl<'a, 'w> Trace<'a, 'w> {
@@ -64,7 +98,7 @@ impl<'a, 'w> Trace<'a, 'w> {
         cfg: &LiveConfig,
         report: Box<dyn TraceReport + 'w>,
         tap: Option<Box<dyn FrameTap + 'w>>,
-        probe: Option<&'a Prober>,
+        probe: Option<&'a dyn ProbeSocket>,
         stop: Stop,
     ) -> Result<Self> {
         // A netfilter trace left next to the file by an earlier run must not be replayed with
@@ -88,7 +122,7 @@ impl<'a, 'w> Trace<'a, 'w> {
         });
         let mut live = live?;
         if let Some(p) = probe {
-            live.expect_probe(p.options().id);
+            live.expect_probe(p.probe());
         }
         Ok(Trace { plan, live, sessions, qdiscs_before, write: cfg.write.clone(), quiet, probe })
     }
@@ -106,7 +140,7 @@ impl<'a, 'w> Trace<'a, 'w> {
 
     fn take_evidence(&mut self) {
         if let Some(p) = self.probe {
-            self.live.delivered(&p.replies());
+            self.live.delivered(&p.answers());
         }
         for nf in &self.sessions {
             self.live.add_netfilter_events(nf.drain());
@@ -124,8 +158,8 @@ impl<'a, 'w> Trace<'a, 'w> {
         let (done, mut traced) = netfilter::finish_with(self.live, sessions, self.quiet)?;
         let mut verdict = done.verdict();
         if let Some(attempted) = attempted.filter(|&a| a > verdict.sent) {
-            let old = format!("{}/{} echo replies", verdict.received, verdict.sent);
-            let new = format!("{}/{attempted} echo replies", verdict.received);
+            let old = format!("{}/{} {}", verdict.received, verdict.sent, verdict.unit);
+            let new = format!("{}/{attempted} {}", verdict.received, verdict.unit);
             verdict.summary = if verdict.summary.contains(&old) {
                 verdict.summary.replacen(&old, &new, 1)
             } else {

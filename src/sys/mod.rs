@@ -2,6 +2,7 @@
 //! plain data to the core; none of them reasons about packets.
 
 pub mod capture;
+pub mod connect;
 pub mod docker;
 pub mod dropmon;
 pub mod endpoint;

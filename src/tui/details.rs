@@ -156,6 +156,7 @@ mod tests {
             errors: Vec::new(),
             rtt_ns: None,
             expects_reply: true,
+            probe: false,
         };
         let s = TuiState::new("test", 10);
         let text = lines(&s, &ex);

@@ -343,6 +343,7 @@ mod tests {
             errors: Vec::new(),
             rtt_ns: None,
             expects_reply: true,
+            probe: false,
         });
         let area = Rect::new(0, 0, 80, HEIGHT);
         let mut buf = Buffer::empty(area);

@@ -117,12 +117,18 @@ fn quote_v4(data: &[u8]) -> Option<Quoted> {
     } else {
         None
     };
+    let ports = if h.fragments_offset().value() == 0 {
+        data.get(h.slice().len()..).and_then(|l4| quoted_ports(proto, l4))
+    } else {
+        None
+    };
     Some(Quoted {
         src: IpAddr::V4(h.source_addr()),
         dst: IpAddr::V4(h.destination_addr()),
         proto,
         id: Some(h.identification()),
         echo,
+        ports,
     })
 }
 
@@ -131,16 +137,28 @@ fn quote_v6(data: &[u8]) -> Option<Quoted> {
     let h = Ipv6HeaderSlice::from_slice(data).ok()?;
     let body = data.get(h.slice().len()..).unwrap_or_default();
     let (exts, next, l4, err) = Ipv6ExtensionsSlice::from_slice_lax(h.next_header(), body);
-    let echo = if next.0 == ICMPV6 && err.is_none() && super::ip::v6_fragment(exts).0 == 0 {
+    let first = err.is_none() && super::ip::v6_fragment(exts).0 == 0;
+    let echo = if next.0 == ICMPV6 && first {
         fixed(l4, true).and_then(|f| v6_query(f.ty).and_then(|short| ident(f.rest, short)))
     } else {
         None
     };
+    let ports = first.then(|| quoted_ports(next.0, l4)).flatten();
     Some(Quoted {
         src: IpAddr::V6(h.source_addr()),
         dst: IpAddr::V6(h.destination_addr()),
         proto: next.0,
         id: None,
         echo,
+        ports,
     })
+}
+
+/// The ports of a quoted TCP or UDP header (an ICMP error quotes at least its first 8 bytes).
+fn quoted_ports(proto: u8, l4: &[u8]) -> Option<(u16, u16)> {
+    if proto != 6 && proto != 17 {
+        return None;
+    }
+    let port = |at: usize| Some(u16::from_be_bytes([*l4.get(at)?, *l4.get(at + 1)?]));
+    Some((port(0)?, port(2)?))
 }

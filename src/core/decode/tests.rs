@@ -109,6 +109,7 @@ fn time_exceeded_quotes_the_echo() {
         proto: 1,
         id: Some(22848),
         echo: Some(Echo { id: 2494, seq: 1 }),
+        ports: None,
     };
     assert_eq!(icmp, Some((11, 0, None, Some(quoted))));
 }

@@ -207,12 +207,20 @@ fn position(ev: &Evidence<'_>, p: Option<PointIdx>) -> Option<usize> {
     ev.steps.iter().position(|s| s.idx == p)
 }
 
-/// A netfilter drop as a diagnosis, with the command that shows its rule.
+/// A netfilter drop as a diagnosis, with the command that shows its rule. A `reject` rule
+/// answered in the target's place (a reset or an ICMP error): `netfilter-reject`.
 fn of_drop(drop: &NfDrop) -> Diagnosis {
-    Diagnosis {
-        cause: Cause::NetfilterDrop,
-        detail: format!("{} (see: {})", drop.summary(), drop.hint()),
+    let summary = drop.summary();
+    let reject = drop.rule.as_deref().is_some_and(|r| r.split_whitespace().any(|w| w == "reject"));
+    if reject {
+        let summary =
+            summary.replacen("dropped by netfilter", "refused by a netfilter reject rule", 1);
+        return Diagnosis {
+            cause: Cause::NetfilterReject,
+            detail: format!("{summary} (see: {})", drop.hint()),
+        };
     }
+    Diagnosis { cause: Cause::NetfilterDrop, detail: format!("{summary} (see: {})", drop.hint()) }
 }
 
 /// Name the kernel drop reason of the lost packet in the verdict's summary, with its hint run in
@@ -237,7 +245,7 @@ pub fn apply(verdict: &mut Verdict, d: &Diagnosis) {
         // Nothing left the source: what the captures said does not matter.
         verdict.segment = verdict.segment.or(Some(Segment { after: None, before: None }));
         verdict.summary =
-            format!("{}/{} echo replies: {}", verdict.received, verdict.sent, d.detail);
+            format!("{}/{} {}: {}", verdict.received, verdict.sent, verdict.unit, d.detail);
     } else if verdict.summary.is_empty() {
         verdict.summary.clone_from(&d.detail);
     } else {

@@ -257,6 +257,7 @@ mod tests {
             cause,
             segment: Some(Segment { after: after.map(PointIdx), before: before.map(PointIdx) }),
             summary: "0/2 echo replies".into(),
+            unit: "echo replies",
             probed: true,
             ..Verdict::default()
         }

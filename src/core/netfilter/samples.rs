@@ -69,5 +69,6 @@ pub(super) fn unanswered_echo(t: u64) -> Exchange {
         errors: Vec::new(),
         rtt_ns: None,
         expects_reply: true,
+        probe: false,
     }
 }

@@ -25,6 +25,7 @@ pub(super) fn echo(seq: u16, rtt: Option<u64>) -> Exchange {
         errors: Vec::new(),
         rtt_ns: rtt,
         expects_reply: true,
+        probe: false,
     }
 }
 
