@@ -59,6 +59,15 @@ impl Probe {
     }
 }
 
+/// A trace's probe and what its socket received, kept with a written capture so that `analyze`
+/// replays the same verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRecord {
+    pub probe: Probe,
+    /// Keys ([`Probe`]'s echo sequence numbers or source ports) of the answers received.
+    pub received: Vec<u16>,
+}
+
 /// What the probe's socket received: the last point of a reply is the socket, not the source's
 /// interface. A reply captured on that interface that never reached the socket died in the
 /// source's stack (an input rule, a socket filter): it is lost there.
@@ -95,6 +104,22 @@ impl Analysis {
             self.tally.probe_with(probe.kind());
         }
         self.probe = Some(ProbeSocket { probe, received: Default::default() });
+    }
+
+    /// The probe and what its socket received so far.
+    pub fn probe_record(&self) -> Option<ProbeRecord> {
+        let p = self.probe.as_ref()?;
+        let mut received: Vec<u16> = p.received.iter().copied().collect();
+        received.sort_unstable();
+        Some(ProbeRecord { probe: p.probe, received })
+    }
+
+    /// Replay a recorded probe (offline): call before the first observation.
+    pub fn replay_probe(&mut self, record: &ProbeRecord) {
+        self.expect_probe(record.probe);
+        for &key in &record.received {
+            self.delivered(key);
+        }
     }
 
     /// The probe's socket received the answer with key `seq` (an echo's sequence number, a

@@ -56,6 +56,10 @@ pub fn analyse(
     }
     let reading = merge::spawn(inputs)?;
     let mut analysis = Analysis::new(offline.window_ns);
+    // The probe of a written trace, and what its socket received: the same verdict as live.
+    if let Some(record) = traced.as_ref().and_then(|t| t.probe.as_ref()) {
+        analysis.replay_probe(record);
+    }
     let mut rows: Vec<PointRow> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut progress = Progress::new();

@@ -156,6 +156,7 @@ impl<'a, 'w> Trace<'a, 'w> {
         let sessions = std::mem::take(&mut self.sessions);
         let traced_any = !sessions.is_empty();
         let (done, mut traced) = netfilter::finish_with(self.live, sessions, self.quiet)?;
+        traced.probe = done.analysis.probe_record();
         let mut verdict = done.verdict();
         if let Some(attempted) = attempted.filter(|&a| a > verdict.sent) {
             let old = format!("{}/{} {}", verdict.received, verdict.sent, verdict.unit);
@@ -205,7 +206,8 @@ impl<'a, 'w> Trace<'a, 'w> {
         conclude(&mut verdict, &evidence);
         // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the
         // report: failing to keep it must not cost the report).
-        let keep = self.write.as_ref().filter(|_| traced_any || !traced.qdisc_rises.is_empty());
+        let kept = traced_any || !traced.qdisc_rises.is_empty() || traced.probe.is_some();
+        let keep = self.write.as_ref().filter(|_| kept);
         if keep.is_some() {
             traced.drops.extend(done.netfilter.drops().iter().cloned());
             traced.drops.sort_by_key(|d| d.t_ns);

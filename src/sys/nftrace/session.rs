@@ -102,6 +102,8 @@ pub struct NfFinished {
     pub qdisc_rises: Vec<QdiscRise>,
     /// Trace events the listeners had no room for (a flood outran them): the trace is partial.
     pub lost_events: u64,
+    /// The trace's probe and what its socket received (kept so that `analyze` replays it).
+    pub probe: Option<crate::core::analysis::ProbeRecord>,
 }
 
 impl NfSession {

@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
+use std::net::IpAddr;
+
+use crate::core::analysis::{Probe, ProbeRecord};
 use crate::core::diagnosis::QdiscRise;
 use crate::core::netfilter::{BrNetfilter, DropEvent, NfEvent, NfFamily, NfVerdict, TraceKind};
 use crate::sys::nftrace::NfFinished;
@@ -42,6 +45,46 @@ struct FileDto {
     /// Qdiscs of the path whose drop counters rose during the trace.
     #[serde(default)]
     qdisc_rises: Vec<RiseDto>,
+    /// The trace's probe and what its socket received.
+    #[serde(default)]
+    probe: Option<ProbeDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ProbeDto {
+    /// `echo`, `tcp` or `udp`.
+    kind: String,
+    #[serde(default)]
+    id: Option<u16>,
+    #[serde(default)]
+    dst: Option<IpAddr>,
+    #[serde(default)]
+    port: Option<u16>,
+    /// Echo sequence numbers or source ports of the answers the socket received.
+    received: Vec<u16>,
+}
+
+impl From<&ProbeRecord> for ProbeDto {
+    fn from(r: &ProbeRecord) -> Self {
+        let (kind, id, dst, port) = match r.probe {
+            Probe::Echo { id } => ("echo", Some(id), None, None),
+            Probe::Tcp { dst, port } => ("tcp", None, Some(dst), Some(port)),
+            Probe::Udp { dst, port } => ("udp", None, Some(dst), Some(port)),
+        };
+        ProbeDto { kind: kind.into(), id, dst, port, received: r.received.clone() }
+    }
+}
+
+impl ProbeDto {
+    fn record(&self) -> Option<ProbeRecord> {
+        let probe = match (self.kind.as_str(), self.id, self.dst, self.port) {
+            ("echo", Some(id), _, _) => Probe::Echo { id },
+            ("tcp", _, Some(dst), Some(port)) => Probe::Tcp { dst, port },
+            ("udp", _, Some(dst), Some(port)) => Probe::Udp { dst, port },
+            _ => return None,
+        };
+        Some(ProbeRecord { probe, received: self.received.clone() })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -226,6 +269,7 @@ pub fn write(capture: &Path, traced: &NfFinished) -> Result<()> {
                 dropped: r.dropped,
             })
             .collect(),
+        probe: traced.probe.as_ref().map(ProbeDto::from),
     };
     let path = path_for(capture);
     let text = serde_json::to_vec(&file).context("encoding the netfilter trace")?;
@@ -291,7 +335,8 @@ pub fn parse(text: &[u8]) -> Result<NfFinished> {
         .into_iter()
         .map(|r| QdiscRise { point: r.point, kind: r.kind, handle: r.handle, dropped: r.dropped })
         .collect();
-    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises, lost_events: 0 })
+    let probe = file.probe.as_ref().and_then(ProbeDto::record);
+    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises, lost_events: 0, probe })
 }
 
 #[cfg(test)]
