@@ -12,6 +12,7 @@ pub mod frame;
 pub mod journey;
 pub mod lab;
 pub mod line;
+pub mod listen;
 pub mod netfilter;
 pub mod packet;
 pub mod path;

@@ -17,4 +17,5 @@ pub mod privilege;
 pub mod probe;
 pub mod qdisc;
 pub mod rtnl;
+pub mod sockdiag;
 pub mod stop;

@@ -1,6 +1,6 @@
 //! One network namespace as discovered: how it was found ([`NsKind`]), its file and inode, and what
-//! lives in it (links, routes, neighbours, FDB), with the lookups inside it (a link by index or
-//! name, a bridge's ports, the route the kernel would pick, a primary address).
+//! lives in it (links, routes, neighbours, FDB, listening sockets), with the lookups inside it (a
+//! link by index or name, a bridge's ports, the route the kernel would pick, a primary address).
 //!
 //! Pure data; it must not enter or read namespaces (that is `sys::netns` and `sys::netlink`) nor
 //! look across namespaces (the [`super::Topology`] does).
@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use super::IfIndex;
 use super::link::{Link, LinkKind};
 use super::tables::{FdbEntry, Neighbour, Route};
+use crate::core::listen::Listener;
 
 /// How a namespace was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,6 +57,11 @@ pub struct Namespace {
     pub neighbours: Vec<Neighbour>,
     /// The forwarding database (`bridge fdb`); empty when the namespace has no bridge.
     pub fdb: Vec<FdbEntry>,
+    /// The listening TCP and bound UDP sockets (`ss -lntu`); empty when they could not be read
+    /// (then [`Namespace::listening_note`] says why).
+    pub listening: Vec<Listener>,
+    /// Why [`Namespace::listening`] could not be read, when it could not.
+    pub listening_note: Option<String>,
 }
 
 impl Namespace {
@@ -70,6 +76,8 @@ impl Namespace {
             routes: Vec::new(),
             neighbours: Vec::new(),
             fdb: Vec::new(),
+            listening: Vec::new(),
+            listening_note: None,
         }
     }
 

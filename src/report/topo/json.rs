@@ -1,5 +1,6 @@
 //! `vtrace topo --json`: the [`TopoReport`] document and its serde DTOs (namespaces with their
-//! links, routes, neighbours, bridges and FDB; veth links; paths; Docker networks).
+//! links, routes, neighbours, bridges, FDB and listening sockets; veth links; paths; Docker
+//! networks).
 //!
 //! Pure conversion of a [`Topology`] and computed paths into DTOs; it must not format text nor
 //! discover anything, and core types never derive serde (the DTOs live here).
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use super::docker::{DockerNetDto, docker_dto, docker_selected};
 use super::{PathResult, route_dst, selected, veth_links};
+use crate::core::listen::Listener;
 use crate::core::topology::{DockerNetwork, IfIndex, Link, Namespace, NsIdx, Route, Topology};
 
 /// The whole `topo --json` document.
@@ -34,6 +36,10 @@ pub struct NsDto {
     pub neighbours: Vec<NeighDto>,
     pub bridges: Vec<BridgeDto>,
     pub fdb: Vec<FdbDto>,
+    /// The listening TCP and bound UDP sockets (`ss -lntup`).
+    pub listening: Vec<ListenerDto>,
+    /// Why `listening` could not be read (it is empty then); null when it was.
+    pub listening_note: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -104,6 +110,32 @@ pub struct FdbDto {
     pub master: Option<String>,
     pub vlan: Option<u16>,
     pub kind: &'static str,
+}
+
+/// One listening socket: `{"proto": "tcp", "addr": "0.0.0.0", "port": 80, "v6only": false,
+/// "pid": 4242, "process": "nginx"}` (`pid` and `process` null when unknown).
+#[derive(Debug, Serialize)]
+pub struct ListenerDto {
+    pub proto: &'static str,
+    pub addr: IpAddr,
+    pub port: u16,
+    /// An IPv6 socket that takes IPv6 only (`::` without it takes IPv4 too).
+    pub v6only: bool,
+    pub pid: Option<u32>,
+    pub process: Option<String>,
+}
+
+impl From<&Listener> for ListenerDto {
+    fn from(l: &Listener) -> Self {
+        ListenerDto {
+            proto: l.proto.as_str(),
+            addr: l.addr,
+            port: l.port,
+            v6only: l.v6only,
+            pid: l.process.as_ref().map(|p| p.0),
+            process: l.process.as_ref().map(|p| p.1.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -199,6 +231,8 @@ fn ns_dto(topo: &Topology, idx: NsIdx, ns: &Namespace) -> NsDto {
                 kind: e.kind.as_str(),
             })
             .collect(),
+        listening: ns.listening.iter().map(ListenerDto::from).collect(),
+        listening_note: ns.listening_note.clone(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! `vtrace topo`'s output: the topology of some namespaces as `ifconfig`, `route -n`,
-//! `brctl show`, `arp -n` and `bridge fdb` would show it, plus the veth links across
+//! `brctl show`, `arp -n`, `bridge fdb` and `ss -lntup` would show it, plus the veth links across
 //! namespaces and the paths between the given endpoints — as text, or as JSON DTOs (serde lives
 //! here, not in core).
 //!
@@ -18,8 +18,8 @@ mod tests;
 
 pub use docker::{DockerContainerDto, DockerNetDto, DockerPortDto};
 pub use json::{
-    BridgeDto, FdbDto, LinkDto, NeighDto, NsDto, PathDto, PeerDto, PointDto, PortDto, RouteDto,
-    TopoReport, VethLinkDto, report,
+    BridgeDto, FdbDto, LinkDto, ListenerDto, NeighDto, NsDto, PathDto, PeerDto, PointDto, PortDto,
+    RouteDto, TopoReport, VethLinkDto, report,
 };
 pub use text::text;
 

@@ -130,3 +130,38 @@ fn docker_networks_name_the_container_behind_each_port() {
     let web = report(&topo, &[NsIdx(0)], &[], &nets);
     assert_eq!(web.docker_networks.len(), 1);
 }
+
+#[test]
+fn listening_sockets_are_shown_as_ss_shows_them() {
+    use crate::core::listen::{Listener, Proto};
+    let mut topo = pair();
+    let web = Listener {
+        process: Some((4242, "nginx".into())),
+        ..Listener::new(Proto::Tcp, IpAddr::from([0, 0, 0, 0]), 80)
+    };
+    let dns = Listener::new(Proto::Udp, "::".parse().unwrap_or(IpAddr::from([0; 4])), 53);
+    topo.namespaces[1].listening = vec![web, dns];
+    topo.namespaces[0].listening_note = Some("opening a netlink socket: EPERM".into());
+    let v = serde_json::to_value(report(&topo, &[], &[], &[])).unwrap_or_default();
+    assert_eq!(
+        v["namespaces"][1]["listening"],
+        serde_json::json!([
+            {"proto": "tcp", "addr": "0.0.0.0", "port": 80, "v6only": false, "pid": 4242,
+             "process": "nginx"},
+            {"proto": "udp", "addr": "::", "port": 53, "v6only": false, "pid": null,
+             "process": null}
+        ])
+    );
+    assert_eq!(v["namespaces"][1]["listening_note"], serde_json::Value::Null);
+    assert_eq!(v["namespaces"][0]["listening"], serde_json::json!([]));
+    assert_eq!(v["namespaces"][0]["listening_note"], "opening a netlink socket: EPERM");
+    let t = text(&topo, &[], &[], &[]);
+    assert!(
+        t.contains(
+            "  listening (ss -lntup)\n    tcp   0.0.0.0:80                                     \
+             nginx (pid 4242)\n    udp   *:53                                           -\n"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("  listening (ss -lntup): not read: opening a netlink socket: EPERM\n"));
+}

@@ -1,6 +1,6 @@
 //! `vtrace topo`'s text picture: one block per namespace as `ifconfig`, `route -n`,
-//! `brctl show`, `arp -n` and `bridge fdb` would show it, then the veth links, the Docker networks
-//! and the paths.
+//! `brctl show`, `arp -n`, `bridge fdb` and `ss -lntup` would show it, then the veth links, the
+//! Docker networks and the paths.
 //!
 //! Pure formatting into a `String`; it must not build the JSON DTOs (except the Docker section's,
 //! which `docker` renders from them) nor discover anything.
@@ -123,7 +123,28 @@ fn ns_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace) {
             );
         }
     }
+    listening_text(out, ns);
     out.push('\n');
+}
+
+/// `ss -lntup`: protocol, `ADDRESS:PORT` as `ss` writes it, the process; or why the sockets
+/// could not be read.
+fn listening_text(out: &mut String, ns: &Namespace) {
+    if let Some(note) = &ns.listening_note {
+        let _ = writeln!(out, "  listening (ss -lntup): not read: {note}");
+        return;
+    }
+    if ns.listening.is_empty() {
+        return;
+    }
+    out.push_str("  listening (ss -lntup)\n");
+    for l in &ns.listening {
+        let process = l
+            .process
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), |(pid, comm)| format!("{comm} (pid {pid})"));
+        let _ = writeln!(out, "    {:<5} {:<46} {process}", l.proto.as_str(), l.to_string());
+    }
 }
 
 fn link_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace, l: &Link) {

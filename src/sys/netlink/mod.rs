@@ -3,11 +3,13 @@
 //! One socket per namespace, each opened on its own fresh thread inside that namespace
 //! ([`netns::sockets_in`]), then all namespaces are dumped concurrently on one tokio runtime (of a
 //! thread of its own, [`netns::block_on`]) and their veths joined to their peers. No process is
-//! spawned per namespace.
+//! spawned per namespace. Meanwhile another thread reads each namespace's listening sockets
+//! ([`listening`]); a namespace whose sockets cannot be read keeps an empty list and a note.
 //! Discovery only reads: it never changes links, addresses, routes or namespace ids.
 
 pub mod convert;
 pub mod dump;
+pub mod listening;
 pub mod namespaces;
 pub mod peers;
 
@@ -51,17 +53,47 @@ pub fn discover() -> Result<Topology, DiscoveryError> {
 /// The topology of the given namespaces. A process namespace that vanished meanwhile is left
 /// out; any other failure is an error.
 pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
+    let files: Vec<listening::NsFile> = found.iter().map(listening::NsFile::of).collect();
+    std::thread::scope(|s| {
+        let listeners = std::thread::Builder::new()
+            .name("vtrace-listening".to_owned())
+            .spawn_scoped(s, || listening::read_all(&files));
+        let links = discover_links(found);
+        let listeners = match listeners {
+            Ok(handle) => handle.join().unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let (mut topo, kept) = links?;
+        for (ns, i) in topo.namespaces.iter_mut().zip(kept) {
+            match listeners.get(i) {
+                Some(Ok(l)) => ns.listening.clone_from(l),
+                Some(Err(reason)) => ns.listening_note = Some(reason.clone()),
+                None => ns.listening_note = Some("the listening sockets were not read".into()),
+            }
+        }
+        Ok(topo)
+    })
+}
+
+/// The links, addresses, routes… of `found` over rtnetlink, and the index in `found` of each
+/// namespace of the topology.
+fn discover_links(found: Vec<FoundNs>) -> Result<(Topology, Vec<usize>), DiscoveryError> {
     let sockets = open_sockets(&found);
     let mut kept: Vec<(FoundNs, OwnedFd)> = Vec::with_capacity(found.len());
-    for (ns, socket) in found.into_iter().zip(sockets) {
+    let mut kept_idx = Vec::with_capacity(found.len());
+    for (i, (ns, socket)) in found.into_iter().zip(sockets).enumerate() {
         match socket {
-            Ok(fd) => kept.push((ns, fd)),
+            Ok(fd) => {
+                kept.push((ns, fd));
+                kept_idx.push(i);
+            }
             Err(_) if ns.kind == NsKind::Process => {}
             Err(reason) => return Err(DiscoveryError::Socket { label: ns.label, reason }),
         }
     }
-    netns::block_on(Target::Here, "vtrace-discover", move || discover_async(kept))
-        .map_err(|e| DiscoveryError::Runtime(e.into()))?
+    let topo = netns::block_on(Target::Here, "vtrace-discover", move || discover_async(kept))
+        .map_err(|e| DiscoveryError::Runtime(e.into()))??;
+    Ok((topo, kept_idx))
 }
 
 /// Open one rtnetlink socket inside each namespace, all at once (one thread each), entering
