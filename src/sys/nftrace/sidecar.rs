@@ -387,6 +387,13 @@ mod tests {
                 dropped: 3,
             }],
             lost_events: 0,
+            probe: Some(ProbeRecord {
+                probe: Probe::Tcp {
+                    dst: "172.18.0.3".parse().unwrap_or(IpAddr::from([0; 4])),
+                    port: 80,
+                },
+                received: vec![40000, 40002],
+            }),
         };
         let dir = std::env::temp_dir().join(format!("vtrace-sidecar-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -399,6 +406,7 @@ mod tests {
         assert_eq!(back.drops, traced.drops);
         assert_eq!(back.br_netfilter, traced.br_netfilter);
         assert_eq!(back.qdisc_rises, traced.qdisc_rises);
+        assert_eq!(back.probe, traced.probe);
         assert!(remove(&capture).is_ok() && remove(&capture).is_ok());
         assert!(read(&capture).is_ok_and(|r| r.is_none()));
         let _ = std::fs::remove_dir_all(&dir);
