@@ -14,6 +14,7 @@ use nix::errno::Errno;
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::core::diagnosis::ProbeFacts;
+use crate::core::listen::Proto;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
@@ -125,6 +126,13 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         path: route.as_ref(),
         filter: &filter,
         flows: vec![Flow { points, src: src_ip, dst: dst_ip, opts: args.flags.netfilter }],
+        service: args.service.map(|(s, port)| {
+            let proto = match s {
+                Service::Tcp => Proto::Tcp,
+                Service::Udp => Proto::Udp,
+            };
+            (proto, dst_ip, port)
+        }),
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()), stop.clone())?;
     started();

@@ -95,7 +95,14 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         .collect();
     let cfg = args.flags.config(window_ns, &output);
     let (report, tap, started) = output.wire(&topo, &points, cfg.snaplen);
-    let plan = Plan { topo: &topo, points: &points, path: paths.first(), filter: &filter, flows };
+    let plan = Plan {
+        topo: &topo,
+        points: &points,
+        path: paths.first(),
+        filter: &filter,
+        flows,
+        service: None,
+    };
     let mut trace = Trace::start(plan, &cfg, report, tap, None, stop.clone())?;
     started();
     let start = Instant::now();

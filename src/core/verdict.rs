@@ -90,6 +90,8 @@ pub struct Verdict {
     pub unit: &'static str,
     /// What the capture holds.
     pub holds: Holdings,
+    /// `port-closed`: what listens in the target on the probed protocol (the near misses).
+    pub listening: Vec<crate::core::listen::Listener>,
     /// Every distinct way probes were lost, with how many, most first: the verdict's `cause`
     /// and `segment` are those of the first.
     pub causes: Vec<CauseCount>,
@@ -420,6 +422,7 @@ impl Tally {
             // An unanswered ARP request stands for the echoes that could not be sent.
             probed: sent > 0 || !self.arp_failures.is_empty(),
             holds: self.holds.clone(),
+            listening: Vec::new(),
             causes: failures
                 .iter()
                 .map(|&(f, count)| {

@@ -12,6 +12,7 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::journey::Journey;
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
+use crate::report::topo::ListenerDto;
 use crate::report::trace::{Summary, TraceReport, name};
 
 pub struct JsonTrace<'w> {
@@ -220,6 +221,7 @@ impl TraceReport for JsonTrace<'_> {
             "reachable": v.probed.then_some(v.reachable), "sent": v.sent, "received": v.received,
             "cause": v.cause.as_str(), "segment": segment, "summary": v.summary,
             "exchanges": kinds, "losses": losses, "causes": causes,
+            "listening": v.listening.iter().map(ListenerDto::from).collect::<Vec<_>>(),
         });
         let tail = json!({"other_journeys": s.other_journeys, "unidentified": s.unidentified});
         self.buf.extend_from_slice(b"],\n\"points\":");

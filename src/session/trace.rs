@@ -11,8 +11,9 @@ use anyhow::Result;
 
 use crate::core::analysis::Probe;
 use crate::core::diagnosis::{
-    Evidence, Netfilter, ProbeFacts, QdiscCount, Step, conclude, qdisc_rises,
+    Evidence, Netfilter, ProbeFacts, QdiscCount, Service as Target, Step, conclude, qdisc_rises,
 };
+use crate::core::listen::Proto;
 use crate::core::path::{Path, PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::verdict::Verdict;
@@ -76,6 +77,9 @@ pub struct Plan<'a> {
     /// The capture filter (tcpdump syntax).
     pub filter: &'a str,
     pub flows: Vec<Flow<'a>>,
+    /// The service probed (protocol, address, port), to say what listens in the target
+    /// namespace (the path's end) when the port is closed.
+    pub service: Option<(Proto, IpAddr, u16)>,
 }
 
 /// A running live trace.
@@ -202,6 +206,10 @@ impl<'a, 'w> Trace<'a, 'w> {
             links: plan.path.map(|p| (plan.topo, p)),
             probe,
             lost_drops: done.netfilter.lost_drops(),
+            service: plan.service.and_then(|(proto, dst, port)| {
+                let ns = plan.topo.ns(plan.path?.dst)?;
+                Some(Target { netns: &ns.label, listening: &ns.listening, proto, dst, port })
+            }),
         };
         conclude(&mut verdict, &evidence);
         // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the

@@ -19,6 +19,7 @@ mod rules;
 pub use rules::*;
 
 use crate::core::line::PointIdx;
+use crate::core::listen::{Listener, Proto, port_closed};
 use crate::core::netfilter::{
     BrNetfilter, DropEvent, NfDrop, NfEvent, find_drop, kernel_drop_detail,
 };
@@ -89,6 +90,19 @@ pub struct Evidence<'a> {
     pub probe: ProbeFacts,
     /// Kernel drops attributed to lost packets.
     pub lost_drops: &'a [DropEvent],
+    /// A service probe's target: its namespace label and listening sockets (live only), the
+    /// protocol, address and port probed, to say what does listen when the port is closed.
+    pub service: Option<Service<'a>>,
+}
+
+/// What a service probe aimed at, and what listens there.
+#[derive(Debug, Clone, Copy)]
+pub struct Service<'a> {
+    pub netns: &'a str,
+    pub listening: &'a [Listener],
+    pub proto: Proto,
+    pub dst: std::net::IpAddr,
+    pub port: u16,
 }
 
 /// Conclude: turn the verdict from the captures into the verdict with its cause, trying the rules
@@ -131,7 +145,22 @@ pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
         apply(verdict, &d);
     }
     verdict.causes = causes;
+    name_listeners(verdict, ev);
     name_kernel_drop(verdict, ev);
+}
+
+/// `port-closed` with what does listen in the target: nothing on that port (and what listens
+/// on the protocol), or the port on another address only (127.0.0.1).
+fn name_listeners(verdict: &mut Verdict, ev: &Evidence<'_>) {
+    let Some(s) = ev.service else { return };
+    let Some(closed) = port_closed(s.netns, s.listening, s.proto, s.dst, s.port) else { return };
+    for c in verdict.causes.iter_mut().filter(|c| c.cause == Cause::PortClosed) {
+        c.detail = format!("{}: {}", c.detail, closed.sentence);
+    }
+    if verdict.cause == Cause::PortClosed {
+        verdict.summary = format!("{}: {}", verdict.summary, closed.sentence);
+        verdict.listening = closed.listening;
+    }
 }
 
 /// The rules, in their order, on the verdict's segment and cause.
