@@ -107,3 +107,24 @@ fn veth_down_cold() {
 fn input_drop() {
     check("input-drop");
 }
+
+/// Echo requests 1 and 3 of 4 dropped in the target's input hook: reachable, 2 of 4 received,
+/// one way of losing them (no-reply at the target, 2).
+#[test]
+fn partial_loss() {
+    check("partial-loss");
+}
+
+/// Every echo reply dropped in the bridge's forward hook: the replies pass the target's eth0, its
+/// host veth and the bridge device, never the source's host veth.
+#[test]
+fn reply_drop() {
+    check("reply-drop");
+}
+
+/// Request 1 dropped at the target, replies 2 and 3 dropped on the bridge, 4 answered: reachable,
+/// 1 of 4 received, two causes, the replies' (2) first.
+#[test]
+fn two_faults() {
+    check("two-faults");
+}
