@@ -89,7 +89,6 @@ fn points_of(v: &Value) -> Vec<Value> {
 fn check(scenario: &str, points: usize) {
     let expect = read_json(&live_dir().join(format!("{scenario}.expect.json")));
     let fault = read_json(&live_dir().join(format!("{scenario}.fault.json")));
-    assert_eq!(fault["scenario"], scenario, "{scenario}: fault.json is another scenario's");
     let oracle = read_oracle(&pcapng(scenario));
     let (code, report) = analyze_captures_only(scenario);
 
@@ -111,11 +110,10 @@ fn check(scenario: &str, points: usize) {
     check_means(scenario, &report["verdict"], &fault);
     assert_eq!(code, Some(exit_code_for(&expect)), "{scenario}: exit code: {report}");
 
-    // With the netfilter side of the run: the same journeys, and the cause the fault means.
-    let traced = &fault["traced"];
+    // With the netfilter side of the run: the same journeys, and the cause the fault means (a
+    // fault that says what the trace must name, or a trace kept with the capture, is checked).
     let sidecar = live_dir().join(format!("{scenario}.pcapng.nft.json")).exists();
-    assert_eq!(sidecar, traced.is_object(), "{scenario}: a netfilter trace, and what it must name");
-    if sidecar {
+    if sidecar || fault["traced"].is_object() {
         check_traced(scenario, &fault, &oracle, &expect);
     }
 }
@@ -137,13 +135,16 @@ fn check_traced(scenario: &str, fault: &Value, oracle: &[fixture_oracle::Frame],
     for key in ["sent", "received", "reachable"] {
         assert_eq!(v[key], fault["means"][key], "{scenario}: verdict.{key}");
     }
-    assert_eq!(code, Some(1), "{scenario}: exit code with the netfilter trace: {report}");
+    let want_code = i32::from(!want.is_empty());
+    assert_eq!(code, Some(want_code), "{scenario}: exit code with the netfilter trace: {report}");
 
     let lost: Vec<Value> = by_request_time(&report)
         .into_iter()
         .filter(|e| e["kind"] == "icmp-echo" && e["reply"].is_null())
         .collect();
-    assert_eq!(json!(lost.len()), fault["means"]["sent"], "{scenario}: lost echo requests");
+    let unanswered = fault["means"]["sent"].as_u64().zip(fault["means"]["received"].as_u64());
+    let unanswered = unanswered.map(|(sent, received)| sent - received);
+    assert_eq!(Some(lost.len() as u64), unanswered, "{scenario}: unanswered echo requests");
     for ex in &lost {
         let request = &ex["request"];
         let drops: Vec<Value> = request["netfilter"]

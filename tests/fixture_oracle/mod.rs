@@ -163,6 +163,7 @@ pub fn point_ids(report: &Value) -> Vec<String> {
 pub fn check_frames(name: &str, report: &Value, oracle: &[Frame]) {
     let mut want = oracle.to_vec();
     let mut got = report_frames(name, report);
+    assert!(!got.is_empty(), "{name}: vtrace reported no journey: {report}");
     want.sort();
     got.sort();
     let missing: Vec<_> = want.iter().filter(|f| !got.contains(f)).collect();
@@ -238,7 +239,6 @@ pub fn check_expect(name: &str, report: &Value, expect: &Value) {
 pub fn check_exchanges(name: &str, report: &Value, expect: &Value) {
     let got: Vec<Value> = by_request_time(report).iter().map(reduced).collect();
     let want = expect["exchanges"].as_array().cloned().unwrap_or_default();
-    assert!(!want.is_empty(), "{name}: expect.json lists no exchange");
     assert_eq!(
         got,
         want,
@@ -269,7 +269,6 @@ pub fn check_verdict(name: &str, v: &Value, w: &Value) {
 /// fix: any but 0), and the cause and segment of the first (`ok` and null when nothing was lost).
 pub fn check_means(name: &str, verdict: &Value, fault: &Value) {
     let means = &fault["means"];
-    assert!(means.is_object(), "{name}: fault.json says nothing the fault means");
     for key in ["sent", "received", "reachable"] {
         assert_eq!(verdict[key], means[key], "{name}: verdict.{key}, the fault means {means}");
     }
