@@ -1,34 +1,54 @@
-//! Each recorded lab scenario under fixtures/ analysed by the real binary: the exchanges, every
-//! journey's hops in order, and the verdict must be exactly what fixtures/NAME/expect.json says
-//! (derived from the captures with tshark, independently of vtrace).
+//! Each recorded lab scenario under fixtures/ (one tcpdump capture per point, see
+//! fixtures/README.md) analysed by the real binary, `vtrace analyze --point LABEL=FILE… --json`,
+//! and compared with what was made outside vtrace when it was recorded:
+//!
+//! - TShark's reading of every capture (`CAPTURE.tshark.tsv`): every frame is one hop of one
+//!   journey, at its point and time to the nanosecond, in the exchange of its ICMP identifier and
+//!   sequence; each point's `captured` count;
+//! - expect.json, derived from those files by fixtures/derive-expect.py: the exchanges, every
+//!   journey's points in order, the rtt, and the verdict (cause, segment, sent, received,
+//!   reachable, causes with segments and counts);
+//! - fault.json, what fixtures/record.sh did (the fault's steps) and what that means for the
+//!   verdict;
+//!
+//! plus the exit status (1 when any probe was lost) and the text report's verdict line.
+
+mod fixture_oracle;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use fixture_oracle::{
+    check_expect, check_frames, check_means, exit_code_for, oracle_of_points, read_json,
+    verdict_line,
+};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
 
-/// `--point LABEL=FILE` arguments from the scenario's `points` file, in path order.
-fn point_args(dir: &Path) -> Vec<String> {
+/// The labels and files of the scenario's `points` file, in path order.
+fn points(dir: &Path) -> Vec<(String, PathBuf)> {
     let points = std::fs::read_to_string(dir.join("points")).expect("points file");
     points
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .flat_map(|l| {
+        .map(|l| {
             let (label, file) = l.split_once('=').expect("LABEL=FILE");
-            ["--point".to_owned(), format!("{label}={}", dir.join(file).display())]
+            (label.to_owned(), dir.join(file))
         })
         .collect()
 }
 
 fn analyze(dir: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
+    let args = points(dir)
+        .into_iter()
+        .flat_map(|(label, file)| ["--point".to_owned(), format!("{label}={}", file.display())]);
     let out = Command::new(env!("CARGO_BIN_EXE_vtrace"))
         .arg("analyze")
         .args(extra)
-        .args(point_args(dir))
+        .args(args)
         .output()
         .expect("run vtrace");
     (
@@ -38,94 +58,28 @@ fn analyze(dir: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-fn hop_points(journey: &Value) -> Value {
-    if journey.is_null() {
-        return Value::Null;
-    }
-    Value::Array(
-        journey["hops"].as_array().expect("hops").iter().map(|h| h["point"].clone()).collect(),
-    )
-}
-
 fn check(name: &str) {
     let dir = fixtures().join(name);
-    let expect: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("expect.json")).expect("expect.json"),
-    )
-    .expect("expect.json is JSON");
+    let expect = read_json(&dir.join("expect.json"));
+    let fault = read_json(&dir.join("fault.json"));
     let (code, stdout, stderr) = analyze(&dir, &["--json"]);
     let report: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{name}: report is not JSON ({e}): {stdout}\n{stderr}"));
 
-    let got: Vec<Value> = report["exchanges"]
-        .as_array()
-        .expect("exchanges")
-        .iter()
-        .map(|ex| {
-            let mut v = serde_json::json!({
-                "kind": ex["kind"],
-                "request": hop_points(&ex["request"]),
-                "reply": hop_points(&ex["reply"]),
-            });
-            if !ex["id"].is_null() {
-                v["id"] = ex["id"].clone();
-                v["seq"] = ex["seq"].clone();
-            }
-            v
-        })
-        .collect();
-    let want: Vec<Value> = expect["exchanges"]
-        .as_array()
-        .expect("expected exchanges")
-        .iter()
-        .map(|ex| {
-            let mut v = serde_json::json!({
-                "kind": ex["kind"], "request": ex["request"], "reply": ex["reply"],
-            });
-            if !ex["id"].is_null() {
-                v["id"] = ex["id"].clone();
-                v["seq"] = ex["seq"].clone();
-            }
-            v
-        })
-        .collect();
-    assert_eq!(
-        got,
-        want,
-        "{name}: exchanges differ\n got: {}\nwant: {}",
-        serde_json::to_string_pretty(&got).unwrap_or_default(),
-        serde_json::to_string_pretty(&want).unwrap_or_default()
-    );
+    // Every point of the path is reported, in path order.
+    let labels: Vec<String> = points(&dir).into_iter().map(|(label, _)| label).collect();
+    assert_eq!(fixture_oracle::point_ids(&report), labels, "{name}: points in path order");
 
-    let v = &report["verdict"];
-    let w = &expect["verdict"];
-    for key in ["cause", "segment", "sent", "received", "reachable"] {
-        assert_eq!(v[key], w[key], "{name}: verdict.{key} (report verdict: {v})");
-    }
-    let reachable = w["reachable"].as_bool().expect("reachable");
-    assert_eq!(code, Some(if reachable { 0 } else { 1 }), "{name}: exit code; stderr: {stderr}");
+    check_frames(name, &report, &oracle_of_points(&dir));
+    check_expect(name, &report, &expect);
+    check_means(name, &report["verdict"], &fault);
+    assert_eq!(code, Some(exit_code_for(&expect)), "{name}: exit code; stderr: {stderr}");
 
-    // Every point of the path is reported, in path order, with what it captured.
-    let points: Vec<&str> = report["points"]
-        .as_array()
-        .expect("points")
-        .iter()
-        .filter_map(|p| p["id"].as_str())
-        .collect();
-    let labels: Vec<String> = std::fs::read_to_string(dir.join("points"))
-        .expect("points")
-        .lines()
-        .filter_map(|l| l.split_once('=').map(|(l, _)| l.to_owned()))
-        .collect();
-    assert_eq!(points, labels, "{name}: points in path order");
-
-    // The text report names the same verdict.
-    let (_, text, _) = analyze(&dir, &[]);
-    let cause = w["cause"].as_str().expect("cause");
-    assert!(text.contains("verdict: "), "{name}: text report has a verdict line:\n{text}");
-    if !reachable {
-        assert!(text.contains(&format!("({cause})")), "{name}: text names {cause}:\n{text}");
-    }
+    // The text report says the same verdict.
+    let (code, text, _) = analyze(&dir, &[]);
+    assert_eq!(code, Some(exit_code_for(&expect)), "{name}: exit code of the text report");
+    let line = verdict_line(&expect);
+    assert!(text.contains(&line), "{name}: text report has the line {line:?}:\n{text}");
 }
 
 #[test]
@@ -151,4 +105,25 @@ fn veth_down_cold() {
 #[test]
 fn input_drop() {
     check("input-drop");
+}
+
+/// Echo requests 1 and 3 of 4 dropped in the target's input hook: reachable, 2 of 4 received,
+/// one way of losing them (no-reply at the target, 2).
+#[test]
+fn partial_loss() {
+    check("partial-loss");
+}
+
+/// Every echo reply dropped in the bridge's forward hook: the replies pass the target's eth0, its
+/// host veth and the bridge device, never the source's host veth.
+#[test]
+fn reply_drop() {
+    check("reply-drop");
+}
+
+/// Request 1 dropped at the target, replies 2 and 3 dropped on the bridge, 4 answered: reachable,
+/// 1 of 4 received, two causes, the replies' (2) first.
+#[test]
+fn two_faults() {
+    check("two-faults");
 }
