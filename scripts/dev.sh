@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps tmux)
+PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps tmux python3)
 # The Docker tests' daemon (tests/docker.rs; scripts/docker-env.sh starts it).
 PACKAGES+=(docker.io)
 
