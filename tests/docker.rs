@@ -423,6 +423,67 @@ fn a_docker_user_drop_rule_is_netfilter_drop_naming_docker_user() {
 }
 
 #[test]
+fn a_tcp_connect_to_port_80_is_reachable_hop_by_hop() {
+    if !docker_ready() {
+        return;
+    }
+    let mut env = Env::new("t");
+    let (a, b) = (env.container("a", None), env.container("b", None));
+    let (code, v, out) = vtrace(&["ping", &a.name, &b.name, "--tcp", "80", "-c", "2", "--json"]);
+    assert_eq!(code, Some(0), "{}", describe(&out));
+    assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    assert_eq!(v["verdict"]["received"], 2, "{v}");
+    let mut want = five_points(&a, &b);
+    want.sort_unstable();
+    let connects: Vec<&Value> = v["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "tcp-connect" && e.get("answer").is_some())
+        .collect();
+    assert_eq!(connects.len(), 2, "{v}");
+    for c in connects {
+        assert_eq!(c["answer"], "syn-ack", "{c}");
+        for leg in ["request", "reply"] {
+            let mut got = hops(&c[leg]);
+            got.sort_unstable();
+            assert_eq!(got, want, "{leg} at every point: {c}");
+        }
+    }
+}
+
+#[test]
+fn a_docker_user_reject_is_netfilter_reject_naming_docker_user() {
+    if !docker_ready() {
+        return;
+    }
+    let mut env = Env::new("r");
+    let (a, b) = (env.container("a", None), env.container("b", None));
+    env.iptables_insert(
+        "DOCKER-USER",
+        &[
+            "-s",
+            &a.ip,
+            "-d",
+            &b.ip,
+            "-p",
+            "tcp",
+            "--dport",
+            "80",
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+        ],
+    );
+    let (code, v, out) = vtrace(&["ping", &a.name, &b.name, "--tcp", "80", "-c", "1", "--json"]);
+    assert_eq!(code, Some(1), "{}", describe(&out));
+    assert_eq!(v["verdict"]["cause"], "netfilter-reject", "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("in host: ip filter DOCKER-USER, rule"), "{summary}");
+}
+
+#[test]
 fn a_container_of_another_network_is_stopped_by_dockers_isolation_chain() {
     if !docker_ready() {
         return;

@@ -240,7 +240,10 @@ fn position(ev: &Evidence<'_>, p: Option<PointIdx>) -> Option<usize> {
 /// answered in the target's place (a reset or an ICMP error): `netfilter-reject`.
 fn of_drop(drop: &NfDrop) -> Diagnosis {
     let summary = drop.summary();
-    let reject = drop.rule.as_deref().is_some_and(|r| r.split_whitespace().any(|w| w == "reject"));
+    let reject = drop
+        .rule
+        .as_deref()
+        .is_some_and(|r| r.split_whitespace().any(|w| w.eq_ignore_ascii_case("reject")));
     if reject {
         let summary =
             summary.replacen("dropped by netfilter", "refused by a netfilter reject rule", 1);
