@@ -262,6 +262,36 @@ mod tests {
         assert_eq!((v.reachable, v.cause), (true, Cause::Ok));
     }
 
+    /// A reply seen at several points within one nanosecond (the gateway on the bridge answers,
+    /// and vethA and eth0 stamp the reply the same): its hops do not tell which way it went, and
+    /// were listed forward (eth0 first), so the gateway seemed to live on eth0 and later
+    /// requests to it that stopped short were taken for complete. It went back the way its
+    /// request came.
+    #[test]
+    fn a_reply_whose_hops_tie_goes_back_the_way_its_request_came() {
+        let gw = Ipv4Addr::new(172, 18, 0, 1);
+        let mut a = lab();
+        pass(&mut a, echo(A, gw, 8, 1), &[0, 1, 2], 0);
+        for p in [2, 1, 0] {
+            a.ingest(&Observation {
+                point: PointIdx(p),
+                t_ns: 90_000,
+                frame: 9,
+                packet: echo(gw, A, 0, 1),
+            });
+        }
+        // The next request stops at vethA: lost before the bridge, where the gateway lives.
+        pass(&mut a, echo(A, gw, 8, 2), &[0, 1], 200_000_000);
+        let (ex, v) = finish(a);
+        let reply = ex[0].reply.as_ref().expect("paired");
+        let hops: Vec<u16> = reply.journey.hops.iter().map(|h| h.point.0).collect();
+        assert_eq!(hops, vec![2, 1, 0]);
+        assert!(ex[0].answered(), "{ex:?}");
+        let lost = ex[1].request.lost.expect("the second request is lost");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(1)), Some(PointIdx(2))));
+        assert_eq!((v.sent, v.received), (2, 1));
+    }
+
     #[test]
     fn icmp_errors_are_linked_to_the_echo_they_quote() {
         let gw = Ipv4Addr::new(172, 18, 0, 1);

@@ -325,7 +325,11 @@ impl ExchangeBuilder {
 
     /// Add a final journey.
     pub fn add(&mut self, journey: Journey, line: &Line) {
-        self.learn_location(&journey);
+        // Hops that all tie say nothing of where the packet entered: such a journey is learnt
+        // from once its exchange has oriented it.
+        if journey.direction.is_some() || journey.hops.len() < 2 {
+            self.learn_location(&journey);
+        }
         match role(&journey.packet) {
             Role::Request(kind, key) => {
                 self.serial += 1;
@@ -458,6 +462,9 @@ impl ExchangeBuilder {
         if self.by_key.get(&key) == Some(&serial) {
             self.by_key.remove(&key);
         }
+        if let Some(turned) = orient(&mut exchange, line) {
+            self.learn_location(turned);
+        }
         exchange.request.lost = self.loss(&exchange.request.journey, line);
         if let Some(reply) = exchange.reply.as_mut() {
             reply.lost = self.loss(&reply.journey, line);
@@ -531,6 +538,27 @@ impl ExchangeKind {
             ExchangeKind::IcmpEcho
         }
     }
+}
+
+/// Give a leg that does not know its direction (its hops all share one timestamp, or there is
+/// one) the other way from the other leg: a reply goes back the way its request came. The
+/// correlator lists tied hops forward, so a leg turned backward is re-sorted. Returns the legs
+/// turned that have several hops (their first hop is now where they entered the line).
+fn orient<'a>(ex: &'a mut Exchange, line: &Line) -> Option<&'a Journey> {
+    let reply = &mut ex.reply.as_mut()?.journey;
+    let request = &mut ex.request.journey;
+    let (turned, dir) = match (request.direction, reply.direction) {
+        (Some(d), None) => (reply, d),
+        (None, Some(d)) => (request, d),
+        _ => return None,
+    };
+    let dir = dir.reverse();
+    turned.direction = Some(dir);
+    if turned.hops.len() < 2 {
+        return None;
+    }
+    line.sort_hops(&mut turned.hops, dir);
+    Some(turned)
 }
 
 /// Reply time at the request's first point minus the request's time there.
