@@ -292,12 +292,9 @@ mod tests {
         assert_eq!((v.sent, v.received), (2, 1));
     }
 
-    #[test]
-    fn icmp_errors_are_linked_to_the_echo_they_quote() {
-        let gw = Ipv4Addr::new(172, 18, 0, 1);
-        let mut a = lab();
-        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
-        let mut unreachable = echo(gw, A, 3, 0);
+    /// The gateway's host unreachable quoting the echo request A → B `seq`.
+    fn unreachable(seq: u16) -> Packet {
+        let mut unreachable = echo(Ipv4Addr::new(172, 18, 0, 1), A, 3, 0);
         unreachable.icmp = Some(Icmp {
             ty: 3,
             code: 1,
@@ -306,12 +303,19 @@ mod tests {
                 src: IpAddr::V4(A),
                 dst: IpAddr::V4(B),
                 proto: 1,
-                id: Some(1),
-                echo: Some(Echo { id: 7, seq: 1 }),
+                id: Some(seq),
+                echo: Some(Echo { id: 7, seq }),
             }),
         });
         unreachable.fp = Some(999);
-        pass(&mut a, unreachable, &[2, 1, 0], 3_000_000);
+        unreachable
+    }
+
+    #[test]
+    fn icmp_errors_are_linked_to_the_echo_they_quote() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        pass(&mut a, unreachable(1), &[2, 1, 0], 3_000_000);
         let (ex, v) = finish(a);
         assert_eq!(ex.len(), 1, "{ex:?}");
         assert_eq!(ex[0].errors.len(), 1);
@@ -319,6 +323,19 @@ mod tests {
         assert_eq!(hops, vec![2, 1, 0]);
         assert_eq!(v.sent, 1);
         assert!(!v.reachable);
+    }
+
+    /// An error whose journey becomes final before the request it quotes (its points handed
+    /// over first, or its first hop at the request's nanosecond) waits for it, like a reply:
+    /// it was reported as a lone icmp-error beside an exchange without errors.
+    #[test]
+    fn an_icmp_error_final_before_its_request_is_still_linked() {
+        let mut a = lab();
+        pass(&mut a, unreachable(1), &[2, 1, 0], 3_000_000);
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        let (ex, _) = finish(a);
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert_eq!(ex[0].errors.len(), 1, "{ex:?}");
     }
 
     #[test]

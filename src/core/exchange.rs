@@ -298,10 +298,21 @@ pub struct ExchangeBuilder {
     /// Replies whose request has not been seen (yet): a request journey can become final after
     /// its reply's (a point missed the request), so a reply waits for it until its settle time.
     orphans: HashMap<PairKey, Journey, FixedState>,
+    /// ICMP errors whose quoted request has not been seen (yet): they wait for it like replies
+    /// (an error can become final first, its first hop at the same nanosecond as the request's
+    /// or its points handed over first).
+    orphan_errors: HashMap<PairKey, Vec<Journey>, FixedState>,
     /// The orphans' keys and first times, oldest first.
-    orphan_order: VecDeque<(u64, PairKey)>,
+    orphan_order: VecDeque<(u64, PairKey, Waiting)>,
     /// Journeys that are neither requests, replies nor errors (TCP, UDP, other).
     pub other_journeys: u64,
+}
+
+/// What an orphan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Reply,
+    Error,
 }
 
 /// Addresses remembered before the location table is cleared (bounds memory).
@@ -318,6 +329,7 @@ impl ExchangeBuilder {
             location: HashMap::with_hasher(FixedState::with_seed(0)),
             ready: Vec::new(),
             orphans: HashMap::with_hasher(FixedState::with_seed(0)),
+            orphan_errors: HashMap::with_hasher(FixedState::with_seed(0)),
             orphan_order: VecDeque::new(),
             other_journeys: 0,
         }
@@ -352,6 +364,18 @@ impl ExchangeBuilder {
                         self.lone(ExchangeKind::from_reply(&reply.packet), reply, line);
                     }
                 }
+                for error in self.orphan_errors.remove(&key).into_iter().flatten() {
+                    if error.first_t() >= t {
+                        exchange.errors.push(Leg {
+                            journey: error,
+                            lost: None,
+                            netfilter: Vec::new(),
+                        });
+                    } else {
+                        // It quoted an earlier request.
+                        self.lone(ExchangeKind::IcmpError, error, line);
+                    }
+                }
                 let serial = self.serial;
                 if exchange.reply.is_some() {
                     // Answered already: released now, its slot kept for the order of the rest.
@@ -373,7 +397,10 @@ impl ExchangeBuilder {
             },
             Role::Error { quoted } => match self.find(quoted).and_then(|p| p.exchange.as_mut()) {
                 Some(ex) => ex.errors.push(Leg { journey, lost: None, netfilter: Vec::new() }),
-                None => self.lone(ExchangeKind::IcmpError, journey, line),
+                None => {
+                    self.orphan_order.push_back((journey.first_t(), quoted, Waiting::Error));
+                    self.orphan_errors.entry(quoted).or_default().push(journey);
+                }
             },
             Role::Lone(kind) => self.lone(kind, journey, line),
             Role::Other => self.other_journeys += 1,
@@ -393,12 +420,12 @@ impl ExchangeBuilder {
                 self.emit(serial, key, ex, line);
             }
         }
-        while let Some(&(t, key)) = self.orphan_order.front() {
+        while let Some(&(t, key, what)) = self.orphan_order.front() {
             if t.saturating_add(self.settle_ns) >= watermark {
                 break;
             }
             self.orphan_order.pop_front();
-            self.release_orphan(t, key, line);
+            self.release_orphan(t, key, what, line);
         }
     }
 
@@ -409,8 +436,8 @@ impl ExchangeBuilder {
                 self.emit(p.serial, p.key, ex, line);
             }
         }
-        while let Some((t, key)) = self.orphan_order.pop_front() {
-            self.release_orphan(t, key, line);
+        while let Some((t, key, what)) = self.orphan_order.pop_front() {
+            self.release_orphan(t, key, what, line);
         }
     }
 
@@ -421,11 +448,25 @@ impl ExchangeBuilder {
             // A second reply with the same key: the first one waited long enough.
             self.lone(ExchangeKind::from_reply(&older.packet), older, line);
         }
-        self.orphan_order.push_back((t, key));
+        self.orphan_order.push_back((t, key, Waiting::Reply));
     }
 
-    /// Report the orphan reply (first seen at `t`) as a lone reply if it is still waiting.
-    fn release_orphan(&mut self, t: u64, key: PairKey, line: &Line) {
+    /// Report the orphan reply (or the orphan errors) first seen at `t` as lone exchanges if
+    /// they are still waiting.
+    fn release_orphan(&mut self, t: u64, key: PairKey, what: Waiting, line: &Line) {
+        if what == Waiting::Error {
+            let Some(errors) = self.orphan_errors.get_mut(&key) else { return };
+            let (done, waiting): (Vec<Journey>, Vec<Journey>) =
+                errors.drain(..).partition(|j| j.first_t() <= t);
+            *errors = waiting;
+            if errors.is_empty() {
+                self.orphan_errors.remove(&key);
+            }
+            for j in done {
+                self.lone(ExchangeKind::IcmpError, j, line);
+            }
+            return;
+        }
         if self.orphans.get(&key).is_some_and(|j| j.first_t() == t)
             && let Some(j) = self.orphans.remove(&key)
         {
