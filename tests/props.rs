@@ -10,7 +10,9 @@
 //! - mid-path gaps: a point whose capture missed a packet seen before and after it;
 //! - losses: a request or a reply that stops after some point, and replies that never come;
 //! - overlapping exchanges (the next request leaves before the previous reply arrives) of several
-//!   flows (host pairs both ways, echo ids shared or not), interleaved.
+//!   flows (host pairs both ways, echo ids shared or not), interleaved;
+//! - the gateway's ICMP errors quoting a request lost past the bridge, themselves lost or not;
+//! - a probe (vtrace sent A's echoes to B): a reply counts once its socket received it.
 //!
 //! It also says where every packet went (its ground truth, [`Want`]), and the properties compare
 //! the analysis with it, not only with itself:
@@ -21,9 +23,11 @@
 //!   DESIGN.md defines ("the last point that saw the packet and the first one that should have
 //!   and did not"): for a mid-path gap that reading makes the gap no loss at all — the packet was
 //!   seen after it — and a packet lost further on is lost after the last point that saw it,
-//!   before the next point of its path. The reply is paired with its own request; the verdict's
-//!   sent, received, reachable and causes (each distinct way probes were lost, with its count,
-//!   most first) are those of the generated exchanges.
+//!   before the next point of its path (a probe's reply that reached A's eth0 and not its socket
+//!   is lost after eth0, before nothing). The reply is paired with its own request and each
+//!   error with the request it quotes; the verdict's sent, received, reachable and causes (each
+//!   distinct way probes were lost, with its count, most first) are those of the generated
+//!   exchanges.
 //! - Order: the same holds whatever order the observations are ingested in: in time order with
 //!   ties in any order (live captures go through a reorder buffer), with each point's
 //!   observations in their own order but the points interleaved any way, or in any order at all
@@ -197,19 +201,39 @@ struct Plan {
     /// nanosecond; less than a round trip: the exchanges overlap).
     start_ns: u64,
     request: Flight,
-    /// Nanoseconds between the request's arrival and the reply's departure.
+    /// Nanoseconds between the request's arrival and the reply's departure (or between the
+    /// request on the bridge and the gateway's ICMP error).
     turn_ns: u64,
     reply: Flight,
+    /// With a probe: its socket received the reply that came back to A's eth0.
+    delivered: bool,
+    /// The gateway's ICMP error (host unreachable) quoting a request that reached the bridge and
+    /// went no further, on its way back to the request's source.
+    error: Option<Flight>,
 }
 
-const PAIRS: [(Host, Host); 6] = [
-    (Host::A, Host::B),
-    (Host::B, Host::A),
-    (Host::A, Host::Gw),
-    (Host::Gw, Host::A),
-    (Host::B, Host::Gw),
-    (Host::Gw, Host::B),
-];
+/// What a scenario is: exchanges, and whether vtrace sent the echoes of A to B itself (a probe:
+/// their replies count once its socket received them).
+#[derive(Debug, Clone)]
+struct Scenario {
+    probe: bool,
+    plans: Vec<Plan>,
+}
+
+/// The echo id of the probe (no other flow uses it).
+const PROBE_ID: u16 = 0x7674;
+
+/// Who asks whom: mostly A asking B, as `vtrace ping nginx-1 nginx-2` does.
+fn pair() -> impl Strategy<Value = (Host, Host)> {
+    prop_oneof![
+        5 => Just((Host::A, Host::B)),
+        1 => Just((Host::B, Host::A)),
+        1 => Just((Host::A, Host::Gw)),
+        1 => Just((Host::Gw, Host::A)),
+        1 => Just((Host::B, Host::Gw)),
+        1 => Just((Host::Gw, Host::B)),
+    ]
+}
 
 fn hop_ns() -> impl Strategy<Value = u64> {
     prop_oneof![3 => Just(0u64), 1 => Just(1u64), 3 => 2..40_000u64]
@@ -224,23 +248,29 @@ fn flight() -> impl Strategy<Value = Flight> {
 fn plan() -> impl Strategy<Value = Plan> {
     (
         any::<bool>(),
-        prop::sample::select(PAIRS.to_vec()),
+        pair(),
         prop_oneof![Just(7u16), Just(0x1234u16), any::<u16>()],
         prop_oneof![2 => Just(0u64), 1 => Just(1u64), 4 => 0..300_000u64, 3 => 0..3_000_000u64],
         flight(),
         prop_oneof![Just(0u64), 1..100_000u64],
         flight(),
+        any::<bool>(),
+        prop::option::of(flight()),
     )
-        .prop_map(|(arp, (from, to), id, start_ns, request, turn_ns, reply)| Plan {
-            arp,
-            from,
-            to,
-            id,
-            start_ns,
-            request,
-            turn_ns,
-            reply,
-        })
+        .prop_map(
+            |(arp, (from, to), id, start_ns, request, turn_ns, reply, delivered, error)| Plan {
+                arp,
+                from,
+                to,
+                id,
+                start_ns,
+                request,
+                turn_ns,
+                reply,
+                delivered,
+                error,
+            },
+        )
 }
 
 /// Make the generated plans a scenario the captures could hold, and whose truth the captures
@@ -255,12 +285,25 @@ fn plan() -> impl Strategy<Value = Plan> {
 /// - which way a packet went must be told by something: its hops, when they are not all at one
 ///   nanosecond, or else the other packet of its exchange, which went the other way. The
 ///   gateway's address lives mid-path, so its requests are seen at two points at different
-///   times (seen at one point, they would say nothing).
-fn settle(mut plans: Vec<Plan>) -> Vec<Plan> {
+///   times (seen at one point, they would say nothing);
+/// - with a probe, the echoes from A to B carry its id, and no other flow does;
+/// - the gateway's errors quote echoes between the containers that reached the bridge and
+///   were lost after it.
+fn settle(probe: bool, mut plans: Vec<Plan>) -> Scenario {
     let mut asked = BTreeSet::new();
     for p in &mut plans {
         let between_containers = p.from != Host::Gw && p.to != Host::Gw;
         p.arp = p.arp && between_containers && asked.insert((p.from, p.to));
+        if probe {
+            let probed = !p.arp && (p.from, p.to) == (Host::A, Host::B);
+            p.id = if probed {
+                PROBE_ID
+            } else if p.id == PROBE_ID {
+                p.id ^ 1
+            } else {
+                p.id
+            };
+        }
         let len = path(p.from, p.to).len();
         p.request.reach = p.request.reach.clamp(if p.from == Host::Gw { 2 } else { 1 }, len);
         if p.from == Host::Gw {
@@ -279,8 +322,19 @@ fn settle(mut plans: Vec<Plan>) -> Vec<Plan> {
         if undirected(&p.request) && undirected(&p.reply) {
             p.request.hop_ns[0] = p.request.hop_ns[0].max(1);
         }
+        let stopped_after_bridge = (3..len).contains(&p.request.reach);
+        if p.arp || !between_containers || !stopped_after_bridge {
+            p.error = None;
+        }
+        if let Some(e) = p.error.as_mut() {
+            e.reach = e.reach.clamp(1, path(Host::Gw, p.from).len());
+            e.missed &= (1..e.reach.saturating_sub(1)).fold(0, |m, i| m | 1 << i);
+            if undirected(e) {
+                e.hop_ns[0] = e.hop_ns[0].max(1);
+            }
+        }
     }
-    plans
+    Scenario { probe, plans }
 }
 
 /// The flight's hops all share one timestamp (or there is at most one): they do not tell which
@@ -314,13 +368,15 @@ struct Want {
     reply: Option<WantLeg>,
     rtt_ns: Option<u64>,
     expects_reply: bool,
-    errors: usize,
+    errors: Vec<WantLeg>,
 }
 
 /// A scenario's observations (in time order, ties in the order generated) and its truth.
 struct Built {
     obs: Vec<Observation>,
     want: BTreeMap<Key, Want>,
+    /// With a probe: the sequence numbers of the replies its socket received.
+    delivered: Option<Vec<u16>>,
 }
 
 /// Where a packet flying along `path` from `t` was seen and whether it was lost (`None`: it was
@@ -343,14 +399,38 @@ fn fly(f: &Flight, path: &[u16], t: u64) -> (Option<WantLeg>, u64) {
     (Some(WantLeg { hops, lost }), at)
 }
 
-fn build(plans: &[Plan]) -> Built {
+/// The gateway's ICMP host unreachable to `to`, quoting `request` (an Ethernet frame).
+fn unreachable_frame(request: &[u8], to: Host, ip_id: u16) -> Vec<u8> {
+    let mut icmp = vec![3, 1, 0, 0, 0, 0, 0, 0];
+    icmp.extend(&request[14..14 + 28]);
+    let c = checksum(&icmp).to_be_bytes();
+    icmp[2..4].copy_from_slice(&c);
+    let mut ip = vec![0x45, 0];
+    ip.extend((20 + icmp.len() as u16).to_be_bytes());
+    ip.extend(ip_id.to_be_bytes());
+    ip.extend([0, 0, 64, 1, 0, 0]);
+    ip.extend(Host::Gw.ip());
+    ip.extend(to.ip());
+    let c = checksum(&ip).to_be_bytes();
+    ip[10..12].copy_from_slice(&c);
+    let mut f = to.mac().to_vec();
+    f.extend(Host::Gw.mac());
+    f.extend([0x08, 0x00]);
+    f.extend(ip);
+    f.extend(icmp);
+    f
+}
+
+fn build(scenario: &Scenario) -> Built {
     let mut sightings: Vec<(u16, u64, usize)> = Vec::new();
     let mut bytes: Vec<Vec<u8>> = Vec::new();
     let mut want = BTreeMap::new();
     let mut seqs: BTreeMap<(Host, Host, u16), u16> = BTreeMap::new();
+    let mut delivered = Vec::new();
     let mut t = T0;
-    for (i, p) in plans.iter().enumerate() {
+    for (i, p) in scenario.plans.iter().enumerate() {
         t += p.start_ns;
+        let ip_id = 100 + 3 * i as u16;
         let (key, req, rep) = if p.arp {
             let key =
                 Key { kind: "arp", from: p.from.ip().into(), to: p.to.ip().into(), id: 0, seq: 0 };
@@ -365,7 +445,6 @@ fn build(plans: &[Plan]) -> Built {
                 id: p.id,
                 seq: *seq,
             };
-            let ip_id = 100 + 2 * i as u16;
             (
                 key,
                 echo_frame(p.from, p.to, false, p.id, *seq, ip_id),
@@ -374,8 +453,13 @@ fn build(plans: &[Plan]) -> Built {
         };
         let (request, arrival) = fly(&p.request, &path(p.from, p.to), t);
         let request = request.expect("a request is seen at its first point");
-        let (reply, _) = fly(&p.reply, &path(p.to, p.from), arrival + p.turn_ns);
-        for (leg, frame) in [(Some(&request), req), (reply.as_ref(), rep)] {
+        let (mut reply, _) = fly(&p.reply, &path(p.to, p.from), arrival + p.turn_ns);
+        // The bridge is the third point of a path between the containers.
+        let on_bridge = t + p.request.hop_ns[..2].iter().sum::<u64>();
+        let error =
+            p.error.as_ref().and_then(|e| fly(e, &path(Host::Gw, p.from), on_bridge + p.turn_ns).0);
+        let err = unreachable_frame(&req, p.from, ip_id + 2);
+        for (leg, frame) in [(Some(&request), req), (reply.as_ref(), rep), (error.as_ref(), err)] {
             let hops = leg.map_or(&[][..], |l| &l.hops);
             sightings.extend(hops.iter().map(|&(point, at)| (point, at, bytes.len())));
             bytes.push(frame);
@@ -384,8 +468,19 @@ fn build(plans: &[Plan]) -> Built {
             let (start, t0) = request.hops[0];
             r.hops.iter().find(|h| h.0 == start).map(|h| h.1 - t0)
         });
+        if scenario.probe && key.id == PROBE_ID {
+            let answered =
+                request.lost.is_none() && reply.as_ref().is_some_and(|r| r.lost.is_none());
+            if answered && p.delivered {
+                delivered.push(key.seq);
+            } else if let Some(r) = reply.as_mut().filter(|_| answered) {
+                // Past A's eth0, the probe's socket is the last point of its replies.
+                r.lost = Some((r.hops.last().map(|h| h.0), None));
+            }
+        }
+        let errors = error.into_iter().collect();
         let previous =
-            want.insert(key, Want { request, reply, rtt_ns, expects_reply: true, errors: 0 });
+            want.insert(key, Want { request, reply, rtt_ns, expects_reply: true, errors });
         assert!(previous.is_none(), "two exchanges with the key {key:?}");
     }
     sightings.sort_by_key(|s| s.1);
@@ -397,7 +492,7 @@ fn build(plans: &[Plan]) -> Built {
             observation(p, t, frames[usize::from(p)], &bytes[b])
         })
         .collect();
-    Built { obs, want }
+    Built { obs, want, delivered: scenario.probe.then_some(delivered) }
 }
 
 fn observation(point: u16, t: u64, frame: u64, bytes: &[u8]) -> Observation {
@@ -452,15 +547,26 @@ fn got(ex: &Exchange) -> Want {
         reply: ex.reply.as_ref().map(got_leg),
         rtt_ns: ex.rtt_ns,
         expects_reply: ex.expects_reply,
-        errors: ex.errors.len(),
+        errors: ex.errors.iter().map(got_leg).collect(),
     }
 }
 
-/// Run the analysis over `obs` in the order given.
-fn analyse(obs: &[Observation], window_ns: u64) -> (Vec<Exchange>, Verdict) {
+/// Run the analysis over `obs` in the order given; with a probe, its socket received the
+/// replies `delivered`.
+fn analyse(
+    obs: &[Observation],
+    window_ns: u64,
+    delivered: Option<&[u16]>,
+) -> (Vec<Exchange>, Verdict) {
     let mut a = Analysis::new(window_ns);
     for _ in 0..POINTS {
         a.add_point();
+    }
+    if let Some(seqs) = delivered {
+        a.expect_probe(PROBE_ID);
+        for &seq in seqs {
+            a.delivered(seq);
+        }
     }
     let mut out = Vec::new();
     for o in obs {
@@ -576,7 +682,7 @@ fn got_counts(v: &Verdict) -> Counts {
 /// The analysis of `obs` says what the generator sent: one exchange per generated one with its
 /// hops, losses, pairing and RTT, and the verdict's counts.
 fn check(built: &Built, obs: &[Observation], window_ns: u64) -> Result<(), TestCaseError> {
-    let (exchanges, v) = analyse(obs, window_ns);
+    let (exchanges, v) = analyse(obs, window_ns, built.delivered.as_deref());
     let mut seen = BTreeMap::new();
     for ex in &exchanges {
         let previous = seen.insert(key_of(ex), got(ex));
@@ -602,11 +708,13 @@ fn check(built: &Built, obs: &[Observation], window_ns: u64) -> Result<(), TestC
 }
 
 /// Plans made a scenario, and a permutation of its observations' indices.
-fn scenario() -> impl Strategy<Value = (Vec<Plan>, Vec<usize>)> {
-    prop::collection::vec(plan(), 1..12).prop_map(settle).prop_flat_map(|plans| {
-        let n = build(&plans).obs.len();
-        (Just(plans), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
-    })
+fn scenario() -> impl Strategy<Value = (Scenario, Vec<usize>)> {
+    (any::<bool>(), prop::collection::vec(plan(), 1..12))
+        .prop_map(|(probe, plans)| settle(probe, plans))
+        .prop_flat_map(|scenario| {
+            let n = build(&scenario).obs.len();
+            (Just(scenario), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
+        })
 }
 
 /// Time order, observations at the same nanosecond in the order of their ranks in `order`.
@@ -637,10 +745,10 @@ proptest! {
     /// as the input goes on or one that holds them all to the end.
     #[test]
     fn every_exchange_is_what_the_generator_sent(
-        (plans, order) in scenario(),
+        (scenario, order) in scenario(),
         window in prop_oneof![Just(NARROW_NS), Just(WIDE_NS)],
     ) {
-        let built = build(&plans);
+        let built = build(&scenario);
         check(&built, &ties_in_any_order(&built.obs, &order), window)?;
     }
 
@@ -648,16 +756,16 @@ proptest! {
     /// other points' however the threads run.
     #[test]
     fn any_interleaving_of_the_points_gives_what_the_generator_sent(
-        (plans, order) in scenario()
+        (scenario, order) in scenario()
     ) {
-        let built = build(&plans);
+        let built = build(&scenario);
         check(&built, &interleave(&built.obs, &order), WIDE_NS)?;
     }
 
     /// Any order at all within one window, even one point's packets out of their own order.
     #[test]
-    fn any_order_within_the_window_gives_what_the_generator_sent((plans, order) in scenario()) {
-        let built = build(&plans);
+    fn any_order_within_the_window_gives_what_the_generator_sent((scenario, order) in scenario()) {
+        let built = build(&scenario);
         let shuffled: Vec<Observation> = order.iter().map(|&i| built.obs[i]).collect();
         check(&built, &shuffled, WIDE_NS)?;
     }
@@ -730,12 +838,23 @@ fn flight_of(reach: usize, missed: u8, gap: u64) -> Flight {
 }
 
 fn plan_of(arp: bool, from: Host, to: Host, request: Flight, reply: Flight) -> Plan {
-    Plan { arp, from, to, id: 0x1234, start_ns: 20_000_000, request, turn_ns: 50_000, reply }
+    Plan {
+        arp,
+        from,
+        to,
+        id: 0x1234,
+        start_ns: 20_000_000,
+        request,
+        turn_ns: 50_000,
+        reply,
+        delivered: true,
+        error: None,
+    }
 }
 
 /// `check` as a plain test (panics with proptest's message).
-fn holds(plans: &[Plan], window_ns: u64) {
-    let built = build(plans);
+fn holds(scenario: &Scenario, window_ns: u64) {
+    let built = build(scenario);
     if let Err(e) = check(&built, &built.obs, window_ns) {
         panic!("{e}");
     }
@@ -748,8 +867,9 @@ fn the_scenario_builder_makes_real_echoes() {
         plan_of(false, Host::A, Host::B, flight_of(5, 0, 10), flight_of(5, 0, 10)),
         plan_of(false, Host::A, Host::B, flight_of(3, 0, 10), flight_of(0, 0, 10)),
     ];
-    let built = build(&plans);
-    let (ex, verdict) = analyse(&built.obs, WIDE_NS);
+    let scenario = Scenario { probe: false, plans };
+    let built = build(&scenario);
+    let (ex, verdict) = analyse(&built.obs, WIDE_NS, None);
     assert_eq!(ex.len(), 3, "{ex:#?}");
     assert!(ex.iter().any(|e| e.summary().to_string() == "who-has 172.18.0.3 tell 172.18.0.2"));
     let answered = ex.iter().find(|e| e.echo().is_some_and(|e| e.seq == 1)).expect("echo seq 1");
@@ -759,8 +879,8 @@ fn the_scenario_builder_makes_real_echoes() {
     assert_eq!((loss.after, loss.before), (Some(PointIdx(2)), Some(PointIdx(3))));
     // Reachable: one echo was answered end to end; the other was lost (1/2).
     assert_eq!((verdict.reachable, verdict.received, verdict.sent), (true, 1, 2));
-    holds(&plans, WIDE_NS);
-    holds(&plans, NARROW_NS);
+    holds(&scenario, WIDE_NS);
+    holds(&scenario, NARROW_NS);
 }
 
 /// A request that one point missed settles only when its window ends, after its complete reply:
@@ -770,15 +890,16 @@ fn the_scenario_builder_makes_real_echoes() {
 fn a_reply_that_settles_before_its_request_is_still_paired() {
     let plans =
         vec![plan_of(false, Host::A, Host::B, flight_of(5, 1 << 2, 10), flight_of(5, 0, 10))];
-    let built = build(&plans);
-    let (ex, verdict) = analyse(&built.obs, WIDE_NS);
+    let scenario = Scenario { probe: false, plans };
+    let built = build(&scenario);
+    let (ex, verdict) = analyse(&built.obs, WIDE_NS, None);
     assert_eq!(ex.len(), 1, "{ex:#?}");
     let hops: Vec<u16> = ex[0].request.journey.hops.iter().map(|h| h.point.0).collect();
     assert_eq!(hops, [0, 1, 3, 4]);
     assert!(ex[0].answered(), "{ex:#?}");
     assert_eq!((verdict.reachable, verdict.received, verdict.sent), (true, 1, 1));
-    holds(&plans, WIDE_NS);
-    holds(&plans, NARROW_NS);
+    holds(&scenario, WIDE_NS);
+    holds(&scenario, NARROW_NS);
 }
 
 /// Found by the properties: a reply whose hops all share one nanosecond (the gateway answers
@@ -792,8 +913,9 @@ fn a_reply_whose_hops_tie_goes_back_the_way_its_request_came() {
         plan_of(false, Host::A, Host::Gw, flight_of(2, 0, 10), flight_of(0, 0, 0)),
         plan_of(false, Host::B, Host::Gw, flight_of(3, 0, 0), flight_of(3, 0, 10)),
     ];
-    let built = build(&plans);
-    let (ex, _) = analyse(&built.obs, WIDE_NS);
+    let scenario = Scenario { probe: false, plans };
+    let built = build(&scenario);
+    let (ex, _) = analyse(&built.obs, WIDE_NS, None);
     let points = |l: &Leg| l.journey.hops.iter().map(|h| h.point.0).collect::<Vec<_>>();
     let of = |from: Host, seq: u16| {
         ex.iter()
@@ -803,8 +925,8 @@ fn a_reply_whose_hops_tie_goes_back_the_way_its_request_came() {
     assert_eq!(points(of(Host::A, 1).reply.as_ref().expect("answered")), [2, 1, 0]);
     assert!(of(Host::A, 2).request.lost.is_some(), "{ex:#?}");
     assert_eq!(points(&of(Host::B, 1).request), [4, 3, 2]);
-    holds(&plans, WIDE_NS);
-    holds(&plans, NARROW_NS);
+    holds(&scenario, WIDE_NS);
+    holds(&scenario, NARROW_NS);
 }
 
 /// A TCP segment from A (`from_a`) or B, built with etherparse.
@@ -851,7 +973,7 @@ fn a_tcp_handshake_pairs_the_syn_with_its_syn_ack_and_lists_the_other_segments()
             obs.push(observation(p, t + u64::from(k) * 10_000, frames[usize::from(p)], &bytes));
         }
     }
-    let (ex, _) = analyse(&obs, WIDE_NS);
+    let (ex, _) = analyse(&obs, WIDE_NS, None);
     assert_eq!(ex.len(), 3, "{ex:#?}");
     let summaries: Vec<String> = ex.iter().map(|e| e.summary().to_string()).collect();
     let connect = ex.iter().find(|e| e.kind.as_str() == "tcp-connect").expect("a tcp-connect");
