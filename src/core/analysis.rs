@@ -338,6 +338,25 @@ mod tests {
         assert_eq!(ex[0].errors.len(), 1, "{ex:?}");
     }
 
+    /// An error stamped at one nanosecond on the bridge and vethA (and lost before eth0) was
+    /// listed forward, vethA first, and so lost after the bridge: it goes back the way the
+    /// request it quotes came.
+    #[test]
+    fn an_icmp_error_whose_hops_tie_goes_back_the_way_its_request_came() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        for p in [2, 1] {
+            let packet = unreachable(1);
+            a.ingest(&Observation { point: PointIdx(p), t_ns: 50_000, frame: 5, packet });
+        }
+        let (ex, _) = finish(a);
+        let error = &ex[0].errors[0];
+        let hops: Vec<u16> = error.journey.hops.iter().map(|h| h.point.0).collect();
+        assert_eq!(hops, vec![2, 1]);
+        let lost = error.lost.expect("lost before eth0");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(1)), Some(PointIdx(0))));
+    }
+
     #[test]
     fn capture_drops_forbid_blaming_the_network() {
         let mut a = lab();

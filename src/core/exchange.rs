@@ -503,9 +503,7 @@ impl ExchangeBuilder {
         if self.by_key.get(&key) == Some(&serial) {
             self.by_key.remove(&key);
         }
-        if let Some(turned) = orient(&mut exchange, line) {
-            self.learn_location(turned);
-        }
+        orient(&mut exchange, line, |turned| self.learn_location(turned));
         exchange.request.lost = self.loss(&exchange.request.journey, line);
         if let Some(reply) = exchange.reply.as_mut() {
             reply.lost = self.loss(&reply.journey, line);
@@ -582,24 +580,33 @@ impl ExchangeKind {
 }
 
 /// Give a leg that does not know its direction (its hops all share one timestamp, or there is
-/// one) the other way from the other leg: a reply goes back the way its request came. The
-/// correlator lists tied hops forward, so a leg turned backward is re-sorted. Returns the legs
-/// turned that have several hops (their first hop is now where they entered the line).
-fn orient<'a>(ex: &'a mut Exchange, line: &Line) -> Option<&'a Journey> {
-    let reply = &mut ex.reply.as_mut()?.journey;
-    let request = &mut ex.request.journey;
-    let (turned, dir) = match (request.direction, reply.direction) {
-        (Some(d), None) => (reply, d),
-        (None, Some(d)) => (request, d),
-        _ => return None,
+/// one) the way the exchange says: a reply goes back the way its request came, and the request
+/// the other way from its reply; an ICMP error goes back the way the request it quotes came.
+/// The correlator lists tied hops forward, so a leg turned backward is re-sorted; `turned` sees
+/// each leg with several hops that was turned (its first hop is now where it entered the line).
+fn orient(ex: &mut Exchange, line: &Line, mut turned: impl FnMut(&Journey)) {
+    let mut turn = |j: &mut Journey, dir: Direction| {
+        if j.direction.is_some() {
+            return;
+        }
+        j.direction = Some(dir);
+        if j.hops.len() > 1 {
+            line.sort_hops(&mut j.hops, dir);
+            turned(j);
+        }
     };
-    let dir = dir.reverse();
-    turned.direction = Some(dir);
-    if turned.hops.len() < 2 {
-        return None;
+    if let Some(reply) = ex.reply.as_mut() {
+        match (ex.request.journey.direction, reply.journey.direction) {
+            (Some(d), None) => turn(&mut reply.journey, d.reverse()),
+            (None, Some(d)) => turn(&mut ex.request.journey, d.reverse()),
+            _ => {}
+        }
     }
-    line.sort_hops(&mut turned.hops, dir);
-    Some(turned)
+    if let Some(d) = ex.request.journey.direction {
+        for e in &mut ex.errors {
+            turn(&mut e.journey, d.reverse());
+        }
+    }
 }
 
 /// Reply time at the request's first point minus the request's time there.
