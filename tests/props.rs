@@ -283,7 +283,8 @@ fn plan() -> impl Strategy<Value = Plan> {
 ///   gateway's own packets tell that its address lives mid-path (an unanswered one would be lost
 ///   there as far as the captures can tell);
 /// - which way a packet went must be told by something: its hops, when they are not all at one
-///   nanosecond, or else the other packet of its exchange, which went the other way. The
+///   nanosecond, or else the other packet of its exchange, which went the other way (an ICMP
+///   error goes back the way the request it quotes came). The
 ///   gateway's address lives mid-path, so its requests are seen at two points at different
 ///   times (seen at one point, they would say nothing);
 /// - with a probe, the echoes from A to B carry its id, and no other flow does;
@@ -329,9 +330,6 @@ fn settle(probe: bool, mut plans: Vec<Plan>) -> Scenario {
         if let Some(e) = p.error.as_mut() {
             e.reach = e.reach.clamp(1, path(Host::Gw, p.from).len());
             e.missed &= (1..e.reach.saturating_sub(1)).fold(0, |m, i| m | 1 << i);
-            if undirected(e) {
-                e.hop_ns[0] = e.hop_ns[0].max(1);
-            }
         }
     }
     Scenario { probe, plans }
