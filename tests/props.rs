@@ -556,6 +556,18 @@ fn analyse(
     window_ns: u64,
     delivered: Option<&[u16]>,
 ) -> (Vec<Exchange>, Verdict) {
+    let (exchanges, verdict, _) = run(obs, window_ns, delivered, false);
+    (exchanges, verdict)
+}
+
+/// [`analyse`], letting time pass between observations when `tick` (as live tracing does: halfway
+/// from one observation to the next); the verdicts without and with capture drops.
+fn run(
+    obs: &[Observation],
+    window_ns: u64,
+    delivered: Option<&[u16]>,
+    tick: bool,
+) -> (Vec<Exchange>, Verdict, Verdict) {
     let mut a = Analysis::new(window_ns);
     for _ in 0..POINTS {
         a.add_point();
@@ -567,15 +579,20 @@ fn analyse(
         }
     }
     let mut out = Vec::new();
+    let mut last = None;
     for o in obs {
+        if let Some(t) = last.filter(|_| tick) {
+            a.advance_to(t + (o.t_ns.saturating_sub(t)) / 2);
+            a.drain(|ex, _| out.push(ex.clone()));
+        }
+        last = Some(o.t_ns);
         a.ingest(o);
         a.drain(|ex, _| out.push(ex.clone()));
     }
     a.finish();
     a.drain(|ex, _| out.push(ex.clone()));
     let names: Vec<String> = (0..POINTS).map(|p| format!("p{p}")).collect();
-    let v = a.verdict(&names, false);
-    (out, v)
+    (out, a.verdict(&names, false), a.verdict(&names, true))
 }
 
 type Segment = (Option<u16>, Option<u16>);
@@ -679,8 +696,13 @@ fn got_counts(v: &Verdict) -> Counts {
 
 /// The analysis of `obs` says what the generator sent: one exchange per generated one with its
 /// hops, losses, pairing and RTT, and the verdict's counts.
-fn check(built: &Built, obs: &[Observation], window_ns: u64) -> Result<(), TestCaseError> {
-    let (exchanges, v) = analyse(obs, window_ns, built.delivered.as_deref());
+fn check(
+    built: &Built,
+    obs: &[Observation],
+    window_ns: u64,
+    tick: bool,
+) -> Result<(), TestCaseError> {
+    let (exchanges, v, with_drops) = run(obs, window_ns, built.delivered.as_deref(), tick);
     let mut seen = BTreeMap::new();
     for ex in &exchanges {
         let previous = seen.insert(key_of(ex), got(ex));
@@ -688,7 +710,7 @@ fn check(built: &Built, obs: &[Observation], window_ns: u64) -> Result<(), TestC
     }
     prop_assert_eq!(&seen, &built.want);
     let want = want_counts(&built.want);
-    prop_assert_eq!(got_counts(&v), want);
+    prop_assert_eq!(&got_counts(&v), &want);
     // Most first, and the verdict's own cause and segment are the first's.
     prop_assert!(v.causes.windows(2).all(|w| w[0].count >= w[1].count), "{:?}", v.causes);
     match v.causes.first() {
@@ -702,6 +724,36 @@ fn check(built: &Built, obs: &[Observation], window_ns: u64) -> Result<(), TestC
         }
         None => {}
     }
+    // Lost: with a probe, not every echo was answered; without one, something did not go the
+    // whole way.
+    let lost = if want.probed {
+        want.sent == 0 || want.received < want.sent
+    } else {
+        want.kinds.values().any(|&(total, complete)| complete < total)
+    };
+    prop_assert_eq!(v.lost(), lost);
+    if want.sent > 0 && want.received == want.sent {
+        let answered = built.want.iter().filter(|(k, _)| k.kind == "icmp-echo").map(|(_, w)| w);
+        let most = |leg: fn(&Want) -> usize| answered.clone().map(leg).max().unwrap_or(0);
+        let (there, back) = (
+            most(|w| w.request.hops.len()),
+            most(|w| w.reply.as_ref().map_or(0, |r| r.hops.len())),
+        );
+        let hops = if there == back { there.to_string() } else { format!("{there}/{back}") };
+        let summary = format!("{0}/{0} echo replies, {hops} hops each way", want.sent);
+        prop_assert_eq!(&v.summary, &summary);
+    }
+    // Capture drops: no loss is blamed on the network, nothing else changes.
+    if lost {
+        prop_assert_eq!(with_drops.cause.as_str(), "capture-gap");
+        prop_assert!(with_drops.causes.iter().all(|c| c.cause.as_str() == "capture-gap"));
+    } else {
+        prop_assert_eq!(&with_drops, &v);
+    }
+    prop_assert_eq!(
+        (with_drops.reachable, with_drops.sent, with_drops.received),
+        (v.reachable, v.sent, v.received)
+    );
     Ok(())
 }
 
@@ -745,9 +797,10 @@ proptest! {
     fn every_exchange_is_what_the_generator_sent(
         (scenario, order) in scenario(),
         window in prop_oneof![Just(NARROW_NS), Just(WIDE_NS)],
+        tick in any::<bool>(),
     ) {
         let built = build(&scenario);
-        check(&built, &ties_in_any_order(&built.obs, &order), window)?;
+        check(&built, &ties_in_any_order(&built.obs, &order), window, tick)?;
     }
 
     /// Live captures hand each point's packets over in that point's order, interleaved with the
@@ -757,7 +810,7 @@ proptest! {
         (scenario, order) in scenario()
     ) {
         let built = build(&scenario);
-        check(&built, &interleave(&built.obs, &order), WIDE_NS)?;
+        check(&built, &interleave(&built.obs, &order), WIDE_NS, false)?;
     }
 
     /// Any order at all within one window, even one point's packets out of their own order.
@@ -765,7 +818,7 @@ proptest! {
     fn any_order_within_the_window_gives_what_the_generator_sent((scenario, order) in scenario()) {
         let built = build(&scenario);
         let shuffled: Vec<Observation> = order.iter().map(|&i| built.obs[i]).collect();
-        check(&built, &shuffled, WIDE_NS)?;
+        check(&built, &shuffled, WIDE_NS, false)?;
     }
 }
 
@@ -853,7 +906,7 @@ fn plan_of(arp: bool, from: Host, to: Host, request: Flight, reply: Flight) -> P
 /// `check` as a plain test (panics with proptest's message).
 fn holds(scenario: &Scenario, window_ns: u64) {
     let built = build(scenario);
-    if let Err(e) = check(&built, &built.obs, window_ns) {
+    if let Err(e) = check(&built, &built.obs, window_ns, true) {
         panic!("{e}");
     }
 }
