@@ -250,6 +250,22 @@ mod tests {
         assert_eq!(v.segment, Some(Segment { after: Some(PointIdx(4)), before: None }));
     }
 
+    /// A's eth0 capture missed the second request, first seen on vethA: A was then taken to
+    /// live on vethA, and the reply lost between vethA and A's eth0 for answered (2/2). A's
+    /// packets were seen entering at eth0 before: an address does not move.
+    #[test]
+    fn a_capture_that_misses_the_first_hop_does_not_move_the_source() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2, 3, 4], 0);
+        pass(&mut a, echo(B, A, 0, 1), &[4, 3, 2, 1, 0], 100_000);
+        pass(&mut a, echo(A, B, 8, 2), &[1, 2, 3, 4], 200_000_000);
+        pass(&mut a, echo(B, A, 0, 2), &[4, 3, 2, 1], 200_100_000);
+        let (ex, v) = finish(a);
+        let lost = ex[1].reply.as_ref().and_then(|r| r.lost).expect("the second reply is lost");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(1)), Some(PointIdx(0))));
+        assert_eq!((v.sent, v.received), (2, 1));
+    }
+
     #[test]
     fn a_destination_that_lives_mid_path_is_not_a_loss() {
         // Pinging the gateway on the bridge: requests end at docker0, replies start there.

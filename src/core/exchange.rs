@@ -292,7 +292,8 @@ pub struct ExchangeBuilder {
     pending: VecDeque<Pending>,
     by_key: HashMap<PairKey, u64, FixedState>,
     serial: u64,
-    /// Where each address's packets enter the line (learned from their first hop).
+    /// Where each address's packets enter the line (learned from their first hop, the furthest
+    /// back it was seen).
     location: HashMap<IpAddr, PointIdx, FixedState>,
     ready: Vec<Exchange>,
     /// Replies whose request has not been seen (yet): a request journey can become final after
@@ -340,7 +341,7 @@ impl ExchangeBuilder {
         // Hops that all tie say nothing of where the packet entered: such a journey is learnt
         // from once its exchange has oriented it.
         if journey.direction.is_some() || journey.hops.len() < 2 {
-            self.learn_location(&journey);
+            self.learn_location(&journey, line);
         }
         match role(&journey.packet) {
             Role::Request(kind, key) => {
@@ -503,7 +504,7 @@ impl ExchangeBuilder {
         if self.by_key.get(&key) == Some(&serial) {
             self.by_key.remove(&key);
         }
-        orient(&mut exchange, line, |turned| self.learn_location(turned));
+        orient(&mut exchange, line, |turned| self.learn_location(turned, line));
         exchange.request.lost = self.loss(&exchange.request.journey, line);
         if let Some(reply) = exchange.reply.as_mut() {
             reply.lost = self.loss(&reply.journey, line);
@@ -515,10 +516,24 @@ impl ExchangeBuilder {
         self.ready.push(exchange);
     }
 
-    fn learn_location(&mut self, j: &Journey) {
+    /// Where `j`'s source enters the line: its first hop, unless its packets were already seen
+    /// entering further back (the capture there missed this one: an address does not move).
+    fn learn_location(&mut self, j: &Journey, line: &Line) {
         let (Some(src), Some(first)) = (addresses(&j.packet).0, j.first()) else { return };
         if src.is_unspecified() {
             return;
+        }
+        if let Some(&known) = self.location.get(&src) {
+            let (known, new) = (line.position(known), line.position(first.point));
+            let further_back = match j.direction {
+                Some(Direction::Forward) => known < new,
+                Some(Direction::Backward) => known > new,
+                // One hop (or hops that all tie) say nothing of where the packet entered.
+                None => true,
+            };
+            if further_back {
+                return;
+            }
         }
         if self.location.len() >= MAX_LOCATIONS && !self.location.contains_key(&src) {
             self.location.clear();
