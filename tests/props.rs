@@ -277,16 +277,18 @@ fn plan() -> impl Strategy<Value = Plan> {
 /// tell:
 /// - ARP only between the containers, each question asked once (retries are identical bytes);
 /// - a request is seen at its first point at least, a reply only when the request arrived;
-/// - gaps only strictly inside the stretch a packet was seen on (a capture that misses the
-///   first or last sighting is indistinguishable from a packet that started or stopped there);
+/// - gaps only strictly inside the stretch a packet was seen on: a capture that misses the last
+///   sighting is indistinguishable from a packet that stopped there, and one that misses the
+///   first tells where the source lives only when its packets were seen entering before, which
+///   depends on the order journeys settle in (core::analysis's unit tests cover it);
 /// - a request to the gateway that arrived is answered at least on the bridge: only the
 ///   gateway's own packets tell that its address lives mid-path (an unanswered one would be lost
 ///   there as far as the captures can tell);
 /// - which way a packet went must be told by something: its hops, when they are not all at one
 ///   nanosecond, or else the other packet of its exchange, which went the other way (an ICMP
-///   error goes back the way the request it quotes came). The
-///   gateway's address lives mid-path, so its requests are seen at two points at different
-///   times (seen at one point, they would say nothing);
+///   error goes back the way the request it quotes came). The gateway's address lives
+///   mid-path, so its requests are seen at two points at different times (seen at one point,
+///   they would say nothing);
 /// - with a probe, the echoes from A to B carry its id, and no other flow does;
 /// - the gateway's errors quote echoes between the containers that reached the bridge and
 ///   were lost after it.
@@ -316,10 +318,8 @@ fn settle(probe: bool, mut plans: Vec<Plan>) -> Scenario {
             (true, Host::Gw) => p.reply.reach.clamp(1, len),
             (true, _) => p.reply.reach.min(len),
         };
-        for f in [&mut p.request, &mut p.reply] {
-            let inside: u8 = (1..f.reach.saturating_sub(1)).fold(0, |m, i| m | 1 << i);
-            f.missed &= inside;
-        }
+        p.request.missed &= inside(p.request.reach);
+        p.reply.missed &= inside(p.reply.reach);
         if undirected(&p.request) && undirected(&p.reply) {
             p.request.hop_ns[0] = p.request.hop_ns[0].max(1);
         }
@@ -329,10 +329,15 @@ fn settle(probe: bool, mut plans: Vec<Plan>) -> Scenario {
         }
         if let Some(e) = p.error.as_mut() {
             e.reach = e.reach.clamp(1, path(Host::Gw, p.from).len());
-            e.missed &= (1..e.reach.saturating_sub(1)).fold(0, |m, i| m | 1 << i);
+            e.missed &= inside(e.reach);
         }
     }
     Scenario { probe, plans }
+}
+
+/// The points strictly between the first and the last of `reach` points (bit i: the i-th).
+fn inside(reach: usize) -> u8 {
+    (1..reach.saturating_sub(1)).fold(0, |m, i| m | 1 << i)
 }
 
 /// The flight's hops all share one timestamp (or there is at most one): they do not tell which
