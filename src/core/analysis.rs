@@ -331,6 +331,22 @@ mod tests {
         assert_eq!(v.segment, Some(Segment { after: Some(PointIdx(4)), before: None }));
     }
 
+    /// A's eth0 capture missed the second request, first seen on vethA: A was then taken to
+    /// live on vethA, and the reply lost between vethA and A's eth0 for answered (2/2). A's
+    /// packets were seen entering at eth0 before: an address does not move.
+    #[test]
+    fn a_capture_that_misses_the_first_hop_does_not_move_the_source() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2, 3, 4], 0);
+        pass(&mut a, echo(B, A, 0, 1), &[4, 3, 2, 1, 0], 100_000);
+        pass(&mut a, echo(A, B, 8, 2), &[1, 2, 3, 4], 200_000_000);
+        pass(&mut a, echo(B, A, 0, 2), &[4, 3, 2, 1], 200_100_000);
+        let (ex, v) = finish(a);
+        let lost = ex[1].reply.as_ref().and_then(|r| r.lost).expect("the second reply is lost");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(1)), Some(PointIdx(0))));
+        assert_eq!((v.sent, v.received), (2, 1));
+    }
+
     #[test]
     fn a_destination_that_lives_mid_path_is_not_a_loss() {
         // Pinging the gateway on the bridge: requests end at docker0, replies start there.
@@ -343,12 +359,39 @@ mod tests {
         assert_eq!((v.reachable, v.cause), (true, Cause::Ok));
     }
 
+    /// A reply seen at several points within one nanosecond (the gateway on the bridge answers,
+    /// and vethA and eth0 stamp the reply the same): its hops do not tell which way it went, and
+    /// were listed forward (eth0 first), so the gateway seemed to live on eth0 and later
+    /// requests to it that stopped short were taken for complete. It went back the way its
+    /// request came.
     #[test]
-    fn icmp_errors_are_linked_to_the_echo_they_quote() {
+    fn a_reply_whose_hops_tie_goes_back_the_way_its_request_came() {
         let gw = Ipv4Addr::new(172, 18, 0, 1);
         let mut a = lab();
-        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
-        let mut unreachable = echo(gw, A, 3, 0);
+        pass(&mut a, echo(A, gw, 8, 1), &[0, 1, 2], 0);
+        for p in [2, 1, 0] {
+            a.ingest(&Observation {
+                point: PointIdx(p),
+                t_ns: 90_000,
+                frame: 9,
+                packet: echo(gw, A, 0, 1),
+            });
+        }
+        // The next request stops at vethA: lost before the bridge, where the gateway lives.
+        pass(&mut a, echo(A, gw, 8, 2), &[0, 1], 200_000_000);
+        let (ex, v) = finish(a);
+        let reply = ex[0].reply.as_ref().expect("paired");
+        let hops: Vec<u16> = reply.journey.hops.iter().map(|h| h.point.0).collect();
+        assert_eq!(hops, vec![2, 1, 0]);
+        assert!(ex[0].answered(), "{ex:?}");
+        let lost = ex[1].request.lost.expect("the second request is lost");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(1)), Some(PointIdx(2))));
+        assert_eq!((v.sent, v.received), (2, 1));
+    }
+
+    /// The gateway's host unreachable quoting the echo request A → B `seq`.
+    fn unreachable(seq: u16) -> Packet {
+        let mut unreachable = echo(Ipv4Addr::new(172, 18, 0, 1), A, 3, 0);
         unreachable.icmp = Some(Icmp {
             ty: 3,
             code: 1,
@@ -357,13 +400,20 @@ mod tests {
                 src: IpAddr::V4(A),
                 dst: IpAddr::V4(B),
                 proto: 1,
-                id: Some(1),
-                echo: Some(Echo { id: 7, seq: 1 }),
+                id: Some(seq),
+                echo: Some(Echo { id: 7, seq }),
                 ports: None,
             }),
         });
         unreachable.fp = Some(999);
-        pass(&mut a, unreachable, &[2, 1, 0], 3_000_000);
+        unreachable
+    }
+
+    #[test]
+    fn icmp_errors_are_linked_to_the_echo_they_quote() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        pass(&mut a, unreachable(1), &[2, 1, 0], 3_000_000);
         let (ex, v) = finish(a);
         assert_eq!(ex.len(), 1, "{ex:?}");
         assert_eq!(ex[0].errors.len(), 1);
@@ -371,6 +421,38 @@ mod tests {
         assert_eq!(hops, vec![2, 1, 0]);
         assert_eq!(v.sent, 1);
         assert!(!v.reachable);
+    }
+
+    /// An error whose journey becomes final before the request it quotes (its points handed
+    /// over first, or its first hop at the request's nanosecond) waits for it, like a reply:
+    /// it was reported as a lone icmp-error beside an exchange without errors.
+    #[test]
+    fn an_icmp_error_final_before_its_request_is_still_linked() {
+        let mut a = lab();
+        pass(&mut a, unreachable(1), &[2, 1, 0], 3_000_000);
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        let (ex, _) = finish(a);
+        assert_eq!(ex.len(), 1, "{ex:?}");
+        assert_eq!(ex[0].errors.len(), 1, "{ex:?}");
+    }
+
+    /// An error stamped at one nanosecond on the bridge and vethA (and lost before eth0) was
+    /// listed forward, vethA first, and so lost after the bridge: it goes back the way the
+    /// request it quotes came.
+    #[test]
+    fn an_icmp_error_whose_hops_tie_goes_back_the_way_its_request_came() {
+        let mut a = lab();
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2], 0);
+        for p in [2, 1] {
+            let packet = unreachable(1);
+            a.ingest(&Observation { point: PointIdx(p), t_ns: 50_000, frame: 5, packet });
+        }
+        let (ex, _) = finish(a);
+        let error = &ex[0].errors[0];
+        let hops: Vec<u16> = error.journey.hops.iter().map(|h| h.point.0).collect();
+        assert_eq!(hops, vec![2, 1]);
+        let lost = error.lost.expect("lost before eth0");
+        assert_eq!((lost.after, lost.before), (Some(PointIdx(1)), Some(PointIdx(0))));
     }
 
     #[test]

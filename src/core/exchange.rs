@@ -342,18 +342,30 @@ pub struct ExchangeBuilder {
     pending: VecDeque<Pending>,
     by_key: HashMap<PairKey, u64, FixedState>,
     serial: u64,
-    /// Where each address's packets enter the line (learned from their first hop).
+    /// Where each address's packets enter the line (learned from their first hop, the furthest
+    /// back it was seen).
     location: HashMap<IpAddr, PointIdx, FixedState>,
     ready: Vec<Exchange>,
     /// Replies whose request has not been seen (yet): a request journey can become final after
     /// its reply's (a point missed the request), so a reply waits for it until its settle time.
     orphans: HashMap<PairKey, Journey, FixedState>,
+    /// ICMP errors whose quoted request has not been seen (yet): they wait for it like replies
+    /// (an error can become final first, its first hop at the same nanosecond as the request's
+    /// or its points handed over first).
+    orphan_errors: HashMap<PairKey, Vec<Journey>, FixedState>,
     /// The orphans' keys and first times, oldest first.
-    orphan_order: VecDeque<(u64, PairKey)>,
+    orphan_order: VecDeque<(u64, PairKey, Waiting)>,
     /// Journeys that are neither requests, replies nor errors (TCP, UDP, other).
     pub other_journeys: u64,
     /// Destinations (address, port) whose UDP datagrams are probes: paired with what answers.
     udp_probes: Vec<(IpAddr, u16)>,
+}
+
+/// What an orphan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    Reply,
+    Error,
 }
 
 /// Addresses remembered before the location table is cleared (bounds memory).
@@ -370,6 +382,7 @@ impl ExchangeBuilder {
             location: HashMap::with_hasher(FixedState::with_seed(0)),
             ready: Vec::new(),
             orphans: HashMap::with_hasher(FixedState::with_seed(0)),
+            orphan_errors: HashMap::with_hasher(FixedState::with_seed(0)),
             orphan_order: VecDeque::new(),
             other_journeys: 0,
             udp_probes: Vec::new(),
@@ -386,7 +399,11 @@ impl ExchangeBuilder {
 
     /// Add a final journey.
     pub fn add(&mut self, journey: Journey, line: &Line) {
-        self.learn_location(&journey);
+        // Hops that all tie say nothing of where the packet entered: such a journey is learnt
+        // from once its exchange has oriented it.
+        if journey.direction.is_some() || journey.hops.len() < 2 {
+            self.learn_location(&journey, line);
+        }
         let role =
             udp_role(&journey.packet, &self.udp_probes).unwrap_or_else(|| role(&journey.packet));
         match role {
@@ -412,6 +429,18 @@ impl ExchangeBuilder {
                         self.lone(ExchangeKind::from_reply(&reply.packet), reply, line);
                     }
                 }
+                for error in self.orphan_errors.remove(&key).into_iter().flatten() {
+                    if error.first_t() >= t {
+                        exchange.errors.push(Leg {
+                            journey: error,
+                            lost: None,
+                            netfilter: Vec::new(),
+                        });
+                    } else {
+                        // It quoted an earlier request.
+                        self.lone(ExchangeKind::IcmpError, error, line);
+                    }
+                }
                 let serial = self.serial;
                 if exchange.reply.is_some() {
                     // Answered already: released now, its slot kept for the order of the rest.
@@ -433,7 +462,10 @@ impl ExchangeBuilder {
             },
             Role::Error { quoted } => match self.find(quoted).and_then(|p| p.exchange.as_mut()) {
                 Some(ex) => ex.errors.push(Leg { journey, lost: None, netfilter: Vec::new() }),
-                None => self.lone(ExchangeKind::IcmpError, journey, line),
+                None => {
+                    self.orphan_order.push_back((journey.first_t(), quoted, Waiting::Error));
+                    self.orphan_errors.entry(quoted).or_default().push(journey);
+                }
             },
             Role::Lone(kind) => self.lone(kind, journey, line),
             Role::Other => self.other_journeys += 1,
@@ -453,12 +485,12 @@ impl ExchangeBuilder {
                 self.emit(serial, key, ex, line);
             }
         }
-        while let Some(&(t, key)) = self.orphan_order.front() {
+        while let Some(&(t, key, what)) = self.orphan_order.front() {
             if t.saturating_add(self.settle_ns) >= watermark {
                 break;
             }
             self.orphan_order.pop_front();
-            self.release_orphan(t, key, line);
+            self.release_orphan(t, key, what, line);
         }
     }
 
@@ -469,8 +501,8 @@ impl ExchangeBuilder {
                 self.emit(p.serial, p.key, ex, line);
             }
         }
-        while let Some((t, key)) = self.orphan_order.pop_front() {
-            self.release_orphan(t, key, line);
+        while let Some((t, key, what)) = self.orphan_order.pop_front() {
+            self.release_orphan(t, key, what, line);
         }
     }
 
@@ -481,11 +513,25 @@ impl ExchangeBuilder {
             // A second reply with the same key: the first one waited long enough.
             self.lone(ExchangeKind::from_reply(&older.packet), older, line);
         }
-        self.orphan_order.push_back((t, key));
+        self.orphan_order.push_back((t, key, Waiting::Reply));
     }
 
-    /// Report the orphan reply (first seen at `t`) as a lone reply if it is still waiting.
-    fn release_orphan(&mut self, t: u64, key: PairKey, line: &Line) {
+    /// Report the orphan reply (or the orphan errors) first seen at `t` as lone exchanges if
+    /// they are still waiting.
+    fn release_orphan(&mut self, t: u64, key: PairKey, what: Waiting, line: &Line) {
+        if what == Waiting::Error {
+            let Some(errors) = self.orphan_errors.get_mut(&key) else { return };
+            let (done, waiting): (Vec<Journey>, Vec<Journey>) =
+                errors.drain(..).partition(|j| j.first_t() <= t);
+            *errors = waiting;
+            if errors.is_empty() {
+                self.orphan_errors.remove(&key);
+            }
+            for j in done {
+                self.lone(ExchangeKind::IcmpError, j, line);
+            }
+            return;
+        }
         if self.orphans.get(&key).is_some_and(|j| j.first_t() == t)
             && let Some(j) = self.orphans.remove(&key)
         {
@@ -523,6 +569,7 @@ impl ExchangeBuilder {
         if self.by_key.get(&key) == Some(&serial) {
             self.by_key.remove(&key);
         }
+        orient(&mut exchange, line, |turned| self.learn_location(turned, line));
         exchange.request.lost = self.loss(&exchange.request.journey, line);
         if let Some(reply) = exchange.reply.as_mut() {
             reply.lost = self.loss(&reply.journey, line);
@@ -534,10 +581,24 @@ impl ExchangeBuilder {
         self.ready.push(exchange);
     }
 
-    fn learn_location(&mut self, j: &Journey) {
+    /// Where `j`'s source enters the line: its first hop, unless its packets were already seen
+    /// entering further back (the capture there missed this one: an address does not move).
+    fn learn_location(&mut self, j: &Journey, line: &Line) {
         let (Some(src), Some(first)) = (addresses(&j.packet).0, j.first()) else { return };
         if src.is_unspecified() {
             return;
+        }
+        if let Some(&known) = self.location.get(&src) {
+            let (known, new) = (line.position(known), line.position(first.point));
+            let further_back = match j.direction {
+                Some(Direction::Forward) => known < new,
+                Some(Direction::Backward) => known > new,
+                // One hop (or hops that all tie) say nothing of where the packet entered.
+                None => true,
+            };
+            if further_back {
+                return;
+            }
         }
         if self.location.len() >= MAX_LOCATIONS && !self.location.contains_key(&src) {
             self.location.clear();
@@ -599,6 +660,36 @@ impl ExchangeKind {
             ExchangeKind::Icmpv6Echo
         } else {
             ExchangeKind::IcmpEcho
+        }
+    }
+}
+
+/// Give a leg that does not know its direction (its hops all share one timestamp, or there is
+/// one) the way the exchange says: a reply goes back the way its request came, and the request
+/// the other way from its reply; an ICMP error goes back the way the request it quotes came.
+/// The correlator lists tied hops forward, so a leg turned backward is re-sorted; `turned` sees
+/// each leg with several hops that was turned (its first hop is now where it entered the line).
+fn orient(ex: &mut Exchange, line: &Line, mut turned: impl FnMut(&Journey)) {
+    let mut turn = |j: &mut Journey, dir: Direction| {
+        if j.direction.is_some() {
+            return;
+        }
+        j.direction = Some(dir);
+        if j.hops.len() > 1 {
+            line.sort_hops(&mut j.hops, dir);
+            turned(j);
+        }
+    };
+    if let Some(reply) = ex.reply.as_mut() {
+        match (ex.request.journey.direction, reply.journey.direction) {
+            (Some(d), None) => turn(&mut reply.journey, d.reverse()),
+            (None, Some(d)) => turn(&mut ex.request.journey, d.reverse()),
+            _ => {}
+        }
+    }
+    if let Some(d) = ex.request.journey.direction {
+        for e in &mut ex.errors {
+            turn(&mut e.journey, d.reverse());
         }
     }
 }

@@ -26,6 +26,16 @@ pub enum Direction {
     Backward,
 }
 
+impl Direction {
+    /// The other way.
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::Forward => Direction::Backward,
+            Direction::Backward => Direction::Forward,
+        }
+    }
+}
+
 /// The learned order of the capture points.
 #[derive(Debug, Clone, Default)]
 pub struct Line {

@@ -326,6 +326,11 @@ fn failure_of(ex: &Exchange) -> Option<Failure> {
 
 /// A reset or an ICMP error answered the request in place of the service.
 fn refused(ex: &Exchange) -> Option<Failure> {
+    // An echo's ICMP errors (a router's unreachable, time exceeded) say where it died; only a
+    // service's answer in its place refuses it.
+    if !matches!(ex.kind, ExchangeKind::TcpConnect | ExchangeKind::Udp) {
+        return None;
+    }
     let end = ex.request.journey.last().map(|h| h.point);
     let born = |leg: &Leg| leg.journey.first().map(|h| h.point);
     let (by, icmp) = match ex.answer()? {
