@@ -1,14 +1,18 @@
 //! Helpers shared by integration tests (each test file that needs them says `mod common;`):
 //! preconditions ([`require`], [`corpora`], [`test_seed`]), running programs, the lab fixture
 //! of the root tests ([`Lab`]) and a private tmux server ([`Tmux`]).
+//! The peak memory of a process, read by the test itself: [`follow_to_exit`] (`peak.rs`).
 
 #![allow(dead_code)]
 
 mod lab;
+mod peak;
 mod require;
 
 #[allow(unused_imports)]
 pub use lab::{Lab, link_exists};
+#[allow(unused_imports)]
+pub use peak::{Followed, Gate, Mark, follow_to_exit, sh_quote, vm_hwm_kb};
 #[allow(unused_imports)] // each test file uses some of them
 pub use require::{corpora, in_ci, installed, notice, require, test_seed};
 
