@@ -134,7 +134,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             (proto, dst_ip, port)
         }),
     };
-    let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()), stop.clone())?;
+    let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()))?;
     started();
     let mut sent = 0u64;
     let mut facts =
@@ -160,7 +160,8 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             }
         }
         let all_sent = seq >= args.count;
-        if stopped || (all_sent && (trace.answered() >= sent || now >= last_send + args.timeout)) {
+        let waited = trace.answered() >= sent || now >= last_send + args.timeout;
+        if stopped || trace.ended() || (all_sent && waited) {
             break;
         }
         trace.pump()?;

@@ -103,10 +103,10 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         flows,
         service: None,
     };
-    let mut trace = Trace::start(plan, &cfg, report, tap, None, stop.clone())?;
+    let mut trace = Trace::start(plan, &cfg, report, tap, None)?;
     started();
     let start = Instant::now();
-    while !stop.requested() && args.duration.is_none_or(|d| start.elapsed() < d) {
+    while !stop.requested() && !trace.ended() && args.duration.is_none_or(|d| start.elapsed() < d) {
         trace.pump()?;
     }
     let verdict = trace.conclude(ProbeFacts::default(), None)?;

@@ -25,7 +25,6 @@ use crate::session::sink::{PointRow, Summary, TraceReport};
 use crate::sys::capture::{CaptureOptions, CaptureSpec, CaptureStats, Captured, Captures};
 use crate::sys::netns::Netns;
 use crate::sys::pcapfile::{PcapngWriter, WriterInterface};
-use crate::sys::stop::Stop;
 
 /// How a live trace captures and what it keeps.
 #[derive(Debug, Clone)]
@@ -89,12 +88,13 @@ pub struct Live<'w> {
     /// Netfilter trace events received so far, to annotate the journeys as they settle.
     netfilter: TraceBook,
     quiet: bool,
-    stop: Stop,
+    /// A replayed file was read to its end.
+    input_ended: bool,
 }
 
 impl<'w> Live<'w> {
     /// Open the pcapng file (if any) and start a capture on every point; returns once every
-    /// capture is active. `stop` ends the trace (a replay requests it at the end of its file).
+    /// capture is active.
     pub fn start(
         topo: &Topology,
         points: &[PathPoint],
@@ -102,7 +102,6 @@ impl<'w> Live<'w> {
         cfg: &LiveConfig,
         report: Box<dyn TraceReport + 'w>,
         tap: Option<Box<dyn FrameTap + 'w>>,
-        stop: Stop,
     ) -> Result<Self> {
         tune_allocator();
         let specs = capture_specs(topo, points, filter)?;
@@ -149,7 +148,7 @@ impl<'w> Live<'w> {
             io_result: Ok(()),
             netfilter: TraceBook::default(),
             quiet: cfg.quiet,
-            stop,
+            input_ended: false,
         })
     }
 
@@ -163,6 +162,11 @@ impl<'w> Live<'w> {
         for &seq in seqs {
             self.analysis.delivered(seq);
         }
+    }
+
+    /// True once a replayed file was read to its end: the trace is over.
+    pub fn input_ended(&self) -> bool {
+        self.input_ended
     }
 
     /// Netfilter trace events received since the last call: they annotate the journeys (and,
@@ -193,8 +197,8 @@ impl<'w> Live<'w> {
                     self.take(batch);
                 }
             }
-            // The replayed file is read: the trace ends.
-            Err(RecvTimeoutError::Disconnected) if self.replay.is_some() => self.stop.request(),
+            // The replayed file is read: the trace ends (the view, if any, stays until `q`).
+            Err(RecvTimeoutError::Disconnected) if self.replay.is_some() => self.input_ended = true,
             // No capture at all (no path): just let time pass.
             Err(RecvTimeoutError::Disconnected) => std::thread::sleep(TICK),
             Err(RecvTimeoutError::Timeout) => {}

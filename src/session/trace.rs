@@ -23,7 +23,6 @@ use crate::session::sink::TraceReport;
 use crate::sys::connect::{Service, ServiceProber};
 use crate::sys::nftrace::{NfSession, Options, sidecar};
 use crate::sys::probe::Prober;
-use crate::sys::stop::Stop;
 
 /// vtrace's own probe as the session sees it: what it probes, and the answers its socket received
 /// (echo sequence numbers, or the source ports of connects that completed and datagrams
@@ -103,7 +102,6 @@ impl<'a, 'w> Trace<'a, 'w> {
         report: Box<dyn TraceReport + 'w>,
         tap: Option<Box<dyn FrameTap + 'w>>,
         probe: Option<&'a dyn ProbeSocket>,
-        stop: Stop,
     ) -> Result<Self> {
         // A netfilter trace left next to the file by an earlier run must not be replayed with
         // this one's captures.
@@ -121,7 +119,7 @@ impl<'a, 'w> Trace<'a, 'w> {
                     .collect::<Vec<_>>()
             });
             let qdiscs = s.spawn(|| netfilter::qdisc_counts(plan.topo, plan.points));
-            let live = Live::start(plan.topo, plan.points, plan.filter, cfg, report, tap, stop);
+            let live = Live::start(plan.topo, plan.points, plan.filter, cfg, report, tap);
             (sessions.join().unwrap_or_default(), live, qdiscs.join().unwrap_or_default())
         });
         let mut live = live?;
@@ -129,6 +127,11 @@ impl<'a, 'w> Trace<'a, 'w> {
             live.expect_probe(p.probe());
         }
         Ok(Trace { plan, live, sessions, qdiscs_before, write: cfg.write.clone(), quiet, probe })
+    }
+
+    /// True when the trace is over on its own (a replayed file was read to its end).
+    pub fn ended(&self) -> bool {
+        self.live.input_ended()
     }
 
     /// Echo exchanges answered so far (at the probe's socket when vtrace sends).
