@@ -134,21 +134,19 @@ fn parse_point(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// Parse `1s`, `250ms`, `10us`, `500ns`, `2m` or a bare number of seconds (`0.5`).
+/// Parse a duration as humantime does (`1s`, `250ms`, `10us`, `500ns`, `2m`, `1.5s`, `1h 30m`)
+/// or a bare number of seconds (`0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 1s, 250ms)"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "ns" => 1e-9,
-        "m" => 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ns, us, ms, s or m")),
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return s
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("invalid duration {s:?} (e.g. 1s, 250ms, 0.5)"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 1s, 250ms, 10us, 2m, 0.5)"))
 }
 
 /// Parse the command line, run the command, return the exit code.
@@ -173,9 +171,23 @@ mod tests {
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("1h").is_err());
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("10µs"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("500ns"), Ok(Duration::from_nanos(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration(" 1.5ms "), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("1.2.3").is_err());
+        assert_eq!(
+            parse_duration("5x"),
+            Err("invalid duration \"5x\": unknown time unit \"x\", supported units: ns, us/µs, \
+                 ms, sec, min, hours, days, weeks, months, years (and few variations) \
+                 (e.g. 1s, 250ms, 10us, 2m, 0.5)"
+                .into())
+        );
     }
 
     #[test]
