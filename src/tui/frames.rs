@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -87,15 +87,9 @@ impl Spool {
     /// An unnamed file in the temporary directory (gone when closed, even after a crash) of
     /// `capacity` bytes at most, for frames of `interfaces` (by point index).
     pub fn new(capacity: u64, interfaces: Vec<WriterInterface>) -> Result<Spool> {
-        let dir = std::env::temp_dir();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_TMPFILE)
-            .mode(0o600)
-            .open(&dir)
-            .or_else(|_| named_then_removed(&dir))
-            .with_context(|| format!("creating the frame spool in {}", dir.display()))?;
+        let file = tempfile::tempfile().with_context(|| {
+            format!("creating the frame spool in {}", std::env::temp_dir().display())
+        })?;
         let capacity = capacity.clamp((SPOOL_BUF * 2) as u64, SPOOL_MAX);
         Ok(Spool {
             file,
@@ -254,21 +248,6 @@ impl Spool {
         complete(w, path)?;
         Ok(out)
     }
-}
-
-/// A file of the temporary directory, unlinked at once (where O_TMPFILE is not supported).
-fn named_then_removed(dir: &Path) -> io::Result<File> {
-    let path = dir.join(format!("vtrace-spool-{}-{:x}", std::process::id(), rand_suffix()));
-    let file =
-        OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
 }
 
 /// No frames to write, and why (the live session could not create its spool).
