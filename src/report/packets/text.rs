@@ -3,8 +3,9 @@
 //! request, id …, seq …, length …`). Tunnels show the outer addresses, then the inner packet.
 
 use super::Record;
-use super::bytes::{hwaddr, ip, ipv4, mac, num};
+use super::bytes::{hwaddr, ip, ipv4, mac};
 use crate::core::packet::{Arp, DecodeStatus, Icmp, Icmpv6, Ip, Packet, Ports};
+use crate::report::decimal::{num, padded};
 
 /// Append the text line of `r`, and a newline.
 pub fn text_line(out: &mut Vec<u8>, r: &Record<'_>) {
@@ -44,13 +45,6 @@ fn time_of_day(out: &mut Vec<u8>, t_ns: u64) {
     }
     out.push(b'.');
     padded(out, t_ns % 1_000_000_000, 9);
-}
-
-fn padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = itoa::Buffer::new();
-    let s = buf.format(v);
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(s.len())));
-    out.extend_from_slice(s.as_bytes());
 }
 
 fn summary(out: &mut Vec<u8>, r: &Record<'_>) {
