@@ -14,6 +14,9 @@ use crate::error::{ERROR_EXIT, Outcome, is_broken_pipe};
 #[derive(Debug, Parser)]
 #[command(name = "vtrace", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Show times of day (and name `w`'s files) in UTC instead of local time.
+    #[arg(long, global = true)]
+    pub utc: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -152,7 +155,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Parse the command line, run the command, return the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match crate::cmd::run(cli.command) {
+    let zone = crate::report::clock::Zone::utc_if(cli.utc);
+    match crate::cmd::run(cli.command, zone) {
         Ok(outcome) => outcome.exit_code(),
         Err(err) if is_broken_pipe(&err) => Outcome::Success.exit_code(),
         Err(err) => {

@@ -22,17 +22,18 @@ use crate::core::diagnosis;
 use crate::core::line::PointIdx;
 use crate::core::netfilter::TraceBook;
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::report::trace::{self, PointRow, Summary, TraceReport};
 
-pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
+pub fn run(args: &AnalyzeArgs, zone: Zone) -> Result<Outcome> {
     if args.tui {
         // SIGINT, SIGTERM and SIGHUP close the view like `q`, with the terminal restored.
         super::live::catch_sigint();
         crate::tui::event_loop::stop_when(super::live::interrupted);
-        return crate::tui::analyze::run(args);
+        return crate::tui::analyze::run(args, zone);
     }
     if args.packets {
-        return crate::cmd::packets::run(args);
+        return crate::cmd::packets::run(args, zone);
     }
     let inputs = inputs::open_all(args)?;
     // Netfilter decisions and kernel drops recorded with the captures are replayed too.
@@ -52,7 +53,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     let mut names: Vec<String> = Vec::new();
     let stdout = std::io::stdout().lock();
     let mut report =
-        trace::renderer(args.json, Box::new(BufWriter::with_capacity(1 << 16, stdout)));
+        trace::renderer(args.json, zone, Box::new(BufWriter::with_capacity(1 << 16, stdout)));
     let mut progress = Progress::new();
 
     for mut batch in reading.batches.iter() {

@@ -14,6 +14,7 @@ use crate::cmd::live::{TraceFlags, catch_sigint, interrupted};
 use crate::cmd::ping::{self, PingArgs};
 use crate::core::lab::{LabOptions, LabSpec};
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::sys::lab::{LabGuard, lab_status};
 
 #[derive(Debug, Clone, Args)]
@@ -51,7 +52,7 @@ fn lab_spec() -> Result<LabSpec> {
     ))
 }
 
-pub fn run(args: &DemoArgs) -> Result<Outcome> {
+pub fn run(args: &DemoArgs, zone: Zone) -> Result<Outcome> {
     catch_sigint();
     let spec = lab_spec()?;
     let (guard, _) = LabGuard::up(&spec).context("building the demo lab")?;
@@ -70,7 +71,7 @@ pub fn run(args: &DemoArgs) -> Result<Outcome> {
         ipv6: false,
         live: args.live.clone(),
     };
-    let outcome = if interrupted() { Ok(Outcome::NotReached) } else { ping::run(&ping) };
+    let outcome = if interrupted() { Ok(Outcome::NotReached) } else { ping::run(&ping, zone) };
     drop(guard);
     outcome
 }

@@ -25,6 +25,7 @@ use crate::core::path::{PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::verdict::Verdict;
 use crate::error::{Outcome, is_broken_pipe};
+use crate::report::clock::Zone;
 use crate::report::trace::{self, PointRow, Summary, TraceReport};
 use crate::sys::capture::{CaptureOptions, CaptureSpec, CaptureStats, Captured, Captures, SNAPLEN};
 use crate::sys::netns::Netns;
@@ -133,8 +134,8 @@ const FEED_QUEUE: usize = 4096;
 /// Where a live trace reports.
 #[derive(Debug)]
 pub(crate) enum Output {
-    /// Text or JSON on stdout.
-    Stream { json: bool },
+    /// Text or JSON on stdout (text times of day on `zone`'s clock).
+    Stream { json: bool, zone: Zone },
     /// The TUI: exchanges go over `feed`; `started` is signalled once every capture is active.
     Tui { feed: SyncSender<Feed>, started: SyncSender<()> },
 }
@@ -148,7 +149,7 @@ pub(crate) fn wants_tui(json: bool, no_tui: bool) -> bool {
 /// Run `trace` on a thread of its own and show it in the TUI on this one. The TUI opens once the
 /// captures are active (an error before that is returned as is, without a TUI) and stays open
 /// after the trace ends, until the user quits; quitting early interrupts the trace.
-pub(crate) fn with_tui<F>(command: String, trace: F) -> Result<Outcome>
+pub(crate) fn with_tui<F>(command: String, zone: Zone, trace: F) -> Result<Outcome>
 where
     F: FnOnce(Output) -> Result<Outcome> + Send + 'static,
 {
@@ -165,6 +166,7 @@ where
         return join(worker);
     }
     let mut state = TuiState::new(command, options().ring);
+    state.zone = zone;
     crate::tui::event_loop::stop_when(interrupted);
     let shown = crate::tui::run(&mut state, Some(feed_rx));
     interrupt();
@@ -281,8 +283,8 @@ impl<'w> Live<'w> {
             points.iter().map(|p| PointRow::new(&p.point_id, p.role.as_str())).collect();
         let tui = matches!(output, Output::Tui { .. });
         let report: Box<dyn TraceReport + 'w> = match output {
-            Output::Stream { json } => {
-                trace::renderer(json, Box::new(BufWriter::new(std::io::stdout().lock())))
+            Output::Stream { json, zone } => {
+                trace::renderer(json, zone, Box::new(BufWriter::new(std::io::stdout().lock())))
             }
             Output::Tui { feed, started } => {
                 let source: Option<Arc<dyn FrameSource>> = match &spool {

@@ -17,20 +17,21 @@ use anyhow::Result;
 
 use crate::cli::Command;
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::sys::privilege::{Cap, LIVE};
 
-/// Run one command.
-pub fn run(command: Command) -> Result<Outcome> {
+/// Run one command, showing times of day on `zone`'s clock.
+pub fn run(command: Command, zone: Zone) -> Result<Outcome> {
     if let Some((name, caps)) = privileges(&command) {
         crate::sys::privilege::require(name, caps)?;
     }
     match command {
-        Command::Analyze(args) => analyze::run(&args),
+        Command::Analyze(args) => analyze::run(&args, zone),
         Command::Lab(args) => lab::run(&args),
         Command::Topo(args) => topo::run(&args),
-        Command::Ping(args) => ping::run(&args),
-        Command::Watch(args) => watch::run(&args),
-        Command::Demo(args) => demo::run(&args),
+        Command::Ping(args) => ping::run(&args, zone),
+        Command::Watch(args) => watch::run(&args, zone),
+        Command::Demo(args) => demo::run(&args, zone),
         Command::Cleanup(args) => cleanup::run(&args),
     }
 }

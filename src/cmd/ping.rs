@@ -21,6 +21,7 @@ use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{NsIdx, Topology};
 use crate::core::verdict::Verdict;
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 use crate::sys::nftrace::sidecar;
@@ -65,16 +66,16 @@ pub struct PingArgs {
     pub live: crate::cmd::live::LiveOptions,
 }
 
-pub fn run(args: &PingArgs) -> Result<Outcome> {
+pub fn run(args: &PingArgs, zone: Zone) -> Result<Outcome> {
     catch_sigint();
     crate::cmd::live::configure(&args.live);
     if wants_tui(args.out.json, args.out.no_tui) {
         let args = args.clone();
-        return with_tui(format!("ping {} → {}", args.src, args.dst), move |out| {
+        return with_tui(format!("ping {} → {}", args.src, args.dst), zone, move |out| {
             trace(&args, out)
         });
     }
-    trace(args, Output::Stream { json: args.out.json })
+    trace(args, Output::Stream { json: args.out.json, zone })
 }
 
 /// The trace itself, reporting to `output`.

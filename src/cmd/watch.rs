@@ -25,6 +25,7 @@ use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::core::verdict::{Cause, Verdict};
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::sys::netlink::discover;
 use crate::sys::nftrace::{NfSession, Options, sidecar};
 
@@ -51,15 +52,15 @@ pub struct WatchArgs {
     pub live: crate::cmd::live::LiveOptions,
 }
 
-pub fn run(args: &WatchArgs) -> Result<Outcome> {
+pub fn run(args: &WatchArgs, zone: Zone) -> Result<Outcome> {
     catch_sigint();
     crate::cmd::live::configure(&args.live);
     if wants_tui(args.out.json, args.out.no_tui) {
         let args = args.clone();
         let command = format!("watch {}", args.endpoints.join(" "));
-        return with_tui(command, move |out| watch(&args, out));
+        return with_tui(command, zone, move |out| watch(&args, out));
     }
-    watch(args, Output::Stream { json: args.out.json })
+    watch(args, Output::Stream { json: args.out.json, zone })
 }
 
 /// Watch until interrupted or `--duration`, reporting to `output`.

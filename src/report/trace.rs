@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use crate::core::exchange::Exchange;
 use crate::core::line::{Line, PointIdx};
 use crate::core::verdict::Verdict;
+use crate::report::clock::Zone;
 use crate::report::{json, text};
 
 /// A capture point as the report shows it.
@@ -59,9 +60,13 @@ pub trait TraceReport {
     fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()>;
 }
 
-/// The renderer for `--json` or text.
-pub fn renderer<'w>(json: bool, out: Box<dyn Write + 'w>) -> Box<dyn TraceReport + 'w> {
-    if json { Box::new(json::JsonTrace::new(out)) } else { Box::new(text::TextTrace::new(out)) }
+/// The renderer for `--json` or text (times of day on `zone`'s clock; JSON has nanoseconds).
+pub fn renderer<'w>(json: bool, zone: Zone, out: Box<dyn Write + 'w>) -> Box<dyn TraceReport + 'w> {
+    if json {
+        Box::new(json::JsonTrace::new(out))
+    } else {
+        Box::new(text::TextTrace::new(out, zone))
+    }
 }
 
 /// Name of a point, `?` when unknown.

@@ -11,10 +11,11 @@ use crate::cli::AnalyzeArgs;
 use crate::cmd::inputs;
 use crate::cmd::merge::{self, Item};
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::tui::frames::CaptureFiles;
 use crate::tui::load::Loader;
 
-pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
+pub fn run(args: &AnalyzeArgs, zone: Zone) -> Result<Outcome> {
     if !std::io::stdout().is_terminal() {
         bail!("--tui needs a terminal on stdout: drop --tui for the text report (or add --json)");
     }
@@ -41,6 +42,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<Outcome> {
     let mut state = loader.finish(&end.kernel_drops);
     let points = state.points.iter().map(|p| p.id.clone()).collect();
     state.frames = Some(Arc::new(CaptureFiles { files, points }));
+    state.zone = zone;
     crate::tui::run(&mut state, None)?;
     let reachable = state.verdict.as_ref().is_some_and(|v| v.reachable);
     Ok(if reachable { Outcome::Success } else { Outcome::NotReached })

@@ -15,6 +15,7 @@ use crate::core::exchange::Exchange;
 use crate::core::line::PointIdx;
 use crate::core::packet::Mac;
 use crate::core::verdict::Verdict;
+use crate::report::clock::Zone;
 use crate::report::trace::PointRow;
 use crate::tui::action::{Action, InputMode};
 use crate::tui::frames::{self, FrameRef, FrameSource};
@@ -109,6 +110,8 @@ pub struct TuiState {
     pub frames: Option<Arc<dyn FrameSource>>,
     /// Where `w` writes its files.
     pub write_dir: PathBuf,
+    /// The clock times of day (and `w`'s file names) are read on.
+    pub zone: Zone,
 }
 
 impl TuiState {
@@ -141,6 +144,7 @@ impl TuiState {
             page: Cell::new(10),
             frames: None,
             write_dir: PathBuf::from("."),
+            zone: Zone::default(),
         }
     }
 
@@ -182,7 +186,7 @@ impl TuiState {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let path = frames::file_name(&self.write_dir, now);
+        let path = frames::file_name(&self.write_dir, self.zone, now);
         self.message = Some(match source.write_pcapng(&wanted, &path) {
             Ok(w) => {
                 let mut m =
