@@ -4,7 +4,7 @@
 //!
 //! A terminal that goes away (the window closed, the SSH connection or the tmux pane gone) ends
 //! the view as `q` does: it hangs up, reads return end of file and writes fail with EIO, and the
-//! loop sees that ([`Keys`], [`terminal_gone`]) rather than waiting forever for keys.
+//! loop sees that (`Keys`, [`terminal_gone`]) rather than waiting forever for keys.
 //!
 //! `analyze --tui` feeds everything before the loop starts and passes no channel; live tracing
 //! passes the receiving end of a channel its capture side sends [`Feed`] items on.

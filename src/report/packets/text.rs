@@ -1,7 +1,7 @@
 //! One line per packet, like `tcpdump -n`: time of day with nanoseconds (local time unless
-//! `--utc`, as [`TimeOfDay`] says), the capture point,
-//! VLAN tags, then the outermost protocol summary (`ARP, Request who-has …`, `IP a > b: ICMP echo
-//! request, id …, seq …, length …`). Tunnels show the outer addresses, then the inner packet.
+//! `--utc`), the capture point, VLAN tags, then the outermost protocol summary (`ARP, Request
+//! who-has …`, `IP a > b: ICMP echo request, id …, seq …, length …`). Tunnels show the outer
+//! addresses, then the inner packet.
 
 use super::Record;
 use super::bytes::{hwaddr, ip, ipv4, mac};
