@@ -4,7 +4,7 @@
 //!
 //! The clock is a plain value ([`Zone`]) handed to each renderer by the command that made it.
 
-use std::io::Write as _;
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Local, NaiveDateTime, Utc};
 
@@ -60,32 +60,43 @@ impl Zone {
     }
 }
 
-/// Times of day written into a byte buffer, for listings of millions of packets: the calendar
-/// is looked up once per second of capture, not once per packet.
+/// Times of day `HH:MM:SS.nnnnnnnnn` appended to a buffer, for reports of millions of packets
+/// or exchanges: the calendar is looked up once per second of capture, not once per line.
 #[derive(Debug, Clone)]
 pub struct TimeOfDay {
     zone: Zone,
     /// The second whose `HH:MM:SS` is in `hms`.
     second: Option<u64>,
-    hms: Vec<u8>,
+    hms: String,
 }
 
 impl TimeOfDay {
     pub fn new(zone: Zone) -> TimeOfDay {
-        TimeOfDay { zone, second: None, hms: Vec::with_capacity(8) }
+        TimeOfDay { zone, second: None, hms: String::with_capacity(8) }
     }
 
-    /// Append `HH:MM:SS.nnnnnnnnn`, the time of day of `t_ns`.
-    pub fn write(&mut self, out: &mut Vec<u8>, t_ns: u64) {
+    /// `HH:MM:SS` of the second `t_ns` falls in.
+    fn hms(&mut self, t_ns: u64) -> &str {
         let second = t_ns / NS;
         if self.second != Some(second) {
             self.hms.clear();
             let _ = write!(self.hms, "{}", self.zone.at(second, 0).format("%H:%M:%S"));
             self.second = Some(second);
         }
-        out.extend_from_slice(&self.hms);
+        &self.hms
+    }
+
+    /// Append the time of day of `t_ns` to bytes.
+    pub fn write(&mut self, out: &mut Vec<u8>, t_ns: u64) {
+        out.extend_from_slice(self.hms(t_ns).as_bytes());
         out.push(b'.');
         decimal::padded(out, t_ns % NS, 9);
+    }
+
+    /// Append the time of day of `t_ns` to text.
+    pub fn push(&mut self, out: &mut String, t_ns: u64) {
+        out.push_str(self.hms(t_ns));
+        let _ = write!(out, ".{:09}", t_ns % NS);
     }
 }
 
@@ -116,6 +127,10 @@ mod tests {
             String::from_utf8_lossy(&out),
             "18:52:06.721234259 18:52:06.721234260 18:52:07.000000000 00:00:00.000000042 "
         );
+        let mut text = String::new();
+        clock.push(&mut text, T);
+        clock.push(&mut text, T + 1);
+        assert_eq!(text, "18:52:06.72123425918:52:06.721234260");
     }
 
     #[test]
@@ -132,8 +147,12 @@ mod tests {
             chrono::TimeDelta::seconds(i64::from(offset))
         );
         let mut out = Vec::new();
-        TimeOfDay::new(Zone::Local).write(&mut out, T);
+        let mut clock = TimeOfDay::new(Zone::Local);
+        clock.write(&mut out, T);
         assert_eq!(String::from_utf8_lossy(&out), Zone::Local.time_of_day(T));
+        let mut text = String::new();
+        clock.push(&mut text, T);
+        assert_eq!(text, Zone::Local.time_of_day(T));
         assert_eq!(Zone::default(), Zone::Local);
         assert_eq!((Zone::utc_if(true), Zone::utc_if(false)), (Zone::Utc, Zone::Local));
     }

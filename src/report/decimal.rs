@@ -2,10 +2,11 @@
 //! renderers that format by hand (the JSON report, the packet listing, times of day) turn numbers
 //! into text. No allocation, no formatting machinery.
 
-/// The decimal digits of `n`.
+/// The decimal digits of `n` (copied byte by byte: for such short runs that costs less than a
+/// call to `memcpy`, measured on `analyze --packets --json`).
 #[inline]
 pub fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend(itoa::Buffer::new().format(n).bytes());
 }
 
 /// The decimal digits of `n`, zero-padded on the left to `width`: `000000042`.
@@ -14,7 +15,7 @@ pub fn padded(out: &mut Vec<u8>, n: u64, width: usize) {
     let mut buf = itoa::Buffer::new();
     let digits = buf.format(n);
     out.extend(std::iter::repeat_n(b'0', width.saturating_sub(digits.len())));
-    out.extend_from_slice(digits.as_bytes());
+    out.extend(digits.bytes());
 }
 
 #[cfg(test)]

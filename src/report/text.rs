@@ -13,19 +13,19 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::line::Line;
 use crate::core::netfilter::NfNote;
 use crate::core::verdict::Cause;
-use crate::report::clock::Zone;
+use crate::report::clock::{TimeOfDay, Zone};
 use crate::report::trace::{Summary, TraceReport, name};
 
 pub struct TextTrace<'w> {
     out: Box<dyn Write + 'w>,
     line: String,
-    /// The clock times of day are read on.
-    zone: Zone,
+    /// Writes the times of day.
+    clock: TimeOfDay,
 }
 
 impl<'w> TextTrace<'w> {
     pub fn new(out: Box<dyn Write + 'w>, zone: Zone) -> Self {
-        TextTrace { out, line: String::with_capacity(512), zone }
+        TextTrace { out, line: String::with_capacity(512), clock: TimeOfDay::new(zone) }
     }
 }
 
@@ -39,7 +39,14 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
-fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize, zone: Zone) {
+fn leg(
+    out: &mut String,
+    label: &str,
+    leg: &Leg,
+    names: &[String],
+    total: usize,
+    clock: &mut TimeOfDay,
+) {
     let _ = write!(out, "  {label:<8} ");
     let mut prev = None;
     for (i, h) in leg.journey.hops.iter().enumerate() {
@@ -83,12 +90,9 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize,
                 );
             }
             NfNote::KernelDrop(d) => {
-                let _ = writeln!(
-                    out,
-                    "           kernel drop {} ({})",
-                    d.describe(),
-                    zone.time_of_day(d.t_ns)
-                );
+                let _ = write!(out, "           kernel drop {} (", d.describe());
+                clock.push(out, d.t_ns);
+                out.push_str(")\n");
             }
         }
     }
@@ -96,7 +100,7 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize,
 
 impl TraceReport for TextTrace<'_> {
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()> {
-        let (out, zone) = (&mut self.line, self.zone);
+        let (out, clock) = (&mut self.line, &mut self.clock);
         out.clear();
         let kind = match ex.kind {
             ExchangeKind::Arp => "ARP",
@@ -107,21 +111,21 @@ impl TraceReport for TextTrace<'_> {
             ExchangeKind::TcpConnect | ExchangeKind::Tcp => "TCP",
             ExchangeKind::Udp => "UDP",
         };
-        let t = zone.time_of_day(ex.request.journey.first_t());
-        let _ = write!(out, "{t}  {kind} {}", ex.summary());
+        clock.push(out, ex.request.journey.first_t());
+        let _ = write!(out, "  {kind} {}", ex.summary());
         if let Some(rtt) = ex.rtt_ns {
             let _ = write!(out, "  rtt {}", duration(rtt));
         }
         out.push('\n');
         let total = line.len();
-        leg(out, "request", &ex.request, names, total, zone);
+        leg(out, "request", &ex.request, names, total, clock);
         match &ex.reply {
-            Some(r) => leg(out, "reply", r, names, total, zone),
+            Some(r) => leg(out, "reply", r, names, total, clock),
             None if ex.expects_reply => out.push_str("  reply    ✗ none\n"),
             None => {}
         }
         for e in &ex.errors {
-            leg(out, "error", e, names, total, zone);
+            leg(out, "error", e, names, total, clock);
         }
         self.out.write_all(out.as_bytes())
     }
