@@ -136,8 +136,9 @@ fn analyze_tui_ends_like_q_when_its_terminal_goes_away() {
     }
     let file =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/healthy/1-nginx-1_eth0.pcap");
-    let dir = std::env::temp_dir().join(format!("vtrace-tmux-gone-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    // Removed when the test ends, pass or fail.
+    let tmp = tempfile::Builder::new().prefix("vtrace-tmux-gone-").tempdir().expect("temp dir");
+    let dir = tmp.path();
     let (pid_file, rc_file, err_file) = (dir.join("pid"), dir.join("rc"), dir.join("stderr"));
     // vtrace runs in a session of its own (setsid), so the hang-up of the pane's terminal sends
     // it no SIGHUP: a terminal where read(2) returns 0 and write(2) fails with EIO is all it
@@ -198,7 +199,6 @@ fn analyze_tui_ends_like_q_when_its_terminal_goes_away() {
     drop(vtrace);
     let rc = std::fs::read_to_string(&rc_file).unwrap_or_default();
     let stderr = std::fs::read_to_string(&err_file).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(!alive, "vtrace still runs 10 s after its terminal went away");
     // As after `q`: the exit code of the verdict (reachable), no error, no panic.
     assert_eq!(rc.trim(), "0", "exit code; stderr: {stderr}");
