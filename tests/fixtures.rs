@@ -127,3 +127,31 @@ fn reply_drop() {
 fn two_faults() {
     check("two-faults");
 }
+
+/// Times of day are local (the zone of `TZ`, here a POSIX rule: UTC+05:30, no zone files
+/// needed) unless `--utc`, given before or after the command; JSON keeps nanoseconds.
+#[test]
+fn times_of_day_are_local_unless_utc() {
+    let file = fixtures().join("healthy/1-nginx-1_eth0.pcap");
+    let first_line = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vtrace"))
+            .env("TZ", "IST-5:30")
+            .args(args)
+            .arg(&file)
+            .output()
+            .expect("run vtrace");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_owned()
+    };
+    // The first frame: 2026-11-27 21:02:49.008525613 UTC.
+    let packets = first_line(&["analyze", "--packets"]);
+    assert!(packets.starts_with("02:32:49.008525613 1-nginx-1_eth0 ARP"), "{packets}");
+    let packets = first_line(&["analyze", "--packets", "--utc"]);
+    assert!(packets.starts_with("21:02:49.008525613 1-nginx-1_eth0 ARP"), "{packets}");
+    let report = first_line(&["analyze"]);
+    assert!(report.starts_with("02:32:49.008525613  ARP who-has"), "{report}");
+    let report = first_line(&["--utc", "analyze"]);
+    assert!(report.starts_with("21:02:49.008525613  ARP who-has"), "{report}");
+    let json = first_line(&["analyze", "--packets", "--json"]);
+    assert!(json.contains("\"t_ns\":1795813369008525613"), "{json}");
+}

@@ -122,8 +122,8 @@ fn analyze_input(data: &[u8]) -> Option<Analyzed> {
     let (mut text_out, mut json_out) = (Vec::new(), Vec::new());
     let mut exchanges = 0;
     let verdict = {
-        let mut text = renderer(false, Box::new(&mut text_out));
-        let mut json = renderer(true, Box::new(&mut json_out));
+        let mut text = renderer(false, vtrace::report::clock::Zone::Utc, Box::new(&mut text_out));
+        let mut json = renderer(true, vtrace::report::clock::Zone::Utc, Box::new(&mut json_out));
         let mut render = |analysis: &mut Analysis| {
             analysis.drain(|ex, line| {
                 exchanges += 1;

@@ -548,7 +548,7 @@ fn the_tui_with_its_ring_full_stays_bounded() {
     // 2 000 exchanges: the ring is full long before the mark, and its spool (2 KiB an exchange,
     // 4 MiB) wraps over and over.
     let r = scenario("TUI", Traffic::ECHOES, |mark| watch_in_tui(&lab, &tmux, mark, 2_000));
-    // The view closes at the end of the replay, maybe before the verdict reached it: exit 1.
+    // The view closes once the replay's verdict is shown; its exit status follows the verdict.
     assert!(matches!(r.code, Some(0 | 1)), "{r:?}");
     only_the_replay_line(&r);
     // The frame spool was in use, its index bounded by the spool's size (a u32 a frame).

@@ -346,7 +346,8 @@ fn written_capture_reproduces_the_trace_offline() {
     let sidecar = dir.join("trace.pcapng.nft.json");
     std::fs::write(&sidecar, "stale").unwrap_or_else(|e| panic!("{e}"));
     let (_, _) = lab.ping(&["--write", &file_s, "--no-netfilter", "--no-drop-reasons"]);
-    let stale_left = sidecar.exists();
+    // Replaced by the run's own (it keeps its probe), never left as it was.
+    let stale_left = std::fs::read(&sidecar).is_ok_and(|b| b == b"stale");
     let (code, live) = lab.ping(&["--write", &file_s]);
     let traced = sidecar.exists();
     let offline = Command::new(BIN).args(["analyze", "--json", &file_s]).output();

@@ -9,6 +9,7 @@ use ratatui::backend::TestBackend;
 use vtrace::core::decode::decode;
 use vtrace::core::journey::Observation;
 use vtrace::core::line::PointIdx;
+use vtrace::report::clock::Zone;
 use vtrace::sys::pcapfile::CaptureReader;
 use vtrace::tui::action::Action;
 use vtrace::tui::load::Loader;
@@ -40,7 +41,10 @@ fn load(name: &str) -> TuiState {
     for obs in &all {
         loader.ingest(obs);
     }
-    loader.finish(&[0; 5])
+    let mut state = loader.finish(&[0; 5]);
+    // The snapshots show times of day: in UTC, whatever the zone of the machine.
+    state.zone = Zone::Utc;
+    state
 }
 
 fn draw(state: &TuiState, width: u16, height: u16) -> Terminal<TestBackend> {

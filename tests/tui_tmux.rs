@@ -1,11 +1,14 @@
 //! End to end: the real binary's `analyze --tui` on the veth-down fixture, in a detached tmux
 //! session of fixed size (a private tmux server, removed afterwards). The ladder shows the five
 //! point ids and the ✗ on the segment after host/docker0; `q` returns to the shell with the
-//! terminal out of raw mode. Without tmux: a failure under CI, else skipped with a notice.
+//! terminal out of raw mode. And a view whose terminal goes away ends as if `q` had been typed.
+//! Without tmux: a failure under CI, else skipped with a notice.
 
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::Tmux;
 
@@ -83,4 +86,121 @@ fn analyze_tui_in_tmux_shows_the_loss_and_restores_the_terminal() {
     let (rc, cooked) = tmux.exit_and_cooked();
     assert_eq!(rc, "1", "exit code 1 (not reachable) expected");
     assert!(cooked, "terminal left in raw mode");
+}
+
+/// Process `pid` while it runs, identified by its start time too (a pid can be reused); killed
+/// when dropped, so that a failing test leaves nothing behind.
+struct Running {
+    pid: i32,
+    start: Option<String>,
+}
+
+impl Running {
+    fn new(pid: i32) -> Running {
+        Running { pid, start: start_time(pid) }
+    }
+
+    fn alive(&self) -> bool {
+        self.start.is_some() && start_time(self.pid) == self.start
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.alive() {
+            let pid = nix::unistd::Pid::from_raw(self.pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// The start time of process `pid` (field 22 of /proc/PID/stat), or `None` when it has ended
+/// (gone, or a zombie).
+fn start_time(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (in parentheses): state is the first, start time the 20th.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    match fields.first() {
+        Some(&"Z" | &"X") | None => None,
+        Some(_) => fields.get(19).map(|s| (*s).to_owned()),
+    }
+}
+
+#[test]
+fn analyze_tui_ends_like_q_when_its_terminal_goes_away() {
+    let Some(tmux) = Tmux::start("tui-gone", 100, 30) else { return };
+    if Command::new("setsid").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: setsid is not installed (util-linux)");
+        return;
+    }
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/healthy/1-nginx-1_eth0.pcap");
+    // Removed when the test ends, pass or fail.
+    let tmp = tempfile::Builder::new().prefix("vtrace-tmux-gone-").tempdir().expect("temp dir");
+    let dir = tmp.path();
+    let (pid_file, rc_file, err_file) = (dir.join("pid"), dir.join("rc"), dir.join("stderr"));
+    // vtrace runs in a session of its own (setsid), so the hang-up of the pane's terminal sends
+    // it no SIGHUP: a terminal where read(2) returns 0 and write(2) fails with EIO is all it
+    // sees. The shell around it keeps its exit code.
+    let script = dir.join("run.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "sh -c 'echo $$ > \"$0\"; exec \"$@\"' '{}' '{}' analyze --tui '{}' 2>'{}'\n\
+             echo $? > '{}'\n",
+            pid_file.display(),
+            env!("CARGO_BIN_EXE_vtrace"),
+            file.display(),
+            err_file.display(),
+            rc_file.display()
+        ),
+    )
+    .expect("script");
+    let script = script.display().to_string();
+    let started = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "gone",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "env",
+        "TERM=xterm-256color",
+        "setsid",
+        "-w",
+        "sh",
+        &script,
+    ]);
+    assert!(started.status.success(), "tmux new-session: {started:?}");
+    let pane = || {
+        let out = tmux.cmd(&["capture-pane", "-p", "-t", "gone"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let give_up = Instant::now() + Duration::from_secs(20);
+    while !pane().contains("verdict") {
+        assert!(Instant::now() < give_up, "the view never showed:\n{}", pane());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse().ok());
+    let vtrace = Running::new(pid.expect("the pid of vtrace"));
+    assert!(vtrace.alive(), "vtrace ended before its terminal went away");
+
+    let killed = tmux.cmd(&["kill-session", "-t", "gone"]);
+    assert!(killed.status.success(), "tmux kill-session: {killed:?}");
+    // A generous give-up, not a measure: the view notices within a tick.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while (vtrace.alive() || !rc_file.exists()) && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let alive = vtrace.alive();
+    drop(vtrace);
+    let rc = std::fs::read_to_string(&rc_file).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&err_file).unwrap_or_default();
+    assert!(!alive, "vtrace still runs 10 s after its terminal went away");
+    // As after `q`: the exit code of the verdict (reachable), no error, no panic.
+    assert_eq!(rc.trim(), "0", "exit code; stderr: {stderr}");
+    assert!(stderr.is_empty(), "stderr: {stderr}");
 }

@@ -11,6 +11,7 @@ use vtrace::core::analysis::Analysis;
 use vtrace::core::decode::decode;
 use vtrace::core::journey::Observation;
 use vtrace::core::line::PointIdx;
+use vtrace::report::clock::Zone;
 use vtrace::report::trace::renderer;
 use vtrace::sys::pcapfile::CaptureReader;
 
@@ -28,8 +29,8 @@ fuzz_target!(|data: &[u8]| {
         analysis.add_point();
     }
     let names: Vec<String> = (0..POINTS).map(|p| format!("ns{p}/eth{p}")).collect();
-    let mut text = renderer(false, Box::new(std::io::sink()));
-    let mut json = renderer(true, Box::new(std::io::sink()));
+    let mut text = renderer(false, Zone::Local, Box::new(std::io::sink()));
+    let mut json = renderer(true, Zone::Local, Box::new(std::io::sink()));
     let mut frame_no = 0u64;
     while let Ok(Some(frame)) = reader.next_frame() {
         frame_no += 1;

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::report::clock::Zone;
+
 use crate::error::{ERROR_EXIT, Outcome, is_broken_pipe};
 
 /// Trace packets hop by hop through the virtual networks that connect Linux containers.
@@ -21,6 +23,9 @@ use crate::error::{ERROR_EXIT, Outcome, is_broken_pipe};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Show times of day (and name `w`'s files) in UTC instead of local time.
+    #[arg(long, global = true)]
+    pub utc: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +165,7 @@ impl From<Command> for crate::cmd::Command {
                 tui: a.tui,
                 ring: a.ring,
                 window: a.window,
+                zone: Zone::default(),
             }),
             Command::Lab(a) => C::Lab(a.into()),
             Command::Topo(a) => C::Topo(topo::Topo { endpoints: a.endpoints, json: a.json }),
@@ -182,27 +188,27 @@ fn parse_point(s: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// Parse `1s`, `250ms`, `10us`, `500ns`, `2m` or a bare number of seconds (`0.5`).
+/// Parse a duration as humantime does (`1s`, `250ms`, `10us`, `500ns`, `2m`, `1.5s`, `1h 30m`)
+/// or a bare number of seconds (`0.5`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 1s, 250ms)"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 1e-3,
-        "us" | "µs" => 1e-6,
-        "ns" => 1e-9,
-        "m" => 60.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ns, us, ms, s or m")),
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("invalid duration {s:?}: {e}"))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return s
+            .parse::<f64>()
+            .ok()
+            .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| format!("invalid duration {s:?} (e.g. 1s, 250ms, 0.5)"));
+    }
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration {s:?}: {e} (e.g. 1s, 250ms, 10us, 2m, 0.5)"))
 }
 
 /// Parse the command line, run the command, return the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match crate::cmd::run(cli.command.into()) {
+    let mut command: crate::cmd::Command = cli.command.into();
+    command.set_zone(crate::report::clock::Zone::utc_if(cli.utc));
+    match crate::cmd::run(command) {
         Ok(outcome) => outcome.exit_code(),
         Err(err) if is_broken_pipe(&err) => Outcome::Success.exit_code(),
         Err(err) => {
@@ -221,9 +227,23 @@ mod tests {
         assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("1h").is_err());
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("10µs"), Ok(Duration::from_micros(10)));
+        assert_eq!(parse_duration("500ns"), Ok(Duration::from_nanos(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration(" 1.5ms "), Ok(Duration::from_micros(1500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("1.2.3").is_err());
+        assert_eq!(
+            parse_duration("5x"),
+            Err("invalid duration \"5x\": unknown time unit \"x\", supported units: ns, us/µs, \
+                 ms, sec, min, hours, days, weeks, months, years (and few variations) \
+                 (e.g. 1s, 250ms, 10us, 2m, 0.5)"
+                .into())
+        );
     }
 
     #[test]

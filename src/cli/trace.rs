@@ -81,6 +81,7 @@ fn flags(out: TraceFlags, live: LiveOptions) -> LiveFlags {
         buffer_mib: live.buffer_size,
         snaplen: live.snaplen,
         replay: live.replay,
+        zone: Default::default(),
     }
 }
 

@@ -13,6 +13,7 @@ use anyhow::Result;
 
 use crate::core::verdict::Verdict;
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::report::trace;
 use crate::session::offline::{self, Offline};
 use crate::sys::stop::Stop;
@@ -31,6 +32,8 @@ pub struct Analyze {
     pub ring: usize,
     /// How long a packet may take across the points, and a reply to follow its request.
     pub window: Duration,
+    /// The clock text times of day are read on.
+    pub zone: Zone,
 }
 
 pub fn run(args: &Analyze, stop: &Stop) -> Result<Outcome> {
@@ -39,7 +42,7 @@ pub fn run(args: &Analyze, stop: &Stop) -> Result<Outcome> {
         window_ns: u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX),
     };
     if args.tui {
-        return crate::tui::analyze::run(&offline, args.ring, stop);
+        return crate::tui::analyze::run(&offline, args.ring, args.zone, stop);
     }
     if args.packets {
         return crate::cmd::packets::run(args);
@@ -47,7 +50,7 @@ pub fn run(args: &Analyze, stop: &Stop) -> Result<Outcome> {
     let inputs = offline::open(&offline)?;
     let stdout = std::io::stdout().lock();
     let mut report =
-        trace::renderer(args.json, Box::new(BufWriter::with_capacity(1 << 16, stdout)));
+        trace::renderer(args.json, args.zone, Box::new(BufWriter::with_capacity(1 << 16, stdout)));
     let analysed = offline::analyse(&offline, inputs, report.as_mut())?;
     drop(report);
     if let Some(err) = analysed.error {

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::core::path::PathPoint;
 use crate::core::topology::Topology;
 use crate::error::{Outcome, is_broken_pipe};
+use crate::report::clock::Zone;
 use crate::report::trace;
 use crate::session::live::{FrameTap, LiveConfig, interfaces, point_rows};
 use crate::session::sink::TraceReport;
@@ -40,6 +41,8 @@ pub struct LiveFlags {
     pub snaplen: u32,
     /// A capture file read in place of capturing (memory tests and benchmarks).
     pub replay: Option<PathBuf>,
+    /// The clock text times of day (and the view's `w` file names) are read on.
+    pub zone: Zone,
 }
 
 impl LiveFlags {
@@ -70,8 +73,8 @@ const SPOOL_PER_EXCHANGE: u64 = 2048;
 /// Where a live trace reports.
 #[derive(Debug)]
 pub enum Output {
-    /// Text or JSON on stdout.
-    Stream { json: bool },
+    /// Text or JSON on stdout (text times of day on `zone`'s clock).
+    Stream { json: bool, zone: Zone },
     /// The TUI: exchanges go over `feed`; `started` is signalled once every capture is active.
     Tui { feed: SyncSender<Feed>, started: SyncSender<()>, ring: usize },
 }
@@ -85,9 +88,9 @@ impl Output {
     /// Wire the output to a trace on `points`.
     pub fn wire<'w>(self, topo: &Topology, points: &[PathPoint], snaplen: u32) -> Wiring<'w> {
         match self {
-            Output::Stream { json } => {
+            Output::Stream { json, zone } => {
                 let out = Box::new(BufWriter::new(std::io::stdout().lock()));
-                (Box::new(Flushed(trace::renderer(json, out))), None, Box::new(|| {}))
+                (Box::new(Flushed(trace::renderer(json, zone, out))), None, Box::new(|| {}))
             }
             Output::Tui { feed, started, ring } => {
                 let bytes = (ring as u64).saturating_mul(SPOOL_PER_EXCHANGE);
@@ -137,10 +140,11 @@ impl TraceReport for Flushed<'_> {
 /// Run `trace` on a thread of its own and show it in the TUI on this one. The TUI opens once the
 /// captures are active (an error before that is returned as is, without a TUI) and stays open
 /// after the trace ends, until the user quits; quitting early stops the trace.
-pub fn with_tui<F>(command: String, ring: usize, stop: &Stop, trace: F) -> Result<Outcome>
+pub fn with_tui<F>(command: String, flags: &LiveFlags, stop: &Stop, trace: F) -> Result<Outcome>
 where
     F: FnOnce(Output) -> Result<Outcome> + Send + 'static,
 {
+    let (ring, zone) = (flags.ring, flags.zone);
     let (feed, feed_rx) = sync_channel(FEED_QUEUE);
     let (started, started_rx) = sync_channel(1);
     let worker = std::thread::Builder::new()
@@ -154,6 +158,8 @@ where
         return join(worker);
     }
     let mut state = TuiState::new(command, ring);
+    state.zone = zone;
+    state.quit_when_done = flags.replay.is_some();
     let shown = crate::tui::run(&mut state, Some(feed_rx), stop);
     stop.request();
     let outcome = join(worker);

@@ -15,6 +15,7 @@ pub mod watch;
 use anyhow::{Context, Result};
 
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::sys::privilege::{Cap, LIVE};
 use crate::sys::stop::Stop;
 
@@ -28,6 +29,19 @@ pub enum Command {
     Watch(watch::Watch),
     Demo(demo::Demo),
     Cleanup(cleanup::Cleanup),
+}
+
+impl Command {
+    /// Read text times of day (and name the view's files) on `zone`'s clock.
+    pub fn set_zone(&mut self, zone: Zone) {
+        match self {
+            Command::Analyze(a) => a.zone = zone,
+            Command::Ping(p) => p.flags.zone = zone,
+            Command::Watch(w) => w.flags.zone = zone,
+            Command::Demo(d) => d.flags.zone = zone,
+            Command::Lab(_) | Command::Topo(_) | Command::Cleanup(_) => {}
+        }
+    }
 }
 
 /// Run one command.

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use crate::cmd::analyze::Analyze;
 use crate::core::decode::decode;
 use crate::error::Outcome;
+use crate::report::clock::TimeOfDay;
 use crate::report::packets::{Record, json_line, text_line};
 use crate::session::inputs::{self, Input, point_id};
 
@@ -20,11 +21,14 @@ const FLUSH_AT: usize = 64 * 1024;
 
 pub fn run(args: &Analyze) -> Result<Outcome> {
     let inputs = inputs::open_all(&args.files)?;
-    let render = if args.json { json_line } else { text_line };
+    let mut clock = TimeOfDay::new(args.zone);
+    let mut render = |out: &mut Vec<u8>, r: &Record<'_>| {
+        if args.json { json_line(out, r) } else { text_line(out, r, &mut clock) }
+    };
     let mut stdout = io::stdout().lock();
     let mut out = Vec::with_capacity(FLUSH_AT * 2);
     for mut input in inputs {
-        let listed = list_file(&mut input, render, &mut out, &mut stdout);
+        let listed = list_file(&mut input, &mut render, &mut out, &mut stdout);
         stdout.write_all(&out).context("writing the packet list")?;
         out.clear();
         listed?;
@@ -37,7 +41,7 @@ pub fn run(args: &Analyze) -> Result<Outcome> {
 /// was listed before it.
 fn list_file(
     input: &mut Input,
-    render: fn(&mut Vec<u8>, &Record<'_>),
+    render: &mut impl FnMut(&mut Vec<u8>, &Record<'_>),
     out: &mut Vec<u8>,
     sink: &mut impl Write,
 ) -> Result<()> {

@@ -55,11 +55,11 @@ pub struct Ping {
 
 pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
     if args.flags.wants_tui() {
-        let (args, s) = (args.clone(), stop.clone());
+        let (owned, s) = (args.clone(), stop.clone());
         let command = format!("ping {} → {}", args.src, args.dst);
-        return with_tui(command, args.flags.ring, stop, move |out| trace(&args, out, &s));
+        return with_tui(command, &args.flags, stop, move |out| trace(&owned, out, &s));
     }
-    trace(args, Output::Stream { json: args.flags.json }, stop)
+    trace(args, Output::Stream { json: args.flags.json, zone: args.flags.zone }, stop)
 }
 
 /// The trace itself, reporting to `output`.

@@ -41,11 +41,11 @@ pub struct Watch {
 
 pub fn run(args: &Watch, stop: &Stop) -> Result<Outcome> {
     if args.flags.wants_tui() {
-        let (args, s) = (args.clone(), stop.clone());
+        let (owned, s) = (args.clone(), stop.clone());
         let command = format!("watch {}", args.endpoints.join(" "));
-        return with_tui(command, args.flags.ring, stop, move |out| watch(&args, out, &s));
+        return with_tui(command, &args.flags, stop, move |out| watch(&owned, out, &s));
     }
-    watch(args, Output::Stream { json: args.flags.json }, stop)
+    watch(args, Output::Stream { json: args.flags.json, zone: args.flags.zone }, stop)
 }
 
 /// Watch until stopped or `--duration`, reporting to `output`.

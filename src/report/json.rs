@@ -12,6 +12,7 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::journey::Journey;
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
+use crate::report::decimal::num;
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{Summary, TraceReport, name};
 
@@ -37,10 +38,6 @@ impl<'w> JsonTrace<'w> {
 
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
-}
-
-fn num(buf: &mut Vec<u8>, n: impl itoa::Integer) {
-    buf.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn point(buf: &mut Vec<u8>, ids: &[String], p: Option<PointIdx>) {

@@ -1,5 +1,7 @@
 //! Renderers of core results: text for people, JSON for scripts. Serde DTOs live here, not in core.
 
+pub mod clock;
+pub(crate) mod decimal;
 pub mod json;
 pub mod packets;
 pub mod text;

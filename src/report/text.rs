@@ -13,16 +13,19 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::line::Line;
 use crate::core::netfilter::NfNote;
 use crate::core::verdict::Cause;
+use crate::report::clock::{TimeOfDay, Zone};
 use crate::report::trace::{Summary, TraceReport, name};
 
 pub struct TextTrace<'w> {
     out: Box<dyn Write + 'w>,
     line: String,
+    /// Writes the times of day.
+    clock: TimeOfDay,
 }
 
 impl<'w> TextTrace<'w> {
-    pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        TextTrace { out, line: String::with_capacity(512) }
+    pub fn new(out: Box<dyn Write + 'w>, zone: Zone) -> Self {
+        TextTrace { out, line: String::with_capacity(512), clock: TimeOfDay::new(zone) }
     }
 }
 
@@ -36,14 +39,14 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
-/// Time of day (UTC) with nanoseconds: `20:47:20.721234259`.
-pub fn time_of_day(t_ns: u64) -> String {
-    let secs = t_ns / 1_000_000_000;
-    let day = secs % 86_400;
-    format!("{:02}:{:02}:{:02}.{:09}", day / 3600, day % 3600 / 60, day % 60, t_ns % 1_000_000_000)
-}
-
-fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize) {
+fn leg(
+    out: &mut String,
+    label: &str,
+    leg: &Leg,
+    names: &[String],
+    total: usize,
+    clock: &mut TimeOfDay,
+) {
     let _ = write!(out, "  {label:<8} ");
     let mut prev = None;
     for (i, h) in leg.journey.hops.iter().enumerate() {
@@ -88,12 +91,9 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize)
                 );
             }
             NfNote::KernelDrop(d) => {
-                let _ = writeln!(
-                    out,
-                    "           kernel drop {} ({})",
-                    d.describe(),
-                    time_of_day(d.t_ns)
-                );
+                let _ = write!(out, "           kernel drop {} (", d.describe());
+                clock.push(out, d.t_ns);
+                out.push_str(")\n");
             }
         }
     }
@@ -101,7 +101,7 @@ fn leg(out: &mut String, label: &str, leg: &Leg, names: &[String], total: usize)
 
 impl TraceReport for TextTrace<'_> {
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()> {
-        let out = &mut self.line;
+        let (out, clock) = (&mut self.line, &mut self.clock);
         out.clear();
         let kind = match ex.kind {
             ExchangeKind::Arp => "ARP",
@@ -112,21 +112,21 @@ impl TraceReport for TextTrace<'_> {
             ExchangeKind::TcpConnect | ExchangeKind::Tcp => "TCP",
             ExchangeKind::Udp => "UDP",
         };
-        let _ =
-            write!(out, "{}  {kind} {}", time_of_day(ex.request.journey.first_t()), ex.summary());
+        clock.push(out, ex.request.journey.first_t());
+        let _ = write!(out, "  {kind} {}", ex.summary());
         if let Some(rtt) = ex.rtt_ns {
             let _ = write!(out, "  rtt {}", duration(rtt));
         }
         out.push('\n');
         let total = line.len();
-        leg(out, "request", &ex.request, names, total);
+        leg(out, "request", &ex.request, names, total, clock);
         match &ex.reply {
-            Some(r) => leg(out, "reply", r, names, total),
+            Some(r) => leg(out, "reply", r, names, total, clock),
             None if ex.expects_reply => out.push_str("  reply    ✗ none\n"),
             None => {}
         }
         for e in &ex.errors {
-            leg(out, "error", e, names, total);
+            leg(out, "error", e, names, total, clock);
         }
         self.out.write_all(out.as_bytes())
     }
@@ -180,10 +180,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_and_times() {
+    fn durations() {
         assert_eq!(duration(0), "0ns");
         assert_eq!(duration(7_900), "7.9µs");
         assert_eq!(duration(1_200_000), "1.20ms");
-        assert_eq!(time_of_day(1_795_805_526_721_234_259), "18:52:06.721234259");
     }
 }

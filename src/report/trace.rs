@@ -4,12 +4,17 @@
 use std::io::Write;
 
 use crate::core::line::PointIdx;
+use crate::report::clock::Zone;
 use crate::report::{json, text};
 pub use crate::session::sink::{PointRow, Summary, TraceReport};
 
-/// The renderer for `--json` or text.
-pub fn renderer<'w>(json: bool, out: Box<dyn Write + 'w>) -> Box<dyn TraceReport + 'w> {
-    if json { Box::new(json::JsonTrace::new(out)) } else { Box::new(text::TextTrace::new(out)) }
+/// The renderer for `--json` or text (times of day on `zone`'s clock; JSON has nanoseconds).
+pub fn renderer<'w>(json: bool, zone: Zone, out: Box<dyn Write + 'w>) -> Box<dyn TraceReport + 'w> {
+    if json {
+        Box::new(json::JsonTrace::new(out))
+    } else {
+        Box::new(text::TextTrace::new(out, zone))
+    }
 }
 
 /// Name of a point, `?` when unknown.

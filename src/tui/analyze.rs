@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Result, bail};
 
 use crate::error::Outcome;
+use crate::report::clock::Zone;
 use crate::session::offline::{self, Offline};
 use crate::sys::stop::Stop;
 use crate::tui::feed::StateReport;
@@ -16,13 +17,14 @@ use crate::tui::frames::CaptureFiles;
 use crate::tui::state::TuiState;
 
 /// Analyse `offline` and show it; `ring`: exchanges the view keeps.
-pub fn run(offline: &Offline, ring: usize, stop: &Stop) -> Result<Outcome> {
+pub fn run(offline: &Offline, ring: usize, zone: Zone, stop: &Stop) -> Result<Outcome> {
     if !std::io::stdout().is_terminal() {
         bail!("--tui needs a terminal on stdout: drop --tui for the text report (or add --json)");
     }
     let inputs = offline::open(offline)?;
     let command = format!("analyze ({} capture files)", inputs.len());
     let mut state = TuiState::new(command, ring);
+    state.zone = zone;
     let analysed = offline::analyse(offline, inputs, &mut StateReport { state: &mut state })?;
     if let Some(err) = analysed.error {
         return Err(err);

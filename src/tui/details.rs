@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 use crate::core::exchange::{Exchange, Leg};
 use crate::core::netfilter::NfNote;
 use crate::core::packet::Packet;
-use crate::report::text::{duration, time_of_day};
+use crate::report::text::duration;
 use crate::tui::state::{Pane, TuiState};
 use crate::tui::style::{border, title};
 
@@ -51,7 +51,7 @@ fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
             let _ = write!(l, " +{}", duration(h.t_ns.saturating_sub(prev.t_ns)));
         }
         out.push(l);
-        out.push(format!("time  {} frame {}", time_of_day(h.t_ns), h.frame));
+        out.push(format!("time  {} frame {}", s.zone.time_of_day(h.t_ns), h.frame));
     }
     headers(&mut out, &leg.journey.packet);
     if let Some(rtt) = ex.rtt_ns {

@@ -2,14 +2,21 @@
 //! so that incoming results never block input. Terminal setup and restore happen here, on every
 //! exit path (ratatui's `try_init` installs a panic hook that restores the terminal too).
 //!
+//! A terminal that goes away (the window closed, the SSH connection or the tmux pane gone) ends
+//! the view as `q` does: it hangs up, reads return end of file and writes fail with EIO, and the
+//! loop sees that (`Keys`, [`terminal_gone`]) rather than waiting forever for keys.
+//!
 //! `analyze --tui` feeds everything before the loop starts and passes no channel; live tracing
 //! passes the receiving end of a channel its capture side sends [`Feed`] items on.
 
+use std::fs::File;
+use std::io::{self, IsTerminal, Write as _};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use crossterm::event::{self, Event};
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -19,7 +26,7 @@ use crate::core::line::PointIdx;
 use crate::core::verdict::Verdict;
 use crate::report::trace::PointRow;
 use crate::sys::stop::Stop;
-use crate::tui::action::action_for;
+use crate::tui::action::{Action, action_for};
 use crate::tui::frames::FrameSource;
 use crate::tui::state::TuiState;
 
@@ -63,28 +70,103 @@ pub fn apply(state: &mut TuiState, item: Feed) {
                 row.kernel_drops = kernel_drops.get(i).copied().unwrap_or(row.kernel_drops);
             }
         }
-        Feed::Verdict(v) => state.set_verdict(v),
+        Feed::Verdict(v) => {
+            state.set_verdict(v);
+            // A replayed file is over once its verdict is shown.
+            state.quit |= state.quit_when_done;
+        }
         Feed::Frames(source) => state.frames = Some(source),
     }
 }
 
-/// Take over the terminal, run the loop until the user quits, and give the terminal back.
-/// `stop` closes the view like `q` (SIGINT, SIGTERM, SIGHUP; the trace ending on its own does
-/// not: the view stays open until the user quits).
+/// Take over the terminal, run the loop until the user quits (or the terminal goes away), and
+/// give the terminal back. `stop` closes the view like `q` (SIGINT, SIGTERM, SIGHUP; the trace
+/// ending on its own does not: the view stays open until the user quits).
 pub fn run(state: &mut TuiState, feed: Option<Receiver<Feed>>, stop: &Stop) -> Result<()> {
-    let terminal = ratatui::try_init();
-    let result = match terminal {
-        Ok(mut terminal) => run_on(&mut terminal, state, feed, stop, read_event),
+    let result = match ratatui::try_init() {
+        Ok(mut terminal) => {
+            let mut keys = Keys::open();
+            let result = run_on(&mut terminal, state, feed, stop, |wait| keys.next(wait));
+            if keys.hung_up() {
+                // Nothing to give back; dropping the terminal would write to it and, when that
+                // fails, panic printing so to a stderr that is gone too.
+                std::mem::forget(terminal);
+                return result;
+            }
+            result
+        }
         Err(e) => Err(anyhow::Error::new(e)
             .context("setting up the terminal for the TUI (is stdout a terminal?)")),
     };
-    ratatui::restore();
+    if let Err(e) = ratatui::try_restore() {
+        let _ = writeln!(io::stderr(), "vtrace: restoring the terminal: {e}");
+    }
     result
 }
 
-/// Wait up to `timeout` for a terminal event.
-fn read_event(timeout: Duration) -> std::io::Result<Option<Event>> {
-    if event::poll(timeout)? { event::read().map(Some) } else { Ok(None) }
+/// True when an error of the terminal says it went away: end of file (a terminal that hung up
+/// reads as empty), EIO (writing to it), ENXIO or ENODEV (its device is gone).
+pub fn terminal_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::UnexpectedEof
+        || matches!(e.raw_os_error(), Some(libc::EIO | libc::ENXIO | libc::ENODEV))
+}
+
+/// The keyboard: terminal events from crossterm, on a terminal watched for a hang-up first.
+///
+/// crossterm 0.28 never returns from `poll` or `read` once its terminal has hung up: the
+/// terminal stays readable, read(2) returns 0 (or fails with EIO) and it reads again, forever,
+/// at full CPU. So the terminal it reads (stdin when that is a terminal, else /dev/tty) is
+/// polled here first, and crossterm only asked for what is already there; a hang-up
+/// (POLLHUP, POLLERR, POLLNVAL) is reported as end of file. (Only a hang-up in the instant
+/// between the poll and crossterm's read is not caught.)
+struct Keys {
+    /// The terminal crossterm reads (a duplicate of stdin, or /dev/tty); `None`: not watched.
+    tty: Option<File>,
+}
+
+impl Keys {
+    fn open() -> Keys {
+        let stdin = io::stdin();
+        let tty = if stdin.is_terminal() {
+            stdin.as_fd().try_clone_to_owned().map(File::from).ok()
+        } else {
+            File::open("/dev/tty").ok()
+        };
+        Keys { tty }
+    }
+
+    /// Wait up to `wait` for input on the terminal: whether it hung up.
+    fn wait(&self, wait: Duration) -> io::Result<bool> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let Some(tty) = &self.tty else { return Ok(false) };
+        let mut fds = [PollFd::new(tty.as_fd(), PollFlags::POLLIN)];
+        let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            // A signal (a resize, SIGINT…): the loop looks again.
+            Err(nix::errno::Errno::EINTR) => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+        Ok(fds[0].revents().is_some_and(|r| r.intersects(gone)))
+    }
+
+    /// True once the terminal hung up.
+    fn hung_up(&self) -> bool {
+        self.wait(Duration::ZERO).unwrap_or(false)
+    }
+
+    /// The next terminal event within `wait`; end of file when the terminal hung up.
+    fn next(&mut self, wait: Duration) -> io::Result<Option<Event>> {
+        if self.tty.is_none() {
+            return if event::poll(wait)? { event::read().map(Some) } else { Ok(None) };
+        }
+        if self.wait(wait)? {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the terminal hung up"));
+        }
+        // What is there already (keys, a resize): crossterm does not wait.
+        if event::poll(Duration::ZERO)? { event::read().map(Some) } else { Ok(None) }
+    }
 }
 
 /// The loop on any backend, with any source of terminal events (tests pass scripted ones).
@@ -93,7 +175,7 @@ pub fn run_on<B: Backend>(
     state: &mut TuiState,
     mut feed: Option<Receiver<Feed>>,
     stop: &Stop,
-    mut next_event: impl FnMut(Duration) -> std::io::Result<Option<Event>>,
+    mut next_event: impl FnMut(Duration) -> io::Result<Option<Event>>,
 ) -> Result<()> {
     // While results flow, the loop comes back for them every BUSY_WAIT (the live side waits
     // when the feed is full) and redraws at most every TICK; idle, it waits a TICK for keys.
@@ -102,19 +184,26 @@ pub fn run_on<B: Backend>(
     let mut keyed = true;
     while !state.quit && !stop.requested() {
         if keyed || !busy || drawn.is_none_or(|t| t.elapsed() >= TICK) {
-            terminal.draw(|f| f.render_widget(&*state, f.area())).context("drawing the TUI")?;
-            drawn = Some(Instant::now());
-        }
-        // Terminal events first: keys are handled however fast results arrive.
-        keyed = false;
-        let wait = if busy { BUSY_WAIT } else { TICK };
-        if let Some(ev) = next_event(wait).context("reading terminal events")? {
-            handle(state, ev);
-            keyed = true;
-            while let Some(ev) = next_event(Duration::ZERO).context("reading terminal events")? {
-                handle(state, ev);
+            match terminal.draw(|f| f.render_widget(&*state, f.area())) {
+                Ok(_) => drawn = Some(Instant::now()),
+                // As if the user quit: nobody is left to see the view.
+                Err(e) if terminal_gone(&e) => {
+                    state.update(Action::Quit);
+                    break;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context("drawing the TUI")),
             }
         }
+        // Terminal events first: keys are handled however fast results arrive.
+        let wait = if busy { BUSY_WAIT } else { TICK };
+        keyed = match take_events(state, wait, &mut next_event) {
+            Ok(keyed) => keyed,
+            Err(e) if terminal_gone(&e) => {
+                state.update(Action::Quit);
+                break;
+            }
+            Err(e) => return Err(anyhow::Error::new(e).context("reading terminal events")),
+        };
         busy = false;
         if let Some(rx) = &feed {
             for _ in 0..FEED_BUDGET {
@@ -135,11 +224,77 @@ pub fn run_on<B: Backend>(
     Ok(())
 }
 
+/// Wait up to `wait` for a terminal event, then take those already there (until one quits: what
+/// is typed after `q` is left to the shell); true when there was one.
+fn take_events(
+    state: &mut TuiState,
+    wait: Duration,
+    next_event: &mut impl FnMut(Duration) -> io::Result<Option<Event>>,
+) -> io::Result<bool> {
+    let Some(ev) = next_event(wait)? else { return Ok(false) };
+    handle(state, ev);
+    while !state.quit
+        && let Some(ev) = next_event(Duration::ZERO)?
+    {
+        handle(state, ev);
+    }
+    Ok(true)
+}
+
 fn handle(state: &mut TuiState, ev: Event) {
     // Resize needs nothing: the next draw lays out the new size.
     if let Event::Key(key) = ev
         && let Some(action) = action_for(key, state.mode)
     {
         state.update(action);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+
+    fn run_with(error: io::Error) -> (Result<()>, TuiState) {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("test terminal");
+        let mut state = TuiState::new("test", 10);
+        let mut error = Some(error);
+        let result = run_on(&mut terminal, &mut state, None, &Stop::new(), |_| {
+            error.take().map_or(Ok(None), Err)
+        });
+        (result, state)
+    }
+
+    #[test]
+    fn a_terminal_that_went_away_ends_the_view_like_q() {
+        for gone in [
+            io::Error::new(io::ErrorKind::UnexpectedEof, "the terminal hung up"),
+            io::Error::from_raw_os_error(libc::EIO),
+            io::Error::from_raw_os_error(libc::ENXIO),
+        ] {
+            let what = gone.to_string();
+            let (result, state) = run_with(gone);
+            assert!(result.is_ok() && state.quit, "{what}: {result:?}");
+        }
+        let (result, state) = run_with(io::Error::other("no such thing"));
+        let err = result.map_err(|e| format!("{e:#}")).err().unwrap_or_default();
+        assert_eq!(err, "reading terminal events: no such thing");
+        assert!(!state.quit);
+    }
+
+    #[test]
+    fn a_hang_up_is_seen_before_crossterm_reads() {
+        // A pipe stands for the terminal: closing its writer is what a hang-up looks like to
+        // poll(2) (POLLHUP).
+        let (reader, writer) = nix::unistd::pipe().expect("pipe");
+        let mut keys = Keys { tty: Some(File::from(reader)) };
+        assert!(!keys.hung_up());
+        drop(writer);
+        assert!(keys.hung_up());
+        let err = keys.next(Duration::from_secs(5)).map(|_| ()).map_err(|e| e.kind());
+        assert_eq!(err, Err(io::ErrorKind::UnexpectedEof));
     }
 }

@@ -10,6 +10,7 @@ use ratatui::layout::Rect;
 use ratatui::style::Modifier;
 use ratatui::widgets::{Block, Widget};
 
+use crate::report::clock::Zone;
 use crate::report::text::duration;
 use crate::tui::state::{Pane, Row, TuiState};
 use crate::tui::style::{self, border, dim, title};
@@ -56,7 +57,7 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
         }
         text.clear();
         let width = usize::from(inner.width);
-        line(&mut text, row, total, status, width >= WIDE);
+        line(&mut text, row, total, status, (width >= WIDE).then_some(s.zone));
         // Pad so the selection bar spans the pane.
         let _ = write!(text, "{:w$}", "", w = width.saturating_sub(text.chars().count()));
         buf.set_stringn(inner.x, y, &text, width, st);
@@ -78,14 +79,14 @@ fn scroll(offset: usize, selected: Option<usize>, height: usize, shown: usize) -
 const WIDE: usize = 100;
 
 /// `    1 20:47:20.721234 icmp  5/5 ✓    58.0µs  echo 172.18.0.2 > 172.18.0.3 id 1 seq 1`
-/// (without the time when `with_time` is false).
-fn line(out: &mut String, row: &Row, total: usize, status: style::Status, with_time: bool) {
+/// (the time of day on the clock of `time`, none without).
+fn line(out: &mut String, row: &Row, total: usize, status: style::Status, time: Option<Zone>) {
     let ex = &row.exchange;
     let reached = ex.request.journey.hops.len();
     let rtt = ex.rtt_ns.map_or_else(|| "-".to_owned(), duration);
     let _ = write!(out, "{:>6} ", row.n + 1);
-    if with_time {
-        let _ = write!(out, "{} ", style::clock(ex.request.journey.first_t()));
+    if let Some(zone) = time {
+        let _ = write!(out, "{} ", zone.time_of_day_us(ex.request.journey.first_t()));
     }
     let _ = write!(
         out,

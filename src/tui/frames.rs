@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 
 use crate::core::frame::LinkType;
 use crate::core::line::PointIdx;
+use crate::report::clock::Zone;
 use crate::sys::pcapfile::{CaptureReader, PcapngWriter, WriterInterface};
 
 /// A frame as hops name it: its capture point and its frame number there.
@@ -87,15 +88,9 @@ impl Spool {
     /// An unnamed file in the temporary directory (gone when closed, even after a crash) of
     /// `capacity` bytes at most, for frames of `interfaces` (by point index).
     pub fn new(capacity: u64, interfaces: Vec<WriterInterface>) -> Result<Spool> {
-        let dir = std::env::temp_dir();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_TMPFILE)
-            .mode(0o600)
-            .open(&dir)
-            .or_else(|_| named_then_removed(&dir))
-            .with_context(|| format!("creating the frame spool in {}", dir.display()))?;
+        let file = tempfile::tempfile().with_context(|| {
+            format!("creating the frame spool in {}", std::env::temp_dir().display())
+        })?;
         let capacity = capacity.clamp((SPOOL_BUF * 2) as u64, SPOOL_MAX);
         Ok(Spool {
             file,
@@ -256,21 +251,6 @@ impl Spool {
     }
 }
 
-/// A file of the temporary directory, unlinked at once (where O_TMPFILE is not supported).
-fn named_then_removed(dir: &Path) -> io::Result<File> {
-    let path = dir.join(format!("vtrace-spool-{}-{:x}", std::process::id(), rand_suffix()));
-    let file =
-        OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()))
-}
-
 /// No frames to write, and why (the live session could not create its spool).
 #[derive(Debug, Clone)]
 pub struct Unavailable(pub String);
@@ -418,18 +398,10 @@ fn read_next(r: &mut CaptureReader) -> Result<Option<Next>> {
     }))
 }
 
-/// A new file name in `dir` for `w`: `vtrace-YYYYMMDD-HHMMSS.pcapng` (UTC), `-2`, `-3`… when
-/// taken.
-pub fn file_name(dir: &Path, unix_secs: u64) -> PathBuf {
-    let days = unix_secs / 86_400;
-    let secs = unix_secs % 86_400;
-    let (y, m, d) = civil(days);
-    let stem = format!(
-        "vtrace-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    );
+/// A new file name in `dir` for `w`: `vtrace-YYYYMMDD-HHMMSS.pcapng` (the time `unix_secs` on
+/// `zone`'s clock), `-2`, `-3`… when taken.
+pub fn file_name(dir: &Path, zone: Zone, unix_secs: u64) -> PathBuf {
+    let stem = format!("vtrace-{}", zone.file_stamp(unix_secs));
     let mut path = dir.join(format!("{stem}.pcapng"));
     let mut n = 2;
     while path.exists() {
@@ -437,20 +409,6 @@ pub fn file_name(dir: &Path, unix_secs: u64) -> PathBuf {
         n += 1;
     }
     path
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil_from_days).
-fn civil(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -476,14 +434,14 @@ mod tests {
     }
 
     #[test]
-    fn names_are_utc_dates_and_never_overwrite() {
+    fn names_are_dates_on_the_clock_asked_and_never_overwrite() {
         let dir = std::env::temp_dir().join(format!("vtrace-names-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
         // 2026-11-27 23:05:09 UTC
-        let p = file_name(&dir, 1_795_820_709);
+        let p = file_name(&dir, Zone::Utc, 1_795_820_709);
         assert_eq!(p.file_name().and_then(|n| n.to_str()), Some("vtrace-20261127-230509.pcapng"));
         std::fs::write(&p, b"x").expect("write");
-        let q = file_name(&dir, 1_795_820_709);
+        let q = file_name(&dir, Zone::Utc, 1_795_820_709);
         assert_eq!(q.file_name().and_then(|n| n.to_str()), Some("vtrace-20261127-230509-2.pcapng"));
         let _ = std::fs::remove_dir_all(&dir);
     }

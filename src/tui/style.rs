@@ -67,11 +67,3 @@ pub fn border(focused: bool) -> Style {
 pub fn dim() -> Style {
     Style::new().fg(Color::DarkGray)
 }
-
-/// `20:47:20.721234` (UTC, microseconds).
-pub fn clock(t_ns: u64) -> String {
-    let secs = t_ns / 1_000_000_000;
-    let day = secs % 86_400;
-    let us = t_ns % 1_000_000_000 / 1_000;
-    format!("{:02}:{:02}:{:02}.{us:06}", day / 3600, day % 3600 / 60, day % 60)
-}

@@ -1,13 +1,15 @@
-//! Fast formatting primitives into a byte buffer: integers, addresses, JSON strings.
+//! Fast formatting primitives into a byte buffer: addresses and JSON strings (integers are
+//! [`crate::report::decimal`]'s).
 //!
-//! The listing writes millions of short fields, so each primitive grows the buffer by its maximum
-//! length (a constant-size fill the compiler inlines), writes its digits in place and truncates
-//! to the real length: no `memcpy` call and no intermediate copy per field.
+//! The listing writes millions of short fields, so a MAC address grows the buffer by its length
+//! (a constant-size fill the compiler inlines) and is written in place: no `memcpy` call and no
+//! intermediate copy.
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::core::packet::HwAddr;
+use crate::report::decimal::num;
 
 /// Let `write` fill up to `N` bytes at the end of `out`; it returns how many it wrote.
 #[inline(always)]
@@ -19,40 +21,6 @@ fn with_room<const N: usize>(out: &mut Vec<u8>, write: impl FnOnce(&mut [u8; N])
         None => 0,
     };
     out.truncate(start + len.min(N));
-}
-
-/// "00" to "99".
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-/// Decimal digits of `n` into the front of `buf`, two at a time; returns how many.
-#[inline(always)]
-fn digits(buf: &mut [u8], mut n: u64) -> usize {
-    let len = n.checked_ilog10().map_or(1, |l| l as usize + 1);
-    let mut i = len;
-    while n >= 10 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        i = i.saturating_sub(2);
-        if let (Some(dst), Some(src)) = (buf.get_mut(i..i + 2), PAIRS.get(pair..pair + 2)) {
-            dst.copy_from_slice(src);
-        }
-    }
-    if i == 1 {
-        if let Some(b) = buf.first_mut() {
-            *b = b'0' + n as u8;
-        }
-    }
-    len
-}
-
-#[inline(always)]
-pub(super) fn num(out: &mut Vec<u8>, n: impl Into<u64>) {
-    let n = n.into();
-    with_room::<20>(out, |room| digits(room, n));
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -90,21 +58,13 @@ pub(super) fn hwaddr(out: &mut Vec<u8>, a: &HwAddr) {
     }
 }
 
-#[inline(always)]
 pub(super) fn ipv4(out: &mut Vec<u8>, a: Ipv4Addr) {
-    with_room::<15>(out, |room| {
-        let mut len = 0;
-        for (i, octet) in a.octets().into_iter().enumerate() {
-            if i > 0 {
-                if let Some(b) = room.get_mut(len) {
-                    *b = b'.';
-                }
-                len += 1;
-            }
-            len += digits(room.get_mut(len..).unwrap_or_default(), u64::from(octet));
-        }
-        len
-    });
+    let [a, b, c, d] = a.octets();
+    num(out, a);
+    for octet in [b, c, d] {
+        out.push(b'.');
+        num(out, octet);
+    }
 }
 
 pub(super) fn ip(out: &mut Vec<u8>, a: IpAddr) {
@@ -154,9 +114,6 @@ mod tests {
 
     #[test]
     fn primitives() {
-        assert_eq!(text(|o| num(o, 0u8)), "x0");
-        assert_eq!(text(|o| num(o, 10u16)), "x10");
-        assert_eq!(text(|o| num(o, u64::MAX)), "x18446744073709551615");
         assert_eq!(text(|o| ipv4(o, Ipv4Addr::new(0, 10, 255, 100))), "x0.10.255.100");
         assert_eq!(text(|o| ipv4(o, Ipv4Addr::new(255, 255, 255, 255))), "x255.255.255.255");
         assert_eq!(text(|o| mac(o, &[0, 0x1b, 0xa0, 0xff, 9, 0x10])), "x00:1b:a0:ff:09:10");

@@ -6,8 +6,9 @@
 //! quotes. Written by hand into a reused buffer: this is the hot path of `--packets --json`.
 
 use super::Record;
-use super::bytes::{hwaddr, ip, ipv4, json_str, mac, num};
+use super::bytes::{hwaddr, ip, ipv4, json_str, mac};
 use crate::core::packet::{DecodeStatus, Echo, Ip, Packet, Quoted};
+use crate::report::decimal::num;
 
 /// A JSON object being written: tracks whether a comma is due.
 struct Obj<'o> {
@@ -36,7 +37,7 @@ impl<'o> Obj<'o> {
     }
 
     #[inline(always)]
-    fn num(&mut self, k: &str, n: impl Into<u64>) {
+    fn num(&mut self, k: &str, n: impl itoa::Integer) {
         num(self.key(k), n);
     }
 

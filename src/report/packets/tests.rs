@@ -4,6 +4,7 @@ use super::{Record, json_line, text_line};
 use crate::core::decode::decode;
 use crate::core::frame::{Frame, LinkType};
 use crate::core::packet::Packet;
+use crate::report::clock::{TimeOfDay, Zone};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
@@ -28,7 +29,7 @@ fn render(lt: u16, h: &str, point: &str) -> (String, String) {
         packet: &p,
     };
     let (mut text, mut json) = (Vec::new(), Vec::new());
-    text_line(&mut text, &r);
+    text_line(&mut text, &r, &mut TimeOfDay::new(Zone::Utc));
     json_line(&mut json, &r);
     (String::from_utf8_lossy(&text).into_owned(), String::from_utf8_lossy(&json).into_owned())
 }

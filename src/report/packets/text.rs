@@ -1,15 +1,18 @@
-//! One line per packet, like `tcpdump -n`: UTC time of day with nanoseconds, the capture point,
-//! VLAN tags, then the outermost protocol summary (`ARP, Request who-has …`, `IP a > b: ICMP echo
-//! request, id …, seq …, length …`). Tunnels show the outer addresses, then the inner packet.
+//! One line per packet, like `tcpdump -n`: time of day with nanoseconds (local time unless
+//! `--utc`), the capture point, VLAN tags, then the outermost protocol summary (`ARP, Request
+//! who-has …`, `IP a > b: ICMP echo request, id …, seq …, length …`). Tunnels show the outer
+//! addresses, then the inner packet.
 
 use super::Record;
-use super::bytes::{hwaddr, ip, ipv4, mac, num};
+use super::bytes::{hwaddr, ip, ipv4, mac};
 use crate::core::packet::{Arp, DecodeStatus, Icmp, Icmpv6, Ip, Packet, Ports};
+use crate::report::clock::TimeOfDay;
+use crate::report::decimal::num;
 
-/// Append the text line of `r`, and a newline.
-pub fn text_line(out: &mut Vec<u8>, r: &Record<'_>) {
+/// Append the text line of `r`, and a newline; `clock` writes its time of day.
+pub fn text_line(out: &mut Vec<u8>, r: &Record<'_>, clock: &mut TimeOfDay) {
     let p = r.packet;
-    time_of_day(out, r.t_ns);
+    clock.write(out, r.t_ns);
     out.push(b' ');
     out.extend_from_slice(r.point.as_bytes());
     out.push(b' ');
@@ -30,27 +33,6 @@ pub fn text_line(out: &mut Vec<u8>, r: &Record<'_>) {
         out.push(b']');
     }
     out.push(b'\n');
-}
-
-/// `HH:MM:SS.nnnnnnnnn` (UTC).
-fn time_of_day(out: &mut Vec<u8>, t_ns: u64) {
-    let secs = t_ns / 1_000_000_000;
-    let day = secs % 86_400;
-    for (i, v) in [day / 3600, day / 60 % 60, day % 60].into_iter().enumerate() {
-        if i > 0 {
-            out.push(b':');
-        }
-        padded(out, v, 2);
-    }
-    out.push(b'.');
-    padded(out, t_ns % 1_000_000_000, 9);
-}
-
-fn padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut buf = itoa::Buffer::new();
-    let s = buf.format(v);
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(s.len())));
-    out.extend_from_slice(s.as_bytes());
 }
 
 fn summary(out: &mut Vec<u8>, r: &Record<'_>) {

@@ -27,6 +27,7 @@ use crate::core::exchange::Exchange;
 use crate::core::line::PointIdx;
 use crate::core::packet::Mac;
 use crate::core::verdict::Verdict;
+use crate::report::clock::Zone;
 use crate::report::trace::PointRow;
 use crate::tui::action::InputMode;
 use crate::tui::frames::FrameSource;
@@ -121,6 +122,10 @@ pub struct TuiState {
     pub frames: Option<Arc<dyn FrameSource>>,
     /// Where `w` writes its files.
     pub write_dir: PathBuf,
+    /// The clock times of day (and `w`'s file names) are read on.
+    pub zone: Zone,
+    /// Close the view once the verdict arrives (a replayed file: nobody is watching live).
+    pub quit_when_done: bool,
 }
 
 impl TuiState {
@@ -153,6 +158,8 @@ impl TuiState {
             page: Cell::new(10),
             frames: None,
             write_dir: PathBuf::from("."),
+            zone: Zone::default(),
+            quit_when_done: false,
         }
     }
 

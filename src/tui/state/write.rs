@@ -42,7 +42,7 @@ impl TuiState {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let path = frames::file_name(&self.write_dir, now);
+        let path = frames::file_name(&self.write_dir, self.zone, now);
         self.message = Some(match source.write_pcapng(&wanted, &path) {
             Ok(w) => {
                 let mut m =
