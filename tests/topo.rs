@@ -265,7 +265,7 @@ fn links_addrs(label: &str) -> BTreeSet<(u32, String)> {
 /// Point ids of the path from `a` to namespace `b`.
 fn path_ids(topo: &Topology, a: &str, b: &str) -> Vec<String> {
     match path(topo, idx(topo, a), Target::Ns(idx(topo, b))) {
-        Ok(p) => p.points.into_iter().map(|x| x.point_id).collect(),
+        Ok(p) => p.points.into_iter().map(|x| x.point_id.into()).collect(),
         Err(e) => panic!("no path {a} → {b}: {e}"),
     }
 }

@@ -16,5 +16,6 @@ pub mod listen;
 pub mod netfilter;
 pub mod packet;
 pub mod path;
+pub mod point;
 pub mod topology;
 pub mod verdict;

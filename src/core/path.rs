@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
+use crate::core::point::PointId;
 use crate::core::topology::{IfIndex, LinkKind, NsIdx, RouteKind, Topology};
 
 /// Where the path goes.
@@ -78,7 +79,7 @@ impl Role {
 pub struct PathPoint {
     pub ns: NsIdx,
     /// `<namespace label>/<ifname>`.
-    pub point_id: String,
+    pub point_id: PointId,
     pub ifname: String,
     pub ifindex: IfIndex,
     pub role: Role,

@@ -141,7 +141,7 @@ impl<'w> Live<'w> {
             analysis,
             report,
             writer,
-            names: points.iter().map(|p| p.point_id.clone()).collect(),
+            names: points.iter().map(|p| p.point_id.to_string()).collect(),
             rows: point_rows(points),
             frame_no: 0,
             answered: 0,
@@ -412,7 +412,7 @@ fn capture_specs(topo: &Topology, points: &[PathPoint], filter: &str) -> Result<
                 .ok_or_else(|| anyhow!("capture point {} has no namespace", p.point_id))?;
             Ok(CaptureSpec {
                 point: i,
-                id: p.point_id.clone(),
+                id: p.point_id.to_string(),
                 netns: Netns::Path(ns.path.clone()),
                 ifname: p.ifname.clone(),
                 promisc: p.role == Role::Bridge,
@@ -440,7 +440,7 @@ pub fn interfaces(topo: &Topology, points: &[PathPoint], snaplen: u32) -> Vec<Wr
         .iter()
         .map(|p| WriterInterface {
             linktype: LinkType::ETHERNET,
-            name: p.point_id.clone(),
+            name: p.point_id.to_string(),
             description: format!(
                 "netns={} ifindex={} role={}",
                 topo.ns(p.ns).map_or("?", |n| n.label.as_str()),

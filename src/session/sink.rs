@@ -8,6 +8,7 @@ use std::io;
 use crate::core::exchange::Exchange;
 use crate::core::line::Line;
 use crate::core::path::Role;
+use crate::core::point::PointId;
 use crate::core::verdict::Verdict;
 
 /// A capture point as the report shows it.
@@ -27,10 +28,8 @@ impl PointRow {
     /// Split a point id into namespace label and interface name (the label may hold a `/`:
     /// `default/web/eth0`).
     pub fn new(id: &str, role: Option<Role>) -> PointRow {
-        let (netns, ifname) = match id.rsplit_once('/') {
-            Some((ns, ifname)) => (Some(ns.to_owned()), ifname.to_owned()),
-            None => (None, id.to_owned()),
-        };
+        let (netns, ifname) = PointId::split(id);
+        let (netns, ifname) = (netns.map(str::to_owned), ifname.to_owned());
         PointRow { id: id.to_owned(), netns, ifname, role, captured: 0, kernel_drops: 0 }
     }
 }

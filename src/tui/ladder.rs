@@ -170,7 +170,7 @@ fn netfilter_tags(s: &TuiState, cols: &Columns, inner: Rect, buf: &mut Buffer, y
     let hops = &leg.journey.hops;
     let ns_of = |h: &crate::core::journey::Hop| {
         let id = s.point_id(h.point);
-        id.rsplit_once('/').map_or(id, |(ns, _)| ns)
+        crate::core::point::PointId::split(id).0.unwrap_or(id)
     };
     let mut tags: Vec<(usize, bool)> = Vec::new();
     for d in leg.netfilter.iter().filter_map(NfNote::decision) {

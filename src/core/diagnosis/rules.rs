@@ -11,6 +11,7 @@
 
 use super::{Diagnosis, ProbeFacts};
 use crate::core::path::Path;
+use crate::core::point::PointId;
 use crate::core::topology::{Link, NsIdx, OperState, Topology};
 use crate::core::verdict::{Cause, Segment, Verdict};
 
@@ -105,7 +106,7 @@ pub fn qdisc_rises(path: &Path, before: &[QdiscCount], after: &[QdiscCount]) -> 
                 .map_or(0, |b| b.drops);
             if q.drops > old {
                 out.push(QdiscRise {
-                    point: p.point_id.clone(),
+                    point: p.point_id.to_string(),
                     kind: q.kind.clone(),
                     handle: q.handle.clone(),
                     dropped: q.drops - old,
@@ -139,7 +140,10 @@ pub fn tc_drop(
         .enumerate()
         .filter(|(i, _)| (from..=to).contains(i))
         .find_map(|(_, id)| rises.iter().find(|r| r.point == *id))?;
-    let (label, ifname) = q.point.rsplit_once('/').unwrap_or(("host", q.point.as_str()));
+    let (label, ifname) = match PointId::split(&q.point) {
+        (Some(label), ifname) => (label, ifname),
+        (None, ifname) => (crate::core::topology::HOST_LABEL, ifname),
+    };
     let show = format!("tc -s qdisc show dev {ifname}");
     Some(Diagnosis {
         cause: Cause::TcDrop,
@@ -229,8 +233,8 @@ mod tests {
         };
         let pt = |ns: usize, ifindex: u32, id: &str, role: Role| PathPoint {
             ns: NsIdx(ns),
-            point_id: id.into(),
-            ifname: id.split('/').nth(1).unwrap_or_default().into(),
+            point_id: PointId::parse(id),
+            ifname: PointId::split(id).1.into(),
             ifindex: IfIndex(ifindex),
             role,
         };

@@ -15,6 +15,7 @@ use super::key::PacketKey;
 use super::note::{NfNote, hop_of};
 use crate::core::exchange::Exchange;
 use crate::core::packet::Packet;
+use crate::core::point::PointId;
 
 /// A trace event's network and transport headers.
 type Headers = (Vec<u8>, Vec<u8>);
@@ -127,7 +128,10 @@ impl TraceBook {
                 .iter()
                 .map(|h| {
                     let id = names.get(h.point.index()).map_or("", String::as_str);
-                    id.rsplit_once('/').unwrap_or((id, ""))
+                    match PointId::split(id) {
+                        (Some(label), ifname) => (label, ifname),
+                        (None, _) => (id, ""),
+                    }
                 })
                 .collect();
             let mut notes: Vec<NfNote> = Vec::new();

@@ -21,6 +21,7 @@ pub use tables::{
     FdbEntry, FdbKind, NeighState, Neighbour, Route, RouteKind, RouteScope, prefix_contains,
 };
 
+use crate::core::point::PointId;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -91,10 +92,10 @@ impl Topology {
     }
 
     /// `<ns label>/<ifname>`, the id of a capture point.
-    pub fn point_id(&self, ns: NsIdx, ifindex: IfIndex) -> String {
+    pub fn point_id(&self, ns: NsIdx, ifindex: IfIndex) -> PointId {
         match self.ns(ns) {
-            Some(n) => format!("{}/{}", n.label, n.ifname(ifindex)),
-            None => format!("ns{}/if{ifindex}", ns.0),
+            Some(n) => PointId::new(&n.label, &n.ifname(ifindex)),
+            None => PointId::new(&format!("ns{}", ns.0), &format!("if{ifindex}")),
         }
     }
 

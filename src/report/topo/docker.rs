@@ -89,10 +89,10 @@ pub(super) fn docker_dto(
                 .iter()
                 .map(|p| DockerPortDto {
                     name: p.name.clone(),
-                    point: topo.point_id(b.ns, p.ifindex),
+                    point: topo.point_id(b.ns, p.ifindex).into(),
                     state: p.state.map(|s| s.as_str()),
                     container: p.container.clone(),
-                    peer: p.peer.map(|(ns, i)| topo.point_id(ns, i)),
+                    peer: p.peer.map(|(ns, i)| topo.point_id(ns, i).into()),
                 })
                 .collect()
         })
@@ -103,7 +103,7 @@ pub(super) fn docker_dto(
         driver: net.driver.clone(),
         bridge: net.bridge.clone(),
         bridge_netns: bridge.and_then(|b| topo.ns(b.ns)).map(|n| n.label.clone()),
-        bridge_point: bridge.map(|b| topo.point_id(b.ns, b.ifindex)),
+        bridge_point: bridge.map(|b| topo.point_id(b.ns, b.ifindex).into()),
         subnets: net.subnets.clone(),
         gateways: net.gateways.clone(),
         containers: net

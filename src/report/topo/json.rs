@@ -253,7 +253,7 @@ fn link_dto(topo: &Topology, idx: NsIdx, ns: &Namespace, l: &Link) -> LinkDto {
             netns: topo.ns(pns).map(|n| n.label.clone()).unwrap_or_default(),
             ifindex: pl.ifindex.0,
             ifname: pl.name.clone(),
-            point: topo.point_id(pns, pl.ifindex),
+            point: topo.point_id(pns, pl.ifindex).into(),
         }),
         bridge_port_state: l.bridge_port_state.map(|s| s.as_str()),
     }
@@ -281,7 +281,7 @@ fn path_dto(topo: &Topology, p: &PathResult) -> PathDto {
                 .points
                 .iter()
                 .map(|pt| PointDto {
-                    id: pt.point_id.clone(),
+                    id: pt.point_id.to_string(),
                     netns: topo.ns(pt.ns).map(|n| n.label.clone()).unwrap_or_default(),
                     ifname: pt.ifname.clone(),
                     ifindex: pt.ifindex.0,

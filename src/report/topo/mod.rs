@@ -50,7 +50,7 @@ fn veth_links(topo: &Topology, selection: &[NsIdx]) -> Vec<(String, String)> {
     topo.veth_pairs()
         .into_iter()
         .filter(|(a, b)| shown(a.0) || shown(b.0))
-        .map(|(a, b)| (topo.point_id(a.0, a.1), topo.point_id(b.0, b.1)))
+        .map(|(a, b)| (topo.point_id(a.0, a.1).into(), topo.point_id(b.0, b.1).into()))
         .collect()
 }
 
