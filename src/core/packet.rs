@@ -175,6 +175,8 @@ pub struct Ports {
     pub flags: u8,
     /// Bytes after the TCP/UDP header, from the IP length fields (what tcpdump calls `length`).
     pub payload_len: u16,
+    /// The rest of the TCP header (`None` for UDP).
+    pub tcp: Option<Tcp>,
 }
 
 impl Ports {
@@ -183,20 +185,30 @@ impl Ports {
     pub const RST: u8 = 0x04;
     pub const PSH: u8 = 0x08;
     pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
     pub const TCP: u8 = 6;
     pub const UDP: u8 = 17;
 
-    /// The flags the way tcpdump writes them: `S`, `S.`, `P.`, `F.`, `R`, `.`.
-    pub fn flag_letters(self) -> impl std::fmt::Display {
+    /// The flags the way tcpdump writes them, in its order: `S`, `S.`, `P.`, `F.`, `R`, `R.`,
+    /// `.`, `FSRPUEW` for all eight, `none` for none.
+    pub fn flag_letters(self) -> impl fmt::Display {
         struct Letters(u8);
-        impl std::fmt::Display for Letters {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        impl fmt::Display for Letters {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.0 == 0 {
+                    return f.write_str("none");
+                }
                 for (bit, c) in [
-                    (Ports::SYN, "S"),
                     (Ports::FIN, "F"),
-                    (Ports::PSH, "P"),
+                    (Ports::SYN, "S"),
                     (Ports::RST, "R"),
+                    (Ports::PSH, "P"),
                     (Ports::ACK, "."),
+                    (Ports::URG, "U"),
+                    (Ports::ECE, "E"),
+                    (Ports::CWR, "W"),
                 ] {
                     if self.0 & bit != 0 {
                         f.write_str(c)?;
@@ -206,6 +218,196 @@ impl Ports {
             }
         }
         Letters(self.flags)
+    }
+
+    /// The TCP header's MSS option, if it has one.
+    pub fn mss(self) -> Option<u16> {
+        self.tcp.and_then(|t| t.mss())
+    }
+}
+
+/// The TCP header past the ports and flags: sequence and acknowledgement numbers (absolute, as on
+/// the wire), window, urgent pointer and the options, kept as their bytes (at most 40) so that
+/// the packet stays `Copy`; [`TcpOptions::iter`] reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tcp {
+    pub seq: u32,
+    pub ack: u32,
+    /// The window field as sent (not scaled).
+    pub win: u16,
+    pub urg: u16,
+    pub options: TcpOptions,
+}
+
+impl Tcp {
+    /// The MSS option (SYN and SYN-ACK carry it), if present and readable.
+    pub fn mss(&self) -> Option<u16> {
+        self.options.iter().find_map(|o| match o.option {
+            TcpOption::Mss(mss) if o.odd_len.is_none() => Some(mss),
+            _ => None,
+        })
+    }
+}
+
+/// The bytes of a TCP header's options (the header holds at most 40).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TcpOptions {
+    bytes: [u8; 40],
+    len: u8,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions { bytes: [0; 40], len: 0 }
+    }
+}
+
+impl fmt::Debug for TcpOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl TcpOptions {
+    /// The first 40 bytes of `b` (a TCP header has no more).
+    pub fn new(b: &[u8]) -> Self {
+        let len = b.len().min(40);
+        let mut bytes = [0u8; 40];
+        bytes[..len].copy_from_slice(&b[..len]);
+        TcpOptions { bytes, len: len as u8 }
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The options in order, read the way tcpdump reads them: an option of a fixed size takes
+    /// that many bytes whatever its length byte says (then [`TcpOptionItem::odd_len`] has it),
+    /// `eol` ends the list, and an option whose length does not fit ends it with
+    /// [`TcpOption::Bad`].
+    pub fn iter(&self) -> TcpOptionIter<'_> {
+        TcpOptionIter { rest: self.as_bytes() }
+    }
+}
+
+/// One TCP option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpOption<'a> {
+    /// End of the option list (kind 0).
+    Eol,
+    /// No-operation (kind 1).
+    Nop,
+    /// Maximum segment size (kind 2).
+    Mss(u16),
+    /// Window scale shift (kind 3).
+    WindowScale(u8),
+    /// SACK permitted (kind 4).
+    SackPermitted,
+    /// SACK blocks (kind 5): pairs of left and right edges, 8 bytes each; [`sack_blocks`] reads
+    /// them (a length that is not a multiple of 8 is malformed).
+    Sack(&'a [u8]),
+    /// RFC 1072 echo (kind 6) and echo reply (kind 7).
+    Echo(u32),
+    EchoReply(u32),
+    /// Timestamps (kind 8).
+    Timestamp {
+        val: u32,
+        ecr: u32,
+    },
+    /// T/TCP connection counts: CC (11), CC.NEW (12), CC.ECHO (13).
+    Cc {
+        kind: u8,
+        value: u32,
+    },
+    /// Any other kind, with its data bytes.
+    Other {
+        kind: u8,
+        data: &'a [u8],
+    },
+    /// A length byte below 2 or past the end of the options, or data cut short: the rest of the
+    /// options cannot be read.
+    Bad,
+}
+
+/// The (left, right) edges of the blocks of a SACK option's data.
+pub fn sack_blocks(data: &[u8]) -> impl Iterator<Item = (u32, u32)> + '_ {
+    data.chunks_exact(8).map(|c| {
+        let be = |i: usize| c.get(i..i + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+        (be(0).unwrap_or_default(), be(4).unwrap_or_default())
+    })
+}
+
+/// An option and, when it disagrees with the option's fixed size, its length byte (tcpdump's
+/// `[len N]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOptionItem<'a> {
+    pub option: TcpOption<'a>,
+    pub odd_len: Option<u8>,
+}
+
+/// Iterator of [`TcpOptions::iter`].
+#[derive(Debug, Clone)]
+pub struct TcpOptionIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for TcpOptionIter<'a> {
+    type Item = TcpOptionItem<'a>;
+
+    fn next(&mut self) -> Option<TcpOptionItem<'a>> {
+        let (&kind, after_kind) = self.rest.split_first()?;
+        let item = |option| TcpOptionItem { option, odd_len: None };
+        match kind {
+            0 => {
+                self.rest = &[];
+                return Some(item(TcpOption::Eol));
+            }
+            1 => {
+                self.rest = after_kind;
+                return Some(item(TcpOption::Nop));
+            }
+            _ => {}
+        }
+        let bad = |it: &mut Self| {
+            it.rest = &[];
+            Some(item(TcpOption::Bad))
+        };
+        let Some((&len, body)) = after_kind.split_first() else { return bad(self) };
+        if len < 2 || usize::from(len) > self.rest.len() {
+            return bad(self);
+        }
+        // Fixed-size options take their size, whatever the length byte says (as tcpdump does).
+        let size = match kind {
+            2 => 2,
+            3 => 1,
+            4 => 0,
+            6 | 7 | 11..=13 => 4,
+            8 => 8,
+            _ => usize::from(len) - 2,
+        };
+        let Some(data) = body.get(..size) else { return bad(self) };
+        self.rest = body.get(size..).unwrap_or_default();
+        let byte = |i: usize| data.get(i).copied().unwrap_or_default();
+        let be32 = |i: usize| {
+            data.get(i..i + 4).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes)
+        };
+        let option = match kind {
+            2 => TcpOption::Mss(u16::from_be_bytes([byte(0), byte(1)])),
+            3 => TcpOption::WindowScale(byte(0)),
+            4 => TcpOption::SackPermitted,
+            5 => TcpOption::Sack(data),
+            6 => TcpOption::Echo(be32(0)),
+            7 => TcpOption::EchoReply(be32(0)),
+            8 => TcpOption::Timestamp { val: be32(0), ecr: be32(4) },
+            11..=13 => TcpOption::Cc { kind, value: be32(0) },
+            _ => TcpOption::Other { kind, data },
+        };
+        let odd_len = (size + 2 != usize::from(len)).then_some(len);
+        Some(TcpOptionItem { option, odd_len })
     }
 }
 

@@ -1,6 +1,8 @@
 //! The details pane: the decoded headers of the selected exchange's packet at the selected hop
-//! (point, time, frame), where its journeys were lost, and the netfilter decisions traced on
-//! them. Draws from the state; changes nothing.
+//! (point, time, frame), for TCP and UDP exchanges each leg's transport header (flags, sequence
+//! and acknowledgement numbers, window, MSS; or what the ICMP error that answered says), where
+//! its journeys were lost, and the netfilter decisions traced on them. Draws from the state;
+//! changes nothing.
 
 use std::fmt::Write as _;
 
@@ -9,10 +11,11 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
-use crate::core::exchange::{Exchange, Leg};
+use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::netfilter::NfNote;
-use crate::core::packet::Packet;
+use crate::core::packet::{Packet, Ports};
 use crate::report::text::duration;
+use crate::tui::legs::{Legs, icmp_name, legs};
 use crate::tui::state::{Pane, TuiState};
 use crate::tui::style::{border, title};
 
@@ -32,18 +35,21 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
-/// The leg and hop the hop cursor points at (request hops first, then reply hops).
-fn at_hop(ex: &Exchange, hop: usize) -> (&'static str, &Leg, usize) {
-    let n = ex.request.journey.hops.len();
-    match &ex.reply {
-        Some(reply) if hop >= n => ("reply", reply, hop - n),
-        _ => ("request", &ex.request, hop.min(n.saturating_sub(1))),
+/// The leg and hop the hop cursor points at (request hops first, then the answer's), and the
+/// leg's name.
+fn at_hop<'a>(legs: &Legs<'a>, hop: usize) -> (&'static str, &'a Leg, usize) {
+    let (name, request) = legs.request;
+    let n = request.journey.hops.len();
+    match legs.answer {
+        Some((name, answer)) if hop >= n => (name, answer, hop - n),
+        _ => (name, request, hop.min(n.saturating_sub(1))),
     }
 }
 
 fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
     let mut out = vec![ex.summary().to_string()];
-    let (which, leg, i) = at_hop(ex, s.hop);
+    let legs = legs(ex);
+    let (which, leg, i) = at_hop(&legs, s.hop);
     let hops = &leg.journey.hops;
     if let Some(h) = hops.get(i) {
         let mut l = format!("hop   {which} {}/{} {}", i + 1, hops.len(), s.point_id(h.point));
@@ -54,15 +60,21 @@ fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
         out.push(format!("time  {} frame {}", s.zone.time_of_day(h.t_ns), h.frame));
     }
     headers(&mut out, &leg.journey.packet);
+    if matches!(ex.kind, ExchangeKind::TcpConnect | ExchangeKind::Tcp | ExchangeKind::Udp) {
+        let errors = legs.errors.iter().map(|l| ("ICMP", l));
+        for (name, leg) in std::iter::once(legs.request).chain(legs.answer).chain(errors) {
+            transport(&mut out, name, &leg.journey.packet);
+        }
+    }
     if let Some(rtt) = ex.rtt_ns {
         out.push(format!("rtt   {}", duration(rtt)));
     }
-    for (name, leg) in [("request", Some(&ex.request)), ("reply", ex.reply.as_ref())] {
-        if let Some(loss) = leg.and_then(|l| l.lost) {
+    for (name, leg) in std::iter::once(legs.request).chain(legs.answer) {
+        if let Some(loss) = leg.lost {
             let id = |p: Option<_>| p.map_or("(none)", |p| s.point_id(p));
             out.push(format!("lost  {name} after {} before {}", id(loss.after), id(loss.before)));
         }
-        for n in leg.map_or(&[][..], |l| l.netfilter.as_slice()) {
+        for n in &leg.netfilter {
             out.push(match n {
                 NfNote::Decision(n) => format!(
                     "nf    {name} in {}: {} {} {} {} → {}",
@@ -73,6 +85,44 @@ fn lines(s: &TuiState, ex: &Exchange) -> Vec<String> {
         }
     }
     out
+}
+
+/// One line for a leg of a TCP or UDP exchange: TCP flags in tcpdump's letters, sequence and
+/// acknowledgement numbers (the acknowledgement only with ACK, as tcpdump), window and MSS
+/// (`tcp   SYN-ACK [S.] seq 3078856592 ack 797190860 win 8192 mss 1440`); a datagram's length;
+/// what an ICMP error says and who sent it.
+fn transport(out: &mut Vec<String>, name: &str, p: &Packet) {
+    if let Some(t) = p.ports {
+        let mut l = match t.proto {
+            Ports::TCP => format!("tcp   {name:<7} [{}]", t.flag_letters()),
+            _ => format!("udp   {name:<7} {} > {}", t.src, t.dst),
+        };
+        if let Some(tcp) = t.tcp {
+            let _ = write!(l, " seq {}", tcp.seq);
+            if t.flags & Ports::ACK != 0 {
+                let _ = write!(l, " ack {}", tcp.ack);
+            }
+            let _ = write!(l, " win {}", tcp.win);
+            if let Some(mss) = tcp.mss() {
+                let _ = write!(l, " mss {mss}");
+            }
+        }
+        if t.payload_len > 0 || t.proto != Ports::TCP {
+            let _ = write!(l, " length {}", t.payload_len);
+        }
+        out.push(l);
+        return;
+    }
+    let icmp =
+        p.icmp.map(|i| (false, i.ty, i.code)).or_else(|| p.icmpv6.map(|i| (true, i.ty, i.code)));
+    if let Some((v6, ty, code)) = icmp {
+        let what = icmp_name(v6, ty, code).map_or_else(
+            || format!("type {ty} code {code}"),
+            |n| format!("{n} (type {ty} code {code})"),
+        );
+        let from = p.ip.map_or_else(|| "?".to_owned(), |ip| ip.src.to_string());
+        out.push(format!("icmp  {name:<7} {what} from {from}"));
+    }
 }
 
 fn headers(out: &mut Vec<String>, p: &Packet) {
@@ -121,7 +171,6 @@ fn headers(out: &mut Vec<String>, p: &Packet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::exchange::ExchangeKind;
     use crate::core::journey::{Hop, Journey};
     use crate::core::line::PointIdx;
     use crate::core::netfilter::{DropEvent, NfDecision};

@@ -1,5 +1,6 @@
-//! The header: what is traced (command, both ends with IP and MAC), echo and RTT counts, capture
-//! drops, and the verdict once there is one. Draws from the state only.
+//! The header: what is traced (command, both ends with IP and MAC), echo counts (connects
+//! answered, refused and unanswered when the trace holds TCP connects), RTTs, capture drops, and
+//! the verdict once there is one. Draws from the state only.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -30,16 +31,35 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
     };
     let drops: u64 = s.points.iter().map(|p| p.kernel_drops).sum();
     let drop_style = if drops > 0 { Style::new().fg(Color::Red) } else { Style::new() };
-    let second = vec![
-        Span::styled(" echoes ", dim()),
-        Span::raw(format!("{}/{} answered", st.answered, st.echoes)),
+    let mut second = Vec::new();
+    if st.connects > 0 {
+        let count = |n: u64, color: Color| {
+            let style = if n > 0 { Style::new().fg(color) } else { Style::new() };
+            Span::styled(n.to_string(), style)
+        };
+        second.extend([
+            Span::styled(" connects ", dim()),
+            Span::raw(format!("{}/{} answered, ", st.connects_answered, st.connects)),
+            count(st.connects_refused, Color::Red),
+            Span::raw(" refused, "),
+            count(st.connects_unanswered, Color::Yellow),
+            Span::raw(" unanswered"),
+        ]);
+    }
+    if st.echoes > 0 || st.connects == 0 {
+        second.extend([
+            Span::styled(if second.is_empty() { " echoes " } else { "   echoes " }, dim()),
+            Span::raw(format!("{}/{} answered", st.answered, st.echoes)),
+        ]);
+    }
+    second.extend([
         Span::styled("   rtt min/avg/max ", dim()),
         Span::raw(rtt),
         Span::styled("   capture drops ", dim()),
         Span::styled(drops.to_string(), drop_style),
         Span::styled("   exchanges ", dim()),
         Span::raw(st.exchanges.to_string()),
-    ];
+    ]);
     let third = match &s.verdict {
         None => Line::from(Span::styled(" tracing…", dim())),
         Some(v) => {

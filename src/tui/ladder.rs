@@ -5,6 +5,20 @@
 //! the namespace for an accept, the last for a drop), and the kernel's drop reason follows the
 //! cause.
 //!
+//! A TCP connect is drawn `SYN` then its answer, `SYN-ACK` or `RST` (or the ICMP error that
+//! answered it, `ICMP`; the same for a UDP probe), the answer's first hop marked `◆`: where it
+//! was born. A line under the legs names that point and what it says: the target's own point
+//! refused (`port-closed`) or one on the way did (`reset`).
+//!
+//! ```text
+//!          nginx-1/eth0   host/veth4d1c130   host/docker0   host/vetha9356e9   nginx-2/eth0
+//! SYN           ●───────────────▶●────────────────▶●────────────────▶●───────────────▶●
+//!                   +7.9µs             +0ns            +20.1µs           +4.6µs
+//! RST           ●◀───────────────●◀────────────────●◀────────────────●◀───────────────◆
+//!                   +1.1µs             +3.7µs           +0ns             +3.5µs
+//! ◆ RST born at nginx-2/eth0 (the target's point): port-closed
+//! ```
+//!
 //! ```text
 //!          nginx-1/eth0   host/veth4d1c130   host/docker0   host/vetha9356e9   nginx-2/eth0
 //! request       ●───────────────▶●────────────────▶●──────────✗────────·                ·
@@ -13,20 +27,29 @@
 //!
 //! Draws from the state; changes nothing.
 
+use std::fmt::Write as _;
+
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::{Block, Widget};
 
-use crate::core::exchange::{Exchange, Leg};
+use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::netfilter::NfNote;
 use crate::core::verdict::{Cause, Segment};
 use crate::report::text::duration;
+use crate::tui::legs::{Birth, birth, icmp_name, legs};
 use crate::tui::state::{Pane, TuiState};
 use crate::tui::style::{border, dim, title};
 
 /// Lines the pane takes with its border: point ids, then two lines per leg (request, reply).
 pub const HEIGHT: u16 = 7;
+
+/// Lines the pane takes: [`HEIGHT`], and one more under the legs once the trace holds TCP
+/// connects, saying where the selected connect's answer was born.
+pub fn height(s: &TuiState) -> u16 {
+    HEIGHT + u16::from(s.stats.connects > 0)
+}
 
 /// Width of the leg names on the left.
 const GUTTER: u16 = 8;
@@ -73,32 +96,40 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
         return;
     };
     let ex = &row.exchange;
+    let legs = legs(ex);
+    let birth = birth(ex, s.verdict.as_ref());
     let mut y = inner.y + 1;
-    let request_hops = ex.request.journey.hops.len();
-    draw_leg(s, &cols, inner, buf, y, "request", &ex.request, ex, s.hop);
+    let (request_name, request) = legs.request;
+    let request_hops = request.journey.hops.len();
+    let green = Color::Green;
+    let plain =
+        |name, leg, hop| LegView { name, leg, selected_hop: hop, color: green, born: false };
+    draw_leg(s, &cols, inner, buf, y, &plain(request_name, request, s.hop), ex);
     y += 2;
-    match &ex.reply {
-        Some(reply) => {
+    match legs.answer {
+        Some((name, answer)) => {
             let hop = s.hop.checked_sub(request_hops).unwrap_or(usize::MAX);
-            draw_leg(s, &cols, inner, buf, y, "reply", reply, ex, hop);
+            let refused = birth.is_some_and(|b| b.refused);
+            let color = if refused { Color::Red } else { green };
+            let view =
+                LegView { name, leg: answer, selected_hop: hop, color, born: birth.is_some() };
+            draw_leg(s, &cols, inner, buf, y, &view, ex);
         }
-        None if ex.expects_reply && !ex.request.complete() => {
-            put(buf, inner, inner.x, y, "reply   (none: the request was lost)", dim());
+        None if ex.expects_reply && !request.complete() => {
+            let text = format!("reply   (none: the {request_name} was lost)");
+            put(buf, inner, inner.x, y, &text, dim());
         }
         None if ex.expects_reply => {
             put(buf, inner, inner.x, y, "reply", dim());
-            let at = ex.request.journey.last().and_then(|h| s.position(h.point)).unwrap_or(0);
-            let nf_dropped = ex
-                .request
-                .netfilter
-                .iter()
-                .any(|n| n.decision().is_some_and(|d| d.verdict == "drop"));
-            let cause = match () {
+            let at = request.journey.last().and_then(|h| s.position(h.point)).unwrap_or(0);
+            let nf_dropped =
+                request.netfilter.iter().any(|n| n.decision().is_some_and(|d| d.verdict == "drop"));
+            let cause = match ex.kind {
                 _ if nf_dropped => Cause::NetfilterDrop,
-                _ if ex.kind.is_echo() => Cause::NoReply,
-                _ => Cause::NoArpReply,
+                ExchangeKind::Arp | ExchangeKind::Ndp => Cause::NoArpReply,
+                _ => Cause::NoReply,
             };
-            let text = match kernel_reason(&ex.request) {
+            let text = match kernel_reason(request) {
                 Some(reason) => format!("✗ {} {reason}", cause.as_str()),
                 None => format!("✗ {}", cause.as_str()),
             };
@@ -109,36 +140,80 @@ pub fn render(s: &TuiState, area: Rect, buf: &mut Buffer) {
         None => put(buf, inner, inner.x, y, "reply   (none expected)", dim()),
     }
     y += 2;
-    for err in &ex.errors {
+    if let (Some(b), Some((name, answer))) = (birth, legs.answer) {
+        if y < inner.bottom() {
+            let text = birth_note(s, b, name, answer);
+            let color = if b.refused { Color::Red } else { green };
+            put(buf, inner, inner.x, y, &text, Style::new().fg(color));
+            y += 1;
+        }
+    }
+    for err in legs.errors {
         if y + 1 >= inner.bottom() {
             break;
         }
-        draw_leg(s, &cols, inner, buf, y, "error", err, ex, usize::MAX);
+        draw_leg(s, &cols, inner, buf, y, &plain("error", err, usize::MAX), ex);
         y += 2;
     }
 }
 
+/// `◆ RST born at nginx-2/eth0 (the target's point): port-closed`, `◆ ICMP port unreachable from
+/// 172.18.0.1 born at host/docker0 (on the way)`, `◆ SYN-ACK born at nginx-2/eth0 (the target's
+/// point)`.
+fn birth_note(s: &TuiState, b: Birth, name: &str, answer: &Leg) -> String {
+    let mut text = format!("{BORN} {name}");
+    let p = &answer.journey.packet;
+    let icmp =
+        p.icmp.map(|i| (false, i.ty, i.code)).or_else(|| p.icmpv6.map(|i| (true, i.ty, i.code)));
+    if let Some((v6, ty, code)) = icmp {
+        let _ = match icmp_name(v6, ty, code) {
+            Some(what) => write!(text, " {what}"),
+            None => write!(text, " type {ty} code {code}"),
+        };
+        if let Some(ip) = p.ip {
+            let _ = write!(text, " from {}", ip.src);
+        }
+    }
+    let place = if b.at_target { "the target's point" } else { "on the way" };
+    let _ = write!(text, " born at {} ({place})", s.point_id(b.at));
+    if let Some(cause) = b.cause {
+        let _ = write!(text, ": {}", cause.as_str());
+    }
+    text
+}
+
+/// The mark of the hop where a connect's (or UDP probe's) answer was born.
+const BORN: &str = "◆";
+
+/// A leg to draw: its name, the hop the cursor is on (`usize::MAX`: none), its colour, and
+/// whether its first hop is marked as where it was born.
+struct LegView<'a> {
+    name: &'a str,
+    leg: &'a Leg,
+    selected_hop: usize,
+    color: Color,
+    born: bool,
+}
+
 /// One leg on line `y` (marks and segments) and `y + 1` (times and the cause of a loss).
-#[allow(clippy::too_many_arguments)]
 fn draw_leg(
     s: &TuiState,
     cols: &Columns,
     inner: Rect,
     buf: &mut Buffer,
     y: u16,
-    name: &str,
-    leg: &Leg,
+    view: &LegView<'_>,
     ex: &Exchange,
-    selected_hop: usize,
 ) {
     if y >= inner.bottom() {
         return;
     }
-    put(buf, inner, inner.x, y, name, Style::new().add_modifier(Modifier::BOLD));
+    let leg = view.leg;
+    put(buf, inner, inner.x, y, view.name, Style::new().add_modifier(Modifier::BOLD));
     for pos in 0..cols.n {
         put(buf, inner, cols.center(pos), y, "·", dim());
     }
-    let line = Style::new().fg(Color::Green);
+    let line = Style::new().fg(view.color);
     let hops = &leg.journey.hops;
     let mut prev: Option<(usize, u64)> = None;
     for hop in hops {
@@ -154,11 +229,12 @@ fn draw_leg(
     netfilter_tags(s, cols, inner, buf, y + 1, leg);
     for (i, hop) in hops.iter().enumerate() {
         let Some(pos) = s.position(hop.point) else { continue };
-        let mut st = Style::new().fg(Color::Green).add_modifier(Modifier::BOLD);
-        if i == selected_hop {
+        let mut st = Style::new().fg(view.color).add_modifier(Modifier::BOLD);
+        if i == view.selected_hop {
             st = st.fg(Color::Yellow).add_modifier(Modifier::REVERSED);
         }
-        put(buf, inner, cols.center(pos), y, "●", st);
+        let mark = if i == 0 && view.born { BORN } else { "●" };
+        put(buf, inner, cols.center(pos), y, mark, st);
     }
     if leg.lost.is_some() {
         lost(s, cols, inner, buf, y, ex, leg);
@@ -224,14 +300,19 @@ fn lost(
         (None, None) => return,
     };
     put(buf, inner, x, y, "✗", red);
-    let cause = match &s.verdict {
-        Some(v) if v.segment == Some(seg) => v.cause,
-        _ if ex.kind.is_echo() => Cause::Unknown,
-        _ => Cause::NoArpReply,
+    // A request that stopped where a reset or ICMP error answering it was born: refused there.
+    let request = std::ptr::eq(leg, &ex.request);
+    let refused_here =
+        birth(ex, s.verdict.as_ref()).filter(|b| request && b.refused && Some(b.at) == seg.after);
+    let cause = match (refused_here, &s.verdict, ex.kind) {
+        (Some(b), _, _) => b.cause.map_or("refused", Cause::as_str),
+        (None, Some(v), _) if v.segment == Some(seg) => v.cause.as_str(),
+        (None, _, ExchangeKind::Arp | ExchangeKind::Ndp) => Cause::NoArpReply.as_str(),
+        _ => Cause::Unknown.as_str(),
     };
     let text = match reason {
-        Some(reason) => format!("✗ {} {reason}", cause.as_str()),
-        None => format!("✗ {}", cause.as_str()),
+        Some(reason) => format!("✗ {cause} {reason}"),
+        None => format!("✗ {cause}"),
     };
     put(buf, inner, left_of_edge(inner, x, &text), y + 1, &text, red);
 }
@@ -294,7 +375,7 @@ fn put(buf: &mut Buffer, inner: Rect, x: u16, y: u16, text: &str, st: Style) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::exchange::{ExchangeKind, Loss};
+    use crate::core::exchange::Loss;
     use crate::core::journey::{Hop, Journey};
     use crate::core::line::PointIdx;
     use crate::core::netfilter::{DropEvent, NfDecision};

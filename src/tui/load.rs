@@ -25,6 +25,12 @@ impl Loader {
         }
     }
 
+    /// The trace's probe and what its socket received (a written trace's sidecar keeps them):
+    /// call before the first observation.
+    pub fn replay_probe(&mut self, record: &crate::core::analysis::ProbeRecord) {
+        self.analysis.replay_probe(record);
+    }
+
     /// The next capture point, in the order observations name them.
     pub fn add_point(&mut self, id: &str, role: Option<crate::core::path::Role>) {
         self.analysis.add_point();

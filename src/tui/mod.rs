@@ -17,6 +17,7 @@ pub mod frames;
 mod header;
 mod help;
 mod ladder;
+mod legs;
 pub mod load;
 pub mod state;
 mod style;

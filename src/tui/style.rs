@@ -13,10 +13,14 @@ pub enum Status {
     Lost,
     /// The request arrived and nothing answered.
     Unanswered,
+    /// A connect or UDP probe answered by a reset or an ICMP error.
+    Refused,
 }
 
 pub fn status(ex: &Exchange) -> Status {
-    if !ex.request.complete() || ex.reply.as_ref().is_some_and(|r| !r.complete()) {
+    if crate::tui::legs::is_service(ex) && matches!(ex.answer(), Some("rst" | "icmp")) {
+        Status::Refused
+    } else if !ex.request.complete() || ex.reply.as_ref().is_some_and(|r| !r.complete()) {
         Status::Lost
     } else if ex.expects_reply && ex.reply.is_none() {
         Status::Unanswered
@@ -28,7 +32,7 @@ pub fn status(ex: &Exchange) -> Status {
 pub fn status_style(s: Status) -> Style {
     match s {
         Status::Ok => Style::new().fg(Color::Green),
-        Status::Lost => Style::new().fg(Color::Red),
+        Status::Lost | Status::Refused => Style::new().fg(Color::Red),
         Status::Unanswered => Style::new().fg(Color::Yellow),
     }
 }
@@ -36,7 +40,7 @@ pub fn status_style(s: Status) -> Style {
 pub fn mark(s: Status) -> &'static str {
     match s {
         Status::Ok => "✓",
-        Status::Lost | Status::Unanswered => "✗",
+        Status::Lost | Status::Unanswered | Status::Refused => "✗",
     }
 }
 

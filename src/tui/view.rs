@@ -19,7 +19,7 @@ impl Widget for &TuiState {
             Constraint::Length(header::HEIGHT),
             Constraint::Length(topology::HEIGHT),
             Constraint::Min(3),
-            Constraint::Length(ladder::HEIGHT),
+            Constraint::Length(ladder::height(self)),
             Constraint::Length(1),
         ])
         .areas(area);

@@ -1,5 +1,6 @@
 //! IPv4 (options, fragments) and IPv6 (extension headers, fragments), and the dispatch on the
-//! protocol number: ICMP/ICMPv6, TCP/UDP ports, and the tunnels IP carries.
+//! protocol number: ICMP/ICMPv6, TCP/UDP ports (and the TCP header: sequence numbers, window,
+//! options), and the tunnels IP carries.
 //!
 //! The transport layer is decoded only on the first fragment (offset 0): later fragments carry
 //! payload bytes, not headers. Bytes past the IP length (Ethernet padding) are not payload.
@@ -14,7 +15,7 @@ use etherparse::{
 
 use super::{Decoder, ethertype, icmp, tunnel};
 use crate::core::fingerprint;
-use crate::core::packet::{Ip, Ports};
+use crate::core::packet::{Ip, Ports, Tcp, TcpOptions};
 
 const ICMP: u8 = 1;
 const IPIP: u8 = 4;
@@ -131,8 +132,17 @@ fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8], len: usize) {
             Ok(t) => {
                 let flags = data.get(13).copied().unwrap_or_default();
                 let payload = len.saturating_sub(usize::from(t.data_offset()) * 4);
-                let payload = u16::try_from(payload).unwrap_or(u16::MAX);
-                set_ports(d, TCP, t.source_port(), t.destination_port(), flags, payload);
+                let payload_len = u16::try_from(payload).unwrap_or(u16::MAX);
+                let tcp = Tcp {
+                    seq: t.sequence_number(),
+                    ack: t.acknowledgment_number(),
+                    win: t.window_size(),
+                    urg: t.urgent_pointer(),
+                    options: TcpOptions::new(t.options()),
+                };
+                let (src, dst) = (t.source_port(), t.destination_port());
+                let tcp = Some(tcp);
+                set_ports(d, Ports { proto: TCP, src, dst, flags, payload_len, tcp });
             }
             Err(_) => d.malformed("TCP header truncated"),
         },
@@ -140,7 +150,8 @@ fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8], len: usize) {
             Ok(u) => {
                 let (src, dst) = (u.source_port(), u.destination_port());
                 let payload = usize::from(u.length()).saturating_sub(8);
-                set_ports(d, UDP, src, dst, 0, u16::try_from(payload).unwrap_or(u16::MAX));
+                let payload_len = u16::try_from(payload).unwrap_or(u16::MAX);
+                set_ports(d, Ports { proto: UDP, src, dst, flags: 0, payload_len, tcp: None });
                 let end = usize::from(u.length()).min(data.len());
                 tunnel::udp(d, src, dst, data.get(8..end).unwrap_or_default());
             }
@@ -153,9 +164,9 @@ fn transport(d: &mut Decoder<'_>, proto: u8, data: &[u8], len: usize) {
     }
 }
 
-/// Ports of the outermost TCP/UDP header.
-fn set_ports(d: &mut Decoder<'_>, proto: u8, src: u16, dst: u16, flags: u8, payload_len: u16) {
+/// Ports (and the TCP header) of the outermost TCP/UDP header.
+fn set_ports(d: &mut Decoder<'_>, ports: Ports) {
     if d.p.ports.is_none() {
-        d.p.ports = Some(Ports { proto, src, dst, flags, payload_len });
+        d.p.ports = Some(ports);
     }
 }

@@ -1,5 +1,6 @@
-//! Frame → [`Packet`]: link layers, VLAN tags, ARP, IPv4/IPv6, ICMP/ICMPv6, TCP/UDP ports, and the
-//! tunnels that carry them (GRE, ERSPAN, GTP-U, VXLAN, Geneve, MPLS, PPPoE, IP-in-IP).
+//! Frame → [`Packet`]: link layers, VLAN tags, ARP, IPv4/IPv6, ICMP/ICMPv6, TCP (ports, flags,
+//! sequence numbers, window, options) and UDP ports, and the tunnels that carry them (GRE, ERSPAN,
+//! GTP-U, VXLAN, Geneve, MPLS, PPPoE, IP-in-IP).
 //!
 //! One file per layer; etherparse's header slices do the parsing wherever they fit, the rest
 //! (link types it does not know, tunnels, truncated ICMP) is read by hand here.
@@ -16,7 +17,7 @@ mod link;
 mod tunnel;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::core::fingerprint;
 use crate::core::frame::Frame;

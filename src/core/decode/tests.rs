@@ -6,7 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::decode;
 use crate::core::fingerprint;
 use crate::core::frame::{Frame, LinkType};
-use crate::core::packet::{Arp, DecodeStatus, Echo, HwAddr, Mac, Packet, Ports, Quoted};
+use crate::core::packet::{
+    Arp, DecodeStatus, Echo, HwAddr, Mac, Packet, Ports, Quoted, Tcp, TcpOption, TcpOptionItem,
+    TcpOptions,
+};
 
 fn hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
@@ -44,6 +47,10 @@ const SLL2_TCP: &str = "080000000000001400010406d2cfc25015ea0000450000288b224000
 const GRE_CMD: &str = "aabbcc000200aabbcc000100810004bd08004500008800910000ff2f25510aac40060aac4007200089090000002808000101000100004500006400050000ff016104ac110136ac110137080064fe0001000000000000000c193fabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcdabcd";
 // tcpdump erspan-type-ii-3.pcap frame 70: ARP request with a VLAN tag inside ERSPAN II.
 const ERSPAN2_ARP: &str = "001018b38f10881dfcc9dc0308004500006400000000ff2f3675c0a801acc0a801f9100088be0001a20f136110650000abc5ffffffffffff14187760aa75810003610806000108000604000114187760aa750af0138b0000000000000af01381000000000000000000000000000000000000";
+// tcpdump tcp-handshake-nano.pcap frames 1-3 (Linux cooked): SYN, SYN-ACK and ACK.
+pub(crate) const HANDSHAKE_SYN: &str = "000402000000000000000000000008004500003c29a940004006db5f839bd7458974515eb64000502f842acb00000000a0026a4050c40000020405500402080a436a03620000000001030307";
+pub(crate) const HANDSHAKE_SYN_ACK: &str = "000002000000000000000000000008004500003c1c4440007506b3c48974515e839bd7450050b640b7839f902f842acca012200086480000020405a0010303080402080a0df5af50436a0362";
+pub(crate) const HANDSHAKE_ACK: &str = "000402000000000000000000000008004500003429aa40004006db66839bd7458974515eb64000502f842accb7839f91801000d5d40c00000101080a436a03820df5af50";
 // pcpp gtp-u.pcap frame 1: ICMP echo request inside GTP-U.
 const GTP_ECHO: &str = "000c29dad1de000c29e3c64d08004500007c00004000401167bbc0a828b3c0a828b2086808680068bf6432ff00580000000128db0000450000540000400040015ea5ca0b289ec0a828b20800bee70000287b0411204bf43d0d0008090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f3031323334353637";
 // pcpp IcmpV6_NeighAdvSoli.pcap frame 1: neighbour solicitation.
@@ -133,9 +140,122 @@ fn linux_cooked_v1_and_v2() {
     assert_eq!(p.sll_src.map(|a| a.to_string()), Some("d2:cf:c2:50:15:ea".to_owned()));
     assert_eq!(
         p.ports,
-        Some(Ports { proto: 6, src: 57292, dst: 443, flags: Ports::ACK, payload_len: 0 })
+        Some(Ports {
+            proto: 6,
+            src: 57292,
+            dst: 443,
+            flags: Ports::ACK,
+            payload_len: 0,
+            tcp: Some(Tcp {
+                seq: 0xa7ab_9fbf,
+                ack: 0xaace_b5e9,
+                win: 1058,
+                urg: 0,
+                options: TcpOptions::default()
+            }),
+        })
     );
     assert_eq!(p.ip.map(|ip| ip.src), Some(v4("7.249.151.114")));
+}
+
+/// The handshake of tcpdump's tcp-handshake-nano.pcap, as `tcpdump -n -S` reads it:
+/// `Flags [S], seq 797190859, win 27200, options [mss 1360,sackOK,TS val 1131021154 ecr 0,nop,
+/// wscale 7]`, `Flags [S.], seq 3078856592, ack 797190860, win 8192, options [mss 1440,nop,
+/// wscale 8,sackOK,TS val 234205008 ecr 1131021154]`, `Flags [.], ack 3078856593, win 213,
+/// options [nop,nop,TS val 1131021186 ecr 234205008]`.
+#[test]
+fn tcp_handshake_sequence_numbers_window_and_options() {
+    let tcp = |h: &str| {
+        let p = dec(113, &hex(h));
+        assert_eq!(p.status, DecodeStatus::Complete);
+        p.ports.and_then(|t| t.tcp.map(|tcp| (t.flags, tcp)))
+    };
+    fn opts(tcp: &Tcp) -> Vec<TcpOption<'_>> {
+        tcp.options.iter().map(|o| o.option).collect()
+    }
+
+    let (flags, syn) = tcp(HANDSHAKE_SYN).expect("a TCP header");
+    assert_eq!(flags, Ports::SYN);
+    assert_eq!((syn.seq, syn.ack, syn.win, syn.urg), (797_190_859, 0, 27200, 0));
+    assert_eq!(syn.mss(), Some(1360));
+    assert_eq!(
+        opts(&syn),
+        [
+            TcpOption::Mss(1360),
+            TcpOption::SackPermitted,
+            TcpOption::Timestamp { val: 1_131_021_154, ecr: 0 },
+            TcpOption::Nop,
+            TcpOption::WindowScale(7),
+        ]
+    );
+
+    let (flags, syn_ack) = tcp(HANDSHAKE_SYN_ACK).expect("a TCP header");
+    assert_eq!(flags, Ports::SYN | Ports::ACK);
+    assert_eq!((syn_ack.seq, syn_ack.ack, syn_ack.win), (3_078_856_592, 797_190_860, 8192));
+    assert_eq!(syn_ack.mss(), Some(1440));
+    assert_eq!(opts(&syn_ack).get(1..3), Some(&[TcpOption::Nop, TcpOption::WindowScale(8)][..]));
+
+    let (flags, ack) = tcp(HANDSHAKE_ACK).expect("a TCP header");
+    assert_eq!(flags, Ports::ACK);
+    assert_eq!((ack.seq, ack.ack, ack.win, ack.mss()), (797_190_860, 3_078_856_593, 213, None));
+    assert_eq!(
+        opts(&ack),
+        [
+            TcpOption::Nop,
+            TcpOption::Nop,
+            TcpOption::Timestamp { val: 1_131_021_186, ecr: 234_205_008 }
+        ]
+    );
+}
+
+/// Options read the way tcpdump reads them (checked against `tcpdump -n -S` 4.99 on the same
+/// bytes): fixed sizes whatever the length byte says, `eol` ends the list, a length that does
+/// not fit ends it as bad.
+#[test]
+fn odd_tcp_options() {
+    fn items(o: &TcpOptions) -> Vec<TcpOptionItem<'_>> {
+        o.iter().collect()
+    }
+    let ok = |option| TcpOptionItem { option, odd_len: None };
+    // mss with length 5: `mss 1460[len 5],eol`.
+    assert_eq!(
+        items(&TcpOptions::new(&[2, 5, 5, 0xb4, 0, 1, 1, 1])),
+        [TcpOptionItem { option: TcpOption::Mss(1460), odd_len: Some(5) }, ok(TcpOption::Eol)]
+    );
+    // A length past the end: `[bad opt]`.
+    assert_eq!(
+        items(&TcpOptions::new(&[1, 2, 9, 5, 0xb4])),
+        [ok(TcpOption::Nop), ok(TcpOption::Bad)]
+    );
+    assert_eq!(
+        items(&TcpOptions::new(&[1, 1, 1, 2])),
+        [ok(TcpOption::Nop), ok(TcpOption::Nop), ok(TcpOption::Nop), ok(TcpOption::Bad)]
+    );
+    // SACK blocks, an unknown kind with its data, then eol and what follows it unread.
+    let b = [
+        1, 1, 5, 18, 0, 0, 0, 100, 0, 0, 0, 200, 0, 0, 1, 44, 0, 0, 1, 144, 99, 4, 0xab, 0xcd, 0,
+        2, 4,
+    ];
+    let options = TcpOptions::new(&b);
+    let got = items(&options);
+    assert_eq!(got.len(), 5, "{got:?}");
+    let Some(TcpOption::Sack(data)) = got.get(2).map(|i| i.option) else { panic!("{got:?}") };
+    let blocks: Vec<_> = crate::core::packet::sack_blocks(data).collect();
+    assert_eq!(blocks, [(100, 200), (300, 400)]);
+    assert_eq!(
+        got.get(3).map(|i| i.option),
+        Some(TcpOption::Other { kind: 99, data: &[0xab, 0xcd] })
+    );
+    assert_eq!(got.get(4).map(|i| i.option), Some(TcpOption::Eol));
+    // No MSS read from a bad option; the window scale read from the byte after a short length.
+    assert_eq!(
+        Tcp { seq: 0, ack: 0, win: 0, urg: 0, options: TcpOptions::new(&[2, 9, 5, 0xb4]) }.mss(),
+        None
+    );
+    assert_eq!(
+        items(&TcpOptions::new(&[3, 2, 0, 0])),
+        [TcpOptionItem { option: TcpOption::WindowScale(0), odd_len: Some(2) }, ok(TcpOption::Eol)]
+    );
 }
 
 #[test]
@@ -179,7 +299,8 @@ fn erspan_ii_inner_arp_and_vlan() {
 fn gtp_u_inner_icmp() {
     let p = dec(1, &hex(GTP_ECHO));
     assert_eq!(p.status, DecodeStatus::Complete);
-    assert_eq!(p.ports, Some(Ports { proto: 17, src: 2152, dst: 2152, flags: 0, payload_len: 96 }));
+    let udp = Ports { proto: 17, src: 2152, dst: 2152, flags: 0, payload_len: 96, tcp: None };
+    assert_eq!(p.ports, Some(udp));
     assert_eq!(p.inner_ip.map(|ip| ip.src), Some(v4("202.11.40.158")));
     assert_eq!(p.icmp.map(|i| (i.ty, i.echo)), Some((8, Some(Echo { id: 0, seq: 10363 }))));
 }
@@ -260,6 +381,14 @@ fn ipv6_extension_chain_cut_after_a_valid_header() {
     assert_eq!(p.icmpv6, None);
 }
 
+/// Read every TCP option of `p` (their iterator must not panic either).
+fn read_all(p: Packet) {
+    if let Some(tcp) = p.ports.and_then(|t| t.tcp) {
+        let _ = tcp.options.iter().count();
+        let _ = tcp.mss();
+    }
+}
+
 #[test]
 fn every_truncation_and_garbage_decodes_without_panic() {
     let frames = [
@@ -269,6 +398,8 @@ fn every_truncation_and_garbage_decodes_without_panic() {
         QINQ_ARP,
         SLL_ARP,
         SLL2_TCP,
+        HANDSHAKE_SYN,
+        HANDSHAKE_SYN_ACK,
         GRE_CMD,
         ERSPAN2_ARP,
         GTP_ECHO,
@@ -282,7 +413,7 @@ fn every_truncation_and_garbage_decodes_without_panic() {
         for lt in linktypes {
             for cut in 0..=data.len() {
                 let part = data.get(..cut).unwrap_or_default();
-                let _ = dec(lt, part);
+                read_all(dec(lt, part));
                 // Flip one byte of the prefix pseudo-randomly too.
                 let mut bent = part.to_vec();
                 seed ^= seed << 13;
@@ -291,7 +422,7 @@ fn every_truncation_and_garbage_decodes_without_panic() {
                 if let Some(b) = bent.get_mut((seed as usize) % cut.max(1)) {
                     *b ^= (seed >> 32) as u8 | 1;
                 }
-                let _ = dec(lt, &bent);
+                read_all(dec(lt, &bent));
             }
         }
         // Whole frames with several bytes bent at once (lengths, flags, next headers).
@@ -305,7 +436,7 @@ fn every_truncation_and_garbage_decodes_without_panic() {
                     *b = (seed >> 40) as u8;
                 }
             }
-            let _ = dec(1, &bent);
+            read_all(dec(1, &bent));
             let _ = dec(229, bent.get(14..).unwrap_or_default());
         }
     }

@@ -58,6 +58,14 @@ pub(super) fn hwaddr(out: &mut Vec<u8>, a: &HwAddr) {
     }
 }
 
+/// Lower-case hex digits of `bytes`, no separator.
+pub(super) fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0x0f)]);
+    }
+}
+
 pub(super) fn ipv4(out: &mut Vec<u8>, a: Ipv4Addr) {
     let [a, b, c, d] = a.octets();
     num(out, a);
@@ -118,6 +126,7 @@ mod tests {
         assert_eq!(text(|o| ipv4(o, Ipv4Addr::new(255, 255, 255, 255))), "x255.255.255.255");
         assert_eq!(text(|o| mac(o, &[0, 0x1b, 0xa0, 0xff, 9, 0x10])), "x00:1b:a0:ff:09:10");
         assert_eq!(text(|o| hwaddr(o, &HwAddr::new(&[0xbe]))), "xbe");
+        assert_eq!(text(|o| hex(o, &[0xab, 0x01])), "xab01");
         assert_eq!(text(|o| json_str(o, "a/b")), "x\"a/b\"");
         assert_eq!(text(|o| json_str(o, "\u{1}\"")), "x\"\\u0001\\\"\"");
     }

@@ -91,6 +91,110 @@ fn vlans_and_ndp() {
     ));
 }
 
+/// The text after the time and point.
+fn after_point(text: &str) -> &str {
+    text.strip_prefix("18:52:08.680818123 p ").unwrap_or(text)
+}
+
+/// tcpdump's tcp-handshake-nano.pcap (Linux cooked), line for line as `tcpdump -n -S` prints it
+/// after the time.
+#[test]
+fn tcp_handshake_as_tcpdump_prints_it() {
+    use crate::core::decode::tests::{HANDSHAKE_ACK, HANDSHAKE_SYN, HANDSHAKE_SYN_ACK};
+    let (syn, json) = render(113, HANDSHAKE_SYN, "p");
+    assert_eq!(
+        after_point(&syn),
+        "IP 131.155.215.69.46656 > 137.116.81.94.80: Flags [S], seq 797190859, win 27200, \
+         options [mss 1360,sackOK,TS val 1131021154 ecr 0,nop,wscale 7], length 0\n"
+    );
+    assert!(
+        json.contains(
+            "\"tcp\":{\"src\":46656,\"dst\":80,\"flags\":\"S\",\"seq\":797190859,\"ack\":0,\
+             \"win\":27200,\"mss\":1360}}"
+        ),
+        "{json}"
+    );
+    let (syn_ack, json) = render(113, HANDSHAKE_SYN_ACK, "p");
+    assert_eq!(
+        after_point(&syn_ack),
+        "IP 137.116.81.94.80 > 131.155.215.69.46656: Flags [S.], seq 3078856592, ack 797190860, \
+         win 8192, options [mss 1440,nop,wscale 8,sackOK,TS val 234205008 ecr 1131021154], \
+         length 0\n"
+    );
+    assert!(json.contains("\"flags\":\"S.\",\"seq\":3078856592,\"ack\":797190860,"), "{json}");
+    let (ack, json) = render(113, HANDSHAKE_ACK, "p");
+    assert_eq!(
+        after_point(&ack),
+        "IP 131.155.215.69.46656 > 137.116.81.94.80: Flags [.], ack 3078856593, win 213, \
+         options [nop,nop,TS val 1131021186 ecr 234205008], length 0\n"
+    );
+    assert!(json.contains("\"win\":213}"), "no mss without the option: {json}");
+}
+
+/// Segments built with etherparse, each line as `tcpdump -n -S` 4.99 prints the same bytes: data
+/// (a sequence range), a reset, every flag with the urgent pointer, no flag, an option whose
+/// length byte disagrees with its size, a SACK, and a bad option that ends the line.
+#[test]
+fn tcp_segments_as_tcpdump_prints_them() {
+    use etherparse::{PacketBuilder, PacketBuilderStep, TcpHeader};
+    let tcp = |seq| {
+        PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .tcp(40000, 81, seq, 100)
+    };
+    let line = |step: PacketBuilderStep<TcpHeader>, payload: &[u8]| {
+        let mut out = Vec::new();
+        step.write(&mut out, payload).expect("building a TCP segment");
+        let h: String = out.iter().map(|b| format!("{b:02x}")).collect();
+        let text = render(1, &h, "p").0;
+        let head = "IP 10.0.0.1.40000 > 10.0.0.2.81: ";
+        after_point(&text).strip_prefix(head).unwrap_or(&text).trim_end().to_owned()
+    };
+    let raw = |seq, options: &[u8]| tcp(seq).ack(9).options_raw(options).expect("options");
+    let ts = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+    assert_eq!(
+        line(raw(1001, &ts).psh(), b"GET / HTTP/1.1\r\n\r\n"),
+        "Flags [P.], seq 1001:1019, ack 9, win 100, options [nop,nop,TS val 1 ecr 2], length 18"
+    );
+    assert_eq!(line(tcp(0).rst().ack(1001), b""), "Flags [R.], seq 0, ack 1001, win 100, length 0");
+    let all = tcp(7).fin().syn().rst().psh().ack(3).urg(5).ece().cwr();
+    assert_eq!(line(all, b""), "Flags [FSRP.UEW], seq 7, ack 3, win 100, urg 5, length 0");
+    assert_eq!(line(tcp(7), b""), "Flags [none], win 100, length 0");
+    assert_eq!(
+        line(raw(7, &[2, 5, 5, 0xb4, 0, 1, 1, 1]), b""),
+        "Flags [.], ack 9, win 100, options [mss 1460[len 5],eol], length 0"
+    );
+    let sack =
+        [1, 1, 5, 18, 0, 0, 0, 100, 0, 0, 0, 200, 0, 0, 1, 44, 0, 0, 1, 144, 99, 4, 0xab, 0xcd];
+    assert_eq!(
+        line(raw(7, &sack), b""),
+        "Flags [.], ack 9, win 100, options [nop,nop,sack 2 {100:200}{300:400},unknown-99 0xabcd], \
+         length 0"
+    );
+    assert_eq!(
+        line(raw(7, &[2, 9, 5, 0xb4]), b""),
+        "Flags [.], ack 9, win 100, options [[bad opt]"
+    );
+    assert_eq!(
+        line(raw(7, &[1, 2, 9, 0]), b""),
+        "Flags [.], ack 9, win 100, options [nop,[bad opt]]"
+    );
+}
+
+/// UDP's length is its payload's, as tcpdump counts it.
+#[test]
+fn udp_length_is_the_payload() {
+    let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+        .udp(40000, 9999);
+    let mut out = Vec::new();
+    builder.write(&mut out, b"vtrace probe\n").expect("building a datagram");
+    let h: String = out.iter().map(|b| format!("{b:02x}")).collect();
+    let (text, json) = render(1, &h, "p");
+    assert_eq!(after_point(&text), "IP 10.0.0.1.40000 > 10.0.0.2.9999: UDP, length 13\n");
+    assert!(json.contains("\"udp\":{\"src\":40000,\"dst\":9999}"), "{json}");
+}
+
 #[test]
 fn undecoded_malformed_and_escaped() {
     let (text, json) = render(253, ARP_REQ, "a\"b\\c\n");

@@ -1,11 +1,14 @@
 //! One line per packet, like `tcpdump -n`: time of day with nanoseconds (local time unless
 //! `--utc`), the capture point, VLAN tags, then the outermost protocol summary (`ARP, Request
-//! who-has …`, `IP a > b: ICMP echo request, id …, seq …, length …`). Tunnels show the outer
-//! addresses, then the inner packet.
+//! who-has …`, `IP a > b: ICMP echo request, id …, seq …, length …`, `IP a.40000 > b.80: Flags
+//! [S], seq …, win …, options [mss 1460,…], length 0` with sequence numbers as on the wire, as
+//! `tcpdump -n -S` shows them). Tunnels show the outer addresses, then the inner packet.
 
 use super::Record;
-use super::bytes::{hwaddr, ip, ipv4, mac};
-use crate::core::packet::{Arp, DecodeStatus, Icmp, Icmpv6, Ip, Packet, Ports};
+use super::bytes::{hex, hwaddr, ip, ipv4, mac};
+use crate::core::packet::{
+    Arp, DecodeStatus, Icmp, Icmpv6, Ip, Packet, Ports, Tcp, TcpOption, sack_blocks,
+};
 use crate::report::clock::TimeOfDay;
 use crate::report::decimal::num;
 
@@ -78,7 +81,7 @@ fn ip_prefix(out: &mut Vec<u8>, h: &Ip) {
 fn ip_summary(out: &mut Vec<u8>, p: &Packet, h: &Ip) {
     match (&p.ports, h.frag_offset) {
         (Some(ports), 0) if p.icmp.is_none() && p.icmpv6.is_none() => {
-            return ports_summary(out, h, ports, p.l4_len);
+            return ports_summary(out, h, ports);
         }
         _ => {}
     }
@@ -106,7 +109,7 @@ fn ip_summary(out: &mut Vec<u8>, p: &Packet, h: &Ip) {
     num(out, p.l4_len);
 }
 
-fn ports_summary(out: &mut Vec<u8>, h: &Ip, ports: &Ports, l4_len: u16) {
+fn ports_summary(out: &mut Vec<u8>, h: &Ip, ports: &Ports) {
     out.extend_from_slice(if h.src.is_ipv4() { b"IP " } else { b"IP6 " });
     ip(out, h.src);
     out.push(b'.');
@@ -115,8 +118,160 @@ fn ports_summary(out: &mut Vec<u8>, h: &Ip, ports: &Ports, l4_len: u16) {
     ip(out, h.dst);
     out.push(b'.');
     num(out, ports.dst);
-    out.extend_from_slice(if ports.proto == 6 { b": TCP, length " } else { b": UDP, length " });
-    num(out, l4_len);
+    let length = match (ports.proto, ports.tcp) {
+        (Ports::TCP, Some(tcp)) => tcp_summary(out, ports, &tcp),
+        (Ports::TCP, None) => {
+            out.extend_from_slice(b": TCP");
+            true
+        }
+        _ => {
+            out.extend_from_slice(b": UDP");
+            true
+        }
+    };
+    if length {
+        out.extend_from_slice(b", length ");
+        num(out, ports.payload_len);
+    }
+}
+
+/// `: Flags [S.], seq 1, ack 2, win 3, options [mss 1460,sackOK,TS val 4 ecr 5,nop,wscale 7]`
+/// as `tcpdump -n -S` writes it (sequence numbers as on the wire: without `-S` tcpdump makes them
+/// relative to the first it saw of each connection, which a line on its own cannot know). False
+/// when a bad option ended the line the way tcpdump ends it (`[bad opt]`, then no length).
+fn tcp_summary(out: &mut Vec<u8>, ports: &Ports, tcp: &Tcp) -> bool {
+    out.extend_from_slice(b": Flags [");
+    flag_letters(out, ports.flags);
+    out.push(b']');
+    let len = ports.payload_len;
+    if len > 0 || ports.flags & (Ports::SYN | Ports::FIN | Ports::RST) != 0 {
+        out.extend_from_slice(b", seq ");
+        num(out, tcp.seq);
+        if len > 0 {
+            out.push(b':');
+            num(out, tcp.seq.wrapping_add(u32::from(len)));
+        }
+    }
+    if ports.flags & Ports::ACK != 0 {
+        out.extend_from_slice(b", ack ");
+        num(out, tcp.ack);
+    }
+    out.extend_from_slice(b", win ");
+    num(out, tcp.win);
+    if ports.flags & Ports::URG != 0 {
+        out.extend_from_slice(b", urg ");
+        num(out, tcp.urg);
+    }
+    if !tcp.options.is_empty() {
+        out.extend_from_slice(b", options [");
+        for (i, item) in tcp.options.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if item.option == TcpOption::Bad {
+                // tcpdump closes the list only when an option came before.
+                out.extend_from_slice(if i > 0 { b"[bad opt]]" } else { b"[bad opt]" });
+                return false;
+            }
+            tcp_option(out, item.option);
+            if let Some(l) = item.odd_len {
+                out.extend_from_slice(b"[len ");
+                num(out, l);
+                out.push(b']');
+            }
+        }
+        out.push(b']');
+    }
+    true
+}
+
+/// The letters of [`Ports::flag_letters`], without formatting.
+pub(super) fn flag_letters(out: &mut Vec<u8>, flags: u8) {
+    if flags == 0 {
+        return out.extend_from_slice(b"none");
+    }
+    for (bit, c) in [
+        (Ports::FIN, b'F'),
+        (Ports::SYN, b'S'),
+        (Ports::RST, b'R'),
+        (Ports::PSH, b'P'),
+        (Ports::ACK, b'.'),
+        (Ports::URG, b'U'),
+        (Ports::ECE, b'E'),
+        (Ports::CWR, b'W'),
+    ] {
+        if flags & bit != 0 {
+            out.push(c);
+        }
+    }
+}
+
+fn tcp_option(out: &mut Vec<u8>, o: TcpOption<'_>) {
+    let value = |out: &mut Vec<u8>, name: &[u8], v: u32| {
+        out.extend_from_slice(name);
+        out.push(b' ');
+        num(out, v);
+    };
+    match o {
+        TcpOption::Eol => out.extend_from_slice(b"eol"),
+        TcpOption::Nop => out.extend_from_slice(b"nop"),
+        TcpOption::Mss(v) => value(out, b"mss", u32::from(v)),
+        TcpOption::WindowScale(v) => value(out, b"wscale", u32::from(v)),
+        TcpOption::SackPermitted => out.extend_from_slice(b"sackOK"),
+        TcpOption::Sack(data) if data.len() % 8 != 0 => {
+            out.extend_from_slice(b"sack invalid sack");
+        }
+        TcpOption::Sack(data) => {
+            value(out, b"sack", u32::try_from(data.len() / 8).unwrap_or_default());
+            out.push(b' ');
+            for (left, right) in sack_blocks(data) {
+                out.push(b'{');
+                num(out, left);
+                out.push(b':');
+                num(out, right);
+                out.push(b'}');
+            }
+        }
+        TcpOption::Echo(v) => value(out, b"echo", v),
+        TcpOption::EchoReply(v) => value(out, b"echoreply", v),
+        TcpOption::Timestamp { val, ecr } => {
+            value(out, b"TS val", val);
+            value(out, b" ecr", ecr);
+        }
+        // tcpdump names CC.ECHO with an empty string.
+        TcpOption::Cc { kind, value: v } => {
+            let name: &[u8] = match kind {
+                11 => b"cc",
+                12 => b"ccnew",
+                _ => b"",
+            };
+            value(out, name, v);
+        }
+        // tcpdump decodes these few further (md5 signatures, MPTCP subtypes, TFO cookies...);
+        // their data is shown in hex here.
+        TcpOption::Other { kind, data } => {
+            let name: &[u8] = match kind {
+                19 => b"md5",
+                20 => b"scps",
+                28 => b"uto",
+                29 => b"tcp-ao",
+                30 => b"mptcp",
+                34 => b"tfo",
+                _ => b"",
+            };
+            if name.is_empty() {
+                out.extend_from_slice(b"unknown-");
+                num(out, kind);
+            } else {
+                out.extend_from_slice(name);
+            }
+            if !data.is_empty() {
+                out.extend_from_slice(b" 0x");
+                hex(out, data);
+            }
+        }
+        TcpOption::Bad => out.extend_from_slice(b"[bad opt]"),
+    }
 }
 
 fn arp_summary(out: &mut Vec<u8>, a: &Arp) {

@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 
 use super::{Row, TuiState};
-use crate::core::exchange::Exchange;
+use crate::core::exchange::{Exchange, ExchangeKind};
 use crate::core::line::PointIdx;
 use crate::core::verdict::Verdict;
 use crate::report::trace::PointRow;
@@ -58,6 +58,15 @@ impl TuiState {
         if ex.kind.is_echo() && ex.expects_reply {
             s.echoes += 1;
             s.answered += u64::from(ex.answered());
+        }
+        if ex.kind == ExchangeKind::TcpConnect && ex.expects_reply {
+            s.connects += 1;
+            match ex.answer() {
+                Some("syn-ack") => s.connects_answered += u64::from(ex.answered()),
+                Some("rst" | "icmp") => s.connects_refused += 1,
+                None => s.connects_unanswered += 1,
+                Some(_) => {}
+            }
         }
         if let Some(rtt) = ex.rtt_ns {
             s.rtt_min = Some(s.rtt_min.map_or(rtt, |m| m.min(rtt)));

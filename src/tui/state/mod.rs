@@ -57,6 +57,13 @@ pub struct Stats {
     pub exchanges: u64,
     pub echoes: u64,
     pub answered: u64,
+    /// TCP connects (SYNs that expect an answer) and how they ended: answered (a SYN-ACK that
+    /// went the whole way), refused (a reset or an ICMP error), unanswered (nothing came back).
+    /// A SYN-ACK lost on its way back is none of the three.
+    pub connects: u64,
+    pub connects_answered: u64,
+    pub connects_refused: u64,
+    pub connects_unanswered: u64,
     pub rtt_min: Option<u64>,
     pub rtt_max: Option<u64>,
     pub rtt_sum: u64,
@@ -98,7 +105,7 @@ pub struct TuiState {
     selected: Option<usize>,
     /// Keep the newest row selected as rows arrive.
     follow: bool,
-    /// Hop of the selected exchange (request hops first, then reply hops).
+    /// Hop of the selected exchange (request hops first, then those of its answer).
     pub hop: usize,
     pub pane: Pane,
     pub details: bool,

@@ -40,12 +40,10 @@ impl TuiState {
         self.offset.set(0);
     }
 
-    /// Hops of the selected exchange (request then reply).
+    /// Hops of the selected exchange (request then answer: the reply, or the ICMP error that
+    /// answered a connect or UDP probe).
     fn hop_count(&self) -> usize {
-        self.selected_row().map_or(0, |r| {
-            let ex = &r.exchange;
-            ex.request.journey.hops.len() + ex.reply.as_ref().map_or(0, |l| l.journey.hops.len())
-        })
+        self.selected_row().map_or(0, |r| crate::tui::legs::legs(&r.exchange).hops())
     }
 
     fn move_selection(&mut self, delta: isize) {
