@@ -395,6 +395,12 @@ mod connects {
         };
         let lines = ladder(Answer::Reset { at: 2 });
         let has = |lines: &[String], s: &str| lines.iter().any(|l| l.contains(s));
+        // The verdict agrees with the ladder: a reset born on the way, not the target's.
+        let mut wire = Wire::default();
+        wire.arp(T0);
+        wire.connect(40000, 81, T0 + 100_000_000, Answer::Reset { at: 2 });
+        let cause = wire.load(probe(81, &[])).verdict.map(|v| v.cause.as_str());
+        assert_eq!(cause, Some("reset"));
         assert!(has(&lines, "◆ RST born at host/docker0 (on the way): reset"), "{lines:#?}");
         assert!(has(&lines, "✗ reset"), "the SYN stopped where the reset was born: {lines:#?}");
         let lines = ladder(Answer::Icmp { at: 2 });

@@ -221,7 +221,10 @@ impl Failure {
     fn cause_and_segment(self) -> (Cause, Segment) {
         match self {
             Failure::Lost { exchange, loss, .. } => {
-                let cause = if exchange.is_echo() { Cause::Unknown } else { Cause::NoArpReply };
+                let cause = match exchange {
+                    ExchangeKind::Arp | ExchangeKind::Ndp => Cause::NoArpReply,
+                    _ => Cause::Unknown,
+                };
                 (cause, loss.into())
             }
             Failure::Unanswered { exchange, last } => {
@@ -343,7 +346,9 @@ fn refused(ex: &Exchange) -> Option<Failure> {
         }
         _ => return None,
     };
-    Some(Failure::Refused { exchange: ex.kind, by, target: by.is_some() && by == end, icmp })
+    // Born where the request ended, and the request went the whole way: the target answered.
+    let target = ex.request.complete() && by.is_some() && by == end;
+    Some(Failure::Refused { exchange: ex.kind, by, target, icmp })
 }
 
 impl Tally {
