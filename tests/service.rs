@@ -246,3 +246,18 @@ fn a_udp_echo_server_is_reachable() {
     }
     assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
 }
+
+#[test]
+fn a_udp_datagram_larger_than_the_target_mtu_with_df_is_mtu() {
+    let lab = Lab::built("sm");
+    let host = lab.host_ns();
+    let veth = lab.host_veth(2);
+    let out = common::run("ip", &["-n", &host, "link", "set", &veth, "mtu", "1400"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    // 20 + 8 + 1400 bytes with DF do not fit a 1400-byte link.
+    let ((code, v), _) = probe(&lab, &["--udp", "5353", "-s", "1400", "--df"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "mtu", "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("1428-byte packets with DF do not fit"), "{summary}");
+}

@@ -60,6 +60,9 @@ pub struct LiveOptions {
     pub replay: Option<PathBuf>,
 }
 
+/// ICMP data bytes per echo request by default (like ping).
+const DEFAULT_SIZE: usize = 56;
+
 /// A ring size: 1 to 10 million exchanges.
 pub fn parse_ring(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
@@ -101,7 +104,7 @@ pub struct PingArgs {
     #[arg(short = 'i', long = "interval", default_value = "200ms", value_parser = parse_duration)]
     pub interval: Duration,
     /// ICMP data bytes per request (like ping -s).
-    #[arg(short = 's', long = "size", default_value_t = 56)]
+    #[arg(short = 's', long = "size", default_value_t = DEFAULT_SIZE)]
     pub size: usize,
     /// Set Don't Fragment (a request larger than a link's MTU is dropped, not fragmented).
     #[arg(long)]
@@ -126,8 +129,9 @@ pub struct PingArgs {
     #[arg(long, value_name = "PORT", conflicts_with_all = ["udp", "size", "df"])]
     pub tcp: Option<u16>,
     /// Probe a UDP service instead: each probe is a datagram to PORT from inside SRC; the answer
-    /// is a datagram back, or an ICMP error (port unreachable: port-closed).
-    #[arg(long, value_name = "PORT", conflicts_with_all = ["size", "df"])]
+    /// is a datagram back, or an ICMP error (port unreachable: port-closed). With -s, a datagram
+    /// of that many bytes (and --df: not fragmented, for `mtu`).
+    #[arg(long, value_name = "PORT")]
     pub udp: Option<u16>,
     /// The datagram of --udp probes (default: "vtrace probe\n").
     #[arg(long, value_name = "TEXT", requires = "udp")]
@@ -154,7 +158,12 @@ impl From<PingArgs> for Ping {
                 (None, Some(port)) => Some((Service::Udp, port)),
                 (None, None) => None,
             },
-            payload: a.payload.map(String::into_bytes),
+            payload: a.payload.map(String::into_bytes).or_else(|| {
+                // -s with --udp: a datagram of that size (the marker repeated).
+                (a.udp.is_some() && a.size != DEFAULT_SIZE).then(|| {
+                    crate::sys::connect::UDP_MARKER.iter().copied().cycle().take(a.size).collect()
+                })
+            }),
             flags: flags(a.out, a.live),
         }
     }

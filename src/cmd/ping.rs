@@ -110,7 +110,8 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         None => Box::new(Prober::open(&src.netns, &src.label, opts)?),
         Some((service, port)) => {
             let payload = args.payload.clone().unwrap_or_else(|| UDP_MARKER.to_vec());
-            let opts = ServiceOptions { service, dst: dst_ip, port, payload };
+            let opts =
+                ServiceOptions { service, dst: dst_ip, port, payload, dont_fragment: args.df };
             Box::new(ServiceProber::open(&src.netns, &src.label, opts)?)
         }
     };
@@ -138,7 +139,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
     started();
     let mut sent = 0u64;
     let mut facts =
-        ProbeFacts { ip_len: opts.ip_len(), dont_fragment: args.df, ..ProbeFacts::default() };
+        ProbeFacts { ip_len: prober.ip_len(), dont_fragment: args.df, ..ProbeFacts::default() };
     let mut send_error: Option<ProbeError> = None;
     let mut last_send = Instant::now();
     let mut seq: u16 = 0;
@@ -319,12 +320,18 @@ pub fn default_filter(src: Option<IpAddr>, dst: IpAddr, service: Option<(Service
 /// The probe ping sends: ICMP echoes or a service's connects/datagrams.
 trait Probing {
     fn send(&self, seq: u16) -> Result<(), ProbeError>;
+    /// Size of each probe's IP packet.
+    fn ip_len(&self) -> usize;
     fn socket(&self) -> &dyn ProbeSocket;
 }
 
 impl Probing for Prober {
     fn send(&self, seq: u16) -> Result<(), ProbeError> {
         Prober::send(self, seq)
+    }
+
+    fn ip_len(&self) -> usize {
+        self.options().ip_len()
     }
 
     fn socket(&self) -> &dyn ProbeSocket {
@@ -335,6 +342,10 @@ impl Probing for Prober {
 impl Probing for ServiceProber {
     fn send(&self, seq: u16) -> Result<(), ProbeError> {
         ServiceProber::send(self, seq)
+    }
+
+    fn ip_len(&self) -> usize {
+        self.options().ip_len()
     }
 
     fn socket(&self) -> &dyn ProbeSocket {

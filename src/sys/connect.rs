@@ -22,7 +22,7 @@ use nix::sys::socket::{
 };
 
 use crate::sys::netns::{Netns, run_in};
-use crate::sys::probe::ProbeError;
+use crate::sys::probe::{ProbeError, set_int};
 
 /// The protocol of a service probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +48,16 @@ pub struct ServiceOptions {
     pub port: u16,
     /// The datagram of a UDP probe.
     pub payload: Vec<u8>,
+    /// UDP: Don't Fragment (a datagram larger than a link's MTU is dropped, not fragmented).
+    pub dont_fragment: bool,
+}
+
+impl ServiceOptions {
+    /// Size of a UDP probe's IP packet (IP header, 8-byte UDP header, payload).
+    pub fn ip_len(&self) -> usize {
+        let header = if self.dst.is_ipv6() { 40 } else { 20 };
+        header + 8 + self.payload.len()
+    }
 }
 
 /// The payload of a UDP probe unless another is chosen.
@@ -112,8 +122,24 @@ impl ServiceProber {
             Service::Udp => SockType::Datagram,
         };
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-        run_in(&self.ns, "vtrace-probe", move || Ok(socket(family, ty, flags, None)?))
-            .map_err(|source| ProbeError::Open { ns: self.src.clone(), source })
+        let df = self.opts.service == Service::Udp && self.opts.dont_fragment;
+        let v6 = self.opts.dst.is_ipv6();
+        run_in(&self.ns, "vtrace-probe", move || {
+            let fd = socket(family, ty, flags, None)?;
+            if df && v6 {
+                set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_DONTFRAG, 1)?;
+                set_int(
+                    &fd,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_MTU_DISCOVER,
+                    libc::IPV6_PMTUDISC_PROBE,
+                )?;
+            } else if df {
+                set_int(&fd, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_PROBE)?;
+            }
+            Ok(fd)
+        })
+        .map_err(|source| ProbeError::Open { ns: self.src.clone(), source })
     }
 
     /// Start probe number `seq` (a new socket: connect, or send the datagram).
@@ -123,6 +149,9 @@ impl ServiceProber {
         let errno = |errno| match errno {
             Errno::ENETUNREACH | Errno::EHOSTUNREACH => {
                 ProbeError::NoRoute { src: self.src.clone(), dst: self.opts.dst, errno }
+            }
+            Errno::EMSGSIZE => {
+                ProbeError::TooBig { src: self.src.clone(), len: self.opts.ip_len(), errno }
             }
             errno => ProbeError::Send { src: self.src.clone(), dst: self.opts.dst, errno },
         };

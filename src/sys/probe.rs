@@ -185,7 +185,7 @@ fn open_socket(dont_fragment: bool, v6: bool) -> anyhow::Result<OwnedFd> {
     Ok(fd)
 }
 
-fn set_int(
+pub(crate) fn set_int(
     fd: &OwnedFd,
     level: libc::c_int,
     name: libc::c_int,
