@@ -81,7 +81,7 @@ pub struct Live<'w> {
     names: Vec<String>,
     rows: Vec<PointRow>,
     frame_no: u64,
-    /// Echo exchanges answered so far.
+    /// Probes settled so far (answered, or refused): ping stops waiting once all have.
     pub answered: u64,
     /// The first error writing the report (the trace goes on; it is returned at the end).
     io_result: Result<()>,
@@ -306,13 +306,16 @@ impl<'w> Live<'w> {
         Ok(())
     }
 
-    /// Render the exchanges settled so far; count answered echoes.
+    /// Render the exchanges settled so far; count settled probes.
     fn drain(&mut self) {
         let (report, names, answered) = (&mut self.report, &self.names, &mut self.answered);
         let book = &mut self.netfilter;
         let mut res = Ok(());
         self.analysis.drain(|ex, line| {
-            if ex.kind.is_echo() && ex.answered() {
+            // A probe that settled: answered end to end, or refused (a reset, an ICMP error);
+            // without a probe (watch), every answered echo.
+            let probe = ex.probe || ex.kind.is_echo();
+            if probe && (ex.answered() || matches!(ex.answer(), Some("rst" | "icmp"))) {
                 *answered += 1;
             }
             if res.is_ok() {

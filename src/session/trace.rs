@@ -134,7 +134,7 @@ impl<'a, 'w> Trace<'a, 'w> {
         self.live.input_ended()
     }
 
-    /// Echo exchanges answered so far (at the probe's socket when vtrace sends).
+    /// Probes settled so far: answered at the probe's socket, or refused.
     pub fn answered(&self) -> u64 {
         self.live.answered
     }
