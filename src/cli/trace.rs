@@ -11,8 +11,8 @@ use crate::cmd::demo::Demo;
 use crate::cmd::live::{DEFAULT_BUFFER_MIB, LiveFlags};
 use crate::cmd::ping::Ping;
 use crate::cmd::watch::Watch;
+use crate::core::listen::Proto;
 use crate::sys::capture::SNAPLEN;
-use crate::sys::connect::Service;
 use crate::tui::state::DEFAULT_CAPACITY;
 
 /// Where `ping` and `watch` report, and what they trace besides the captures.
@@ -154,8 +154,8 @@ impl From<PingArgs> for Ping {
             filter: a.filter,
             ipv6: a.ipv6,
             service: match (a.tcp, a.udp) {
-                (Some(port), _) => Some((Service::Tcp, port)),
-                (None, Some(port)) => Some((Service::Udp, port)),
+                (Some(port), _) => Some((Proto::Tcp, port)),
+                (None, Some(port)) => Some((Proto::Udp, port)),
                 (None, None) => None,
             },
             payload: a.payload.map(String::into_bytes).or_else(|| {

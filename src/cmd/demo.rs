@@ -13,8 +13,8 @@ use anyhow::{Context, Result};
 use crate::cmd::live::LiveFlags;
 use crate::cmd::ping::{self, Ping};
 use crate::core::lab::{LabOptions, LabSpec};
+use crate::core::listen::Proto;
 use crate::error::Outcome;
-use crate::sys::connect::Service;
 use crate::sys::lab::{LabGuard, lab_status};
 use crate::sys::stop::Stop;
 
@@ -60,7 +60,7 @@ pub fn run(args: &Demo, stop: &Stop) -> Result<Outcome> {
         fresh_arp: true,
         filter: None,
         ipv6: false,
-        service: args.tcp.map(|port| (Service::Tcp, port)),
+        service: args.tcp.map(|port| (Proto::Tcp, port)),
         payload: None,
         flags: args.flags.clone(),
     };

@@ -19,7 +19,7 @@ use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
-use crate::sys::connect::{Service, ServiceOptions, ServiceProber, UDP_MARKER};
+use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
@@ -47,7 +47,7 @@ pub struct Ping {
     /// ICMPv6 echoes to DST's IPv6 address.
     pub ipv6: bool,
     /// Probe a TCP or UDP service on this port instead of ICMP echoes.
-    pub service: Option<(Service, u16)>,
+    pub service: Option<(Proto, u16)>,
     /// The datagram of UDP probes.
     pub payload: Option<Vec<u8>>,
     pub flags: LiveFlags,
@@ -127,13 +127,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         path: route.as_ref(),
         filter: &filter,
         flows: vec![Flow { points, src: src_ip, dst: dst_ip, opts: args.flags.netfilter }],
-        service: args.service.map(|(s, port)| {
-            let proto = match s {
-                Service::Tcp => Proto::Tcp,
-                Service::Udp => Proto::Udp,
-            };
-            (proto, dst_ip, port)
-        }),
+        service: args.service.map(|(proto, port)| (proto, dst_ip, port)),
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()))?;
     started();
@@ -304,7 +298,7 @@ fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
 /// The two hosts' ARP and ICMP, or ICMPv6 (NDP included) for IPv6; with a service probe, its
 /// protocol and port too. ICMP errors from routers on the way are included: they are sent to the
 /// source.
-pub fn default_filter(src: Option<IpAddr>, dst: IpAddr, service: Option<(Service, u16)>) -> String {
+pub fn default_filter(src: Option<IpAddr>, dst: IpAddr, service: Option<(Proto, u16)>) -> String {
     let icmp = if dst.is_ipv6() { "icmp6" } else { "arp or icmp" };
     let traffic = match service {
         None if dst.is_ipv6() => icmp.to_owned(),
@@ -378,7 +372,7 @@ mod tests {
         let v6: IpAddr = "fd77::2".parse().unwrap_or(b);
         assert_eq!(default_filter(None, v6, None), "icmp6 and host fd77::2");
         assert_eq!(
-            default_filter(Some(a), b, Some((Service::Tcp, 80))),
+            default_filter(Some(a), b, Some((Proto::Tcp, 80))),
             "(arp or icmp or (tcp port 80)) and (host 172.18.0.2 or host 172.18.0.3)"
         );
     }

@@ -20,7 +20,7 @@ use crate::core::verdict::Verdict;
 use crate::session::live::{FrameTap, Live, LiveConfig};
 use crate::session::netfilter;
 use crate::session::sink::TraceReport;
-use crate::sys::connect::{Service, ServiceProber};
+use crate::sys::connect::ServiceProber;
 use crate::sys::nftrace::{NfSession, Options, sidecar};
 use crate::sys::probe::Prober;
 
@@ -46,8 +46,8 @@ impl ProbeSocket for ServiceProber {
     fn probe(&self) -> Probe {
         let o = self.options();
         match o.service {
-            Service::Tcp => Probe::Tcp { dst: o.dst, port: o.port },
-            Service::Udp => Probe::Udp { dst: o.dst, port: o.port },
+            Proto::Tcp => Probe::Tcp { dst: o.dst, port: o.port },
+            Proto::Udp => Probe::Udp { dst: o.dst, port: o.port },
         }
     }
 

@@ -21,29 +21,14 @@ use nix::sys::socket::{
     recv, send, socket, sockopt,
 };
 
+pub use crate::core::listen::Proto;
 use crate::sys::netns::{Netns, run_in};
 use crate::sys::probe::{ProbeError, set_int};
-
-/// The protocol of a service probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Service {
-    Tcp,
-    Udp,
-}
-
-impl Service {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Tcp => "tcp",
-            Service::Udp => "udp",
-        }
-    }
-}
 
 /// How to probe a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceOptions {
-    pub service: Service,
+    pub service: Proto,
     pub dst: IpAddr,
     pub port: u16,
     /// The datagram of a UDP probe.
@@ -118,11 +103,11 @@ impl ServiceProber {
         let family =
             if self.opts.dst.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
         let ty = match self.opts.service {
-            Service::Tcp => SockType::Stream,
-            Service::Udp => SockType::Datagram,
+            Proto::Tcp => SockType::Stream,
+            Proto::Udp => SockType::Datagram,
         };
         let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-        let df = self.opts.service == Service::Udp && self.opts.dont_fragment;
+        let df = self.opts.service == Proto::Udp && self.opts.dont_fragment;
         let v6 = self.opts.dst.is_ipv6();
         run_in(&self.ns, "vtrace-probe", move || {
             let fd = socket(family, ty, flags, None)?;
@@ -159,7 +144,7 @@ impl ServiceProber {
             Ok(()) | Err(Errno::EINPROGRESS) => {}
             Err(e) => return Err(errno(e)),
         }
-        if self.opts.service == Service::Udp {
+        if self.opts.service == Proto::Udp {
             send(fd.as_raw_fd(), &self.opts.payload, MsgFlags::empty()).map_err(errno)?;
         }
         let sport = getsockname::<SockaddrStorage>(fd.as_raw_fd())
@@ -182,13 +167,13 @@ impl ServiceProber {
         for p in probes.iter_mut().filter(|p| p.outcome == Outcome::Pending) {
             let Some(fd) = p.fd.as_ref() else { continue };
             p.outcome = match self.opts.service {
-                Service::Tcp => tcp_outcome(fd),
-                Service::Udp => udp_outcome(fd),
+                Proto::Tcp => tcp_outcome(fd),
+                Proto::Udp => udp_outcome(fd),
             };
             if p.outcome == Outcome::Answered {
                 answered.push(p.sport);
             }
-            if p.outcome != Outcome::Pending && self.opts.service == Service::Tcp {
+            if p.outcome != Outcome::Pending && self.opts.service == Proto::Tcp {
                 // Closed right after it settles: the closing segments are traced too.
                 p.fd = None;
             }
