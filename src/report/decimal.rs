@@ -2,11 +2,12 @@
 //! renderers that format by hand (the JSON report, the packet listing, times of day) turn numbers
 //! into text. No allocation, no formatting machinery.
 
-/// The decimal digits of `n` (copied byte by byte: for such short runs that costs less than a
-/// call to `memcpy`, measured on `analyze --packets --json`).
+/// The decimal digits of `n` (measured with callgrind on 100 k packets: `extend_from_slice` takes
+/// 2.4 % fewer instructions than a byte-by-byte extend for `analyze --json`, 0.5 % fewer for
+/// `analyze --packets --json`).
 #[inline]
 pub fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
-    out.extend(itoa::Buffer::new().format(n).bytes());
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// The decimal digits of `n`, zero-padded on the left to `width`: `000000042`.
