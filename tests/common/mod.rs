@@ -104,6 +104,11 @@ impl Tmux {
     /// in cooked mode (`icanon echo isig` in `stty -a`).
     pub fn exit_and_cooked(&self) -> (String, bool) {
         let out = std::env::temp_dir().join(format!("{}-stty.txt", self.socket));
+        // The shell's prompt alone on the last line: the program is gone (keys typed while it
+        // was still leaving could be read by it, or discarded when it restored the terminal).
+        self.wait_for("the shell's prompt", |p| {
+            p.lines().rev().find(|l| !l.trim().is_empty()).is_some_and(|l| l.trim() == "$")
+        });
         self.send(&[&format!("echo rc=$?; stty -a > {}; echo stty-done", out.display()), "Enter"]);
         let pane = self.wait_for("the shell", |p| p.lines().any(|l| l.trim() == "stty-done"));
         let stty = std::fs::read_to_string(&out).unwrap_or_default();
