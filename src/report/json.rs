@@ -187,10 +187,8 @@ impl TraceReport for JsonTrace<'_> {
             })
             .collect();
         let v = s.verdict;
-        let segment = v.segment.map(
-            |seg| json!({"after": name(s.names, seg.after), "before": name(s.names, seg.before)}),
-        );
         let seg = |seg: &crate::core::verdict::Segment| json!({"after": name(s.names, seg.after), "before": name(s.names, seg.before)});
+        let segment = v.segment.as_ref().map(seg);
         let kinds: Vec<_> = v
             .holds
             .kinds

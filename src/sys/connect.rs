@@ -6,8 +6,8 @@
 //!
 //! What each socket says is the probe's last point: a connect that completed (the SYN-ACK reached
 //! it), refused (a reset), or failed with an ICMP error; a datagram answered, or refused (an ICMP
-//! port unreachable reported on the connected socket). A TCP socket is closed right after its
-//! connect settles, so its closing segments are traced too. This module never decides what an
+//! port unreachable reported on the connected socket). A socket is closed right after its
+//! probe settles (a connect's closing segments are traced too). This module never decides what an
 //! outcome means beyond naming it.
 
 use std::net::{IpAddr, SocketAddr};
@@ -173,8 +173,8 @@ impl ServiceProber {
             if p.outcome == Outcome::Answered {
                 answered.push(p.sport);
             }
-            if p.outcome != Outcome::Pending && self.opts.service == Proto::Tcp {
-                // Closed right after it settles: the closing segments are traced too.
+            if p.outcome != Outcome::Pending {
+                // Closed right after it settles (a connect's closing segments are traced too).
                 p.fd = None;
             }
         }

@@ -127,7 +127,7 @@ pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
     // diagnosis of the one that lost most (its own cause and segment already).
     let mut causes = std::mem::take(&mut verdict.causes);
     for c in &mut causes {
-        let mut one = Verdict {
+        let one = Verdict {
             cause: c.cause,
             segment: Some(c.segment),
             summary: String::new(),
@@ -136,7 +136,6 @@ pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
         };
         if let Some(d) = diagnose_loss(&one, ev) {
             c.cause = d.cause;
-            apply(&mut one, &d);
             c.detail =
                 if c.detail.is_empty() { d.detail } else { format!("{}: {}", c.detail, d.detail) };
         }
