@@ -21,8 +21,10 @@ use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
 use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
-use crate::sys::netlink::discover;
+use crate::sys::netlink::discover_paths;
+use crate::sys::netns::Netns;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
+use crate::sys::sockdiag;
 use crate::sys::stop::Stop;
 
 /// What `vtrace ping` was asked.
@@ -64,7 +66,7 @@ pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
 
 /// The trace itself, reporting to `output`.
 pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome> {
-    let mut topo = discover().context("discovering the network namespaces")?;
+    let mut topo = discover_paths().context("discovering the network namespaces")?;
     let (src, src_idx) = locate(&topo, &args.src, None)?;
     relabel(&mut topo, src_idx, &src.label);
     let target = match (locate(&topo, &args.dst, Some(src_idx)), args.dst.parse::<IpAddr>()) {
@@ -97,6 +99,16 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));
         }
     };
+    // What listens in the target, for a service probe's `port-closed` (read now, so a server
+    // that went away since is not named).
+    if let (Some(_), Some(dst)) = (args.service, route.as_ref().map(|r| r.dst))
+        && let Some(ns) = topo.namespaces.get_mut(dst.0)
+    {
+        match sockdiag::listening_in(&Netns::Path(ns.path.clone())) {
+            Ok(l) => ns.listening = l,
+            Err(e) => ns.listening_note = Some(format!("{e:#}")),
+        }
+    }
     let src_ip = src_address(&topo, src_idx, route.as_ref(), dst_ip.is_ipv6());
     if args.fresh_arp {
         let next_hop = next_hop(&topo, src_idx, dst_ip);

@@ -22,7 +22,7 @@ use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, Trace};
-use crate::sys::netlink::discover;
+use crate::sys::netlink::discover_paths;
 use crate::sys::stop::Stop;
 
 /// What `vtrace watch` was asked.
@@ -50,7 +50,7 @@ pub fn run(args: &Watch, stop: &Stop) -> Result<Outcome> {
 
 /// Watch until stopped or `--duration`, reporting to `output`.
 fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
-    let mut topo = discover().context("discovering the network namespaces")?;
+    let mut topo = discover_paths().context("discovering the network namespaces")?;
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
     for spec in &args.endpoints {
         let (ep, idx) = locate(&topo, spec, located.last().map(|l| l.0))?;

@@ -135,7 +135,7 @@ fn checked_container(name: &str) -> Result<String, EndpointError> {
 pub fn resolve(spec: &str) -> Result<Endpoint, EndpointError> {
     match parse(spec)? {
         Spec::Ip(_) => {
-            let topo = netlink::discover()?;
+            let topo = netlink::discover_paths()?;
             resolve_in(spec, &topo)
         }
         parsed => resolve_parsed(parsed, None),

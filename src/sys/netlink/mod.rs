@@ -50,6 +50,16 @@ pub fn discover() -> Result<Topology, DiscoveryError> {
     discover_found(found)
 }
 
+/// The same without the listening sockets (traces need them only for the target of a service
+/// probe: [`crate::sys::sockdiag::listening_in`] reads that one namespace).
+pub fn discover_paths() -> Result<Topology, DiscoveryError> {
+    let found = namespaces::enumerate().map_err(|source| DiscoveryError::NoAccess {
+        path: crate::sys::netns::Netns::Root.path(),
+        source,
+    })?;
+    discover_links(found).map(|(topo, _)| topo)
+}
+
 /// The topology of the given namespaces. A process namespace that vanished meanwhile is left
 /// out; any other failure is an error.
 pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
