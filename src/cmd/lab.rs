@@ -96,17 +96,41 @@ fn write_up(out: &mut impl Write, spec: &LabSpec, r: &LabReport) -> Result<()> {
         spec.prefix_len(),
         b.mac
     )?;
-    for c in &spec.containers {
+    for n in &spec.networks {
+        let b = &n.bridge;
+        writeln!(
+            out,
+            "  network  {:<18} {} {}/{} {}",
+            "(routed by host)",
+            b.name,
+            b.addr,
+            n.subnet.prefix_len(),
+            b.mac
+        )?;
+    }
+    for c in spec.containers.iter().chain(spec.outside.iter().map(|o| &o.end)) {
+        let len = spec.network(c.network).map_or(24, |(_, n)| n.prefix_len());
         writeln!(
             out,
             "  {:<8} netns {:<12} {} {}/{} {}  ⇄ {} (host)",
-            c.name,
-            c.netns,
-            c.ifname,
-            c.addr,
-            spec.prefix_len(),
-            c.mac,
-            c.host_veth
+            c.name, c.netns, c.ifname, c.addr, len, c.mac, c.host_veth
+        )?;
+    }
+    if let Some(o) = &spec.outside {
+        writeln!(
+            out,
+            "  uplink   {} {}/{} masquerades the containers' traffic to the outside",
+            o.end.host_veth,
+            o.host_addr,
+            o.subnet.prefix_len()
+        )?;
+    }
+    for p in &spec.publish {
+        let host = spec.outside.as_ref().map(|o| o.host_addr.to_string()).unwrap_or_default();
+        writeln!(
+            out,
+            "  publish  {host}:{} → {} {}:{} (tcp)",
+            p.host_port, p.container, p.addr, p.port
         )?;
     }
     for s in &r.servers {

@@ -163,6 +163,20 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
     Ok(Path { src, dst: cur, dst_ip, points })
 }
 
+/// The path `first` continued by `then`, which starts in the namespace `first` ends in (where
+/// DNAT sent the packet on to another address): one path, its roles given again (the end of
+/// `first` is now a hop where the packet is routed on).
+pub fn join(topo: &Topology, first: &Path, then: &Path) -> Path {
+    let mut hops: Vec<(NsIdx, IfIndex)> = first.points.iter().map(|p| (p.ns, p.ifindex)).collect();
+    for p in &then.points {
+        if !hops.contains(&(p.ns, p.ifindex)) {
+            hops.push((p.ns, p.ifindex));
+        }
+    }
+    let points = with_roles(topo, &hops, first.src, then.dst);
+    Path { src: first.src, dst: then.dst, dst_ip: then.dst_ip, points }
+}
+
 /// Route `dst` out of namespace `cur`: the layer-2 walk from the egress link to the next hop.
 fn next_segment(
     topo: &Topology,
@@ -482,6 +496,33 @@ mod tests {
         assert_eq!(
             got,
             Ok(("a/eth0 r/ra r/rb b/eth0".to_owned(), vec![Endpoint, Router, Router, Endpoint]))
+        );
+    }
+
+    #[test]
+    fn a_published_port_continues_the_path_to_the_container() {
+        // The outside reaches the host's uplink; DNAT sends it on to b behind the bridge.
+        let (mut n, _, host, c2) = classic();
+        let out = n.ns("outside");
+        n.veth((out, 2, "eth0"), (host, 9, "uplink0"));
+        n.addr(out, 2, "198.51.100.2/24");
+        n.addr(host, 9, "198.51.100.1/24");
+        let first = path(&n.topo, out, Target::Ip(ip("198.51.100.1")));
+        let then = path(&n.topo, host, Target::Ip(ip("172.18.0.3")));
+        let joined = first.and_then(|f| then.map(|t| join(&n.topo, &f, &t)));
+        let got = joined.map(|p| {
+            let roles: Vec<Role> = p.points.iter().map(|x| x.role).collect();
+            (p.point_ids().join(" "), roles, p.dst)
+        });
+        use Role::*;
+        assert_eq!(
+            got,
+            Ok((
+                "outside/eth0 lab-host/uplink0 lab-host/br0 lab-host/veth2222222 nginx-2/eth0"
+                    .to_owned(),
+                vec![Endpoint, Router, Bridge, VethHost, Endpoint],
+                c2
+            ))
         );
     }
 

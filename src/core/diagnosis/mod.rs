@@ -18,6 +18,7 @@ mod rules;
 
 pub use rules::*;
 
+use crate::core::journey::NatEnd;
 use crate::core::line::PointIdx;
 use crate::core::listen::{Listener, Proto, port_closed};
 use crate::core::netfilter::{
@@ -103,6 +104,8 @@ pub struct Service<'a> {
     pub proto: Proto,
     pub dst: std::net::IpAddr,
     pub port: u16,
+    /// Where the service was probed when a DNAT rule sent it on to `dst`:`port`.
+    pub published: Option<(std::net::IpAddr, u16)>,
 }
 
 /// Conclude: turn the verdict from the captures into the verdict with its cause, trying the rules
@@ -152,7 +155,16 @@ pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
 /// on the protocol), or the port on another address only (127.0.0.1).
 fn name_listeners(verdict: &mut Verdict, ev: &Evidence<'_>) {
     let Some(s) = ev.service else { return };
-    let Some(closed) = port_closed(s.netns, s.listening, s.proto, s.dst, s.port) else { return };
+    let Some(mut closed) = port_closed(s.netns, s.listening, s.proto, s.dst, s.port) else {
+        return;
+    };
+    if let Some((ip, port)) = s.published {
+        let (from, to) = (
+            NatEnd { ip, port: Some(port), echo_id: None },
+            NatEnd { ip: s.dst, port: Some(s.port), echo_id: None },
+        );
+        closed.sentence = format!("{from} is DNATed to {to}: {}", closed.sentence);
+    }
     for c in verdict.causes.iter_mut().filter(|c| c.cause == Cause::PortClosed) {
         c.detail = format!("{}: {}", c.detail, closed.sentence);
     }
