@@ -24,6 +24,9 @@ pub enum Cause {
     NoRoute,
     Mtu,
     TcDrop,
+    ForwardingDisabled,
+    NoReturnRoute,
+    KernelDrop,
     CaptureGap,
     Unknown,
 }
@@ -43,6 +46,9 @@ impl Cause {
             Cause::NoRoute => "no-route",
             Cause::Mtu => "mtu",
             Cause::TcDrop => "tc-drop",
+            Cause::ForwardingDisabled => "forwarding-disabled",
+            Cause::NoReturnRoute => "no-return-route",
+            Cause::KernelDrop => "kernel-drop",
             Cause::CaptureGap => "capture-gap",
             Cause::Unknown => "unknown",
         }
@@ -95,6 +101,9 @@ pub struct Verdict {
     /// Every distinct way probes were lost, with how many, most first: the verdict's `cause`
     /// and `segment` are those of the first.
     pub causes: Vec<CauseCount>,
+    /// Unanswered requests: the source address they carried when they reached their last point
+    /// (after any NAT), the one the destination had to answer.
+    pub arrived_from: Option<std::net::IpAddr>,
 }
 
 /// Probes lost one way.
@@ -190,7 +199,7 @@ enum Failure {
     /// A request or reply vanished between two points.
     Lost { what: &'static str, exchange: ExchangeKind, loss: Loss },
     /// The request reached the end of the line and nothing answered.
-    Unanswered { exchange: ExchangeKind, last: Option<PointIdx> },
+    Unanswered { exchange: ExchangeKind, last: Option<PointIdx>, from: Option<std::net::IpAddr> },
     /// A connect (or datagram) was refused: a TCP reset, or an ICMP error quoting it, first
     /// seen at `by`; `target` tells whether that is where the request ended (the target's
     /// own point). `icmp`: the error's type and code.
@@ -227,7 +236,7 @@ impl Failure {
                 };
                 (cause, loss.into())
             }
-            Failure::Unanswered { exchange, last } => {
+            Failure::Unanswered { exchange, last, .. } => {
                 let cause = match exchange {
                     ExchangeKind::Arp | ExchangeKind::Ndp => Cause::NoArpReply,
                     _ => Cause::NoReply,
@@ -272,7 +281,7 @@ impl Failure {
                     ),
                 }
             }
-            Failure::Unanswered { exchange, last } => {
+            Failure::Unanswered { exchange, last, .. } => {
                 let what = match exchange {
                     k if k.is_echo() => "echo requests",
                     ExchangeKind::Arp | ExchangeKind::Ndp => "ARP requests",
@@ -322,6 +331,7 @@ fn failure_of(ex: &Exchange) -> Option<Failure> {
         None => Some(Failure::Unanswered {
             exchange: ex.kind,
             last: ex.request.journey.last().map(|h| h.point),
+            from: ex.request.journey.last_packet().ip.map(|ip| ip.src),
         }),
         Some(reply) => lost("reply", reply),
     }
@@ -440,6 +450,10 @@ impl Tally {
                     CauseCount { cause, segment, count, detail: f.describe(&name) }
                 })
                 .collect(),
+            arrived_from: match main_failure(failures) {
+                Some(Failure::Unanswered { from, .. }) => from,
+                _ => None,
+            },
         };
         // Most probes lost first (the first seen among equals): the first is the verdict's own.
         verdict.causes.sort_by_key(|c| std::cmp::Reverse(c.count));
