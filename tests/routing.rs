@@ -236,3 +236,47 @@ fn a_missing_masquerade_is_no_return_route_at_the_outside() {
     let summary = verdict["summary"].as_str().unwrap_or("");
     assert!(summary.contains("no route back to 172.18.0.2"), "{summary}");
 }
+
+#[test]
+fn a_router_without_a_route_answers_network_unreachable_and_is_named() {
+    let lab = routed("ru");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    // The host namespace has routes to its own networks only.
+    let ((code, v), (_, off)) = ping(&lab, &c1, "203.0.113.5", &["-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "no-route", "{v}");
+    let bridge = format!("{host}/docker0");
+    assert_eq!(verdict["segment"]["after"].as_str(), Some(bridge.as_str()), "{v}");
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("172.18.0.1 answered with ICMP 3 0: network unreachable"),
+        "{summary}"
+    );
+    assert!(summary.contains(&bridge), "{summary}");
+    let echo = probes(&v, "icmp-echo");
+    let errors = echo.first().and_then(|e| e["errors"].as_array()).cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "the error is linked to its echo: {v}");
+    assert_eq!((errors[0]["type"].as_u64(), errors[0]["code"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(errors[0]["from"], "172.18.0.1", "{v}");
+    assert_eq!(off["verdict"]["cause"], "no-route", "{off}");
+}
+
+#[test]
+fn an_unanswered_next_hop_behind_a_router_is_its_host_unreachable() {
+    let lab = routed("rh");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    // One ARP probe, 100 ms apart: the router gives up (and says so) within the trace.
+    sysctl(&host, "net.ipv4.neigh.br-net2.mcast_solicit=1");
+    sysctl(&host, "net.ipv4.neigh.br-net2.retrans_time_ms=100");
+    let ((code, v), _) = ping(&lab, &c1, "172.19.0.99", &["-c", "1", "--timeout", "2s"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("172.18.0.1 answered with ICMP 3 1: host unreachable"), "{summary}");
+    // The path goes on to the router's link towards the missing host, where its ARP is seen.
+    let ids: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(ids.last().copied(), Some(format!("{host}/br-net2").as_str()), "{v}");
+    assert_ne!(verdict["cause"], "link-down", "{v}");
+}

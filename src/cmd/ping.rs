@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::listen::Proto;
-use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path};
+use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path, path_until};
 use crate::core::topology::nat::dnat_of;
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
@@ -91,11 +91,15 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             let ip = p.dst_ip;
             (Some(p), ip)
         }
-        Err(PathError::NextHopNotFound { dst, .. }) => (first_segment(&topo, src_idx, dst), dst),
-        // The source's own interface is the one point: the verdict says the packet died
-        // before it.
+        // A namespace on the way cannot go on: the points up to where it stops (its unanswered
+        // ARP, its ICMP error), or the source's first segment when the source is that one.
+        Err(PathError::NextHopNotFound { dst, .. }) => {
+            (path_until(&topo, src_idx, dst).or_else(|| first_segment(&topo, src_idx, dst)), dst)
+        }
+        // The source's own interface is the one point when the source has no route: the
+        // verdict says the packet died before it.
         Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => {
-            (source_only(&topo, src_idx, dst), dst)
+            (path_until(&topo, src_idx, dst).or_else(|| source_only(&topo, src_idx, dst)), dst)
         }
         Err(e) => {
             return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));

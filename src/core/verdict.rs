@@ -168,6 +168,7 @@ impl Holdings {
                 ("unanswered", Segment { after: last, before: None })
             }
             Failure::Refused { by, .. } => ("refused", Segment { after: by, before: None }),
+            Failure::Errored { last, .. } => ("error", Segment { after: last, before: None }),
         };
         let same = |l: &LossCount| l.kind == ex.kind && l.what == what && l.segment == segment;
         if let Some(l) = self.losses.iter_mut().find(|l| same(l)) {
@@ -204,6 +205,55 @@ enum Failure {
     /// seen at `by`; `target` tells whether that is where the request ended (the target's
     /// own point). `icmp`: the error's type and code.
     Refused { exchange: ExchangeKind, by: Option<PointIdx>, target: bool, icmp: Option<(u8, u8)> },
+    /// An echo request died on the way and the host where it died said so with an ICMP error
+    /// (unreachable, time exceeded, fragmentation needed): sent by `from`, first seen at `by`;
+    /// `last` is where the request was last seen.
+    Errored {
+        last: Option<PointIdx>,
+        by: Option<PointIdx>,
+        from: Option<std::net::IpAddr>,
+        icmp: IcmpError,
+    },
+}
+
+/// An ICMP or ICMPv6 error's type and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpError {
+    pub v6: bool,
+    pub ty: u8,
+    pub code: u8,
+}
+
+impl IcmpError {
+    /// What it means for the packet it quotes, in words.
+    pub fn meaning(self) -> &'static str {
+        match (self.v6, self.ty, self.code) {
+            (false, 3, 0) | (true, 1, 0) => "network unreachable (no route)",
+            (false, 3, 1) | (true, 1, 3) => {
+                "host unreachable (no ARP/NDP answer from the next hop, or an unreachable route)"
+            }
+            (false, 3, 2) => "protocol unreachable",
+            (false, 3, 3) | (true, 1, 4) => "port unreachable",
+            (false, 3, 4) | (true, 2, _) => {
+                "fragmentation needed (the packet is larger than the MTU)"
+            }
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => "administratively prohibited (a filter)",
+            (false, 3, _) | (true, 1, _) => "destination unreachable",
+            (false, 11, 0) | (true, 3, 0) => "time exceeded in transit (TTL reached 0: a loop?)",
+            (false, 11, _) | (true, 3, _) => "fragment reassembly time exceeded",
+            _ => "an ICMP error",
+        }
+    }
+
+    /// The cause the error alone tells: a router without a route, a size, a filter.
+    fn cause(self) -> Cause {
+        match (self.v6, self.ty, self.code) {
+            (false, 3, 0) | (true, 1, 0) => Cause::NoRoute,
+            (false, 3, 4) | (true, 2, _) => Cause::Mtu,
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => Cause::NetfilterReject,
+            _ => Cause::Unknown,
+        }
+    }
 }
 
 /// Counts exchanges as they are released.
@@ -242,6 +292,9 @@ impl Failure {
                     _ => Cause::NoReply,
                 };
                 (cause, Segment { after: last, before: None })
+            }
+            Failure::Errored { last, icmp, .. } => {
+                (icmp.cause(), Segment { after: last, before: None })
             }
             Failure::Refused { by, target, icmp, .. } => {
                 let cause = match icmp {
@@ -290,6 +343,17 @@ impl Failure {
                 };
                 format!("{what} reached {} and nothing answered", name(last))
             }
+            Failure::Errored { by, from, icmp, .. } => {
+                let from = from.map_or_else(|| "?".to_owned(), |ip| ip.to_string());
+                format!(
+                    "{from} answered with ICMP {}{} {}: {} (first seen at {})",
+                    if icmp.v6 { "v6 " } else { "" },
+                    icmp.ty,
+                    icmp.code,
+                    icmp.meaning(),
+                    name(by)
+                )
+            }
             Failure::Refused { by, target, icmp, .. } => {
                 let answer = match icmp {
                     Some((ty, code)) => format!("ICMP error type {ty} code {code}"),
@@ -321,7 +385,7 @@ fn main_failure(failures: &[(Failure, u64)]) -> Option<Failure> {
 fn failure_of(ex: &Exchange) -> Option<Failure> {
     let lost =
         |what, leg: &Leg| leg.lost.map(|loss| Failure::Lost { what, exchange: ex.kind, loss });
-    if let Some(f) = refused(ex) {
+    if let Some(f) = refused(ex).or_else(|| errored(ex)) {
         return Some(f);
     }
     if let Some(f) = lost("request", &ex.request) {
@@ -335,6 +399,26 @@ fn failure_of(ex: &Exchange) -> Option<Failure> {
         }),
         Some(reply) => lost("reply", reply),
     }
+}
+
+/// An unanswered echo whose way an ICMP error ended (a router's unreachable, time exceeded).
+fn errored(ex: &Exchange) -> Option<Failure> {
+    if ex.reply.is_some() || !ex.kind.is_echo() {
+        return None;
+    }
+    let e = ex.errors.first()?;
+    let p = &e.journey.packet;
+    let icmp = match (p.icmp, p.icmpv6) {
+        (Some(i), _) => IcmpError { v6: false, ty: i.ty, code: i.code },
+        (None, Some(i)) => IcmpError { v6: true, ty: i.ty, code: i.code },
+        _ => return None,
+    };
+    Some(Failure::Errored {
+        last: ex.request.journey.last().map(|h| h.point),
+        by: e.journey.first().map(|h| h.point),
+        from: e.journey.first_packet().ip.map(|ip| ip.src),
+        icmp,
+    })
 }
 
 /// A reset or an ICMP error answered the request in place of the service.
