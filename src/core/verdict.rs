@@ -168,7 +168,8 @@ impl Holdings {
                 ("unanswered", Segment { after: last, before: None })
             }
             Failure::Refused { by, .. } => ("refused", Segment { after: by, before: None }),
-            Failure::Errored { last, .. } => ("error", Segment { after: last, before: None }),
+            Failure::Errored { loss: Some(loss), .. } => ("request", Segment::from(loss)),
+            Failure::Errored { last, .. } => ("unanswered", Segment { after: last, before: None }),
         };
         let same = |l: &LossCount| l.kind == ex.kind && l.what == what && l.segment == segment;
         if let Some(l) = self.losses.iter_mut().find(|l| same(l)) {
@@ -207,8 +208,9 @@ enum Failure {
     Refused { exchange: ExchangeKind, by: Option<PointIdx>, target: bool, icmp: Option<(u8, u8)> },
     /// An echo request died on the way and the host where it died said so with an ICMP error
     /// (unreachable, time exceeded, fragmentation needed): sent by `from`, first seen at `by`;
-    /// `last` is where the request was last seen.
+    /// the request was lost (`loss`) or went as far as the line goes (last seen at `last`).
     Errored {
+        loss: Option<Loss>,
         last: Option<PointIdx>,
         by: Option<PointIdx>,
         from: Option<std::net::IpAddr>,
@@ -293,8 +295,9 @@ impl Failure {
                 };
                 (cause, Segment { after: last, before: None })
             }
-            Failure::Errored { last, icmp, .. } => {
-                (icmp.cause(), Segment { after: last, before: None })
+            Failure::Errored { loss, last, icmp, .. } => {
+                let segment = loss.map_or(Segment { after: last, before: None }, Segment::from);
+                (icmp.cause(), segment)
             }
             Failure::Refused { by, target, icmp, .. } => {
                 let cause = match icmp {
@@ -343,10 +346,21 @@ impl Failure {
                 };
                 format!("{what} reached {} and nothing answered", name(last))
             }
-            Failure::Errored { by, from, icmp, .. } => {
+            Failure::Errored { loss, last, by, from, icmp } => {
                 let from = from.map_or_else(|| "?".to_owned(), |ip| ip.to_string());
+                let what = match loss {
+                    Some(loss) => {
+                        let lost = Failure::Lost {
+                            what: "request",
+                            exchange: ExchangeKind::IcmpEcho,
+                            loss,
+                        };
+                        lost.describe(name)
+                    }
+                    None => format!("echo requests reached {}", name(last)),
+                };
                 format!(
-                    "{from} answered with ICMP {}{} {}: {} (first seen at {})",
+                    "{what}, and {from} answered with ICMP {}{} {}: {} (first seen at {})",
                     if icmp.v6 { "v6 " } else { "" },
                     icmp.ty,
                     icmp.code,
@@ -414,6 +428,7 @@ fn errored(ex: &Exchange) -> Option<Failure> {
         _ => return None,
     };
     Some(Failure::Errored {
+        loss: ex.request.lost,
         last: ex.request.journey.last().map(|h| h.point),
         by: e.journey.first().map(|h| h.point),
         from: e.journey.first_packet().ip.map(|ip| ip.src),
