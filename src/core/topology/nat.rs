@@ -41,6 +41,52 @@ pub struct NatRule {
     pub name: String,
 }
 
+impl std::fmt::Display for NatRule {
+    /// A short form: `dnat tcp to 198.51.100.1:8080 → 172.19.0.2:80`, `masquerade from
+    /// 172.18.0.0/15 out uplink0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let net = |(ip, len): (IpAddr, u8)| {
+            if len == if ip.is_ipv4() { 32 } else { 128 } {
+                ip.to_string()
+            } else {
+                format!("{ip}/{len}")
+            }
+        };
+        match &self.action {
+            NatAction::Dnat { to, port } => {
+                f.write_str("dnat")?;
+                if let Some(p) = self.proto {
+                    write!(f, " {}", p.as_str())?;
+                }
+                let daddr = self.daddr.map_or_else(|| "*".to_owned(), net);
+                match self.dport {
+                    Some(d) => write!(f, " to {daddr}:{d}")?,
+                    None => write!(f, " to {daddr}")?,
+                }
+                match port {
+                    Some(p) => write!(f, " → {to}:{p}")?,
+                    None => write!(f, " → {to}")?,
+                }
+            }
+            NatAction::Snat { to } => write!(f, "snat → {to}")?,
+            NatAction::Masquerade => f.write_str("masquerade")?,
+        }
+        if let Some(s) = self.saddr.filter(|_| !matches!(self.action, NatAction::Dnat { .. })) {
+            write!(f, " from {}", net(s))?;
+        }
+        if let Some(i) = &self.iifname {
+            write!(f, " in {i}")?;
+        }
+        if let Some(o) = &self.oifname {
+            write!(f, " out {o}")?;
+        }
+        if self.partial {
+            f.write_str(" (and conditions not shown)")?;
+        }
+        Ok(())
+    }
+}
+
 impl NatRule {
     /// Where this rule sends a packet of `proto` to `dst`:`port` that entered on `iif`
     /// (`None`: unknown, not checked), if it DNATs it.
@@ -281,6 +327,15 @@ mod tests {
         // No port in the rule: the port stays.
         let dns = dnat_of(&rules, Proto::Udp, ip("1.1.1.1"), 53, None);
         assert_eq!(dns.map(|(ip, port, _)| (ip, port)), Some((ip("10.0.0.53"), 53)));
+        let short: Vec<String> = rules.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            short,
+            [
+                "masquerade from 172.18.0.0/15 out uplink0",
+                "dnat tcp to 198.51.100.1:8080 → 172.19.0.2:80",
+                "dnat udp to *:53 → 10.0.0.53 (and conditions not shown)"
+            ]
+        );
         assert!(parse_nft_json("not json").is_empty());
         assert!(parse_nft_json("{\"nftables\": 3}").is_empty());
     }
