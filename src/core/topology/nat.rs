@@ -1,6 +1,7 @@
 //! NAT rules of a namespace, as far as a path needs them: which destination a DNAT rule sends a
-//! packet to (a published port), read from `nft -j list ruleset` (native nftables rules; what
-//! `iptables-nft` writes with its own targets is not decoded and is skipped).
+//! packet to (a published port), read from `nft -j list ruleset` (native nftables rules) and from
+//! `iptables-save -t nat` (what Docker and `iptables-nft` write with their own targets, which
+//! nft's JSON does not decode).
 //!
 //! Pure: the JSON text comes from `sys::nft`. A rule is kept when every condition it has is one
 //! of those understood here (addresses, ports, interfaces, the transport protocol); a rule with
@@ -34,7 +35,11 @@ pub struct NatRule {
     pub daddr: Option<(IpAddr, u8)>,
     pub saddr: Option<(IpAddr, u8)>,
     pub iifname: Option<String>,
+    /// `! -i IF` (iptables): any input interface but this one.
+    pub not_iifname: Option<String>,
     pub oifname: Option<String>,
+    /// `! -o IF` (iptables): any output interface but this one.
+    pub not_oifname: Option<String>,
     /// The rule has conditions not decoded here.
     pub partial: bool,
     /// `family table chain handle N`, to name it.
@@ -68,17 +73,38 @@ impl std::fmt::Display for NatRule {
                     None => write!(f, " → {to}")?,
                 }
             }
-            NatAction::Snat { to } => write!(f, "snat → {to}")?,
-            NatAction::Masquerade => f.write_str("masquerade")?,
-        }
-        if let Some(s) = self.saddr.filter(|_| !matches!(self.action, NatAction::Dnat { .. })) {
-            write!(f, " from {}", net(s))?;
+            NatAction::Snat { .. } | NatAction::Masquerade => {
+                let what = match self.action {
+                    NatAction::Snat { to } => format!("snat → {to}"),
+                    _ => "masquerade".to_owned(),
+                };
+                f.write_str(&what)?;
+                if let Some(p) = self.proto {
+                    write!(f, " {}", p.as_str())?;
+                }
+                if let Some(s) = self.saddr {
+                    write!(f, " from {}", net(s))?;
+                }
+                if self.daddr.is_some() || self.dport.is_some() {
+                    let daddr = self.daddr.map_or_else(|| "*".to_owned(), net);
+                    match self.dport {
+                        Some(d) => write!(f, " to {daddr}:{d}")?,
+                        None => write!(f, " to {daddr}")?,
+                    }
+                }
+            }
         }
         if let Some(i) = &self.iifname {
             write!(f, " in {i}")?;
         }
+        if let Some(i) = &self.not_iifname {
+            write!(f, " not in {i}")?;
+        }
         if let Some(o) = &self.oifname {
             write!(f, " out {o}")?;
+        }
+        if let Some(o) = &self.not_oifname {
+            write!(f, " not out {o}")?;
         }
         if self.partial {
             f.write_str(" (and conditions not shown)")?;
@@ -103,6 +129,10 @@ impl NatRule {
             && self.daddr.is_none_or(|(net, len)| contains(net, len, dst))
             && match (self.iifname.as_deref(), iif) {
                 (Some(want), Some(got)) => want == got,
+                _ => true,
+            }
+            && match (self.not_iifname.as_deref(), iif) {
+                (Some(not), Some(got)) => not != got,
                 _ => true,
             };
         ok.then_some((to, to_port.unwrap_or(port)))
@@ -157,6 +187,140 @@ pub fn parse_nft_json(text: &str) -> Vec<NatRule> {
         .collect()
 }
 
+/// The DNAT, SNAT and MASQUERADE rules of `iptables-save -t nat` output (`-A CHAIN … -j DNAT
+/// --to-destination 172.17.0.2:80`), each named `iptables nat CHAIN rule N` (its position in
+/// its chain). Options not decoded here mark the rule `partial`.
+pub fn parse_iptables_save(text: &str) -> Vec<NatRule> {
+    let mut out = Vec::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut in_nat = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(table) = line.strip_prefix('*') {
+            in_nat = table == "nat";
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("-A ").filter(|_| in_nat) else { continue };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let Some((&chain, args)) = words.split_first() else { continue };
+        let n = match counts.iter_mut().find(|(c, _)| c == chain) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((chain.to_owned(), 1));
+                1
+            }
+        };
+        if let Some(r) = iptables_rule(args, format!("iptables nat {chain} rule {n}")) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// One `-A` line's options (after the chain name).
+fn iptables_rule(args: &[&str], name: String) -> Option<NatRule> {
+    let mut r = NatRule {
+        action: NatAction::Masquerade,
+        proto: None,
+        dport: None,
+        daddr: None,
+        saddr: None,
+        iifname: None,
+        not_iifname: None,
+        oifname: None,
+        not_oifname: None,
+        partial: false,
+        name,
+    };
+    let mut action = None;
+    let mut negate = false;
+    let mut i = 0;
+    while let Some(&a) = args.get(i) {
+        let value = args.get(i + 1).copied();
+        i += 1;
+        match (a, negate) {
+            ("!", _) => {
+                negate = true;
+                continue;
+            }
+            ("-p", false) => r.proto = value.and_then(|v| proto_of(v)),
+            ("-i", false) => r.iifname = value.map(str::to_owned),
+            ("-i", true) => r.not_iifname = value.map(str::to_owned),
+            ("-o", false) => r.oifname = value.map(str::to_owned),
+            ("-o", true) => r.not_oifname = value.map(str::to_owned),
+            ("-d", false) => r.daddr = value.and_then(iptables_net),
+            ("-s", false) => r.saddr = value.and_then(iptables_net),
+            ("--dport", false) => r.dport = value.and_then(|v| v.parse().ok()),
+            ("-j", false) => match value {
+                Some("DNAT" | "SNAT" | "MASQUERADE") => action = value,
+                _ => return None,
+            },
+            ("--to-destination" | "--to-source", false) => {
+                let (ip, port) = value.and_then(to_address)?;
+                action = Some(if a == "--to-destination" { "DNAT" } else { "SNAT" });
+                r.action = match a {
+                    "--to-destination" => NatAction::Dnat { to: ip, port },
+                    _ => NatAction::Snat { to: ip },
+                };
+            }
+            // Matches that only say which module reads the options that follow.
+            ("-m", false) if matches!(value, Some("tcp" | "udp")) => {}
+            _ => {
+                r.partial = true;
+                // An option and its value (when the next word is not an option).
+                if value.is_some_and(|v| !v.starts_with('-') && v != "!") {
+                    i += 1;
+                }
+                negate = false;
+                continue;
+            }
+        }
+        if !matches!(a, "!") && value.is_some() {
+            i += 1;
+        }
+        negate = false;
+    }
+    match action? {
+        "MASQUERADE" => r.action = NatAction::Masquerade,
+        "DNAT" | "SNAT" if matches!(r.action, NatAction::Masquerade) => return None,
+        _ => {}
+    }
+    Some(r)
+}
+
+fn proto_of(v: &str) -> Option<Proto> {
+    match v {
+        "tcp" => Some(Proto::Tcp),
+        "udp" => Some(Proto::Udp),
+        _ => None,
+    }
+}
+
+/// `10.0.0.0/8`, `172.17.0.2/32`, `10.0.0.1`.
+fn iptables_net(v: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = match v.split_once('/') {
+        Some((ip, len)) => (ip.parse::<IpAddr>().ok()?, len.parse().ok()?),
+        None => {
+            let ip: IpAddr = v.parse().ok()?;
+            (ip, if ip.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    Some((ip, len))
+}
+
+/// `172.17.0.2:80`, `172.17.0.2`, `[fd00::2]:80` (a port range keeps its first port).
+fn to_address(v: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Some((ip, None));
+    }
+    let (host, port) = v.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.split('-').next()?.parse().ok()?;
+    Some((host.parse().ok()?, Some(port)))
+}
+
 fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key).and_then(Value::as_str)
 }
@@ -176,7 +340,9 @@ fn rule(r: &Value) -> Option<NatRule> {
         daddr: None,
         saddr: None,
         iifname: None,
+        not_iifname: None,
         oifname: None,
+        not_oifname: None,
         partial: false,
         name,
     };
@@ -311,6 +477,47 @@ mod tests {
         assert_eq!(rules[1].name, "ip vtrace_lab_nat prerouting handle 5");
         assert_eq!(rules[2].action, NatAction::Dnat { to: ip("10.0.0.53"), port: None });
         assert!(rules[2].partial);
+    }
+
+    /// `iptables-save -t nat` on a host with Docker (28.2) and one container published with
+    /// `-p 8080:80`, plus a Podman (netavark) chain.
+    const DOCKER: &str = "# Generated by iptables-save v1.8.9 (nf_tables)
+*nat
+:PREROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A DOCKER -i docker0 -j RETURN
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+-A NETAVARK-HOSTPORT-MASQ -m comment --comment \"netavark portfw masq mark\" -m mark --mark 0x2000/0x2000 -j MASQUERADE
+COMMIT
+*filter
+-A FORWARD -j DOCKER-USER
+COMMIT
+";
+
+    #[test]
+    fn dockers_published_port_is_read_from_iptables() {
+        let rules = parse_iptables_save(DOCKER);
+        let short: Vec<String> = rules.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            short,
+            [
+                "masquerade from 172.17.0.0/16 not out docker0",
+                "masquerade tcp from 172.17.0.2 to 172.17.0.2:80",
+                "dnat tcp to *:8080 → 172.17.0.2:80 not in docker0",
+                "masquerade (and conditions not shown)"
+            ]
+        );
+        assert_eq!(rules[2].name, "iptables nat DOCKER rule 2");
+        // From another bridge the port is DNATed; from docker0 itself it is not (docker-proxy
+        // answers there).
+        let from = |iif| dnat_of(&rules, Proto::Tcp, ip("10.252.1.1"), 8080, Some(iif));
+        assert_eq!(from("br-0123").map(|(ip, port, _)| (ip, port)), Some((ip("172.17.0.2"), 80)));
+        assert!(from("docker0").is_none());
+        assert!(parse_iptables_save("-A X -j DNAT --to-destination 1.2.3.4").is_empty());
     }
 
     #[test]
