@@ -245,7 +245,7 @@ fn iptables_rule(args: &[&str], name: String) -> Option<NatRule> {
                 negate = true;
                 continue;
             }
-            ("-p", false) => r.proto = value.and_then(|v| proto_of(v)),
+            ("-p", false) => r.proto = value.and_then(proto_of),
             ("-i", false) => r.iifname = value.map(str::to_owned),
             ("-i", true) => r.not_iifname = value.map(str::to_owned),
             ("-o", false) => r.oifname = value.map(str::to_owned),
