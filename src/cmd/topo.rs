@@ -10,6 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use anyhow::{Context, Result};
 
 use crate::core::path::{Target, path};
+use crate::core::topology::nat::NatAction;
 use crate::core::topology::{DockerNetwork, NsIdx, NsKind, Topology};
 use crate::error::Outcome;
 use crate::report::topo::{PathResult, report, text};
@@ -38,7 +39,8 @@ pub fn run(args: &Topo) -> Result<Outcome> {
     // The NAT rules of the namespaces that route (one `nft -j list ruleset` each); a namespace
     // whose ruleset cannot be read (no nft) shows none.
     for ns in topo.namespaces.iter_mut().filter(|n| n.sysctl.ip_forward == Some(true)) {
-        ns.nat = nft::nat_rules(&Netns::Path(ns.path.clone())).unwrap_or_default();
+        let rules = nft::nat_rules(&Netns::Path(ns.path.clone())).unwrap_or_default();
+        ns.nat = rules.into_iter().filter(|r| r.action != NatAction::Return).collect();
     }
     let docker_nets = docker_annotations(&mut topo, docker);
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();

@@ -15,7 +15,9 @@ mod namespace;
 pub mod nat;
 mod tables;
 
-pub use docker::{DockerAttachment, DockerBridge, DockerNetwork, DockerPort};
+pub use docker::{
+    DockerAttachment, DockerBridge, DockerNetwork, DockerPort, proxy_target as docker_proxy_target,
+};
 pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
 pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
 pub use tables::{

@@ -23,6 +23,8 @@ pub enum NatAction {
     Snat { to: IpAddr },
     /// Rewrite the source to the outgoing interface's address.
     Masquerade,
+    /// Leave the chain (iptables `-j RETURN`): later rules of the chain do not apply.
+    Return,
 }
 
 /// One NAT rule: its conditions and its action.
@@ -44,6 +46,8 @@ pub struct NatRule {
     pub partial: bool,
     /// `family table chain handle N`, to name it.
     pub name: String,
+    /// The chain it is in (a `RETURN` leaves it).
+    pub chain: String,
 }
 
 impl std::fmt::Display for NatRule {
@@ -73,6 +77,7 @@ impl std::fmt::Display for NatRule {
                     None => write!(f, " → {to}")?,
                 }
             }
+            NatAction::Return => f.write_str("return")?,
             NatAction::Snat { .. } | NatAction::Masquerade => {
                 let what = match self.action {
                     NatAction::Snat { to } => format!("snat → {to}"),
@@ -124,7 +129,13 @@ impl NatRule {
         iif: Option<&str>,
     ) -> Option<(IpAddr, u16)> {
         let NatAction::Dnat { to, port: to_port } = self.action else { return None };
-        let ok = self.proto.is_none_or(|p| p == proto)
+        self.applies(proto, dst, port, iif).then_some((to, to_port.unwrap_or(port)))
+    }
+
+    /// Whether the rule's conditions hold for `proto` to `dst`:`port` entering on `iif` (an
+    /// unknown interface is not checked).
+    fn applies(&self, proto: Proto, dst: IpAddr, port: u16, iif: Option<&str>) -> bool {
+        self.proto.is_none_or(|p| p == proto)
             && self.dport.is_none_or(|p| p == port)
             && self.daddr.is_none_or(|(net, len)| contains(net, len, dst))
             && match (self.iifname.as_deref(), iif) {
@@ -134,13 +145,13 @@ impl NatRule {
             && match (self.not_iifname.as_deref(), iif) {
                 (Some(not), Some(got)) => not != got,
                 _ => true,
-            };
-        ok.then_some((to, to_port.unwrap_or(port)))
+            }
     }
 }
 
 /// The first DNAT rule of `rules` that rewrites `proto` to `dst`:`port` (entering on `iif`):
-/// the new destination and the rule.
+/// the new destination and the rule. Rules are taken in order; a `RETURN` that applies ends its
+/// chain (Docker returns the traffic of its own bridges before its DNAT rules).
 pub fn dnat_of<'r>(
     rules: &'r [NatRule],
     proto: Proto,
@@ -148,7 +159,22 @@ pub fn dnat_of<'r>(
     port: u16,
     iif: Option<&str>,
 ) -> Option<(IpAddr, u16, &'r NatRule)> {
-    rules.iter().find_map(|r| r.dnat(proto, dst, port, iif).map(|(ip, p)| (ip, p, r)))
+    let mut left: Vec<&str> = Vec::new();
+    for r in rules {
+        if left.contains(&r.chain.as_str()) {
+            continue;
+        }
+        if r.action == NatAction::Return {
+            if r.applies(proto, dst, port, iif) {
+                left.push(&r.chain);
+            }
+            continue;
+        }
+        if let Some((ip, p)) = r.dnat(proto, dst, port, iif) {
+            return Some((ip, p, r));
+        }
+    }
+    None
 }
 
 fn contains(net: IpAddr, len: u8, ip: IpAddr) -> bool {
@@ -212,7 +238,7 @@ pub fn parse_iptables_save(text: &str) -> Vec<NatRule> {
                 1
             }
         };
-        if let Some(r) = iptables_rule(args, format!("iptables nat {chain} rule {n}")) {
+        if let Some(r) = iptables_rule(args, chain, format!("iptables nat {chain} rule {n}")) {
             out.push(r);
         }
     }
@@ -220,7 +246,7 @@ pub fn parse_iptables_save(text: &str) -> Vec<NatRule> {
 }
 
 /// One `-A` line's options (after the chain name).
-fn iptables_rule(args: &[&str], name: String) -> Option<NatRule> {
+fn iptables_rule(args: &[&str], chain: &str, name: String) -> Option<NatRule> {
     let mut r = NatRule {
         action: NatAction::Masquerade,
         proto: None,
@@ -233,6 +259,7 @@ fn iptables_rule(args: &[&str], name: String) -> Option<NatRule> {
         not_oifname: None,
         partial: false,
         name,
+        chain: chain.to_owned(),
     };
     let mut action = None;
     let mut negate = false;
@@ -254,7 +281,7 @@ fn iptables_rule(args: &[&str], name: String) -> Option<NatRule> {
             ("-s", false) => r.saddr = value.and_then(iptables_net),
             ("--dport", false) => r.dport = value.and_then(|v| v.parse().ok()),
             ("-j", false) => match value {
-                Some("DNAT" | "SNAT" | "MASQUERADE") => action = value,
+                Some("DNAT" | "SNAT" | "MASQUERADE" | "RETURN") => action = value,
                 _ => return None,
             },
             ("--to-destination" | "--to-source", false) => {
@@ -284,6 +311,7 @@ fn iptables_rule(args: &[&str], name: String) -> Option<NatRule> {
     }
     match action? {
         "MASQUERADE" => r.action = NatAction::Masquerade,
+        "RETURN" => r.action = NatAction::Return,
         "DNAT" | "SNAT" if matches!(r.action, NatAction::Masquerade) => return None,
         _ => {}
     }
@@ -326,13 +354,13 @@ fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
 }
 
 fn rule(r: &Value) -> Option<NatRule> {
+    let (table, chain) = (str_of(r, "table")?, str_of(r, "chain")?);
     let name = format!(
-        "{} {} {} handle {}",
+        "{} {table} {chain} handle {}",
         str_of(r, "family")?,
-        str_of(r, "table")?,
-        str_of(r, "chain")?,
         r.get("handle").and_then(Value::as_u64).unwrap_or(0)
     );
+    let chain = format!("{table} {chain}");
     let mut out = NatRule {
         action: NatAction::Masquerade,
         proto: None,
@@ -345,6 +373,7 @@ fn rule(r: &Value) -> Option<NatRule> {
         not_oifname: None,
         partial: false,
         name,
+        chain,
     };
     let mut action = None;
     for e in r.get("expr").and_then(Value::as_array)? {
@@ -490,6 +519,7 @@ mod tests {
 -A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
 -A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
 -A DOCKER -i docker0 -j RETURN
+-A DOCKER -i br-c451116ae025 -j RETURN
 -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
 -A NETAVARK-HOSTPORT-MASQ -m comment --comment \"netavark portfw masq mark\" -m mark --mark 0x2000/0x2000 -j MASQUERADE
 COMMIT
@@ -507,16 +537,19 @@ COMMIT
             [
                 "masquerade from 172.17.0.0/16 not out docker0",
                 "masquerade tcp from 172.17.0.2 to 172.17.0.2:80",
+                "return in docker0",
+                "return in br-c451116ae025",
                 "dnat tcp to *:8080 → 172.17.0.2:80 not in docker0",
                 "masquerade (and conditions not shown)"
             ]
         );
-        assert_eq!(rules[2].name, "iptables nat DOCKER rule 2");
-        // From another bridge the port is DNATed; from docker0 itself it is not (docker-proxy
-        // answers there).
+        assert_eq!(rules[4].name, "iptables nat DOCKER rule 3");
+        // From an outside interface the port is DNATed; from docker0 and from a Docker network's
+        // bridge it is not (their RETURN comes first: docker-proxy answers there).
         let from = |iif| dnat_of(&rules, Proto::Tcp, ip("10.252.1.1"), 8080, Some(iif));
-        assert_eq!(from("br-0123").map(|(ip, port, _)| (ip, port)), Some((ip("172.17.0.2"), 80)));
+        assert_eq!(from("eth0").map(|(ip, port, _)| (ip, port)), Some((ip("172.17.0.2"), 80)));
         assert!(from("docker0").is_none());
+        assert!(from("br-c451116ae025").is_none());
         assert!(parse_iptables_save("-A X -j DNAT --to-destination 1.2.3.4").is_empty());
     }
 
