@@ -33,11 +33,19 @@ pub struct Hop {
     /// How the packet looked here: 0 as [`Journey::packet`], else [`Journey::views`]`[view]`
     /// (after a NAT hop).
     pub view: u8,
+    /// Its IP TTL or hop limit here (0 without IP): one less than at the hop before means a
+    /// namespace routed it in between.
+    pub ttl: u8,
 }
 
 impl Hop {
     pub fn new(point: PointIdx, t_ns: u64, frame: u64) -> Hop {
-        Hop { point, t_ns, frame, view: 0 }
+        Hop { point, t_ns, frame, view: 0, ttl: 0 }
+    }
+
+    /// True when the packet was routed between `prev` and this hop (its TTL went down).
+    pub fn routed_after(&self, prev: &Hop) -> bool {
+        self.ttl < prev.ttl
     }
 }
 
@@ -336,6 +344,7 @@ impl Correlator {
             return;
         };
         let mut hop = Hop::new(obs.point, obs.t_ns, obs.frame);
+        hop.ttl = obs.packet.ip.map_or(0, |ip| ip.ttl);
         if obs.t_ns > self.watermark {
             self.watermark = obs.t_ns;
             self.expire(false);
