@@ -17,7 +17,7 @@ use crate::core::diagnosis::{ProbeFacts, Proxy};
 use crate::core::listen::Proto;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path, path_until};
 use crate::core::topology::nat::dnat_of;
-use crate::core::topology::{LinkKind, NsIdx, Topology};
+use crate::core::topology::{LinkKind, NsIdx, NsKind, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
 use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
@@ -25,6 +25,7 @@ use crate::sys::docker;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover_paths;
 use crate::sys::netns::Netns;
+use crate::sys::nftrace::Options;
 use crate::sys::nft;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 use crate::sys::sockdiag;
@@ -125,7 +126,8 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
     if let (Some(o), Some(p)) = (onward.as_mut(), route.as_mut()) {
         // The container it leads to, named as Docker names it, then the path on to it.
         if let Some(idx) = topo.owner_of(o.to)
-            && let Some(name) = topo.ns(idx).and_then(|n| docker::container_in(n.inode))
+            && let Some(ns) = topo.ns(idx).filter(|n| n.kind == NsKind::Docker)
+            && let Some(name) = docker::container_in(ns.inode)
         {
             relabel(&mut topo, idx, &name);
         }
@@ -179,7 +181,9 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             // The proxy's own connection comes from the host's side.
             src: if d.proxy.is_some() { None } else { src_ip },
             dst: d.to,
-            opts: args.flags.netfilter,
+            // The first flow's drop-reason monitor sees every drop (tracefs is global): a
+            // second one would only cost its set-up.
+            opts: Options { drop_reasons: false, ..args.flags.netfilter },
         }))
         .collect(),
         service: args.service.map(|(proto, port)| match &onward {
