@@ -175,6 +175,12 @@ impl TraceReport for JsonTrace<'_> {
         Ok(())
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+
     fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
         self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[" } else { b"\n" });
         self.first = false;
