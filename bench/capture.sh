@@ -15,7 +15,8 @@
 #    line is read from vtrace's stdout. Prints median and max. Target: max < 50 ms.
 #
 # Needs root, jq, tcpdump, GNU time. Usage: bench/capture.sh [LOAD_SECS] [PINGS]
-# (defaults 10 and 100). Creates only the namespaces of a lab with prefix bC<pid>- and removes
+# (defaults 10 and 100). VTRACE=BINARY measures that binary instead of building this tree's
+# (another commit's release build, for a before/after). Creates only the namespaces of a lab with prefix bC<pid>- and removes
 # them (also on failure). Run it on an otherwise idle machine: the figures are CPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +30,12 @@ for tool in jq tcpdump /usr/bin/time; do
 done
 [ "$(id -u)" = 0 ] || { echo "bench/capture.sh: run as root (captures need CAP_NET_RAW)" >&2; exit 2; }
 
-cargo build --release --quiet
-VT=$PWD/target/release/vtrace
+if [ -n "${VTRACE:-}" ]; then
+    VT=$(realpath "$VTRACE")
+else
+    cargo build --release --quiet
+    VT=$PWD/target/release/vtrace
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -40,11 +40,15 @@ pub(crate) struct Reorder {
     batches: VecDeque<(Batch, usize)>,
     first: u64,
     len: usize,
+    /// The queue of the last frame released, the time its frames stay the oldest below, and
+    /// whether they are at that time too (a lower point than the runner-up); cleared by a push.
+    run: Option<(usize, u64, bool)>,
 }
 
 impl Reorder {
     /// Take in a batch of frames.
     pub(crate) fn push(&mut self, batch: Batch) {
+        self.run = None;
         let seq = self.first + self.batches.len() as u64;
         let mut kept = 0;
         for (index, f) in batch.frames().iter().enumerate() {
@@ -79,16 +83,20 @@ impl Reorder {
 
     /// The oldest frame (by time, then point), if it was captured at or before `ripe`.
     pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Ripe> {
-        let mut best: Option<(usize, u64)> = None;
-        for (i, q) in self.queues.iter().enumerate() {
-            if let Some(e) = q.front()
-                && e.t_ns <= ripe
-                && best.is_none_or(|(_, t)| e.t_ns < t)
+        let i = match self.run {
+            // The queue found last time still holds the oldest frame while its front is older
+            // than every other queue's (it was then, and nothing was pushed since).
+            Some((i, bound, tie))
+                if self
+                    .queues
+                    .get(i)
+                    .and_then(VecDeque::front)
+                    .is_some_and(|e| e.t_ns < bound || (e.t_ns == bound && tie)) =>
             {
-                best = Some((i, e.t_ns));
+                i
             }
-        }
-        let (i, _) = best?;
+            _ => self.find_oldest(ripe)?,
+        };
         let e = self.queues.get_mut(i)?.pop_front()?;
         self.len -= 1;
         let slot = usize::try_from(e.batch.checked_sub(self.first)?).ok()?;
@@ -96,6 +104,40 @@ impl Reorder {
         *waiting = waiting.saturating_sub(1);
         let frame = *batch.frames().get(e.index as usize)?;
         Some(Ripe { frame, batch: e.batch })
+    }
+
+    /// The queue whose front is the oldest ripe frame (ties: the lowest point), remembering
+    /// until when it stays the oldest: the next frames of a run are taken without a search.
+    fn find_oldest(&mut self, ripe: u64) -> Option<usize> {
+        let mut best: Option<(usize, u64)> = None;
+        // The oldest front among the other queues, and whether the best queue wins a tie.
+        let mut second: Option<(usize, u64)> = None;
+        for (i, q) in self.queues.iter().enumerate() {
+            let Some(e) = q.front() else { continue };
+            match best {
+                Some((_, t)) if e.t_ns >= t => {
+                    if second.is_none_or(|(_, s)| e.t_ns < s) {
+                        second = Some((i, e.t_ns));
+                    }
+                }
+                _ => {
+                    second = best;
+                    best = Some((i, e.t_ns));
+                }
+            }
+        }
+        let (i, t) = best?;
+        if t > ripe {
+            self.run = None;
+            return None;
+        }
+        // Frames of queue i leave while older than the runner-up and ripe (at `ripe + 1` a
+        // frame at exactly `ripe` still is); a tie with the runner-up goes to the lower point.
+        self.run = Some(match second {
+            Some((j, s)) if s <= ripe => (i, s, i < j),
+            _ => (i, ripe.saturating_add(1), false),
+        });
+        Some(i)
     }
 
     /// The captured bytes of a released frame.
@@ -170,5 +212,50 @@ mod tests {
             vec![(2, 3, vec![2, 3]), (5, 1, vec![5, 1]), (6, 0, vec![6, 0]), (7, 1, vec![7, 1])]
         );
         assert_eq!(spent, 3, "every batch is spent, the empty one too");
+    }
+
+    #[test]
+    fn frames_leave_in_time_then_point_order_whatever_the_batches() {
+        // Deterministic pseudo-random batches: times close together (many ties), points 0..5,
+        // each point's frames roughly in order, released in rounds with a rising `ripe`.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut buf = Reorder::default();
+        let mut clock = [0u64; 5];
+        let mut released: Vec<(u64, usize)> = Vec::new();
+        let mut spent = 0;
+        for round in 0..200u64 {
+            let frames: Vec<(u64, usize)> = (0..next(12))
+                .map(|_| {
+                    let p = next(5) as usize;
+                    clock[p] += next(3);
+                    // Now and then one a little older than the last of its point.
+                    (clock[p].saturating_sub(if next(8) == 0 { 2 } else { 0 }), p)
+                })
+                .collect();
+            buf.push(batch(&frames));
+            let ripe = round.saturating_sub(4) * 2;
+            let got = release(&mut buf, ripe, &mut spent);
+            let keys: Vec<(u64, usize)> = got.iter().map(|&(t, p, _)| (t, p)).collect();
+            assert!(keys.iter().all(|&(t, _)| t <= ripe), "nothing after {ripe}: {keys:?}");
+            assert!(keys.windows(2).all(|w| w[0] <= w[1]), "by time then point: {keys:?}");
+            assert!(got.iter().all(|(t, p, b)| b == &[*t as u8, *p as u8]), "bytes follow");
+            released.extend(keys);
+            // What is left is all newer than what was released.
+            let oldest = buf.oldest();
+            assert!(oldest.is_none_or(|o| o > ripe), "{oldest:?} left at {ripe}");
+        }
+        let rest = release(&mut buf, u64::MAX, &mut spent);
+        let keys: Vec<(u64, usize)> = rest.iter().map(|&(t, p, _)| (t, p)).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "by time then point: {keys:?}");
+        released.extend(keys);
+        assert!(released.len() > 500, "{} frames", released.len());
+        assert_eq!(buf.len(), 0);
+        assert_eq!(spent, 200, "every batch is spent once its frames left");
     }
 }
