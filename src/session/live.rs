@@ -55,11 +55,13 @@ pub trait FrameTap: Send {
     }
 }
 
-/// How long frames wait in the reorder buffer (captures of different points reach this thread
-/// in slightly different orders: each point's kernel ring hands over a block of frames at a
-/// time, up to two block timeouts (`capture::BLOCK_MS`) after its first frame, and threads are
-/// scheduled late on a busy host).
-const REORDER_NS: u64 = 30_000_000;
+/// How long frames wait in the reorder buffer at least (captures of different points reach this
+/// thread in slightly different orders: each point's kernel ring hands over a block of frames at
+/// a time, up to two block timeouts (`capture::BLOCK_MS`) after its first frame). Frames also
+/// wait until the captures say every frame captured before them was handed over
+/// ([`crate::sys::capture::Watermark`]): a capture thread scheduled late holds them back, however
+/// late.
+const REORDER_NS: u64 = 12_000_000;
 /// Most batches of frames taken from the captures per pump.
 const PUMP_BATCHES: usize = 32;
 /// How often the loop wakes up without frames.
@@ -191,6 +193,8 @@ impl<'w> Live<'w> {
     /// those old enough, let time pass in the analysis and report what settled; once idle,
     /// flush the report (what settled shows at once).
     pub fn pump(&mut self) -> Result<()> {
+        // Read before taking batches: what the captures sent before they moved it is queued.
+        let handed_over = self.frames.watermark.get();
         let mut took = false;
         match self.frames.batches.recv_timeout(self.wait()) {
             Ok(batch) => {
@@ -214,7 +218,7 @@ impl<'w> Live<'w> {
         // the captures are idle, the wall clock. A replay runs on the file's clock alone.
         let now =
             if took || self.replay.is_some() { self.latest } else { wall_ns().max(self.latest) };
-        let ripe = now.saturating_sub(REORDER_NS);
+        let ripe = now.saturating_sub(REORDER_NS).min(handed_over);
         self.release(ripe)?;
         self.analysis.advance_to(ripe);
         self.drain();

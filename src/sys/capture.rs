@@ -12,6 +12,8 @@
 use std::ops::ControlFlow;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -45,14 +47,18 @@ const BATCH: usize = 1024;
 const QUEUED_BATCHES: usize = 64;
 /// Spent batches kept for reuse.
 const SPARE_BATCHES: usize = 8;
-/// How often an idle capture thread looks at the stop flag (ms).
-const POLL_MS: i32 = 20;
+/// How often an idle capture thread wakes up (ms): to look at the stop flag and to move the
+/// [`Watermark`] on.
+const POLL_MS: i32 = 4;
 /// The kernel's block timeout (ms): a block of frames is handed over when it is full or this
 /// long after it was opened, whichever comes first. It bounds how late a lone frame arrives.
 pub const BLOCK_MS: i32 = 4;
+/// How long after its capture a frame is surely in a block the kernel handed over: two block
+/// timeouts (a timer that just missed the block) and a margin for a late timer.
+const HANDED_OVER_NS: u64 = 2 * BLOCK_MS as u64 * 1_000_000 + 4_000_000;
 /// How long the captures are still read after a stop: frames captured before the stop may sit
 /// in a block the kernel hands over only at its timeout.
-const STOP_DRAIN: Duration = Duration::from_millis(2 * BLOCK_MS as u64 + 2);
+const STOP_DRAIN: Duration = Duration::from_nanos(HANDED_OVER_NS);
 
 /// Where to capture.
 #[derive(Debug, Clone)]
@@ -166,11 +172,42 @@ fn spares() -> (Recycle, Spares) {
     (Recycle(tx), Spares(rx))
 }
 
-/// What the captures hand over: batches of frames, and where spent batches go back.
+/// What the captures hand over: batches of frames, where spent batches go back, and how far
+/// they have handed over everything.
 #[derive(Debug)]
 pub struct Frames {
     pub batches: Receiver<Batch>,
     pub recycle: Recycle,
+    pub watermark: Watermark,
+}
+
+/// A capture time (ns since the epoch) before which every frame of every point has been sent
+/// to [`Frames::batches`]: the capture thread moves it on after each time it read every ring
+/// the kernel had handed a block to, and only after sending what it read. Read it *before*
+/// taking batches: what was sent before it moved is then in the channel. A replay has none
+/// (always `u64::MAX`: its frames come in file order).
+#[derive(Debug, Clone)]
+pub struct Watermark(Arc<AtomicU64>);
+
+impl Watermark {
+    fn new(t: u64) -> Watermark {
+        Watermark(Arc::new(AtomicU64::new(t)))
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, t: u64) {
+        self.0.fetch_max(t, Ordering::Release);
+    }
+}
+
+/// The wall clock, in ns since the epoch (the clock capture timestamps are taken on).
+fn wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// What the kernel says about one capture at its end.
@@ -284,12 +321,14 @@ impl Captures {
         let stop = Stop::new();
         let flag = stop.clone();
         let id = "the captures".to_owned();
+        let watermark = Watermark::new(0);
+        let mark = watermark.clone();
         let worker = spawn_in(Target::Here, "vtrace-capture", move || {
-            Poller::new(points, tx, spares, flag).run(opened)
+            Poller::new(points, tx, spares, flag, mark).run(opened)
         })
         .map_err(|e| CaptureError::of_worker(id.clone(), e))?;
         let caps = Captures { stop, thread: Some((id, worker)), linktypes, down };
-        Ok((caps, Frames { batches: rx, recycle }))
+        Ok((caps, Frames { batches: rx, recycle, watermark }))
     }
 
     /// Read a capture file in place of capturing (interface N of the file is point N of
@@ -314,7 +353,7 @@ impl Captures {
             linktypes: vec![LinkType::ETHERNET; points],
             down: Vec::new(),
         };
-        Ok((caps, Frames { batches: rx, recycle }))
+        Ok((caps, Frames { batches: rx, recycle, watermark: Watermark::new(u64::MAX) }))
     }
 
     /// The link type of each capture, by point.
@@ -374,6 +413,15 @@ fn open(
         .open()
         .map_err(open_err)?;
     let mut cap = cap.setnonblock().map_err(open_err)?;
+    // libpcap opens its socket without close-on-exec: a program vtrace starts meanwhile (`nft`)
+    // would inherit it, and if vtrace closed the capture first, that program's exit would pay
+    // for the socket's release (tens of ms each, measured).
+    // SAFETY: `cap` is an active capture; the descriptor lives as long as it does.
+    let fd = unsafe { pcap_get_selectable_fd(cap.as_ptr().cast()) };
+    if fd >= 0 {
+        // SAFETY: F_SETFD on the capture's own open descriptor.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
     if !spec.filter.is_empty() {
         cap.filter(&spec.filter, true).map_err(|e| CaptureError::Filter {
             id: id(),
@@ -407,12 +455,19 @@ struct Poller {
     batch: Batch,
     /// Frames shed at a stop that nobody drained, by point.
     shed: Vec<u64>,
+    watermark: Watermark,
 }
 
 impl Poller {
-    fn new(points: usize, tx: SyncSender<Batch>, spares: Spares, stop: Stop) -> Poller {
+    fn new(
+        points: usize,
+        tx: SyncSender<Batch>,
+        spares: Spares,
+        stop: Stop,
+        watermark: Watermark,
+    ) -> Poller {
         let batch = spares.take();
-        Poller { tx, spares, stop, batch, shed: vec![0; points] }
+        Poller { tx, spares, stop, batch, shed: vec![0; points], watermark }
     }
 
     /// Read until stopped (then for one more block timeout, so that frames the kernel still
@@ -442,11 +497,15 @@ impl Poller {
                 }
                 None => POLL_MS,
             };
+            // Every frame captured a while before this wait is in a block handed over by the
+            // time it ends, and so in a ring found readable now: read and sent below.
+            let handed_over = wall_ns().saturating_sub(HANDED_OVER_NS);
             live.clear();
             live.extend(points.iter().enumerate().filter(|(_, p)| !p.gone).map(|(i, _)| i));
             if live.is_empty() {
                 // Nothing left to read: wait for the stop.
                 std::thread::sleep(Duration::from_millis(wait.unsigned_abs().into()));
+                self.watermark.set(handed_over);
                 continue;
             }
             {
@@ -467,6 +526,7 @@ impl Poller {
             if !self.batch.is_empty() && self.hand_over().is_break() {
                 return self.stats(points);
             }
+            self.watermark.set(handed_over);
         }
         // The last frames: whatever is buffered now.
         for p in points.iter_mut().filter(|p| !p.gone) {
@@ -531,6 +591,7 @@ impl Poller {
         }
     }
 
+    /// Every capture's statistics, by point; the captures are closed.
     fn stats(&self, mut points: Vec<Point>) -> Vec<CaptureStats> {
         let mut all = vec![CaptureStats::default(); self.shed.len()];
         for p in &mut points {
@@ -542,8 +603,24 @@ impl Poller {
         for (s, &shed) in all.iter_mut().zip(&self.shed) {
             s.dropped += shed;
         }
+        close_all(points);
         all
     }
+}
+
+/// Close the captures side by side: closing a packet socket with a ring waits for an RCU grace
+/// period (about 20 ms here), one after the other they would add up. Returns once all are
+/// closed (their namespaces may then go).
+fn close_all(points: Vec<Point>) {
+    std::thread::scope(|s| {
+        for p in points {
+            let closing = std::thread::Builder::new()
+                .name("vtrace-close".into())
+                .spawn_scoped(s, move || drop(p));
+            // Without a thread, `p` was dropped (closed) with the failed spawn.
+            drop(closing);
+        }
+    });
 }
 
 /// The replay thread: frames of the file in batches, until its end or a stop.
