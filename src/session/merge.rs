@@ -42,7 +42,10 @@ struct Source {
     input: Input,
     /// PointIdx of each interface id, as interfaces appear.
     points: Vec<PointIdx>,
-    next: Option<Observation>,
+    /// The next frame's point, time and number; its bytes are the reader's
+    /// [`last_frame`](crate::sys::pcapfile::CaptureReader::last_frame), decoded only once the
+    /// merge takes it.
+    next: Option<(PointIdx, u64, u64)>,
     error: Option<anyhow::Error>,
 }
 
@@ -97,16 +100,11 @@ impl Reader {
             self.advance(i);
         }
         // The source whose next frame is the oldest goes first (a k-way merge by time).
-        while let Some(i) = (0..self.sources.len())
-            .filter(|&i| self.sources[i].next.is_some())
-            .min_by_key(|&i| self.sources[i].next.map_or(u64::MAX, |o| o.t_ns))
-        {
+        while let Some(i) = self.oldest() {
             if self.stopped {
                 break;
             }
-            if let Some(obs) = self.sources[i].next.take() {
-                self.push(Item::Obs(obs));
-            }
+            self.take(i);
             self.advance(i);
         }
         self.flush();
@@ -121,6 +119,35 @@ impl Reader {
             error = error.or(s.error.take());
         }
         ReadEnd { kernel_drops, error }
+    }
+
+    /// The source whose next frame is the oldest (the first of those that tie).
+    fn oldest(&self) -> Option<usize> {
+        if let [only] = self.sources.as_slice() {
+            return only.next.map(|_| 0);
+        }
+        let mut best: Option<(usize, u64)> = None;
+        for (i, s) in self.sources.iter().enumerate() {
+            if let Some((_, t, _)) = s.next
+                && best.is_none_or(|(_, b)| t < b)
+            {
+                best = Some((i, t));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// Decode source `i`'s next frame into the batch.
+    fn take(&mut self, i: usize) {
+        let Some(s) = self.sources.get_mut(i) else { return };
+        let Some((point, t_ns, frame)) = s.next.take() else { return };
+        let Some(f) = s.input.reader.last_frame() else { return };
+        // Decoded straight into the batch: an observation is a few hundred bytes, each move
+        // of it a copy.
+        self.batch.push(Item::Obs(Observation { point, t_ns, frame, packet: decode(&f) }));
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
     }
 
     fn push(&mut self, item: Item) {
@@ -174,7 +201,7 @@ impl Reader {
             return;
         }
         let read = match s.input.reader.next_frame() {
-            Ok(Some(frame)) => Some((frame.ifid, frame.t_ns, decode(&frame))),
+            Ok(Some(frame)) => Some((frame.ifid, frame.t_ns)),
             Ok(None) => None,
             Err(e) => {
                 s.error = Some(e.into());
@@ -182,11 +209,13 @@ impl Reader {
             }
         };
         let frame_no = s.input.reader.frames_read();
-        self.sync_points(i);
-        let Some((ifid, t_ns, packet)) = read else { return };
-        let s = &mut self.sources[i];
+        if s.input.reader.interfaces().len() > s.points.len() {
+            self.sync_points(i);
+        }
+        let Some((ifid, t_ns)) = read else { return };
+        let Some(s) = self.sources.get_mut(i) else { return };
         match s.points.get(ifid as usize) {
-            Some(&point) => s.next = Some(Observation { point, t_ns, frame: frame_no, packet }),
+            Some(&point) => s.next = Some((point, t_ns, frame_no)),
             None => {
                 s.error = Some(anyhow!(
                     "{}: frame {frame_no} names interface {ifid}, which the file never described",
