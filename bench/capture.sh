@@ -65,7 +65,7 @@ cpu_per_million() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c
 
 printf '%-38s %9s %7s %10s %8s %12s %s\n' capturer echoes drops captured "CPU s" "CPU s/M pkt" complete
 # vtrace, tracing off then on.
-declare -A ECHOES
+declare -A ECHOES SPLIT
 for mode in off on; do
     NF="--no-netfilter --no-drop-reasons"
     [ "$mode" = on ] && NF=""
@@ -78,6 +78,7 @@ for mode in off on; do
     wait "$VTPID" || true
     read -r u s < <(tail -n 1 "$WORK/vt.time")
     cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+    SPLIT[vt-$mode]="user $u s, system $s s"
     read -r captured drops complete < <(jq -r '
         ([.points[].captured] | add) as $c | ([.points[].kernel_drops] | add) as $d
         | "\($c) \($d) \(.verdict.received)/\(.verdict.sent)"' "$WORK/vt.json")
@@ -123,6 +124,7 @@ for mode in default immediate; do
         "$captured" "$cpu" "$(cpu_per_million "$cpu" "$captured")" -
     rm -f "$WORK"/td.*
 done
+echo "vtrace CPU: tracing off ${SPLIT[vt-off]}; tracing on ${SPLIT[vt-on]}"
 awk -v v="${ECHOES[vt-off]}" -v t="${ECHOES[td-default]}" \
     'BEGIN { if (t > 0) printf "flood under vtrace (tracing off) / under default-mode tcpdumps: %.0f %% [>= 80 %%]\n", v * 100 / t }'
 
