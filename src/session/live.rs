@@ -63,7 +63,7 @@ pub trait FrameTap: Send {
 /// late.
 const REORDER_NS: u64 = 12_000_000;
 /// Most batches of frames taken from the captures per pump.
-const PUMP_BATCHES: usize = 32;
+const PUMP_BATCHES: usize = 16;
 /// How often the loop wakes up without frames.
 const TICK: Duration = Duration::from_millis(10);
 

@@ -1,13 +1,17 @@
 //! Live libpcap captures, one per capture point, each opened on a dedicated std thread that has
-//! entered the point's network namespace.
+//! entered the point's network namespace, then all read by one thread.
 //!
-//! Every capture runs in immediate mode with nanosecond timestamps (DESIGN.md: otherwise packets
-//! arrive up to a second late), promiscuous where asked (bridges), with a BPF filter and a
-//! kernel buffer of the size asked (`--buffer-size`). Each thread pushes what it captures into one bounded channel (when the
-//! analysing side falls behind, the kernel ring absorbs the burst and counts what it cannot, so
-//! memory stays flat and losses show as capture drops); [`Captures::stop`] ends every thread (an
-//! open capture keeps its namespace alive) and returns the per-point kernel statistics. This
-//! module captures bytes; it never decodes or interprets them.
+//! Captures run in libpcap's default (non-immediate) mode: the kernel hands over a block of
+//! frames at a time (TPACKET_V3), when the block is full or [`BLOCK_MS`] after its first frame,
+//! instead of waking the reader for every frame (DESIGN.md measured per-packet wakeups at 59
+//! times tcpdump's CPU). Nanosecond timestamps, promiscuous where asked (bridges), a BPF filter
+//! and a kernel buffer of the size asked (`--buffer-size`). The reading thread waits in one
+//! poll(2) on every capture and hands what it read over in [`Batch`]es through one bounded
+//! channel (when the analysing side falls behind, the kernel rings absorb the burst and count
+//! what they cannot, so memory stays flat and losses show as capture drops); a [`Watermark`]
+//! says up to when everything was handed over. [`Captures::stop`] ends the reading (an open
+//! capture keeps its namespace alive) and returns the per-point kernel statistics. This module
+//! captures bytes; it never decodes or interprets them.
 
 use std::ops::ControlFlow;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -25,11 +29,9 @@ use crate::sys::pcapfile::CaptureReader;
 use crate::sys::poll::wait_any_readable;
 use crate::sys::stop::Stop;
 
-/// Largest frame kept by default: a full 1500-byte-MTU Ethernet frame with VLAN tags. In
-/// immediate mode libpcap uses TPACKET_V2, whose ring has one fixed slot of about the snapshot
-/// length per frame (rounded up to a power of two): 65 535 bytes made a 4 MiB buffer hold 64
-/// frames in 8 MiB of memory; this holds 2 048 in 4 MiB. Longer frames (jumbo, veth GSO) are
-/// cut, their headers kept.
+/// Largest frame kept by default: a full 1500-byte-MTU Ethernet frame with VLAN tags (the same
+/// as tcpdump's measured runs, so the rings hold as many frames). Longer frames (jumbo, veth
+/// GSO) are cut, their headers kept.
 pub const SNAPLEN: u32 = 1_920;
 
 /// How each capture is opened.
@@ -42,9 +44,9 @@ pub struct CaptureOptions {
 }
 /// Most frames handed over at once.
 const BATCH: usize = 1024;
-/// Batches waiting for the analysing side, over all points, before capture threads wait (at
-/// most 64 Ki frames: a few MiB; the kernel buffer absorbs longer bursts).
-const QUEUED_BATCHES: usize = 64;
+/// Batches waiting for the analysing side, over all points, before the capture thread waits (at
+/// most 32 Ki frames: a few MiB; the kernel buffers absorb longer bursts).
+const QUEUED_BATCHES: usize = 32;
 /// Spent batches kept for reuse.
 const SPARE_BATCHES: usize = 8;
 /// How often an idle capture thread wakes up (ms): to look at the stop flag and to move the
