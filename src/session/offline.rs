@@ -1,18 +1,15 @@
-//! The offline session of `analyze`: capture files read, decoded and merged on a thread of their
-//! own ([`merge`]), correlated on another, the netfilter trace recorded beside them replayed,
-//! and the same conclusion as live ([`crate::core::diagnosis::conclude`]), written into a
-//! [`TraceReport`] (text, JSON, or the TUI's state) on the calling thread as exchanges settle.
+//! The offline session of `analyze`: capture files read and merged on a thread of their own
+//! ([`merge`]), correlated here, the netfilter trace recorded beside them replayed, and the same
+//! conclusion as live ([`crate::core::diagnosis::conclude`]), written into a [`TraceReport`]
+//! (text, JSON, or the TUI's state).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::mpsc::{SyncSender, sync_channel};
 
 use anyhow::{Result, anyhow};
 
 use crate::core::analysis::Analysis;
 use crate::core::diagnosis::{Evidence, Netfilter, Step, conclude};
-use crate::core::exchange::Exchange;
-use crate::core::line::Line;
 use crate::core::netfilter::TraceBook;
 use crate::core::path::Role;
 use crate::core::verdict::Verdict;
@@ -65,32 +62,29 @@ pub fn analyse(
     }
     let mut rows: Vec<PointRow> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    // Three threads: the reading side reads and decodes, one thread correlates, this one writes
-    // the report (on a machine with two cores the report runs beside the correlation instead of
-    // after it).
-    let (settled_tx, settled_rx) = sync_channel::<Settled>(SETTLED_QUEUE);
-    let (analysis, end) = std::thread::scope(|s| -> Result<(Analysis, merge::ReadEnd)> {
-        let correlating = std::thread::Builder::new()
-            .name("vtrace-correlate".into())
-            .spawn_scoped(s, move || correlate(analysis, reading, &settled_tx))
-            .map_err(|e| anyhow!("starting the correlation thread: {e}"))?;
-        let mut written = Ok(());
-        for settled in settled_rx.iter() {
-            for (id, role) in settled.points {
-                rows.push(PointRow::new(&id, role));
-                names.push(id);
-            }
-            written = write_settled(&settled.exchanges, &settled.line, report, &names, &mut book);
-            if written.is_err() {
-                break;
+    let mut progress = Progress::new();
+    for mut batch in reading.batches.iter() {
+        // By reference: an observation is a few hundred bytes, not worth moving again.
+        for item in &batch {
+            match item {
+                Item::Point { id, role } => {
+                    rows.push(PointRow::new(id, *role));
+                    names.push(id.clone());
+                    analysis.add_point();
+                }
+                Item::Obs(obs) => analysis.ingest(obs),
             }
         }
-        // On a report error the channel closes: the correlation and the reading stop.
-        drop(settled_rx);
-        let done = correlating.join().map_err(|_| anyhow!("the correlation thread panicked"));
-        written?;
-        done?
-    })?;
+        batch.clear();
+        progress.add(BATCH_HINT);
+        let _ = reading.give_back.try_send(batch);
+        write_settled(&mut analysis, report, &names, &mut book)?;
+    }
+    progress.done();
+    let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
+    analysis.finish();
+    write_settled(&mut analysis, report, &names, &mut book)?;
+
     for (row, (&n, &drops)) in
         rows.iter_mut().zip(analysis.captured().iter().zip(&end.kernel_drops))
     {
@@ -146,87 +140,23 @@ pub fn analyse(
 /// Frames per batch, for the progress count (approximate).
 const BATCH_HINT: u64 = 2048;
 
-/// Exchanges settled by the correlation, with the points announced before them and the path
-/// order learned so far.
-struct Settled {
-    points: Vec<(String, Option<Role>)>,
-    exchanges: Vec<Exchange>,
-    line: Line,
-}
-
-/// Batches of settled exchanges waiting for the report.
-const SETTLED_QUEUE: usize = 4;
-
-/// The correlation thread: observations in, settled exchanges out (to `settled`, until it
-/// closes), to the end of the input; returns the analysis, finished, and the reading's end.
-fn correlate(
-    mut analysis: Analysis,
-    reading: merge::Reading,
-    settled: &SyncSender<Settled>,
-) -> Result<(Analysis, merge::ReadEnd)> {
-    let mut progress = Progress::new();
-    let mut points = Vec::new();
-    let mut open = true;
-    for mut batch in reading.batches.iter() {
-        // By reference: an observation is a few hundred bytes, not worth moving again.
-        for item in &batch {
-            match item {
-                Item::Point { id, role } => {
-                    points.push((id.clone(), *role));
-                    analysis.add_point();
-                }
-                Item::Obs(obs) => analysis.ingest(obs),
-            }
-        }
-        batch.clear();
-        progress.add(BATCH_HINT);
-        let _ = reading.give_back.try_send(batch);
-        if !send_settled(&mut analysis, &mut points, settled) {
-            open = false;
-            break;
-        }
-    }
-    progress.done();
-    // Stopped early (the report failed): closing the batches stops the reading side too.
-    drop(reading.batches);
-    let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
-    if open {
-        analysis.finish();
-        send_settled(&mut analysis, &mut points, settled);
-    }
-    Ok((analysis, end))
-}
-
-/// Send what settled (and the points announced) to the report; false once nobody listens.
-fn send_settled(
-    analysis: &mut Analysis,
-    points: &mut Vec<(String, Option<Role>)>,
-    settled: &SyncSender<Settled>,
-) -> bool {
-    let mut exchanges = Vec::new();
-    analysis.drain(|ex, _| exchanges.push(ex.clone()));
-    if exchanges.is_empty() && points.is_empty() {
-        return true;
-    }
-    let line = analysis.line().clone();
-    settled.send(Settled { points: std::mem::take(points), exchanges, line }).is_ok()
-}
-
 fn write_settled(
-    exchanges: &[Exchange],
-    line: &Line,
+    analysis: &mut Analysis,
     report: &mut dyn TraceReport,
     names: &[String],
     book: &mut TraceBook,
 ) -> Result<()> {
-    for ex in exchanges {
-        if book.is_empty() {
-            report.exchange(ex, line, names)?;
-        } else {
-            report.exchange(&book.annotate(ex, names), line, names)?;
+    let mut res = Ok(());
+    analysis.drain(|ex, line| {
+        if res.is_ok() {
+            res = if book.is_empty() {
+                report.exchange(ex, line, names)
+            } else {
+                report.exchange(&book.annotate(ex, names), line, names)
+            };
         }
-    }
-    Ok(())
+    });
+    Ok(res?)
 }
 
 /// "N frames read" on stderr every second, when stderr is a terminal and the work is long.
