@@ -45,8 +45,12 @@ pub struct CaptureOptions {
 /// Most frames handed over at once.
 const BATCH: usize = 1024;
 /// Batches waiting for the analysing side, over all points, before the capture thread waits (at
-/// most 32 Ki frames: a few MiB; the kernel buffers absorb longer bursts).
-const QUEUED_BATCHES: usize = 32;
+/// most 96 Ki frames, about 12 MiB, 50 ms of a `ping -f` on five points: as much as the queue of
+/// single frames held before; the kernel buffers absorb longer bursts).
+const QUEUED_BATCHES: usize = 96;
+/// The same for a replay, which always fills its queue (the file is read as fast as the analysis
+/// goes): 32 Ki frames.
+const REPLAY_QUEUED_BATCHES: usize = 32;
 /// Spent batches kept for reuse.
 const SPARE_BATCHES: usize = 8;
 /// How often an idle capture thread wakes up (ms): to look at the stop flag and to move the
@@ -341,7 +345,7 @@ impl Captures {
         let id = path.display().to_string();
         let mut reader = CaptureReader::open(path)
             .map_err(|e| CaptureError::Open { id: id.clone(), detail: e.to_string() })?;
-        let (tx, rx) = sync_channel(QUEUED_BATCHES);
+        let (tx, rx) = sync_channel(REPLAY_QUEUED_BATCHES);
         let (recycle, spares) = spares();
         let stop = Stop::new();
         let flag = stop.clone();
