@@ -102,6 +102,8 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         filter: &filter,
         flows,
         service: None,
+        published: None,
+        proxy: None,
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, None)?;
     started();

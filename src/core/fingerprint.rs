@@ -4,10 +4,17 @@
 //! header and payload, ignoring TTL, header checksum and the L2 header, so the same packet is
 //! recognised on both sides of a bridge and of a router. For IPv6 the same without the hop limit.
 //! For ARP the ARP payload. Anything else: the bytes above L2.
+//!
+//! A second identity, [`nat`], leaves out what NAT rewrites (addresses,
+//! ports, the ICMP echo identifier, checksums) and keeps what it leaves alone (the IPv4
+//! identification, TCP sequence numbers, flags and timestamp, the echo sequence), from the
+//! decoded fields when the correlator needs it: it to follow one packet across a DNAT or SNAT/masquerade hop.
 
 use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::FixedState;
+
+use crate::core::packet::Packet;
 
 /// How many bytes of the L4 header + payload enter the hash: enough to tell apart echo requests
 /// (id, seq, timestamp) and TCP segments (ports, seq, ack, flags), cheap for big packets.
@@ -49,6 +56,44 @@ pub fn ipv6(src: [u8; 16], dst: [u8; 16], next: u8, flow_label: u32, l4: &[u8]) 
     h.finish()
 }
 
+/// The NAT-invariant identity of a decoded packet (see the module doc), from its fields alone:
+/// the IPv4 identification and length; for TCP the sequence and acknowledgement numbers, flags,
+/// window and timestamp; for UDP the length; for an ICMP echo its type, code and sequence (not
+/// the identifier, which masquerade may change); for an ICMP error its type and code and the
+/// quoted packet's identification and protocol. `None` for a later fragment or what NAT does not
+/// translate (only ICMP, TCP and UDP are).
+pub fn nat(p: &Packet) -> Option<u64> {
+    let ip = p.ip?;
+    if ip.frag_offset != 0 {
+        return None;
+    }
+    let mut h = hasher(44);
+    h.write_u64(
+        u64::from(ip.id.unwrap_or(0)) << 48
+            | u64::from(ip.proto) << 40
+            | u64::from(ip.total_len) << 24
+            | u64::from(ip.dst.is_ipv6()),
+    );
+    if let Some(t) = p.ports {
+        h.write_u64(u64::from(t.payload_len) << 8 | u64::from(t.flags));
+        if let Some(tcp) = t.tcp {
+            h.write_u64(u64::from(tcp.seq) << 32 | u64::from(tcp.ack));
+            let ts = tcp.options.timestamp().unwrap_or(0);
+            h.write_u64(u64::from(tcp.win) << 32 | u64::from(ts));
+        }
+    } else {
+        let (ty, code, echo, quoted) = match (p.icmp, p.icmpv6) {
+            (Some(i), _) => (i.ty, i.code, i.echo, i.quoted),
+            (None, Some(i)) => (i.ty, i.code, i.echo, i.quoted),
+            _ => return None,
+        };
+        let quoted = quoted.map_or(0, |q| u64::from(q.id.unwrap_or(0)) << 8 | u64::from(q.proto));
+        let seq = echo.map_or(0, |e| u64::from(e.seq));
+        h.write_u64(u64::from(ty) << 56 | u64::from(code) << 48 | seq << 32 | quoted);
+    }
+    Some(h.finish())
+}
+
 /// Identity of an ARP packet: its whole payload (hardware type through target address).
 pub fn arp(payload: &[u8]) -> u64 {
     let mut h = hasher(1);
@@ -75,6 +120,45 @@ mod tests {
         assert_ne!(a, ipv4([10, 0, 0, 1], [10, 0, 0, 2], 8, 1, 0x4000, b"\x08\x00abcd"));
         assert_ne!(a, ipv4([10, 0, 0, 1], [10, 0, 0, 2], 7, 1, 0x4000, b"\x08\x00abce"));
         assert_ne!(arp(b"abc"), other(0x0806, b"abc"));
+    }
+
+    #[test]
+    fn nat_identity_ignores_what_nat_rewrites_and_keeps_the_rest() {
+        use crate::core::packet::{Echo, Icmp, Ip};
+        use std::net::IpAddr;
+        let echo = |src: [u8; 4], ty: u8, id: u16, seq: u16, ip_id: u16| Packet {
+            ip: Some(Ip {
+                src: IpAddr::from(src),
+                dst: IpAddr::from([198, 51, 100, 2]),
+                id: Some(ip_id),
+                proto: 1,
+                ttl: 64,
+                total_len: 84,
+                dont_fragment: true,
+                frag_offset: 0,
+                more_fragments: false,
+            }),
+            icmp: Some(Icmp { ty, code: 0, echo: Some(Echo { id, seq }), quoted: None }),
+            ..Packet::default()
+        };
+        // Masquerade: a new source address and echo identifier.
+        let sent = nat(&echo([10, 1, 0, 2], 8, 15065, 3, 7));
+        assert!(sent.is_some());
+        assert_eq!(sent, nat(&echo([198, 51, 100, 1], 8, 999, 3, 7)));
+        // Another sequence, another type (the reply), another IPv4 id: another packet.
+        assert_ne!(sent, nat(&echo([10, 1, 0, 2], 8, 15065, 4, 7)));
+        assert_ne!(sent, nat(&echo([10, 1, 0, 2], 0, 15065, 3, 7)));
+        assert_ne!(sent, nat(&echo([10, 1, 0, 2], 8, 15065, 3, 8)));
+        // Later fragments and packets without ICMP, TCP or UDP have none.
+        let mut frag = echo([10, 1, 0, 2], 8, 1, 1, 1);
+        if let Some(ip) = frag.ip.as_mut() {
+            ip.frag_offset = 1480;
+        }
+        assert_eq!(nat(&frag), None);
+        let mut gre = echo([10, 1, 0, 2], 8, 1, 1, 1);
+        gre.icmp = None;
+        assert_eq!(nat(&gre), None);
+        assert_eq!(nat(&Packet::default()), None);
     }
 
     #[test]

@@ -292,6 +292,14 @@ impl TcpOptions {
     pub fn iter(&self) -> TcpOptionIter<'_> {
         TcpOptionIter { rest: self.as_bytes() }
     }
+
+    /// The timestamp option's value (TSval), if present.
+    pub fn timestamp(&self) -> Option<u32> {
+        self.iter().find_map(|o| match o.option {
+            TcpOption::Timestamp { val, .. } => Some(val),
+            _ => None,
+        })
+    }
 }
 
 /// One TCP option.

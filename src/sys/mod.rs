@@ -19,3 +19,4 @@ pub mod qdisc;
 pub mod rtnl;
 pub mod sockdiag;
 pub mod stop;
+pub mod sysctl;

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use thiserror::Error;
 
 use crate::core::netfilter::{BrNetfilter, NfEvent};
+use crate::core::topology::nat::{NatRule, parse_iptables_save, parse_nft_json};
 use crate::sys::netns::{Netns, run_in};
 
 /// Prefix of every table vtrace installs.
@@ -249,6 +250,27 @@ pub fn br_netfilter(ns: &Netns) -> BrNetfilter {
         })
     })
     .unwrap_or_default()
+}
+
+/// The NAT rules of `ns`: its native nftables rules, then what `iptables-save -t nat` shows
+/// (Docker's and other iptables rules, which nft's JSON leaves undecoded); see
+/// [`crate::core::topology::nat`]. Without `iptables-save` only the first.
+pub fn nat_rules(ns: &Netns) -> Result<Vec<NatRule>, NftError> {
+    let json = nft(ns, &["-j", "list", "ruleset"], None, "listing the ruleset")?;
+    let mut rules = parse_nft_json(&json);
+    let saved = run_in(ns, "vtrace-iptables", || {
+        let out = Command::new("iptables-save").args(["-t", "nat"]).stderr(Stdio::null()).output();
+        Ok(out.ok().filter(|o| o.status.success()).map(|o| o.stdout))
+    });
+    if let Ok(Some(text)) = saved {
+        rules.extend(parse_iptables_save(&String::from_utf8_lossy(&text)));
+    }
+    Ok(rules)
+}
+
+/// Load an `nft -f` script into `ns` (`what` names it in errors).
+pub fn load_script(ns: &Netns, script: String, what: &str) -> Result<(), NftError> {
+    nft(ns, &["-f", "-"], Some(script), what).map(|_| ())
 }
 
 /// Run `nft ARGS` inside `ns`, feeding `stdin`, and return its standard output.

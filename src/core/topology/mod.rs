@@ -12,11 +12,14 @@
 mod docker;
 mod link;
 mod namespace;
+pub mod nat;
 mod tables;
 
-pub use docker::{DockerAttachment, DockerBridge, DockerNetwork, DockerPort};
+pub use docker::{
+    DockerAttachment, DockerBridge, DockerNetwork, DockerPort, proxy_target as docker_proxy_target,
+};
 pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
-pub use namespace::{HOST_LABEL, Namespace, NsKind};
+pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
 pub use tables::{
     FdbEntry, FdbKind, NeighState, Neighbour, Route, RouteKind, RouteScope, prefix_contains,
 };
