@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use anyhow::{Result, anyhow};
 
 use crate::core::decode::decode;
+use crate::core::frame::{CookedSide, InterfaceInfo};
 use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 use crate::core::path::Role;
@@ -24,6 +25,9 @@ pub enum Item {
         role: Option<Role>,
     },
     Obs(Observation),
+    /// Points may still be announced while journeys are open (a capture of several interfaces
+    /// at once: its points appear with their first frames).
+    PointsMayGrow,
 }
 
 /// What the reading side knows at the end.
@@ -38,10 +42,21 @@ pub struct ReadEnd {
 /// Items per batch: large enough to make the hand-over cheap, small enough to stay in cache.
 const BATCH: usize = 2048;
 
+/// The point of an interface whose frames are split by the side they were seen on (`tcpdump -i
+/// any`: Linux cooked headers): it is no point of its own, each side is.
+const SPLIT: PointIdx = PointIdx(u16::MAX);
+
 struct Source {
     input: Input,
-    /// PointIdx of each interface id, as interfaces appear.
+    /// PointIdx of each interface id, as interfaces appear ([`SPLIT`] for a capture of several
+    /// interfaces at once, whose frames go to the points of `sides`).
     points: Vec<PointIdx>,
+    /// The points of the sides of such captures: (interface id, side, point).
+    sides: Vec<(u32, CookedSide, PointIdx)>,
+    /// The time of its last frame of such a capture: one that ties with it is taken 1 ns later.
+    /// Such a capture records frames in the order the kernel handed them over, which is the
+    /// order the packet crossed the interfaces (the timestamps of a veth and its bridge tie).
+    last_split_t: u64,
     /// The next frame's point, time and number; its bytes are the reader's
     /// [`last_frame`](crate::sys::pcapfile::CaptureReader::last_frame), decoded only once the
     /// merge takes it.
@@ -77,7 +92,14 @@ pub fn spawn(inputs: Vec<Input>) -> Result<Reading> {
     let (give_back, recycled) = sync_channel(8);
     let sources = inputs
         .into_iter()
-        .map(|input| Source { input, points: Vec::new(), next: None, error: None })
+        .map(|input| Source {
+            input,
+            points: Vec::new(),
+            sides: Vec::new(),
+            last_split_t: 0,
+            next: None,
+            error: None,
+        })
         .collect();
     let reader = Reader {
         sources,
@@ -177,28 +199,70 @@ impl Reader {
         let mut new = Vec::new();
         for (ifid, info) in infos.iter().enumerate().skip(s.points.len()) {
             let role = description_field(info, "role").and_then(Role::parse);
-            new.push((s.input.point_id(ifid, info), role));
+            let split = CookedSide::splits(info.linktype);
+            new.push((s.input.point_id(ifid, info), role, split));
         }
-        for (id, role) in new {
-            let mut unique = id.clone();
-            let mut n = 2;
-            while self.ids.contains(&unique) {
-                unique = format!("{id}#{n}");
-                n += 1;
-            }
-            let idx = PointIdx(u16::try_from(self.ids.len()).unwrap_or(u16::MAX));
-            self.ids.push(unique.clone());
+        for (id, role, split) in new {
+            let idx = if split {
+                self.push(Item::PointsMayGrow);
+                SPLIT
+            } else {
+                self.announce(&id, role)
+            };
             self.sources[i].points.push(idx);
-            self.push(Item::Point { id: unique, role });
         }
+    }
+
+    /// A new point named `id` (made unique), announced to the analysing side.
+    fn announce(&mut self, id: &str, role: Option<Role>) -> PointIdx {
+        let mut unique = id.to_owned();
+        let mut n = 2;
+        while self.ids.contains(&unique) {
+            unique = format!("{id}#{n}");
+            n += 1;
+        }
+        let idx = PointIdx(u16::try_from(self.ids.len()).unwrap_or(u16::MAX - 1));
+        self.ids.push(unique.clone());
+        self.push(Item::Point { id: unique, role });
+        idx
+    }
+
+    /// The point of the side the last frame of source `i` (on interface `ifid`, a capture of
+    /// several interfaces) was seen on, announced the first time.
+    fn side_point(&mut self, i: usize, ifid: u32) -> Option<PointIdx> {
+        let s = self.sources.get(i)?;
+        let f = s.input.reader.last_frame()?;
+        let side = CookedSide::of(f.linktype, f.data)?;
+        if let Some(&(_, _, p)) = s.sides.iter().find(|(id, sd, _)| *id == ifid && *sd == side) {
+            return Some(p);
+        }
+        let info = s.input.reader.interfaces().get(ifid as usize)?;
+        // `tcpdump -i any` names the interface `any` (pcapng) or not at all (pcap): the file
+        // names the capture then.
+        let base = match info.name.as_deref() {
+            Some("any") | None => {
+                s.input.point_id(0, &InterfaceInfo { name: None, ..info.clone() })
+            }
+            Some(_) => s.input.point_id(ifid as usize, info),
+        };
+        let p = self.announce(&side.point_id(&base), None);
+        self.sources.get_mut(i)?.sides.push((ifid, side, p));
+        Some(p)
     }
 
     /// Read the next frame of source `i` into its `next`.
     fn advance(&mut self, i: usize) {
-        let Some(s) = self.sources.get_mut(i) else { return };
+        // Until a frame with a point (a cooked frame too short to say its side is left out:
+        // the decoder would find nothing in it either).
+        while !self.advance_once(i) {}
+    }
+
+    /// Read one frame of source `i`; false when it was left out and the next must be read.
+    fn advance_once(&mut self, i: usize) -> bool {
+        let Some(s) = self.sources.get_mut(i) else { return true };
         s.next = None;
         if s.error.is_some() {
-            return;
+            return true;
         }
         let read = match s.input.reader.next_frame() {
             Ok(Some(frame)) => Some((frame.ifid, frame.t_ns)),
@@ -212,10 +276,23 @@ impl Reader {
         if s.input.reader.interfaces().len() > s.points.len() {
             self.sync_points(i);
         }
-        let Some((ifid, t_ns)) = read else { return };
-        let Some(s) = self.sources.get_mut(i) else { return };
-        match s.points.get(ifid as usize) {
-            Some(&point) => s.next = Some((point, t_ns, frame_no)),
+        let Some((ifid, t_ns)) = read else { return true };
+        let point = match self.sources.get(i).and_then(|s| s.points.get(ifid as usize)) {
+            Some(&SPLIT) => match self.side_point(i, ifid) {
+                Some(p) => Some(p),
+                None => return false,
+            },
+            Some(&p) => Some(p),
+            None => None,
+        };
+        let Some(s) = self.sources.get_mut(i) else { return true };
+        let split = s.points.get(ifid as usize) == Some(&SPLIT);
+        let t_ns = if split && t_ns == s.last_split_t { t_ns.saturating_add(1) } else { t_ns };
+        if split {
+            s.last_split_t = t_ns;
+        }
+        match point {
+            Some(point) => s.next = Some((point, t_ns, frame_no)),
             None => {
                 s.error = Some(anyhow!(
                     "{}: frame {frame_no} names interface {ifid}, which the file never described",
@@ -223,5 +300,6 @@ impl Reader {
                 ));
             }
         }
+        true
     }
 }
