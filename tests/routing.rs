@@ -288,3 +288,110 @@ fn an_unanswered_next_hop_behind_a_router_is_its_host_unreachable() {
     assert_eq!(ids.last().copied(), Some(format!("{host}/br-net2").as_str()), "{v}");
     assert_ne!(verdict["cause"], "link-down", "{v}");
 }
+
+/// `tcpdump -i any -w FILE` in `ns`, stopped (SIGINT, so it flushes) when dropped.
+struct AnyCapture(std::process::Child);
+
+impl AnyCapture {
+    fn start(ns: &str, file: &std::path::Path) -> AnyCapture {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "tcpdump", "-i", "any", "--immediate-mode", "-U", "-w"])
+            .arg(file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting tcpdump in {ns}: {e}"));
+        // It captures once it says it listens.
+        if let Some(err) = child.stderr.take() {
+            let mut lines = BufReader::new(err).lines();
+            let listening = lines.any(|l| l.is_ok_and(|l| l.contains("listening on")));
+            assert!(listening, "tcpdump -i any did not start in {ns}");
+        }
+        AnyCapture(child)
+    }
+}
+
+impl Drop for AnyCapture {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.0.id()).unwrap_or(0)),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_routers_any_capture_is_one_point_per_interface_and_its_icmp_errors_are_linked() {
+    if !common::require("tcpdump", common::installed("tcpdump", "--version")) {
+        return;
+    }
+    let lab = routed("ra");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    // The router gives up on a missing neighbour after one probe, 100 ms.
+    sysctl(&host, "net.ipv4.neigh.br-net2.mcast_solicit=1");
+    sysctl(&host, "net.ipv4.neigh.br-net2.retrans_time_ms=100");
+    let dir = std::env::temp_dir().join(format!("vtrace-routing-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file = dir.join(format!("{host}.pcap"));
+    {
+        let _capture = AnyCapture::start(&host, &file);
+        let ping = |args: &[&str]| {
+            let mut all = vec!["netns", "exec", &c1, "ping", "-n", "-q"];
+            all.extend_from_slice(args);
+            let _ = run("ip", &all);
+        };
+        ping(&["-c", "2", "-i", "0.2", "172.19.0.2"]);
+        ping(&["-c", "1", "-t", "1", "172.19.0.2"]);
+        ping(&["-c", "1", "-W", "1", "172.19.0.99"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = Command::new(BIN).args(["analyze", "--json"]).arg(&file).output();
+    let _ = std::fs::remove_file(&file);
+    let out = out.unwrap_or_else(|e| panic!("{e}"));
+    let v: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
+    // One point per interface the router saw the traffic on, named after the file (the router).
+    let ids: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert!(ids.len() >= 4, "{v}");
+    assert!(ids.iter().all(|id| id.starts_with(&format!("{host}/if"))), "{ids:?}");
+    let echoes = probes(&v, "icmp-echo");
+    let to_b: Vec<&&Value> = echoes
+        .iter()
+        .filter(|e| e["summary"].as_str().is_some_and(|s| s.contains("> 172.19.0.2 ")))
+        .collect();
+    // The answered echoes: one journey each way across the four points (a packet the capture
+    // saw on two interfaces is two hops, never two journeys).
+    let answered: Vec<&&&Value> = to_b.iter().filter(|e| !e["reply"].is_null()).collect();
+    assert_eq!(answered.len(), 2, "{v}");
+    for e in &answered {
+        assert_eq!(points(&e["request"]).len(), 4, "{e}");
+        assert_eq!(e["request"]["complete"], true, "{e}");
+        assert_eq!(points(&e["reply"]).len(), 4, "{e}");
+    }
+    // The TTL-1 echo: its time exceeded from the router, linked to it.
+    let error = |e: &Value| {
+        let errs = e["errors"].as_array().cloned().unwrap_or_default();
+        errs.first().map(|x| (x["type"].as_u64(), x["code"].as_u64(), x["from"].clone()))
+    };
+    let expired: Vec<_> = to_b.iter().filter_map(|e| error(e)).collect();
+    assert_eq!(expired, [(Some(11), Some(0), Value::from("172.18.0.1"))], "{v}");
+    let missing = echoes
+        .iter()
+        .find(|e| e["summary"].as_str().is_some_and(|s| s.contains("> 172.19.0.99 ")))
+        .unwrap_or_else(|| panic!("no echo to 172.19.0.99: {v}"));
+    assert_eq!(error(missing), Some((Some(3), Some(1), Value::from("172.18.0.1"))), "{missing}");
+    let causes = v["verdict"]["causes"].as_array().cloned().unwrap_or_default();
+    let said: Vec<&str> = causes.iter().filter_map(|c| c["summary"].as_str()).collect();
+    let first_seen = format!("(first seen at {host}/if");
+    assert!(
+        said.iter().any(|s| s.contains("time exceeded") && s.contains(&first_seen)),
+        "{said:?}"
+    );
+    assert!(
+        said.iter().any(|s| s.contains("host unreachable") && s.contains(&first_seen)),
+        "{said:?}"
+    );
+}

@@ -135,6 +135,10 @@ impl TraceReport for Flushed<'_> {
         self.0.finish(summary)?;
         std::io::stdout().flush()
     }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// Run `trace` on a thread of its own and show it in the TUI on this one. The TUI opens once the

@@ -136,6 +136,12 @@ impl Analysis {
         self.correlator.fix_order();
     }
 
+    /// More points may be added while journeys are open (a capture of several interfaces at
+    /// once reveals them frame by frame): see [`Correlator::points_may_grow`].
+    pub fn points_may_grow(&mut self) {
+        self.correlator.points_may_grow();
+    }
+
     /// Register the next capture point.
     pub fn add_point(&mut self) -> PointIdx {
         self.captured.push(0);

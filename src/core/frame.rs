@@ -66,3 +66,54 @@ pub struct InterfaceInfo {
     /// (`isb_ifdrop`), when the file has one.
     pub kernel_drops: Option<u64>,
 }
+
+/// Where a frame of a capture that sees several interfaces at once was taken (`tcpdump -i any`
+/// writes Linux cooked v2 headers, which carry the interface index), so that such a capture
+/// becomes one point per interface and a packet it sees enter and leave a router is two hops,
+/// not two packets. Cooked v1 headers carry no index (only whether the host sent or received
+/// the frame, which says nothing of where a path goes on): such a capture stays one point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CookedSide(pub u32);
+
+impl CookedSide {
+    /// The interface of a cooked v2 frame; `None` for other link types and for a header too
+    /// short to tell.
+    pub fn of(linktype: LinkType, data: &[u8]) -> Option<CookedSide> {
+        if linktype != LinkType::LINUX_SLL2 {
+            return None;
+        }
+        let b = data.get(4..8)?;
+        Some(CookedSide(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+    }
+
+    /// True for the link types whose frames say their interface.
+    pub fn splits(linktype: LinkType) -> bool {
+        linktype == LinkType::LINUX_SLL2
+    }
+
+    /// The point id of this interface of the capture point `base`: `router/if5`.
+    pub fn point_id(self, base: &str) -> String {
+        format!("{base}/if{}", self.0)
+    }
+}
+
+#[cfg(test)]
+mod cooked_tests {
+    use super::*;
+
+    #[test]
+    fn a_cooked_v2_frame_says_which_interface_it_was_seen_on() {
+        // SLL2: protocol, reserved, ifindex 5, ARPHRD, packet type, address length, address.
+        let sll2 = [0x08, 0x00, 0, 0, 0, 0, 0, 5, 0, 1, 4, 6, 2, 0x42, 0, 0, 0, 1, 0, 0];
+        assert_eq!(CookedSide::of(LinkType::LINUX_SLL2, &sll2), Some(CookedSide(5)));
+        assert_eq!(CookedSide::of(LinkType::LINUX_SLL2, &sll2[..6]), None);
+        // Cooked v1 and Ethernet frames say nothing of it.
+        assert_eq!(CookedSide::of(LinkType::LINUX_SLL, &sll2), None);
+        assert_eq!(CookedSide::of(LinkType::ETHERNET, &sll2), None);
+        assert_eq!(CookedSide(5).point_id("router"), "router/if5");
+        assert!(CookedSide::splits(LinkType::LINUX_SLL2));
+        assert!(
+            !CookedSide::splits(LinkType::LINUX_SLL) && !CookedSide::splits(LinkType::ETHERNET)
+        );
+    }
+}

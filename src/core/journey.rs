@@ -295,6 +295,8 @@ pub struct Correlator {
     complete: u64,
     /// Observations without an identity (undecoded), counted only.
     pub unidentified: u64,
+    /// Points may still be added: a journey seen at every point known so far may gain hops.
+    open_ended: bool,
 }
 
 impl Correlator {
@@ -311,6 +313,7 @@ impl Correlator {
             ready: Vec::new(),
             complete: 0,
             unidentified: 0,
+            open_ended: false,
         }
     }
 
@@ -321,6 +324,12 @@ impl Correlator {
 
     pub fn line(&self) -> &Line {
         &self.line
+    }
+
+    /// Points may be added while journeys are open: a journey seen at every point known so far
+    /// stays open until its window ends (it may cross a point not announced yet).
+    pub fn points_may_grow(&mut self) {
+        self.open_ended = true;
     }
 
     /// The points' order is known: keep it ([`Line::fix`]).
@@ -358,7 +367,7 @@ impl Correlator {
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
                 open.journey.hops.push(hop);
-                if open.journey.hops.len() >= self.line.len() {
+                if !self.open_ended && open.journey.hops.len() >= self.line.len() {
                     self.complete_now(key);
                 }
                 return;
@@ -430,7 +439,7 @@ impl Correlator {
         hop.view = u8::try_from(view).unwrap_or(0);
         open.aliases.push(fp);
         open.journey.hops.push(hop);
-        let full = open.journey.hops.len() >= self.line.len();
+        let full = !self.open_ended && open.journey.hops.len() >= self.line.len();
         self.alias.insert(fp, (key, hop.view));
         if full {
             self.complete_now(key);

@@ -196,9 +196,12 @@ pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
 impl TraceReport for JsonTrace<'_> {
     fn exchange(&mut self, ex: &Exchange, _line: &Line, names: &[String]) -> io::Result<()> {
         self.refresh_ids(names);
-        self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[\n" } else { b",\n" });
+        // One exchange per line, the line ended as soon as the exchange is written (the comma
+        // begins the next one): a reader of lines sees each exchange when it settles.
+        self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[\n" } else { b"," });
         self.first = false;
         write_exchange(&mut self.buf, &self.ids, ex);
+        self.buf.push(b'\n');
         if self.buf.len() >= 1 << 16 {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -206,8 +209,16 @@ impl TraceReport for JsonTrace<'_> {
         Ok(())
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+
     fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
-        self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[" } else { b"\n" });
+        if self.first {
+            self.buf.extend_from_slice(b"{\"exchanges\":[");
+        }
         self.first = false;
         let points: Vec<_> = s
             .points

@@ -135,6 +135,10 @@ impl TraceReport for TextTrace<'_> {
         self.out.write_all(out.as_bytes())
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
         let out = &mut self.line;
         out.clear();

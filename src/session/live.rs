@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path as FsPath, PathBuf};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow};
@@ -22,7 +22,7 @@ use crate::core::topology::Topology;
 use crate::core::verdict::Verdict;
 use crate::session::reorder::Reorder;
 use crate::session::sink::{PointRow, Summary, TraceReport};
-use crate::sys::capture::{CaptureOptions, CaptureSpec, CaptureStats, Captured, Captures};
+use crate::sys::capture::{Batch, CaptureOptions, CaptureSpec, CaptureStats, Captures, Frames};
 use crate::sys::netns::Netns;
 use crate::sys::pcapfile::{PcapngWriter, WriterInterface};
 
@@ -55,11 +55,15 @@ pub trait FrameTap: Send {
     }
 }
 
-/// How long frames wait in the reorder buffer (captures of different points reach this thread
-/// in slightly different orders).
-const REORDER_NS: u64 = 30_000_000;
+/// How long frames wait in the reorder buffer at least (captures of different points reach this
+/// thread in slightly different orders: each point's kernel ring hands over a block of frames at
+/// a time, up to two block timeouts (`capture::BLOCK_MS`) after its first frame). Frames also
+/// wait until the captures say every frame captured before them was handed over
+/// ([`crate::sys::capture::Watermark`]): a capture thread scheduled late holds them back, however
+/// late.
+const REORDER_NS: u64 = 12_000_000;
 /// Most batches of frames taken from the captures per pump.
-const PUMP_BATCHES: usize = 32;
+const PUMP_BATCHES: usize = 16;
 /// How often the loop wakes up without frames.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -67,7 +71,7 @@ const TICK: Duration = Duration::from_millis(10);
 /// the optional pcapng file.
 pub struct Live<'w> {
     captures: Option<Captures>,
-    frames: Receiver<Vec<Captured>>,
+    frames: Frames,
     /// Reading a file in place of capturing.
     replay: Option<Replay>,
     tap: Option<Box<dyn FrameTap + 'w>>,
@@ -90,6 +94,8 @@ pub struct Live<'w> {
     quiet: bool,
     /// A replayed file was read to its end.
     input_ended: bool,
+    /// Exchanges were reported since the report was last flushed.
+    unflushed: bool,
 }
 
 impl<'w> Live<'w> {
@@ -149,6 +155,7 @@ impl<'w> Live<'w> {
             netfilter: TraceBook::default(),
             quiet: cfg.quiet,
             input_ended: false,
+            unflushed: false,
         })
     }
 
@@ -182,18 +189,21 @@ impl<'w> Live<'w> {
         self.netfilter.add_drops(drops);
     }
 
-    /// Wait up to one tick for frames, hand over those old enough, let time pass in the
-    /// analysis and report what settled.
+    /// Wait up to one tick (less when a waiting frame ripens sooner) for frames, hand over
+    /// those old enough, let time pass in the analysis and report what settled; once idle,
+    /// flush the report (what settled shows at once).
     pub fn pump(&mut self) -> Result<()> {
+        // Read before taking batches: what the captures sent before they moved it is queued.
+        let handed_over = self.frames.watermark.get();
         let mut took = false;
-        match self.frames.recv_timeout(TICK) {
+        match self.frames.batches.recv_timeout(self.wait()) {
             Ok(batch) => {
                 took = true;
                 self.take(batch);
                 // A bounded bite: captures (or a replay) may refill the queue as fast as it
                 // empties, and the reorder buffer must not swallow more than the queue holds.
                 for _ in 1..PUMP_BATCHES {
-                    let Ok(batch) = self.frames.try_recv() else { break };
+                    let Ok(batch) = self.frames.batches.try_recv() else { break };
                     self.take(batch);
                 }
             }
@@ -208,22 +218,40 @@ impl<'w> Live<'w> {
         // the captures are idle, the wall clock. A replay runs on the file's clock alone.
         let now =
             if took || self.replay.is_some() { self.latest } else { wall_ns().max(self.latest) };
-        let ripe = now.saturating_sub(REORDER_NS);
+        let ripe = now.saturating_sub(REORDER_NS).min(handed_over);
         self.release(ripe)?;
         self.analysis.advance_to(ripe);
         self.drain();
+        if !took && self.unflushed {
+            self.unflushed = false;
+            if let Err(e) = self.report.flush()
+                && self.io_result.is_ok()
+            {
+                self.io_result = Err(e.into());
+            }
+        }
         Ok(())
     }
 
+    /// How long the next pump waits for frames: a tick, or less when the oldest waiting frame
+    /// ripens sooner by the wall clock (a lone packet is reported as soon as it can be).
+    fn wait(&self) -> Duration {
+        match self.pending.oldest() {
+            Some(t) if self.replay.is_none() => {
+                let ripens = t.saturating_add(REORDER_NS).saturating_sub(wall_ns());
+                Duration::from_nanos(ripens).clamp(Duration::from_millis(1), TICK)
+            }
+            _ => TICK,
+        }
+    }
+
     /// Frames from the captures into the reorder buffer.
-    fn take(&mut self, batch: Vec<Captured>) {
-        self.latest = batch.iter().map(|c| c.t_ns).fold(self.latest, u64::max);
+    fn take(&mut self, batch: Batch) {
+        self.latest = batch.frames().iter().map(|c| c.t_ns).fold(self.latest, u64::max);
         if let Some(r) = self.replay.as_mut() {
             r.frames += batch.len() as u64;
         }
-        for c in batch {
-            self.pending.push(c);
-        }
+        self.pending.push(batch);
         if let Some(r) = self.replay.as_mut() {
             r.peak_pending = r.peak_pending.max(self.pending.len());
         }
@@ -237,7 +265,7 @@ impl<'w> Live<'w> {
         let stats = match self.captures.take() {
             Some(captures) => {
                 captures.request_stop();
-                while let Ok(batch) = self.frames.recv() {
+                while let Ok(batch) = self.frames.batches.recv() {
                     self.take(batch);
                 }
                 captures.stop()
@@ -283,18 +311,20 @@ impl<'w> Live<'w> {
 
     /// Hand over, in timestamp order, every frame captured before `ripe`.
     fn release(&mut self, ripe: u64) -> Result<()> {
-        while let Some(c) = self.pending.pop_ripe(ripe) {
+        while let Some(r) = self.pending.pop_ripe(ripe) {
+            let c = r.frame;
+            let data = self.pending.bytes(&r);
             let ifid = u32::try_from(c.point).unwrap_or(u32::MAX);
             let linktype = self.linktypes.get(c.point).copied().unwrap_or(LinkType::ETHERNET);
             self.frame_no += 1;
             if let Some((w, file)) = self.writer.as_mut() {
-                w.write_packet(ifid, c.t_ns, &c.data, c.len)
+                w.write_packet(ifid, c.t_ns, data, c.len)
                     .with_context(|| format!("writing {}", file.display()))?;
             }
             if let Some(tap) = self.tap.as_mut() {
-                tap.frame(self.frame_no, c.point, c.t_ns, c.len, &c.data);
+                tap.frame(self.frame_no, c.point, c.t_ns, c.len, data);
             }
-            let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data: &c.data };
+            let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data };
             let obs = Observation {
                 point: PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX)),
                 t_ns: c.t_ns,
@@ -302,6 +332,9 @@ impl<'w> Live<'w> {
                 packet: decode(&frame),
             };
             self.analysis.ingest(&obs);
+            while let Some(spent) = self.pending.pop_spent() {
+                self.frames.recycle.give(spent);
+            }
         }
         Ok(())
     }
@@ -309,11 +342,13 @@ impl<'w> Live<'w> {
     /// Render the exchanges settled so far; count settled probes.
     fn drain(&mut self) {
         let (report, names, answered) = (&mut self.report, &self.names, &mut self.answered);
+        let unflushed = &mut self.unflushed;
         let book = &mut self.netfilter;
         let mut res = Ok(());
         self.analysis.drain(|ex, line| {
             // A probe that settled: answered end to end, or refused (a reset, an ICMP error);
             // without a probe (watch), every answered echo.
+            *unflushed = true;
             let probe = ex.probe || ex.kind.is_echo();
             if probe && (ex.answered() || matches!(ex.answer(), Some("rst" | "icmp"))) {
                 *answered += 1;

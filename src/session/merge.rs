@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use anyhow::{Result, anyhow};
 
 use crate::core::decode::decode;
+use crate::core::frame::{CookedSide, InterfaceInfo};
 use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 use crate::core::path::Role;
@@ -24,6 +25,9 @@ pub enum Item {
         role: Option<Role>,
     },
     Obs(Observation),
+    /// Points may still be announced while journeys are open (a capture of several interfaces
+    /// at once: its points appear with their first frames).
+    PointsMayGrow,
 }
 
 /// What the reading side knows at the end.
@@ -38,11 +42,25 @@ pub struct ReadEnd {
 /// Items per batch: large enough to make the hand-over cheap, small enough to stay in cache.
 const BATCH: usize = 2048;
 
+/// The point of an interface whose frames are split by the side they were seen on (`tcpdump -i
+/// any`: Linux cooked headers): it is no point of its own, each side is.
+const SPLIT: PointIdx = PointIdx(u16::MAX);
+
 struct Source {
     input: Input,
-    /// PointIdx of each interface id, as interfaces appear.
+    /// PointIdx of each interface id, as interfaces appear ([`SPLIT`] for a capture of several
+    /// interfaces at once, whose frames go to the points of `sides`).
     points: Vec<PointIdx>,
-    next: Option<Observation>,
+    /// The points of the sides of such captures: (interface id, side, point).
+    sides: Vec<(u32, CookedSide, PointIdx)>,
+    /// The time of its last frame of such a capture: one that ties with it is taken 1 ns later.
+    /// Such a capture records frames in the order the kernel handed them over, which is the
+    /// order the packet crossed the interfaces (the timestamps of a veth and its bridge tie).
+    last_split_t: u64,
+    /// The next frame's point, time and number; its bytes are the reader's
+    /// [`last_frame`](crate::sys::pcapfile::CaptureReader::last_frame), decoded only once the
+    /// merge takes it.
+    next: Option<(PointIdx, u64, u64)>,
     error: Option<anyhow::Error>,
 }
 
@@ -74,7 +92,14 @@ pub fn spawn(inputs: Vec<Input>) -> Result<Reading> {
     let (give_back, recycled) = sync_channel(8);
     let sources = inputs
         .into_iter()
-        .map(|input| Source { input, points: Vec::new(), next: None, error: None })
+        .map(|input| Source {
+            input,
+            points: Vec::new(),
+            sides: Vec::new(),
+            last_split_t: 0,
+            next: None,
+            error: None,
+        })
         .collect();
     let reader = Reader {
         sources,
@@ -97,16 +122,11 @@ impl Reader {
             self.advance(i);
         }
         // The source whose next frame is the oldest goes first (a k-way merge by time).
-        while let Some(i) = (0..self.sources.len())
-            .filter(|&i| self.sources[i].next.is_some())
-            .min_by_key(|&i| self.sources[i].next.map_or(u64::MAX, |o| o.t_ns))
-        {
+        while let Some(i) = self.oldest() {
             if self.stopped {
                 break;
             }
-            if let Some(obs) = self.sources[i].next.take() {
-                self.push(Item::Obs(obs));
-            }
+            self.take(i);
             self.advance(i);
         }
         self.flush();
@@ -121,6 +141,35 @@ impl Reader {
             error = error.or(s.error.take());
         }
         ReadEnd { kernel_drops, error }
+    }
+
+    /// The source whose next frame is the oldest (the first of those that tie).
+    fn oldest(&self) -> Option<usize> {
+        if let [only] = self.sources.as_slice() {
+            return only.next.map(|_| 0);
+        }
+        let mut best: Option<(usize, u64)> = None;
+        for (i, s) in self.sources.iter().enumerate() {
+            if let Some((_, t, _)) = s.next
+                && best.is_none_or(|(_, b)| t < b)
+            {
+                best = Some((i, t));
+            }
+        }
+        best.map(|(i, _)| i)
+    }
+
+    /// Decode source `i`'s next frame into the batch.
+    fn take(&mut self, i: usize) {
+        let Some(s) = self.sources.get_mut(i) else { return };
+        let Some((point, t_ns, frame)) = s.next.take() else { return };
+        let Some(f) = s.input.reader.last_frame() else { return };
+        // Decoded straight into the batch: an observation is a few hundred bytes, each move
+        // of it a copy.
+        self.batch.push(Item::Obs(Observation { point, t_ns, frame, packet: decode(&f) }));
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
     }
 
     fn push(&mut self, item: Item) {
@@ -150,31 +199,73 @@ impl Reader {
         let mut new = Vec::new();
         for (ifid, info) in infos.iter().enumerate().skip(s.points.len()) {
             let role = description_field(info, "role").and_then(Role::parse);
-            new.push((s.input.point_id(ifid, info), role));
+            let split = CookedSide::splits(info.linktype);
+            new.push((s.input.point_id(ifid, info), role, split));
         }
-        for (id, role) in new {
-            let mut unique = id.clone();
-            let mut n = 2;
-            while self.ids.contains(&unique) {
-                unique = format!("{id}#{n}");
-                n += 1;
-            }
-            let idx = PointIdx(u16::try_from(self.ids.len()).unwrap_or(u16::MAX));
-            self.ids.push(unique.clone());
+        for (id, role, split) in new {
+            let idx = if split {
+                self.push(Item::PointsMayGrow);
+                SPLIT
+            } else {
+                self.announce(&id, role)
+            };
             self.sources[i].points.push(idx);
-            self.push(Item::Point { id: unique, role });
         }
+    }
+
+    /// A new point named `id` (made unique), announced to the analysing side.
+    fn announce(&mut self, id: &str, role: Option<Role>) -> PointIdx {
+        let mut unique = id.to_owned();
+        let mut n = 2;
+        while self.ids.contains(&unique) {
+            unique = format!("{id}#{n}");
+            n += 1;
+        }
+        let idx = PointIdx(u16::try_from(self.ids.len()).unwrap_or(u16::MAX - 1));
+        self.ids.push(unique.clone());
+        self.push(Item::Point { id: unique, role });
+        idx
+    }
+
+    /// The point of the side the last frame of source `i` (on interface `ifid`, a capture of
+    /// several interfaces) was seen on, announced the first time.
+    fn side_point(&mut self, i: usize, ifid: u32) -> Option<PointIdx> {
+        let s = self.sources.get(i)?;
+        let f = s.input.reader.last_frame()?;
+        let side = CookedSide::of(f.linktype, f.data)?;
+        if let Some(&(_, _, p)) = s.sides.iter().find(|(id, sd, _)| *id == ifid && *sd == side) {
+            return Some(p);
+        }
+        let info = s.input.reader.interfaces().get(ifid as usize)?;
+        // `tcpdump -i any` names the interface `any` (pcapng) or not at all (pcap): the file
+        // names the capture then.
+        let base = match info.name.as_deref() {
+            Some("any") | None => {
+                s.input.point_id(0, &InterfaceInfo { name: None, ..info.clone() })
+            }
+            Some(_) => s.input.point_id(ifid as usize, info),
+        };
+        let p = self.announce(&side.point_id(&base), None);
+        self.sources.get_mut(i)?.sides.push((ifid, side, p));
+        Some(p)
     }
 
     /// Read the next frame of source `i` into its `next`.
     fn advance(&mut self, i: usize) {
-        let Some(s) = self.sources.get_mut(i) else { return };
+        // Until a frame with a point (a cooked frame too short to say its side is left out:
+        // the decoder would find nothing in it either).
+        while !self.advance_once(i) {}
+    }
+
+    /// Read one frame of source `i`; false when it was left out and the next must be read.
+    fn advance_once(&mut self, i: usize) -> bool {
+        let Some(s) = self.sources.get_mut(i) else { return true };
         s.next = None;
         if s.error.is_some() {
-            return;
+            return true;
         }
         let read = match s.input.reader.next_frame() {
-            Ok(Some(frame)) => Some((frame.ifid, frame.t_ns, decode(&frame))),
+            Ok(Some(frame)) => Some((frame.ifid, frame.t_ns)),
             Ok(None) => None,
             Err(e) => {
                 s.error = Some(e.into());
@@ -182,11 +273,26 @@ impl Reader {
             }
         };
         let frame_no = s.input.reader.frames_read();
-        self.sync_points(i);
-        let Some((ifid, t_ns, packet)) = read else { return };
-        let s = &mut self.sources[i];
-        match s.points.get(ifid as usize) {
-            Some(&point) => s.next = Some(Observation { point, t_ns, frame: frame_no, packet }),
+        if s.input.reader.interfaces().len() > s.points.len() {
+            self.sync_points(i);
+        }
+        let Some((ifid, t_ns)) = read else { return true };
+        let point = match self.sources.get(i).and_then(|s| s.points.get(ifid as usize)) {
+            Some(&SPLIT) => match self.side_point(i, ifid) {
+                Some(p) => Some(p),
+                None => return false,
+            },
+            Some(&p) => Some(p),
+            None => None,
+        };
+        let Some(s) = self.sources.get_mut(i) else { return true };
+        let split = s.points.get(ifid as usize) == Some(&SPLIT);
+        let t_ns = if split && t_ns == s.last_split_t { t_ns.saturating_add(1) } else { t_ns };
+        if split {
+            s.last_split_t = t_ns;
+        }
+        match point {
+            Some(point) => s.next = Some((point, t_ns, frame_no)),
             None => {
                 s.error = Some(anyhow!(
                     "{}: frame {frame_no} names interface {ifid}, which the file never described",
@@ -194,5 +300,6 @@ impl Reader {
                 ));
             }
         }
+        true
     }
 }

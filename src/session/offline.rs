@@ -73,6 +73,7 @@ pub fn analyse(
                     analysis.add_point();
                 }
                 Item::Obs(obs) => analysis.ingest(obs),
+                Item::PointsMayGrow => analysis.points_may_grow(),
             }
         }
         batch.clear();

@@ -1,9 +1,32 @@
 //! The reorder buffer of a live trace: captures of different points reach the session in slightly
-//! different orders; frames wait here until they are old enough, then leave oldest first. Pure.
+//! different orders (each point's kernel ring hands over a block of frames at a time); frames
+//! wait here until they are old enough, then leave oldest first. Pure.
+//!
+//! Frames stay in the batches they came in (no copy, no allocation per frame): the buffer keeps
+//! the batches, and per point a queue of small entries pointing into them. A batch whose frames
+//! have all left is spent ([`Reorder::pop_spent`]) and goes back to the capture for reuse.
 
 use std::collections::VecDeque;
 
-use crate::sys::capture::Captured;
+use crate::sys::capture::{Batch, FrameRef};
+
+/// A frame waiting: when, and where it is.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    t_ns: u64,
+    /// The batch's sequence number.
+    batch: u64,
+    /// The frame's index in the batch.
+    index: u32,
+}
+
+/// A frame released by [`Reorder::pop_ripe`]; its bytes are [`Reorder::bytes`] until the next
+/// call that changes the buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ripe {
+    pub(crate) frame: FrameRef,
+    batch: u64,
+}
 
 /// The reorder buffer: one queue per point, each in time order (a capture hands its frames over
 /// in order; one a little older than the last, stamped on another CPU, goes into place), released
@@ -11,37 +34,125 @@ use crate::sys::capture::Captured;
 /// heap of all of them.
 #[derive(Debug, Default)]
 pub(crate) struct Reorder {
-    queues: Vec<VecDeque<Captured>>,
+    queues: Vec<VecDeque<Entry>>,
+    /// Batches holding waiting frames (or spent, behind one that is not), with the number of
+    /// their frames still waiting; `first` is the sequence number of the front one.
+    batches: VecDeque<(Batch, usize)>,
+    first: u64,
     len: usize,
+    /// The queue of the last frame released, the time its frames stay the oldest below, and
+    /// whether they are at that time too (a lower point than the runner-up); cleared by a push.
+    run: Option<(usize, u64, bool)>,
 }
 
 impl Reorder {
-    pub(crate) fn push(&mut self, c: Captured) {
-        if self.queues.len() <= c.point {
-            self.queues.resize_with(c.point + 1, VecDeque::new);
+    /// Take in a batch of frames.
+    pub(crate) fn push(&mut self, batch: Batch) {
+        self.run = None;
+        let seq = self.first + self.batches.len() as u64;
+        let mut kept = 0;
+        for (index, f) in batch.frames().iter().enumerate() {
+            let Ok(index) = u32::try_from(index) else { break };
+            if self.queues.len() <= f.point {
+                self.queues.resize_with(f.point + 1, VecDeque::new);
+            }
+            let Some(q) = self.queues.get_mut(f.point) else { continue };
+            let e = Entry { t_ns: f.t_ns, batch: seq, index };
+            // In order: at the back (the usual case); else in place.
+            if q.back().is_none_or(|b| b.t_ns <= e.t_ns) {
+                q.push_back(e);
+            } else {
+                let at = q.iter().rposition(|o| o.t_ns <= e.t_ns).map_or(0, |i| i + 1);
+                q.insert(at, e);
+            }
+            kept += 1;
         }
-        let Some(q) = self.queues.get_mut(c.point) else { return };
-        let at = q.iter().rposition(|o| o.t_ns <= c.t_ns).map_or(0, |i| i + 1);
-        q.insert(at, c);
-        self.len += 1;
+        self.len += kept;
+        self.batches.push_back((batch, kept));
     }
 
+    /// Frames waiting.
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    /// The capture time of the oldest waiting frame.
+    pub(crate) fn oldest(&self) -> Option<u64> {
+        self.queues.iter().filter_map(|q| q.front().map(|e| e.t_ns)).min()
+    }
+
     /// The oldest frame (by time, then point), if it was captured at or before `ripe`.
-    pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Captured> {
-        let (i, _) = self
-            .queues
-            .iter()
-            .enumerate()
-            .filter_map(|(i, q)| q.front().map(|c| (i, c.t_ns)))
-            .filter(|&(_, t)| t <= ripe)
-            .min_by_key(|&(i, t)| (t, i))?;
-        let c = self.queues.get_mut(i)?.pop_front()?;
+    pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Ripe> {
+        let i = match self.run {
+            // The queue found last time still holds the oldest frame while its front is older
+            // than every other queue's (it was then, and nothing was pushed since).
+            Some((i, bound, tie))
+                if self
+                    .queues
+                    .get(i)
+                    .and_then(VecDeque::front)
+                    .is_some_and(|e| e.t_ns < bound || (e.t_ns == bound && tie)) =>
+            {
+                i
+            }
+            _ => self.find_oldest(ripe)?,
+        };
+        let e = self.queues.get_mut(i)?.pop_front()?;
         self.len -= 1;
-        Some(c)
+        let slot = usize::try_from(e.batch.checked_sub(self.first)?).ok()?;
+        let (batch, waiting) = self.batches.get_mut(slot)?;
+        *waiting = waiting.saturating_sub(1);
+        let frame = *batch.frames().get(e.index as usize)?;
+        Some(Ripe { frame, batch: e.batch })
+    }
+
+    /// The queue whose front is the oldest ripe frame (ties: the lowest point), remembering
+    /// until when it stays the oldest: the next frames of a run are taken without a search.
+    fn find_oldest(&mut self, ripe: u64) -> Option<usize> {
+        let mut best: Option<(usize, u64)> = None;
+        // The oldest front among the other queues, and whether the best queue wins a tie.
+        let mut second: Option<(usize, u64)> = None;
+        for (i, q) in self.queues.iter().enumerate() {
+            let Some(e) = q.front() else { continue };
+            match best {
+                Some((_, t)) if e.t_ns >= t => {
+                    if second.is_none_or(|(_, s)| e.t_ns < s) {
+                        second = Some((i, e.t_ns));
+                    }
+                }
+                _ => {
+                    second = best;
+                    best = Some((i, e.t_ns));
+                }
+            }
+        }
+        let (i, t) = best?;
+        if t > ripe {
+            self.run = None;
+            return None;
+        }
+        // Frames of queue i leave while older than the runner-up and ripe (at `ripe + 1` a
+        // frame at exactly `ripe` still is); a tie with the runner-up goes to the lower point.
+        self.run = Some(match second {
+            Some((j, s)) if s <= ripe => (i, s, i < j),
+            _ => (i, ripe.saturating_add(1), false),
+        });
+        Some(i)
+    }
+
+    /// The captured bytes of a released frame.
+    pub(crate) fn bytes(&self, r: &Ripe) -> &[u8] {
+        let slot = r.batch.checked_sub(self.first).and_then(|s| usize::try_from(s).ok());
+        slot.and_then(|s| self.batches.get(s)).map_or(&[], |(b, _)| b.bytes(&r.frame))
+    }
+
+    /// The oldest batch all of whose frames have left, if any (to be reused).
+    pub(crate) fn pop_spent(&mut self) -> Option<Batch> {
+        if self.batches.front().is_some_and(|(_, waiting)| *waiting == 0) {
+            self.first += 1;
+            return self.batches.pop_front().map(|(b, _)| b);
+        }
+        None
     }
 }
 
@@ -49,19 +160,102 @@ impl Reorder {
 mod tests {
     use super::*;
 
+    fn batch(frames: &[(u64, usize)]) -> Batch {
+        let mut b = Batch::default();
+        for &(t, point) in frames {
+            // Each frame's bytes say where it came from.
+            b.push(point, t, 0, &[u8::try_from(t).unwrap_or(0), u8::try_from(point).unwrap_or(0)]);
+        }
+        b
+    }
+
+    /// (time, point, bytes) of every frame released at `ripe`, spent batches counted.
+    fn release(buf: &mut Reorder, ripe: u64, spent: &mut usize) -> Vec<(u64, usize, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(r) = buf.pop_ripe(ripe) {
+            out.push((r.frame.t_ns, r.frame.point, buf.bytes(&r).to_vec()));
+            while buf.pop_spent().is_some() {
+                *spent += 1;
+            }
+        }
+        out
+    }
+
     #[test]
     fn the_reorder_buffer_releases_oldest_first() {
         let mut buf = Reorder::default();
-        // Point 0's 15 arrives after its 20 (stamped on another CPU).
-        for (t, point) in [(30, 0), (10, 2), (10, 1), (20, 0), (15, 0), (40, 1)] {
-            buf.push(Captured { point, t_ns: t, len: 0, data: Vec::new() });
-        }
+        // Point 0's 15 arrives after its 20 (stamped on another CPU), in the next batch.
+        buf.push(batch(&[(30, 0), (10, 2), (10, 1), (20, 0)]));
+        buf.push(batch(&[(15, 0), (40, 1)]));
         assert_eq!(buf.len(), 6);
+        let mut spent = 0;
         let ripe: Vec<(u64, usize)> =
-            std::iter::from_fn(|| buf.pop_ripe(30).map(|c| (c.t_ns, c.point))).collect();
+            release(&mut buf, 30, &mut spent).into_iter().map(|(t, p, _)| (t, p)).collect();
         assert_eq!(ripe, vec![(10, 1), (10, 2), (15, 0), (20, 0), (30, 0)]);
         assert_eq!(buf.len(), 1, "40 is not ripe at 30");
-        assert_eq!(buf.pop_ripe(u64::MAX).map(|c| (c.t_ns, c.point)), Some((40, 1)));
-        assert_eq!((buf.len(), buf.pop_ripe(u64::MAX).is_none()), (0, true));
+        assert_eq!(spent, 1, "the first batch is spent, the second still holds 40");
+        let rest = release(&mut buf, u64::MAX, &mut spent);
+        assert_eq!(rest, vec![(40, 1, vec![40, 1])]);
+        assert_eq!((buf.len(), buf.pop_ripe(u64::MAX).is_none(), spent), (0, true, 2));
+    }
+
+    #[test]
+    fn bytes_stay_with_their_frame_across_batches() {
+        let mut buf = Reorder::default();
+        buf.push(batch(&[(5, 1), (7, 1)]));
+        buf.push(batch(&[(6, 0), (2, 3)]));
+        buf.push(batch(&[]));
+        let mut spent = 0;
+        let got = release(&mut buf, u64::MAX, &mut spent);
+        assert_eq!(
+            got,
+            vec![(2, 3, vec![2, 3]), (5, 1, vec![5, 1]), (6, 0, vec![6, 0]), (7, 1, vec![7, 1])]
+        );
+        assert_eq!(spent, 3, "every batch is spent, the empty one too");
+    }
+
+    #[test]
+    fn frames_leave_in_time_then_point_order_whatever_the_batches() {
+        // Deterministic pseudo-random batches: times close together (many ties), points 0..5,
+        // each point's frames roughly in order, released in rounds with a rising `ripe`.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut buf = Reorder::default();
+        let mut clock = [0u64; 5];
+        let mut released: Vec<(u64, usize)> = Vec::new();
+        let mut spent = 0;
+        for round in 0..200u64 {
+            let frames: Vec<(u64, usize)> = (0..next(12))
+                .map(|_| {
+                    let p = next(5) as usize;
+                    clock[p] += next(3);
+                    // Now and then one a little older than the last of its point.
+                    (clock[p].saturating_sub(if next(8) == 0 { 2 } else { 0 }), p)
+                })
+                .collect();
+            buf.push(batch(&frames));
+            let ripe = round.saturating_sub(4) * 2;
+            let got = release(&mut buf, ripe, &mut spent);
+            let keys: Vec<(u64, usize)> = got.iter().map(|&(t, p, _)| (t, p)).collect();
+            assert!(keys.iter().all(|&(t, _)| t <= ripe), "nothing after {ripe}: {keys:?}");
+            assert!(keys.windows(2).all(|w| w[0] <= w[1]), "by time then point: {keys:?}");
+            assert!(got.iter().all(|(t, p, b)| b == &[*t as u8, *p as u8]), "bytes follow");
+            released.extend(keys);
+            // What is left is all newer than what was released.
+            let oldest = buf.oldest();
+            assert!(oldest.is_none_or(|o| o > ripe), "{oldest:?} left at {ripe}");
+        }
+        let rest = release(&mut buf, u64::MAX, &mut spent);
+        let keys: Vec<(u64, usize)> = rest.iter().map(|&(t, p, _)| (t, p)).collect();
+        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "by time then point: {keys:?}");
+        released.extend(keys);
+        assert!(released.len() > 500, "{} frames", released.len());
+        assert_eq!(buf.len(), 0);
+        assert_eq!(spent, 200, "every batch is spent once its frames left");
     }
 }

@@ -53,4 +53,8 @@ pub trait TraceReport {
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()>;
     /// The points and the verdict, after the last exchange.
     fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()>;
+    /// Write out what is buffered: the trace went idle, and what settled must show now.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

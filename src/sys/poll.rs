@@ -28,6 +28,29 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout_ms: i32) -> bool {
     unsafe { libc::poll(&raw mut pfd, 1, timeout_ms) > 0 }
 }
 
+/// Wait up to `timeout_ms` for any of `fds` to be readable (or broken: an error or hang-up is
+/// for the reader to find); the indexes in `fds` of those that are go into `ready` (cleared
+/// first). `pfds` is scratch space the caller keeps, so a wait allocates nothing.
+pub fn wait_any_readable(
+    fds: &[BorrowedFd<'_>],
+    timeout_ms: i32,
+    pfds: &mut Vec<libc::pollfd>,
+    ready: &mut Vec<usize>,
+) {
+    ready.clear();
+    pfds.clear();
+    pfds.extend(fds.iter().map(|fd| libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }));
+    let Ok(n) = libc::nfds_t::try_from(pfds.len()) else { return };
+    // SAFETY: `pfds` holds `n` valid pollfds; the descriptors are borrowed for the call.
+    if unsafe { libc::poll(pfds.as_mut_ptr(), n, timeout_ms) } > 0 {
+        ready.extend(pfds.iter().enumerate().filter(|(_, p)| p.revents != 0).map(|(i, _)| i));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +71,21 @@ mod tests {
             ControlFlow::Continue(())
         });
         assert_eq!((ended, steps), (None, 1));
+    }
+
+    #[test]
+    fn only_the_readable_descriptors_are_ready() {
+        use std::io::Write;
+        use std::os::fd::AsFd;
+        use std::os::unix::net::UnixStream;
+        let (mut a_tx, a_rx) = UnixStream::pair().expect("a socket pair");
+        let (_b_tx, b_rx) = UnixStream::pair().expect("a socket pair");
+        let (mut pfds, mut ready) = (Vec::new(), vec![7]);
+        let fds = [a_rx.as_fd(), b_rx.as_fd()];
+        wait_any_readable(&fds, 0, &mut pfds, &mut ready);
+        assert_eq!(ready, Vec::<usize>::new());
+        a_tx.write_all(b"x").expect("writing");
+        wait_any_readable(&fds, 1000, &mut pfds, &mut ready);
+        assert_eq!(ready, vec![0]);
     }
 }

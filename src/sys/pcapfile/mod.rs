@@ -60,6 +60,8 @@ pub struct CaptureReader {
     frames: u64,
     /// Bytes of the last returned frame's record, consumed on the next call.
     pending: usize,
+    /// Where the last returned frame is (its bytes stay buffered until the next call).
+    last: Option<FrameLoc>,
     /// An error met while reading ahead in `from_read`, returned by the first `next_frame`.
     deferred: Option<ReadError>,
     done: bool,
@@ -108,6 +110,7 @@ impl CaptureReader {
             interfaces: Vec::new(),
             frames: 0,
             pending: 0,
+            last: None,
             deferred: None,
             done: false,
         };
@@ -139,6 +142,7 @@ impl CaptureReader {
     /// (returns `Ok(None)`).
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         self.input.consume(std::mem::take(&mut self.pending));
+        self.last = None;
         if let Some(e) = self.deferred.take() {
             self.done = true;
             return Err(e);
@@ -176,9 +180,21 @@ impl CaptureReader {
     fn deliver(&mut self, loc: FrameLoc) -> Frame<'_> {
         self.pending = loc.size;
         self.frames += 1;
+        self.last = Some(loc);
+        self.frame_at(loc)
+    }
+
+    #[inline(always)]
+    fn frame_at(&self, loc: FrameLoc) -> Frame<'_> {
         let end = loc.data_start + loc.data_len;
         let data = self.input.data().get(loc.data_start..end).unwrap_or_default();
         Frame { ifid: loc.ifid, t_ns: loc.t_ns, len: loc.len, linktype: loc.linktype, data }
+    }
+
+    /// The frame the last [`Self::next_frame`] returned, again (until the next call): a reader
+    /// of several files can look at every file's next frame and decode only the one it takes.
+    pub fn last_frame(&self) -> Option<Frame<'_>> {
+        self.last.map(|loc| self.frame_at(loc))
     }
 
     /// Interfaces seen so far (pcap: exactly one), indexed by `Frame::ifid`. Grows as interface
