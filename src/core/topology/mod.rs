@@ -7,16 +7,19 @@
 //!
 //! Laid out as: this file (the indexes and the [`Topology`] with its lookups across namespaces),
 //! `namespace` (one namespace and its lookups), `link` (interfaces, their states and veth peers),
-//! `tables` (routes, neighbours, the FDB) and `docker` (Docker's networks over the topology).
+//! `tables` (routes, neighbours, the FDB), `docker` (Docker's networks over the topology) and
+//! `runtime` (the other runtimes: Podman, containerd, pods, and their networks).
 
 mod docker;
 mod link;
 mod namespace;
+mod runtime;
 mod tables;
 
 pub use docker::{DockerAttachment, DockerBridge, DockerNetwork, DockerPort};
 pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
 pub use namespace::{HOST_LABEL, Namespace, NsKind};
+pub use runtime::{Runtime, RuntimeNetwork, Workload, namespaced_label};
 pub use tables::{
     FdbEntry, FdbKind, NeighState, Neighbour, Route, RouteKind, RouteScope, prefix_contains,
 };

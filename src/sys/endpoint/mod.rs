@@ -1,12 +1,20 @@
-//! Endpoint resolution: what the user typed (`nginx-1`, `netns:lab`, `docker:web`, `pid:1234`,
-//! `path:/proc/1234/ns/net`, `172.18.0.3`) → the network namespace to work in.
+//! Endpoint resolution: what the user typed (`nginx-1`, `netns:lab`, `docker:web`,
+//! `podman:web`, `containerd:[NS/]ID`, `pod:[NS/]NAME`, `pid:1234`, `path:/proc/1234/ns/net`,
+//! `172.18.0.3`) → the network namespace to work in.
 //!
-//! A bare name is tried as a named namespace (`/run/netns/NAME`), then as a Docker container
-//! (`sys::docker`, only when `docker` is on PATH); a container is labelled with its name, also
-//! when given by id. An IP address resolves to the one
-//! discovered namespace that owns it. Names are validated before they become paths or
-//! arguments: nothing the user types can point outside `/run/netns` or pass an option to
-//! `docker`. This module finds namespaces; it never enters or changes them.
+//! A bare name is tried as a named namespace (`/run/netns/NAME`) and as a container or pod of
+//! every runtime (`bare`); a prefix picks one. A container is labelled with its name (a pod with
+//! its name, or `NAMESPACE/NAME` outside `default`), also when given by id. An IP address
+//! resolves to the one discovered namespace that owns it. Names are validated before they become
+//! paths or arguments (`spec`). This module finds namespaces; it never enters or changes them.
+//!
+//! Laid out as: this file (the [`Endpoint`], its errors, resolution of each kind of spec),
+//! `spec` (parsing) and `bare` (a bare name across the runtimes).
+
+mod bare;
+mod spec;
+
+pub use spec::{SYNTAX, Spec, parse};
 
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
@@ -14,10 +22,11 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::core::topology::{NsIdx, NsKind, Topology};
+use crate::core::topology::{NsIdx, NsKind, Runtime, Topology};
 use crate::sys::docker::{self, DockerError};
 use crate::sys::netlink::{self, DiscoveryError};
 use crate::sys::netns::{self, Netns};
+use crate::sys::runtime::{self, Found, RuntimeError, containerd, pod, podman};
 
 /// A resolved endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,26 +36,40 @@ pub struct Endpoint {
     pub netns: Netns,
     /// The address, when the endpoint was given as one.
     pub ip: Option<IpAddr>,
+    /// The runtime whose container or pod it is (its name then labels the namespace, also a
+    /// named one such as Podman's `netns-<uuid>` or CNI's `cni-<uuid>`).
+    pub runtime: Option<Runtime>,
+    /// What the user should know about the path from it (a rootless container's user-mode
+    /// network).
+    pub note: Option<String>,
 }
 
-/// What the user typed, parsed (nothing checked on the system yet).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Spec {
-    Ip(IpAddr),
-    Netns(String),
-    Docker(String),
-    Pid(u32),
-    Path(PathBuf),
-    /// A name: a named namespace or else a Docker container.
-    Bare(String),
+impl Endpoint {
+    /// An endpoint no runtime named.
+    fn plain(label: String, netns: Netns) -> Endpoint {
+        Endpoint { label, netns, ip: None, runtime: None, note: None }
+    }
+
+    fn from_found(f: Found) -> Endpoint {
+        Endpoint {
+            label: f.label,
+            netns: Netns::Path(f.netns),
+            ip: None,
+            runtime: Some(f.runtime),
+            note: f.note,
+        }
+    }
+
+    /// Name its namespace in `topo` after it (see [`Topology::relabel`]).
+    pub fn relabel(&self, topo: &mut Topology, idx: NsIdx) {
+        topo.relabel(idx, &self.label, self.runtime.is_some());
+    }
 }
 
 /// Why an endpoint could not be resolved.
 #[derive(Debug, Error)]
 pub enum EndpointError {
-    #[error(
-        "empty endpoint: give a netns or container name, netns:NAME, docker:NAME, pid:PID, path:FILE or an IP"
-    )]
+    #[error("empty endpoint: give {SYNTAX}")]
     Empty,
     #[error("{0}")]
     InvalidName(String),
@@ -54,6 +77,16 @@ pub enum EndpointError {
         "invalid container name {0:?}: Docker names are letters, digits, '_', '.', '-' and do not start with '-'"
     )]
     InvalidContainer(String),
+    #[error(
+        "invalid containerd:{0}: give containerd:ID or containerd:NAMESPACE/ID (letters, digits, \
+         '_', '.', '-', not starting with '-')"
+    )]
+    InvalidContainerd(String),
+    #[error(
+        "invalid pod:{0}: give pod:NAME or pod:NAMESPACE/NAME (letters, digits, '_', '.', '-', \
+         not starting with '-')"
+    )]
+    InvalidPod(String),
     #[error("invalid pid {0:?} in pid:PID: give a process id such as pid:1234")]
     InvalidPid(String),
     #[error("path:{0} is not an absolute path to a namespace file (e.g. path:/proc/1234/ns/net)")]
@@ -62,18 +95,19 @@ pub enum EndpointError {
     NoNetns(String),
     #[error("{0} is not a network namespace file (e.g. /proc/1234/ns/net or /run/netns/NAME)")]
     NotANamespace(PathBuf),
+    #[error("no network namespace, container or pod named {name:?}; {running}")]
+    Unknown { name: String, running: String },
     #[error(
-        "no network namespace or Docker container named {0:?}: `ip netns list` / `docker ps` \
-         show what exists"
+        "{name:?} names several endpoints: {}; pick one with its prefix",
+        matches.join(", ")
     )]
-    NotFound(String),
-    #[error(
-        "no network namespace or Docker container named {name:?}: `ip netns list` / `docker ps` \
-         show what exists ({docker})"
-    )]
-    NotFoundAnywhere { name: String, docker: String },
+    AmbiguousName { name: String, matches: Vec<String> },
+    #[error("{0}")]
+    Stopped(String),
     #[error(transparent)]
     Docker(#[from] DockerError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
     #[error("no process {pid}: {source} (`ps` shows running processes)")]
     NoProcess { pid: u32, source: std::io::Error },
     #[error("opening {}", path.display())]
@@ -84,50 +118,6 @@ pub enum EndpointError {
     Ambiguous { ip: IpAddr, owners: String },
     #[error(transparent)]
     Discovery(#[from] DiscoveryError),
-}
-
-/// Parse an endpoint spec without touching the system.
-pub fn parse(spec: &str) -> Result<Spec, EndpointError> {
-    let spec = spec.trim();
-    if spec.is_empty() {
-        return Err(EndpointError::Empty);
-    }
-    if let Ok(ip) = spec.parse::<IpAddr>() {
-        return Ok(Spec::Ip(ip));
-    }
-    let checked_name = |n: &str| {
-        netns::validate_name(n).map_err(|e| EndpointError::InvalidName(e.to_string()))?;
-        Ok(n.to_owned())
-    };
-    match spec.split_once(':') {
-        Some(("netns", name)) => checked_name(name).map(Spec::Netns),
-        Some(("docker", name)) => checked_container(name).map(Spec::Docker),
-        Some(("pid", pid)) => match pid.parse::<u32>() {
-            Ok(p) if p > 0 => Ok(Spec::Pid(p)),
-            _ => Err(EndpointError::InvalidPid(pid.to_owned())),
-        },
-        Some(("path", p)) => {
-            let path = PathBuf::from(p);
-            if path.is_absolute() {
-                Ok(Spec::Path(path))
-            } else {
-                Err(EndpointError::InvalidPath(path))
-            }
-        }
-        _ => checked_name(spec).map(Spec::Bare),
-    }
-}
-
-/// Docker container names and ids: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters.
-fn checked_container(name: &str) -> Result<String, EndpointError> {
-    let first_ok = name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
-    let rest_ok =
-        name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if first_ok && rest_ok && name.len() <= 128 {
-        Ok(name.to_owned())
-    } else {
-        Err(EndpointError::InvalidContainer(name.to_owned()))
-    }
 }
 
 /// Resolve an endpoint. An IP address runs a full discovery to find its namespace; use
@@ -152,16 +142,25 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
         Spec::Ip(ip) => by_ip(ip, topo.ok_or(EndpointError::NoOwner(ip))?),
         Spec::Netns(name) => {
             if netns::exists(&name) {
-                Ok(Endpoint { label: name.clone(), netns: Netns::Named(name), ip: None })
+                Ok(Endpoint::plain(name.clone(), Netns::Named(name)))
             } else {
                 Err(EndpointError::NoNetns(name))
             }
         }
         Spec::Docker(name) => Ok(docker(&name)?),
+        Spec::Podman(name) => found(Runtime::Podman, &name, podman::find(&name)),
+        Spec::Containerd { namespace, id } => {
+            let label = runtime_label(&namespace, &id);
+            found(Runtime::Containerd, &label, containerd::find(&namespace, &id))
+        }
+        Spec::Pod { namespace, name } => {
+            let label = runtime_label(&namespace, &name);
+            found(Runtime::Kubernetes, &label, pod::find(&namespace, &name))
+        }
         Spec::Pid(pid) => {
             let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
             std::fs::metadata(&path).map_err(|source| EndpointError::NoProcess { pid, source })?;
-            Ok(Endpoint { label: format!("pid:{pid}"), netns: Netns::Path(path), ip: None })
+            Ok(Endpoint::plain(format!("pid:{pid}"), Netns::Path(path)))
         }
         Spec::Path(path) => {
             let file = std::fs::File::open(&path)
@@ -170,13 +169,37 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
                 return Err(EndpointError::NotANamespace(path));
             }
             let label = path_label(&path);
-            Ok(Endpoint { label, netns: Netns::Path(path), ip: None })
+            Ok(Endpoint::plain(label, Netns::Path(path)))
         }
-        Spec::Bare(name) => {
-            if netns::exists(&name) {
-                return Ok(Endpoint { label: name.clone(), netns: Netns::Named(name), ip: None });
-            }
-            bare_docker(name)
+        Spec::Bare(name) => bare::resolve(name),
+    }
+}
+
+fn runtime_label(namespace: &str, name: &str) -> String {
+    crate::core::topology::namespaced_label(namespace, name)
+}
+
+/// A runtime's answer for a prefixed spec: the endpoint, or an error that lists the running
+/// ones when it has none of that name.
+fn found(
+    runtime: Runtime,
+    name: &str,
+    answer: Result<Option<Found>, RuntimeError>,
+) -> Result<Endpoint, EndpointError> {
+    match answer? {
+        Some(f) => Ok(Endpoint::from_found(f)),
+        None => {
+            let running = match runtime {
+                Runtime::Podman => podman::running(),
+                Runtime::Containerd => containerd::running(),
+                Runtime::Kubernetes => pod::running(),
+                Runtime::Docker => docker::running().map_err(|e| RuntimeError::Failed {
+                    what: "docker ps".into(),
+                    reason: e.to_string(),
+                }),
+            };
+            Err(RuntimeError::NoSuch { runtime, name: name.to_owned(), running: running.unwrap_or_default() }
+                .into())
         }
     }
 }
@@ -214,21 +237,38 @@ fn by_ip(ip: IpAddr, topo: &Topology) -> Result<Endpoint, EndpointError> {
     endpoint_of(topo, idx, Some(ip)).ok_or(EndpointError::NoOwner(ip))
 }
 
-/// The endpoint for a discovered namespace (and the address it was reached at, if any).
+/// The endpoint for a discovered namespace (and the address it was reached at, if any). A
+/// namespace still known by its file (a Docker sandbox, Podman's `netns-<uuid>`, CNI's
+/// `cni-<uuid>`, a process's) is named after the container or pod a runtime runs in it.
 pub fn endpoint_of(topo: &Topology, idx: NsIdx, ip: Option<IpAddr>) -> Option<Endpoint> {
     let ns = topo.ns(idx)?;
+    let file_name = ns.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let netns = match ns.kind {
         NsKind::Root if ns.path == Netns::Root.path() => Netns::Root,
-        NsKind::Named => Netns::Named(ns.label.clone()),
-        NsKind::Root | NsKind::Docker | NsKind::Process => Netns::Path(ns.path.clone()),
+        NsKind::Named if ns.label == file_name => Netns::Named(ns.label.clone()),
+        NsKind::Root | NsKind::Named | NsKind::Docker | NsKind::Process => {
+            Netns::Path(ns.path.clone())
+        }
     };
-    // A Docker sandbox found by address is still labelled by its file name: name it after the
-    // container that runs in it.
-    let label = match ns.kind {
-        NsKind::Docker => docker::container_in(ns.inode).unwrap_or_else(|| ns.label.clone()),
-        _ => ns.label.clone(),
+    let by_runtime = |ep: Endpoint| -> Endpoint {
+        match runtime::owner_of(ns.inode) {
+            Some((runtime, label)) => Endpoint { label, runtime: Some(runtime), ..ep },
+            None => ep,
+        }
     };
-    Some(Endpoint { label, netns, ip })
+    let plain = Endpoint { ip, ..Endpoint::plain(ns.label.clone(), netns) };
+    let ep = match ns.kind {
+        NsKind::Docker => match docker::container_in(ns.inode) {
+            Some(name) => Endpoint { label: name, runtime: Some(Runtime::Docker), ..plain },
+            None => plain,
+        },
+        NsKind::Named if ns.label == file_name && runtime::generated_name(file_name) => {
+            by_runtime(plain)
+        }
+        NsKind::Process => by_runtime(plain),
+        NsKind::Root | NsKind::Named => plain,
+    };
+    Some(ep)
 }
 
 /// A running container's namespace, labelled with the container's name (also when it was
@@ -240,29 +280,13 @@ fn docker(name: &str) -> Result<Endpoint, DockerError> {
         status: c.status.clone(),
         running: Vec::new(),
     })?;
-    Ok(Endpoint { label: c.name, netns: Netns::Path(path), ip: None })
-}
-
-/// A bare name that is no named namespace: a Docker container, if Docker knows it.
-fn bare_docker(name: String) -> Result<Endpoint, EndpointError> {
-    if !docker::installed() {
-        return Err(EndpointError::NotFound(name));
-    }
-    match docker(&name) {
-        Ok(ep) => Ok(ep),
-        Err(DockerError::NoSuchContainer { running, .. }) => {
-            let docker = if running.is_empty() {
-                "no Docker container is running".to_owned()
-            } else {
-                format!("running containers: {}", running.join(", "))
-            };
-            Err(EndpointError::NotFoundAnywhere { name, docker })
-        }
-        Err(e @ (DockerError::Daemon(_) | DockerError::NotInstalled)) => {
-            Err(EndpointError::NotFoundAnywhere { name, docker: e.to_string() })
-        }
-        Err(e) => Err(EndpointError::Docker(e)),
-    }
+    Ok(Endpoint {
+        label: c.name,
+        netns: Netns::Path(path),
+        ip: None,
+        runtime: Some(Runtime::Docker),
+        note: None,
+    })
 }
 
 impl Endpoint {
@@ -290,38 +314,6 @@ mod tests {
         assert!(!is_net_namespace(&open("/proc/self/status")), "not a namespace at all");
         assert!(matches!(resolve("path:/proc/self/status"), Err(EndpointError::NotANamespace(_))));
     }
-    use std::net::Ipv4Addr;
-
-    #[test]
-    fn specs_parse_by_prefix() {
-        let ok = |s: &str| parse(s).ok();
-        assert_eq!(ok("172.18.0.3"), Some(Spec::Ip(IpAddr::V4(Ipv4Addr::new(172, 18, 0, 3)))));
-        assert_eq!(ok("fd00::2").map(|s| matches!(s, Spec::Ip(IpAddr::V6(_)))), Some(true));
-        assert_eq!(ok("nginx-1"), Some(Spec::Bare("nginx-1".into())));
-        assert_eq!(ok("netns:lab"), Some(Spec::Netns("lab".into())));
-        assert_eq!(ok("docker:web.1"), Some(Spec::Docker("web.1".into())));
-        assert_eq!(ok("pid:1234"), Some(Spec::Pid(1234)));
-        assert_eq!(ok("path:/proc/1/ns/net"), Some(Spec::Path("/proc/1/ns/net".into())));
-    }
-
-    #[test]
-    fn specs_that_could_escape_are_refused() {
-        for bad in [
-            "",
-            "netns:../etc",
-            "netns:a/b",
-            "../x",
-            "docker:-rm",
-            "docker:a b",
-            "pid:0",
-            "pid:x",
-            "path:relative/file",
-            "a/b",
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?} accepted");
-        }
-    }
-
     #[test]
     fn path_labels() {
         assert_eq!(path_label(Path::new("/proc/77/ns/net")), "pid:77");
