@@ -68,10 +68,12 @@ pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
 pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome> {
     let mut topo = discover_paths().context("discovering the network namespaces")?;
     let (src, src_idx) = locate(&topo, &args.src, None)?;
-    relabel(&mut topo, src_idx, &src.label);
+    src.relabel(&mut topo, src_idx);
+    tell(&src, &output);
     let target = match (locate(&topo, &args.dst, Some(src_idx)), args.dst.parse::<IpAddr>()) {
         (Ok((dst, dst_idx)), _) => {
-            relabel(&mut topo, dst_idx, &dst.label);
+            dst.relabel(&mut topo, dst_idx);
+            tell(&dst, &output);
             match dst.ip {
                 Some(ip) => Target::Ip(ip),
                 None if args.ipv6 => Target::Ip(ipv6_of(&topo, dst_idx).with_context(|| {
@@ -209,18 +211,11 @@ pub(crate) fn locate(
     Ok((ep, idx))
 }
 
-/// Name a namespace known only by its file after the endpoint the user typed.
-pub(crate) fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
-    if topo.find_label(label).is_some() {
-        return;
-    }
-    if let Some(ns) = topo.namespaces.get_mut(idx.0)
-        && matches!(
-            ns.kind,
-            crate::core::topology::NsKind::Docker | crate::core::topology::NsKind::Process
-        )
-    {
-        ns.label = label.to_owned();
+/// What the user should know about an endpoint's path (a rootless container's user-mode
+/// network), on stderr when the report is not the interactive view.
+pub(crate) fn tell(ep: &Endpoint, output: &Output) {
+    if let (Some(note), Output::Stream { .. }) = (&ep.note, output) {
+        eprintln!("vtrace: {note}");
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
-use crate::cmd::ping::{locate, relabel};
+use crate::cmd::ping::{locate, tell};
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
@@ -54,7 +54,8 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
     for spec in &args.endpoints {
         let (ep, idx) = locate(&topo, spec, located.last().map(|l| l.0))?;
-        relabel(&mut topo, idx, &ep.label);
+        ep.relabel(&mut topo, idx);
+        tell(&ep, &output);
         located.push((idx, ep.ip));
     }
     let mut paths: Vec<Path> = Vec::new();
