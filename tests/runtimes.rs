@@ -126,7 +126,13 @@ impl Env {
         for (i, m) in members.iter().enumerate() {
             let ns = self.netns(m);
             let port = format!("veth-{}", i + 1);
-            ok("ip", &["-n", &host, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            ok(
+                "ip",
+                &[
+                    "-n", &host, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                    "netns", &ns,
+                ],
+            );
             ok("ip", &["-n", &host, "link", "set", &port, "master", "br0", "up"]);
             let ip = format!("10.239.{net}.{}", i + 2);
             ok("ip", &["-n", &ns, "addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
@@ -169,8 +175,17 @@ impl Env {
         sandbox.push(("io.cri-containerd.kind", "sandbox"));
         self.ctr_run("k8s.io", &format!("{}-{name}-sb", self.tag), netns, &sandbox, &[]);
         let mut app = common.to_vec();
-        app.extend([("io.cri-containerd.kind", "container"), ("io.kubernetes.container.name", "app")]);
-        self.ctr_run("k8s.io", &format!("{}-{name}-app", self.tag), netns, &app, &["/bin/busybox", "sleep", "3600"]);
+        app.extend([
+            ("io.cri-containerd.kind", "container"),
+            ("io.kubernetes.container.name", "app"),
+        ]);
+        self.ctr_run(
+            "k8s.io",
+            &format!("{}-{name}-app", self.tag),
+            netns,
+            &app,
+            &["/bin/busybox", "sleep", "3600"],
+        );
     }
 
     /// `vtrace ARGS…` (one at a time), with the tests' containerd: exit code, JSON, output.
@@ -216,8 +231,9 @@ struct PodmanContainer {
 
 impl PodmanContainer {
     fn inspect(name: &str) -> PodmanContainer {
-        let v: Value = serde_json::from_str(&ok("podman", &["inspect", "--type", "container", name]))
-            .unwrap_or(Value::Null);
+        let v: Value =
+            serde_json::from_str(&ok("podman", &["inspect", "--type", "container", name]))
+                .unwrap_or(Value::Null);
         let c = &v[0];
         assert_eq!(c["State"]["Running"], true, "{name} is not running: {c}");
         let ip = c["NetworkSettings"]["Networks"]["podman"]["IPAddress"]
@@ -287,7 +303,8 @@ fn assert_reachable(env: &Env, src: &str, dst: &str, points: &[String]) {
         assert_eq!(hops(&e["request"]), points, "{e}");
         assert_eq!(hops(&e["reply"]), back, "{e}");
     }
-    let arp = exchanges.iter().find(|e| e["kind"] == "arp").unwrap_or_else(|| panic!("no ARP: {v}"));
+    let arp =
+        exchanges.iter().find(|e| e["kind"] == "arp").unwrap_or_else(|| panic!("no ARP: {v}"));
     assert_eq!(hops(&arp["request"]), points, "{arp}");
 }
 
@@ -296,7 +313,8 @@ fn podman_containers_are_traced_across_podman0_and_their_veths() {
     let Some(addr) = runtimes() else { return };
     let mut env = Env::new("p", addr);
     let (a, b) = (env.podman("a"), env.podman("b"));
-    let bridge = ok("podman", &["network", "inspect", "podman", "--format", "{{.NetworkInterface}}"]);
+    let bridge =
+        ok("podman", &["network", "inspect", "podman", "--format", "{{.NetworkInterface}}"]);
     assert_eq!(bridge, "podman0");
     assert_eq!((a.bridge.as_str(), b.bridge.as_str()), ("podman0", "podman0"));
     assert_ne!(a.host_veth, b.host_veth);
@@ -312,7 +330,8 @@ fn podman_containers_are_traced_across_podman0_and_their_veths() {
     let short = a.id.get(..12).unwrap_or(&a.id);
     assert_reachable(&env, &format!("podman:{short}"), &format!("podman:{}", b.name), &points);
 
-    let (code, v, out) = env.vtrace(&["ping", &a.name, &b.name, "--tcp", "80", "-c", "1", "--json"]);
+    let (code, v, out) =
+        env.vtrace(&["ping", &a.name, &b.name, "--tcp", "80", "-c", "1", "--json"]);
     assert_eq!(code, Some(0), "{}", describe(&out));
     assert_eq!(v["verdict"]["reachable"], true, "{v}");
     assert_eq!(v["verdict"]["summary"], "1/1 connects accepted, 5 hops each way", "{v}");
@@ -375,7 +394,8 @@ fn containerd_containers_are_traced_by_their_ids() {
     let Some(addr) = runtimes() else { return };
     let mut env = Env::new("c", addr);
     let tag = env.tag.clone();
-    let (host, ports) = env.bridged(&format!("{tag}-h"), &[format!("{tag}-na"), format!("{tag}-nb")]);
+    let (host, ports) =
+        env.bridged(&format!("{tag}-h"), &[format!("{tag}-na"), format!("{tag}-nb")]);
     let (web, db) = (format!("{tag}-web"), format!("{tag}-db"));
     env.ctr_run("default", &web, &format!("{tag}-na"), &[], &[]);
     env.ctr_run("default", &db, &format!("{tag}-nb"), &[], &[]);
@@ -387,7 +407,12 @@ fn containerd_containers_are_traced_by_their_ids() {
         format!("{host}/{}", ports[1].0),
         format!("{db}/eth0"),
     ];
-    assert_reachable(&env, &format!("containerd:{web}"), &format!("containerd:default/{db}"), &points);
+    assert_reachable(
+        &env,
+        &format!("containerd:{web}"),
+        &format!("containerd:default/{db}"),
+        &points,
+    );
     // A bare id is found in containerd's default namespace too.
     assert_reachable(&env, &web, &db, &points);
     let (code, v, out) = env.vtrace(&["topo", &format!("containerd:{web}"), "--json"]);
@@ -399,8 +424,12 @@ fn containerd_containers_are_traced_by_their_ids() {
         .find(|n| n["runtime"] == "containerd" && n["name"] == format!("{host}/br0").as_str())
         .cloned()
         .unwrap_or_else(|| panic!("no containerd group for {host}/br0 in {v}"));
-    let members: Vec<&str> =
-        group["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+    let members: Vec<&str> = group["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     assert_eq!(members, [db.as_str(), web.as_str()], "{group}");
 }
 
@@ -447,19 +476,28 @@ fn pods_are_traced_by_their_kubernetes_names() {
         .find(|n| n["runtime"] == "kubernetes" && n["name"] == format!("{host}/br0").as_str())
         .cloned()
         .unwrap_or_else(|| panic!("no pods behind {host}/br0 in {v}"));
-    let members: Vec<&str> =
-        group["containers"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str()).collect();
+    let members: Vec<&str> = group["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
     let shop_api = format!("shop/{api}");
     assert_eq!(members, [shop_api.as_str(), db.as_str(), web.as_str()], "{group}");
     // The cni-… namespaces are named after their pods.
-    let labels: Vec<&str> =
-        v["namespaces"].as_array().into_iter().flatten().filter_map(|n| n["label"].as_str()).collect();
+    let labels: Vec<&str> = v["namespaces"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["label"].as_str())
+        .collect();
     assert!(labels.contains(&web.as_str()) && !labels.contains(&cni(1).as_str()), "{labels:?}");
     let (code, _, out) = env.vtrace(&["ping", &format!("pod:{tag}-absent"), &web]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains(&format!("no Kubernetes pod named \"{tag}-absent\"; running: ")) && err.contains(&web),
+        err.contains(&format!("no Kubernetes pod named \"{tag}-absent\"; running: "))
+            && err.contains(&web),
         "{err}"
     );
 }
@@ -484,14 +522,18 @@ fn a_name_in_two_runtimes_is_ambiguous_and_an_unknown_one_lists_what_runs() {
         "{err}"
     );
     // Each prefix picks one.
-    let (code, _, out) = env.vtrace(&["topo", &format!("podman:{}", p.name), &format!("containerd:{}", p.name)]);
+    let (code, _, out) =
+        env.vtrace(&["topo", &format!("podman:{}", p.name), &format!("containerd:{}", p.name)]);
     assert_eq!(code, Some(1), "no path between them, both found: {}", describe(&out));
 
     let absent = format!("{tag}-absent");
     let (code, _, out) = env.vtrace(&["topo", &absent]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains(&format!("no network namespace, container or pod named \"{absent}\"")), "{err}");
+    assert!(
+        err.contains(&format!("no network namespace, container or pod named \"{absent}\"")),
+        "{err}"
+    );
     let listed = |what: &str| {
         err.split("; ")
             .find_map(|part| part.strip_prefix(&format!("{what}: ")))

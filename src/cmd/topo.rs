@@ -11,13 +11,15 @@ use std::os::unix::fs::MetadataExt;
 use anyhow::{Context, Result};
 
 use crate::core::path::{Target, path};
-use crate::core::topology::{DockerNetwork, NsIdx, NsKind, Runtime, RuntimeNetwork, Topology, Workload};
+use crate::core::topology::{
+    DockerNetwork, NsIdx, NsKind, Runtime, RuntimeNetwork, Topology, Workload,
+};
 use crate::error::Outcome;
 use crate::report::topo::{PathResult, report, text};
 use crate::sys::docker;
-use crate::sys::runtime::{RuntimeError, containerd, pod, podman};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
+use crate::sys::runtime::{RuntimeError, containerd, pod, podman};
 
 /// What `vtrace topo` was asked.
 #[derive(Debug, Clone)]
@@ -85,8 +87,11 @@ pub fn run(args: &Topo) -> Result<Outcome> {
     let selection = selection(&located, &paths);
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report(&topo, &selection, &paths, &docker_nets, &runtime_nets))
-            .context("writing JSON")?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &report(&topo, &selection, &paths, &docker_nets, &runtime_nets),
+        )
+        .context("writing JSON")?;
         writeln!(out).context("writing JSON")?;
     } else {
         out.write_all(text(&topo, &selection, &paths, &docker_nets, &runtime_nets).as_bytes())
@@ -145,11 +150,14 @@ fn docker_annotations(
     })
 }
 
+/// Podman's running containers and its networks.
+type PodmanAnswer = Result<(Vec<podman::Container>, Vec<RuntimeNetwork>), RuntimeError>;
+
 /// What Podman, containerd and the pods say (each `None` when it cannot be asked: not
 /// installed, no socket).
 #[derive(Default)]
 struct RuntimeAnswers {
-    podman: Option<Result<(Vec<podman::Container>, Vec<RuntimeNetwork>), RuntimeError>>,
+    podman: Option<PodmanAnswer>,
     containerd: Option<Result<Vec<Workload>, RuntimeError>>,
     pods: Option<Result<Vec<Workload>, RuntimeError>>,
 }

@@ -123,10 +123,10 @@ impl Topology {
     /// with no veth on a bridge or whose namespace was not discovered. Networks sorted by name,
     /// workloads by label.
     pub fn bridge_groups(&self, runtime: Runtime, workloads: &[Workload]) -> Vec<RuntimeNetwork> {
-        let mut groups: BTreeMap<String, (Option<String>, Vec<DockerAttachment>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<String, (Option<String>, Vec<DockerAttachment>)> = BTreeMap::new();
         for w in workloads {
-            let bridge = w.inode.and_then(|i| self.find_inode(i)).and_then(|i| self.bridge_behind(i));
+            let bridge =
+                w.inode.and_then(|i| self.find_inode(i)).and_then(|i| self.bridge_behind(i));
             let (name, bridge) = match bridge {
                 Some((ns, b)) => {
                     let root = self.ns(ns).is_some_and(|n| n.kind == NsKind::Root);
@@ -204,7 +204,14 @@ mod tests {
         v.peer = Some(PeerRef { ns: NsIdx(5), ifindex: IfIndex(2) });
         other.links.push(v);
         let topo = Topology {
-            namespaces: vec![host, pod("b", 101, 0, 10), pod("a", 102, 0, 11), c, other, pod("d", 105, 4, 6)],
+            namespaces: vec![
+                host,
+                pod("b", 101, 0, 10),
+                pod("a", 102, 0, 11),
+                c,
+                other,
+                pod("d", 105, 4, 6),
+            ],
         };
         let w = |label: &str, inode: Option<u64>| Workload {
             label: label.into(),
@@ -213,7 +220,13 @@ mod tests {
         };
         let nets = topo.bridge_groups(
             Runtime::Containerd,
-            &[w("web", Some(101)), w("db", Some(102)), w("idle", Some(103)), w("gone", None), w("x", Some(105))],
+            &[
+                w("web", Some(101)),
+                w("db", Some(102)),
+                w("idle", Some(103)),
+                w("gone", None),
+                w("x", Some(105)),
+            ],
         );
         let got: Vec<(String, Option<String>, Vec<String>)> = nets
             .iter()
@@ -248,7 +261,8 @@ mod tests {
         topo.relabel(NsIdx(0), "web", true);
         topo.relabel(NsIdx(1), "web", false);
         topo.relabel(NsIdx(2), "db", false);
-        let labels = |t: &Topology| t.namespaces.iter().map(|n| n.label.clone()).collect::<Vec<_>>();
+        let labels =
+            |t: &Topology| t.namespaces.iter().map(|n| n.label.clone()).collect::<Vec<_>>();
         assert_eq!(labels(&topo), ["host", "netns-4f2a", "db"]);
         topo.relabel(NsIdx(1), "db", true);
         assert_eq!(labels(&topo), ["host", "netns-4f2a", "db"], "a label already taken");

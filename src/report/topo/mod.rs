@@ -19,11 +19,11 @@ mod text;
 mod tests;
 
 pub use docker::{DockerContainerDto, DockerNetDto, DockerPortDto};
-pub use runtime::RuntimeNetDto;
 pub use json::{
     BridgeDto, FdbDto, LinkDto, ListenerDto, NeighDto, NsDto, PathDto, PeerDto, PointDto, PortDto,
     RouteDto, TopoReport, VethLinkDto, report,
 };
+pub use runtime::RuntimeNetDto;
 pub use text::text;
 
 use crate::core::path::{Path, PathError};

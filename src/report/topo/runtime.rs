@@ -26,9 +26,8 @@ pub(super) fn runtime_selected<'r>(
     selection: &[NsIdx],
     nets: &'r [RuntimeNetwork],
 ) -> Vec<(&'r RuntimeNetwork, Option<DockerBridge>)> {
-    let selected_label = |label: &str| {
-        selection.iter().any(|&i| topo.ns(i).is_some_and(|n| n.label == label))
-    };
+    let selected_label =
+        |label: &str| selection.iter().any(|&i| topo.ns(i).is_some_and(|n| n.label == label));
     nets.iter()
         .map(|n| (n, topo.docker_bridge(&n.network)))
         .filter(|(n, b)| {
@@ -62,7 +61,11 @@ fn heading(runtime: Runtime) -> &'static str {
 }
 
 /// The text of every runtime's networks, one heading per runtime.
-pub(super) fn runtime_text(out: &mut String, topo: &Topology, shown: &[(&RuntimeNetwork, Option<DockerBridge>)]) {
+pub(super) fn runtime_text(
+    out: &mut String,
+    topo: &Topology,
+    shown: &[(&RuntimeNetwork, Option<DockerBridge>)],
+) {
     let mut last: Option<Runtime> = None;
     for (net, bridge) in shown {
         if last != Some(net.runtime) {

@@ -59,7 +59,8 @@ fn json_names_peers_bridges_and_paths() {
         .map(|a| a.iter().filter_map(|p| p["id"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(ids, ["a/eth0", "b/vb"]);
-    let only_a = serde_json::to_value(report(&topo, &[NsIdx(0)], &[], &[], &[])).unwrap_or_default();
+    let only_a =
+        serde_json::to_value(report(&topo, &[NsIdx(0)], &[], &[], &[])).unwrap_or_default();
     assert_eq!(only_a["namespaces"].as_array().map(Vec::len), Some(1));
     assert_eq!(only_a["veth_links"].as_array().map(Vec::len), Some(1));
 }

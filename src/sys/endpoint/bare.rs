@@ -57,7 +57,9 @@ fn ask(runtime: Runtime, name: &str) -> Answer {
                 Err(e) => Answer::Unavailable(e.to_string()),
             }
         }
-        Runtime::Podman if !podman::installed() => Answer::Unavailable("`podman` is not installed".into()),
+        Runtime::Podman if !podman::installed() => {
+            Answer::Unavailable("`podman` is not installed".into())
+        }
         Runtime::Podman => Answer::from_runtime(podman::find(name)),
         Runtime::Containerd => match containerd::unavailable() {
             Some(e) => Answer::Unavailable(e.to_string()),

@@ -198,8 +198,12 @@ fn found(
                     reason: e.to_string(),
                 }),
             };
-            Err(RuntimeError::NoSuch { runtime, name: name.to_owned(), running: running.unwrap_or_default() }
-                .into())
+            Err(RuntimeError::NoSuch {
+                runtime,
+                name: name.to_owned(),
+                running: running.unwrap_or_default(),
+            }
+            .into())
         }
     }
 }

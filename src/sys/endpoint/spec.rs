@@ -21,9 +21,15 @@ pub enum Spec {
     Docker(String),
     Podman(String),
     /// A container of a containerd namespace (`default` unless given).
-    Containerd { namespace: String, id: String },
+    Containerd {
+        namespace: String,
+        id: String,
+    },
     /// A Kubernetes pod of a Kubernetes namespace (`default` unless given).
-    Pod { namespace: String, name: String },
+    Pod {
+        namespace: String,
+        name: String,
+    },
     Pid(u32),
     Path(PathBuf),
     /// A name: a named namespace or a container or pod of any runtime.
@@ -134,7 +140,10 @@ mod tests {
             ok("containerd:k8s.io/4f2a9c"),
             Some(Spec::Containerd { namespace: "k8s.io".into(), id: "4f2a9c".into() })
         );
-        assert_eq!(ok("pod:web"), Some(Spec::Pod { namespace: "default".into(), name: "web".into() }));
+        assert_eq!(
+            ok("pod:web"),
+            Some(Spec::Pod { namespace: "default".into(), name: "web".into() })
+        );
         assert_eq!(
             ok("pod:kube-system/coredns-5d78c9869d-x7k2p"),
             Some(Spec::Pod {

@@ -207,7 +207,8 @@ pub fn find(namespace: &str, id: &str) -> Result<Option<Found>, RuntimeError> {
             note: None,
         }));
     }
-    let exists = tasks.iter().any(|t| t.id == id) || container_ids(namespace, None)?.iter().any(|c| c == id);
+    let exists =
+        tasks.iter().any(|t| t.id == id) || container_ids(namespace, None)?.iter().any(|c| c == id);
     if !exists {
         return Ok(None);
     }

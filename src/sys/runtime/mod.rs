@@ -192,7 +192,8 @@ mod tests {
 
     #[test]
     fn errors_list_the_running_ones_and_how_to_see_more() {
-        let e = RuntimeError::NoSuch { runtime: Runtime::Podman, name: "web".into(), running: vec![] };
+        let e =
+            RuntimeError::NoSuch { runtime: Runtime::Podman, name: "web".into(), running: vec![] };
         assert_eq!(
             e.to_string(),
             "no Podman container named \"web\"; none is running (`podman ps -a` lists them)"

@@ -76,7 +76,8 @@ pub fn find(namespace: &str, name: &str) -> Result<Option<Found>, RuntimeError> 
         return Ok(None);
     }
     let tasks = containerd::tasks(K8S_NAMESPACE)?;
-    let infos: Vec<Info> = ids.iter().filter_map(|id| containerd::info(K8S_NAMESPACE, id).ok()).collect();
+    let infos: Vec<Info> =
+        ids.iter().filter_map(|id| containerd::info(K8S_NAMESPACE, id).ok()).collect();
     match pod_of(&infos, &tasks).into_iter().next() {
         Some(p) => Ok(Some(p.found())),
         None => Err(RuntimeError::NotRunning {
@@ -148,12 +149,16 @@ fn crictl(args: &[&str]) -> Result<String, RuntimeError> {
     if out.ok {
         Ok(out.stdout)
     } else {
-        Err(RuntimeError::Failed { what: format!("crictl {}", args.join(" ")), reason: out.reason() })
+        Err(RuntimeError::Failed {
+            what: format!("crictl {}", args.join(" ")),
+            reason: out.reason(),
+        })
     }
 }
 
 fn crictl_find(namespace: &str, name: &str) -> Result<Option<Pod>, RuntimeError> {
-    let ids = crictl(&["pods", "--name", name, "--namespace", namespace, "--state", "ready", "-q"])?;
+    let ids =
+        crictl(&["pods", "--name", name, "--namespace", namespace, "--state", "ready", "-q"])?;
     // `--name` matches by substring: the exact name is checked on the answer.
     for id in ids.split_whitespace() {
         let pod = parse_inspectp(&crictl(&["inspectp", "--output", "json", "--", id])?)?;
@@ -168,7 +173,9 @@ fn crictl_pods() -> Result<Vec<Pod>, RuntimeError> {
     let ids = crictl(&["pods", "--state", "ready", "-q"])?;
     let mut pods = Vec::new();
     for id in ids.split_whitespace() {
-        if let Ok(Some(p)) = crictl(&["inspectp", "--output", "json", "--", id]).and_then(|j| parse_inspectp(&j)) {
+        if let Ok(Some(p)) =
+            crictl(&["inspectp", "--output", "json", "--", id]).and_then(|j| parse_inspectp(&j))
+        {
             pods.push(p);
         }
     }
@@ -232,9 +239,8 @@ struct NsJson {
 /// `crictl inspectp --output json` → the pod, when its sandbox is ready and its network
 /// namespace known (the spec's path when it exists, else the sandbox process's).
 pub fn parse_inspectp(json: &str) -> Result<Option<Pod>, RuntimeError> {
-    let raw: InspectpJson = serde_json::from_str(json.trim()).map_err(|e| RuntimeError::Output {
-        what: "crictl inspectp".into(),
-        reason: e.to_string(),
+    let raw: InspectpJson = serde_json::from_str(json.trim()).map_err(|e| {
+        RuntimeError::Output { what: "crictl inspectp".into(), reason: e.to_string() }
     })?;
     if raw.status.state != "SANDBOX_READY" {
         return Ok(None);
@@ -315,7 +321,10 @@ mod tests {
         assert_eq!((found.spec.as_str(), found.label.as_str()), ("pod:default/web", "web"));
         // Without a sandbox label, a running container of the pod stands for it.
         let only_app = pod_of(&infos[..1], &tasks);
-        assert_eq!(only_app.first().map(|p| p.netns.clone()), Some(PathBuf::from("/proc/300/ns/net")));
+        assert_eq!(
+            only_app.first().map(|p| p.netns.clone()),
+            Some(PathBuf::from("/proc/300/ns/net"))
+        );
     }
 
     #[test]

@@ -130,7 +130,10 @@ pub fn running_containers() -> Result<Vec<Container>, RuntimeError> {
 pub fn networks(containers: &[Container]) -> Result<Vec<RuntimeNetwork>, RuntimeError> {
     let out = podman(&["network", "ls", "--format", "json"])?;
     if !out.ok {
-        return Err(RuntimeError::Failed { what: "podman network ls".into(), reason: out.reason() });
+        return Err(RuntimeError::Failed {
+            what: "podman network ls".into(),
+            reason: out.reason(),
+        });
     }
     let mut nets = parse_networks(&out.stdout)?;
     let mut user_mode: BTreeMap<&'static str, Vec<DockerAttachment>> = BTreeMap::new();
@@ -160,7 +163,10 @@ pub fn networks(containers: &[Container]) -> Result<Vec<RuntimeNetwork>, Runtime
         n.containers.sort_by(|a, b| a.container.cmp(&b.container));
     }
     nets.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(nets.into_iter().map(|network| RuntimeNetwork { runtime: Runtime::Podman, network }).collect())
+    Ok(nets
+        .into_iter()
+        .map(|network| RuntimeNetwork { runtime: Runtime::Podman, network })
+        .collect())
 }
 
 #[derive(Deserialize)]
@@ -230,8 +236,10 @@ pub fn parse_inspect(json: &str) -> Result<Vec<Container>, RuntimeError> {
     if text.is_empty() {
         return Ok(Vec::new());
     }
-    let raw: Vec<InspectJson> = serde_json::from_str(text)
-        .map_err(|e| RuntimeError::Output { what: "podman inspect".into(), reason: e.to_string() })?;
+    let raw: Vec<InspectJson> = serde_json::from_str(text).map_err(|e| RuntimeError::Output {
+        what: "podman inspect".into(),
+        reason: e.to_string(),
+    })?;
     Ok(raw
         .into_iter()
         .map(|c| {
@@ -312,7 +320,11 @@ pub fn parse_networks(json: &str) -> Result<Vec<DockerNetwork>, RuntimeError> {
                 name: n.name,
                 id: n.id,
                 driver: n.driver,
-                subnets: subnets.iter().map(|s| s.subnet.clone()).filter(|s| !s.is_empty()).collect(),
+                subnets: subnets
+                    .iter()
+                    .map(|s| s.subnet.clone())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
                 gateways: subnets
                     .iter()
                     .map(|s| s.gateway.clone())
@@ -332,7 +344,8 @@ mod tests {
     /// one only created, trimmed to a few fields.
     const INSPECT: &str = include_str!("../../../tests/data/runtimes/podman-inspect.json");
     /// Recorded from Podman 4.3.1 run rootless (`--network slirp4netns`).
-    const ROOTLESS: &str = include_str!("../../../tests/data/runtimes/podman-inspect-rootless.json");
+    const ROOTLESS: &str =
+        include_str!("../../../tests/data/runtimes/podman-inspect-rootless.json");
     const NETWORKS: &str = include_str!("../../../tests/data/runtimes/podman-network-ls.json");
 
     #[test]
@@ -342,10 +355,7 @@ mod tests {
         let a = &got[0];
         assert_eq!((a.name.as_str(), a.running, a.status.as_str()), ("vt-a", true, "running"));
         assert_eq!(a.pid, 6077);
-        assert_eq!(
-            a.id,
-            "380674983f6ccbaa3b46cb7594e649b6241f9bb341147a24fb74e5e2784c7192"
-        );
+        assert_eq!(a.id, "380674983f6ccbaa3b46cb7594e649b6241f9bb341147a24fb74e5e2784c7192");
         assert_eq!(
             a.sandbox_key.as_deref(),
             Some(std::path::Path::new("/run/netns/netns-48b8fe94-6b50-99f8-7f46-15555c245295"))

@@ -59,8 +59,21 @@ pub fn parse_cmdline(mode: UserMode, args: &[&str]) -> (Option<String>, Option<S
                 // Options that take their value as the next word.
                 let takes = matches!(
                     (mode, *a),
-                    (UserMode::Slirp4netns, "-e" | "-r" | "--exit-fd" | "--ready-fd" | "--api-socket" | "-a")
-                        | (UserMode::Pasta, "--netns" | "-I" | "--ns-ifname" | "-t" | "-u" | "-T" | "-U" | "--pid" | "-P")
+                    (
+                        UserMode::Slirp4netns,
+                        "-e" | "-r" | "--exit-fd" | "--ready-fd" | "--api-socket" | "-a"
+                    ) | (
+                        UserMode::Pasta,
+                        "--netns"
+                            | "-I"
+                            | "--ns-ifname"
+                            | "-t"
+                            | "-u"
+                            | "-T"
+                            | "-U"
+                            | "--pid"
+                            | "-P"
+                    )
                 );
                 skip = takes && !a.contains('=');
                 continue;
@@ -89,7 +102,8 @@ pub fn parse_cmdline(mode: UserMode, args: &[&str]) -> (Option<String>, Option<S
         }
         // pasta [OPTION]... [PID|PATH], or --netns PATH; -I names the namespace's interface.
         UserMode::Pasta => {
-            let target = value_of(&["--netns"]).or_else(|| positional.last().map(|s| (*s).to_owned()));
+            let target =
+                value_of(&["--netns"]).or_else(|| positional.last().map(|s| (*s).to_owned()));
             (target, value_of(&["-I", "--ns-ifname"]))
         }
     }
@@ -114,9 +128,9 @@ pub fn find_process(c: &Container) -> Served {
         let text = String::from_utf8_lossy(&raw);
         let args: Vec<&str> = text.split('\0').filter(|a| !a.is_empty()).collect();
         let (target, ifname) = parse_cmdline(mode, &args);
-        let serves = target.as_deref().is_some_and(|t| {
-            sandbox.as_deref() == Some(t) || (c.pid > 0 && t == pid)
-        });
+        let serves = target
+            .as_deref()
+            .is_some_and(|t| sandbox.as_deref() == Some(t) || (c.pid > 0 && t == pid));
         if serves {
             return Served { pid: Some(p), ifname };
         }
@@ -153,7 +167,10 @@ mod tests {
     #[test]
     fn modes_from_podman_network_modes() {
         assert_eq!(UserMode::of("slirp4netns"), Some(UserMode::Slirp4netns));
-        assert_eq!(UserMode::of("slirp4netns:port_handler=slirp4netns"), Some(UserMode::Slirp4netns));
+        assert_eq!(
+            UserMode::of("slirp4netns:port_handler=slirp4netns"),
+            Some(UserMode::Slirp4netns)
+        );
         assert_eq!(UserMode::of("pasta"), Some(UserMode::Pasta));
         assert_eq!(UserMode::of("bridge"), None);
         assert_eq!(UserMode::of("host"), None);
@@ -175,8 +192,12 @@ mod tests {
             parse_cmdline(UserMode::Slirp4netns, &by_pid),
             (Some("4242".into()), Some("tap1".into()))
         );
-        let pasta = ["/usr/bin/pasta", "--config-net", "-t", "8080", "--netns", "/run/user/1000/netns/x"];
-        assert_eq!(parse_cmdline(UserMode::Pasta, &pasta), (Some("/run/user/1000/netns/x".into()), None));
+        let pasta =
+            ["/usr/bin/pasta", "--config-net", "-t", "8080", "--netns", "/run/user/1000/netns/x"];
+        assert_eq!(
+            parse_cmdline(UserMode::Pasta, &pasta),
+            (Some("/run/user/1000/netns/x".into()), None)
+        );
         let pasta = ["pasta", "-I", "eth0", "--netns=/run/n", "--quiet"];
         assert_eq!(
             parse_cmdline(UserMode::Pasta, &pasta),
