@@ -143,7 +143,8 @@ pub(super) fn docker_text(out: &mut String, n: &DockerNetDto, noun: &str) {
         .collect();
     let subnets =
         if subnets.is_empty() { String::new() } else { format!("  {}", subnets.join(", ")) };
-    let _ = writeln!(out, "  {} ({}, {}){bridge}{subnets}", n.name, n.driver, n.id);
+    let kind = if n.id.is_empty() { n.driver.clone() } else { format!("{}, {}", n.driver, n.id) };
+    let _ = writeln!(out, "  {} ({kind}){bridge}{subnets}", n.name);
     for p in &n.ports {
         let peer = p.peer.as_deref().map(|x| format!(" ══ {x}")).unwrap_or_default();
         let behind = p.container.as_deref().map_or_else(

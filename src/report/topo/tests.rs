@@ -166,3 +166,62 @@ fn listening_sockets_are_shown_as_ss_shows_them() {
     );
     assert!(t.contains("  listening (ss -lntup): not read: opening a netlink socket: EPERM\n"));
 }
+
+#[test]
+fn runtime_networks_carry_their_runtime_and_the_member_behind_each_port() {
+    use crate::core::topology::{DockerAttachment, Runtime, RuntimeNetwork};
+    let mut topo = pair();
+    topo.namespaces[0].label = "web".into();
+    let podman = RuntimeNetwork {
+        runtime: Runtime::Podman,
+        network: DockerNetwork { name: "podman".into(), ..docker_net() },
+    };
+    let idle = RuntimeNetwork {
+        runtime: Runtime::Kubernetes,
+        network: DockerNetwork {
+            name: "none".into(),
+            driver: "none".into(),
+            containers: vec![DockerAttachment {
+                container: "kube-system/coredns".into(),
+                container_id: "5a1e2c0f3b9d7e41".into(),
+                ..DockerAttachment::default()
+            }],
+            ..DockerNetwork::default()
+        },
+    };
+    let nets = [podman, idle];
+    let v = serde_json::to_value(report(&topo, &[], &[], &[], &nets)).unwrap_or_default();
+    let n = &v["runtime_networks"][0];
+    assert_eq!(n["runtime"], "podman");
+    assert_eq!(n["name"], "podman");
+    assert_eq!(n["bridge_point"], "b/br0");
+    assert_eq!(n["ports"][0]["container"], "web");
+    assert_eq!(n["ports"][0]["peer"], "web/eth0");
+    assert_eq!(n["containers"][0]["port"], "vb");
+    assert_eq!(v["runtime_networks"][1]["runtime"], "kubernetes");
+    assert_eq!(v["runtime_networks"][1]["bridge"], serde_json::Value::Null);
+    assert_eq!(v["docker_networks"], serde_json::json!([]));
+    let t = text(&topo, &[], &[], &[], &nets);
+    assert!(
+        t.contains(
+            "\npodman networks (podman network ls + podman inspect + brctl show)\n  podman \
+             (bridge, 75202cefbbbb)  bridge b/br0  10.0.0.0/24 gw 10.0.0.254\n    port vb \
+             \x20             forwarding ══ web/eth0          container web  10.0.0.1/24  -\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "\nkubernetes pods by bridge (ctr -n k8s.io, the kubelet's labels + brctl show)\n  \
+             none (none)\n    pod kube-system/coredns (5a1e2c0f3b9d)  -  (no bridge)\n"
+        ),
+        "{t}"
+    );
+    // With a selection: the networks with a port into it, or a member labelled as it is.
+    let only_b = report(&topo, &[NsIdx(1)], &[], &[], &nets);
+    assert!(only_b.runtime_networks.is_empty());
+    topo.namespaces[1].label = "kube-system/coredns".into();
+    let pods = report(&topo, &[NsIdx(1)], &[], &[], &nets);
+    let runtimes: Vec<&str> = pods.runtime_networks.iter().map(|n| n.runtime).collect();
+    assert_eq!(runtimes, ["kubernetes"]);
+}

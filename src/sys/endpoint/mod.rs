@@ -95,7 +95,10 @@ pub enum EndpointError {
     NoNetns(String),
     #[error("{0} is not a network namespace file (e.g. /proc/1234/ns/net or /run/netns/NAME)")]
     NotANamespace(PathBuf),
-    #[error("no network namespace, container or pod named {name:?}; {running}")]
+    #[error(
+        "no network namespace, container or pod named {name:?} (`ip netns list` / `docker ps` / \
+         `podman ps` / `ctr tasks ls` show what exists); {running}"
+    )]
     Unknown { name: String, running: String },
     #[error(
         "{name:?} names several endpoints: {}; pick one with its prefix",
