@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 
 use crate::cmd::lab::{Action, Lab};
-use crate::core::lab::{Ipv4Net, LabOptions};
+use crate::core::lab::{Ipv4Net, LabOptions, PublishOption};
 
 /// `vtrace lab …`
 #[derive(Debug, Args)]
@@ -13,6 +13,7 @@ use crate::core::lab::{Ipv4Net, LabOptions};
     vtrace lab status --json\n  \
     vtrace lab up --containers 3 --serve\n  \
     vtrace lab up --in-root --subnet 10.250.0.0/24\n  \
+    vtrace lab up --networks 2 --outside --publish 8080:nginx-2:80 --serve\n  \
     vtrace lab down")]
 pub struct LabArgs {
     #[command(subcommand)]
@@ -67,9 +68,27 @@ pub struct LabOpts {
     /// Name of the namespace holding the host side (without --in-root).
     #[arg(long, value_name = "NAME", default_value = "vtrace-host", conflicts_with = "in_root")]
     pub host_netns: String,
+    /// Networks, each with its own bridge (docker0, br-net2, …) and the subnet after the
+    /// previous one (172.18.0.0/16, 172.19.0.0/16, …); the host routes between them and
+    /// containers are spread over them in turn (nginx-1 on the first, nginx-2 on the second…).
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "in_root")]
+    pub networks: usize,
+    /// Add the outside: namespace vtrace-outside (198.51.100.2) behind the host's uplink0
+    /// (198.51.100.1), with masquerade of the containers' traffic towards it, as a host's
+    /// uplink to the internet.
+    #[arg(long, conflicts_with = "in_root")]
+    pub outside: bool,
+    /// Publish a container's TCP port on the uplink's address, as `docker run -p` does (DNAT):
+    /// HOST_PORT:CONTAINER:PORT, e.g. 8080:nginx-2:80. Repeatable; needs --outside.
+    #[arg(long, value_name = "SPEC", value_parser = parse_publish, requires = "outside")]
+    pub publish: Vec<PublishOption>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_publish(s: &str) -> Result<PublishOption, String> {
+    s.parse().map_err(|e: crate::core::lab::LabSpecError| e.to_string())
 }
 
 fn parse_subnet(s: &str) -> Result<Ipv4Net, String> {
@@ -88,6 +107,9 @@ impl LabOpts {
             in_root: self.in_root,
             host_netns: Some(self.host_netns.clone()),
             serve,
+            networks: self.networks,
+            outside: self.outside,
+            publish: self.publish.clone(),
         }
     }
 }

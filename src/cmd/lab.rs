@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::core::lab::{HostSide, LabOptions, LabSpec};
+use crate::core::lab::{ContainerSpec, HostSide, LabOptions, LabSpec};
 use crate::error::Outcome;
 use crate::sys::lab::{self, LabReport, LabStatus, NetnsStatus};
 use crate::sys::netns;
@@ -96,17 +96,41 @@ fn write_up(out: &mut impl Write, spec: &LabSpec, r: &LabReport) -> Result<()> {
         spec.prefix_len(),
         b.mac
     )?;
-    for c in &spec.containers {
+    for n in &spec.networks {
+        let b = &n.bridge;
+        writeln!(
+            out,
+            "  network  {:<18} {} {}/{} {}",
+            "(routed by host)",
+            b.name,
+            b.addr,
+            n.subnet.prefix_len(),
+            b.mac
+        )?;
+    }
+    for c in spec.containers.iter().chain(spec.outside.iter().map(|o| &o.end)) {
+        let len = spec.network(c.network).map_or(24, |(_, n)| n.prefix_len());
         writeln!(
             out,
             "  {:<8} netns {:<12} {} {}/{} {}  ⇄ {} (host)",
-            c.name,
-            c.netns,
-            c.ifname,
-            c.addr,
-            spec.prefix_len(),
-            c.mac,
-            c.host_veth
+            c.name, c.netns, c.ifname, c.addr, len, c.mac, c.host_veth
+        )?;
+    }
+    if let Some(o) = &spec.outside {
+        writeln!(
+            out,
+            "  uplink   {} {}/{} masquerades the containers' traffic to the outside",
+            o.end.host_veth,
+            o.host_addr,
+            o.subnet.prefix_len()
+        )?;
+    }
+    for p in &spec.publish {
+        let host = spec.outside.as_ref().map(|o| o.host_addr.to_string()).unwrap_or_default();
+        writeln!(
+            out,
+            "  publish  {host}:{} → {} {}:{} (tcp)",
+            p.host_port, p.container, p.addr, p.port
         )?;
     }
     for s in &r.servers {
@@ -203,6 +227,25 @@ struct SpecJson {
     subnet: String,
     bridge: IfJson,
     containers: Vec<ContainerJson>,
+    /// The networks after the first (`--networks`): their bridges.
+    networks: Vec<NetworkJson>,
+    /// The outside (`--outside`): its end of the uplink, as a container's.
+    outside: Option<ContainerJson>,
+    /// Published ports (`--publish`).
+    publish: Vec<PublishJson>,
+}
+
+#[derive(Serialize)]
+struct NetworkJson {
+    subnet: String,
+    bridge: IfJson,
+}
+
+#[derive(Serialize)]
+struct PublishJson {
+    host: String,
+    container: String,
+    to: String,
 }
 
 #[derive(Serialize)]
@@ -224,6 +267,21 @@ struct ContainerJson {
     gateway: Ipv4Addr,
 }
 
+impl ContainerJson {
+    fn new(c: &ContainerSpec, len: u8, gateway: Ipv4Addr) -> Self {
+        ContainerJson {
+            name: c.name.clone(),
+            netns: c.netns.clone(),
+            ifname: c.ifname.clone(),
+            mac: c.mac.to_string(),
+            address: format!("{}/{len}", c.addr),
+            host_veth: c.host_veth.clone(),
+            host_mac: c.host_mac.to_string(),
+            gateway,
+        }
+    }
+}
+
 impl SpecJson {
     fn new(spec: &LabSpec) -> Self {
         let len = spec.prefix_len();
@@ -241,15 +299,38 @@ impl SpecJson {
             containers: spec
                 .containers
                 .iter()
-                .map(|c| ContainerJson {
-                    name: c.name.clone(),
-                    netns: c.netns.clone(),
-                    ifname: c.ifname.clone(),
-                    mac: c.mac.to_string(),
-                    address: format!("{}/{len}", c.addr),
-                    host_veth: c.host_veth.clone(),
-                    host_mac: c.host_mac.to_string(),
-                    gateway: spec.bridge.addr,
+                .map(|c| {
+                    let (b, net) = spec.network(c.network).unwrap_or((&spec.bridge, spec.subnet));
+                    ContainerJson::new(c, net.prefix_len(), b.addr)
+                })
+                .collect(),
+            networks: spec
+                .networks
+                .iter()
+                .map(|n| NetworkJson {
+                    subnet: n.subnet.to_string(),
+                    bridge: IfJson {
+                        name: n.bridge.name.clone(),
+                        mac: n.bridge.mac.to_string(),
+                        address: format!("{}/{}", n.bridge.addr, n.subnet.prefix_len()),
+                    },
+                })
+                .collect(),
+            outside: spec
+                .outside
+                .as_ref()
+                .map(|o| ContainerJson::new(&o.end, o.subnet.prefix_len(), o.host_addr)),
+            publish: spec
+                .publish
+                .iter()
+                .map(|p| PublishJson {
+                    host: format!(
+                        "{}:{}",
+                        spec.outside.as_ref().map_or(Ipv4Addr::UNSPECIFIED, |o| o.host_addr),
+                        p.host_port
+                    ),
+                    container: p.container.clone(),
+                    to: format!("{}:{}", p.addr, p.port),
                 })
                 .collect(),
         }

@@ -15,7 +15,8 @@ use nix::errno::Errno;
 use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::listen::Proto;
-use crate::core::path::{Path, PathError, PathPoint, Role, Target, path};
+use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path, path_until};
+use crate::core::topology::nat::dnat_of;
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
@@ -23,6 +24,7 @@ use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover_paths;
 use crate::sys::netns::Netns;
+use crate::sys::nft;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 use crate::sys::sockdiag;
 use crate::sys::stop::Stop;
@@ -91,15 +93,29 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             let ip = p.dst_ip;
             (Some(p), ip)
         }
-        Err(PathError::NextHopNotFound { dst, .. }) => (first_segment(&topo, src_idx, dst), dst),
-        // The source's own interface is the one point: the verdict says the packet died
-        // before it.
+        // A namespace on the way cannot go on: the points up to where it stops (its unanswered
+        // ARP, its ICMP error), or the source's first segment when the source is that one.
+        Err(PathError::NextHopNotFound { dst, .. }) => {
+            (path_until(&topo, src_idx, dst).or_else(|| first_segment(&topo, src_idx, dst)), dst)
+        }
+        // The source's own interface is the one point when the source has no route: the
+        // verdict says the packet died before it.
         Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => {
-            (source_only(&topo, src_idx, dst), dst)
+            (path_until(&topo, src_idx, dst).or_else(|| source_only(&topo, src_idx, dst)), dst)
         }
         Err(e) => {
             return Err(anyhow!(e)).context(format!("path from {} to {}", src.label, args.dst));
         }
+    };
+    // A published port: the namespace the path ends in DNATs the service on to another address
+    // (a container behind it), where the path goes on.
+    let dnat = match (args.service, route.as_ref()) {
+        (Some((proto, port)), Some(p)) => published(&topo, p, proto, dst_ip, port),
+        _ => None,
+    };
+    let route = match &dnat {
+        Some(d) => Some(d.path.clone()),
+        None => route,
     };
     // What listens in the target, for a service probe's `port-closed` (read now, so a server
     // that went away since is not named).
@@ -130,8 +146,10 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
     };
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
-    let filter =
-        args.filter.clone().unwrap_or_else(|| default_filter(src_ip, dst_ip, args.service));
+    let filter = args.filter.clone().unwrap_or_else(|| match (&dnat, args.service) {
+        (Some(d), Some((proto, port))) => nat_filter(src_ip, (dst_ip, port), (d.to, d.port), proto),
+        _ => default_filter(src_ip, dst_ip, args.service),
+    });
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
     let cfg = args.flags.config(window_ns, &output);
     let (report, tap, started) = output.wire(&topo, points, cfg.snaplen);
@@ -140,8 +158,15 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         points,
         path: route.as_ref(),
         filter: &filter,
-        flows: vec![Flow { points, src: src_ip, dst: dst_ip, opts: args.flags.netfilter }],
-        service: args.service.map(|(proto, port)| (proto, dst_ip, port)),
+        flows: std::iter::once(dst_ip)
+            .chain(dnat.as_ref().map(|d| d.to))
+            .map(|dst| Flow { points, src: src_ip, dst, opts: args.flags.netfilter })
+            .collect(),
+        service: args.service.map(|(proto, port)| match &dnat {
+            Some(d) => (proto, d.to, d.port),
+            None => (proto, dst_ip, port),
+        }),
+        published: dnat.as_ref().map(|_| (dst_ip, args.service.map_or(0, |s| s.1))),
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()))?;
     started();
@@ -300,6 +325,38 @@ fn source_only(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
 fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
     let route = topo.ns(src)?.route_to(dst)?;
     Some(route.gateway.unwrap_or(dst))
+}
+
+/// Where a published port leads: the path on to the address a DNAT rule of the namespace the
+/// path ends in sends `proto` to `dst`:`port` to.
+#[derive(Debug, Clone)]
+struct Dnat {
+    /// The whole path: to the namespace that translates, then on to the new destination.
+    path: Path,
+    to: IpAddr,
+    port: u16,
+}
+
+fn published(topo: &Topology, p: &Path, proto: Proto, dst: IpAddr, port: u16) -> Option<Dnat> {
+    let ns = topo.ns(p.dst)?;
+    let rules = nft::nat_rules(&Netns::Path(ns.path.clone())).ok()?;
+    let iif = p.points.last().map(|pt| pt.ifname.as_str());
+    let (to, to_port, _) = dnat_of(&rules, proto, dst, port, iif)?;
+    let then = path(topo, p.dst, Target::Ip(to)).ok()?;
+    Some(Dnat { path: join(topo, p, &then), to, port: to_port })
+}
+
+/// [`default_filter`] for a published port: the service as sent and as DNATed.
+fn nat_filter(src: Option<IpAddr>, sent: (IpAddr, u16), to: (IpAddr, u16), proto: Proto) -> String {
+    let p = proto.as_str();
+    let hosts: Vec<String> =
+        src.into_iter().chain([sent.0, to.0]).map(|h| format!("host {h}")).collect();
+    format!(
+        "(arp or icmp or ({p} port {}) or ({p} port {})) and ({})",
+        sent.1,
+        to.1,
+        hosts.join(" or ")
+    )
 }
 
 /// The two hosts' ARP and ICMP, or ICMPv6 (NDP included) for IPv6; with a service probe, its

@@ -103,6 +103,7 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         filter: &filter,
         flows,
         service: None,
+        published: None,
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, None)?;
     started();

@@ -236,6 +236,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
+    use crate::core::journey::NatKind;
     use crate::core::packet::{Echo, Icmp, Ip, Packet};
     use crate::core::verdict::{Cause, Segment};
 
@@ -305,6 +306,53 @@ mod tests {
         assert_eq!(ex[0].rtt_ns, Some(140_000));
         assert_eq!((v.reachable, v.sent, v.received, v.cause), (true, 3, 3, Cause::Ok));
         assert_eq!(v.summary, "3/3 echo replies, 5 hops each way");
+    }
+
+    /// `p` as masquerade rewrote it: another source (or destination), another echo id.
+    fn rewritten(mut p: Packet, src: Ipv4Addr, dst: Ipv4Addr, id: u16) -> Packet {
+        p.nat_fp = p.fp;
+        if let Some(ip) = p.ip.as_mut() {
+            ip.src = IpAddr::V4(src);
+            ip.dst = IpAddr::V4(dst);
+        }
+        if let Some(e) = p.icmp.as_mut().and_then(|i| i.echo.as_mut()) {
+            e.id = id;
+        }
+        p.fp = p.fp.map(|f| f ^ u64::from(id) << 32 ^ u64::from(u32::from(src)) << 16);
+        p
+    }
+
+    #[test]
+    fn a_masqueraded_echo_and_its_reply_are_one_exchange() {
+        // nginx-1 → host (masquerade to R on its uplink, point 3) → the outside O (point 4).
+        let (r, o) = (Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(198, 51, 100, 2));
+        let mut a = lab();
+        let mut req = echo(A, o, 8, 1);
+        req.nat_fp = req.fp;
+        pass(&mut a, req, &[0, 1, 2], 0);
+        pass(&mut a, rewritten(req, r, o, 900), &[3, 4], 30_000);
+        let mut rep = echo(o, r, 0, 1);
+        if let Some(e) = rep.icmp.as_mut().and_then(|i| i.echo.as_mut()) {
+            e.id = 900;
+        }
+        rep.nat_fp = rep.fp;
+        pass(&mut a, rep, &[4, 3], 100_000);
+        pass(&mut a, rewritten(rep, o, A, 7), &[2, 1, 0], 120_000);
+        let (ex, v) = finish(a);
+        assert_eq!(ex.len(), 1);
+        assert!(ex[0].answered());
+        let nat = ex[0].request.journey.nat();
+        assert_eq!(nat.len(), 1);
+        assert_eq!((nat[0].kind, nat[0].point), (NatKind::Snat, PointIdx(3)));
+        assert_eq!(nat[0].to.to_string(), "198.51.100.1 id 900");
+        let back = ex[0].reply.as_ref().map(|r| r.journey.nat()).unwrap_or_default();
+        assert_eq!(back.len(), 1);
+        assert_eq!((back[0].kind, back[0].point), (NatKind::Dnat, PointIdx(2)));
+        assert_eq!(
+            (back[0].from.to_string(), back[0].to.to_string()),
+            ("198.51.100.1 id 900".into(), "172.18.0.2 id 7".into())
+        );
+        assert_eq!((v.reachable, v.cause, v.lost()), (true, Cause::Ok, false));
     }
 
     #[test]

@@ -5,8 +5,15 @@
 //! seen (the watermark) is a window past a journey's first hop, the journey is final: its hops are
 //! sorted (by time, ties by path order) and it is handed out. Memory is bounded by the window,
 //! however long the capture. Pure: no IO, no clock.
+//!
+//! Across NAT a packet changes its addresses, ports or echo identifier, and so its fingerprint:
+//! a sighting whose fingerprint opens no journey joins the open journey with the same
+//! NAT-invariant identity ([`Packet::nat_fp`]) that has not reached its point, as a new *view*
+//! of the packet ([`Journey::views`]); the hop says which view it saw, and [`Journey::nat`] lists
+//! where the packet was translated.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 
 use foldhash::fast::FixedState;
 
@@ -20,6 +27,139 @@ pub struct Hop {
     pub t_ns: u64,
     /// Frame number in its capture (1-based), for cross-reference.
     pub frame: u64,
+    /// How the packet looked here: 0 as [`Journey::packet`], else [`Journey::views`]`[view]`
+    /// (after a NAT hop).
+    pub view: u8,
+}
+
+impl Hop {
+    pub fn new(point: PointIdx, t_ns: u64, frame: u64) -> Hop {
+        Hop { point, t_ns, frame, view: 0 }
+    }
+}
+
+/// The fields of a packet that NAT rewrites: addresses, and the ports (TCP/UDP) or the echo
+/// identifier (ICMP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addrs {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+    /// An ICMP echo's identifier (masquerade may change it like a source port).
+    pub echo_id: Option<u16>,
+}
+
+impl Addrs {
+    /// The packet's addresses, `None` for a packet without IP.
+    pub fn of(p: &Packet) -> Option<Addrs> {
+        let ip = p.ip?;
+        let (sport, dport) = p.ports.map_or((None, None), |t| (Some(t.src), Some(t.dst)));
+        let echo_id = p.icmp.and_then(|i| i.echo).or(p.icmpv6.and_then(|i| i.echo)).map(|e| e.id);
+        Some(Addrs { src: ip.src, dst: ip.dst, sport, dport, echo_id })
+    }
+
+    /// `p` as it looked with these addresses.
+    pub fn apply(&self, p: &mut Packet) {
+        if let Some(ip) = p.ip.as_mut() {
+            ip.src = self.src;
+            ip.dst = self.dst;
+        }
+        if let (Some(t), Some(s), Some(d)) = (p.ports.as_mut(), self.sport, self.dport) {
+            t.src = s;
+            t.dst = d;
+        }
+        if let Some(id) = self.echo_id {
+            if let Some(e) = p.icmp.as_mut().and_then(|i| i.echo.as_mut()) {
+                e.id = id;
+            }
+            if let Some(e) = p.icmpv6.as_mut().and_then(|i| i.echo.as_mut()) {
+                e.id = id;
+            }
+        }
+    }
+}
+
+/// One end of a packet as NAT sees it: an address, with its port (TCP/UDP) or echo identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatEnd {
+    pub ip: IpAddr,
+    pub port: Option<u16>,
+    /// The echo identifier, when masquerade changed it.
+    pub echo_id: Option<u16>,
+}
+
+impl std::fmt::Display for NatEnd {
+    /// `198.51.100.1:8080`, `[fd00::1]:80`, `10.1.0.2 id 7`, or the address alone.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.ip, self.port) {
+            (IpAddr::V4(v4), Some(p)) => write!(f, "{v4}:{p}")?,
+            (IpAddr::V6(v6), Some(p)) => write!(f, "[{v6}]:{p}")?,
+            (ip, None) => write!(f, "{ip}")?,
+        }
+        match self.echo_id {
+            Some(id) => write!(f, " id {id}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where NAT rewrote a packet on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatKind {
+    /// The destination (and its port) changed: DNAT, a published port.
+    Dnat,
+    /// The source changed: SNAT, masquerade.
+    Snat,
+}
+
+impl NatKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatKind::Dnat => "dnat",
+            NatKind::Snat => "snat",
+        }
+    }
+}
+
+/// One translation seen between two hops of a journey: the point where the packet was first
+/// seen translated, and the end (address, port) before and after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NatNote {
+    pub point: PointIdx,
+    pub kind: NatKind,
+    pub from: NatEnd,
+    pub to: NatEnd,
+}
+
+/// The translations between two looks of a packet: a `dnat` when its destination changed, an
+/// `snat` when its source did. A changed echo identifier goes with the side whose address
+/// changed (the request's source under masquerade, the reply's destination on the way back).
+fn translations(a: &Addrs, b: &Addrs, point: PointIdx) -> impl Iterator<Item = NatNote> {
+    let dst = (a.dst, a.dport) != (b.dst, b.dport);
+    let src = (a.src, a.sport) != (b.src, b.sport);
+    let id_moved = a.echo_id != b.echo_id;
+    let id_on_dst = id_moved && dst && !src;
+    let ids = |on: bool| if on { (a.echo_id, b.echo_id) } else { (None, None) };
+    let dnat = (dst).then(|| {
+        let (fi, ti) = ids(id_on_dst);
+        NatNote {
+            point,
+            kind: NatKind::Dnat,
+            from: NatEnd { ip: a.dst, port: a.dport, echo_id: fi },
+            to: NatEnd { ip: b.dst, port: b.dport, echo_id: ti },
+        }
+    });
+    let snat = (src || id_moved && !id_on_dst).then(|| {
+        let (fi, ti) = ids(id_moved && !id_on_dst);
+        NatNote {
+            point,
+            kind: NatKind::Snat,
+            from: NatEnd { ip: a.src, port: a.sport, echo_id: fi },
+            to: NatEnd { ip: b.src, port: b.sport, echo_id: ti },
+        }
+    });
+    dnat.into_iter().chain(snat)
 }
 
 /// A decoded packet seen at a point.
@@ -40,9 +180,64 @@ pub struct Journey {
     pub hops: Vec<Hop>,
     /// Direction along the line, when the hops tell it.
     pub direction: Option<Direction>,
+    /// The packet's looks after NAT: empty when it never changed, else `views[0]` is how
+    /// [`Journey::packet`] looked and the others how hops with that `view` saw it.
+    pub views: Vec<Addrs>,
 }
 
 impl Journey {
+    /// A journey of `packet` over `hops`, its direction unknown.
+    pub fn new(packet: Box<Packet>, hops: Vec<Hop>) -> Journey {
+        Journey { packet, hops, direction: None, views: Vec::new() }
+    }
+
+    /// How the packet looked at `hop`, when it changed on the way (`None`: as
+    /// [`Journey::packet`]).
+    pub fn view(&self, hop: &Hop) -> Option<&Addrs> {
+        (hop.view > 0).then(|| self.views.get(usize::from(hop.view))).flatten()
+    }
+
+    /// The packet as its first hop saw it (what left the sender).
+    pub fn first_packet(&self) -> Packet {
+        self.packet_at(self.hops.first())
+    }
+
+    /// The packet as its last hop saw it (what reached the receiver).
+    pub fn last_packet(&self) -> Packet {
+        self.packet_at(self.hops.last())
+    }
+
+    fn packet_at(&self, hop: Option<&Hop>) -> Packet {
+        let mut p = *self.packet;
+        if let Some(v) = hop.and_then(|h| self.views.get(usize::from(h.view))) {
+            v.apply(&mut p);
+        }
+        p
+    }
+
+    /// True when NAT rewrote the packet on its way.
+    pub fn translated(&self) -> bool {
+        self.views.len() > 1
+    }
+
+    /// Where the packet was translated, in hop order: a `dnat` where its destination changed, an
+    /// `snat` where its source did.
+    pub fn nat(&self) -> Vec<NatNote> {
+        let mut out = Vec::new();
+        if !self.translated() {
+            return out;
+        }
+        let mut prev: Option<&Addrs> = None;
+        for h in &self.hops {
+            let Some(cur) = self.views.get(usize::from(h.view)) else { continue };
+            if let Some(p) = prev.filter(|p| *p != cur) {
+                out.extend(translations(p, cur, h.point));
+            }
+            prev = Some(cur);
+        }
+        out
+    }
+
     pub fn first(&self) -> Option<&Hop> {
         self.hops.first()
     }
@@ -61,6 +256,9 @@ impl Journey {
 struct Open {
     journey: Journey,
     serial: u64,
+    /// Its NAT-invariant identity, and the fingerprints of its translated views.
+    nat_fp: Option<u64>,
+    aliases: Vec<u64>,
 }
 
 /// Joins observations into journeys within a time window.
@@ -68,6 +266,10 @@ struct Open {
 pub struct Correlator {
     window_ns: u64,
     open: HashMap<u64, Open, FixedState>,
+    /// The fingerprint of a translated view → the open journey's and the view's index.
+    alias: HashMap<u64, (u64, u8), FixedState>,
+    /// NAT-invariant identity → the open journey that has it.
+    by_nat: HashMap<u64, u64, FixedState>,
     /// Open journeys by first-hop time: (first_t, fingerprint, serial).
     queue: VecDeque<(u64, u64, u64)>,
     serial: u64,
@@ -85,6 +287,8 @@ impl Correlator {
         Correlator {
             window_ns: window_ns.max(1),
             open: HashMap::with_hasher(FixedState::with_seed(0)),
+            alias: HashMap::with_hasher(FixedState::with_seed(0)),
+            by_nat: HashMap::with_hasher(FixedState::with_seed(0)),
             queue: VecDeque::new(),
             serial: 0,
             watermark: 0,
@@ -124,43 +328,107 @@ impl Correlator {
             self.unidentified += 1;
             return;
         };
-        let hop = Hop { point: obs.point, t_ns: obs.t_ns, frame: obs.frame };
+        let mut hop = Hop::new(obs.point, obs.t_ns, obs.frame);
         if obs.t_ns > self.watermark {
             self.watermark = obs.t_ns;
             self.expire(false);
         }
-        match self.open.get_mut(&fp) {
+        let (key, view) = self.alias.get(&fp).copied().unwrap_or((fp, 0));
+        match self.open.get_mut(&key) {
             // A second sighting at the same point is a new packet (a retransmission with the
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
-                open.journey.hops.push(hop);
-                // Seen at every point: it cannot gain another hop, so it is final now (its queue
-                // entry goes stale and is skipped).
-                if open.journey.hops.len() >= self.line.len()
-                    && let Some(done) = self.open.remove(&fp)
-                {
-                    self.finalize(done.journey);
-                }
+                hop.view = view;
+                self.extend(key, hop);
                 return;
             }
             Some(_) => {
-                if let Some(old) = self.open.remove(&fp) {
+                if let Some(old) = self.close(key) {
                     self.finalize(old.journey);
                 }
             }
-            None => {}
+            None => {
+                if self.join_translated(fp, obs, hop) {
+                    return;
+                }
+            }
         }
         self.serial += 1;
         let mut hops = Vec::with_capacity(self.line.len().clamp(1, 8));
         hops.push(hop);
+        let nat_fp = obs.packet.nat_fp;
+        if let Some(n) = nat_fp {
+            self.by_nat.insert(n, fp);
+        }
         self.open.insert(
             fp,
             Open {
-                journey: Journey { packet: Box::new(obs.packet), hops, direction: None },
+                journey: Journey::new(Box::new(obs.packet), hops),
                 serial: self.serial,
+                nat_fp,
+                aliases: Vec::new(),
             },
         );
         self.queue.push_back((obs.t_ns, fp, self.serial));
+    }
+
+    /// Add a hop to the open journey `key`; one seen at every point is final at once (its
+    /// queue entry goes stale and is skipped).
+    fn extend(&mut self, key: u64, hop: Hop) {
+        let Some(open) = self.open.get_mut(&key) else { return };
+        open.journey.hops.push(hop);
+        if open.journey.hops.len() >= self.line.len()
+            && let Some(done) = self.close(key)
+        {
+            self.finalize(done.journey);
+        }
+    }
+
+    /// A packet whose fingerprint opens no journey may be one NAT rewrote: join the open
+    /// journey with its NAT-invariant identity that has not reached this point, as a new view.
+    fn join_translated(&mut self, fp: u64, obs: &Observation, mut hop: Hop) -> bool {
+        let Some(nat_fp) = obs.packet.nat_fp else { return false };
+        let Some(&key) = self.by_nat.get(&nat_fp) else { return false };
+        let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&obs.packet)) else {
+            return false;
+        };
+        if open.journey.reached(hop.point) {
+            return false;
+        }
+        let views = &mut open.journey.views;
+        if views.is_empty() {
+            match Addrs::of(&open.journey.packet) {
+                Some(first) => views.push(first),
+                None => return false,
+            }
+        }
+        let view = match views.iter().position(|v| *v == addrs) {
+            Some(i) => i,
+            None if views.len() < usize::from(u8::MAX) => {
+                views.push(addrs);
+                views.len() - 1
+            }
+            None => return false,
+        };
+        hop.view = u8::try_from(view).unwrap_or(0);
+        open.aliases.push(fp);
+        self.alias.insert(fp, (key, hop.view));
+        self.extend(key, hop);
+        true
+    }
+
+    /// Take an open journey out, with its NAT entries.
+    fn close(&mut self, key: u64) -> Option<Open> {
+        let open = self.open.remove(&key)?;
+        for a in &open.aliases {
+            self.alias.remove(a);
+        }
+        if let Some(n) = open.nat_fp
+            && self.by_nat.get(&n) == Some(&key)
+        {
+            self.by_nat.remove(&n);
+        }
+        Some(open)
     }
 
     /// Finalize every journey whose window has passed at time `now` (for live tracing, where
@@ -189,7 +457,7 @@ impl Correlator {
             }
             self.queue.pop_front();
             if self.open.get(&fp).is_some_and(|o| o.serial == serial)
-                && let Some(open) = self.open.remove(&fp)
+                && let Some(open) = self.close(fp)
             {
                 self.finalize(open.journey);
             }
@@ -223,6 +491,35 @@ mod tests {
             frame: t,
             packet: Packet { fp: Some(fp), ..Packet::default() },
         }
+    }
+
+    /// An echo request from `src` to `dst` with echo id `id`, its NAT identity `nat`.
+    fn echo(point: u16, t: u64, src: [u8; 4], dst: [u8; 4], id: u16, nat: u64) -> Observation {
+        use crate::core::packet::{Echo, Icmp, Ip};
+        let ip = Ip {
+            src: IpAddr::from(src),
+            dst: IpAddr::from(dst),
+            id: Some(1),
+            proto: 1,
+            ttl: 64,
+            total_len: 84,
+            dont_fragment: true,
+            frag_offset: 0,
+            more_fragments: false,
+        };
+        let icmp = Icmp { ty: 8, code: 0, echo: Some(Echo { id, seq: 1 }), quoted: None };
+        // The exact fingerprint changes with every rewritten field.
+        let fp = u64::from(u32::from_be_bytes(src))
+            ^ u64::from(u32::from_be_bytes(dst)) << 32
+            ^ u64::from(id);
+        let packet = Packet {
+            ip: Some(ip),
+            icmp: Some(icmp),
+            fp: Some(fp),
+            nat_fp: Some(nat),
+            ..Packet::default()
+        };
+        Observation { point: PointIdx(point), t_ns: t, frame: t, packet }
     }
 
     fn correlator(points: usize, window: u64) -> Correlator {
@@ -267,6 +564,50 @@ mod tests {
         assert_eq!(c.open.len(), 1);
         c.finish();
         assert_eq!(c.take_ready().count(), 1);
+    }
+
+    #[test]
+    fn a_masqueraded_packet_stays_one_journey_with_its_snat_note() {
+        let mut c = correlator(5, 1000);
+        let (inside, router, outside) = ([10, 1, 0, 2], [198, 51, 100, 1], [198, 51, 100, 2]);
+        c.ingest(&echo(0, 10, inside, outside, 7, 42));
+        c.ingest(&echo(1, 20, inside, outside, 7, 42));
+        c.ingest(&echo(2, 20, inside, outside, 7, 42));
+        // Masquerade rewrote the source and the echo id.
+        c.ingest(&echo(3, 30, router, outside, 900, 42));
+        c.ingest(&echo(4, 40, router, outside, 900, 42));
+        c.finish();
+        let journeys: Vec<Journey> = c.take_ready().collect();
+        assert_eq!(journeys.len(), 1);
+        let j = &journeys[0];
+        assert_eq!(points(j), vec![0, 1, 2, 3, 4]);
+        let views: Vec<u8> = j.hops.iter().map(|h| h.view).collect();
+        assert_eq!(views, vec![0, 0, 0, 1, 1]);
+        let nat = j.nat();
+        assert_eq!(nat.len(), 1);
+        assert_eq!(nat[0].kind, NatKind::Snat);
+        assert_eq!(nat[0].point, PointIdx(3));
+        assert_eq!(
+            (nat[0].from.to_string(), nat[0].to.to_string()),
+            ("10.1.0.2 id 7".into(), "198.51.100.1 id 900".into())
+        );
+        assert_eq!(j.last_packet().ip.map(|i| i.src), Some(IpAddr::from(router)));
+        assert_eq!(j.last_packet().icmp.and_then(|i| i.echo).map(|e| e.id), Some(900));
+        assert_eq!(j.first_packet().icmp.and_then(|i| i.echo).map(|e| e.id), Some(7));
+        // Nothing is left behind once it is final.
+        assert!(c.alias.is_empty() && c.by_nat.is_empty() && c.open.is_empty());
+    }
+
+    #[test]
+    fn nat_identity_never_joins_a_journey_at_a_point_it_reached() {
+        let mut c = correlator(3, 1000);
+        c.ingest(&echo(0, 10, [10, 0, 0, 1], [10, 0, 0, 2], 1, 5));
+        // Another packet with the same NAT identity at the same point: its own journey.
+        c.ingest(&echo(0, 11, [10, 0, 0, 3], [10, 0, 0, 2], 1, 5));
+        c.finish();
+        let journeys: Vec<Journey> = c.take_ready().collect();
+        assert_eq!(journeys.len(), 2);
+        assert!(journeys.iter().all(|j| j.nat().is_empty() && j.hops.len() == 1));
     }
 
     #[test]

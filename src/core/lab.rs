@@ -31,10 +31,30 @@ pub const IFNAME_MAX: usize = 15;
 pub const NETNS_NAME_MAX: usize = 64;
 /// Most containers one lab may have.
 pub const MAX_CONTAINERS: usize = 1000;
+/// Most networks (bridges) one lab may have.
+pub const MAX_NETWORKS: usize = 4;
+/// The outside's subnet (TEST-NET-2): the host's uplink is .1, the outside .2.
+pub const OUTSIDE_SUBNET: Ipv4Net = Ipv4Net { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 };
+/// The host end of the uplink to the outside.
+pub const UPLINK_IFNAME: &str = "uplink0";
+/// The outside's namespace (before the prefix).
+pub const OUTSIDE_NETNS: &str = "vtrace-outside";
+/// The nftables table of the lab's NAT rules, in the host namespace.
+pub const NAT_TABLE: &str = "vtrace_lab_nat";
 
 /// The steps of `lab up`, in order; the names errors carry and fault injection selects.
-pub const STEPS: [&str; 9] =
-    ["preflight", "state", "netns", "bridge", "veth", "link-up", "address", "route", "serve"];
+pub const STEPS: [&str; 10] = [
+    "preflight",
+    "state",
+    "netns",
+    "bridge",
+    "veth",
+    "link-up",
+    "address",
+    "route",
+    "nat",
+    "serve",
+];
 
 /// An IPv4 network: address and prefix length (`172.18.0.0/16`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,11 +139,71 @@ pub struct BridgeSpec {
     pub addr: Ipv4Addr,
 }
 
+/// A network of the lab beyond the first: its own bridge and subnet on the host side, routed to
+/// the others by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkSpec {
+    pub bridge: BridgeSpec,
+    pub subnet: Ipv4Net,
+}
+
+/// The outside: a namespace behind the host's uplink (a veth pair, no bridge), on
+/// [`OUTSIDE_SUBNET`]. It has no route back to the containers' subnets: their traffic reaches it
+/// only masqueraded to the uplink's address, as traffic leaving a real host does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideSpec {
+    /// Its end of the uplink (`eth0` in its namespace) and the host end ([`UPLINK_IFNAME`]).
+    pub end: ContainerSpec,
+    /// The host end's address (the outside's view of the host, where ports are published).
+    pub host_addr: Ipv4Addr,
+    pub subnet: Ipv4Net,
+}
+
+/// A published port: TCP to the host's uplink address on `host_port` is DNATed to a container's
+/// `port` (`docker run -p HOST_PORT:PORT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishSpec {
+    pub host_port: u16,
+    pub container: String,
+    pub addr: Ipv4Addr,
+    pub port: u16,
+}
+
+impl std::str::FromStr for PublishOption {
+    type Err = LabSpecError;
+    /// `HOST_PORT:CONTAINER:PORT`, e.g. `8080:nginx-2:80`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || LabSpecError::Publish(s.to_owned());
+        let mut parts = s.split(':');
+        let (Some(h), Some(c), Some(p), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let port = |x: &str| x.parse::<u16>().ok().filter(|&p| p > 0);
+        Ok(PublishOption {
+            host_port: port(h).ok_or_else(bad)?,
+            container: (!c.is_empty()).then(|| c.to_owned()).ok_or_else(bad)?,
+            port: port(p).ok_or_else(bad)?,
+        })
+    }
+}
+
+/// `--publish HOST_PORT:CONTAINER:PORT` as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOption {
+    pub host_port: u16,
+    pub container: String,
+    pub port: u16,
+}
+
 /// One container: its namespace and its veth pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
     /// The container name as the user gave it (`nginx-1`).
     pub name: String,
+    /// Its network: 0 the first ([`LabSpec::bridge`]), `n` [`LabSpec::networks`]`[n - 1]`.
+    pub network: usize,
     /// Its namespace (prefix + name).
     pub netns: String,
     /// The container end of the veth pair (`eth0`).
@@ -145,6 +225,12 @@ pub struct LabSpec {
     pub subnet: Ipv4Net,
     /// Start an HTTP server in every container.
     pub serve: bool,
+    /// Networks beyond the first, routed by the host (`--networks N`).
+    pub networks: Vec<NetworkSpec>,
+    /// The outside behind an uplink with masquerade (`--outside`).
+    pub outside: Option<OutsideSpec>,
+    /// Published ports (`--publish`).
+    pub publish: Vec<PublishSpec>,
 }
 
 /// What the user chose; everything else is derived.
@@ -162,6 +248,12 @@ pub struct LabOptions {
     /// Name of the host namespace (before the prefix); default `vtrace-host`.
     pub host_netns: Option<String>,
     pub serve: bool,
+    /// Networks (bridges), 1 to [`MAX_NETWORKS`]; containers are spread over them in turn.
+    pub networks: usize,
+    /// Add the outside behind an uplink, with masquerade.
+    pub outside: bool,
+    /// Ports to publish on the uplink's address.
+    pub publish: Vec<PublishOption>,
 }
 
 impl Default for LabOptions {
@@ -175,6 +267,9 @@ impl Default for LabOptions {
             in_root: false,
             host_netns: None,
             serve: false,
+            networks: 1,
+            outside: false,
+            publish: Vec::new(),
         }
     }
 }
@@ -204,6 +299,25 @@ pub enum LabSpecError {
     Duplicate(String),
     #[error("host veth names of {0:?} and {1:?} collide ({2}): rename one of the containers")]
     VethCollision(String, String, String),
+    #[error("a lab has 1 to {MAX_NETWORKS} networks, got {0}")]
+    NetworkCount(usize),
+    #[error(
+        "--networks, --outside and --publish route and NAT in the host namespace: they need the \
+         lab's own host namespace (leave out --in-root)"
+    )]
+    RoutedInRoot,
+    #[error("the networks after {0} do not fit in IPv4: give a lower --subnet")]
+    NetworksOverflow(Ipv4Net),
+    #[error("subnet {0} overlaps the outside's {OUTSIDE_SUBNET}: choose another --subnet")]
+    OutsideOverlap(Ipv4Net),
+    #[error("invalid --publish {0:?}: expected HOST_PORT:CONTAINER:PORT such as 8080:nginx-2:80")]
+    Publish(String),
+    #[error("--publish needs --outside: ports are published on the uplink's address")]
+    PublishWithoutOutside,
+    #[error("--publish {0}: no container of that name in the lab")]
+    PublishUnknown(String),
+    #[error("--publish: host port {0} is published twice")]
+    PublishTwice(u16),
 }
 
 impl Default for LabSpec {
@@ -222,6 +336,9 @@ impl Default for LabSpec {
             containers: Vec::new(),
             subnet: LabOptions::default().subnet,
             serve: false,
+            networks: Vec::new(),
+            outside: None,
+            publish: Vec::new(),
         })
     }
 }
@@ -244,10 +361,30 @@ impl LabSpec {
                 len: subnet.len,
             });
         }
-        let hosts = subnet.host_count();
-        if hosts < names.len() as u64 + 1 {
-            return Err(LabSpecError::SubnetTooSmall { subnet, hosts, containers: names.len() });
+        let n_networks = o.networks;
+        if n_networks == 0 || n_networks > MAX_NETWORKS {
+            return Err(LabSpecError::NetworkCount(n_networks));
         }
+        if o.in_root && (n_networks > 1 || o.outside || !o.publish.is_empty()) {
+            return Err(LabSpecError::RoutedInRoot);
+        }
+        let subnets = network_subnets(subnet, n_networks)?;
+        // Containers go to the networks in turn; each network numbers its own from .2.
+        let per_network = |k: usize| (0..names.len()).filter(|i| i % n_networks == k).count();
+        for (k, net) in subnets.iter().enumerate() {
+            let hosts = net.host_count();
+            if hosts < per_network(k) as u64 + 1 {
+                return Err(LabSpecError::SubnetTooSmall {
+                    subnet: *net,
+                    hosts,
+                    containers: per_network(k),
+                });
+            }
+            if o.outside && net.overlaps(&OUTSIDE_SUBNET) {
+                return Err(LabSpecError::OutsideOverlap(*net));
+            }
+        }
+        let hosts = subnet.host_count();
         check_name("prefix", &o.prefix, NETNS_NAME_MAX, true)?;
         let host = if o.in_root {
             HostSide::Root
@@ -264,12 +401,18 @@ impl LabSpec {
             }
         };
         check_ifname("bridge name", &bridge_name)?;
-        let gateway = subnet.host(1).ok_or(LabSpecError::SubnetTooSmall {
-            subnet,
-            hosts,
-            containers: names.len(),
-        })?;
+        let too_small = LabSpecError::SubnetTooSmall { subnet, hosts, containers: names.len() };
+        let gateway = subnet.host(1).ok_or_else(|| too_small.clone())?;
         let bridge = BridgeSpec { name: bridge_name, mac: docker_mac(gateway), addr: gateway };
+        let mut networks = Vec::new();
+        for (k, net) in subnets.iter().enumerate().skip(1) {
+            let addr = net.host(1).ok_or_else(|| too_small.clone())?;
+            let name = format!("br-net{}", k + 1);
+            networks.push(NetworkSpec {
+                bridge: BridgeSpec { name, mac: docker_mac(addr), addr },
+                subnet: *net,
+            });
+        }
         let mut containers: Vec<ContainerSpec> = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             let netns = format!("{}{name}", o.prefix);
@@ -278,11 +421,9 @@ impl LabSpec {
             if containers.iter().any(|c| &c.name == name) {
                 return Err(LabSpecError::Duplicate(name.clone()));
             }
-            let addr = subnet.host(i as u64 + 2).ok_or(LabSpecError::SubnetTooSmall {
-                subnet,
-                hosts,
-                containers: names.len(),
-            })?;
+            let network = i % n_networks;
+            let net = subnets.get(network).copied().unwrap_or(subnet);
+            let addr = net.host((i / n_networks) as u64 + 2).ok_or_else(|| too_small.clone())?;
             let host_veth = host_veth_name(&o.prefix, name);
             if let Some(other) = containers.iter().find(|c| c.host_veth == host_veth) {
                 return Err(LabSpecError::VethCollision(
@@ -291,18 +432,94 @@ impl LabSpec {
                     host_veth,
                 ));
             }
-            let [a, b, c, d] = addr.octets();
-            containers.push(ContainerSpec {
-                name: name.clone(),
-                netns,
-                ifname: CONTAINER_IFNAME.to_owned(),
-                mac: docker_mac(addr),
-                addr,
-                host_veth,
-                host_mac: Mac([0x06, 0x42, a, b, c, d]),
+            containers.push(ContainerSpec::new(name, network, netns, addr, host_veth));
+        }
+        let outside = if o.outside {
+            let netns = format!("{}{OUTSIDE_NETNS}", o.prefix);
+            check_name("outside namespace name", &netns, NETNS_NAME_MAX, false)?;
+            let (host_addr, addr) = (OUTSIDE_SUBNET.host(1), OUTSIDE_SUBNET.host(2));
+            let (Some(host_addr), Some(addr)) = (host_addr, addr) else {
+                return Err(LabSpecError::OutsideOverlap(OUTSIDE_SUBNET));
+            };
+            let mut end =
+                ContainerSpec::new("outside", usize::MAX, netns, addr, UPLINK_IFNAME.into());
+            end.host_mac = docker_mac(host_addr);
+            Some(OutsideSpec { end, host_addr, subnet: OUTSIDE_SUBNET })
+        } else {
+            None
+        };
+        let mut publish: Vec<PublishSpec> = Vec::new();
+        for p in &o.publish {
+            if outside.is_none() {
+                return Err(LabSpecError::PublishWithoutOutside);
+            }
+            let c = containers
+                .iter()
+                .find(|c| c.name == p.container)
+                .ok_or_else(|| LabSpecError::PublishUnknown(p.container.clone()))?;
+            if publish.iter().any(|q| q.host_port == p.host_port) {
+                return Err(LabSpecError::PublishTwice(p.host_port));
+            }
+            publish.push(PublishSpec {
+                host_port: p.host_port,
+                container: c.name.clone(),
+                addr: c.addr,
+                port: p.port,
             });
         }
-        Ok(LabSpec { prefix: o.prefix.clone(), host, bridge, containers, subnet, serve: o.serve })
+        Ok(LabSpec {
+            prefix: o.prefix.clone(),
+            host,
+            bridge,
+            containers,
+            subnet,
+            serve: o.serve,
+            networks,
+            outside,
+            publish,
+        })
+    }
+
+    /// The bridge and subnet of network `n` (0 the first).
+    pub fn network(&self, n: usize) -> Option<(&BridgeSpec, Ipv4Net)> {
+        match n {
+            0 => Some((&self.bridge, self.subnet)),
+            n => self.networks.get(n - 1).map(|net| (&net.bridge, net.subnet)),
+        }
+    }
+
+    /// True when the host routes between the lab's networks or to the outside.
+    pub fn forwards(&self) -> bool {
+        !self.networks.is_empty() || self.outside.is_some()
+    }
+
+    /// The `nft -f` script of the lab's NAT (masquerade towards the outside, the published
+    /// ports), in the host namespace; `None` without an outside.
+    pub fn nat_script(&self) -> Option<String> {
+        let out = self.outside.as_ref()?;
+        let mut subnets: Vec<String> = vec![self.subnet.to_string()];
+        subnets.extend(self.networks.iter().map(|n| n.subnet.to_string()));
+        // Declared, deleted and made again: loading it twice leaves one copy of each rule.
+        let mut s = format!(
+            "table ip {NAT_TABLE}\ndelete table ip {NAT_TABLE}\ntable ip {NAT_TABLE} {{\n  chain postrouting {{\n    type nat hook postrouting \
+             priority srcnat; policy accept;\n    oifname \"{}\" ip saddr {{ {} }} masquerade\n  }}\n",
+            out.end.host_veth,
+            subnets.join(", ")
+        );
+        if !self.publish.is_empty() {
+            s.push_str(
+                "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+            );
+            for p in &self.publish {
+                s.push_str(&format!(
+                    "    ip daddr {} tcp dport {} dnat to {}:{}\n",
+                    out.host_addr, p.host_port, p.addr, p.port
+                ));
+            }
+            s.push_str("  }\n");
+        }
+        s.push_str("}\n");
+        Some(s)
     }
 
     /// The namespace holding the host side, or `None` for the root namespace.
@@ -313,11 +530,13 @@ impl LabSpec {
         }
     }
 
-    /// Every named namespace the lab creates: the host one first (if any), then the containers.
+    /// Every named namespace the lab creates: the host one first (if any), then the containers,
+    /// then the outside.
     pub fn namespaces(&self) -> Vec<&str> {
         self.host_netns()
             .into_iter()
             .chain(self.containers.iter().map(|c| c.netns.as_str()))
+            .chain(self.outside.iter().map(|o| o.end.netns.as_str()))
             .collect()
     }
 
@@ -332,6 +551,35 @@ impl LabSpec {
     pub fn prefix_len(&self) -> u8 {
         self.subnet.len
     }
+}
+
+impl ContainerSpec {
+    /// A container on `network` at `addr`, with Docker's MACs for it.
+    fn new(name: &str, network: usize, netns: String, addr: Ipv4Addr, host_veth: String) -> Self {
+        let [a, b, c, d] = addr.octets();
+        ContainerSpec {
+            name: name.to_owned(),
+            network,
+            netns,
+            ifname: CONTAINER_IFNAME.to_owned(),
+            mac: docker_mac(addr),
+            addr,
+            host_veth,
+            host_mac: Mac([0x06, 0x42, a, b, c, d]),
+        }
+    }
+}
+
+/// The subnets of `n` networks: the first, then the ones of the same size that follow it.
+fn network_subnets(first: Ipv4Net, n: usize) -> Result<Vec<Ipv4Net>, LabSpecError> {
+    let size = 1u64 << (32 - u32::from(first.len));
+    (0..n as u64)
+        .map(|k| {
+            let start = u64::from(u32::from(first.network())) + k * size;
+            let addr = u32::try_from(start).map_err(|_| LabSpecError::NetworksOverflow(first))?;
+            Ok(Ipv4Net { addr: Ipv4Addr::from(addr), len: first.len })
+        })
+        .collect()
 }
 
 /// Docker's MAC for an IPv4 address: `02:42:<the four address bytes>`.

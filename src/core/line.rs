@@ -201,7 +201,7 @@ mod tests {
     use super::*;
 
     fn hop(p: u16, t: u64) -> Hop {
-        Hop { point: PointIdx(p), t_ns: t, frame: 0 }
+        Hop::new(PointIdx(p), t, 0)
     }
 
     fn line(n: usize) -> Line {

@@ -446,5 +446,8 @@ pub struct Packet {
     /// Identity of the packet along its way (see [`crate::core::fingerprint`]); `None` when the
     /// frame has nothing identifying (undecoded link type, empty frame).
     pub fp: Option<u64>,
+    /// Identity that survives NAT (see [`crate::core::fingerprint::nat_ipv4`]): `None` for
+    /// what NAT does not translate.
+    pub nat_fp: Option<u64>,
     pub status: DecodeStatus,
 }

@@ -138,12 +138,47 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
         return Err(PathError::SameNamespace { src: src_ns.label.clone(), ip: dst_ip });
     }
     let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
+    let cur = walk(topo, src, dst_ip, &mut hops)?;
+    let points = with_roles(topo, &hops, src, cur);
+    Ok(Path { src, dst: cur, dst_ip, points })
+}
+
+/// The points towards `dst` as far as routing goes: the whole path when there is one; when a
+/// namespace on the way cannot go on (no route, nobody owns its next hop), the path up to it and
+/// the link it would send on (where its unanswered ARP is seen), ending there. `None` when the
+/// source itself cannot send (see [`path`] for why).
+pub fn path_until(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
+    let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
+    let end = match walk(topo, src, dst, &mut hops) {
+        Ok(end) => end,
+        Err(e) => {
+            let &(stuck, _) = hops.last()?;
+            if let PathError::NextHopNotFound { .. } = e
+                && let Some(dev) = topo.ns(stuck).and_then(|n| n.route_to(dst)).and_then(|r| r.dev)
+                && hops.last() != Some(&(stuck, dev))
+            {
+                hops.push((stuck, dev));
+            }
+            stuck
+        }
+    };
+    let points = with_roles(topo, &hops, src, end);
+    Some(Path { src, dst: end, dst_ip: dst, points })
+}
+
+/// Follow routing from `src` towards `dst_ip`, appending each hop; the namespace reached.
+fn walk(
+    topo: &Topology,
+    src: NsIdx,
+    dst_ip: IpAddr,
+    hops: &mut Vec<(NsIdx, IfIndex)>,
+) -> Result<NsIdx, PathError> {
     let mut routed_in: HashSet<NsIdx> = HashSet::new();
     let mut cur = src;
     loop {
         let ns = topo.ns(cur).ok_or(PathError::UnknownNamespace(cur.0))?;
         if cur != src && ns.link_with_ip(dst_ip).is_some() {
-            break;
+            return Ok(cur);
         }
         if !routed_in.insert(cur) {
             return Err(PathError::Loop { ns: ns.label.clone(), dst: dst_ip });
@@ -159,8 +194,20 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
             None => return Err(PathError::NoRoute { ns: ns.label.clone(), dst: dst_ip }),
         }
     }
-    let points = with_roles(topo, &hops, src, cur);
-    Ok(Path { src, dst: cur, dst_ip, points })
+}
+
+/// The path `first` continued by `then`, which starts in the namespace `first` ends in (where
+/// DNAT sent the packet on to another address): one path, its roles given again (the end of
+/// `first` is now a hop where the packet is routed on).
+pub fn join(topo: &Topology, first: &Path, then: &Path) -> Path {
+    let mut hops: Vec<(NsIdx, IfIndex)> = first.points.iter().map(|p| (p.ns, p.ifindex)).collect();
+    for p in &then.points {
+        if !hops.contains(&(p.ns, p.ifindex)) {
+            hops.push((p.ns, p.ifindex));
+        }
+    }
+    let points = with_roles(topo, &hops, first.src, then.dst);
+    Path { src: first.src, dst: then.dst, dst_ip: then.dst_ip, points }
 }
 
 /// Route `dst` out of namespace `cur`: the layer-2 walk from the egress link to the next hop.
@@ -483,6 +530,57 @@ mod tests {
             got,
             Ok(("a/eth0 r/ra r/rb b/eth0".to_owned(), vec![Endpoint, Router, Router, Endpoint]))
         );
+    }
+
+    #[test]
+    fn a_published_port_continues_the_path_to_the_container() {
+        // The outside reaches the host's uplink; DNAT sends it on to b behind the bridge.
+        let (mut n, _, host, c2) = classic();
+        let out = n.ns("outside");
+        n.veth((out, 2, "eth0"), (host, 9, "uplink0"));
+        n.addr(out, 2, "198.51.100.2/24");
+        n.addr(host, 9, "198.51.100.1/24");
+        let first = path(&n.topo, out, Target::Ip(ip("198.51.100.1")));
+        let then = path(&n.topo, host, Target::Ip(ip("172.18.0.3")));
+        let joined = first.and_then(|f| then.map(|t| join(&n.topo, &f, &t)));
+        let got = joined.map(|p| {
+            let roles: Vec<Role> = p.points.iter().map(|x| x.role).collect();
+            (p.point_ids().join(" "), roles, p.dst)
+        });
+        use Role::*;
+        assert_eq!(
+            got,
+            Ok((
+                "outside/eth0 lab-host/uplink0 lab-host/br0 lab-host/veth2222222 nginx-2/eth0"
+                    .to_owned(),
+                vec![Endpoint, Router, Bridge, VethHost, Endpoint],
+                c2
+            ))
+        );
+    }
+
+    #[test]
+    fn a_router_that_cannot_go_on_ends_the_path_where_it_stops() {
+        let mut n = Net::default();
+        let (a, r) = (n.ns("a"), n.ns("r"));
+        n.link(r, 2, "br1", LinkKind::Bridge);
+        n.link(r, 3, "br2", LinkKind::Bridge);
+        n.addr(r, 2, "10.1.0.1/24");
+        n.addr(r, 3, "10.2.0.1/24");
+        n.veth((a, 2, "eth0"), (r, 4, "vetha"));
+        n.port(r, 4, 2);
+        n.addr(a, 2, "10.1.0.2/24");
+        n.default_via(a, "10.1.0.1", 2);
+        // Nobody owns 10.2.0.99: the router's ARP on br2 goes unanswered.
+        let p = path_until(&n.topo, a, ip("10.2.0.99")).map(|p| (p.point_ids().join(" "), p.dst));
+        assert_eq!(p, Some(("a/eth0 r/vetha r/br1 r/br2".to_owned(), r)));
+        // The router has no route at all: the path ends where the packet reached it.
+        let p = path_until(&n.topo, a, ip("203.0.113.5")).map(|p| p.point_ids().join(" "));
+        assert_eq!(p.as_deref(), Some("a/eth0 r/vetha r/br1"));
+        assert!(path(&n.topo, a, Target::Ip(ip("203.0.113.5"))).is_err());
+        // The source itself has no route: nothing.
+        n.get(a).routes.clear();
+        assert_eq!(path_until(&n.topo, a, ip("203.0.113.5")), None);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum Cause {
     NoRoute,
     Mtu,
     TcDrop,
+    ForwardingDisabled,
+    NoReturnRoute,
+    KernelDrop,
     CaptureGap,
     Unknown,
 }
@@ -43,6 +46,9 @@ impl Cause {
             Cause::NoRoute => "no-route",
             Cause::Mtu => "mtu",
             Cause::TcDrop => "tc-drop",
+            Cause::ForwardingDisabled => "forwarding-disabled",
+            Cause::NoReturnRoute => "no-return-route",
+            Cause::KernelDrop => "kernel-drop",
             Cause::CaptureGap => "capture-gap",
             Cause::Unknown => "unknown",
         }
@@ -95,6 +101,9 @@ pub struct Verdict {
     /// Every distinct way probes were lost, with how many, most first: the verdict's `cause`
     /// and `segment` are those of the first.
     pub causes: Vec<CauseCount>,
+    /// Unanswered requests: the source address they carried when they reached their last point
+    /// (after any NAT), the one the destination had to answer.
+    pub arrived_from: Option<std::net::IpAddr>,
 }
 
 /// Probes lost one way.
@@ -159,6 +168,8 @@ impl Holdings {
                 ("unanswered", Segment { after: last, before: None })
             }
             Failure::Refused { by, .. } => ("refused", Segment { after: by, before: None }),
+            Failure::Errored { loss: Some(loss), .. } => ("request", Segment::from(loss)),
+            Failure::Errored { last, .. } => ("unanswered", Segment { after: last, before: None }),
         };
         let same = |l: &LossCount| l.kind == ex.kind && l.what == what && l.segment == segment;
         if let Some(l) = self.losses.iter_mut().find(|l| same(l)) {
@@ -190,11 +201,61 @@ enum Failure {
     /// A request or reply vanished between two points.
     Lost { what: &'static str, exchange: ExchangeKind, loss: Loss },
     /// The request reached the end of the line and nothing answered.
-    Unanswered { exchange: ExchangeKind, last: Option<PointIdx> },
+    Unanswered { exchange: ExchangeKind, last: Option<PointIdx>, from: Option<std::net::IpAddr> },
     /// A connect (or datagram) was refused: a TCP reset, or an ICMP error quoting it, first
     /// seen at `by`; `target` tells whether that is where the request ended (the target's
     /// own point). `icmp`: the error's type and code.
     Refused { exchange: ExchangeKind, by: Option<PointIdx>, target: bool, icmp: Option<(u8, u8)> },
+    /// An echo request died on the way and the host where it died said so with an ICMP error
+    /// (unreachable, time exceeded, fragmentation needed): sent by `from`, first seen at `by`;
+    /// the request was lost (`loss`) or went as far as the line goes (last seen at `last`).
+    Errored {
+        loss: Option<Loss>,
+        last: Option<PointIdx>,
+        by: Option<PointIdx>,
+        from: Option<std::net::IpAddr>,
+        icmp: IcmpError,
+    },
+}
+
+/// An ICMP or ICMPv6 error's type and code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpError {
+    pub v6: bool,
+    pub ty: u8,
+    pub code: u8,
+}
+
+impl IcmpError {
+    /// What it means for the packet it quotes, in words.
+    pub fn meaning(self) -> &'static str {
+        match (self.v6, self.ty, self.code) {
+            (false, 3, 0) | (true, 1, 0) => "network unreachable (no route)",
+            (false, 3, 1) | (true, 1, 3) => {
+                "host unreachable (no ARP/NDP answer from the next hop, or an unreachable route)"
+            }
+            (false, 3, 2) => "protocol unreachable",
+            (false, 3, 3) | (true, 1, 4) => "port unreachable",
+            (false, 3, 4) | (true, 2, _) => {
+                "fragmentation needed (the packet is larger than the MTU)"
+            }
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => "administratively prohibited (a filter)",
+            (false, 3, _) | (true, 1, _) => "destination unreachable",
+            (false, 11, 0) | (true, 3, 0) => "time exceeded in transit (TTL reached 0: a loop?)",
+            (false, 11, _) | (true, 3, _) => "fragment reassembly time exceeded",
+            _ => "an ICMP error",
+        }
+    }
+
+    /// The cause the error alone tells: a router without a route, a size, a filter.
+    fn cause(self) -> Cause {
+        match (self.v6, self.ty, self.code) {
+            (false, 3, 0) | (true, 1, 0) => Cause::NoRoute,
+            (false, 3, 4) | (true, 2, _) => Cause::Mtu,
+            (false, 3, 9 | 10 | 13) | (true, 1, 1) => Cause::NetfilterReject,
+            _ => Cause::Unknown,
+        }
+    }
 }
 
 /// Counts exchanges as they are released.
@@ -227,12 +288,16 @@ impl Failure {
                 };
                 (cause, loss.into())
             }
-            Failure::Unanswered { exchange, last } => {
+            Failure::Unanswered { exchange, last, .. } => {
                 let cause = match exchange {
                     ExchangeKind::Arp | ExchangeKind::Ndp => Cause::NoArpReply,
                     _ => Cause::NoReply,
                 };
                 (cause, Segment { after: last, before: None })
+            }
+            Failure::Errored { loss, last, icmp, .. } => {
+                let segment = loss.map_or(Segment { after: last, before: None }, Segment::from);
+                (icmp.cause(), segment)
             }
             Failure::Refused { by, target, icmp, .. } => {
                 let cause = match icmp {
@@ -272,7 +337,7 @@ impl Failure {
                     ),
                 }
             }
-            Failure::Unanswered { exchange, last } => {
+            Failure::Unanswered { exchange, last, .. } => {
                 let what = match exchange {
                     k if k.is_echo() => "echo requests",
                     ExchangeKind::Arp | ExchangeKind::Ndp => "ARP requests",
@@ -280,6 +345,28 @@ impl Failure {
                     _ => "datagrams",
                 };
                 format!("{what} reached {} and nothing answered", name(last))
+            }
+            Failure::Errored { loss, last, by, from, icmp } => {
+                let from = from.map_or_else(|| "?".to_owned(), |ip| ip.to_string());
+                let what = match loss {
+                    Some(loss) => {
+                        let lost = Failure::Lost {
+                            what: "request",
+                            exchange: ExchangeKind::IcmpEcho,
+                            loss,
+                        };
+                        lost.describe(name)
+                    }
+                    None => format!("echo requests reached {}", name(last)),
+                };
+                format!(
+                    "{what}, and {from} answered with ICMP {}{} {}: {} (first seen at {})",
+                    if icmp.v6 { "v6 " } else { "" },
+                    icmp.ty,
+                    icmp.code,
+                    icmp.meaning(),
+                    name(by)
+                )
             }
             Failure::Refused { by, target, icmp, .. } => {
                 let answer = match icmp {
@@ -312,7 +399,7 @@ fn main_failure(failures: &[(Failure, u64)]) -> Option<Failure> {
 fn failure_of(ex: &Exchange) -> Option<Failure> {
     let lost =
         |what, leg: &Leg| leg.lost.map(|loss| Failure::Lost { what, exchange: ex.kind, loss });
-    if let Some(f) = refused(ex) {
+    if let Some(f) = refused(ex).or_else(|| errored(ex)) {
         return Some(f);
     }
     if let Some(f) = lost("request", &ex.request) {
@@ -322,9 +409,31 @@ fn failure_of(ex: &Exchange) -> Option<Failure> {
         None => Some(Failure::Unanswered {
             exchange: ex.kind,
             last: ex.request.journey.last().map(|h| h.point),
+            from: ex.request.journey.last_packet().ip.map(|ip| ip.src),
         }),
         Some(reply) => lost("reply", reply),
     }
+}
+
+/// An unanswered echo whose way an ICMP error ended (a router's unreachable, time exceeded).
+fn errored(ex: &Exchange) -> Option<Failure> {
+    if ex.reply.is_some() || !ex.kind.is_echo() {
+        return None;
+    }
+    let e = ex.errors.first()?;
+    let p = &e.journey.packet;
+    let icmp = match (p.icmp, p.icmpv6) {
+        (Some(i), _) => IcmpError { v6: false, ty: i.ty, code: i.code },
+        (None, Some(i)) => IcmpError { v6: true, ty: i.ty, code: i.code },
+        _ => return None,
+    };
+    Some(Failure::Errored {
+        loss: ex.request.lost,
+        last: ex.request.journey.last().map(|h| h.point),
+        by: e.journey.first().map(|h| h.point),
+        from: e.journey.first_packet().ip.map(|ip| ip.src),
+        icmp,
+    })
 }
 
 /// A reset or an ICMP error answered the request in place of the service.
@@ -440,6 +549,10 @@ impl Tally {
                     CauseCount { cause, segment, count, detail: f.describe(&name) }
                 })
                 .collect(),
+            arrived_from: match main_failure(failures) {
+                Some(Failure::Unanswered { from, .. }) => from,
+                _ => None,
+            },
         };
         // Most probes lost first (the first seen among equals): the first is the verdict's own.
         verdict.causes.sort_by_key(|c| std::cmp::Reverse(c.count));

@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use serde_json::json;
 
 use crate::core::exchange::{Exchange, ExchangeKind, Leg};
-use crate::core::journey::Journey;
+use crate::core::journey::{Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
 use crate::report::decimal::num;
@@ -60,10 +60,37 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
         num(buf, h.t_ns);
         buf.extend_from_slice(b",\"delta_ns\":");
         num(buf, prev.map_or(0, |p| h.t_ns.saturating_sub(p)));
+        // Where NAT had rewritten it: the packet as seen here.
+        if let Some(v) = j.view(h) {
+            let src = NatEnd { ip: v.src, port: v.sport, echo_id: None }.to_string();
+            let dst = NatEnd { ip: v.dst, port: v.dport, echo_id: None }.to_string();
+            buf.extend_from_slice(b",\"src\":");
+            buf.extend_from_slice(json_string(&src).as_bytes());
+            buf.extend_from_slice(b",\"dst\":");
+            buf.extend_from_slice(json_string(&dst).as_bytes());
+        }
         buf.push(b'}');
         prev = Some(h.t_ns);
     }
-    buf.extend_from_slice(b"],\"complete\":");
+    buf.push(b']');
+    // Only on a journey NAT rewrote (like `errors` on an exchange): `"nat": [...]`.
+    let nat = j.nat();
+    for (i, n) in nat.iter().enumerate() {
+        buf.extend_from_slice(if i == 0 { b",\"nat\":[" } else { b"," });
+        buf.extend_from_slice(b"{\"point\":");
+        point(buf, ids, Some(n.point));
+        buf.extend_from_slice(b",\"kind\":\"");
+        buf.extend_from_slice(n.kind.as_str().as_bytes());
+        buf.extend_from_slice(b"\",\"from\":");
+        buf.extend_from_slice(json_string(&n.from.to_string()).as_bytes());
+        buf.extend_from_slice(b",\"to\":");
+        buf.extend_from_slice(json_string(&n.to.to_string()).as_bytes());
+        buf.push(b'}');
+    }
+    if !nat.is_empty() {
+        buf.push(b']');
+    }
+    buf.extend_from_slice(b",\"complete\":");
     buf.extend_from_slice(if leg.lost.is_none() { b"true" } else { b"false" });
     buf.extend_from_slice(b",\"lost_after\":");
     point(buf, ids, leg.lost.and_then(|l| l.after));

@@ -71,6 +71,10 @@ fn leg(
         }
     }
     out.push('\n');
+    for n in leg.journey.nat() {
+        let at = name(names, Some(n.point)).unwrap_or("?");
+        let _ = writeln!(out, "           {} at {at}: {} → {}", n.kind.as_str(), n.from, n.to);
+    }
     for n in &leg.netfilter {
         match n {
             NfNote::Decision(n) => {

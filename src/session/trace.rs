@@ -79,6 +79,9 @@ pub struct Plan<'a> {
     /// The service probed (protocol, address, port), to say what listens in the target
     /// namespace (the path's end) when the port is closed.
     pub service: Option<(Proto, IpAddr, u16)>,
+    /// The address and port the service was probed at, when a DNAT rule sent it on to
+    /// `service`'s (a published port).
+    pub published: Option<(IpAddr, u16)>,
 }
 
 /// A running live trace.
@@ -211,7 +214,15 @@ impl<'a, 'w> Trace<'a, 'w> {
             lost_drops: done.netfilter.lost_drops(),
             service: plan.service.and_then(|(proto, dst, port)| {
                 let ns = plan.topo.ns(plan.path?.dst)?;
-                Some(Target { netns: &ns.label, listening: &ns.listening, proto, dst, port })
+                let published = plan.published;
+                Some(Target {
+                    netns: &ns.label,
+                    listening: &ns.listening,
+                    proto,
+                    dst,
+                    port,
+                    published,
+                })
             }),
         };
         conclude(&mut verdict, &evidence);

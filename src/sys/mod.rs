@@ -20,3 +20,4 @@ pub mod rtnl;
 pub mod runtime;
 pub mod sockdiag;
 pub mod stop;
+pub mod sysctl;

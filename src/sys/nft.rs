@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use thiserror::Error;
 
 use crate::core::netfilter::{BrNetfilter, NfEvent};
+use crate::core::topology::nat::{NatRule, parse_nft_json};
 use crate::sys::netns::{Netns, run_in};
 
 /// Prefix of every table vtrace installs.
@@ -249,6 +250,17 @@ pub fn br_netfilter(ns: &Netns) -> BrNetfilter {
         })
     })
     .unwrap_or_default()
+}
+
+/// The NAT rules of `ns` (its native nftables rules; see [`crate::core::topology::nat`]).
+pub fn nat_rules(ns: &Netns) -> Result<Vec<NatRule>, NftError> {
+    let json = nft(ns, &["-j", "list", "ruleset"], None, "listing the ruleset")?;
+    Ok(parse_nft_json(&json))
+}
+
+/// Load an `nft -f` script into `ns` (`what` names it in errors).
+pub fn load_script(ns: &Netns, script: String, what: &str) -> Result<(), NftError> {
+    nft(ns, &["-f", "-"], Some(script), what).map(|_| ())
 }
 
 /// Run `nft ARGS` inside `ns`, feeding `stdin`, and return its standard output.

@@ -177,7 +177,7 @@ mod tests {
 
     #[test]
     fn netfilter_decisions_of_each_leg_are_listed() {
-        let hop = Hop { point: PointIdx(0), t_ns: 1, frame: 1 };
+        let hop = Hop::new(PointIdx(0), 1, 1);
         let note = NfNote::Decision(NfDecision {
             netns: "nginx-2".into(),
             family: "inet".into(),
@@ -194,7 +194,7 @@ mod tests {
             reason: "NETFILTER_DROP".into(),
         });
         let request = Leg {
-            journey: Journey { packet: Box::default(), hops: vec![hop], direction: None },
+            journey: Journey::new(Box::default(), vec![hop]),
             lost: None,
             netfilter: vec![note, drop],
         };

@@ -400,8 +400,7 @@ mod tests {
         for id in ["n1/eth0", "host/va", "host/br0", "host/vb", "n2/eth0"] {
             s.push_point(PointRow::new(id, None));
         }
-        let hops =
-            (0..n_hops).map(|i| Hop { point: PointIdx(i), t_ns: u64::from(i) * 1000, frame: 1 });
+        let hops = (0..n_hops).map(|i| Hop::new(PointIdx(i), u64::from(i) * 1000, 1));
         let drop = DropEvent {
             t_ns: 5000,
             protocol: 0x0800,
@@ -409,7 +408,7 @@ mod tests {
             reason: "NETFILTER_DROP".into(),
         };
         let request = Leg {
-            journey: Journey { packet: Box::default(), hops: hops.collect(), direction: None },
+            journey: Journey::new(Box::default(), hops.collect()),
             lost,
             netfilter: vec![
                 note("n1", "OUTPUT", "accept"),

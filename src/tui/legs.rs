@@ -130,8 +130,8 @@ mod tests {
 
     /// A leg seen at the points `at`, in that order.
     fn leg(packet: Packet, at: &[u16]) -> Leg {
-        let hops = at.iter().map(|&p| Hop { point: PointIdx(p), t_ns: u64::from(p), frame: 1 });
-        let journey = Journey { packet: Box::new(packet), hops: hops.collect(), direction: None };
+        let hops = at.iter().map(|&p| Hop::new(PointIdx(p), u64::from(p), 1));
+        let journey = Journey::new(Box::new(packet), hops.collect());
         Leg { journey, lost: None, netfilter: Vec::new() }
     }
 

@@ -9,7 +9,9 @@
 //!    dropped it, else what was seen): the packet never reached the first point;
 //! 2. a netfilter drop traced at or after the segment's last point (`netfilter-drop`);
 //! 3. a qdisc of the segment whose drop counter rose (`tc-drop`);
-//! 4. the links of the segment (`link-down`, `bridge-port-blocked`, `mtu`);
+//! 4. the links and namespaces of the segment (`link-down`, `bridge-port-blocked`,
+//!    `forwarding-disabled`, `no-return-route`, `mtu`);
+//! 5. a kernel drop reason that tells where the packet died (`kernel-drop`, e.g. `IP_RPFILTER`);
 //!
 //! then the kernel's drop reason, when one was seen for the lost packet, is named in the summary.
 //! Otherwise the verdict's own cause stands (`no-arp-reply`, `no-reply`, `unknown`).
@@ -18,6 +20,7 @@ mod rules;
 
 pub use rules::*;
 
+use crate::core::journey::NatEnd;
 use crate::core::line::PointIdx;
 use crate::core::listen::{Listener, Proto, port_closed};
 use crate::core::netfilter::{
@@ -103,6 +106,8 @@ pub struct Service<'a> {
     pub proto: Proto,
     pub dst: std::net::IpAddr,
     pub port: u16,
+    /// Where the service was probed when a DNAT rule sent it on to `dst`:`port`.
+    pub published: Option<(std::net::IpAddr, u16)>,
 }
 
 /// Conclude: turn the verdict from the captures into the verdict with its cause, trying the rules
@@ -152,7 +157,16 @@ pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
 /// on the protocol), or the port on another address only (127.0.0.1).
 fn name_listeners(verdict: &mut Verdict, ev: &Evidence<'_>) {
     let Some(s) = ev.service else { return };
-    let Some(closed) = port_closed(s.netns, s.listening, s.proto, s.dst, s.port) else { return };
+    let Some(mut closed) = port_closed(s.netns, s.listening, s.proto, s.dst, s.port) else {
+        return;
+    };
+    if let Some((ip, port)) = s.published {
+        let (from, to) = (
+            NatEnd { ip, port: Some(port), echo_id: None },
+            NatEnd { ip: s.dst, port: Some(s.port), echo_id: None },
+        );
+        closed.sentence = format!("{from} is DNATed to {to}: {}", closed.sentence);
+    }
     for c in verdict.causes.iter_mut().filter(|c| c.cause == Cause::PortClosed) {
         c.detail = format!("{}: {}", c.detail, closed.sentence);
     }
@@ -170,6 +184,34 @@ fn diagnose_loss(verdict: &Verdict, ev: &Evidence<'_>) -> Option<Diagnosis> {
         .or_else(|| {
             ev.links.and_then(|(topo, path)| diagnose(topo, Some(path), verdict, &ev.probe))
         })
+        .or_else(|| kernel_drop(verdict, ev))
+}
+
+/// The drop reasons that say where a packet died on its way (routing, the neighbour table, a
+/// size): a lost packet's drop with one of them is `kernel-drop` when no rule found more. The
+/// others (`NOT_SPECIFIED`, `NO_SOCKET`: other traffic's noise on the same protocol) are only
+/// named in the summary.
+fn telling(reason: &str) -> bool {
+    const PREFIXES: [&str; 6] = ["IP_", "IPV6", "NEIGH_", "PKT_TOO_", "TC_", "QDISC_"];
+    PREFIXES.iter().any(|p| reason.starts_with(p))
+}
+
+/// Rule 5: `kernel-drop`, the kernel's own reason for the lost packet (for example
+/// `IP_RPFILTER`), named with the namespace where the segment ends.
+fn kernel_drop(verdict: &Verdict, ev: &Evidence<'_>) -> Option<Diagnosis> {
+    if !matches!(verdict.cause, Cause::Unknown | Cause::NoReply) {
+        return None;
+    }
+    let drops: Vec<DropEvent> =
+        ev.lost_drops.iter().filter(|d| telling(&d.reason)).cloned().collect();
+    let seg = verdict.segment?;
+    let at = position(ev, seg.before.or(seg.after)).and_then(|i| ev.steps.get(i));
+    let detail = kernel_drop_detail(&drops, at.map(|s| s.netns))?;
+    let detail = match at {
+        Some(s) => format!("{detail}, in {}", s.netns),
+        None => detail,
+    };
+    Some(Diagnosis { cause: Cause::KernelDrop, detail })
 }
 
 /// Rule 1: the source's kernel refused to send.
@@ -257,6 +299,9 @@ fn of_drop(drop: &NfDrop) -> Diagnosis {
 /// Name the kernel drop reason of the lost packet in the verdict's summary, with its hint run in
 /// the namespace of the segment's `before` point (else its `after` point).
 fn name_kernel_drop(verdict: &mut Verdict, ev: &Evidence<'_>) {
+    if verdict.cause == Cause::KernelDrop {
+        return;
+    }
     let seg = verdict.segment;
     let at = position(ev, seg.and_then(|s| s.before.or(s.after)));
     let netns = at.and_then(|i| ev.steps.get(i)).map(|s| s.netns);

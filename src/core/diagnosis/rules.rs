@@ -10,7 +10,7 @@
 //! Pure: never touches the system, never guesses beyond the links of the path.
 
 use super::{Diagnosis, ProbeFacts};
-use crate::core::path::Path;
+use crate::core::path::{Path, PathPoint};
 use crate::core::point::PointId;
 use crate::core::topology::{Link, NsIdx, OperState, Topology};
 use crate::core::verdict::{Cause, Segment, Verdict};
@@ -47,6 +47,12 @@ pub fn diagnose(
             detail: format!("bridge port {id} is {state}, not forwarding"),
         });
     }
+    if let Some(d) = forwarding_off(topo, path, seg) {
+        return Some(d);
+    }
+    if let Some(d) = no_return_route(topo, path, verdict) {
+        return Some(d);
+    }
     if probe.dont_fragment {
         let len = probe.ip_len;
         if let Some((id, l)) =
@@ -59,6 +65,78 @@ pub fn diagnose(
         }
     }
     None
+}
+
+/// `forwarding-disabled`: the packet was last seen where a namespace has to route it on (it
+/// entered on one link and must leave on another that is not on the same bridge) and that
+/// namespace does not forward the packet's family.
+fn forwarding_off(topo: &Topology, path: &Path, seg: Segment) -> Option<Diagnosis> {
+    let (a, b) = (path.points.get(seg.after?.index())?, path.points.get(seg.before?.index())?);
+    if a.ns != b.ns || a.ns == path.src || a.ns == path.dst || !routed_between(topo, a, b) {
+        return None;
+    }
+    let ns = topo.ns(a.ns)?;
+    if ns.sysctl.forwards(path.dst_ip) != Some(false) {
+        return None;
+    }
+    let (family, key) = if path.dst_ip.is_ipv6() {
+        ("IPv6", "net.ipv6.conf.all.forwarding")
+    } else {
+        ("IPv4", "net.ipv4.ip_forward")
+    };
+    let fix = crate::core::netfilter::in_namespace(&ns.label, &format!("sysctl -w {key}=1"));
+    Some(Diagnosis {
+        cause: Cause::ForwardingDisabled,
+        detail: format!(
+            "{} has to route the packet from {} to {}, but {family} forwarding is off there \
+             ({key} = 0; fix: {fix})",
+            ns.label, a.ifname, b.ifname
+        ),
+    })
+}
+
+/// True when a packet goes from link `a` to link `b` of one namespace by routing (not within
+/// one bridge).
+fn routed_between(topo: &Topology, a: &PathPoint, b: &PathPoint) -> bool {
+    let Some(ns) = topo.ns(a.ns) else { return false };
+    let bridge = |p: &PathPoint| ns.bridge_of(p.ifindex).map(|br| br.ifindex);
+    a.ns == b.ns
+        && a.ifindex != b.ifindex
+        && bridge(a) != Some(b.ifindex)
+        && bridge(b) != Some(a.ifindex)
+        && (bridge(a).is_none() || bridge(a) != bridge(b))
+}
+
+/// `no-return-route`: the requests reached the destination and nothing answered, and the
+/// destination has no route back to the source address they carried there (a missing
+/// masquerade or SNAT on the way).
+fn no_return_route(topo: &Topology, path: &Path, verdict: &Verdict) -> Option<Diagnosis> {
+    if verdict.cause != Cause::NoReply {
+        return None;
+    }
+    let seg = verdict.segment?;
+    let last = path.points.len().checked_sub(1)?;
+    if seg.after.map(|p| p.index()) != Some(last) || seg.before.is_some() {
+        return None;
+    }
+    let from = verdict.arrived_from?;
+    let ns = topo.ns(path.dst)?;
+    let at = &path.points.get(last)?.point_id;
+    let route = ns.route_to(from);
+    let routable = route.is_some_and(|r| r.kind == crate::core::topology::RouteKind::Unicast);
+    if routable {
+        return None;
+    }
+    let show = crate::core::netfilter::in_namespace(&ns.label, "ip route");
+    Some(Diagnosis {
+        cause: Cause::NoReturnRoute,
+        detail: format!(
+            "{} has no route back to {from}, the source address the requests carried at {at}: \
+             it was not translated on the way (a missing masquerade or SNAT) or the destination \
+             lacks a route (see: {show})",
+            ns.label
+        ),
+    })
 }
 
 /// One qdisc's drop counter (what `tc -s qdisc show` calls `dropped`), read before or after a

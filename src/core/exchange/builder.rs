@@ -160,6 +160,8 @@ fn addresses(p: &Packet) -> (Option<IpAddr>, Option<IpAddr>) {
 struct Pending {
     serial: u64,
     key: PairKey,
+    /// The key of the request as it arrived, when NAT changed it.
+    alt: Option<PairKey>,
     /// `None` once released (answered before older requests settled).
     exchange: Option<Exchange>,
 }
@@ -233,12 +235,22 @@ impl ExchangeBuilder {
         if journey.direction.is_some() || journey.hops.len() < 2 {
             self.learn_location(&journey, line);
         }
-        let role =
-            udp_role(&journey.packet, &self.udp_probes).unwrap_or_else(|| role(&journey.packet));
-        match role {
+        // Across NAT a packet is paired as it left (a reply captured on the sender's side
+        // matches it so) and as it arrived (a reply starts where its request ended).
+        let first = journey.first_packet();
+        let role_of = |p: &Packet| udp_role(p, &self.udp_probes).unwrap_or_else(|| role(p));
+        let arrived = journey.translated().then(|| role_of(&journey.last_packet()));
+        match role_of(&first) {
             Role::Request(kind, key) => {
                 self.serial += 1;
                 self.by_key.insert(key, self.serial);
+                let alt = match arrived {
+                    Some(Role::Request(_, k)) if k != key => Some(k),
+                    _ => None,
+                };
+                if let Some(k) = alt {
+                    self.by_key.insert(k, self.serial);
+                }
                 let t = journey.first_t();
                 let mut exchange = Exchange {
                     kind,
@@ -249,7 +261,9 @@ impl ExchangeBuilder {
                     expects_reply: true,
                     probe: false,
                 };
-                if let Some(reply) = self.orphans.remove(&key) {
+                let orphan = self.orphans.remove(&key);
+                let orphan = orphan.or_else(|| alt.and_then(|k| self.orphans.remove(&k)));
+                if let Some(reply) = orphan {
                     if reply.first_t() >= t {
                         exchange.reply =
                             Some(Leg { journey: reply, lost: None, netfilter: Vec::new() });
@@ -258,7 +272,11 @@ impl ExchangeBuilder {
                         self.lone(ExchangeKind::from_reply(&reply.packet), reply, line);
                     }
                 }
-                for error in self.orphan_errors.remove(&key).into_iter().flatten() {
+                let errors = [Some(key), alt].into_iter().flatten();
+                let errors: Vec<Journey> = errors
+                    .flat_map(|k| self.orphan_errors.remove(&k).into_iter().flatten())
+                    .collect();
+                for error in errors {
                     if error.first_t() >= t {
                         exchange.errors.push(Leg {
                             journey: error,
@@ -273,22 +291,29 @@ impl ExchangeBuilder {
                 let serial = self.serial;
                 if exchange.reply.is_some() {
                     // Answered already: released now, its slot kept for the order of the rest.
-                    self.pending.push_back(Pending { serial, key, exchange: None });
-                    self.emit(serial, key, exchange, line);
+                    self.pending.push_back(Pending { serial, key, alt, exchange: None });
+                    self.emit(serial, (key, alt), exchange, line);
                 } else {
-                    self.pending.push_back(Pending { serial, key, exchange: Some(exchange) });
+                    let exchange = Some(exchange);
+                    self.pending.push_back(Pending { serial, key, alt, exchange });
                 }
             }
-            Role::Reply(key) => match self.find(key) {
-                Some(slot) => {
-                    if let Some(mut ex) = slot.exchange.take() {
-                        ex.reply = Some(Leg { journey, lost: None, netfilter: Vec::new() });
-                        let (serial, key) = (slot.serial, slot.key);
-                        self.emit(serial, key, ex, line);
+            Role::Reply(key) => {
+                let key = match arrived {
+                    Some(Role::Reply(k)) if self.find(key).is_none() && self.find(k).is_some() => k,
+                    _ => key,
+                };
+                match self.find(key) {
+                    Some(slot) => {
+                        if let Some(mut ex) = slot.exchange.take() {
+                            ex.reply = Some(Leg { journey, lost: None, netfilter: Vec::new() });
+                            let (serial, keys) = (slot.serial, (slot.key, slot.alt));
+                            self.emit(serial, keys, ex, line);
+                        }
                     }
+                    None => self.orphan(key, journey, line),
                 }
-                None => self.orphan(key, journey, line),
-            },
+            }
             Role::Error { quoted } => match self.find(quoted).and_then(|p| p.exchange.as_mut()) {
                 Some(ex) => ex.errors.push(Leg { journey, lost: None, netfilter: Vec::new() }),
                 None => {
@@ -310,8 +335,9 @@ impl ExchangeBuilder {
             if !settled {
                 break;
             }
-            if let Some(Pending { serial, key, exchange: Some(ex) }) = self.pending.pop_front() {
-                self.emit(serial, key, ex, line);
+            if let Some(Pending { serial, key, alt, exchange: Some(ex) }) = self.pending.pop_front()
+            {
+                self.emit(serial, (key, alt), ex, line);
             }
         }
         while let Some(&(t, key, what)) = self.orphan_order.front() {
@@ -327,7 +353,7 @@ impl ExchangeBuilder {
     pub fn finish(&mut self, line: &Line) {
         while let Some(p) = self.pending.pop_front() {
             if let Some(ex) = p.exchange {
-                self.emit(p.serial, p.key, ex, line);
+                self.emit(p.serial, (p.key, p.alt), ex, line);
             }
         }
         while let Some((t, key, what)) = self.orphan_order.pop_front() {
@@ -394,9 +420,17 @@ impl ExchangeBuilder {
         });
     }
 
-    fn emit(&mut self, serial: u64, key: PairKey, mut exchange: Exchange, line: &Line) {
-        if self.by_key.get(&key) == Some(&serial) {
-            self.by_key.remove(&key);
+    fn emit(
+        &mut self,
+        serial: u64,
+        keys: (PairKey, Option<PairKey>),
+        mut exchange: Exchange,
+        line: &Line,
+    ) {
+        for key in [Some(keys.0), keys.1].into_iter().flatten() {
+            if self.by_key.get(&key) == Some(&serial) {
+                self.by_key.remove(&key);
+            }
         }
         orient(&mut exchange, line, |turned| self.learn_location(turned, line));
         exchange.request.lost = self.loss(&exchange.request.journey, line);
@@ -413,7 +447,7 @@ impl ExchangeBuilder {
     /// Where `j`'s source enters the line: its first hop, unless its packets were already seen
     /// entering further back (the capture there missed this one: an address does not move).
     fn learn_location(&mut self, j: &Journey, line: &Line) {
-        let (Some(src), Some(first)) = (addresses(&j.packet).0, j.first()) else { return };
+        let (Some(src), Some(first)) = (addresses(&j.first_packet()).0, j.first()) else { return };
         if src.is_unspecified() {
             return;
         }
@@ -444,7 +478,8 @@ impl ExchangeBuilder {
             return None;
         }
         let (p_first, p_last) = (line.position(first.point), line.position(last.point));
-        let dst_pos = addresses(&j.packet)
+        // Where it was going when last seen (after any DNAT).
+        let dst_pos = addresses(&j.last_packet())
             .1
             .and_then(|d| self.location.get(&d))
             .map(|&p| line.position(p))

@@ -57,14 +57,10 @@ pub(super) fn unanswered_echo(t: u64) -> Exchange {
         quoted: None,
     };
     let packet = Box::new(Packet { ip: Some(ip), icmp: Some(icmp), ..Packet::default() });
-    let hops = vec![Hop { point: PointIdx(0), t_ns: t, frame: 1 }];
+    let hops = vec![Hop::new(PointIdx(0), t, 1)];
     Exchange {
         kind: ExchangeKind::IcmpEcho,
-        request: Leg {
-            journey: Journey { packet, hops, direction: None },
-            lost: None,
-            netfilter: Vec::new(),
-        },
+        request: Leg { journey: Journey::new(packet, hops), lost: None, netfilter: Vec::new() },
         reply: None,
         errors: Vec::new(),
         rtt_ns: None,

@@ -13,12 +13,13 @@
 mod docker;
 mod link;
 mod namespace;
+pub mod nat;
 mod runtime;
 mod tables;
 
 pub use docker::{DockerAttachment, DockerBridge, DockerNetwork, DockerPort};
 pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
-pub use namespace::{HOST_LABEL, Namespace, NsKind};
+pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
 pub use runtime::{Runtime, RuntimeNetwork, Workload, namespaced_label};
 pub use tables::{
     FdbEntry, FdbKind, NeighState, Neighbour, Route, RouteKind, RouteScope, prefix_contains,

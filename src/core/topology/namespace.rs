@@ -62,6 +62,39 @@ pub struct Namespace {
     pub listening: Vec<Listener>,
     /// Why [`Namespace::listening`] could not be read, when it could not.
     pub listening_note: Option<String>,
+    /// Its routing switches (forwarding, reverse-path filter), when they could be read.
+    pub sysctl: Sysctl,
+    /// Its NAT rules (read only where a trace needs them: the target of a service probe).
+    pub nat: Vec<crate::core::topology::nat::NatRule>,
+}
+
+/// A namespace's routing switches (`sysctl net.ipv4.ip_forward` …); `None` where unread.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sysctl {
+    /// `net.ipv4.ip_forward`.
+    pub ip_forward: Option<bool>,
+    /// `net.ipv6.conf.all.forwarding`.
+    pub ip6_forward: Option<bool>,
+    /// `net.ipv4.conf.all.rp_filter` and each interface's (`conf.IFNAME.rp_filter`): the kernel
+    /// uses the larger of the two (1 strict, 2 loose).
+    pub rp_filter_all: Option<u8>,
+    pub rp_filter: Vec<(String, u8)>,
+}
+
+impl Sysctl {
+    /// Whether the namespace forwards packets of `ip`'s family (`None`: unknown).
+    pub fn forwards(&self, ip: IpAddr) -> Option<bool> {
+        if ip.is_ipv6() { self.ip6_forward } else { self.ip_forward }
+    }
+
+    /// The reverse-path filter mode in effect on `ifname` (0 off, 1 strict, 2 loose).
+    pub fn rp_filter_on(&self, ifname: &str) -> Option<u8> {
+        let own = self.rp_filter.iter().find(|(n, _)| n == ifname).map(|(_, v)| *v);
+        match (self.rp_filter_all, own) {
+            (Some(a), Some(o)) => Some(a.max(o)),
+            (a, o) => a.or(o),
+        }
+    }
 }
 
 impl Namespace {
@@ -78,6 +111,8 @@ impl Namespace {
             fdb: Vec::new(),
             listening: Vec::new(),
             listening_note: None,
+            sysctl: Sysctl::default(),
+            nat: Vec::new(),
         }
     }
 

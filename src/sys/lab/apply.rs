@@ -16,7 +16,7 @@ use super::error::{LabError, Result};
 use super::netlink::{Link, Rtnl};
 use super::state::{self, Server, State};
 use super::{LabReport, interrupt, preflight, serve};
-use crate::core::lab::{ContainerSpec, HostSide, LabSpec};
+use crate::core::lab::{BridgeSpec, ContainerSpec, HostSide, LabSpec};
 use crate::sys::netns::{self, Netns};
 use crate::sys::stop::Stop;
 
@@ -144,37 +144,24 @@ async fn build(spec: &LabSpec, made: &mut Made, stop: Option<&Stop>) -> Result<L
         ctrs.push(Rtnl::open("netns", &ns, format!("netns {}", c.netns))?);
     }
 
-    checkpoint(stop, "bridge")?;
-    let b = &spec.bridge;
-    let bridge_index = match find(&host.links("bridge").await?, &b.name) {
-        Some(l) if l.kind.as_deref() != Some("bridge") => {
-            let what = format!("creating bridge {} in {}", b.name, host.label);
-            return Err(wrong_kind("bridge", what, l, "bridge"));
+    let outside = match &spec.outside {
+        Some(o) => {
+            let ns = Netns::Named(o.end.netns.clone());
+            Some((o, Rtnl::open("netns", &ns, format!("netns {}", o.end.netns))?))
         }
-        Some(l) => {
-            host.set_mac_master("bridge", l, b.mac, None).await?;
-            l.index
-        }
-        None => {
-            host.add_bridge(b).await?;
-            if root {
-                made.root_links.push(b.name.clone());
-            }
-            report.created.push(format!("bridge {} in {}", b.name, host.label));
-            let made_bridge = host.link("bridge", &b.name).await?;
-            made_bridge.map(|l| l.index).ok_or_else(|| {
-                LabError::other(
-                    "bridge",
-                    format!("creating bridge {} in {}", b.name, host.label),
-                    "the kernel accepted it but it is not there",
-                )
-            })?
-        }
+        None => None,
     };
+
+    checkpoint(stop, "bridge")?;
+    let mut bridges = Vec::with_capacity(1 + spec.networks.len());
+    for b in std::iter::once(&spec.bridge).chain(spec.networks.iter().map(|n| &n.bridge)) {
+        bridges.push(ensure_bridge(b, &host, root, made, &mut report).await?);
+    }
 
     for (c, ctr) in spec.containers.iter().zip(&ctrs) {
         checkpoint(stop, "veth")?;
-        if ensure_veth(c, &host, ctr, bridge_index).await? {
+        let bridge = bridges.get(c.network).copied();
+        if ensure_veth(c, &host, ctr, bridge).await? {
             if root {
                 made.root_links.push(c.host_veth.clone());
             }
@@ -183,15 +170,29 @@ async fn build(spec: &LabSpec, made: &mut Made, stop: Option<&Stop>) -> Result<L
                 .push(format!("veth {} in {} — {}/{}", c.host_veth, host.label, c.netns, c.ifname));
         }
     }
+    if let Some((o, rtnl)) = &outside {
+        checkpoint(stop, "veth")?;
+        if ensure_veth(&o.end, &host, rtnl, None).await? {
+            let (c, h) = (&o.end, &host.label);
+            report
+                .created
+                .push(format!("uplink {} in {h} — {}/{}", c.host_veth, c.netns, c.ifname));
+        }
+    }
 
     checkpoint(stop, "link-up")?;
     let host_links = host.links("link-up").await?;
     if let Some(lo) = find(&host_links, "lo").filter(|_| !root) {
         host.up(lo.index, "lo").await?;
     }
-    host.quiet_up(bridge_index, &b.name).await?;
-    let mut eth_indexes = Vec::with_capacity(ctrs.len());
-    for (c, ctr) in spec.containers.iter().zip(&ctrs) {
+    for (b, index) in
+        std::iter::once(&spec.bridge).chain(spec.networks.iter().map(|n| &n.bridge)).zip(&bridges)
+    {
+        host.quiet_up(*index, &b.name).await?;
+    }
+    let ends = spec.containers.iter().zip(&ctrs).chain(outside.iter().map(|(o, r)| (&o.end, r)));
+    let mut eth_indexes = Vec::with_capacity(ctrs.len() + 1);
+    for (c, ctr) in ends {
         let links = ctr.links("link-up").await?;
         let missing = |what: &str| {
             LabError::other(
@@ -207,18 +208,35 @@ async fn build(spec: &LabSpec, made: &mut Made, stop: Option<&Stop>) -> Result<L
         if let Some(lo) = find(&links, "lo") {
             ctr.up(lo.index, "lo").await?;
         }
-        eth_indexes.push(eth.index);
+        eth_indexes.push((eth.index, hv.index));
     }
 
     checkpoint(stop, "address")?;
-    host.add_addr(bridge_index, &b.name, b.addr, spec.prefix_len()).await?;
-    for ((c, ctr), index) in spec.containers.iter().zip(&ctrs).zip(&eth_indexes) {
-        ctr.add_addr(*index, &c.ifname, c.addr, spec.prefix_len()).await?;
+    for (n, index) in bridges.iter().enumerate() {
+        if let Some((b, net)) = spec.network(n) {
+            host.add_addr(*index, &b.name, b.addr, net.prefix_len()).await?;
+        }
+    }
+    for ((c, ctr), (index, _)) in spec.containers.iter().zip(&ctrs).zip(&eth_indexes) {
+        let len = spec.network(c.network).map_or(spec.prefix_len(), |(_, n)| n.prefix_len());
+        ctr.add_addr(*index, &c.ifname, c.addr, len).await?;
+    }
+    if let (Some((o, rtnl)), Some((eth, uplink))) = (&outside, eth_indexes.get(ctrs.len())) {
+        let len = o.subnet.prefix_len();
+        host.add_addr(*uplink, &o.end.host_veth, o.host_addr, len).await?;
+        rtnl.add_addr(*eth, &o.end.ifname, o.end.addr, len).await?;
     }
 
     checkpoint(stop, "route")?;
-    for ctr in &ctrs {
-        ctr.default_route(b.addr).await?;
+    // The outside gets no route to the containers: it sees them only masqueraded.
+    for (c, ctr) in spec.containers.iter().zip(&ctrs) {
+        let gateway = spec.network(c.network).map_or(spec.bridge.addr, |(b, _)| b.addr);
+        ctr.default_route(gateway).await?;
+    }
+
+    if spec.forwards() {
+        checkpoint(stop, "nat")?;
+        super::nat::apply(spec)?;
     }
 
     if spec.serve {
@@ -227,6 +245,41 @@ async fn build(spec: &LabSpec, made: &mut Made, stop: Option<&Stop>) -> Result<L
     }
     report.elapsed = start.elapsed();
     Ok(report)
+}
+
+/// Make sure the bridge exists with its MAC (created if missing); its index.
+async fn ensure_bridge(
+    b: &BridgeSpec,
+    host: &Rtnl,
+    root: bool,
+    made: &mut Made,
+    report: &mut LabReport,
+) -> Result<u32> {
+    match find(&host.links("bridge").await?, &b.name) {
+        Some(l) if l.kind.as_deref() != Some("bridge") => {
+            let what = format!("creating bridge {} in {}", b.name, host.label);
+            Err(wrong_kind("bridge", what, l, "bridge"))
+        }
+        Some(l) => {
+            host.set_mac_master("bridge", l, b.mac, None).await?;
+            Ok(l.index)
+        }
+        None => {
+            host.add_bridge(b).await?;
+            if root {
+                made.root_links.push(b.name.clone());
+            }
+            report.created.push(format!("bridge {} in {}", b.name, host.label));
+            let made_bridge = host.link("bridge", &b.name).await?;
+            made_bridge.map(|l| l.index).ok_or_else(|| {
+                LabError::other(
+                    "bridge",
+                    format!("creating bridge {} in {}", b.name, host.label),
+                    "the kernel accepted it but it is not there",
+                )
+            })
+        }
+    }
 }
 
 /// Create the namespace unless it exists; true when created. A leftover file that is not a
@@ -256,7 +309,12 @@ fn is_netns_mount(name: &str) -> bool {
 
 /// Make sure the container's veth pair exists with the right MACs and bridge; true when it
 /// was (re)created. A lone end (its peer gone) is removed and the pair made again.
-async fn ensure_veth(c: &ContainerSpec, host: &Rtnl, ctr: &Rtnl, bridge: u32) -> Result<bool> {
+async fn ensure_veth(
+    c: &ContainerSpec,
+    host: &Rtnl,
+    ctr: &Rtnl,
+    bridge: Option<u32>,
+) -> Result<bool> {
     let what =
         || format!("creating veth {} in {} — {}/{}", c.host_veth, host.label, c.netns, c.ifname);
     let hv = host.link("veth", &c.host_veth).await?;
@@ -267,7 +325,7 @@ async fn ensure_veth(c: &ContainerSpec, host: &Rtnl, ctr: &Rtnl, bridge: u32) ->
         }
     }
     if let (Some(hv), Some(eth)) = (&hv, &eth) {
-        host.set_mac_master("veth", hv, c.host_mac, Some(bridge)).await?;
+        host.set_mac_master("veth", hv, c.host_mac, bridge).await?;
         ctr.set_mac_master("veth", eth, c.mac, None).await?;
         return Ok(false);
     }

@@ -16,6 +16,7 @@ mod error;
 #[cfg(feature = "test-hooks")]
 mod fault;
 mod interrupt;
+mod nat;
 mod netlink;
 mod preflight;
 mod serve;

@@ -103,7 +103,12 @@ impl Rtnl {
     /// `ip link add HOSTVETH address MAC master BRIDGE type veth peer name eth0 address MAC
     /// netns NS`: the peer is created directly inside the container's namespace (the host side
     /// may have an `eth0` of its own). Both ends start down.
-    pub async fn add_veth(&self, c: &ContainerSpec, bridge: u32, peer_ns: &File) -> Result<()> {
+    pub async fn add_veth(
+        &self,
+        c: &ContainerSpec,
+        bridge: Option<u32>,
+        peer_ns: &File,
+    ) -> Result<()> {
         // One queue each way, asked for explicitly: otherwise the kernel creates one per CPU and
         // then shrinks them, paying an expedited RCU grace period per end (the costliest part
         // of creating a veth pair).
@@ -114,14 +119,15 @@ impl Rtnl {
             .append_extra_attribute(LinkAttribute::NumRxQueues(1))
             .setns_by_fd(peer_ns.as_raw_fd())
             .build();
-        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+        let mut msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
             .name(c.host_veth.clone())
             .address(c.host_mac.0.to_vec())
             .append_extra_attribute(LinkAttribute::NumTxQueues(1))
-            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
-            .controller(bridge)
-            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
-            .build();
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1));
+        if let Some(bridge) = bridge {
+            msg = msg.controller(bridge);
+        }
+        let msg = msg.set_info_data(InfoData::Veth(InfoVeth::Peer(peer))).build();
         self.handle.link().add(msg).execute().await.map_err(|e| {
             LabError::netlink(
                 "veth",

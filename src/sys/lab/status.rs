@@ -10,7 +10,7 @@ use super::error::Result;
 use super::netlink::{Link, Route, Rtnl};
 use super::serve;
 use super::state::{self, Server};
-use crate::core::lab::{HostSide, Ipv4Net, LabSpec};
+use crate::core::lab::{ContainerSpec, HostSide, Ipv4Net, LabSpec};
 use crate::core::packet::Mac;
 use crate::sys::netns::{self, Netns};
 
@@ -87,7 +87,7 @@ pub async fn observe(spec: &LabSpec) -> Result<Vec<Observed>> {
         HostSide::Netns(n) => netns::exists(n).then(|| Netns::Named(n.clone())),
     };
     out.push(observe_ns(host, spec.host_label()).await?);
-    for c in &spec.containers {
+    for c in spec.containers.iter().chain(spec.outside.iter().map(|o| &o.end)) {
         let ns = netns::exists(&c.netns).then(|| Netns::Named(c.netns.clone()));
         out.push(observe_ns(ns, format!("netns {}", c.netns)).await?);
     }
@@ -131,21 +131,31 @@ struct Expect<'a> {
 pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>) -> LabStatus {
     let mut st =
         LabStatus { namespaces: Vec::new(), missing: Vec::new(), problems: Vec::new(), servers };
-    let len = spec.prefix_len();
     let b = &spec.bridge;
-    let mut host_expect = vec![Expect {
-        name: &b.name,
-        kind: Some("bridge"),
-        mac: Some(b.mac),
-        master: None,
-        addr: Ipv4Net::new(b.addr, len),
-    }];
+    let network = |c: &ContainerSpec| spec.network(c.network).unwrap_or((b, spec.subnet));
+    let bridges = (0..=spec.networks.len()).filter_map(|n| spec.network(n));
+    let mut host_expect: Vec<Expect<'_>> = bridges
+        .map(|(b, net)| Expect {
+            name: &b.name,
+            kind: Some("bridge"),
+            mac: Some(b.mac),
+            master: None,
+            addr: Ipv4Net::new(b.addr, net.prefix_len()),
+        })
+        .collect();
     host_expect.extend(spec.containers.iter().map(|c| Expect {
         name: &c.host_veth,
         kind: Some("veth"),
         mac: Some(c.host_mac),
-        master: Some(&b.name),
+        master: Some(&network(c).0.name),
         addr: None,
+    }));
+    host_expect.extend(spec.outside.iter().map(|o| Expect {
+        name: &o.end.host_veth,
+        kind: Some("veth"),
+        mac: Some(o.end.host_mac),
+        master: None,
+        addr: Ipv4Net::new(o.host_addr, o.subnet.prefix_len()),
     }));
     let empty = Observed::default();
     let host_obs = observed.first().unwrap_or(&empty);
@@ -158,7 +168,16 @@ pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>
         &mut st.missing,
         &mut st.problems,
     ));
-    for (i, c) in spec.containers.iter().enumerate() {
+    let outside = spec.outside.iter().map(|o| (&o.end, o.subnet, None));
+    let ends = spec
+        .containers
+        .iter()
+        .map(|c| {
+            let (bridge, net) = network(c);
+            (c, net, Some(bridge.addr))
+        })
+        .chain(outside);
+    for (i, (c, net, gateway)) in ends.enumerate() {
         let expect = [
             Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
             Expect {
@@ -166,7 +185,7 @@ pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>
                 kind: Some("veth"),
                 mac: Some(c.mac),
                 master: None,
-                addr: Ipv4Net::new(c.addr, len),
+                addr: Ipv4Net::new(c.addr, net.prefix_len()),
             },
         ];
         let obs = observed.get(i + 1).unwrap_or(&empty);
@@ -175,7 +194,7 @@ pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>
             &c.name,
             obs,
             &expect,
-            Some(b.addr),
+            gateway,
             &mut st.missing,
             &mut st.problems,
         ));

@@ -20,10 +20,11 @@ use futures::future::join_all;
 use netlink_sys::protocols::NETLINK_ROUTE;
 use thiserror::Error;
 
-use crate::core::topology::{Namespace, NsIdx, NsKind, Topology};
+use crate::core::topology::{Namespace, NsIdx, NsKind, Sysctl, Topology};
 use crate::sys::netlink::dump::NsDump;
 use crate::sys::netlink::namespaces::FoundNs;
 use crate::sys::netns::{self, Target, WorkerError};
+use crate::sys::sysctl;
 
 /// Why discovery failed.
 #[derive(Debug, Error)]
@@ -89,12 +90,12 @@ pub fn discover_found(found: Vec<FoundNs>) -> Result<Topology, DiscoveryError> {
 /// namespace of the topology.
 fn discover_links(found: Vec<FoundNs>) -> Result<(Topology, Vec<usize>), DiscoveryError> {
     let sockets = open_sockets(&found);
-    let mut kept: Vec<(FoundNs, OwnedFd)> = Vec::with_capacity(found.len());
+    let mut kept: Vec<(FoundNs, OwnedFd, Sysctl)> = Vec::with_capacity(found.len());
     let mut kept_idx = Vec::with_capacity(found.len());
     for (i, (ns, socket)) in found.into_iter().zip(sockets).enumerate() {
         match socket {
-            Ok(fd) => {
-                kept.push((ns, fd));
+            Ok((fd, sysctl)) => {
+                kept.push((ns, fd, sysctl));
                 kept_idx.push(i);
             }
             Err(_) if ns.kind == NsKind::Process => {}
@@ -108,11 +109,13 @@ fn discover_links(found: Vec<FoundNs>) -> Result<(Topology, Vec<usize>), Discove
 
 /// Open one rtnetlink socket inside each namespace, all at once (one thread each), entering
 /// through the descriptor enumeration holds: a namespace deleted meanwhile (`ip netns del` by
-/// someone else) is still the one that was listed, never a missing or half-made file.
-fn open_sockets(found: &[FoundNs]) -> Vec<Result<OwnedFd, String>> {
+/// someone else) is still the one that was listed, never a missing or half-made file. The same
+/// thread reads the namespace's routing switches ([`sysctl::read_here`]).
+fn open_sockets(found: &[FoundNs]) -> Vec<Result<(OwnedFd, Sysctl), String>> {
     let targets: Vec<Target<'_>> =
         found.iter().map(|ns| Target::Open { file: &ns.file, path: &ns.path }).collect();
-    netns::sockets_in(&targets, NETLINK_ROUTE)
+    let open = || Ok((netns::socket_here(NETLINK_ROUTE)?, sysctl::read_here()));
+    netns::each_in(&targets, "vtrace-socket", open)
         .into_iter()
         .map(|r| r.map_err(|e| reason(&e)))
         .collect()
@@ -126,12 +129,14 @@ fn reason(e: &anyhow::Error) -> String {
     }
 }
 
-async fn discover_async(kept: Vec<(FoundNs, OwnedFd)>) -> Result<Topology, DiscoveryError> {
+async fn discover_async(kept: Vec<(FoundNs, OwnedFd, Sysctl)>) -> Result<Topology, DiscoveryError> {
     let mut handles = Vec::with_capacity(kept.len());
     let mut spaces = Vec::with_capacity(kept.len());
-    for (ns, fd) in kept {
+    let mut sysctls = Vec::with_capacity(kept.len());
+    for (ns, fd, sysctl) in kept {
         handles.push(crate::sys::rtnl::handle_of(fd));
         spaces.push(ns);
+        sysctls.push(sysctl);
     }
     let dumps = join_all(handles.iter().map(dump::dump)).await;
     let mut ok_dumps: Vec<NsDump> = Vec::with_capacity(dumps.len());
@@ -155,8 +160,9 @@ async fn discover_async(kept: Vec<(FoundNs, OwnedFd)>) -> Result<Topology, Disco
         .collect();
     let peer_map = peers::resolve(&views).await;
     let mut topo = Topology { namespaces: Vec::with_capacity(spaces.len()) };
-    for (i, (ns, d)) in spaces.iter().zip(ok_dumps).enumerate() {
+    for (i, ((ns, d), sysctl)) in spaces.iter().zip(ok_dumps).zip(sysctls).enumerate() {
         let mut n = assemble(ns, d);
+        n.sysctl = sysctl;
         for link in &mut n.links {
             link.peer = peer_map.get(&(NsIdx(i), link.ifindex)).copied();
         }

@@ -16,7 +16,8 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sched::{CloneFlags, unshare};
 
 pub use worker::{
-    Target, Worker, WorkerError, block_on, run_in, socket_here, socket_in, sockets_in, spawn_in,
+    Target, Worker, WorkerError, block_on, each_in, run_in, socket_here, socket_in, sockets_in,
+    spawn_in,
 };
 
 /// Where named namespaces are bind-mounted (iproute2's convention).

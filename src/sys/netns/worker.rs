@@ -134,10 +134,18 @@ pub fn socket_in<'a>(target: impl Into<Target<'a>>, protocol: isize) -> anyhow::
 /// Open a netlink socket of `protocol` inside each of `targets`, all at once (one thread each);
 /// the results are in the order of `targets`.
 pub fn sockets_in(targets: &[Target<'_>], protocol: isize) -> Vec<anyhow::Result<OwnedFd>> {
-    const NAME: &str = "vtrace-socket";
-    let started: Vec<_> =
-        targets.iter().map(|t| start(*t, NAME, move || socket_here(protocol))).collect();
-    started.into_iter().map(|s| join(NAME, s?)?).collect()
+    each_in(targets, "vtrace-socket", move || socket_here(protocol))
+}
+
+/// Run `f` inside each of `targets`, all at once (one thread each); the results are in the
+/// order of `targets`.
+pub fn each_in<T, F>(targets: &[Target<'_>], name: &str, f: F) -> Vec<anyhow::Result<T>>
+where
+    T: Send + 'static,
+    F: Fn() -> anyhow::Result<T> + Clone + Send + 'static,
+{
+    let started: Vec<_> = targets.iter().map(|t| start(*t, name, f.clone())).collect();
+    started.into_iter().map(|s| join(name, s?)?).collect()
 }
 
 /// Run the future `make` builds to completion on a current-thread tokio runtime (I/O enabled)

@@ -12,9 +12,9 @@ pub(super) fn echo(seq: u16, rtt: Option<u64>) -> Exchange {
         icmp: Some(Icmp { ty: 8, code: 0, echo: Some(Echo { id: 1, seq }), quoted: None }),
         ..Packet::default()
     };
-    let hop = Hop { point: PointIdx(0), t_ns: u64::from(seq), frame: 1 };
+    let hop = Hop::new(PointIdx(0), u64::from(seq), 1);
     let leg = Leg {
-        journey: Journey { packet: Box::new(packet), hops: vec![hop, hop], direction: None },
+        journey: Journey::new(Box::new(packet), vec![hop, hop]),
         lost: None,
         netfilter: Vec::new(),
     };

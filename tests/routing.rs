@@ -1,0 +1,282 @@
+//! Paths that cross a namespace that routes and translates (root): two networks routed by the
+//! lab's host namespace, the outside behind its uplink with masquerade, a published port
+//! (DNAT), forwarding off, the masquerade rule removed. Each test builds a lab of its own
+//! (`vtrace lab up --networks 2 --outside --publish …`) and breaks it the way its case says; what
+//! each verdict must say follows from that, not from vtrace.
+
+#![cfg(feature = "root-tests")]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+use common::{Lab, assert_ok, describe, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
+const UPLINK: &str = "198.51.100.1";
+const OUTSIDE: &str = "198.51.100.2";
+
+/// A lab with two networks (nginx-1 on docker0, nginx-2 on br-net2), the outside, nginx-2's
+/// port 80 published on 8080 and its unused port 81 on 8081, HTTP served in the containers.
+fn routed(tag: &str) -> Lab {
+    let lab = Lab::new(
+        tag,
+        &[
+            "--networks",
+            "2",
+            "--outside",
+            "--publish",
+            "8080:nginx-2:80",
+            "--publish",
+            "8081:nginx-2:81",
+        ],
+    );
+    assert_ok(&lab.vtrace("up", &["--serve"], &[]), "lab up --networks 2 --outside --serve");
+    lab
+}
+
+/// `vtrace ping SRC DST ARGS… --json --write FILE`, then `vtrace analyze FILE --json`: exit
+/// codes and both reports.
+fn ping(lab: &Lab, src: &str, dst: &str, args: &[&str]) -> ((i32, Value), (i32, Value)) {
+    let dir = std::env::temp_dir().join(format!("vtrace-routing-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let file: PathBuf = dir.join(format!("{}{}.pcapng", lab.prefix, dst.replace('/', "_")));
+    let out = Command::new(BIN)
+        .args(["ping", src, dst, "--json", "-i", "100ms"])
+        .args(args)
+        .arg("--write")
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let live: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
+    let off = Command::new(BIN).args(["analyze", "--json"]).arg(&file).output();
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(file.with_extension("pcapng.nft.json"));
+    let off = off.unwrap_or_else(|e| panic!("{e}"));
+    let offline: Value =
+        serde_json::from_slice(&off.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&off)));
+    ((out.status.code().unwrap_or(-1), live), (off.status.code().unwrap_or(-1), offline))
+}
+
+fn points(j: &Value) -> Vec<&str> {
+    j["hops"].as_array().into_iter().flatten().filter_map(|h| h["point"].as_str()).collect()
+}
+
+/// The exchanges of `kind` that are vtrace's probes (echoes, or connects with an answer).
+fn probes<'v>(v: &'v Value, kind: &str) -> Vec<&'v Value> {
+    let all = v["exchanges"].as_array().into_iter().flatten();
+    all.filter(|e| e["kind"] == kind && (kind == "icmp-echo" || e.get("answer").is_some()))
+        .collect()
+}
+
+/// `(point, kind, from, to)` of a journey's NAT notes.
+fn nat(j: &Value) -> Vec<(String, String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    j["nat"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| (s(&n["point"]), s(&n["kind"]), s(&n["from"]), s(&n["to"])))
+        .collect()
+}
+
+fn sysctl(ns: &str, setting: &str) {
+    let out = run("ip", &["netns", "exec", ns, "sysctl", "-qw", setting]);
+    assert!(out.status.success(), "sysctl {setting}: {}", describe(&out));
+}
+
+#[test]
+fn two_networks_routed_by_the_host_are_six_points_each_way() {
+    let lab = routed("rn");
+    let (c1, c2, host) = (lab.container(1), lab.container(2), lab.host_ns());
+    let ((code, v), (off_code, off)) = ping(&lab, &c1, &c2, &["-c", "2"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    let want = [
+        format!("{c1}/eth0"),
+        format!("{host}/{}", lab.host_veth(1)),
+        format!("{host}/docker0"),
+        format!("{host}/br-net2"),
+        format!("{host}/{}", lab.host_veth(2)),
+        format!("{c2}/eth0"),
+    ];
+    let echoes = probes(&v, "icmp-echo");
+    assert_eq!(echoes.len(), 2, "{v}");
+    for e in echoes {
+        assert_eq!(points(&e["request"]), want, "{e}");
+        let back: Vec<&str> = want.iter().rev().map(String::as_str).collect();
+        assert_eq!(points(&e["reply"]), back, "{e}");
+        assert!(nat(&e["request"]).is_empty(), "routing alone translates nothing: {e}");
+    }
+    let roles: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["role"].as_str()).collect();
+    assert_eq!(roles, ["endpoint", "veth-host", "bridge", "bridge", "veth-host", "endpoint"]);
+    assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
+}
+
+#[test]
+fn the_outside_is_reached_through_masquerade_as_one_journey() {
+    let lab = routed("ro");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    let ((code, v), (off_code, off)) = ping(&lab, &c1, OUTSIDE, &["-c", "2"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    let uplink = format!("{host}/uplink0");
+    let out = format!("{}/eth0", lab.ns("vtrace-outside"));
+    let echoes = probes(&v, "icmp-echo");
+    assert_eq!(echoes.len(), 2, "one exchange per echo, not one per side of the NAT: {v}");
+    for e in echoes {
+        let req = &e["request"];
+        let want = [
+            format!("{c1}/eth0"),
+            format!("{host}/{}", lab.host_veth(1)),
+            format!("{host}/docker0"),
+            uplink.clone(),
+            out.clone(),
+        ];
+        assert_eq!(points(req), want, "{e}");
+        let notes = nat(req);
+        assert_eq!(notes.len(), 1, "{e}");
+        let (point, kind, from, to) = &notes[0];
+        assert_eq!((point, kind.as_str()), (&uplink, "snat"), "{e}");
+        assert!(from.starts_with("172.18.0.2") && to.starts_with(UPLINK), "{e}");
+        // The hops past the translation carry the packet as seen there.
+        let hops = req["hops"].as_array().cloned().unwrap_or_default();
+        assert_eq!(hops[3]["src"], UPLINK, "{e}");
+        assert!(hops[2].get("src").is_none(), "{e}");
+        // The reply is un-NATed back to the container on the same router.
+        assert_eq!(points(&e["reply"]).last().copied(), Some(format!("{c1}/eth0").as_str()));
+        assert_eq!(nat(&e["reply"]).first().map(|n| n.1.as_str()), Some("dnat"), "{e}");
+    }
+    assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
+    let off_echo = probes(&off, "icmp-echo");
+    assert_eq!(off_echo.first().map(|e| nat(&e["request"]).len()), Some(1), "{off}");
+}
+
+#[test]
+fn a_published_port_is_one_journey_with_its_dnat_note() {
+    let lab = routed("rp");
+    let (c2, host) = (lab.container(2), lab.host_ns());
+    let outside = lab.ns("vtrace-outside");
+    let ((code, v), (off_code, off)) = ping(&lab, &outside, UPLINK, &["--tcp", "8080", "-c", "1"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    let connects = probes(&v, "tcp-connect");
+    assert_eq!(connects.len(), 1, "{v}");
+    let c = connects[0];
+    assert_eq!(c["answer"], "syn-ack", "{c}");
+    let want = [
+        format!("{outside}/eth0"),
+        format!("{host}/uplink0"),
+        format!("{host}/br-net2"),
+        format!("{host}/{}", lab.host_veth(2)),
+        format!("{c2}/eth0"),
+    ];
+    assert_eq!(points(&c["request"]), want, "{c}");
+    let dnat =
+        (want[2].clone(), "dnat".to_owned(), format!("{UPLINK}:8080"), "172.19.0.2:80".to_owned());
+    assert_eq!(nat(&c["request"]), [dnat], "{c}");
+    // The SYN-ACK leaves nginx-2 as 172.19.0.2:80 and reaches the outside as the uplink's 8080.
+    assert_eq!(points(&c["reply"]).first().copied(), Some(want[4].as_str()), "{c}");
+    let back = nat(&c["reply"]);
+    assert_eq!(back.len(), 1, "{c}");
+    assert_eq!((back[0].2.as_str(), back[0].3.as_str()), ("172.19.0.2:80", "198.51.100.1:8080"));
+    assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
+    let off_c = probes(&off, "tcp-connect");
+    assert_eq!(off_c.first().map(|c| nat(&c["request"]).len()), Some(1), "{off}");
+}
+
+#[test]
+fn a_published_port_nothing_listens_behind_is_port_closed_naming_the_translation() {
+    let lab = routed("rc");
+    let outside = lab.ns("vtrace-outside");
+    let ((code, v), _) = ping(&lab, &outside, UPLINK, &["--tcp", "8081", "-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["cause"], "port-closed", "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("198.51.100.1:8081 is DNATed to 172.19.0.2:81"), "{summary}");
+}
+
+#[test]
+fn forwarding_off_in_the_host_is_forwarding_disabled_after_the_source_bridge() {
+    let lab = routed("rf");
+    let (c1, c2, host) = (lab.container(1), lab.container(2), lab.host_ns());
+    sysctl(&host, "net.ipv4.ip_forward=0");
+    let ((code, v), _) = ping(&lab, &c1, &c2, &["-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "forwarding-disabled", "{v}");
+    assert_eq!(verdict["segment"]["after"].as_str(), Some(format!("{host}/docker0").as_str()));
+    assert_eq!(verdict["segment"]["before"].as_str(), Some(format!("{host}/br-net2").as_str()));
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("net.ipv4.ip_forward = 0"), "{summary}");
+    assert!(!summary.contains("link-down"), "{summary}");
+}
+
+#[test]
+fn a_missing_masquerade_is_no_return_route_at_the_outside() {
+    let lab = routed("rm");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    let out = run(
+        "ip",
+        &["netns", "exec", &host, "nft", "flush", "chain", "ip", "vtrace_lab_nat", "postrouting"],
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let ((code, v), _) = ping(&lab, &c1, OUTSIDE, &["-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "no-return-route", "{v}");
+    let outside = format!("{}/eth0", lab.ns("vtrace-outside"));
+    assert_eq!(verdict["segment"]["after"].as_str(), Some(outside.as_str()), "{v}");
+    assert!(verdict["segment"]["before"].is_null(), "{v}");
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("no route back to 172.18.0.2"), "{summary}");
+}
+
+#[test]
+fn a_router_without_a_route_answers_network_unreachable_and_is_named() {
+    let lab = routed("ru");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    // The host namespace has routes to its own networks only.
+    let ((code, v), (_, off)) = ping(&lab, &c1, "203.0.113.5", &["-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "no-route", "{v}");
+    let bridge = format!("{host}/docker0");
+    assert_eq!(verdict["segment"]["after"].as_str(), Some(bridge.as_str()), "{v}");
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains("172.18.0.1 answered with ICMP 3 0: network unreachable"),
+        "{summary}"
+    );
+    assert!(summary.contains(&bridge), "{summary}");
+    let echo = probes(&v, "icmp-echo");
+    let errors = echo.first().and_then(|e| e["errors"].as_array()).cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 1, "the error is linked to its echo: {v}");
+    assert_eq!((errors[0]["type"].as_u64(), errors[0]["code"].as_u64()), (Some(3), Some(0)));
+    assert_eq!(errors[0]["from"], "172.18.0.1", "{v}");
+    assert_eq!(off["verdict"]["cause"], "no-route", "{off}");
+}
+
+#[test]
+fn an_unanswered_next_hop_behind_a_router_is_its_host_unreachable() {
+    let lab = routed("rh");
+    let (c1, host) = (lab.container(1), lab.host_ns());
+    // One ARP probe, 100 ms apart: the router gives up (and says so) within the trace.
+    sysctl(&host, "net.ipv4.neigh.br-net2.mcast_solicit=1");
+    sysctl(&host, "net.ipv4.neigh.br-net2.retrans_time_ms=100");
+    let ((code, v), _) = ping(&lab, &c1, "172.19.0.99", &["-c", "1", "--timeout", "2s"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("172.18.0.1 answered with ICMP 3 1: host unreachable"), "{summary}");
+    // The path goes on to the router's link towards the missing host, where its ARP is seen.
+    let ids: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(ids.last().copied(), Some(format!("{host}/br-net2").as_str()), "{v}");
+    assert_ne!(verdict["cause"], "link-down", "{v}");
+}
