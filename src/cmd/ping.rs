@@ -21,7 +21,7 @@ use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
 use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
-use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
+use crate::sys::endpoint::{self, Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover_paths;
 use crate::sys::netns::Netns;
 use crate::sys::nft;
@@ -68,7 +68,10 @@ pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
 
 /// The trace itself, reporting to `output`.
 pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome> {
+    // The runtimes are asked about bare names while the namespaces are discovered.
+    let ahead = endpoint::prefetch(&[args.src.clone(), args.dst.clone()]);
     let mut topo = discover_paths().context("discovering the network namespaces")?;
+    ahead.wait();
     let (src, src_idx) = locate(&topo, &args.src, None)?;
     src.relabel(&mut topo, src_idx);
     tell(&src, &output);

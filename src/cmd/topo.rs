@@ -32,6 +32,7 @@ pub struct Topo {
 
 pub fn run(args: &Topo) -> Result<Outcome> {
     // The runtimes are asked (a few CLI runs each) while the namespaces are dumped.
+    let ahead = crate::sys::endpoint::prefetch(&args.endpoints);
     let (topo, docker, others) = std::thread::scope(|s| {
         let docker = s.spawn(ask_docker);
         let others = s.spawn(ask_runtimes);
@@ -42,6 +43,7 @@ pub fn run(args: &Topo) -> Result<Outcome> {
         )
     });
     let mut topo = topo.context("discovering the network namespaces")?;
+    ahead.wait();
     let docker_nets = docker_annotations(&mut topo, docker);
     let runtime_nets = runtime_annotations(&mut topo, others);
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();

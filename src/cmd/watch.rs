@@ -50,7 +50,10 @@ pub fn run(args: &Watch, stop: &Stop) -> Result<Outcome> {
 
 /// Watch until stopped or `--duration`, reporting to `output`.
 fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
+    // The runtimes are asked about bare names while the namespaces are discovered.
+    let ahead = crate::sys::endpoint::prefetch(&args.endpoints);
     let mut topo = discover_paths().context("discovering the network namespaces")?;
+    ahead.wait();
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
     for spec in &args.endpoints {
         let (ep, idx) = locate(&topo, spec, located.last().map(|l| l.0))?;

@@ -135,6 +135,15 @@ pub fn running() -> Result<Vec<String>, DockerError> {
     Ok(names)
 }
 
+/// Every container, running or not, as (full id, name): one `docker ps -a` for many names.
+pub fn all_names() -> Result<Vec<(String, String)>, DockerError> {
+    let out = docker("ps", &["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}"])?;
+    if !out.ok {
+        return Err(DockerError::Failed { what: "ps", reason: first_line(&out.stderr) });
+    }
+    Ok(crate::sys::runtime::parse_ps_names(&out.stdout))
+}
+
 /// The running container `name` (a name or an id, validated by the caller): unknown and
 /// stopped containers are errors that list the running ones.
 pub fn container(name: &str) -> Result<Container, DockerError> {

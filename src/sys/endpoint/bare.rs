@@ -4,8 +4,14 @@
 //! One match is the endpoint; several are an error listing the prefix that picks each (matches
 //! that are one namespace — a container run in the named namespace of the same name — are one);
 //! none is an error listing what runs in every runtime vtrace could ask.
+//!
+//! The runtimes' answers can be asked for ahead ([`prefetch`]), while the caller discovers the
+//! namespaces: resolving the name then takes them instead of asking again.
 
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use super::{Endpoint, EndpointError};
 use crate::sys::docker::{self, DockerError};
@@ -41,50 +47,155 @@ impl Answer {
     }
 }
 
-fn ask(runtime: Runtime, name: &str) -> Answer {
+/// True when a `ps -a` listing (full id, name) has a container of that name or id prefix (as
+/// `docker inspect` and `podman inspect` take them).
+fn listed(all: &[(String, String)], name: &str) -> bool {
+    all.iter().any(|(id, n)| n == name || id.starts_with(name))
+}
+
+/// One runtime's answers for every name: one listing of its containers for all of them, then a
+/// closer look (an inspect) only at the names it has.
+fn ask(runtime: Runtime, names: &[String]) -> Vec<Answer> {
+    let each = |f: &dyn Fn(&str) -> Answer| names.iter().map(|n| f(n)).collect();
+    let unavailable =
+        |why: String| names.iter().map(|_| Answer::Unavailable(why.clone())).collect();
     match runtime {
         Runtime::Docker => {
             if !docker::installed() {
-                return Answer::Unavailable(DockerError::NotInstalled.to_string());
+                return unavailable(DockerError::NotInstalled.to_string());
             }
-            match super::docker(name) {
-                Ok(ep) => {
-                    let spec = format!("docker:{}", ep.label);
-                    Answer::Found(ep, spec)
+            let all = match docker::all_names() {
+                Ok(all) => all,
+                Err(e) => return unavailable(e.to_string()),
+            };
+            each(&|name| {
+                if !listed(&all, name) {
+                    return Answer::Absent;
                 }
-                Err(DockerError::NoSuchContainer { .. }) => Answer::Absent,
-                Err(e @ DockerError::NotRunning { .. }) => Answer::Stopped(e.to_string()),
-                Err(e) => Answer::Unavailable(e.to_string()),
+                match super::docker(name) {
+                    Ok(ep) => {
+                        let spec = format!("docker:{}", ep.label);
+                        Answer::Found(ep, spec)
+                    }
+                    Err(DockerError::NoSuchContainer { .. }) => Answer::Absent,
+                    Err(e @ DockerError::NotRunning { .. }) => Answer::Stopped(e.to_string()),
+                    Err(e) => Answer::Unavailable(e.to_string()),
+                }
+            })
+        }
+        Runtime::Podman => {
+            if !podman::installed() {
+                return unavailable("`podman` is not installed".into());
             }
+            let all = match podman::all_names() {
+                Ok(all) => all,
+                Err(e) => return unavailable(e.to_string()),
+            };
+            each(&|name| {
+                if listed(&all, name) {
+                    Answer::from_runtime(podman::find(name))
+                } else {
+                    Answer::Absent
+                }
+            })
         }
-        Runtime::Podman if !podman::installed() => {
-            Answer::Unavailable("`podman` is not installed".into())
+        Runtime::Containerd => {
+            if let Some(e) = containerd::unavailable() {
+                return unavailable(e.to_string());
+            }
+            let listing = containerd::tasks(DEFAULT_NAMESPACE)
+                .and_then(|tasks| Ok((tasks, containerd::container_ids(DEFAULT_NAMESPACE, None)?)));
+            let (tasks, ids) = match listing {
+                Ok(l) => l,
+                Err(e) => return unavailable(e.to_string()),
+            };
+            each(&|name| {
+                Answer::from_runtime(containerd::found_in(DEFAULT_NAMESPACE, name, &tasks, &ids))
+            })
         }
-        Runtime::Podman => Answer::from_runtime(podman::find(name)),
-        Runtime::Containerd => match containerd::unavailable() {
-            Some(e) => Answer::Unavailable(e.to_string()),
-            None => Answer::from_runtime(containerd::find(DEFAULT_NAMESPACE, name)),
-        },
-        Runtime::Kubernetes if !pod::available() => {
-            Answer::Unavailable("neither crictl nor containerd's socket is there".into())
+        Runtime::Kubernetes => {
+            if !pod::available() {
+                return unavailable("neither crictl nor containerd's socket is there".into());
+            }
+            each(&|name| Answer::from_runtime(pod::find(DEFAULT_K8S_NAMESPACE, name)))
         }
-        Runtime::Kubernetes => Answer::from_runtime(pod::find(DEFAULT_K8S_NAMESPACE, name)),
     }
+}
+
+/// What every runtime said of one name.
+type Answers = Vec<(Runtime, Answer)>;
+
+/// Every runtime's answers for each name, the runtimes asked in parallel.
+fn ask_all(names: &[String]) -> HashMap<String, Answers> {
+    let per_runtime: Vec<(Runtime, Vec<Answer>)> = std::thread::scope(|s| {
+        let asks: Vec<_> =
+            Runtime::ALL.iter().map(|&r| (r, s.spawn(move || ask(r, names)))).collect();
+        asks.into_iter()
+            .map(|(r, h)| {
+                let failed =
+                    || names.iter().map(|_| Answer::Unavailable("it failed".into())).collect();
+                (r, h.join().unwrap_or_else(|_| failed()))
+            })
+            .collect()
+    });
+    let mut out: HashMap<String, Answers> = HashMap::new();
+    for (r, answers) in per_runtime {
+        for (name, a) in names.iter().zip(answers) {
+            out.entry(name.clone()).or_default().push((r, a));
+        }
+    }
+    out
+}
+
+/// Answers asked for ahead, by name, until a resolution takes them.
+static AHEAD: Mutex<Option<HashMap<String, Answers>>> = Mutex::new(None);
+
+/// Runtimes' answers being asked for ahead; [`Prefetch::wait`] (or dropping it) waits for them.
+#[derive(Debug)]
+pub struct Prefetch(Option<JoinHandle<()>>);
+
+impl Prefetch {
+    /// Wait until the answers are in.
+    pub fn wait(mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Ask every runtime about these bare names (all at once, on a thread of its own) while the
+/// caller does something else; resolving one of them afterwards takes its answers.
+pub fn prefetch(names: Vec<String>) -> Prefetch {
+    if names.is_empty() {
+        return Prefetch(None);
+    }
+    let handle = std::thread::spawn(move || {
+        let answers = ask_all(&names);
+        let mut ahead = AHEAD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        ahead.get_or_insert_with(HashMap::new).extend(answers);
+    });
+    Prefetch(Some(handle))
+}
+
+/// The answers asked for ahead for `name`, taken (a later resolution asks again).
+fn taken(name: &str) -> Option<Answers> {
+    let mut ahead = AHEAD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    ahead.as_mut()?.remove(name)
 }
 
 /// Resolve a bare name.
 pub(super) fn resolve(name: String) -> Result<Endpoint, EndpointError> {
-    let answers: Vec<(Runtime, Answer)> = std::thread::scope(|s| {
-        let asks: Vec<_> = Runtime::ALL
-            .iter()
-            .map(|&r| {
-                let name = name.as_str();
-                (r, s.spawn(move || ask(r, name)))
-            })
-            .collect();
-        asks.into_iter()
-            .map(|(r, h)| (r, h.join().unwrap_or_else(|_| Answer::Unavailable("it failed".into()))))
-            .collect()
+    let answers = taken(&name).unwrap_or_else(|| {
+        let names = [name.clone()];
+        ask_all(&names).remove(&name).unwrap_or_default()
     });
     let mut matches: Vec<(Endpoint, String)> = Vec::new();
     if netns::exists(&name) {

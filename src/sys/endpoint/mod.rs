@@ -14,7 +14,22 @@
 mod bare;
 mod spec;
 
+pub use bare::Prefetch;
 pub use spec::{SYNTAX, Spec, parse};
+
+/// Ask the runtimes about the bare names among `specs` ahead, on a thread of its own, while the
+/// caller discovers the namespaces: resolving them afterwards takes the answers instead of
+/// asking again (a name resolved later than the answers came is asked again).
+pub fn prefetch(specs: &[String]) -> Prefetch {
+    let names = specs
+        .iter()
+        .filter_map(|s| match parse(s) {
+            Ok(Spec::Bare(name)) => Some(name),
+            _ => None,
+        })
+        .collect();
+    bare::prefetch(names)
+}
 
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;

@@ -197,6 +197,19 @@ pub fn info(namespace: &str, id: &str) -> Result<Info, RuntimeError> {
 /// running ones.
 pub fn find(namespace: &str, id: &str) -> Result<Option<Found>, RuntimeError> {
     let tasks = tasks(namespace)?;
+    if tasks.iter().any(|t| t.id == id && t.running()) {
+        return found_in(namespace, id, &tasks, &[]);
+    }
+    found_in(namespace, id, &tasks, &container_ids(namespace, None)?)
+}
+
+/// [`find`] on a namespace's tasks and container ids listed already.
+pub fn found_in(
+    namespace: &str,
+    id: &str,
+    tasks: &[Task],
+    ids: &[String],
+) -> Result<Option<Found>, RuntimeError> {
     let label = namespaced_label(namespace, id);
     if let Some(t) = tasks.iter().find(|t| t.id == id && t.running()) {
         return Ok(Some(Found {
@@ -207,8 +220,7 @@ pub fn find(namespace: &str, id: &str) -> Result<Option<Found>, RuntimeError> {
             note: None,
         }));
     }
-    let exists =
-        tasks.iter().any(|t| t.id == id) || container_ids(namespace, None)?.iter().any(|c| c == id);
+    let exists = tasks.iter().any(|t| t.id == id) || ids.iter().any(|c| c == id);
     if !exists {
         return Ok(None);
     }

@@ -77,6 +77,15 @@ pub fn running() -> Result<Vec<String>, RuntimeError> {
     Ok(names)
 }
 
+/// Every container, running or not, as (full id, name): one `podman ps -a` for many names.
+pub fn all_names() -> Result<Vec<(String, String)>, RuntimeError> {
+    let out = podman(&["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}"])?;
+    if !out.ok {
+        return Err(RuntimeError::Failed { what: "podman ps".into(), reason: out.reason() });
+    }
+    Ok(super::parse_ps_names(&out.stdout))
+}
+
 /// The running container `name` (a name or an id), as an endpoint; `None` when Podman has no
 /// such container. A stopped one is an error that lists the running ones.
 pub fn find(name: &str) -> Result<Option<Found>, RuntimeError> {
