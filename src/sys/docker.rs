@@ -135,13 +135,18 @@ pub fn running() -> Result<Vec<String>, DockerError> {
     Ok(names)
 }
 
-/// Every container, running or not, as (full id, name): one `docker ps -a` for many names.
-pub fn all_names() -> Result<Vec<(String, String)>, DockerError> {
-    let out = docker("ps", &["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}"])?;
-    if !out.ok {
-        return Err(DockerError::Failed { what: "ps", reason: first_line(&out.stderr) });
-    }
-    Ok(crate::sys::runtime::parse_ps_names(&out.stdout))
+/// The containers among `names` (names or id prefixes, validated by the caller), in one
+/// `docker inspect`: for each name, the container it names, running or not, or `None`.
+pub fn inspect_many(names: &[String]) -> Result<Vec<Option<Container>>, DockerError> {
+    let mut args = vec!["inspect", "--type", "container", "--"];
+    args.extend(names.iter().map(String::as_str));
+    // A name Docker does not know makes the command fail, after printing the others.
+    let out = docker("inspect", &args)?;
+    let found = parse_containers(&out.stdout)?;
+    Ok(names
+        .iter()
+        .map(|n| found.iter().find(|c| &c.name == n || c.id.starts_with(n.as_str())).cloned())
+        .collect())
 }
 
 /// The running container `name` (a name or an id, validated by the caller): unknown and

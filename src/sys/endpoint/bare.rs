@@ -47,14 +47,8 @@ impl Answer {
     }
 }
 
-/// True when a `ps -a` listing (full id, name) has a container of that name or id prefix (as
-/// `docker inspect` and `podman inspect` take them).
-fn listed(all: &[(String, String)], name: &str) -> bool {
-    all.iter().any(|(id, n)| n == name || id.starts_with(name))
-}
-
-/// One runtime's answers for every name: one listing of its containers for all of them, then a
-/// closer look (an inspect) only at the names it has.
+/// One runtime's answers for every name, in one question where the runtime takes several
+/// names (`docker inspect`, `podman inspect`, `ctr tasks ls`).
 fn ask(runtime: Runtime, names: &[String]) -> Vec<Answer> {
     let each = |f: &dyn Fn(&str) -> Answer| names.iter().map(|n| f(n)).collect();
     let unavailable =
@@ -64,40 +58,31 @@ fn ask(runtime: Runtime, names: &[String]) -> Vec<Answer> {
             if !docker::installed() {
                 return unavailable(DockerError::NotInstalled.to_string());
             }
-            let all = match docker::all_names() {
-                Ok(all) => all,
+            let found = match docker::inspect_many(names) {
+                Ok(found) => found,
                 Err(e) => return unavailable(e.to_string()),
             };
-            each(&|name| {
-                if !listed(&all, name) {
-                    return Answer::Absent;
-                }
-                match super::docker(name) {
-                    Ok(ep) => {
+            names
+                .iter()
+                .zip(found)
+                .map(|(name, c)| match c.map(|c| super::docker_endpoint(name, c)) {
+                    None => Answer::Absent,
+                    Some(Ok(ep)) => {
                         let spec = format!("docker:{}", ep.label);
                         Answer::Found(ep, spec)
                     }
-                    Err(DockerError::NoSuchContainer { .. }) => Answer::Absent,
-                    Err(e @ DockerError::NotRunning { .. }) => Answer::Stopped(e.to_string()),
-                    Err(e) => Answer::Unavailable(e.to_string()),
-                }
-            })
+                    Some(Err(e)) => Answer::Stopped(e.to_string()),
+                })
+                .collect()
         }
         Runtime::Podman => {
             if !podman::installed() {
                 return unavailable("`podman` is not installed".into());
             }
-            let all = match podman::all_names() {
-                Ok(all) => all,
-                Err(e) => return unavailable(e.to_string()),
-            };
-            each(&|name| {
-                if listed(&all, name) {
-                    Answer::from_runtime(podman::find(name))
-                } else {
-                    Answer::Absent
-                }
-            })
+            match podman::find_many(names) {
+                Ok(found) => found.into_iter().map(Answer::from_runtime).collect(),
+                Err(e) => unavailable(e.to_string()),
+            }
         }
         Runtime::Containerd => {
             if let Some(e) = containerd::unavailable() {
@@ -125,30 +110,44 @@ fn ask(runtime: Runtime, names: &[String]) -> Vec<Answer> {
 /// What every runtime said of one name.
 type Answers = Vec<(Runtime, Answer)>;
 
-/// Every runtime's answers for each name, the runtimes asked in parallel.
-fn ask_all(names: &[String]) -> HashMap<String, Answers> {
-    let per_runtime: Vec<(Runtime, Vec<Answer>)> = std::thread::scope(|s| {
-        let asks: Vec<_> =
-            Runtime::ALL.iter().map(|&r| (r, s.spawn(move || ask(r, names)))).collect();
+/// Each runtime's answers for the names it is asked about (every runtime for a bare name, one
+/// for a prefixed one), the runtimes asked in parallel, each once for all its names.
+fn ask_all(wanted: &[(Runtime, String)]) -> HashMap<(Runtime, String), Answer> {
+    let per_runtime: Vec<(Runtime, Vec<String>, Vec<Answer>)> = std::thread::scope(|s| {
+        let asks: Vec<_> = Runtime::ALL
+            .iter()
+            .filter_map(|&r| {
+                let names: Vec<String> =
+                    wanted.iter().filter(|(w, _)| *w == r).map(|(_, n)| n.clone()).collect();
+                (!names.is_empty()).then(|| {
+                    let h = s.spawn({
+                        let names = names.clone();
+                        move || ask(r, &names)
+                    });
+                    (r, names, h)
+                })
+            })
+            .collect();
         asks.into_iter()
-            .map(|(r, h)| {
+            .map(|(r, names, h)| {
                 let failed =
                     || names.iter().map(|_| Answer::Unavailable("it failed".into())).collect();
-                (r, h.join().unwrap_or_else(|_| failed()))
+                let answers = h.join().unwrap_or_else(|_| failed());
+                (r, names, answers)
             })
             .collect()
     });
-    let mut out: HashMap<String, Answers> = HashMap::new();
-    for (r, answers) in per_runtime {
-        for (name, a) in names.iter().zip(answers) {
-            out.entry(name.clone()).or_default().push((r, a));
+    let mut out = HashMap::new();
+    for (r, names, answers) in per_runtime {
+        for (name, a) in names.into_iter().zip(answers) {
+            out.insert((r, name), a);
         }
     }
     out
 }
 
-/// Answers asked for ahead, by name, until a resolution takes them.
-static AHEAD: Mutex<Option<HashMap<String, Answers>>> = Mutex::new(None);
+/// Answers asked for ahead, by runtime and name, until a resolution takes them.
+static AHEAD: Mutex<Option<HashMap<(Runtime, String), Answer>>> = Mutex::new(None);
 
 /// Runtimes' answers being asked for ahead; [`Prefetch::wait`] (or dropping it) waits for them.
 #[derive(Debug)]
@@ -171,32 +170,49 @@ impl Drop for Prefetch {
     }
 }
 
-/// Ask every runtime about these bare names (all at once, on a thread of its own) while the
-/// caller does something else; resolving one of them afterwards takes its answers.
-pub fn prefetch(names: Vec<String>) -> Prefetch {
-    if names.is_empty() {
+/// Ask runtimes about names (bare ones: every runtime) on a thread of its own while the caller
+/// does something else; resolving one of them afterwards takes its answers.
+pub fn prefetch(bare: Vec<String>, prefixed: Vec<(Runtime, String)>) -> Prefetch {
+    let mut wanted: Vec<(Runtime, String)> = bare
+        .iter()
+        .flat_map(|n| Runtime::ALL.iter().map(move |&r| (r, n.clone())))
+        .chain(prefixed)
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
         return Prefetch(None);
     }
     let handle = std::thread::spawn(move || {
-        let answers = ask_all(&names);
+        let answers = ask_all(&wanted);
         let mut ahead = AHEAD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         ahead.get_or_insert_with(HashMap::new).extend(answers);
     });
     Prefetch(Some(handle))
 }
 
-/// The answers asked for ahead for `name`, taken (a later resolution asks again).
-fn taken(name: &str) -> Option<Answers> {
+/// The answer asked for ahead of `runtime` about `name`, taken (a later resolution asks again).
+pub(super) fn taken(runtime: Runtime, name: &str) -> Option<Answer> {
     let mut ahead = AHEAD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    ahead.as_mut()?.remove(name)
+    ahead.as_mut()?.remove(&(runtime, name.to_owned()))
+}
+
+/// Every runtime's answer about `name`: those asked for ahead, else asked now.
+fn answers_for(name: &str) -> Answers {
+    let ahead: Vec<(Runtime, Option<Answer>)> =
+        Runtime::ALL.iter().map(|&r| (r, taken(r, name))).collect();
+    if ahead.iter().all(|(_, a)| a.is_some()) {
+        return ahead.into_iter().filter_map(|(r, a)| Some((r, a?))).collect();
+    }
+    let wanted: Vec<(Runtime, String)> =
+        Runtime::ALL.iter().map(|&r| (r, name.to_owned())).collect();
+    let mut now = ask_all(&wanted);
+    Runtime::ALL.iter().filter_map(|&r| Some((r, now.remove(&(r, name.to_owned()))?))).collect()
 }
 
 /// Resolve a bare name.
 pub(super) fn resolve(name: String) -> Result<Endpoint, EndpointError> {
-    let answers = taken(&name).unwrap_or_else(|| {
-        let names = [name.clone()];
-        ask_all(&names).remove(&name).unwrap_or_default()
-    });
+    let answers = answers_for(&name);
     let mut matches: Vec<(Endpoint, String)> = Vec::new();
     if netns::exists(&name) {
         let ep = Endpoint::plain(name.clone(), Netns::Named(name.clone()));

@@ -17,18 +17,21 @@ mod spec;
 pub use bare::Prefetch;
 pub use spec::{SYNTAX, Spec, parse};
 
-/// Ask the runtimes about the bare names among `specs` ahead, on a thread of its own, while the
-/// caller discovers the namespaces: resolving them afterwards takes the answers instead of
-/// asking again (a name resolved later than the answers came is asked again).
+/// Ask the runtimes about the names among `specs` ahead (bare names: every runtime;
+/// `docker:` and `podman:` names: that runtime), on a thread of its own, while the caller
+/// discovers the namespaces: resolving them afterwards takes the answers instead of asking
+/// again, one question per runtime for all the names.
 pub fn prefetch(specs: &[String]) -> Prefetch {
-    let names = specs
-        .iter()
-        .filter_map(|s| match parse(s) {
-            Ok(Spec::Bare(name)) => Some(name),
-            _ => None,
-        })
-        .collect();
-    bare::prefetch(names)
+    let (mut bare, mut prefixed) = (Vec::new(), Vec::new());
+    for spec in specs {
+        match parse(spec) {
+            Ok(Spec::Bare(name)) => bare.push(name),
+            Ok(Spec::Docker(name)) => prefixed.push((Runtime::Docker, name)),
+            Ok(Spec::Podman(name)) => prefixed.push((Runtime::Podman, name)),
+            _ => {}
+        }
+    }
+    bare::prefetch(bare, prefixed)
 }
 
 use std::net::IpAddr;
@@ -165,8 +168,16 @@ fn resolve_parsed(spec: Spec, topo: Option<&Topology>) -> Result<Endpoint, Endpo
                 Err(EndpointError::NoNetns(name))
             }
         }
-        Spec::Docker(name) => Ok(docker(&name)?),
-        Spec::Podman(name) => found(Runtime::Podman, &name, podman::find(&name)),
+        // A container found ahead is taken as it was found; anything else is asked again, for
+        // the runtime's own error.
+        Spec::Docker(name) => match bare::taken(Runtime::Docker, &name) {
+            Some(bare::Answer::Found(ep, _)) => Ok(ep),
+            _ => Ok(docker(&name)?),
+        },
+        Spec::Podman(name) => match bare::taken(Runtime::Podman, &name) {
+            Some(bare::Answer::Found(ep, _)) => Ok(ep),
+            _ => found(Runtime::Podman, &name, podman::find(&name)),
+        },
         Spec::Containerd { namespace, id } => {
             let label = runtime_label(&namespace, &id);
             found(Runtime::Containerd, &label, containerd::find(&namespace, &id))
@@ -296,11 +307,15 @@ pub fn endpoint_of(topo: &Topology, idx: NsIdx, ip: Option<IpAddr>) -> Option<En
 /// A running container's namespace, labelled with the container's name (also when it was
 /// given by id).
 fn docker(name: &str) -> Result<Endpoint, DockerError> {
-    let c = docker::container(name)?;
-    let path = c.netns_path().ok_or_else(|| DockerError::NotRunning {
+    docker_endpoint(name, docker::container(name)?)
+}
+
+/// A container Docker described, as an endpoint (an error when it does not run).
+fn docker_endpoint(name: &str, c: docker::Container) -> Result<Endpoint, DockerError> {
+    let path = c.netns_path().filter(|_| c.running).ok_or_else(|| DockerError::NotRunning {
         name: name.to_owned(),
         status: c.status.clone(),
-        running: Vec::new(),
+        running: docker::running().unwrap_or_default(),
     })?;
     Ok(Endpoint {
         label: c.name,

@@ -119,16 +119,6 @@ pub fn on_path(program: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
 
-/// `docker ps` / `podman ps` with `--format '{{.ID}}\t{{.Names}}'` lines → (id, name).
-pub fn parse_ps_names(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| {
-            let (id, name) = l.trim().split_once('\t')?;
-            Some((id.to_owned(), name.trim_start_matches('/').to_owned()))
-        })
-        .collect()
-}
-
 /// What a CLI run printed.
 #[derive(Debug)]
 pub struct Output {
@@ -198,15 +188,6 @@ mod tests {
         );
         assert!(on_path("sh"));
         assert!(!on_path("vtrace-surely-absent-program"));
-    }
-
-    #[test]
-    fn ps_lines_give_ids_and_names() {
-        let text = "877d449b18f3aa\tweb-1\n80b7ed4fefd3bb\tvt-st\n\ngarbage\n";
-        assert_eq!(
-            parse_ps_names(text),
-            [("877d449b18f3aa".into(), "web-1".into()), ("80b7ed4fefd3bb".into(), "vt-st".into())]
-        );
     }
 
     #[test]

@@ -77,13 +77,27 @@ pub fn running() -> Result<Vec<String>, RuntimeError> {
     Ok(names)
 }
 
-/// Every container, running or not, as (full id, name): one `podman ps -a` for many names.
-pub fn all_names() -> Result<Vec<(String, String)>, RuntimeError> {
-    let out = podman(&["ps", "-a", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}"])?;
-    if !out.ok {
-        return Err(RuntimeError::Failed { what: "podman ps".into(), reason: out.reason() });
+/// The containers among `names` (names or id prefixes, validated by the caller), in one
+/// `podman inspect`: for each name, the container as an endpoint, `None` when Podman has no
+/// such container, or why it cannot be one (not running).
+pub fn find_many(
+    names: &[String],
+) -> Result<Vec<Result<Option<Found>, RuntimeError>>, RuntimeError> {
+    let mut args = vec!["inspect", "--type", "container", "--"];
+    args.extend(names.iter().map(String::as_str));
+    // A name Podman does not know makes the command fail, after printing the others.
+    let out = podman(&args)?;
+    if !out.ok && !out.stderr.contains("no such") {
+        return Err(RuntimeError::Failed { what: "podman inspect".into(), reason: out.reason() });
     }
-    Ok(super::parse_ps_names(&out.stdout))
+    let found = parse_inspect(&out.stdout)?;
+    Ok(names
+        .iter()
+        .map(|n| {
+            let c = found.iter().find(|c| &c.name == n || c.id.starts_with(n.as_str()));
+            c.map(|c| endpoint(c, n)).transpose()
+        })
+        .collect())
 }
 
 /// The running container `name` (a name or an id), as an endpoint; `None` when Podman has no
@@ -97,8 +111,13 @@ pub fn find(name: &str) -> Result<Option<Found>, RuntimeError> {
         return Err(RuntimeError::Failed { what: "podman inspect".into(), reason: out.reason() });
     }
     let Some(c) = parse_inspect(&out.stdout)?.into_iter().next() else { return Ok(None) };
-    let path = c.netns_path().filter(|_| c.running);
-    let Some(netns) = path else {
+    endpoint(&c, name).map(Some)
+}
+
+/// A container `name` named as an endpoint: its namespace when it runs (and what to know of a
+/// rootless one's path), else an error that lists the running ones.
+fn endpoint(c: &Container, name: &str) -> Result<Found, RuntimeError> {
+    let Some(netns) = c.netns_path().filter(|_| c.running) else {
         return Err(RuntimeError::NotRunning {
             runtime: Runtime::Podman,
             name: name.to_owned(),
@@ -106,14 +125,14 @@ pub fn find(name: &str) -> Result<Option<Found>, RuntimeError> {
             running: running().unwrap_or_default(),
         });
     };
-    let note = c.user_mode().map(|mode| rootless::note(&c.name, mode, &rootless::find_process(&c)));
-    Ok(Some(Found {
+    let note = c.user_mode().map(|mode| rootless::note(&c.name, mode, &rootless::find_process(c)));
+    Ok(Found {
         runtime: Runtime::Podman,
         spec: format!("podman:{}", c.name),
-        label: c.name,
+        label: c.name.clone(),
         netns,
         note,
-    }))
+    })
 }
 
 /// Every running container, inspected.
