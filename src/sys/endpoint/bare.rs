@@ -1,6 +1,7 @@
 //! A bare name (`web`) tried everywhere at once: as a named namespace, a Docker container, a
 //! Podman container, a container of containerd's `default` namespace and a pod of Kubernetes'
-//! `default` namespace (the runtimes asked in parallel, each only when it can answer).
+//! `default` namespace (the runtimes asked in parallel, each only when it can answer, and once
+//! for all the names of a command).
 //! One match is the endpoint; several are an error listing the prefix that picks each (matches
 //! that are one namespace — a container run in the named namespace of the same name — are one);
 //! none is an error listing what runs in every runtime vtrace could ask.
@@ -228,7 +229,7 @@ pub(super) fn resolve(name: String) -> Result<Endpoint, EndpointError> {
     }
     let matches = one_per_namespace(matches);
     match matches.len() {
-        1 => Ok(matches.into_iter().next().map(|(ep, _)| ep).ok_or(EndpointError::Empty)?),
+        1 => matches.into_iter().next().map(|(ep, _)| ep).ok_or(EndpointError::Empty),
         0 => match stopped.into_iter().next() {
             Some(why) => Err(EndpointError::Stopped(why)),
             None => Err(EndpointError::Unknown { name, running: running_everywhere(&answers) }),
