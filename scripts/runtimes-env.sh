@@ -165,7 +165,7 @@ demo() {
     up
     local c
     for c in web-1 web-2; do
-        podman rm -f "$c" >/dev/null 2>&1 || true
+        podman rm -f -t 0 "$c" >/dev/null 2>&1 || true
         podman run -d --name "$c" --label "$LABEL" "${PODMAN_ULIMITS[@]}" "$IMAGE" >/dev/null
     done
     check_forward
@@ -176,7 +176,7 @@ down() {
     if command -v podman >/dev/null; then
         local ids
         ids=$(podman ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-        [[ -z $ids ]] || podman rm -f $ids >/dev/null
+        [[ -z $ids ]] || podman rm -f -t 0 $ids >/dev/null
     fi
     if [[ -f $STARTED && -f $PIDFILE ]]; then
         local pid
