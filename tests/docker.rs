@@ -97,12 +97,18 @@ impl Env {
     /// A running container `<tag>-<suffix>` (busybox httpd on port 80) on `network` (the
     /// default bridge when `None`).
     fn container(&mut self, suffix: &str, network: Option<&str>) -> Container {
+        self.container_with(suffix, network, &[])
+    }
+
+    /// [`Env::container`] with more `docker run` options (`-p 8080:80`).
+    fn container_with(&mut self, suffix: &str, network: Option<&str>, extra: &[&str]) -> Container {
         let name = format!("{}-{suffix}", self.tag);
         let _ = sh("docker", &["rm", "-f", &name]);
         let mut args = vec!["run", "-d", "--name", &name];
         if let Some(n) = network {
             args.extend(["--network", n]);
         }
+        args.extend_from_slice(extra);
         args.push(IMAGE);
         ok("docker", &args);
         self.containers.push(name.clone());
@@ -450,6 +456,54 @@ fn a_tcp_connect_to_port_80_is_reachable_hop_by_hop() {
             assert_eq!(got, want, "{leg} at every point: {c}");
         }
     }
+}
+
+#[test]
+fn a_published_port_held_by_docker_proxy_is_named_and_its_own_connection_traced() {
+    if !docker_ready() {
+        return;
+    }
+    let mut env = Env::new("p");
+    let port = (20_000 + std::process::id() % 20_000).to_string();
+    let a = env.container_with("a", None, &["-p", &format!("{port}:80")]);
+    let octet = std::process::id() % 250;
+    let net = env.network("pub", &format!("10.251.{octet}.0/24"));
+    let c = env.container("c", Some(&net));
+    // From another Docker network to the host's address on it: Docker returns the bridge's
+    // traffic before its DNAT rule, and its userland proxy answers on the host.
+    let gateway = format!("10.251.{octet}.1");
+    let (code, v, out) = vtrace(&["ping", &c.name, &gateway, "--tcp", &port, "-c", "1", "--json"]);
+    assert_eq!(code, Some(0), "{}", describe(&out));
+    assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!("{gateway}:{port} is answered by docker-proxy (pid ")),
+        "{summary}"
+    );
+    assert!(summary.contains(&format!("connects on to {}:80", a.ip)), "{summary}");
+    let connects: Vec<&Value> = v["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "tcp-connect")
+        .collect();
+    let probe = connects.iter().find(|e| e.get("answer").is_some());
+    let probe = probe.unwrap_or_else(|| panic!("no probe connect: {v}"));
+    assert_eq!(
+        hops(&probe["request"]),
+        [format!("{}/eth0", c.name), format!("host/{}", c.host_veth), format!("host/{}", c.bridge)],
+        "{probe}"
+    );
+    // The proxy's own connection to the container, hop by hop, on the container's side.
+    let to_a = format!("> {}.80 [S]", a.ip);
+    let proxied =
+        connects.iter().find(|e| e["summary"].as_str().is_some_and(|s| s.contains(&to_a)));
+    let proxied = proxied.unwrap_or_else(|| panic!("the proxy's connection was not traced: {v}"));
+    assert_eq!(
+        hops(&proxied["request"]),
+        [format!("host/{}", a.bridge), format!("host/{}", a.host_veth), format!("{}/eth0", a.name)],
+        "{proxied}"
+    );
 }
 
 #[test]

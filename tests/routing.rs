@@ -111,6 +111,14 @@ fn two_networks_routed_by_the_host_are_six_points_each_way() {
         let back: Vec<&str> = want.iter().rev().map(String::as_str).collect();
         assert_eq!(points(&e["reply"]), back, "{e}");
         assert!(nat(&e["request"]).is_empty(), "routing alone translates nothing: {e}");
+        // The TTL goes down once, between the two bridges: the routing hop.
+        let routed: Vec<bool> = e["request"]["hops"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| h["routed"] == true)
+            .collect();
+        assert_eq!(routed, [false, false, false, true, false, false], "{e}");
     }
     let roles: Vec<&str> =
         v["points"].as_array().into_iter().flatten().filter_map(|p| p["role"].as_str()).collect();

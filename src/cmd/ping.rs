@@ -13,17 +13,19 @@ use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
-use crate::core::diagnosis::ProbeFacts;
+use crate::core::diagnosis::{ProbeFacts, Proxy};
 use crate::core::listen::Proto;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path, path_until};
 use crate::core::topology::nat::dnat_of;
-use crate::core::topology::{LinkKind, NsIdx, Topology};
+use crate::core::topology::{LinkKind, NsIdx, NsKind, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
 use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
+use crate::sys::docker;
 use crate::sys::endpoint::{self, Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover_paths;
 use crate::sys::netns::Netns;
+use crate::sys::nftrace::Options;
 use crate::sys::nft;
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 use crate::sys::sockdiag;
@@ -91,7 +93,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         (Err(_), Ok(ip)) => Target::Ip(ip),
         (Err(e), Err(_)) => return Err(e),
     };
-    let (route, dst_ip) = match path(&topo, src_idx, target) {
+    let (mut route, dst_ip) = match path(&topo, src_idx, target) {
         Ok(p) => {
             let ip = p.dst_ip;
             (Some(p), ip)
@@ -112,22 +114,34 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
     };
     // A published port: the namespace the path ends in DNATs the service on to another address
     // (a container behind it), where the path goes on.
-    let dnat = match (args.service, route.as_ref()) {
+    let mut onward = match (args.service, route.as_ref()) {
         (Some((proto, port)), Some(p)) => published(&topo, p, proto, dst_ip, port),
         _ => None,
     };
-    let route = match &dnat {
-        Some(d) => Some(d.path.clone()),
-        None => route,
-    };
     // What listens in the target, for a service probe's `port-closed` (read now, so a server
     // that went away since is not named).
-    if let (Some(_), Some(dst)) = (args.service, route.as_ref().map(|r| r.dst))
-        && let Some(ns) = topo.namespaces.get_mut(dst.0)
-    {
-        match sockdiag::listening_in(&Netns::Path(ns.path.clone())) {
-            Ok(l) => ns.listening = l,
-            Err(e) => ns.listening_note = Some(format!("{e:#}")),
+    if onward.is_none() {
+        read_listeners(&mut topo, args.service.and(route.as_ref()));
+        // Without DNAT, Docker's userland proxy may hold the port: it answers, and opens a
+        // connection of its own to the container, which the trace follows on.
+        if let (Some((proto, port)), Some(p)) = (args.service, route.as_ref()) {
+            onward = userland_proxy(&topo, p, proto, dst_ip, port);
+        }
+    }
+    if let (Some(o), Some(p)) = (onward.as_mut(), route.as_mut()) {
+        // The container it leads to, named as Docker names it, then the path on to it.
+        if let Some(idx) = topo.owner_of(o.to)
+            && let Some(ns) = topo.ns(idx).filter(|n| n.kind == NsKind::Docker)
+            && let Some(name) = docker::container_in(ns.inode)
+        {
+            topo.relabel(idx, &name, false);
+        }
+        match path(&topo, p.dst, Target::Ip(o.to)) {
+            Ok(then) => {
+                *p = join(&topo, p, &then);
+                read_listeners(&mut topo, Some(p));
+            }
+            Err(_) => onward = None,
         }
     }
     let src_ip = src_address(&topo, src_idx, route.as_ref(), dst_ip.is_ipv6());
@@ -149,7 +163,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
     };
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
-    let filter = args.filter.clone().unwrap_or_else(|| match (&dnat, args.service) {
+    let filter = args.filter.clone().unwrap_or_else(|| match (&onward, args.service) {
         (Some(d), Some((proto, port))) => nat_filter(src_ip, (dst_ip, port), (d.to, d.port), proto),
         _ => default_filter(src_ip, dst_ip, args.service),
     });
@@ -161,15 +175,31 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         points,
         path: route.as_ref(),
         filter: &filter,
-        flows: std::iter::once(dst_ip)
-            .chain(dnat.as_ref().map(|d| d.to))
-            .map(|dst| Flow { points, src: src_ip, dst, opts: args.flags.netfilter })
-            .collect(),
-        service: args.service.map(|(proto, port)| match &dnat {
+        flows: std::iter::once(Flow {
+            points,
+            src: src_ip,
+            dst: dst_ip,
+            opts: args.flags.netfilter,
+        })
+        .chain(onward.as_ref().map(|d| Flow {
+            points,
+            // The proxy's own connection comes from the host's side.
+            src: if d.proxy.is_some() { None } else { src_ip },
+            dst: d.to,
+            // The first flow's drop-reason monitor sees every drop (tracefs is global): a
+            // second one would only cost its set-up.
+            opts: Options { drop_reasons: false, ..args.flags.netfilter },
+        }))
+        .collect(),
+        service: args.service.map(|(proto, port)| match &onward {
             Some(d) => (proto, d.to, d.port),
             None => (proto, dst_ip, port),
         }),
-        published: dnat.as_ref().map(|_| (dst_ip, args.service.map_or(0, |s| s.1))),
+        published: onward
+            .as_ref()
+            .filter(|d| d.proxy.is_none())
+            .map(|_| (dst_ip, args.service.map_or(0, |s| s.1))),
+        proxy: onward.as_ref().and_then(|d| d.proxy.clone()),
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()))?;
     started();
@@ -330,23 +360,55 @@ fn next_hop(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<IpAddr> {
     Some(route.gateway.unwrap_or(dst))
 }
 
-/// Where a published port leads: the path on to the address a DNAT rule of the namespace the
-/// path ends in sends `proto` to `dst`:`port` to.
+/// Where a published port leads: the address a DNAT rule of the namespace the path ends in
+/// sends `proto` to `dst`:`port` to, or that a userland proxy listening there connects to.
 #[derive(Debug, Clone)]
-struct Dnat {
-    /// The whole path: to the namespace that translates, then on to the new destination.
-    path: Path,
+struct Onward {
     to: IpAddr,
     port: u16,
+    /// The proxy that answers in the DNAT's place, when one does.
+    proxy: Option<Proxy>,
 }
 
-fn published(topo: &Topology, p: &Path, proto: Proto, dst: IpAddr, port: u16) -> Option<Dnat> {
+fn published(topo: &Topology, p: &Path, proto: Proto, dst: IpAddr, port: u16) -> Option<Onward> {
     let ns = topo.ns(p.dst)?;
     let rules = nft::nat_rules(&Netns::Path(ns.path.clone())).ok()?;
     let iif = p.points.last().map(|pt| pt.ifname.as_str());
     let (to, to_port, _) = dnat_of(&rules, proto, dst, port, iif)?;
-    let then = path(topo, p.dst, Target::Ip(to)).ok()?;
-    Some(Dnat { path: join(topo, p, &then), to, port: to_port })
+    Some(Onward { to, port: to_port, proxy: None })
+}
+
+/// Docker's userland proxy (`docker-proxy`) listening on `dst`:`port` in the namespace the path
+/// ends in, and the container it forwards to (from its command line).
+fn userland_proxy(
+    topo: &Topology,
+    p: &Path,
+    proto: Proto,
+    dst: IpAddr,
+    port: u16,
+) -> Option<Onward> {
+    let ns = topo.ns(p.dst)?;
+    let l = ns.listening.iter().find(|l| {
+        l.proto == proto
+            && l.port == port
+            && (l.addr.is_unspecified() || l.addr == dst)
+            && l.process.as_ref().is_some_and(|(_, cmd)| cmd.starts_with("docker-proxy"))
+    })?;
+    let (pid, program) = l.process.clone()?;
+    let (to, to_port) = docker::proxy_target(pid)?;
+    let proxy =
+        Proxy { program, pid, netns: ns.label.clone(), listen: (dst, port), to: (to, to_port) };
+    Some(Onward { to, port: to_port, proxy: Some(proxy) })
+}
+
+/// Read the listening sockets of the namespace `route` ends in.
+fn read_listeners(topo: &mut Topology, route: Option<&Path>) {
+    if let Some(ns) = route.and_then(|r| topo.namespaces.get_mut(r.dst.0)) {
+        match sockdiag::listening_in(&Netns::Path(ns.path.clone())) {
+            Ok(l) => ns.listening = l,
+            Err(e) => ns.listening_note = Some(format!("{e:#}")),
+        }
+    }
 }
 
 /// [`default_filter`] for a published port: the service as sent and as DNATed.

@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use anyhow::{Context, Result};
 
 use crate::core::path::{Target, path};
+use crate::core::topology::nat::NatAction;
 use crate::core::topology::{
     DockerNetwork, NsIdx, NsKind, Runtime, RuntimeNetwork, Topology, Workload,
 };
@@ -19,6 +20,8 @@ use crate::report::topo::{PathResult, report, text};
 use crate::sys::docker;
 use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
+use crate::sys::netns::Netns;
+use crate::sys::nft;
 use crate::sys::runtime::{RuntimeError, containerd, pod, podman};
 
 /// What `vtrace topo` was asked.
@@ -44,6 +47,12 @@ pub fn run(args: &Topo) -> Result<Outcome> {
     });
     let mut topo = topo.context("discovering the network namespaces")?;
     ahead.wait();
+    // The NAT rules of the namespaces that route (one `nft -j list ruleset` each); a namespace
+    // whose ruleset cannot be read (no nft) shows none.
+    for ns in topo.namespaces.iter_mut().filter(|n| n.sysctl.ip_forward == Some(true)) {
+        let rules = nft::nat_rules(&Netns::Path(ns.path.clone())).unwrap_or_default();
+        ns.nat = rules.into_iter().filter(|r| r.action != NatAction::Return).collect();
+    }
     let docker_nets = docker_annotations(&mut topo, docker);
     let runtime_nets = runtime_annotations(&mut topo, others);
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();

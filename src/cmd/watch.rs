@@ -107,6 +107,7 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         flows,
         service: None,
         published: None,
+        proxy: None,
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, None)?;
     started();

@@ -310,7 +310,6 @@ mod tests {
 
     /// `p` as masquerade rewrote it: another source (or destination), another echo id.
     fn rewritten(mut p: Packet, src: Ipv4Addr, dst: Ipv4Addr, id: u16) -> Packet {
-        p.nat_fp = p.fp;
         if let Some(ip) = p.ip.as_mut() {
             ip.src = IpAddr::V4(src);
             ip.dst = IpAddr::V4(dst);
@@ -327,15 +326,13 @@ mod tests {
         // nginx-1 → host (masquerade to R on its uplink, point 3) → the outside O (point 4).
         let (r, o) = (Ipv4Addr::new(198, 51, 100, 1), Ipv4Addr::new(198, 51, 100, 2));
         let mut a = lab();
-        let mut req = echo(A, o, 8, 1);
-        req.nat_fp = req.fp;
+        let req = echo(A, o, 8, 1);
         pass(&mut a, req, &[0, 1, 2], 0);
         pass(&mut a, rewritten(req, r, o, 900), &[3, 4], 30_000);
         let mut rep = echo(o, r, 0, 1);
         if let Some(e) = rep.icmp.as_mut().and_then(|i| i.echo.as_mut()) {
             e.id = 900;
         }
-        rep.nat_fp = rep.fp;
         pass(&mut a, rep, &[4, 3], 100_000);
         pass(&mut a, rewritten(rep, o, A, 7), &[2, 1, 0], 120_000);
         let (ex, v) = finish(a);

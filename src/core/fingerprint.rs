@@ -5,14 +5,16 @@
 //! recognised on both sides of a bridge and of a router. For IPv6 the same without the hop limit.
 //! For ARP the ARP payload. Anything else: the bytes above L2.
 //!
-//! A second identity, [`nat_ipv4`] / [`nat_ipv6`], leaves out what NAT rewrites (addresses,
+//! A second identity, [`nat`], leaves out what NAT rewrites (addresses,
 //! ports, the ICMP echo identifier, checksums) and keeps what it leaves alone (the IPv4
-//! identification, TCP sequence numbers, flags and options, the echo sequence and the payload):
-//! the correlator uses it to follow one packet across a DNAT or SNAT/masquerade hop.
+//! identification, TCP sequence numbers, flags and timestamp, the echo sequence), from the
+//! decoded fields when the correlator needs it: it to follow one packet across a DNAT or SNAT/masquerade hop.
 
 use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::FixedState;
+
+use crate::core::packet::Packet;
 
 /// How many bytes of the L4 header + payload enter the hash: enough to tell apart echo requests
 /// (id, seq, timestamp) and TCP segments (ports, seq, ack, flags), cheap for big packets.
@@ -54,63 +56,42 @@ pub fn ipv6(src: [u8; 16], dst: [u8; 16], next: u8, flow_label: u32, l4: &[u8]) 
     h.finish()
 }
 
-/// The NAT-invariant identity of an IPv4 packet (see the module doc); `None` for a later
-/// fragment or a protocol NAT does not translate (only ICMP, TCP and UDP are).
-pub fn nat_ipv4(id: u16, proto: u8, frag: u16, l4: &[u8]) -> Option<u64> {
-    if frag & 0x1fff != 0 {
+/// The NAT-invariant identity of a decoded packet (see the module doc), from its fields alone:
+/// the IPv4 identification and length; for TCP the sequence and acknowledgement numbers, flags,
+/// window and timestamp; for UDP the length; for an ICMP echo its type, code and sequence (not
+/// the identifier, which masquerade may change); for an ICMP error its type and code and the
+/// quoted packet's identification and protocol. `None` for a later fragment or what NAT does not
+/// translate (only ICMP, TCP and UDP are).
+pub fn nat(p: &Packet) -> Option<u64> {
+    let ip = p.ip?;
+    if ip.frag_offset != 0 {
         return None;
     }
     let mut h = hasher(44);
-    h.write_u16(id);
-    nat_l4(&mut h, proto, l4)?;
-    Some(h.finish())
-}
-
-/// The NAT-invariant identity of an IPv6 packet (NAT66, NPTv6): the flow label and what
-/// [`nat_ipv4`] keeps of the transport layer.
-pub fn nat_ipv6(next: u8, flow_label: u32, l4: &[u8]) -> Option<u64> {
-    let mut h = hasher(66);
-    h.write_u32(flow_label);
-    nat_l4(&mut h, next, l4)?;
-    Some(h.finish())
-}
-
-/// What NAT leaves alone of a transport header and its payload.
-fn nat_l4(h: &mut impl Hasher, proto: u8, l4: &[u8]) -> Option<()> {
-    let l4 = l4_prefix(l4);
-    h.write_u8(proto);
-    match proto {
-        // TCP: sequence, acknowledgement, offset, flags, window (not ports, not the checksum),
-        // then the options and payload.
-        6 => {
-            h.write(l4.get(4..16)?);
-            h.write(l4.get(20..)?);
+    h.write_u64(
+        u64::from(ip.id.unwrap_or(0)) << 48
+            | u64::from(ip.proto) << 40
+            | u64::from(ip.total_len) << 24
+            | u64::from(ip.dst.is_ipv6()),
+    );
+    if let Some(t) = p.ports {
+        h.write_u64(u64::from(t.payload_len) << 8 | u64::from(t.flags));
+        if let Some(tcp) = t.tcp {
+            h.write_u64(u64::from(tcp.seq) << 32 | u64::from(tcp.ack));
+            let ts = tcp.options.timestamp().unwrap_or(0);
+            h.write_u64(u64::from(tcp.win) << 32 | u64::from(ts));
         }
-        // UDP: the length and the payload (not ports, not the checksum).
-        17 => {
-            h.write(l4.get(4..6)?);
-            h.write(l4.get(8..)?);
-        }
-        // ICMP / ICMPv6: type and code; an echo's sequence and data (masquerade may change its
-        // identifier); an error's fifth to eighth bytes (MTU, pointer) and the identification
-        // and protocol of the packet it quotes (whose addresses NAT rewrites too).
-        1 | 58 => {
-            let (ty, code) = (*l4.first()?, *l4.get(1)?);
-            h.write_u8(ty);
-            h.write_u8(code);
-            if matches!((proto, ty), (1, 0 | 8) | (58, 128 | 129)) {
-                h.write(l4.get(6..)?);
-            } else {
-                h.write(l4.get(4..8)?);
-                if proto == 1 {
-                    h.write(l4.get(12..14)?);
-                    h.write_u8(*l4.get(17)?);
-                }
-            }
-        }
-        _ => return None,
+    } else {
+        let (ty, code, echo, quoted) = match (p.icmp, p.icmpv6) {
+            (Some(i), _) => (i.ty, i.code, i.echo, i.quoted),
+            (None, Some(i)) => (i.ty, i.code, i.echo, i.quoted),
+            _ => return None,
+        };
+        let quoted = quoted.map_or(0, |q| u64::from(q.id.unwrap_or(0)) << 8 | u64::from(q.proto));
+        let seq = echo.map_or(0, |e| u64::from(e.seq));
+        h.write_u64(u64::from(ty) << 56 | u64::from(code) << 48 | seq << 32 | quoted);
     }
-    Some(())
+    Some(h.finish())
 }
 
 /// Identity of an ARP packet: its whole payload (hardware type through target address).
@@ -141,40 +122,43 @@ mod tests {
         assert_ne!(arp(b"abc"), other(0x0806, b"abc"));
     }
 
-    /// An ICMP echo (type, code, checksum, id, seq, data).
-    fn echo(ty: u8, id: u16, seq: u16) -> Vec<u8> {
-        let mut v = vec![ty, 0, 0x12, 0x34];
-        v.extend(id.to_be_bytes());
-        v.extend(seq.to_be_bytes());
-        v.extend(b"payload-bytes");
-        v
-    }
-
     #[test]
     fn nat_identity_ignores_what_nat_rewrites_and_keeps_the_rest() {
-        // Masquerade: new addresses (not hashed), new echo id and checksum.
-        let mut masq = echo(8, 999, 3);
-        masq[2] = 0xab;
-        assert_eq!(nat_ipv4(7, 1, 0x4000, &echo(8, 15065, 3)), nat_ipv4(7, 1, 0x4000, &masq));
+        use crate::core::packet::{Echo, Icmp, Ip};
+        use std::net::IpAddr;
+        let echo = |src: [u8; 4], ty: u8, id: u16, seq: u16, ip_id: u16| Packet {
+            ip: Some(Ip {
+                src: IpAddr::from(src),
+                dst: IpAddr::from([198, 51, 100, 2]),
+                id: Some(ip_id),
+                proto: 1,
+                ttl: 64,
+                total_len: 84,
+                dont_fragment: true,
+                frag_offset: 0,
+                more_fragments: false,
+            }),
+            icmp: Some(Icmp { ty, code: 0, echo: Some(Echo { id, seq }), quoted: None }),
+            ..Packet::default()
+        };
+        // Masquerade: a new source address and echo identifier.
+        let sent = nat(&echo([10, 1, 0, 2], 8, 15065, 3, 7));
+        assert!(sent.is_some());
+        assert_eq!(sent, nat(&echo([198, 51, 100, 1], 8, 999, 3, 7)));
         // Another sequence, another type (the reply), another IPv4 id: another packet.
-        let base = nat_ipv4(7, 1, 0x4000, &echo(8, 15065, 3));
-        assert_ne!(base, nat_ipv4(7, 1, 0x4000, &echo(8, 15065, 4)));
-        assert_ne!(base, nat_ipv4(7, 1, 0x4000, &echo(0, 15065, 3)));
-        assert_ne!(base, nat_ipv4(8, 1, 0x4000, &echo(8, 15065, 3)));
-        // TCP: DNAT of the destination port keeps sequence numbers and flags.
-        let mut syn = vec![0xc3, 0x50, 0x1f, 0x90, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff];
-        syn.extend([0x11, 0x22, 0, 0]);
-        let mut dnat = syn.clone();
-        dnat[2..4].copy_from_slice(&80u16.to_be_bytes());
-        dnat[16..18].copy_from_slice(&[0x99, 0x88]);
-        assert_eq!(nat_ipv4(0, 6, 0x4000, &syn), nat_ipv4(0, 6, 0x4000, &dnat));
-        dnat[7] = 2;
-        assert_ne!(nat_ipv4(0, 6, 0x4000, &syn), nat_ipv4(0, 6, 0x4000, &dnat));
-        // Later fragments, unknown protocols and truncated headers have none.
-        assert_eq!(nat_ipv4(7, 1, 0x2001, &echo(8, 1, 1)), None);
-        assert_eq!(nat_ipv4(7, 47, 0, &[0; 40]), None);
-        assert_eq!(nat_ipv4(7, 6, 0, &[0; 12]), None);
-        assert!(nat_ipv6(58, 0, &echo(128, 1, 1)).is_some());
+        assert_ne!(sent, nat(&echo([10, 1, 0, 2], 8, 15065, 4, 7)));
+        assert_ne!(sent, nat(&echo([10, 1, 0, 2], 0, 15065, 3, 7)));
+        assert_ne!(sent, nat(&echo([10, 1, 0, 2], 8, 15065, 3, 8)));
+        // Later fragments and packets without ICMP, TCP or UDP have none.
+        let mut frag = echo([10, 1, 0, 2], 8, 1, 1, 1);
+        if let Some(ip) = frag.ip.as_mut() {
+            ip.frag_offset = 1480;
+        }
+        assert_eq!(nat(&frag), None);
+        let mut gre = echo([10, 1, 0, 2], 8, 1, 1, 1);
+        gre.icmp = None;
+        assert_eq!(nat(&gre), None);
+        assert_eq!(nat(&Packet::default()), None);
     }
 
     #[test]

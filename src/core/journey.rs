@@ -8,15 +8,18 @@
 //!
 //! Across NAT a packet changes its addresses, ports or echo identifier, and so its fingerprint:
 //! a sighting whose fingerprint opens no journey joins the open journey with the same
-//! NAT-invariant identity ([`Packet::nat_fp`]) that has not reached its point, as a new *view*
+//! NAT-invariant identity ([`fingerprint::nat`]) that has not reached its point, as a new *view*
 //! of the packet ([`Journey::views`]); the hop says which view it saw, and [`Journey::nat`] lists
 //! where the packet was translated.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use foldhash::fast::FixedState;
 
+use crate::core::fingerprint;
 use crate::core::line::{Direction, Line, PointIdx};
 use crate::core::packet::Packet;
 
@@ -30,11 +33,19 @@ pub struct Hop {
     /// How the packet looked here: 0 as [`Journey::packet`], else [`Journey::views`]`[view]`
     /// (after a NAT hop).
     pub view: u8,
+    /// Its IP TTL or hop limit here (0 without IP): one less than at the hop before means a
+    /// namespace routed it in between.
+    pub ttl: u8,
 }
 
 impl Hop {
     pub fn new(point: PointIdx, t_ns: u64, frame: u64) -> Hop {
-        Hop { point, t_ns, frame, view: 0 }
+        Hop { point, t_ns, frame, view: 0, ttl: 0 }
+    }
+
+    /// True when the packet was routed between `prev` and this hop (its TTL went down).
+    pub fn routed_after(&self, prev: &Hop) -> bool {
+        self.ttl < prev.ttl
     }
 }
 
@@ -198,21 +209,25 @@ impl Journey {
     }
 
     /// The packet as its first hop saw it (what left the sender).
-    pub fn first_packet(&self) -> Packet {
+    pub fn first_packet(&self) -> Cow<'_, Packet> {
         self.packet_at(self.hops.first())
     }
 
     /// The packet as its last hop saw it (what reached the receiver).
-    pub fn last_packet(&self) -> Packet {
+    pub fn last_packet(&self) -> Cow<'_, Packet> {
         self.packet_at(self.hops.last())
     }
 
-    fn packet_at(&self, hop: Option<&Hop>) -> Packet {
-        let mut p = *self.packet;
-        if let Some(v) = hop.and_then(|h| self.views.get(usize::from(h.view))) {
-            v.apply(&mut p);
+    /// The packet as `hop` saw it: [`Journey::packet`] itself unless NAT had rewritten it there.
+    fn packet_at(&self, hop: Option<&Hop>) -> Cow<'_, Packet> {
+        match hop.filter(|h| h.view > 0).and_then(|h| self.views.get(usize::from(h.view))) {
+            Some(v) => {
+                let mut p = *self.packet;
+                v.apply(&mut p);
+                Cow::Owned(p)
+            }
+            None => Cow::Borrowed(&self.packet),
         }
-        p
     }
 
     /// True when NAT rewrote the packet on its way.
@@ -329,17 +344,23 @@ impl Correlator {
             return;
         };
         let mut hop = Hop::new(obs.point, obs.t_ns, obs.frame);
+        hop.ttl = obs.packet.ip.map_or(0, |ip| ip.ttl);
         if obs.t_ns > self.watermark {
             self.watermark = obs.t_ns;
             self.expire(false);
         }
-        let (key, view) = self.alias.get(&fp).copied().unwrap_or((fp, 0));
+        // Translated views are rare: no lookup while there is none.
+        let aliased = if self.alias.is_empty() { None } else { self.alias.get(&fp).copied() };
+        let (key, view) = aliased.unwrap_or((fp, 0));
         match self.open.get_mut(&key) {
             // A second sighting at the same point is a new packet (a retransmission with the
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
-                self.extend(key, hop);
+                open.journey.hops.push(hop);
+                if open.journey.hops.len() >= self.line.len() {
+                    self.complete_now(key);
+                }
                 return;
             }
             Some(_) => {
@@ -356,7 +377,7 @@ impl Correlator {
         self.serial += 1;
         let mut hops = Vec::with_capacity(self.line.len().clamp(1, 8));
         hops.push(hop);
-        let nat_fp = obs.packet.nat_fp;
+        let nat_fp = fingerprint::nat(&obs.packet);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
@@ -372,14 +393,10 @@ impl Correlator {
         self.queue.push_back((obs.t_ns, fp, self.serial));
     }
 
-    /// Add a hop to the open journey `key`; one seen at every point is final at once (its
-    /// queue entry goes stale and is skipped).
-    fn extend(&mut self, key: u64, hop: Hop) {
-        let Some(open) = self.open.get_mut(&key) else { return };
-        open.journey.hops.push(hop);
-        if open.journey.hops.len() >= self.line.len()
-            && let Some(done) = self.close(key)
-        {
+    /// The open journey `key` was seen at every point: it cannot gain another hop, so it is
+    /// final now (its queue entry goes stale and is skipped).
+    fn complete_now(&mut self, key: u64) {
+        if let Some(done) = self.close(key) {
             self.finalize(done.journey);
         }
     }
@@ -387,7 +404,7 @@ impl Correlator {
     /// A packet whose fingerprint opens no journey may be one NAT rewrote: join the open
     /// journey with its NAT-invariant identity that has not reached this point, as a new view.
     fn join_translated(&mut self, fp: u64, obs: &Observation, mut hop: Hop) -> bool {
-        let Some(nat_fp) = obs.packet.nat_fp else { return false };
+        let Some(nat_fp) = fingerprint::nat(&obs.packet) else { return false };
         let Some(&key) = self.by_nat.get(&nat_fp) else { return false };
         let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&obs.packet)) else {
             return false;
@@ -412,8 +429,12 @@ impl Correlator {
         };
         hop.view = u8::try_from(view).unwrap_or(0);
         open.aliases.push(fp);
+        open.journey.hops.push(hop);
+        let full = open.journey.hops.len() >= self.line.len();
         self.alias.insert(fp, (key, hop.view));
-        self.extend(key, hop);
+        if full {
+            self.complete_now(key);
+        }
         true
     }
 
@@ -424,9 +445,10 @@ impl Correlator {
             self.alias.remove(a);
         }
         if let Some(n) = open.nat_fp
-            && self.by_nat.get(&n) == Some(&key)
+            && let Entry::Occupied(e) = self.by_nat.entry(n)
+            && *e.get() == key
         {
-            self.by_nat.remove(&n);
+            e.remove();
         }
         Some(open)
     }
@@ -493,13 +515,14 @@ mod tests {
         }
     }
 
-    /// An echo request from `src` to `dst` with echo id `id`, its NAT identity `nat`.
-    fn echo(point: u16, t: u64, src: [u8; 4], dst: [u8; 4], id: u16, nat: u64) -> Observation {
+    /// An echo request from `src` to `dst` with echo id `id` and IPv4 id `nat` (what its NAT
+    /// identity keeps).
+    fn echo(point: u16, t: u64, src: [u8; 4], dst: [u8; 4], id: u16, nat: u16) -> Observation {
         use crate::core::packet::{Echo, Icmp, Ip};
         let ip = Ip {
             src: IpAddr::from(src),
             dst: IpAddr::from(dst),
-            id: Some(1),
+            id: Some(nat),
             proto: 1,
             ttl: 64,
             total_len: 84,
@@ -512,13 +535,7 @@ mod tests {
         let fp = u64::from(u32::from_be_bytes(src))
             ^ u64::from(u32::from_be_bytes(dst)) << 32
             ^ u64::from(id);
-        let packet = Packet {
-            ip: Some(ip),
-            icmp: Some(icmp),
-            fp: Some(fp),
-            nat_fp: Some(nat),
-            ..Packet::default()
-        };
+        let packet = Packet { ip: Some(ip), icmp: Some(icmp), fp: Some(fp), ..Packet::default() };
         Observation { point: PointIdx(point), t_ns: t, frame: t, packet }
     }
 

@@ -292,6 +292,14 @@ impl TcpOptions {
     pub fn iter(&self) -> TcpOptionIter<'_> {
         TcpOptionIter { rest: self.as_bytes() }
     }
+
+    /// The timestamp option's value (TSval), if present.
+    pub fn timestamp(&self) -> Option<u32> {
+        self.iter().find_map(|o| match o.option {
+            TcpOption::Timestamp { val, .. } => Some(val),
+            _ => None,
+        })
+    }
 }
 
 /// One TCP option.
@@ -446,8 +454,5 @@ pub struct Packet {
     /// Identity of the packet along its way (see [`crate::core::fingerprint`]); `None` when the
     /// frame has nothing identifying (undecoded link type, empty frame).
     pub fp: Option<u64>,
-    /// Identity that survives NAT (see [`crate::core::fingerprint::nat_ipv4`]): `None` for
-    /// what NAT does not translate.
-    pub nat_fp: Option<u64>,
     pub status: DecodeStatus,
 }

@@ -60,6 +60,10 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
         num(buf, h.t_ns);
         buf.extend_from_slice(b",\"delta_ns\":");
         num(buf, prev.map_or(0, |p| h.t_ns.saturating_sub(p)));
+        // Its TTL went down since the hop before: a namespace routed it in between.
+        if i > 0 && j.hops.get(i - 1).is_some_and(|p| h.routed_after(p)) {
+            buf.extend_from_slice(b",\"routed\":true");
+        }
         // Where NAT had rewritten it: the packet as seen here.
         if let Some(v) = j.view(h) {
             let src = NatEnd { ip: v.src, port: v.sport, echo_id: None }.to_string();

@@ -61,10 +61,12 @@ pub(crate) fn finish_with<'w>(
     quiet: bool,
 ) -> Result<(Finished<'w>, NfFinished)> {
     let (done, mut traced) = std::thread::scope(|s| {
+        // Each flow's session settles and removes its tables on a thread of its own: they wait
+        // for their last events side by side, not one after the other.
+        let finishing: Vec<_> = sessions.into_iter().map(|nf| s.spawn(|| nf.finish())).collect();
         let traced = s.spawn(|| {
             let mut all = NfFinished::default();
-            for nf in sessions {
-                let f = nf.finish();
+            for f in finishing.into_iter().filter_map(|h| h.join().ok()) {
                 all.events.extend(f.events);
                 all.drops.extend(f.drops);
                 all.lost_events += f.lost_events;

@@ -82,6 +82,8 @@ pub struct Plan<'a> {
     /// The address and port the service was probed at, when a DNAT rule sent it on to
     /// `service`'s (a published port).
     pub published: Option<(IpAddr, u16)>,
+    /// The userland proxy that holds the probed port, when one does.
+    pub proxy: Option<crate::core::diagnosis::Proxy>,
 }
 
 /// A running live trace.
@@ -214,7 +216,7 @@ impl<'a, 'w> Trace<'a, 'w> {
             lost_drops: done.netfilter.lost_drops(),
             service: plan.service.and_then(|(proto, dst, port)| {
                 let ns = plan.topo.ns(plan.path?.dst)?;
-                let published = plan.published;
+                let (published, proxy) = (plan.published, plan.proxy.as_ref());
                 Some(Target {
                     netns: &ns.label,
                     listening: &ns.listening,
@@ -222,6 +224,7 @@ impl<'a, 'w> Trace<'a, 'w> {
                     dst,
                     port,
                     published,
+                    proxy,
                 })
             }),
         };

@@ -81,6 +81,17 @@ impl Container {
 }
 
 /// True when a `docker` executable is on PATH.
+/// Where the userland proxy of pid `pid` forwards to, from `/proc/PID/cmdline`.
+pub fn proxy_target(pid: u32) -> Option<(std::net::IpAddr, u16)> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    crate::core::topology::docker_proxy_target(&args)
+}
+
 pub fn installed() -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("docker").is_file()))

@@ -229,6 +229,8 @@ pub fn remove_instance(dir: &Path) -> std::io::Result<()> {
     let mut tries = 0;
     loop {
         match std::fs::remove_dir(dir) {
+            // Removed meanwhile (its run finished its own teardown).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries < 20 => {
                 tries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(10));

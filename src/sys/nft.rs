@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use thiserror::Error;
 
 use crate::core::netfilter::{BrNetfilter, NfEvent};
-use crate::core::topology::nat::{NatRule, parse_nft_json};
+use crate::core::topology::nat::{NatRule, parse_iptables_save, parse_nft_json};
 use crate::sys::netns::{Netns, run_in};
 
 /// Prefix of every table vtrace installs.
@@ -167,8 +167,14 @@ pub fn list_tables(ns: &Netns) -> Result<Vec<(String, String)>, NftError> {
 }
 
 /// Delete one table.
+/// A table gone meanwhile (its run finished its own teardown) counts as deleted.
 pub fn delete_table(ns: &Netns, family: &str, name: &str) -> Result<(), NftError> {
-    nft(ns, &["delete", "table", family, name], None, "deleting a table").map(|_| ())
+    match nft(ns, &["delete", "table", family, name], None, "deleting a table") {
+        Err(NftError::Failed { stderr, .. }) if stderr.contains("No such file or directory") => {
+            Ok(())
+        }
+        r => r.map(|_| ()),
+    }
 }
 
 /// Rule text by (family, table, chain, handle), from one `nft -a list ruleset`.
@@ -252,10 +258,20 @@ pub fn br_netfilter(ns: &Netns) -> BrNetfilter {
     .unwrap_or_default()
 }
 
-/// The NAT rules of `ns` (its native nftables rules; see [`crate::core::topology::nat`]).
+/// The NAT rules of `ns`: its native nftables rules, then what `iptables-save -t nat` shows
+/// (Docker's and other iptables rules, which nft's JSON leaves undecoded); see
+/// [`crate::core::topology::nat`]. Without `iptables-save` only the first.
 pub fn nat_rules(ns: &Netns) -> Result<Vec<NatRule>, NftError> {
     let json = nft(ns, &["-j", "list", "ruleset"], None, "listing the ruleset")?;
-    Ok(parse_nft_json(&json))
+    let mut rules = parse_nft_json(&json);
+    let saved = run_in(ns, "vtrace-iptables", || {
+        let out = Command::new("iptables-save").args(["-t", "nat"]).stderr(Stdio::null()).output();
+        Ok(out.ok().filter(|o| o.status.success()).map(|o| o.stdout))
+    });
+    if let Ok(Some(text)) = saved {
+        rules.extend(parse_iptables_save(&String::from_utf8_lossy(&text)));
+    }
+    Ok(rules)
 }
 
 /// Load an `nft -f` script into `ns` (`what` names it in errors).

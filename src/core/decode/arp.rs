@@ -30,5 +30,4 @@ pub(super) fn arp(d: &mut Decoder<'_>, data: &[u8]) {
         });
     }
     d.p.fp = Some(fingerprint::arp(a.slice()));
-    d.p.nat_fp = None;
 }

@@ -64,7 +64,6 @@ pub(super) fn ipv4(d: &mut Decoder<'_>, data: &[u8]) {
         frag_field,
         payload,
     ));
-    d.p.nat_fp = fingerprint::nat_ipv4(h.identification(), proto, frag_field, payload);
     if frag_offset == 0 {
         let l4_len = if total < header_len { payload.len() } else { total - header_len };
         transport(d, proto, payload, l4_len);
@@ -104,9 +103,6 @@ pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {
     });
     d.p.fp =
         Some(fingerprint::ipv6(h.source(), h.destination(), proto, h.flow_label().value(), rest));
-    d.p.nat_fp = (frag_offset == 0 && err.is_none())
-        .then(|| fingerprint::nat_ipv6(proto, h.flow_label().value(), rest))
-        .flatten();
     if err.is_some() {
         d.malformed("IPv6 extension header truncated");
     } else if frag_offset == 0 {

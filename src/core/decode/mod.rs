@@ -75,7 +75,6 @@ impl Decoder<'_> {
     fn other(&mut self, ethertype: u16, data: &[u8]) {
         if self.p.fp.is_none() {
             self.p.fp = Some(fingerprint::other(ethertype, data));
-            self.p.nat_fp = None;
         }
     }
 

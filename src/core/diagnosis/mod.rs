@@ -108,11 +108,46 @@ pub struct Service<'a> {
     pub port: u16,
     /// Where the service was probed when a DNAT rule sent it on to `dst`:`port`.
     pub published: Option<(std::net::IpAddr, u16)>,
+    /// The userland proxy that answered in the target's place, when one did.
+    pub proxy: Option<&'a Proxy>,
+}
+
+/// A userland proxy (Docker's `docker-proxy`) that holds a published port: it accepts the
+/// connection and opens one of its own to the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    pub program: String,
+    pub pid: u32,
+    /// The namespace it listens in.
+    pub netns: String,
+    pub listen: (std::net::IpAddr, u16),
+    pub to: (std::net::IpAddr, u16),
+}
+
+impl Proxy {
+    /// What the verdict says of it.
+    pub fn sentence(&self) -> String {
+        let end = |(ip, port): (std::net::IpAddr, u16)| {
+            NatEnd { ip, port: Some(port), echo_id: None }.to_string()
+        };
+        format!(
+            "{} is answered by {} (pid {}) in {}, which connects on to {} with a connection of \
+             its own (traced too)",
+            end(self.listen),
+            self.program,
+            self.pid,
+            self.netns,
+            end(self.to)
+        )
+    }
 }
 
 /// Conclude: turn the verdict from the captures into the verdict with its cause, trying the rules
 /// in their one order (see the module doc).
 pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
+    if let Some(p) = ev.service.and_then(|s| s.proxy) {
+        verdict.summary = format!("{}; {}", verdict.summary, p.sentence());
+    }
     if ev.probe.refused() {
         // Nothing left the source: the loss is before its first point, whatever else was seen.
         let segment = Segment { after: None, before: ev.steps.first().map(|s| s.idx) };

@@ -106,6 +106,19 @@ impl Topology {
     }
 }
 
+/// Where Docker's userland proxy forwards the port it listens on, from its command line
+/// (`docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 -container-ip 172.17.0.2
+/// -container-port 80`).
+pub fn proxy_target(args: &[String]) -> Option<(std::net::IpAddr, u16)> {
+    let value = |flag: &str| {
+        let i = args.iter().position(|a| a == flag || a == &format!("-{flag}"))?;
+        args.get(i + 1)
+    };
+    let ip = value("-container-ip")?.parse().ok()?;
+    let port = value("-container-port")?.parse().ok()?;
+    Some((ip, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +178,18 @@ mod tests {
         assert_eq!(got.map(|b| (b.ns, b.ifindex)), Some((NsIdx(0), IfIndex(4))));
         let absent = DockerNetwork { bridge: Some("br-0123456789ab".into()), ..net };
         assert_eq!(topo.docker_bridge(&absent), None);
+    }
+
+    #[test]
+    fn the_userland_proxys_target_is_read_from_its_command_line() {
+        let args: Vec<String> =
+            "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 18080 \
+             -container-ip 172.17.0.2 -container-port 80 -use-listen-fd"
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+        let want = Some((std::net::IpAddr::from([172, 17, 0, 2]), 80));
+        assert_eq!(proxy_target(&args), want);
+        assert_eq!(proxy_target(&args[..5]), None);
     }
 }

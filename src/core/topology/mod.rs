@@ -17,7 +17,9 @@ pub mod nat;
 mod runtime;
 mod tables;
 
-pub use docker::{DockerAttachment, DockerBridge, DockerNetwork, DockerPort};
+pub use docker::{
+    DockerAttachment, DockerBridge, DockerNetwork, DockerPort, proxy_target as docker_proxy_target,
+};
 pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
 pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
 pub use runtime::{Runtime, RuntimeNetwork, Workload, namespaced_label};

@@ -1,6 +1,7 @@
 //! NAT rules of a namespace, as far as a path needs them: which destination a DNAT rule sends a
-//! packet to (a published port), read from `nft -j list ruleset` (native nftables rules; what
-//! `iptables-nft` writes with its own targets is not decoded and is skipped).
+//! packet to (a published port), read from `nft -j list ruleset` (native nftables rules) and from
+//! `iptables-save -t nat` (what Docker and `iptables-nft` write with their own targets, which
+//! nft's JSON does not decode).
 //!
 //! Pure: the JSON text comes from `sys::nft`. A rule is kept when every condition it has is one
 //! of those understood here (addresses, ports, interfaces, the transport protocol); a rule with
@@ -22,6 +23,8 @@ pub enum NatAction {
     Snat { to: IpAddr },
     /// Rewrite the source to the outgoing interface's address.
     Masquerade,
+    /// Leave the chain (iptables `-j RETURN`): later rules of the chain do not apply.
+    Return,
 }
 
 /// One NAT rule: its conditions and its action.
@@ -34,11 +37,85 @@ pub struct NatRule {
     pub daddr: Option<(IpAddr, u8)>,
     pub saddr: Option<(IpAddr, u8)>,
     pub iifname: Option<String>,
+    /// `! -i IF` (iptables): any input interface but this one.
+    pub not_iifname: Option<String>,
     pub oifname: Option<String>,
+    /// `! -o IF` (iptables): any output interface but this one.
+    pub not_oifname: Option<String>,
     /// The rule has conditions not decoded here.
     pub partial: bool,
     /// `family table chain handle N`, to name it.
     pub name: String,
+    /// The chain it is in (a `RETURN` leaves it).
+    pub chain: String,
+}
+
+impl std::fmt::Display for NatRule {
+    /// A short form: `dnat tcp to 198.51.100.1:8080 → 172.19.0.2:80`, `masquerade from
+    /// 172.18.0.0/15 out uplink0`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let net = |(ip, len): (IpAddr, u8)| {
+            if len == if ip.is_ipv4() { 32 } else { 128 } {
+                ip.to_string()
+            } else {
+                format!("{ip}/{len}")
+            }
+        };
+        match &self.action {
+            NatAction::Dnat { to, port } => {
+                f.write_str("dnat")?;
+                if let Some(p) = self.proto {
+                    write!(f, " {}", p.as_str())?;
+                }
+                let daddr = self.daddr.map_or_else(|| "*".to_owned(), net);
+                match self.dport {
+                    Some(d) => write!(f, " to {daddr}:{d}")?,
+                    None => write!(f, " to {daddr}")?,
+                }
+                match port {
+                    Some(p) => write!(f, " → {to}:{p}")?,
+                    None => write!(f, " → {to}")?,
+                }
+            }
+            NatAction::Return => f.write_str("return")?,
+            NatAction::Snat { .. } | NatAction::Masquerade => {
+                let what = match self.action {
+                    NatAction::Snat { to } => format!("snat → {to}"),
+                    _ => "masquerade".to_owned(),
+                };
+                f.write_str(&what)?;
+                if let Some(p) = self.proto {
+                    write!(f, " {}", p.as_str())?;
+                }
+                if let Some(s) = self.saddr {
+                    write!(f, " from {}", net(s))?;
+                }
+                if self.daddr.is_some() || self.dport.is_some() {
+                    let daddr = self.daddr.map_or_else(|| "*".to_owned(), net);
+                    match self.dport {
+                        Some(d) => write!(f, " to {daddr}:{d}")?,
+                        None => write!(f, " to {daddr}")?,
+                    }
+                }
+            }
+        }
+        if let Some(i) = &self.iifname {
+            write!(f, " in {i}")?;
+        }
+        if let Some(i) = &self.not_iifname {
+            write!(f, " not in {i}")?;
+        }
+        if let Some(o) = &self.oifname {
+            write!(f, " out {o}")?;
+        }
+        if let Some(o) = &self.not_oifname {
+            write!(f, " not out {o}")?;
+        }
+        if self.partial {
+            f.write_str(" (and conditions not shown)")?;
+        }
+        Ok(())
+    }
 }
 
 impl NatRule {
@@ -52,19 +129,29 @@ impl NatRule {
         iif: Option<&str>,
     ) -> Option<(IpAddr, u16)> {
         let NatAction::Dnat { to, port: to_port } = self.action else { return None };
-        let ok = self.proto.is_none_or(|p| p == proto)
+        self.applies(proto, dst, port, iif).then_some((to, to_port.unwrap_or(port)))
+    }
+
+    /// Whether the rule's conditions hold for `proto` to `dst`:`port` entering on `iif` (an
+    /// unknown interface is not checked).
+    fn applies(&self, proto: Proto, dst: IpAddr, port: u16, iif: Option<&str>) -> bool {
+        self.proto.is_none_or(|p| p == proto)
             && self.dport.is_none_or(|p| p == port)
             && self.daddr.is_none_or(|(net, len)| contains(net, len, dst))
             && match (self.iifname.as_deref(), iif) {
                 (Some(want), Some(got)) => want == got,
                 _ => true,
-            };
-        ok.then_some((to, to_port.unwrap_or(port)))
+            }
+            && match (self.not_iifname.as_deref(), iif) {
+                (Some(not), Some(got)) => not != got,
+                _ => true,
+            }
     }
 }
 
 /// The first DNAT rule of `rules` that rewrites `proto` to `dst`:`port` (entering on `iif`):
-/// the new destination and the rule.
+/// the new destination and the rule. Rules are taken in order; a `RETURN` that applies ends its
+/// chain (Docker returns the traffic of its own bridges before its DNAT rules).
 pub fn dnat_of<'r>(
     rules: &'r [NatRule],
     proto: Proto,
@@ -72,7 +159,22 @@ pub fn dnat_of<'r>(
     port: u16,
     iif: Option<&str>,
 ) -> Option<(IpAddr, u16, &'r NatRule)> {
-    rules.iter().find_map(|r| r.dnat(proto, dst, port, iif).map(|(ip, p)| (ip, p, r)))
+    let mut left: Vec<&str> = Vec::new();
+    for r in rules {
+        if left.contains(&r.chain.as_str()) {
+            continue;
+        }
+        if r.action == NatAction::Return {
+            if r.applies(proto, dst, port, iif) {
+                left.push(&r.chain);
+            }
+            continue;
+        }
+        if let Some((ip, p)) = r.dnat(proto, dst, port, iif) {
+            return Some((ip, p, r));
+        }
+    }
+    None
 }
 
 fn contains(net: IpAddr, len: u8, ip: IpAddr) -> bool {
@@ -111,18 +213,154 @@ pub fn parse_nft_json(text: &str) -> Vec<NatRule> {
         .collect()
 }
 
+/// The DNAT, SNAT and MASQUERADE rules of `iptables-save -t nat` output (`-A CHAIN … -j DNAT
+/// --to-destination 172.17.0.2:80`), each named `iptables nat CHAIN rule N` (its position in
+/// its chain). Options not decoded here mark the rule `partial`.
+pub fn parse_iptables_save(text: &str) -> Vec<NatRule> {
+    let mut out = Vec::new();
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut in_nat = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(table) = line.strip_prefix('*') {
+            in_nat = table == "nat";
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("-A ").filter(|_| in_nat) else { continue };
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let Some((&chain, args)) = words.split_first() else { continue };
+        let n = match counts.iter_mut().find(|(c, _)| c == chain) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((chain.to_owned(), 1));
+                1
+            }
+        };
+        if let Some(r) = iptables_rule(args, chain, format!("iptables nat {chain} rule {n}")) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// One `-A` line's options (after the chain name).
+fn iptables_rule(args: &[&str], chain: &str, name: String) -> Option<NatRule> {
+    let mut r = NatRule {
+        action: NatAction::Masquerade,
+        proto: None,
+        dport: None,
+        daddr: None,
+        saddr: None,
+        iifname: None,
+        not_iifname: None,
+        oifname: None,
+        not_oifname: None,
+        partial: false,
+        name,
+        chain: chain.to_owned(),
+    };
+    let mut action = None;
+    let mut negate = false;
+    let mut i = 0;
+    while let Some(&a) = args.get(i) {
+        let value = args.get(i + 1).copied();
+        i += 1;
+        match (a, negate) {
+            ("!", _) => {
+                negate = true;
+                continue;
+            }
+            ("-p", false) => r.proto = value.and_then(proto_of),
+            ("-i", false) => r.iifname = value.map(str::to_owned),
+            ("-i", true) => r.not_iifname = value.map(str::to_owned),
+            ("-o", false) => r.oifname = value.map(str::to_owned),
+            ("-o", true) => r.not_oifname = value.map(str::to_owned),
+            ("-d", false) => r.daddr = value.and_then(iptables_net),
+            ("-s", false) => r.saddr = value.and_then(iptables_net),
+            ("--dport", false) => r.dport = value.and_then(|v| v.parse().ok()),
+            ("-j", false) => match value {
+                Some("DNAT" | "SNAT" | "MASQUERADE" | "RETURN") => action = value,
+                _ => return None,
+            },
+            ("--to-destination" | "--to-source", false) => {
+                let (ip, port) = value.and_then(to_address)?;
+                action = Some(if a == "--to-destination" { "DNAT" } else { "SNAT" });
+                r.action = match a {
+                    "--to-destination" => NatAction::Dnat { to: ip, port },
+                    _ => NatAction::Snat { to: ip },
+                };
+            }
+            // Matches that only say which module reads the options that follow.
+            ("-m", false) if matches!(value, Some("tcp" | "udp")) => {}
+            _ => {
+                r.partial = true;
+                // An option and its value (when the next word is not an option).
+                if value.is_some_and(|v| !v.starts_with('-') && v != "!") {
+                    i += 1;
+                }
+                negate = false;
+                continue;
+            }
+        }
+        if !matches!(a, "!") && value.is_some() {
+            i += 1;
+        }
+        negate = false;
+    }
+    match action? {
+        "MASQUERADE" => r.action = NatAction::Masquerade,
+        "RETURN" => r.action = NatAction::Return,
+        "DNAT" | "SNAT" if matches!(r.action, NatAction::Masquerade) => return None,
+        _ => {}
+    }
+    Some(r)
+}
+
+fn proto_of(v: &str) -> Option<Proto> {
+    match v {
+        "tcp" => Some(Proto::Tcp),
+        "udp" => Some(Proto::Udp),
+        _ => None,
+    }
+}
+
+/// `10.0.0.0/8`, `172.17.0.2/32`, `10.0.0.1`.
+fn iptables_net(v: &str) -> Option<(IpAddr, u8)> {
+    let (ip, len) = match v.split_once('/') {
+        Some((ip, len)) => (ip.parse::<IpAddr>().ok()?, len.parse().ok()?),
+        None => {
+            let ip: IpAddr = v.parse().ok()?;
+            (ip, if ip.is_ipv4() { 32 } else { 128 })
+        }
+    };
+    Some((ip, len))
+}
+
+/// `172.17.0.2:80`, `172.17.0.2`, `[fd00::2]:80` (a port range keeps its first port).
+fn to_address(v: &str) -> Option<(IpAddr, Option<u16>)> {
+    if let Ok(ip) = v.parse::<IpAddr>() {
+        return Some((ip, None));
+    }
+    let (host, port) = v.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.split('-').next()?.parse().ok()?;
+    Some((host.parse().ok()?, Some(port)))
+}
+
 fn str_of<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.get(key).and_then(Value::as_str)
 }
 
 fn rule(r: &Value) -> Option<NatRule> {
+    let (table, chain) = (str_of(r, "table")?, str_of(r, "chain")?);
     let name = format!(
-        "{} {} {} handle {}",
+        "{} {table} {chain} handle {}",
         str_of(r, "family")?,
-        str_of(r, "table")?,
-        str_of(r, "chain")?,
         r.get("handle").and_then(Value::as_u64).unwrap_or(0)
     );
+    let chain = format!("{table} {chain}");
     let mut out = NatRule {
         action: NatAction::Masquerade,
         proto: None,
@@ -130,9 +368,12 @@ fn rule(r: &Value) -> Option<NatRule> {
         daddr: None,
         saddr: None,
         iifname: None,
+        not_iifname: None,
         oifname: None,
+        not_oifname: None,
         partial: false,
         name,
+        chain,
     };
     let mut action = None;
     for e in r.get("expr").and_then(Value::as_array)? {
@@ -267,6 +508,51 @@ mod tests {
         assert!(rules[2].partial);
     }
 
+    /// `iptables-save -t nat` on a host with Docker (28.2) and one container published with
+    /// `-p 8080:80`, plus a Podman (netavark) chain.
+    const DOCKER: &str = "# Generated by iptables-save v1.8.9 (nf_tables)
+*nat
+:PREROUTING ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A POSTROUTING -s 172.17.0.0/16 ! -o docker0 -j MASQUERADE
+-A POSTROUTING -s 172.17.0.2/32 -d 172.17.0.2/32 -p tcp -m tcp --dport 80 -j MASQUERADE
+-A DOCKER -i docker0 -j RETURN
+-A DOCKER -i br-c451116ae025 -j RETURN
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+-A NETAVARK-HOSTPORT-MASQ -m comment --comment \"netavark portfw masq mark\" -m mark --mark 0x2000/0x2000 -j MASQUERADE
+COMMIT
+*filter
+-A FORWARD -j DOCKER-USER
+COMMIT
+";
+
+    #[test]
+    fn dockers_published_port_is_read_from_iptables() {
+        let rules = parse_iptables_save(DOCKER);
+        let short: Vec<String> = rules.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            short,
+            [
+                "masquerade from 172.17.0.0/16 not out docker0",
+                "masquerade tcp from 172.17.0.2 to 172.17.0.2:80",
+                "return in docker0",
+                "return in br-c451116ae025",
+                "dnat tcp to *:8080 → 172.17.0.2:80 not in docker0",
+                "masquerade (and conditions not shown)"
+            ]
+        );
+        assert_eq!(rules[4].name, "iptables nat DOCKER rule 3");
+        // From an outside interface the port is DNATed; from docker0 and from a Docker network's
+        // bridge it is not (their RETURN comes first: docker-proxy answers there).
+        let from = |iif| dnat_of(&rules, Proto::Tcp, ip("10.252.1.1"), 8080, Some(iif));
+        assert_eq!(from("eth0").map(|(ip, port, _)| (ip, port)), Some((ip("172.17.0.2"), 80)));
+        assert!(from("docker0").is_none());
+        assert!(from("br-c451116ae025").is_none());
+        assert!(parse_iptables_save("-A X -j DNAT --to-destination 1.2.3.4").is_empty());
+    }
+
     #[test]
     fn a_published_port_is_found_and_others_are_not() {
         let rules = parse_nft_json(LAB);
@@ -281,6 +567,15 @@ mod tests {
         // No port in the rule: the port stays.
         let dns = dnat_of(&rules, Proto::Udp, ip("1.1.1.1"), 53, None);
         assert_eq!(dns.map(|(ip, port, _)| (ip, port)), Some((ip("10.0.0.53"), 53)));
+        let short: Vec<String> = rules.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            short,
+            [
+                "masquerade from 172.18.0.0/15 out uplink0",
+                "dnat tcp to 198.51.100.1:8080 → 172.19.0.2:80",
+                "dnat udp to *:53 → 10.0.0.53 (and conditions not shown)"
+            ]
+        );
         assert!(parse_nft_json("not json").is_empty());
         assert!(parse_nft_json("{\"nftables\": 3}").is_empty());
     }

@@ -46,6 +46,23 @@ pub struct NsDto {
     pub listening: Vec<ListenerDto>,
     /// Why `listening` could not be read (it is empty then); null when it was.
     pub listening_note: Option<String>,
+    /// Whether it forwards (routes) IPv4 and IPv6: `net.ipv4.ip_forward`,
+    /// `net.ipv6.conf.all.forwarding` (null when unread).
+    pub forwarding: ForwardingDto,
+    /// Its NAT rules in a short form (read where it forwards), with the rule they come from.
+    pub nat: Vec<NatDto>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ForwardingDto {
+    pub ipv4: Option<bool>,
+    pub ipv6: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NatDto {
+    pub summary: String,
+    pub rule: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -244,6 +261,12 @@ fn ns_dto(topo: &Topology, idx: NsIdx, ns: &Namespace) -> NsDto {
             .collect(),
         listening: ns.listening.iter().map(ListenerDto::from).collect(),
         listening_note: ns.listening_note.clone(),
+        forwarding: ForwardingDto { ipv4: ns.sysctl.ip_forward, ipv6: ns.sysctl.ip6_forward },
+        nat: ns
+            .nat
+            .iter()
+            .map(|r| NatDto { summary: r.to_string(), rule: r.name.clone() })
+            .collect(),
     }
 }
 

@@ -127,6 +127,17 @@ fn ns_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace) {
             );
         }
     }
+    let families: Vec<&str> = [(ns.sysctl.ip_forward, "IPv4"), (ns.sysctl.ip6_forward, "IPv6")]
+        .into_iter()
+        .filter(|(on, _)| *on == Some(true))
+        .map(|(_, f)| f)
+        .collect();
+    if !families.is_empty() {
+        let _ = writeln!(out, "  forwards {} (routes between its links)", families.join(" and "));
+    }
+    for r in &ns.nat {
+        let _ = writeln!(out, "  nat {r}  [{}]", r.name);
+    }
     listening_text(out, ns);
     out.push('\n');
 }
