@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(libpcap-dev iproute2 nftables iptables iputils-ping tcpdump tshark busybox kmod procps tmux python3)
 # The Docker tests' daemon (tests/docker.rs; scripts/docker-env.sh starts it).
 PACKAGES+=(docker.io)
+# The other runtimes' tests (tests/runtimes.rs; scripts/runtimes-env.sh starts containerd and
+# builds the images): Podman with netavark, containerd with runc.
+PACKAGES+=(podman netavark containerd runc)
 
 deps() {
     local missing=()
@@ -67,6 +70,10 @@ test)
         prepare
         # dockerd for tests/docker.rs (which skip, saying why, when it cannot start).
         scripts/docker-env.sh up || echo "dev.sh: dockerd did not start: the Docker tests skip" >&2
+        # Podman's image and vtrace's own containerd for tests/runtimes.rs (after dockerd: it
+        # runs a containerd of its own, on another socket).
+        scripts/runtimes-env.sh up ||
+            echo "dev.sh: Podman or containerd is not ready: the runtime tests skip" >&2
         cargo test --features root-tests
     else
         echo "dev.sh: not root: running the tests that need no privileges" >&2

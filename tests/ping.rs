@@ -395,7 +395,7 @@ fn errors_exit_2_and_name_what_failed() {
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("vtrace: endpoint \"p"), "{err}");
-    assert!(err.contains("no network namespace or Docker container named"), "{err}");
+    assert!(err.contains("no network namespace, container or pod named"), "{err}");
 }
 
 #[test]

@@ -53,12 +53,19 @@ pub enum Command {
     ///
     /// When Docker runs: container namespaces carry the containers' names, and each Docker
     /// network is shown with its bridge, its ports and the container behind each veth (what
-    /// `docker network inspect` and `brctl show` say together).
+    /// `docker network inspect` and `brctl show` say together). Podman's networks,
+    /// containerd's containers and Kubernetes pods (grouped by the bridge behind them) are
+    /// shown the same way, their namespaces (`netns-<uuid>`, `cni-<uuid>`) named after them.
     #[command(
-        after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
-        pid:PID, path:FILE, or an IP address.\n\nExamples:\n  \
+        after_help = "Endpoints: NAME (a netns, or a container or pod of any runtime; a name \
+        several match is an error naming the prefix of each), netns:NAME, docker:NAME, \
+        podman:NAME, containerd:[NAMESPACE/]ID (containerd's namespace, default by default; \
+        CONTAINERD_ADDRESS names its socket), pod:[NAMESPACE/]NAME (a Kubernetes pod, found in \
+        containerd's k8s.io namespace or by crictl; default namespace by default), pid:PID, \
+        path:FILE, or an IP address.\n\nExamples:\n  \
         vtrace topo\n  \
         vtrace topo nginx-1 nginx-2\n  \
+        vtrace topo podman:web pod:kube-system/coredns\n  \
         vtrace topo --json | jq '.veth_links'"
     )]
     Topo(TopoArgs),
@@ -66,14 +73,20 @@ pub enum Command {
     /// point of the path (each inside its namespace), correlate ARP and ICMP across them, and
     /// say where and why packets stopped. Needs root (CAP_NET_RAW, CAP_SYS_ADMIN).
     #[command(
-        after_help = "Endpoints: NAME (netns, then Docker container), netns:NAME, docker:NAME, \
-        pid:PID, path:FILE; DST may also be an IP address.\n\nExit status: 0 every echo answered, \
+        after_help = "Endpoints: NAME (a netns, or a container or pod of any runtime; a name \
+        several match is an error naming the prefix of each), netns:NAME, docker:NAME, \
+        podman:NAME, containerd:[NAMESPACE/]ID (containerd's namespace, default by default; \
+        CONTAINERD_ADDRESS names its socket), pod:[NAMESPACE/]NAME (a Kubernetes pod, found in \
+        containerd's k8s.io namespace or by crictl; default namespace by default), pid:PID, \
+        path:FILE; DST may also be an IP address.\n\nExit status: 0 every echo answered, \
         1 not, 2 error.\n\nExamples:\n  \
         vtrace ping nginx-1 nginx-2\n  \
         vtrace ping nginx-1 172.18.0.3 -c 1 --json | jq .verdict\n  \
         vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
         vtrace ping nginx-1 nginx-2 -s 1472 --df\n  \
         vtrace ping nginx-1 nginx-2 --tcp 80\n  \
+        vtrace ping podman:web containerd:db\n  \
+        vtrace ping pod:default/web pod:shop/api\n  \
         vtrace ping nginx-1 nginx-2 --udp 53 --payload hello"
     )]
     Ping(trace::PingArgs),

@@ -91,8 +91,9 @@ fn flags(out: TraceFlags, live: LiveOptions) -> LiveFlags {
 /// Options of `vtrace ping`.
 #[derive(Debug, Clone, Args)]
 pub struct PingArgs {
-    /// Where the echoes are sent from: NAME (netns, then Docker container), netns:NAME,
-    /// docker:NAME, pid:PID, path:FILE.
+    /// Where the echoes are sent from: NAME (a netns, or a container or pod of any runtime),
+    /// netns:NAME, docker:NAME, podman:NAME, containerd:[NAMESPACE/]ID, pod:[NAMESPACE/]NAME,
+    /// pid:PID, path:FILE.
     pub src: String,
     /// Where they go: the same forms, or an IP address.
     pub dst: String,
@@ -172,7 +173,8 @@ impl From<PingArgs> for Ping {
 /// Options of `vtrace watch`.
 #[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
-    /// The containers to watch: NAME (netns, then Docker container), netns:NAME, docker:NAME,
+    /// The containers to watch: NAME (a netns, or a container or pod of any runtime),
+    /// netns:NAME, docker:NAME, podman:NAME, containerd:[NAMESPACE/]ID, pod:[NAMESPACE/]NAME,
     /// pid:PID, path:FILE, or an IP. Two or more: the path from each to the next is captured.
     #[arg(value_name = "ENDPOINT", required = true)]
     pub endpoints: Vec<String>,

@@ -22,7 +22,7 @@ use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
 use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
 use crate::sys::docker;
-use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
+use crate::sys::endpoint::{self, Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover_paths;
 use crate::sys::netns::Netns;
 use crate::sys::nft;
@@ -70,12 +70,17 @@ pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
 
 /// The trace itself, reporting to `output`.
 pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome> {
+    // The runtimes are asked about bare names while the namespaces are discovered.
+    let ahead = endpoint::prefetch(&[args.src.clone(), args.dst.clone()]);
     let mut topo = discover_paths().context("discovering the network namespaces")?;
+    ahead.wait();
     let (src, src_idx) = locate(&topo, &args.src, None)?;
-    relabel(&mut topo, src_idx, &src.label);
+    src.relabel(&mut topo, src_idx);
+    tell(&src, &output);
     let target = match (locate(&topo, &args.dst, Some(src_idx)), args.dst.parse::<IpAddr>()) {
         (Ok((dst, dst_idx)), _) => {
-            relabel(&mut topo, dst_idx, &dst.label);
+            dst.relabel(&mut topo, dst_idx);
+            tell(&dst, &output);
             match dst.ip {
                 Some(ip) => Target::Ip(ip),
                 None if args.ipv6 => Target::Ip(ipv6_of(&topo, dst_idx).with_context(|| {
@@ -129,7 +134,7 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             && let Some(ns) = topo.ns(idx).filter(|n| n.kind == NsKind::Docker)
             && let Some(name) = docker::container_in(ns.inode)
         {
-            relabel(&mut topo, idx, &name);
+            topo.relabel(idx, &name, false);
         }
         match path(&topo, p.dst, Target::Ip(o.to)) {
             Ok(then) => {
@@ -264,18 +269,11 @@ pub(crate) fn locate(
     Ok((ep, idx))
 }
 
-/// Name a namespace known only by its file after the endpoint the user typed.
-pub(crate) fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
-    if topo.find_label(label).is_some() {
-        return;
-    }
-    if let Some(ns) = topo.namespaces.get_mut(idx.0)
-        && matches!(
-            ns.kind,
-            crate::core::topology::NsKind::Docker | crate::core::topology::NsKind::Process
-        )
-    {
-        ns.label = label.to_owned();
+/// What the user should know about an endpoint's path (a rootless container's user-mode
+/// network), on stderr when the report is not the interactive view.
+pub(crate) fn tell(ep: &Endpoint, output: &Output) {
+    if let (Some(note), Output::Stream { .. }) = (&ep.note, output) {
+        eprintln!("vtrace: {note}");
     }
 }
 

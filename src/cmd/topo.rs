@@ -2,7 +2,8 @@
 //! the path from each endpoint to the next, and print the picture.
 //!
 //! Orchestration only: discovery is `sys::netlink`, endpoints `sys::endpoint`, Docker's names
-//! and networks `sys::docker`, paths `core::path`, formatting `report::topo`.
+//! and networks `sys::docker`, the other runtimes' `sys::runtime`, paths `core::path`,
+//! formatting `report::topo`.
 
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -11,7 +12,9 @@ use anyhow::{Context, Result};
 
 use crate::core::path::{Target, path};
 use crate::core::topology::nat::NatAction;
-use crate::core::topology::{DockerNetwork, NsIdx, NsKind, Topology};
+use crate::core::topology::{
+    DockerNetwork, NsIdx, NsKind, Runtime, RuntimeNetwork, Topology, Workload,
+};
 use crate::error::Outcome;
 use crate::report::topo::{PathResult, report, text};
 use crate::sys::docker;
@@ -19,6 +22,7 @@ use crate::sys::endpoint::{Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover;
 use crate::sys::netns::Netns;
 use crate::sys::nft;
+use crate::sys::runtime::{RuntimeError, containerd, pod, podman};
 
 /// What `vtrace topo` was asked.
 #[derive(Debug, Clone)]
@@ -30,12 +34,19 @@ pub struct Topo {
 }
 
 pub fn run(args: &Topo) -> Result<Outcome> {
-    // Docker is asked (a few CLI runs) while the namespaces are dumped.
-    let (topo, docker) = std::thread::scope(|s| {
+    // The runtimes are asked (a few CLI runs each) while the namespaces are dumped.
+    let ahead = crate::sys::endpoint::prefetch(&args.endpoints);
+    let (topo, docker, others) = std::thread::scope(|s| {
         let docker = s.spawn(ask_docker);
-        (discover(), docker.join().unwrap_or_else(|_| Ok(DockerAnswers::none())))
+        let others = s.spawn(ask_runtimes);
+        (
+            discover(),
+            docker.join().unwrap_or_else(|_| Ok(DockerAnswers::none())),
+            others.join().unwrap_or_default(),
+        )
     });
     let mut topo = topo.context("discovering the network namespaces")?;
+    ahead.wait();
     // The NAT rules of the namespaces that route (one `nft -j list ruleset` each); a namespace
     // whose ruleset cannot be read (no nft) shows none.
     for ns in topo.namespaces.iter_mut().filter(|n| n.sysctl.ip_forward == Some(true)) {
@@ -43,6 +54,7 @@ pub fn run(args: &Topo) -> Result<Outcome> {
         ns.nat = rules.into_iter().filter(|r| r.action != NatAction::Return).collect();
     }
     let docker_nets = docker_annotations(&mut topo, docker);
+    let runtime_nets = runtime_annotations(&mut topo, others);
     let mut located: Vec<(Endpoint, NsIdx)> = Vec::new();
     for spec in &args.endpoints {
         let ep = match (resolve_in(spec, &topo), located.last()) {
@@ -66,7 +78,7 @@ pub fn run(args: &Topo) -> Result<Outcome> {
                 ep.netns.path().display()
             )
         })?;
-        relabel(&mut topo, idx, &ep.label);
+        ep.relabel(&mut topo, idx);
         located.push((ep, idx));
     }
     let paths: Vec<PathResult> = located
@@ -86,11 +98,14 @@ pub fn run(args: &Topo) -> Result<Outcome> {
     let selection = selection(&located, &paths);
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report(&topo, &selection, &paths, &docker_nets))
-            .context("writing JSON")?;
+        serde_json::to_writer_pretty(
+            &mut out,
+            &report(&topo, &selection, &paths, &docker_nets, &runtime_nets),
+        )
+        .context("writing JSON")?;
         writeln!(out).context("writing JSON")?;
     } else {
-        out.write_all(text(&topo, &selection, &paths, &docker_nets).as_bytes())
+        out.write_all(text(&topo, &selection, &paths, &docker_nets, &runtime_nets).as_bytes())
             .context("writing the topology")?;
     }
     out.flush().context("writing the topology")?;
@@ -137,7 +152,7 @@ fn docker_annotations(
     for c in &answers.containers {
         let inode = c.netns_path().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.ino());
         if let Some(idx) = inode.and_then(|i| topo.find_inode(i)) {
-            relabel(topo, idx, &c.name);
+            topo.relabel(idx, &c.name, false);
         }
     }
     answers.networks.unwrap_or_else(|e| {
@@ -146,17 +161,77 @@ fn docker_annotations(
     })
 }
 
-/// Give a namespace known only by its file (a Docker sandbox, a process's) the name the user
-/// used for it, unless that name is already taken.
-fn relabel(topo: &mut Topology, idx: NsIdx, label: &str) {
-    if topo.find_label(label).is_some() {
-        return;
+/// Podman's running containers and its networks.
+type PodmanAnswer = Result<(Vec<podman::Container>, Vec<RuntimeNetwork>), RuntimeError>;
+
+/// What Podman, containerd and the pods say (each `None` when it cannot be asked: not
+/// installed, no socket).
+#[derive(Default)]
+struct RuntimeAnswers {
+    podman: Option<PodmanAnswer>,
+    containerd: Option<Result<Vec<Workload>, RuntimeError>>,
+    pods: Option<Result<Vec<Workload>, RuntimeError>>,
+}
+
+fn ask_runtimes() -> RuntimeAnswers {
+    std::thread::scope(|s| {
+        let p = s.spawn(|| {
+            podman::installed().then(|| {
+                let containers = podman::running_containers()?;
+                let nets = podman::networks(&containers)?;
+                Ok((containers, nets))
+            })
+        });
+        let c = s.spawn(|| containerd::available().then(containerd::running_workloads));
+        let k = s.spawn(|| pod::available().then(pod::running_workloads));
+        RuntimeAnswers {
+            podman: p.join().unwrap_or(None),
+            containerd: c.join().unwrap_or(None),
+            pods: k.join().unwrap_or(None),
+        }
+    })
+}
+
+/// The namespaces of Podman's containers, containerd's and the pods labelled with their names
+/// (also Podman's `netns-<uuid>` and CNI's `cni-<uuid>`), and the runtimes' networks: Podman's
+/// own, containerd's containers and the pods grouped by the bridge behind them. A runtime that
+/// failed to answer is left out with a note on stderr.
+fn runtime_annotations(topo: &mut Topology, answers: RuntimeAnswers) -> Vec<RuntimeNetwork> {
+    let mut nets = Vec::new();
+    let label = |topo: &mut Topology, w: &Workload| {
+        if let Some(idx) = w.inode.and_then(|i| topo.find_inode(i)) {
+            topo.relabel(idx, &w.label, true);
+        }
+    };
+    match answers.podman {
+        Some(Ok((containers, networks))) => {
+            for c in &containers {
+                let inode = c.netns_path().as_deref().and_then(containerd::inode_of);
+                label(topo, &Workload { label: c.name.clone(), id: c.id.clone(), inode });
+            }
+            nets.extend(networks);
+        }
+        Some(Err(e)) => eprintln!("vtrace: Podman's containers left out: {e}"),
+        None => {}
     }
-    if let Some(ns) = topo.namespaces.get_mut(idx.0) {
-        if matches!(ns.kind, NsKind::Docker | NsKind::Process) {
-            ns.label = label.to_owned();
+    for (runtime, answer) in
+        [(Runtime::Kubernetes, answers.pods), (Runtime::Containerd, answers.containerd)]
+    {
+        match answer {
+            Some(Ok(workloads)) => {
+                for w in &workloads {
+                    label(topo, w);
+                }
+                if !workloads.is_empty() {
+                    nets.extend(topo.bridge_groups(runtime, &workloads));
+                }
+            }
+            Some(Err(e)) => eprintln!("vtrace: {runtime:?} workloads left out: {e}"),
+            None => {}
         }
     }
+    nets.sort_by_key(|n| n.runtime);
+    nets
 }
 
 /// The endpoints' namespaces and every namespace their paths cross (empty: all).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
-use crate::cmd::ping::{locate, relabel};
+use crate::cmd::ping::{locate, tell};
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
@@ -50,11 +50,15 @@ pub fn run(args: &Watch, stop: &Stop) -> Result<Outcome> {
 
 /// Watch until stopped or `--duration`, reporting to `output`.
 fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
+    // The runtimes are asked about bare names while the namespaces are discovered.
+    let ahead = crate::sys::endpoint::prefetch(&args.endpoints);
     let mut topo = discover_paths().context("discovering the network namespaces")?;
+    ahead.wait();
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
     for spec in &args.endpoints {
         let (ep, idx) = locate(&topo, spec, located.last().map(|l| l.0))?;
-        relabel(&mut topo, idx, &ep.label);
+        ep.relabel(&mut topo, idx);
+        tell(&ep, &output);
         located.push((idx, ep.ip));
     }
     let mut paths: Vec<Path> = Vec::new();

@@ -146,6 +146,20 @@ pub fn running() -> Result<Vec<String>, DockerError> {
     Ok(names)
 }
 
+/// The containers among `names` (names or id prefixes, validated by the caller), in one
+/// `docker inspect`: for each name, the container it names, running or not, or `None`.
+pub fn inspect_many(names: &[String]) -> Result<Vec<Option<Container>>, DockerError> {
+    let mut args = vec!["inspect", "--type", "container", "--"];
+    args.extend(names.iter().map(String::as_str));
+    // A name Docker does not know makes the command fail, after printing the others.
+    let out = docker("inspect", &args)?;
+    let found = parse_containers(&out.stdout)?;
+    Ok(names
+        .iter()
+        .map(|n| found.iter().find(|c| &c.name == n || c.id.starts_with(n.as_str())).cloned())
+        .collect())
+}
+
 /// The running container `name` (a name or an id, validated by the caller): unknown and
 /// stopped containers are errors that list the running ones.
 pub fn container(name: &str) -> Result<Container, DockerError> {

@@ -17,6 +17,7 @@ pub mod privilege;
 pub mod probe;
 pub mod qdisc;
 pub mod rtnl;
+pub mod runtime;
 pub mod sockdiag;
 pub mod stop;
 pub mod sysctl;

@@ -7,12 +7,14 @@
 //!
 //! Laid out as: this file (the indexes and the [`Topology`] with its lookups across namespaces),
 //! `namespace` (one namespace and its lookups), `link` (interfaces, their states and veth peers),
-//! `tables` (routes, neighbours, the FDB) and `docker` (Docker's networks over the topology).
+//! `tables` (routes, neighbours, the FDB), `docker` (Docker's networks over the topology) and
+//! `runtime` (the other runtimes: Podman, containerd, pods, and their networks).
 
 mod docker;
 mod link;
 mod namespace;
 pub mod nat;
+mod runtime;
 mod tables;
 
 pub use docker::{
@@ -20,6 +22,7 @@ pub use docker::{
 };
 pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
 pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
+pub use runtime::{Runtime, RuntimeNetwork, Workload, namespaced_label};
 pub use tables::{
     FdbEntry, FdbKind, NeighState, Neighbour, Route, RouteKind, RouteScope, prefix_contains,
 };

@@ -125,7 +125,8 @@ pub(super) fn docker_dto(
     }
 }
 
-pub(super) fn docker_text(out: &mut String, n: &DockerNetDto) {
+/// The text lines of one network; `noun` is what its members are (`container`, `pod`).
+pub(super) fn docker_text(out: &mut String, n: &DockerNetDto, noun: &str) {
     let bridge = match (&n.bridge, &n.bridge_point) {
         (_, Some(point)) => format!("  bridge {point}"),
         (Some(name), None) => format!("  bridge {name} (not found)"),
@@ -142,16 +143,17 @@ pub(super) fn docker_text(out: &mut String, n: &DockerNetDto) {
         .collect();
     let subnets =
         if subnets.is_empty() { String::new() } else { format!("  {}", subnets.join(", ")) };
-    let _ = writeln!(out, "  {} ({}, {}){bridge}{subnets}", n.name, n.driver, n.id);
+    let kind = if n.id.is_empty() { n.driver.clone() } else { format!("{}, {}", n.driver, n.id) };
+    let _ = writeln!(out, "  {} ({kind}){bridge}{subnets}", n.name);
     for p in &n.ports {
         let peer = p.peer.as_deref().map(|x| format!(" ══ {x}")).unwrap_or_default();
         let behind = p.container.as_deref().map_or_else(
-            || "(no container of this network)".to_owned(),
+            || format!("(no {noun} of this network)"),
             |name| {
                 let c = n.containers.iter().find(|c| c.name == name);
                 let ip = c.and_then(|c| c.ipv4.as_deref()).unwrap_or("-");
                 let mac = c.and_then(|c| c.mac.as_deref()).unwrap_or("-");
-                format!("container {name}  {ip}  {mac}")
+                format!("{noun} {name}  {ip}  {mac}")
             },
         );
         let state = p.state.unwrap_or("?");
@@ -159,6 +161,7 @@ pub(super) fn docker_text(out: &mut String, n: &DockerNetDto) {
     }
     for c in n.containers.iter().filter(|c| c.port.is_none()) {
         let ip = c.ipv4.as_deref().unwrap_or("-");
-        let _ = writeln!(out, "    container {} ({})  {ip}  (no bridge port found)", c.name, c.id);
+        let why = if n.bridge.is_some() { "no bridge port found" } else { "no bridge" };
+        let _ = writeln!(out, "    {noun} {} ({})  {ip}  ({why})", c.name, c.id);
     }
 }

@@ -10,9 +10,12 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::docker::{DockerNetDto, docker_dto, docker_selected};
+use super::runtime::{RuntimeNetDto, runtime_dto, runtime_selected};
 use super::{PathResult, route_dst, selected, veth_links};
 use crate::core::listen::Listener;
-use crate::core::topology::{DockerNetwork, IfIndex, Link, Namespace, NsIdx, Route, Topology};
+use crate::core::topology::{
+    DockerNetwork, IfIndex, Link, Namespace, NsIdx, Route, RuntimeNetwork, Topology,
+};
 
 /// The whole `topo --json` document.
 #[derive(Debug, Serialize)]
@@ -23,6 +26,9 @@ pub struct TopoReport {
     /// Docker's networks (empty when Docker is absent or not running), as `brctl show` and
     /// `docker network inspect` show them together.
     pub docker_networks: Vec<DockerNetDto>,
+    /// The other runtimes' networks (Podman's; containerd's containers and Kubernetes pods
+    /// grouped by the bridge behind them), each a `docker_networks` entry with `runtime`.
+    pub runtime_networks: Vec<RuntimeNetDto>,
 }
 
 #[derive(Debug, Serialize)]
@@ -185,6 +191,7 @@ pub fn report(
     selection: &[NsIdx],
     paths: &[PathResult],
     docker: &[DockerNetwork],
+    runtimes: &[RuntimeNetwork],
 ) -> TopoReport {
     TopoReport {
         namespaces: selected(topo, selection)
@@ -199,6 +206,10 @@ pub fn report(
         docker_networks: docker_selected(topo, selection, docker)
             .iter()
             .map(|(n, b)| docker_dto(topo, n, b.as_ref()))
+            .collect(),
+        runtime_networks: runtime_selected(topo, selection, runtimes)
+            .iter()
+            .map(|(n, b)| runtime_dto(topo, n, b.as_ref()))
             .collect(),
     }
 }

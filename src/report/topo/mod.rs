@@ -7,10 +7,12 @@
 //!
 //! Laid out as: this file (the paths asked for and what both renderers share: the namespaces
 //! and veth links selected), `json` (the `--json` document and its DTOs), `text` (the text
-//! picture) and `docker` (the Docker networks' section, in both forms).
+//! picture), `docker` (the Docker networks' section, in both forms) and `runtime` (the other
+//! runtimes' networks, in both forms).
 
 mod docker;
 mod json;
+mod runtime;
 mod text;
 
 #[cfg(test)]
@@ -21,6 +23,7 @@ pub use json::{
     BridgeDto, FdbDto, LinkDto, ListenerDto, NeighDto, NsDto, PathDto, PeerDto, PointDto, PortDto,
     RouteDto, TopoReport, VethLinkDto, report,
 };
+pub use runtime::RuntimeNetDto;
 pub use text::text;
 
 use crate::core::path::{Path, PathError};

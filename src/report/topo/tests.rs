@@ -48,7 +48,7 @@ fn json_names_peers_bridges_and_paths() {
         to: "b".into(),
         result: path(&topo, NsIdx(0), Target::Ns(NsIdx(1))),
     };
-    let v = serde_json::to_value(report(&topo, &[], &[p], &[])).unwrap_or_default();
+    let v = serde_json::to_value(report(&topo, &[], &[p], &[], &[])).unwrap_or_default();
     assert_eq!(v["veth_links"], serde_json::json!([{"a": "a/eth0", "b": "b/vb"}]));
     assert_eq!(v["namespaces"][0]["links"][0]["peer"]["point"], "b/vb");
     assert_eq!(v["namespaces"][0]["routes"][0]["dst"], "10.0.0.0/24");
@@ -59,7 +59,8 @@ fn json_names_peers_bridges_and_paths() {
         .map(|a| a.iter().filter_map(|p| p["id"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(ids, ["a/eth0", "b/vb"]);
-    let only_a = serde_json::to_value(report(&topo, &[NsIdx(0)], &[], &[])).unwrap_or_default();
+    let only_a =
+        serde_json::to_value(report(&topo, &[NsIdx(0)], &[], &[], &[])).unwrap_or_default();
     assert_eq!(only_a["namespaces"].as_array().map(Vec::len), Some(1));
     assert_eq!(only_a["veth_links"].as_array().map(Vec::len), Some(1));
 }
@@ -67,7 +68,7 @@ fn json_names_peers_bridges_and_paths() {
 #[test]
 fn text_shows_the_veth_link_and_the_bridge() {
     let topo = pair();
-    let t = text(&topo, &[], &[], &[]);
+    let t = text(&topo, &[], &[], &[], &[]);
     assert!(t.contains("veth links\n  a/eth0 ══ b/vb\n"), "{t}");
     assert!(t.contains("  bridge br0 (brctl show)\n    port vb               forwarding\n"), "{t}");
     assert!(t.contains("      inet 10.0.0.1/24\n      ══ b/vb (ifindex 3)\n"), "{t}");
@@ -101,7 +102,7 @@ fn docker_networks_name_the_container_behind_each_port() {
     let mut topo = pair();
     topo.namespaces[0].label = "web".into();
     let nets = [docker_net()];
-    let v = serde_json::to_value(report(&topo, &[], &[], &nets)).unwrap_or_default();
+    let v = serde_json::to_value(report(&topo, &[], &[], &nets, &[])).unwrap_or_default();
     let n = &v["docker_networks"][0];
     assert_eq!(n["id"], "75202cefbbbb");
     assert_eq!(n["bridge_point"], "b/br0");
@@ -114,7 +115,7 @@ fn docker_networks_name_the_container_behind_each_port() {
     assert_eq!(n["containers"][0]["port"], "vb");
     assert_eq!(n["containers"][0]["id"], "1287aaaabbbb");
     assert_eq!(n["containers"][1]["port"], serde_json::Value::Null);
-    let t = text(&topo, &[], &[], &nets);
+    let t = text(&topo, &[], &[], &nets, &[]);
     assert!(
         t.contains(
             "docker networks (docker network inspect + brctl show)\n  bridge (bridge, \
@@ -125,9 +126,9 @@ fn docker_networks_name_the_container_behind_each_port() {
         "{t}"
     );
     // Only the networks with a port into the selection.
-    let none = report(&topo, &[NsIdx(1)], &[], &nets);
+    let none = report(&topo, &[NsIdx(1)], &[], &nets, &[]);
     assert!(none.docker_networks.is_empty());
-    let web = report(&topo, &[NsIdx(0)], &[], &nets);
+    let web = report(&topo, &[NsIdx(0)], &[], &nets, &[]);
     assert_eq!(web.docker_networks.len(), 1);
 }
 
@@ -142,7 +143,7 @@ fn listening_sockets_are_shown_as_ss_shows_them() {
     let dns = Listener::new(Proto::Udp, "::".parse().unwrap_or(IpAddr::from([0; 4])), 53);
     topo.namespaces[1].listening = vec![web, dns];
     topo.namespaces[0].listening_note = Some("opening a netlink socket: EPERM".into());
-    let v = serde_json::to_value(report(&topo, &[], &[], &[])).unwrap_or_default();
+    let v = serde_json::to_value(report(&topo, &[], &[], &[], &[])).unwrap_or_default();
     assert_eq!(
         v["namespaces"][1]["listening"],
         serde_json::json!([
@@ -155,7 +156,7 @@ fn listening_sockets_are_shown_as_ss_shows_them() {
     assert_eq!(v["namespaces"][1]["listening_note"], serde_json::Value::Null);
     assert_eq!(v["namespaces"][0]["listening"], serde_json::json!([]));
     assert_eq!(v["namespaces"][0]["listening_note"], "opening a netlink socket: EPERM");
-    let t = text(&topo, &[], &[], &[]);
+    let t = text(&topo, &[], &[], &[], &[]);
     assert!(
         t.contains(
             "  listening (ss -lntup)\n    tcp   0.0.0.0:80                                     \
@@ -164,4 +165,63 @@ fn listening_sockets_are_shown_as_ss_shows_them() {
         "{t}"
     );
     assert!(t.contains("  listening (ss -lntup): not read: opening a netlink socket: EPERM\n"));
+}
+
+#[test]
+fn runtime_networks_carry_their_runtime_and_the_member_behind_each_port() {
+    use crate::core::topology::{DockerAttachment, Runtime, RuntimeNetwork};
+    let mut topo = pair();
+    topo.namespaces[0].label = "web".into();
+    let podman = RuntimeNetwork {
+        runtime: Runtime::Podman,
+        network: DockerNetwork { name: "podman".into(), ..docker_net() },
+    };
+    let idle = RuntimeNetwork {
+        runtime: Runtime::Kubernetes,
+        network: DockerNetwork {
+            name: "none".into(),
+            driver: "none".into(),
+            containers: vec![DockerAttachment {
+                container: "kube-system/coredns".into(),
+                container_id: "5a1e2c0f3b9d7e41".into(),
+                ..DockerAttachment::default()
+            }],
+            ..DockerNetwork::default()
+        },
+    };
+    let nets = [podman, idle];
+    let v = serde_json::to_value(report(&topo, &[], &[], &[], &nets)).unwrap_or_default();
+    let n = &v["runtime_networks"][0];
+    assert_eq!(n["runtime"], "podman");
+    assert_eq!(n["name"], "podman");
+    assert_eq!(n["bridge_point"], "b/br0");
+    assert_eq!(n["ports"][0]["container"], "web");
+    assert_eq!(n["ports"][0]["peer"], "web/eth0");
+    assert_eq!(n["containers"][0]["port"], "vb");
+    assert_eq!(v["runtime_networks"][1]["runtime"], "kubernetes");
+    assert_eq!(v["runtime_networks"][1]["bridge"], serde_json::Value::Null);
+    assert_eq!(v["docker_networks"], serde_json::json!([]));
+    let t = text(&topo, &[], &[], &[], &nets);
+    assert!(
+        t.contains(
+            "\npodman networks (podman network ls + podman inspect + brctl show)\n  podman \
+             (bridge, 75202cefbbbb)  bridge b/br0  10.0.0.0/24 gw 10.0.0.254\n    port vb \
+             \x20             forwarding ══ web/eth0          container web  10.0.0.1/24  -\n"
+        ),
+        "{t}"
+    );
+    assert!(
+        t.contains(
+            "\nkubernetes pods by bridge (ctr -n k8s.io, the kubelet's labels + brctl show)\n  \
+             none (none)\n    pod kube-system/coredns (5a1e2c0f3b9d)  -  (no bridge)\n"
+        ),
+        "{t}"
+    );
+    // With a selection: the networks with a port into it, or a member labelled as it is.
+    let only_b = report(&topo, &[NsIdx(1)], &[], &[], &nets);
+    assert!(only_b.runtime_networks.is_empty());
+    topo.namespaces[1].label = "kube-system/coredns".into();
+    let pods = report(&topo, &[NsIdx(1)], &[], &[], &nets);
+    let runtimes: Vec<&str> = pods.runtime_networks.iter().map(|n| n.runtime).collect();
+    assert_eq!(runtimes, ["kubernetes"]);
 }

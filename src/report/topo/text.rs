@@ -1,6 +1,6 @@
 //! `vtrace topo`'s text picture: one block per namespace as `ifconfig`, `route -n`,
 //! `brctl show`, `arp -n`, `bridge fdb` and `ss -lntup` would show it, then the veth links, the
-//! Docker networks and the paths.
+//! Docker networks, the other runtimes' networks and the paths.
 //!
 //! Pure formatting into a `String`; it must not build the JSON DTOs (except the Docker section's,
 //! which `docker` renders from them) nor discover anything.
@@ -8,15 +8,18 @@
 use std::fmt::Write as _;
 
 use super::docker::{docker_dto, docker_selected, docker_text};
+use super::runtime::{runtime_selected, runtime_text};
 use super::{PathResult, route_dst, selected, veth_links};
-use crate::core::topology::{DockerNetwork, Link, Namespace, NsIdx, Topology};
+use crate::core::topology::{DockerNetwork, Link, Namespace, NsIdx, RuntimeNetwork, Topology};
 
-/// The text picture, one block per namespace, then veth links, Docker networks and paths.
+/// The text picture, one block per namespace, then veth links, Docker networks, the other
+/// runtimes' networks and paths.
 pub fn text(
     topo: &Topology,
     selection: &[NsIdx],
     paths: &[PathResult],
     docker: &[DockerNetwork],
+    runtimes: &[RuntimeNetwork],
 ) -> String {
     let mut out = String::new();
     for (idx, ns) in selected(topo, selection) {
@@ -33,9 +36,10 @@ pub fn text(
     if !nets.is_empty() {
         out.push_str("\ndocker networks (docker network inspect + brctl show)\n");
         for (net, bridge) in &nets {
-            docker_text(&mut out, &docker_dto(topo, net, bridge.as_ref()));
+            docker_text(&mut out, &docker_dto(topo, net, bridge.as_ref()), "container");
         }
     }
+    runtime_text(&mut out, topo, &runtime_selected(topo, selection, runtimes));
     for p in paths {
         let _ = writeln!(out, "\npath {} → {}", p.from, p.to);
         match &p.result {
