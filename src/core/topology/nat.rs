@@ -119,6 +119,24 @@ impl std::fmt::Display for NatRule {
 }
 
 impl NatRule {
+    /// A rule named `name` in `chain` with no condition yet (its action set once read).
+    fn unconditional(name: String, chain: String) -> NatRule {
+        NatRule {
+            action: NatAction::Masquerade,
+            proto: None,
+            dport: None,
+            daddr: None,
+            saddr: None,
+            iifname: None,
+            not_iifname: None,
+            oifname: None,
+            not_oifname: None,
+            partial: false,
+            name,
+            chain,
+        }
+    }
+
     /// Where this rule sends a packet of `proto` to `dst`:`port` that entered on `iif`
     /// (`None`: unknown, not checked), if it DNATs it.
     pub fn dnat(
@@ -247,20 +265,7 @@ pub fn parse_iptables_save(text: &str) -> Vec<NatRule> {
 
 /// One `-A` line's options (after the chain name).
 fn iptables_rule(args: &[&str], chain: &str, name: String) -> Option<NatRule> {
-    let mut r = NatRule {
-        action: NatAction::Masquerade,
-        proto: None,
-        dport: None,
-        daddr: None,
-        saddr: None,
-        iifname: None,
-        not_iifname: None,
-        oifname: None,
-        not_oifname: None,
-        partial: false,
-        name,
-        chain: chain.to_owned(),
-    };
+    let mut r = NatRule::unconditional(name, chain.to_owned());
     let mut action = None;
     let mut negate = false;
     let mut i = 0;
@@ -361,20 +366,7 @@ fn rule(r: &Value) -> Option<NatRule> {
         r.get("handle").and_then(Value::as_u64).unwrap_or(0)
     );
     let chain = format!("{table} {chain}");
-    let mut out = NatRule {
-        action: NatAction::Masquerade,
-        proto: None,
-        dport: None,
-        daddr: None,
-        saddr: None,
-        iifname: None,
-        not_iifname: None,
-        oifname: None,
-        not_oifname: None,
-        partial: false,
-        name,
-        chain,
-    };
+    let mut out = NatRule::unconditional(name, chain);
     let mut action = None;
     for e in r.get("expr").and_then(Value::as_array)? {
         if let Some(m) = e.get("match") {
