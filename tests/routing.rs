@@ -120,6 +120,7 @@ fn two_networks_routed_by_the_host_are_six_points_each_way() {
             .collect();
         assert_eq!(routed, [false, false, false, true, false, false], "{e}");
     }
+    assert!(v["verdict"].get("conntrack").is_none(), "nothing translated: {v}");
     let roles: Vec<&str> =
         v["points"].as_array().into_iter().flatten().filter_map(|p| p["role"].as_str()).collect();
     assert_eq!(roles, ["endpoint", "veth-host", "bridge", "bridge", "veth-host", "endpoint"]);
@@ -160,6 +161,14 @@ fn the_outside_is_reached_through_masquerade_as_one_journey() {
         assert_eq!(points(&e["reply"]).last().copied(), Some(format!("{c1}/eth0").as_str()));
         assert_eq!(nat(&e["reply"]).first().map(|n| n.1.as_str()), Some("dnat"), "{e}");
     }
+    // conntrack in the host namespace confirms it: replies go to the uplink's address.
+    let ct = v["verdict"]["conntrack"].as_array().cloned().unwrap_or_default();
+    let confirmed = ct.iter().any(|c| {
+        c["netns"] == Value::from(host.as_str())
+            && c["translation"] == format!("snat 172.18.0.2 → {UPLINK}")
+            && c["reply"] == format!("{OUTSIDE} → {UPLINK}")
+    });
+    assert!(confirmed, "{ct:?}");
     assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
     let off_echo = probes(&off, "icmp-echo");
     assert_eq!(off_echo.first().map(|e| nat(&e["request"]).len()), Some(1), "{off}");
@@ -193,6 +202,10 @@ fn a_published_port_is_one_journey_with_its_dnat_note() {
     let back = nat(&c["reply"]);
     assert_eq!(back.len(), 1, "{c}");
     assert_eq!((back[0].2.as_str(), back[0].3.as_str()), ("172.19.0.2:80", "198.51.100.1:8080"));
+    let ct = v["verdict"]["conntrack"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ct.len(), 1, "{ct:?}");
+    assert_eq!(ct[0]["netns"], host.as_str(), "{ct:?}");
+    assert_eq!(ct[0]["translation"], format!("dnat {UPLINK}:8080 → 172.19.0.2:80"), "{ct:?}");
     assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
     let off_c = probes(&off, "tcp-connect");
     assert_eq!(off_c.first().map(|c| nat(&c["request"]).len()), Some(1), "{off}");

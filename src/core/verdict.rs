@@ -104,6 +104,9 @@ pub struct Verdict {
     /// Unanswered requests: the source address they carried when they reached their last point
     /// (after any NAT), the one the destination had to answer.
     pub arrived_from: Option<std::net::IpAddr>,
+    /// The conntrack entries of the traced flow that a namespace on the path translated (live
+    /// only): what confirms the journeys' `nat` notes.
+    pub conntrack: Vec<crate::core::topology::nat::CtNote>,
 }
 
 /// Probes lost one way.
@@ -549,6 +552,7 @@ impl Tally {
                     CauseCount { cause, segment, count, detail: f.describe(&name) }
                 })
                 .collect(),
+            conntrack: Vec::new(),
             arrived_from: match main_failure(failures) {
                 Some(Failure::Unanswered { from, .. }) => from,
                 _ => None,

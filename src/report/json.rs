@@ -260,6 +260,20 @@ impl TraceReport for JsonTrace<'_> {
             "exchanges": kinds, "losses": losses, "causes": causes,
             "listening": v.listening.iter().map(ListenerDto::from).collect::<Vec<_>>(),
         });
+        let mut verdict = verdict;
+        if !v.conntrack.is_empty() {
+            let ct: Vec<_> = v
+                .conntrack
+                .iter()
+                .map(|c| {
+                    json!({"netns": c.netns, "proto": c.entry.proto,
+                           "original": c.entry.original.to_string(),
+                           "reply": c.entry.reply.to_string(),
+                           "translation": c.entry.translation()})
+                })
+                .collect();
+            verdict["conntrack"] = serde_json::Value::Array(ct);
+        }
         let tail = json!({"other_journeys": s.other_journeys, "unidentified": s.unidentified});
         self.buf.extend_from_slice(b"],\n\"points\":");
         serde_json::to_writer(&mut self.buf, &points)?;

@@ -178,6 +178,14 @@ impl TraceReport for TextTrace<'_> {
                 None => writeln!(out, "segment: inside the source, before {before}"),
             };
         }
+        for c in &v.conntrack {
+            let what = c.entry.translation().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "conntrack in {}: {} (replies {}): {what}",
+                c.netns, c.entry.original, c.entry.reply
+            );
+        }
         self.out.write_all(out.as_bytes())?;
         self.out.flush()
     }

@@ -16,11 +16,14 @@ use crate::core::diagnosis::{
 use crate::core::listen::Proto;
 use crate::core::path::{Path, PathPoint, Role};
 use crate::core::topology::Topology;
+use crate::core::topology::nat::{CtNote, translated_flows};
 use crate::core::verdict::Verdict;
 use crate::session::live::{FrameTap, Live, LiveConfig};
 use crate::session::netfilter;
 use crate::session::sink::TraceReport;
 use crate::sys::connect::ServiceProber;
+use crate::sys::conntrack;
+use crate::sys::netns::Netns;
 use crate::sys::nftrace::{NfSession, Options, sidecar};
 use crate::sys::probe::Prober;
 
@@ -193,6 +196,7 @@ impl<'a, 'w> Trace<'a, 'w> {
         if verdict.lost() {
             netfilter::fill_rule_texts(plan.topo, plan.points, &mut traced.events);
         }
+        verdict.conntrack = conntrack_of(plan);
         let steps: Vec<Step<'_>> = plan
             .points
             .iter()
@@ -243,4 +247,29 @@ impl<'a, 'w> Trace<'a, 'w> {
         }
         Ok(verdict)
     }
+}
+
+/// The translated conntrack entries of the probed flow (the first flow, as it left the source)
+/// in the namespaces of the path that forward (the ones that may translate it), read now: what
+/// confirms a NAT the journeys showed. A namespace whose table cannot be read gives none.
+fn conntrack_of(plan: &Plan<'_>) -> Vec<CtNote> {
+    let Some(flow) = plan.flows.first() else { return Vec::new() };
+    let Some(src) = flow.src else { return Vec::new() };
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for p in plan.points {
+        if seen.contains(&p.ns) {
+            continue;
+        }
+        seen.push(p.ns);
+        let Some(ns) = plan.topo.ns(p.ns).filter(|n| n.sysctl.forwards(flow.dst) == Some(true))
+        else {
+            continue;
+        };
+        let Ok(entries) = conntrack::dump(&Netns::Path(ns.path.clone())) else { continue };
+        for entry in translated_flows(&entries, src, flow.dst) {
+            out.push(CtNote { netns: ns.label.clone(), entry });
+        }
+    }
+    out
 }

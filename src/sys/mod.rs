@@ -3,6 +3,7 @@
 
 pub mod capture;
 pub mod connect;
+pub mod conntrack;
 pub mod docker;
 pub mod dropmon;
 pub mod endpoint;

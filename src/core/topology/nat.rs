@@ -453,6 +453,73 @@ fn prefix(v: &Value) -> Option<(IpAddr, u8)> {
     }
 }
 
+/// One end of a conntrack tuple.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtTuple {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TCP/UDP ports (none for ICMP).
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+impl std::fmt::Display for CtTuple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let end = |ip: IpAddr, port: Option<u16>| match (ip, port) {
+            (IpAddr::V6(v6), Some(p)) => format!("[{v6}]:{p}"),
+            (ip, Some(p)) => format!("{ip}:{p}"),
+            (ip, None) => ip.to_string(),
+        };
+        write!(f, "{} → {}", end(self.src, self.sport), end(self.dst, self.dport))
+    }
+}
+
+/// A conntrack entry: the connection as it was first seen (`original`) and as its replies are
+/// expected (`reply`); the two differ where the namespace translates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtEntry {
+    /// IP protocol number.
+    pub proto: u8,
+    pub original: CtTuple,
+    pub reply: CtTuple,
+}
+
+impl CtEntry {
+    /// What the entry says the namespace does to the connection: `snat 172.18.0.2 →
+    /// 198.51.100.1`, `dnat 198.51.100.1:8080 → 172.19.0.2:80`, both, or `None` when it leaves
+    /// it alone.
+    pub fn translation(&self) -> Option<String> {
+        let (o, r) = (&self.original, &self.reply);
+        let end = |ip, port| CtTuple { src: ip, dst: ip, sport: port, dport: None };
+        let show = |t: CtTuple| t.to_string().split(" → ").next().unwrap_or_default().to_owned();
+        let mut out = Vec::new();
+        if (r.src, r.sport) != (o.dst, o.dport) {
+            out.push(format!("dnat {} → {}", show(end(o.dst, o.dport)), show(end(r.src, r.sport))));
+        }
+        if (r.dst, r.dport) != (o.src, o.sport) {
+            out.push(format!("snat {} → {}", show(end(o.src, o.sport)), show(end(r.dst, r.dport))));
+        }
+        (!out.is_empty()).then(|| out.join(", "))
+    }
+}
+
+/// A translated conntrack entry of a traced flow, in the namespace that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtNote {
+    pub netns: String,
+    pub entry: CtEntry,
+}
+
+/// The entries of `entries` for the flow `src` → `dst` (as it left the source) that a
+/// namespace translated.
+pub fn translated_flows(entries: &[CtEntry], src: IpAddr, dst: IpAddr) -> Vec<CtEntry> {
+    entries
+        .iter()
+        .filter(|e| e.original.src == src && e.original.dst == dst && e.translation().is_some())
+        .copied()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,6 +586,41 @@ COMMIT
 -A FORWARD -j DOCKER-USER
 COMMIT
 ";
+
+    #[test]
+    fn conntrack_entries_say_which_way_they_translate() {
+        let t = |src: &str, sp, dst: &str, dp| CtTuple {
+            src: ip(src),
+            dst: ip(dst),
+            sport: sp,
+            dport: dp,
+        };
+        let masq = CtEntry {
+            proto: 1,
+            original: t("172.18.0.2", None, "198.51.100.2", None),
+            reply: t("198.51.100.2", None, "198.51.100.1", None),
+        };
+        assert_eq!(masq.translation().as_deref(), Some("snat 172.18.0.2 → 198.51.100.1"));
+        let published = CtEntry {
+            proto: 6,
+            original: t("198.51.100.2", Some(40000), "198.51.100.1", Some(8080)),
+            reply: t("172.19.0.2", Some(80), "198.51.100.2", Some(40000)),
+        };
+        assert_eq!(
+            published.translation().as_deref(),
+            Some("dnat 198.51.100.1:8080 → 172.19.0.2:80")
+        );
+        assert_eq!(published.original.to_string(), "198.51.100.2:40000 → 198.51.100.1:8080");
+        let plain = CtEntry {
+            proto: 1,
+            original: t("10.1.0.2", None, "10.2.0.2", None),
+            reply: t("10.2.0.2", None, "10.1.0.2", None),
+        };
+        assert_eq!(plain.translation(), None);
+        let all = [masq, published, plain];
+        assert_eq!(translated_flows(&all, ip("172.18.0.2"), ip("198.51.100.2")), [masq]);
+        assert!(translated_flows(&all, ip("10.1.0.2"), ip("10.2.0.2")).is_empty());
+    }
 
     #[test]
     fn dockers_published_port_is_read_from_iptables() {
