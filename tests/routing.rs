@@ -164,7 +164,7 @@ fn the_outside_is_reached_through_masquerade_as_one_journey() {
     // conntrack in the host namespace confirms it: replies go to the uplink's address.
     let ct = v["verdict"]["conntrack"].as_array().cloned().unwrap_or_default();
     let confirmed = ct.iter().any(|c| {
-        c["netns"] == Value::from(host.as_str())
+        c["netns"] == host.as_str()
             && c["translation"] == format!("snat 172.18.0.2 → {UPLINK}")
             && c["reply"] == format!("{OUTSIDE} → {UPLINK}")
     });
