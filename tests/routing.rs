@@ -170,6 +170,10 @@ fn the_outside_is_reached_through_masquerade_as_one_journey() {
     });
     assert!(confirmed, "{ct:?}");
     assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
+    assert_eq!(
+        off["verdict"]["conntrack"], v["verdict"]["conntrack"],
+        "kept in the sidecar: {off}"
+    );
     let off_echo = probes(&off, "icmp-echo");
     assert_eq!(off_echo.first().map(|e| nat(&e["request"]).len()), Some(1), "{off}");
 }

@@ -48,6 +48,7 @@ pub fn netfilter_traces(inputs: &[Input]) -> Result<Option<NfFinished>> {
             merged.br_netfilter.extend(t.br_netfilter);
             merged.qdisc_rises.extend(t.qdisc_rises);
             merged.probe = merged.probe.take().or(t.probe);
+            merged.conntrack.extend(t.conntrack);
         }
     }
     if let Some(t) = all.as_mut() {

@@ -103,6 +103,8 @@ pub fn analyse(
     }
     let capture_drops = rows.iter().any(|r| r.kernel_drops > 0);
     let mut verdict = analysis.verdict(&names, capture_drops);
+    // What conntrack held when the trace was written.
+    verdict.conntrack = traced.as_ref().map(|t| t.conntrack.clone()).unwrap_or_default();
     let steps: Vec<Step<'_>> = line
         .order()
         .iter()

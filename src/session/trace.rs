@@ -197,6 +197,7 @@ impl<'a, 'w> Trace<'a, 'w> {
             netfilter::fill_rule_texts(plan.topo, plan.points, &mut traced.events);
         }
         verdict.conntrack = conntrack_of(plan);
+        traced.conntrack.clone_from(&verdict.conntrack);
         let steps: Vec<Step<'_>> = plan
             .points
             .iter()
@@ -235,7 +236,10 @@ impl<'a, 'w> Trace<'a, 'w> {
         conclude(&mut verdict, &evidence);
         // The netfilter side of the trace, for `vtrace analyze FILE` to replay (after the
         // report: failing to keep it must not cost the report).
-        let kept = traced_any || !traced.qdisc_rises.is_empty() || traced.probe.is_some();
+        let kept = traced_any
+            || !traced.qdisc_rises.is_empty()
+            || traced.probe.is_some()
+            || !traced.conntrack.is_empty();
         let keep = self.write.as_ref().filter(|_| kept);
         if keep.is_some() {
             traced.drops.extend(done.netfilter.drops().iter().cloned());

@@ -104,6 +104,9 @@ pub struct NfFinished {
     pub lost_events: u64,
     /// The trace's probe and what its socket received (kept so that `analyze` replays it).
     pub probe: Option<crate::core::analysis::ProbeRecord>,
+    /// The translated conntrack entries of the probed flow (kept so that `analyze` replays
+    /// them).
+    pub conntrack: Vec<crate::core::topology::nat::CtNote>,
 }
 
 impl NfSession {

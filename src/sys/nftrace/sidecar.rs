@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow};
 use serde::{Deserialize, Serialize};
 
+use crate::core::topology::nat::{CtEntry, CtNote, CtTuple};
+
 use std::net::IpAddr;
 
 use crate::core::analysis::{Probe, ProbeRecord};
@@ -48,6 +50,39 @@ struct FileDto {
     /// The trace's probe and what its socket received.
     #[serde(default)]
     probe: Option<ProbeDto>,
+    /// The translated conntrack entries of the probed flow.
+    #[serde(default)]
+    conntrack: Vec<CtDto>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CtDto {
+    netns: String,
+    proto: u8,
+    original: TupleDto,
+    reply: TupleDto,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TupleDto {
+    src: IpAddr,
+    dst: IpAddr,
+    #[serde(default)]
+    sport: Option<u16>,
+    #[serde(default)]
+    dport: Option<u16>,
+}
+
+impl From<&CtTuple> for TupleDto {
+    fn from(t: &CtTuple) -> Self {
+        TupleDto { src: t.src, dst: t.dst, sport: t.sport, dport: t.dport }
+    }
+}
+
+impl From<&TupleDto> for CtTuple {
+    fn from(t: &TupleDto) -> Self {
+        CtTuple { src: t.src, dst: t.dst, sport: t.sport, dport: t.dport }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -270,6 +305,16 @@ pub fn write(capture: &Path, traced: &NfFinished) -> Result<()> {
             })
             .collect(),
         probe: traced.probe.as_ref().map(ProbeDto::from),
+        conntrack: traced
+            .conntrack
+            .iter()
+            .map(|c| CtDto {
+                netns: c.netns.clone(),
+                proto: c.entry.proto,
+                original: TupleDto::from(&c.entry.original),
+                reply: TupleDto::from(&c.entry.reply),
+            })
+            .collect(),
     };
     let path = path_for(capture);
     let text = serde_json::to_vec(&file).context("encoding the netfilter trace")?;
@@ -336,7 +381,19 @@ pub fn parse(text: &[u8]) -> Result<NfFinished> {
         .map(|r| QdiscRise { point: r.point, kind: r.kind, handle: r.handle, dropped: r.dropped })
         .collect();
     let probe = file.probe.as_ref().and_then(ProbeDto::record);
-    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises, lost_events: 0, probe })
+    let conntrack = file
+        .conntrack
+        .iter()
+        .map(|c| CtNote {
+            netns: c.netns.clone(),
+            entry: CtEntry {
+                proto: c.proto,
+                original: CtTuple::from(&c.original),
+                reply: CtTuple::from(&c.reply),
+            },
+        })
+        .collect();
+    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises, lost_events: 0, probe, conntrack })
 }
 
 #[cfg(test)]
@@ -394,6 +451,24 @@ mod tests {
                 },
                 received: vec![40000, 40002],
             }),
+            conntrack: vec![CtNote {
+                netns: "host".into(),
+                entry: CtEntry {
+                    proto: 6,
+                    original: CtTuple {
+                        src: IpAddr::from([198, 51, 100, 2]),
+                        dst: IpAddr::from([198, 51, 100, 1]),
+                        sport: Some(40000),
+                        dport: Some(8080),
+                    },
+                    reply: CtTuple {
+                        src: IpAddr::from([172, 19, 0, 2]),
+                        dst: IpAddr::from([198, 51, 100, 2]),
+                        sport: Some(80),
+                        dport: Some(40000),
+                    },
+                },
+            }],
         };
         let dir = std::env::temp_dir().join(format!("vtrace-sidecar-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
@@ -407,6 +482,7 @@ mod tests {
         assert_eq!(back.br_netfilter, traced.br_netfilter);
         assert_eq!(back.qdisc_rises, traced.qdisc_rises);
         assert_eq!(back.probe, traced.probe);
+        assert_eq!(back.conntrack, traced.conntrack);
         assert!(remove(&capture).is_ok() && remove(&capture).is_ok());
         assert!(read(&capture).is_ok_and(|r| r.is_none()));
         let _ = std::fs::remove_dir_all(&dir);
