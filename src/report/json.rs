@@ -5,6 +5,7 @@
 //! hand into a reused buffer (point ids escaped once): this is the hot path of `analyze --json`.
 
 use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
 
 use serde_json::json;
 
@@ -126,13 +127,44 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
     buf.extend_from_slice(b"]}");
 }
 
+/// An exchange's summary, as [`Exchange::summary`] says it: an IPv4 echo (nearly every
+/// exchange of a big capture) written digit by digit, the rest through its `Display`.
+fn summary(buf: &mut Vec<u8>, ex: &Exchange) {
+    let p = &ex.request.journey.packet;
+    if ex.kind == ExchangeKind::IcmpEcho
+        && let (Some(ip), Some(e)) = (p.ip, ex.echo())
+        && let (IpAddr::V4(src), IpAddr::V4(dst)) = (ip.src, ip.dst)
+    {
+        buf.extend_from_slice(b"echo ");
+        ipv4(buf, src);
+        buf.extend_from_slice(b" > ");
+        ipv4(buf, dst);
+        buf.extend_from_slice(b" id ");
+        num(buf, e.id);
+        buf.extend_from_slice(b" seq ");
+        num(buf, e.seq);
+        return;
+    }
+    let _ = write!(buf, "{}", ex.summary());
+}
+
+/// `172.18.0.2`.
+fn ipv4(buf: &mut Vec<u8>, ip: Ipv4Addr) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf.push(b'.');
+        }
+        num(buf, octet);
+    }
+}
+
 /// One exchange object.
 pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
     buf.extend_from_slice(b"{\"kind\":\"");
     buf.extend_from_slice(ex.kind.as_str().as_bytes());
     buf.extend_from_slice(b"\",\"summary\":\"");
     // Summaries are addresses, numbers and words: nothing JSON must escape.
-    let _ = write!(buf, "{}", ex.summary());
+    summary(buf, ex);
     buf.push(b'"');
     if let Some(e) = ex.echo() {
         buf.extend_from_slice(b",\"id\":");
@@ -285,5 +317,68 @@ impl TraceReport for JsonTrace<'_> {
         self.out.write_all(&self.buf)?;
         self.buf.clear();
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::packet::{Echo, Icmp, Ip, Packet};
+
+    fn echo_exchange(src: IpAddr, dst: IpAddr) -> Exchange {
+        let packet = Packet {
+            ip: Some(Ip {
+                src,
+                dst,
+                id: Some(1),
+                proto: 1,
+                ttl: 64,
+                total_len: 84,
+                dont_fragment: true,
+                frag_offset: 0,
+                more_fragments: false,
+            }),
+            icmp: Some(Icmp {
+                ty: 8,
+                code: 0,
+                echo: Some(Echo { id: 65535, seq: 7 }),
+                quoted: None,
+            }),
+            ..Packet::default()
+        };
+        Exchange {
+            kind: ExchangeKind::IcmpEcho,
+            request: Leg {
+                journey: Journey::new(Box::new(packet), Vec::new()),
+                lost: None,
+                netfilter: Vec::new(),
+            },
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: true,
+            probe: false,
+        }
+    }
+
+    #[test]
+    fn the_fast_echo_summary_is_the_displayed_one() {
+        for (src, dst) in
+            [("172.18.0.2", "255.0.10.3"), ("0.0.0.0", "8.8.8.8"), ("fd00::2", "fd00::3")]
+        {
+            let ex = echo_exchange(
+                src.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                dst.parse().unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            );
+            let mut buf = Vec::new();
+            summary(&mut buf, &ex);
+            assert_eq!(String::from_utf8_lossy(&buf), ex.summary().to_string());
+        }
+        let mut buf = Vec::new();
+        summary(
+            &mut buf,
+            &echo_exchange(IpAddr::from([172, 18, 0, 2]), IpAddr::from([10, 0, 0, 1])),
+        );
+        assert_eq!(buf, b"echo 172.18.0.2 > 10.0.0.1 id 65535 seq 7");
     }
 }
