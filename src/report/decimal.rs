@@ -10,6 +10,16 @@ pub fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// Dotted decimal: `172.18.0.2`.
+pub fn ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
+    let [a, b, c, d] = a.octets();
+    num(out, a);
+    for octet in [b, c, d] {
+        out.push(b'.');
+        num(out, octet);
+    }
+}
+
 /// The decimal digits of `n`, zero-padded on the left to `width`: `000000042`.
 #[inline]
 pub fn padded(out: &mut Vec<u8>, n: u64, width: usize) {

@@ -5,7 +5,7 @@
 //! hand into a reused buffer (point ids escaped once): this is the hot path of `analyze --json`.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use serde_json::json;
 
@@ -13,7 +13,7 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::journey::{Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
-use crate::report::decimal::num;
+use crate::report::decimal::{ipv4, num};
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{Summary, TraceReport, name};
 
@@ -146,16 +146,6 @@ fn summary(buf: &mut Vec<u8>, ex: &Exchange) {
         return;
     }
     let _ = write!(buf, "{}", ex.summary());
-}
-
-/// `172.18.0.2`.
-fn ipv4(buf: &mut Vec<u8>, ip: Ipv4Addr) {
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            buf.push(b'.');
-        }
-        num(buf, octet);
-    }
 }
 
 /// One exchange object.
@@ -324,6 +314,7 @@ impl TraceReport for JsonTrace<'_> {
 mod tests {
     use super::*;
     use crate::core::packet::{Echo, Icmp, Ip, Packet};
+    use std::net::Ipv4Addr;
 
     fn echo_exchange(src: IpAddr, dst: IpAddr) -> Exchange {
         let packet = Packet {

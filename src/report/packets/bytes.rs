@@ -6,10 +6,10 @@
 //! intermediate copy.
 
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use crate::core::packet::HwAddr;
-use crate::report::decimal::num;
+pub(super) use crate::report::decimal::ipv4;
 
 /// Let `write` fill up to `N` bytes at the end of `out`; it returns how many it wrote.
 #[inline(always)]
@@ -66,15 +66,6 @@ pub(super) fn hex(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-pub(super) fn ipv4(out: &mut Vec<u8>, a: Ipv4Addr) {
-    let [a, b, c, d] = a.octets();
-    num(out, a);
-    for octet in [b, c, d] {
-        out.push(b'.');
-        num(out, octet);
-    }
-}
-
 pub(super) fn ip(out: &mut Vec<u8>, a: IpAddr) {
     match a {
         IpAddr::V4(a) => ipv4(out, a),
@@ -113,6 +104,7 @@ pub(super) fn json_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn text(f: impl FnOnce(&mut Vec<u8>)) -> String {
         let mut out = b"x".to_vec();
