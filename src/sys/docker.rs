@@ -248,15 +248,16 @@ struct InspectJson {
     network_settings: NetSettingsJson,
 }
 
+/// `State` of `docker inspect` (and of `podman inspect`, which keeps Docker's shape).
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "PascalCase")]
-struct StateJson {
+pub(crate) struct StateJson {
     #[serde(default)]
-    status: String,
+    pub(crate) status: String,
     #[serde(default)]
-    running: bool,
+    pub(crate) running: bool,
     #[serde(default)]
-    pid: i64,
+    pub(crate) pid: i64,
 }
 
 #[derive(Deserialize, Default)]

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+// `podman inspect` keeps Docker's shape: the same State object.
+use crate::sys::docker::StateJson;
+
 use super::rootless::{self, UserMode};
 use super::{Found, Output, Runtime, RuntimeError, on_path, run};
 use crate::core::topology::{DockerAttachment, DockerNetwork, RuntimeNetwork};
@@ -210,17 +213,6 @@ struct InspectJson {
     network_settings: NetSettingsJson,
     #[serde(default)]
     host_config: HostConfigJson,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase")]
-struct StateJson {
-    #[serde(default)]
-    status: String,
-    #[serde(default)]
-    running: bool,
-    #[serde(default)]
-    pid: i64,
 }
 
 #[derive(Deserialize, Default)]
