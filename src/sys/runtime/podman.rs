@@ -12,12 +12,11 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-// `podman inspect` keeps Docker's shape: the same State object.
-use crate::sys::docker::StateJson;
-
 use super::rootless::{self, UserMode};
 use super::{Found, Output, Runtime, RuntimeError, on_path, run};
 use crate::core::topology::{DockerAttachment, DockerNetwork, RuntimeNetwork};
+// `podman inspect` keeps Docker's shape: the same State object.
+use crate::sys::docker::StateJson;
 
 /// A container as `podman inspect` describes it (what vtrace needs of it).
 #[derive(Debug, Clone, PartialEq, Eq)]
