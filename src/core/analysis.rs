@@ -106,6 +106,11 @@ impl Analysis {
         self.probe = Some(ProbeSocket { probe, received: Default::default() });
     }
 
+    /// True when NAT rewrote a packet of the trace on its way.
+    pub fn saw_nat(&self) -> bool {
+        self.correlator.translated > 0
+    }
+
     /// The probe and what its socket received so far.
     pub fn probe_record(&self) -> Option<ProbeRecord> {
         let p = self.probe.as_ref()?;

@@ -295,6 +295,8 @@ pub struct Correlator {
     complete: u64,
     /// Observations without an identity (undecoded), counted only.
     pub unidentified: u64,
+    /// Journeys that NAT rewrote on their way.
+    pub translated: u64,
     /// Points may still be added: a journey seen at every point known so far may gain hops.
     open_ended: bool,
 }
@@ -313,6 +315,7 @@ impl Correlator {
             ready: Vec::new(),
             complete: 0,
             unidentified: 0,
+            translated: 0,
             open_ended: false,
         }
     }
@@ -424,7 +427,10 @@ impl Correlator {
         let views = &mut open.journey.views;
         if views.is_empty() {
             match Addrs::of(&open.journey.packet) {
-                Some(first) => views.push(first),
+                Some(first) => {
+                    views.push(first);
+                    self.translated += 1;
+                }
                 None => return false,
             }
         }
@@ -620,6 +626,7 @@ mod tests {
         assert_eq!(j.last_packet().ip.map(|i| i.src), Some(IpAddr::from(router)));
         assert_eq!(j.last_packet().icmp.and_then(|i| i.echo).map(|e| e.id), Some(900));
         assert_eq!(j.first_packet().icmp.and_then(|i| i.echo).map(|e| e.id), Some(7));
+        assert_eq!(c.translated, 1);
         // Nothing is left behind once it is final.
         assert!(c.alias.is_empty() && c.by_nat.is_empty() && c.open.is_empty());
     }

@@ -196,7 +196,10 @@ impl<'a, 'w> Trace<'a, 'w> {
         if verdict.lost() {
             netfilter::fill_rule_texts(plan.topo, plan.points, &mut traced.events);
         }
-        verdict.conntrack = conntrack_of(plan);
+        // Only a trace that saw a packet translated asks conntrack to confirm it.
+        if done.analysis.saw_nat() {
+            verdict.conntrack = conntrack_of(plan);
+        }
         traced.conntrack.clone_from(&verdict.conntrack);
         let steps: Vec<Step<'_>> = plan
             .points
