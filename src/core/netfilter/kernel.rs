@@ -42,8 +42,9 @@ pub fn ethertype(p: &Packet) -> Option<u16> {
     Some(if ip.src.is_ipv4() { 0x0800 } else { 0x86dd })
 }
 
-/// The kernel drops that explain a lost leg: same protocol, close to its last sighting (the
-/// nearest, and those within a millisecond of it, at most [`DROPS_PER_LEG`]), and when netfilter
+/// The kernel drops that explain a lost leg: same protocol, close to its last sighting (after
+/// it when any drop is; the nearest, and those within a millisecond of it, at most
+/// [`DROPS_PER_LEG`]), and when netfilter
 /// dropped it, the netfilter drops if any were seen; drops of promiscuous copies only when nothing
 /// else was seen. Returned in time order.
 pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<DropEvent> {
@@ -64,6 +65,11 @@ pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<
     // frame it forwards, which the host drops as OTHERHOST: not the packet's fate.
     if near.iter().any(|d| !d.is_promiscuous_copy()) {
         near.retain(|d| !d.is_promiscuous_copy());
+    }
+    // A packet is dropped after it was last seen: when drops follow its last sighting, the
+    // earlier ones (inside the clock slack) are other packets' (tracefs is global).
+    if near.iter().any(|d| d.t_ns >= t) {
+        near.retain(|d| d.t_ns >= t);
     }
     near.sort_by_key(|d| d.t_ns.abs_diff(t));
     let nearest = near.first().map_or(0, |d| d.t_ns);
@@ -189,5 +195,19 @@ mod tests {
         let got = attribute_drops(&[copy.clone(), real.clone()], &ex.request, false);
         assert_eq!(got, vec![real]);
         assert_eq!(attribute_drops(std::slice::from_ref(&copy), &ex.request, false), vec![copy]);
+    }
+
+    #[test]
+    fn a_drop_before_the_last_sighting_is_another_packets_when_one_follows_it() {
+        let t = 7_000_000;
+        let mut ex = unanswered_echo(t);
+        ex.request.lost = Some(crate::core::exchange::Loss { after: None, before: None });
+        let earlier = drop_at(t - 107_000, 0x0800, "NETFILTER_DROP", "nft_do_chain+0x637");
+        let after = drop_at(t + 13_000, 0x0800, "NETFILTER_DROP", "nft_do_chain+0x46f");
+        let got = attribute_drops(&[earlier.clone(), after.clone()], &ex.request, true);
+        assert_eq!(got, vec![after]);
+        // Alone, inside the clock slack, it is still the packet's.
+        let got = attribute_drops(std::slice::from_ref(&earlier), &ex.request, true);
+        assert_eq!(got, vec![earlier]);
     }
 }
