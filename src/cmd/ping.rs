@@ -131,7 +131,8 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
     if let (Some(o), Some(p)) = (onward.as_mut(), route.as_mut()) {
         // The container it leads to, named as Docker names it, then the path on to it.
         if let Some(idx) = topo.owner_of(o.to)
-            && let Some(ns) = topo.ns(idx).filter(|n| n.kind == NsKind::Docker)
+            && let Some(ns) =
+                topo.ns(idx).filter(|n| matches!(n.kind, NsKind::Docker | NsKind::Process))
             && let Some(name) = docker::container_in(ns.inode)
         {
             topo.relabel(idx, &name, false);
@@ -330,6 +331,7 @@ fn first_segment(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
                 .map_or_else(|| format!("if{ifindex}"), |l| l.name.clone()),
             ifindex,
             role,
+            turn: false,
         })
         .collect::<Vec<_>>();
     let dst_ns = points.last().map_or(src, |p| p.ns);
@@ -350,6 +352,7 @@ fn source_only(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
         ifname: link.name.clone(),
         ifindex: link.ifindex,
         role: Role::Endpoint,
+        turn: false,
     };
     Some(Path { src, dst: src, dst_ip: dst, points: vec![point] })
 }

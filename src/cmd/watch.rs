@@ -143,6 +143,7 @@ fn own_points(topo: &Topology, idx: NsIdx) -> Vec<PathPoint> {
                     ifname: l.name.clone(),
                     ifindex: l.ifindex,
                     role: Role::Endpoint,
+                    turn: false,
                 })
                 .collect()
         })

@@ -83,6 +83,10 @@ pub struct PathPoint {
     pub ifname: String,
     pub ifindex: IfIndex,
     pub role: Role,
+    /// The path turns here: a packet addressed to this interface's namespace comes back out of
+    /// the same interface, translated (a DNAT hairpin on a bridge: `docker run -p` reached from
+    /// a container of the same bridge).
+    pub turn: bool,
 }
 
 /// The ordered capture points from the source to the destination.
@@ -201,12 +205,19 @@ fn walk(
 /// `first` is now a hop where the packet is routed on).
 pub fn join(topo: &Topology, first: &Path, then: &Path) -> Path {
     let mut hops: Vec<(NsIdx, IfIndex)> = first.points.iter().map(|p| (p.ns, p.ifindex)).collect();
+    let mut turns = Vec::new();
     for p in &then.points {
-        if !hops.contains(&(p.ns, p.ifindex)) {
-            hops.push((p.ns, p.ifindex));
+        match hops.iter().position(|&h| h == (p.ns, p.ifindex)) {
+            Some(at) => turns.push(at),
+            None => hops.push((p.ns, p.ifindex)),
         }
     }
-    let points = with_roles(topo, &hops, first.src, then.dst);
+    let mut points = with_roles(topo, &hops, first.src, then.dst);
+    for at in turns {
+        if let Some(p) = points.get_mut(at) {
+            p.turn = true;
+        }
+    }
     Path { src: first.src, dst: then.dst, dst_ip: then.dst_ip, points }
 }
 
@@ -329,6 +340,7 @@ fn with_roles(
                 ifname: link.map_or_else(|| format!("if{ifindex}"), |l| l.name.clone()),
                 ifindex,
                 role,
+                turn: false,
             }
         })
         .collect()
@@ -555,6 +567,28 @@ mod tests {
                     .to_owned(),
                 vec![Endpoint, Router, Bridge, VethHost, Endpoint],
                 c2
+            ))
+        );
+    }
+
+    #[test]
+    fn a_published_port_reached_from_its_own_bridge_turns_on_the_bridge() {
+        // nginx-1 → the bridge's address, DNATed back into the bridge to nginx-2 (a hairpin).
+        let (n, c1, host, _) = classic();
+        let first = path(&n.topo, c1, Target::Ip(ip("172.18.0.1")));
+        let then = path(&n.topo, host, Target::Ip(ip("172.18.0.3")));
+        let joined = first.and_then(|f| then.map(|t| join(&n.topo, &f, &t)));
+        let got = joined.map(|p| {
+            let turns: Vec<&str> =
+                p.points.iter().filter(|x| x.turn).map(|x| x.point_id.as_str()).collect();
+            (p.point_ids().join(" "), turns.join(" "))
+        });
+        assert_eq!(
+            got,
+            Ok((
+                "nginx-1/eth0 lab-host/veth1111111 lab-host/br0 lab-host/veth2222222 nginx-2/eth0"
+                    .to_owned(),
+                "lab-host/br0".to_owned()
             ))
         );
     }

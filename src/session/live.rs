@@ -453,7 +453,12 @@ fn capture_specs(topo: &Topology, points: &[PathPoint], filter: &str) -> Result<
                 id: p.point_id.to_string(),
                 netns: Netns::Path(ns.path.clone()),
                 ifname: p.ifname.clone(),
-                promisc: p.role == Role::Bridge,
+                // Promiscuous on a bridge (else it shows only what is addressed to it), except
+                // where the path turns: there br_netfilter DNATs a frame addressed to the bridge
+                // back into it, and a promiscuous bridge also hands that frame to its own
+                // stack, which routes it again: the container would get every packet twice
+                // (measured with Docker's `--userland-proxy=false` hairpin).
+                promisc: p.role == Role::Bridge && !p.turn,
                 filter: filter.to_owned(),
             })
         })

@@ -315,6 +315,7 @@ mod tests {
             ifname: PointId::split(id).1.into(),
             ifindex: IfIndex(ifindex),
             role,
+            turn: false,
         };
         let path = Path {
             src: NsIdx(0),
