@@ -226,6 +226,73 @@ fn a_published_port_nothing_listens_behind_is_port_closed_naming_the_translation
     assert!(summary.contains("198.51.100.1:8081 is DNATed to 172.19.0.2:81"), "{summary}");
 }
 
+/// `ip -n NS ARGS…`, which must succeed.
+fn ip_in(ns: &str, args: &[&str]) {
+    let mut all = vec!["-n", ns];
+    all.extend_from_slice(args);
+    let out = run("ip", &all);
+    assert!(out.status.success(), "ip {all:?}: {}", describe(&out));
+}
+
+#[test]
+fn policy_routing_in_the_router_is_captured_on_its_other_interfaces_and_the_packets_decide() {
+    let lab = routed("rp");
+    let (c1, c2, host) = (lab.container(1), lab.container(2), lab.host_ns());
+    // A rule for nginx-1's address and a table of its own: the main table no longer decides.
+    ip_in(&host, &["rule", "add", "from", "172.18.0.2", "lookup", "100", "pref", "100"]);
+    ip_in(&host, &["route", "add", "172.19.0.0/16", "dev", "br-net2", "table", "100"]);
+    let ((code, v), (off_code, off)) = ping(&lab, &c1, &c2, &["-c", "1"]);
+    assert_eq!(code, 0, "{v}");
+    let uplink = format!("{host}/uplink0");
+    let ids: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    let want = [
+        format!("{c1}/eth0"),
+        format!("{host}/{}", lab.host_veth(1)),
+        format!("{host}/docker0"),
+        uplink.clone(),
+        format!("{host}/br-net2"),
+        format!("{host}/{}", lab.host_veth(2)),
+        format!("{c2}/eth0"),
+    ];
+    assert_eq!(ids, want, "the router's other interface is captured, before its egress: {v}");
+    let roles: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["role"].as_str()).collect();
+    assert_eq!(roles[3], "branch", "{v}");
+    // The table sends it on to br-net2: six hops each way, none on the branch.
+    assert_eq!(v["verdict"]["summary"], "1/1 echo replies, 6 hops each way", "{v}");
+    let echo = probes(&v, "icmp-echo");
+    let on_path: Vec<&str> = want.iter().filter(|p| **p != uplink).map(String::as_str).collect();
+    assert_eq!(echo.first().map(|e| points(&e["request"])), Some(on_path), "{v}");
+    assert_eq!((off_code, &off["verdict"]["cause"]), (0, &Value::from("ok")), "{off}");
+
+    // Now the table sends it out of the uplink: seen leaving by the branch, and said so.
+    ip_in(
+        &host,
+        &["route", "replace", "172.19.0.0/16", "via", OUTSIDE, "dev", "uplink0", "table", "100"],
+    );
+    let ((code, v), (_, off)) = ping(&lab, &c1, &c2, &["-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    let echo = probes(&v, "icmp-echo");
+    let request = echo.first().map(|e| points(&e["request"])).unwrap_or_default();
+    assert_eq!(request, want[..4].iter().map(String::as_str).collect::<Vec<_>>(), "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["segment"]["after"].as_str(), Some(uplink.as_str()), "{v}");
+    assert!(verdict["segment"]["before"].is_null(), "nothing was to see it after: {v}");
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(
+        summary.contains(&format!(
+            "{host} sent the packet to 172.19.0.2 out of uplink0, not out of br-net2"
+        )),
+        "{summary}"
+    );
+    assert!(summary.contains("100: from 172.18.0.2/32 lookup 100"), "{summary}");
+    assert_ne!(verdict["cause"], "link-down", "{v}");
+    assert_ne!(verdict["cause"], "forwarding-disabled", "{v}");
+    // Offline, the written file keeps the branch: the same segment.
+    assert_eq!(off["verdict"]["segment"], verdict["segment"], "{off}");
+}
+
 #[test]
 fn forwarding_off_in_the_host_is_forwarding_disabled_after_the_source_bridge() {
     let lab = routed("rf");

@@ -15,7 +15,9 @@ use nix::errno::Errno;
 use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::core::diagnosis::{ProbeFacts, Proxy};
 use crate::core::listen::Proto;
-use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path, path_until};
+use crate::core::path::{
+    Path, PathError, PathPoint, Role, Target, join, path, path_until, with_branches,
+};
 use crate::core::topology::nat::dnat_of;
 use crate::core::topology::{LinkKind, NsIdx, NsKind, Topology};
 use crate::error::Outcome;
@@ -144,6 +146,10 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
             }
             Err(_) => onward = None,
         }
+    }
+    // Where policy routing may send the packet elsewhere, its other interfaces are captured too.
+    if let Some(p) = route.as_mut() {
+        *p = with_branches(&topo, p);
     }
     let src_ip = src_address(&topo, src_idx, route.as_ref(), dst_ip.is_ipv6());
     if args.fresh_arp {

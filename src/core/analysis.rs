@@ -147,6 +147,11 @@ impl Analysis {
         self.correlator.points_may_grow();
     }
 
+    /// `p` is off the path: captured in case a packet leaves by it ([`Line::mark_branch`]).
+    pub fn mark_branch(&mut self, p: PointIdx) {
+        self.correlator.mark_branch(p);
+    }
+
     /// Register the next capture point.
     pub fn add_point(&mut self) -> PointIdx {
         self.captured.push(0);

@@ -335,6 +335,11 @@ impl Correlator {
         self.open_ended = true;
     }
 
+    /// `p` is off the path ([`Line::mark_branch`]).
+    pub fn mark_branch(&mut self, p: PointIdx) {
+        self.line.mark_branch(p);
+    }
+
     /// The points' order is known: keep it ([`Line::fix`]).
     pub fn fix_order(&mut self) {
         self.line.fix();
@@ -370,7 +375,7 @@ impl Correlator {
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
                 open.journey.hops.push(hop);
-                if !self.open_ended && open.journey.hops.len() >= self.line.len() {
+                if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
                 }
                 return;
@@ -445,7 +450,7 @@ impl Correlator {
         hop.view = u8::try_from(view).unwrap_or(0);
         open.aliases.push(fp);
         open.journey.hops.push(hop);
-        let full = !self.open_ended && open.journey.hops.len() >= self.line.len();
+        let full = !self.open_ended && open.journey.hops.len() >= self.line.required();
         self.alias.insert(fp, (key, hop.view));
         if full {
             self.complete_now(key);

@@ -45,6 +45,8 @@ pub struct Line {
     order: Vec<PointIdx>,
     /// Position of each point in `order`.
     pos: Vec<usize>,
+    /// Points off the path, captured in case a packet leaves by them ([`Line::mark_branch`]).
+    branch: Vec<bool>,
     /// The order is known (a live trace on a discovered path): journeys do not change it.
     fixed: bool,
 }
@@ -64,6 +66,7 @@ impl Line {
         let idx = PointIdx(u16::try_from(n).unwrap_or(u16::MAX));
         self.order.push(idx);
         self.pos.push(n);
+        self.branch.push(false);
         idx
     }
 
@@ -76,6 +79,23 @@ impl Line {
     }
 
     /// Points in path order.
+    /// `p` is off the path: a packet that goes on without it is not lost, and one last seen
+    /// there left the path by it.
+    pub fn mark_branch(&mut self, p: PointIdx) {
+        if let Some(b) = self.branch.get_mut(p.index()) {
+            *b = true;
+        }
+    }
+
+    pub fn is_branch(&self, p: PointIdx) -> bool {
+        self.branch.get(p.index()).copied().unwrap_or(false)
+    }
+
+    /// The points a packet that follows the path crosses: all but the branches.
+    pub fn required(&self) -> usize {
+        self.order.len() - self.branch.iter().filter(|&&b| b).count()
+    }
+
     pub fn order(&self) -> &[PointIdx] {
         &self.order
     }

@@ -37,11 +37,15 @@ pub enum Role {
     Router,
     /// Any other interface crossed on layer 2.
     Link,
+    /// Off the computed path: an interface of a namespace on it whose policy routing rules make
+    /// its way on uncertain, captured in case the packet leaves by it (see [`with_branches`]).
+    Branch,
 }
 
 impl Role {
     /// Every role, for parsing.
-    const ALL: [Role; 5] = [Role::Endpoint, Role::VethHost, Role::Bridge, Role::Router, Role::Link];
+    const ALL: [Role; 6] =
+        [Role::Endpoint, Role::VethHost, Role::Bridge, Role::Router, Role::Link, Role::Branch];
 
     /// The role named as [`Role::as_str`] spells it (as pcapng files of vtrace record it).
     pub fn parse(s: &str) -> Option<Role> {
@@ -70,6 +74,7 @@ impl Role {
             Role::Bridge => "bridge",
             Role::Router => "router",
             Role::Link => "link",
+            Role::Branch => "branch",
         }
     }
 }
@@ -221,6 +226,62 @@ pub fn join(topo: &Topology, first: &Path, then: &Path) -> Path {
     Path { src: first.src, dst: then.dst, dst_ip: then.dst_ip, points }
 }
 
+/// Where rules make the path uncertain, let the packets decide: a namespace the path crosses
+/// that routes the packet (it enters on one link and leaves on another, not within one bridge)
+/// and has policy routing rules for `dst`'s family may send it out of another interface than
+/// its main table says. Each of its other interfaces that is up and not a bridge port is added
+/// as a [`Role::Branch`] point just before the egress, so a packet that leaves by one is seen.
+pub fn with_branches(topo: &Topology, path: &Path) -> Path {
+    let mut out = path.clone();
+    let mut at = 1;
+    while at < out.points.len() {
+        let (a, b) = (&out.points[at - 1], &out.points[at]);
+        let ns_idx = a.ns;
+        let uncertain = topo
+            .ns(ns_idx)
+            .is_some_and(|ns| ns.rules.iter().any(|r| r.v6 == path.dst_ip.is_ipv6()));
+        if !uncertain || !routed_between(topo, a, b) {
+            at += 1;
+            continue;
+        }
+        let Some(ns) = topo.ns(ns_idx) else { break };
+        let branches: Vec<PathPoint> = ns
+            .links
+            .iter()
+            .filter(|l| {
+                l.kind != LinkKind::Loopback
+                    && l.admin_up
+                    && l.master.is_none()
+                    && !out.points.iter().any(|p| p.ns == ns_idx && p.ifindex == l.ifindex)
+            })
+            .map(|l| PathPoint {
+                ns: ns_idx,
+                point_id: topo.point_id(ns_idx, l.ifindex),
+                ifname: l.name.clone(),
+                ifindex: l.ifindex,
+                role: Role::Branch,
+                turn: false,
+            })
+            .collect();
+        let n = branches.len();
+        out.points.splice(at..at, branches);
+        at += n + 1;
+    }
+    out
+}
+
+/// True when a packet goes from link `a` to link `b` of one namespace by routing (not within
+/// one bridge).
+pub fn routed_between(topo: &Topology, a: &PathPoint, b: &PathPoint) -> bool {
+    let Some(ns) = topo.ns(a.ns) else { return false };
+    let bridge = |p: &PathPoint| ns.bridge_of(p.ifindex).map(|br| br.ifindex);
+    a.ns == b.ns
+        && a.ifindex != b.ifindex
+        && bridge(a) != Some(b.ifindex)
+        && bridge(b) != Some(a.ifindex)
+        && (bridge(a).is_none() || bridge(a) != bridge(b))
+}
+
 /// Route `dst` out of namespace `cur`: the layer-2 walk from the egress link to the next hop.
 fn next_segment(
     topo: &Topology,
@@ -361,7 +422,7 @@ fn is_bridge_hop(topo: &Topology, hops: &[(NsIdx, IfIndex)], i: usize) -> bool {
 mod tests {
     use super::*;
     use crate::core::topology::{
-        IfAddr, Link, Namespace, NsKind, OperState, PeerRef, Route, RouteScope,
+        IfAddr, Link, Namespace, NsKind, OperState, PeerRef, PolicyRule, Route, RouteScope,
     };
     use std::net::Ipv4Addr;
 
@@ -569,6 +630,40 @@ mod tests {
                 c2
             ))
         );
+    }
+
+    #[test]
+    fn policy_rules_of_a_router_add_its_other_interfaces_as_branches_before_the_egress() {
+        let (mut n, c1, host, c2) = classic();
+        let out = n.ns("outside");
+        n.veth((out, 2, "eth0"), (host, 9, "uplink0"));
+        n.addr(out, 2, "198.51.100.2/24");
+        n.addr(host, 9, "198.51.100.1/24");
+        n.default_via(out, "198.51.100.1", 2);
+        n.link(host, 10, "eth1", LinkKind::Veth);
+        n.link(host, 11, "down0", LinkKind::Veth);
+        n.find(host, 11).admin_up = false;
+        let rule = PolicyRule { v6: false, pref: 100, text: "100: from all lookup 100".into() };
+        n.get(host).rules.push(rule);
+        let ids = |p: &Path| p.point_ids().join(" ");
+        // Routed by the host: its other interfaces that are up and not bridge ports, before br0.
+        let routed = path(&n.topo, out, Target::Ns(c2)).map(|p| with_branches(&n.topo, &p));
+        let roles = routed.as_ref().map(|p| p.points.iter().map(|x| x.role).collect::<Vec<_>>());
+        assert_eq!(
+            routed.as_ref().map(ids),
+            Ok("outside/eth0 lab-host/uplink0 lab-host/eth1 lab-host/br0 lab-host/veth2222222 \
+                nginx-2/eth0"
+                .to_owned())
+        );
+        use Role::*;
+        assert_eq!(roles, Ok(vec![Endpoint, Router, Branch, Bridge, VethHost, Endpoint]));
+        // Switched within one bridge, the host routes nothing: no branch.
+        let bridged = path(&n.topo, c1, Target::Ns(c2)).map(|p| with_branches(&n.topo, &p));
+        assert_eq!(bridged.map(|p| p.points.len()), Ok(5));
+        // Rules of the other family leave the path alone.
+        n.get(host).rules[0].v6 = true;
+        let v4 = path(&n.topo, out, Target::Ns(c2)).map(|p| with_branches(&n.topo, &p));
+        assert_eq!(v4.map(|p| p.points.len()), Ok(5));
     }
 
     #[test]

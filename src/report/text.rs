@@ -122,7 +122,7 @@ impl TraceReport for TextTrace<'_> {
             let _ = write!(out, "  rtt {}", duration(rtt));
         }
         out.push('\n');
-        let total = line.len();
+        let total = line.required();
         leg(out, "request", &ex.request, names, total, clock);
         match &ex.reply {
             Some(r) => leg(out, "reply", r, names, total, clock),

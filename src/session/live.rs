@@ -128,8 +128,11 @@ impl<'w> Live<'w> {
             }
         }
         let mut analysis = Analysis::new(cfg.window_ns);
-        for _ in points {
-            analysis.add_point();
+        for p in points {
+            let idx = analysis.add_point();
+            if p.role == Role::Branch {
+                analysis.mark_branch(idx);
+            }
         }
         // The points come in path order from the topology (a replay's file says nothing of it:
         // its order is learned as offline).

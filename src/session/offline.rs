@@ -70,7 +70,10 @@ pub fn analyse(
                 Item::Point { id, role } => {
                     rows.push(PointRow::new(id, *role));
                     names.push(id.clone());
-                    analysis.add_point();
+                    let idx = analysis.add_point();
+                    if *role == Some(Role::Branch) {
+                        analysis.mark_branch(idx);
+                    }
                 }
                 Item::Obs(obs) => analysis.ingest(obs),
                 Item::PointsMayGrow => analysis.points_may_grow(),

@@ -33,7 +33,10 @@ impl Loader {
 
     /// The next capture point, in the order observations name them.
     pub fn add_point(&mut self, id: &str, role: Option<crate::core::path::Role>) {
-        self.analysis.add_point();
+        let idx = self.analysis.add_point();
+        if role == Some(crate::core::path::Role::Branch) {
+            self.analysis.mark_branch(idx);
+        }
         self.names.push(id.to_owned());
         self.state.push_point(PointRow::new(id, role));
     }

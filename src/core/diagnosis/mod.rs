@@ -186,6 +186,18 @@ pub fn conclude(verdict: &mut Verdict, ev: &Evidence<'_>) {
     verdict.causes = causes;
     name_listeners(verdict, ev);
     name_kernel_drop(verdict, ev);
+    name_branch(verdict, ev);
+}
+
+/// A packet last seen leaving by a branch (off the path, where policy routing decides): say so
+/// whatever the cause (an ICMP error from where it went may have named one).
+fn name_branch(verdict: &mut Verdict, ev: &Evidence<'_>) {
+    if let (Some((topo, path)), Some(seg)) = (ev.links, verdict.segment)
+        && let Some(d) = left_by_branch(topo, path, seg)
+        && !verdict.summary.contains(&d.detail)
+    {
+        verdict.summary = format!("{}; {}", verdict.summary, d.detail);
+    }
 }
 
 /// `port-closed` with what does listen in the target: nothing on that port (and what listens

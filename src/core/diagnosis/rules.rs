@@ -10,7 +10,7 @@
 //! Pure: never touches the system, never guesses beyond the links of the path.
 
 use super::{Diagnosis, ProbeFacts};
-use crate::core::path::{Path, PathPoint};
+use crate::core::path::{Path, Role, routed_between};
 use crate::core::point::PointId;
 use crate::core::topology::{Link, NsIdx, OperState, Topology};
 use crate::core::verdict::{Cause, Segment, Verdict};
@@ -34,6 +34,9 @@ pub fn diagnose(
     }
     let path = path?;
     let seg = verdict.segment?;
+    if let Some(d) = left_by_branch(topo, path, seg) {
+        return Some(d);
+    }
     let links = segment_links(topo, path, seg);
     if let Some((id, why)) = links.iter().find_map(|(id, l)| down(l).map(|why| (id, why))) {
         return Some(Diagnosis { cause: Cause::LinkDown, detail: format!("{id} is {why}") });
@@ -67,6 +70,38 @@ pub fn diagnose(
     None
 }
 
+/// The packet was last seen leaving by a branch (an interface off the path of a namespace whose
+/// policy rules made the way on uncertain): it went elsewhere than the main table says. No cause
+/// of the list is proven (where it went is outside the capture), so the cause stays `unknown`
+/// and the sentence says what was seen and which rules decided.
+pub fn left_by_branch(topo: &Topology, path: &Path, seg: Segment) -> Option<Diagnosis> {
+    let at = path.points.get(seg.after?.index()).filter(|p| p.role == Role::Branch)?;
+    let ns = topo.ns(at.ns)?;
+    let v6 = path.dst_ip.is_ipv6();
+    let rules: Vec<&str> =
+        ns.rules.iter().filter(|r| r.v6 == v6).map(|r| r.text.as_str()).collect();
+    let main = path
+        .points
+        .iter()
+        .skip(seg.after?.index())
+        .find(|p| p.role != Role::Branch)
+        .filter(|p| p.ns == at.ns)
+        .map_or_else(|| "another interface".to_owned(), |p| p.ifname.clone());
+    let show = crate::core::netfilter::in_namespace(&ns.label, "ip rule");
+    Some(Diagnosis {
+        cause: Cause::Unknown,
+        detail: format!(
+            "{} sent the packet to {} out of {}, not out of {main} as its main table routes it: \
+             its policy routing rules decide ({}; `{show}`); nothing was captured after {}",
+            ns.label,
+            path.dst_ip,
+            at.ifname,
+            rules.join(", "),
+            at.point_id
+        ),
+    })
+}
+
 /// `forwarding-disabled`: the packet was last seen where a namespace has to route it on (it
 /// entered on one link and must leave on another that is not on the same bridge) and that
 /// namespace does not forward the packet's family.
@@ -93,18 +128,6 @@ fn forwarding_off(topo: &Topology, path: &Path, seg: Segment) -> Option<Diagnosi
             ns.label, a.ifname, b.ifname
         ),
     })
-}
-
-/// True when a packet goes from link `a` to link `b` of one namespace by routing (not within
-/// one bridge).
-fn routed_between(topo: &Topology, a: &PathPoint, b: &PathPoint) -> bool {
-    let Some(ns) = topo.ns(a.ns) else { return false };
-    let bridge = |p: &PathPoint| ns.bridge_of(p.ifindex).map(|br| br.ifindex);
-    a.ns == b.ns
-        && a.ifindex != b.ifindex
-        && bridge(a) != Some(b.ifindex)
-        && bridge(b) != Some(a.ifindex)
-        && (bridge(a).is_none() || bridge(a) != bridge(b))
 }
 
 /// `no-return-route`: the requests reached the destination and nothing answered, and the

@@ -503,7 +503,9 @@ impl ExchangeBuilder {
         if reached {
             return None;
         }
-        Some(Loss { after: Some(last.point), before: line.at(next) })
+        // Last seen leaving by a branch: nothing was to see it after that.
+        let before = if line.is_branch(last.point) { None } else { line.at(next) };
+        Some(Loss { after: Some(last.point), before })
     }
 }
 

@@ -24,7 +24,8 @@ pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
 pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
 pub use runtime::{Runtime, RuntimeNetwork, Workload, namespaced_label};
 pub use tables::{
-    FdbEntry, FdbKind, NeighState, Neighbour, Route, RouteKind, RouteScope, prefix_contains,
+    FdbEntry, FdbKind, NeighState, Neighbour, PolicyRule, Route, RouteKind, RouteScope,
+    prefix_contains,
 };
 
 use crate::core::point::PointId;

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use super::IfIndex;
 use super::link::{Link, LinkKind};
-use super::tables::{FdbEntry, Neighbour, Route};
+use super::tables::{FdbEntry, Neighbour, PolicyRule, Route};
 use crate::core::listen::Listener;
 
 /// How a namespace was found.
@@ -53,6 +53,9 @@ pub struct Namespace {
     pub links: Vec<Link>,
     /// The main routing table.
     pub routes: Vec<Route>,
+    /// Its policy routing rules that send packets elsewhere than the main table (none in most
+    /// namespaces: the kernel's three default rules are left out).
+    pub rules: Vec<PolicyRule>,
     /// The neighbour (ARP / NDP) tables.
     pub neighbours: Vec<Neighbour>,
     /// The forwarding database (`bridge fdb`); empty when the namespace has no bridge.
@@ -107,6 +110,7 @@ impl Namespace {
             inode,
             links: Vec::new(),
             routes: Vec::new(),
+            rules: Vec::new(),
             neighbours: Vec::new(),
             fdb: Vec::new(),
             listening: Vec::new(),

@@ -9,6 +9,17 @@ use std::net::IpAddr;
 use super::IfIndex;
 use crate::core::packet::Mac;
 
+/// A policy routing rule (`ip rule`) that sends some packets elsewhere than the main table: to
+/// another table, or to a blackhole, unreachable or prohibit. vtrace reads the main table only,
+/// so where such a rule exists the way on is uncertain (see [`crate::core::path::with_branches`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PolicyRule {
+    pub v6: bool,
+    pub pref: u32,
+    /// As `ip rule` prints it: `100: from 172.18.0.2 lookup 100`.
+    pub text: String,
+}
+
 /// Route types that matter to reachability (`ip route`'s leading word).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RouteKind {

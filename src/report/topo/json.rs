@@ -51,6 +51,9 @@ pub struct NsDto {
     pub forwarding: ForwardingDto,
     /// Its NAT rules in a short form (read where it forwards), with the rule they come from.
     pub nat: Vec<NatDto>,
+    /// Its policy routing rules that send packets elsewhere than the main table, as `ip rule`
+    /// prints them (the kernel's three default rules left out).
+    pub rules: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -267,6 +270,7 @@ fn ns_dto(topo: &Topology, idx: NsIdx, ns: &Namespace) -> NsDto {
             .iter()
             .map(|r| NatDto { summary: r.to_string(), rule: r.name.clone() })
             .collect(),
+        rules: ns.rules.iter().map(|r| r.text.clone()).collect(),
     }
 }
 

@@ -138,6 +138,10 @@ fn ns_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace) {
     for r in &ns.nat {
         let _ = writeln!(out, "  nat {r}  [{}]", r.name);
     }
+    for r in &ns.rules {
+        let _ =
+            writeln!(out, "  rule {}  (policy routing: paths through here are uncertain)", r.text);
+    }
     listening_text(out, ns);
     out.push('\n');
 }

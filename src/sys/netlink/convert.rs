@@ -18,12 +18,13 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope as NlScope, RouteType,
     RouteVia,
 };
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_core::Nla;
 
 use crate::core::packet::{HwAddr, Mac};
 use crate::core::topology::{
     FdbEntry, FdbKind, IfAddr, IfIndex, Link, LinkKind, NeighState, Neighbour, OperState,
-    PortState, Route, RouteKind, RouteScope,
+    PolicyRule, PortState, Route, RouteKind, RouteScope,
 };
 
 /// `IFLA_BRPORT_STATE` inside a bridge port's `IFLA_PROTINFO`.
@@ -193,6 +194,41 @@ pub fn route(msg: &RouteMessage) -> Option<Route> {
     })
 }
 
+/// A policy routing rule, when it sends packets elsewhere than the main table (the kernel's
+/// `local`, `main` and `default` lookups are left out: vtrace's path follows the main table).
+pub fn rule(msg: &RuleMessage) -> Option<PolicyRule> {
+    let h = &msg.header;
+    let mut table = u32::from(h.table);
+    let (mut pref, mut sel) = (0u32, String::new());
+    for attr in &msg.attributes {
+        match attr {
+            RuleAttribute::Table(t) => table = *t,
+            RuleAttribute::Priority(p) => pref = *p,
+            RuleAttribute::Source(ip) => sel.push_str(&format!(" from {ip}/{}", h.src_len)),
+            RuleAttribute::Destination(ip) => sel.push_str(&format!(" to {ip}/{}", h.dst_len)),
+            RuleAttribute::Iifname(n) => sel.push_str(&format!(" iif {n}")),
+            RuleAttribute::Oifname(n) => sel.push_str(&format!(" oif {n}")),
+            RuleAttribute::FwMark(m) => sel.push_str(&format!(" fwmark {m:#x}")),
+            _ => {}
+        }
+    }
+    let action = match h.action {
+        RuleAction::ToTable if matches!(table, 253..=255) => return None,
+        RuleAction::ToTable => format!("lookup {table}"),
+        RuleAction::Blackhole => "blackhole".to_owned(),
+        RuleAction::Unreachable => "unreachable".to_owned(),
+        RuleAction::Prohibit => "prohibit".to_owned(),
+        RuleAction::Goto => "goto".to_owned(),
+        _ => return None,
+    };
+    let sel = if sel.is_empty() { " from all".to_owned() } else { sel };
+    Some(PolicyRule {
+        v6: h.family == AddressFamily::Inet6,
+        pref,
+        text: format!("{pref}:{sel} {action}"),
+    })
+}
+
 fn route_ip(a: &RouteAddress) -> Option<IpAddr> {
     match a {
         RouteAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
@@ -338,6 +374,27 @@ mod tests {
             (raw.link.kind, raw.link.admin_up, raw.peer_ifindex),
             (LinkKind::Loopback, false, None)
         );
+    }
+
+    #[test]
+    fn only_rules_that_send_packets_elsewhere_than_the_main_table_are_kept() {
+        let mut msg = RuleMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.action = RuleAction::ToTable;
+        msg.header.src_len = 32;
+        msg.attributes = vec![
+            RuleAttribute::Priority(100),
+            RuleAttribute::Source(IpAddr::V4(Ipv4Addr::new(172, 18, 0, 2))),
+            RuleAttribute::Table(100),
+        ];
+        let kept = rule(&msg).map(|r| (r.v6, r.pref, r.text));
+        assert_eq!(kept, Some((false, 100, "100: from 172.18.0.2/32 lookup 100".to_owned())));
+        // The kernel's own lookups of local, main and default are not policy.
+        msg.attributes = vec![RuleAttribute::Priority(32766), RuleAttribute::Table(254)];
+        assert_eq!(rule(&msg), None);
+        msg.header.action = RuleAction::Blackhole;
+        msg.attributes = vec![RuleAttribute::Priority(99), RuleAttribute::FwMark(7)];
+        assert_eq!(rule(&msg).map(|r| r.text), Some("99: fwmark 0x7 blackhole".to_owned()));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The rtnetlink dumps of one namespace: links, addresses, routes, neighbours and, when the
+//! The rtnetlink dumps of one namespace: links, addresses, routes, policy rules, neighbours and, when the
 //! namespace has a bridge, bridge port states and the FDB.
 //!
 //! A netlink socket serves one dump at a time, so the dumps of a namespace run one after the
@@ -7,9 +7,11 @@
 
 use futures::TryStreamExt;
 use netlink_packet_route::AddressFamily;
-use rtnetlink::Handle;
+use rtnetlink::{Handle, IpVersion};
 
-use crate::core::topology::{FdbEntry, IfAddr, IfIndex, LinkKind, Neighbour, PortState, Route};
+use crate::core::topology::{
+    FdbEntry, IfAddr, IfIndex, LinkKind, Neighbour, PolicyRule, PortState, Route,
+};
 use crate::sys::netlink::convert::{self, RawLink};
 
 /// Everything one namespace reported.
@@ -18,6 +20,7 @@ pub struct NsDump {
     pub links: Vec<RawLink>,
     pub addrs: Vec<(IfIndex, IfAddr)>,
     pub routes: Vec<Route>,
+    pub rules: Vec<PolicyRule>,
     pub neighbours: Vec<Neighbour>,
     pub port_states: Vec<(IfIndex, PortState)>,
     pub fdb: Vec<FdbEntry>,
@@ -77,7 +80,15 @@ pub async fn dump(handle: &Handle) -> Result<NsDump, DumpError> {
         .into_iter()
         .flatten()
         .collect();
-    let mut out = NsDump { links, addrs, routes, neighbours, ..NsDump::default() };
+    // Policy rules only make a path uncertain: a family the kernel does not route here (IPv6
+    // disabled) answers with an error, which leaves that family's rules out.
+    let mut rules = Vec::new();
+    for version in [IpVersion::V4, IpVersion::V6] {
+        let found: Result<Vec<Option<PolicyRule>>, _> =
+            handle.rule().get(version).execute().map_ok(|m| convert::rule(&m)).try_collect().await;
+        rules.extend(found.unwrap_or_default().into_iter().flatten());
+    }
+    let mut out = NsDump { links, addrs, routes, rules, neighbours, ..NsDump::default() };
     if out.links.iter().any(|l| l.link.kind == LinkKind::Bridge) {
         out.port_states = bridge_ports(handle).await?;
         out.fdb = fdb(handle).await?;

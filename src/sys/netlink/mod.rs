@@ -187,6 +187,7 @@ fn assemble(ns: &FoundNs, d: NsDump) -> Namespace {
         }
     }
     n.routes = d.routes;
+    n.rules = d.rules;
     n.neighbours = d.neighbours;
     n.fdb = d.fdb;
     n
