@@ -140,6 +140,33 @@ fn an_output_drop_in_the_source_is_netfilter_drop_inside_the_source() {
 }
 
 #[test]
+fn probes_dropped_after_the_send_before_any_capture_are_never_ok() {
+    // The netdev egress hook drops after sendto succeeded and before the capture taps: nothing
+    // of the probe is ever seen, and the source's kernel said nothing.
+    let lab = Lab::built("eg");
+    let src = lab.container(1);
+    nft(
+        &src,
+        "table netdev t {\n chain e {\n  type filter hook egress device eth0 priority 0; \
+         policy accept;\n  ip protocol icmp drop\n }\n}\n",
+    );
+    let p = lab.points();
+    let (code, v) = lab.ping(&[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["verdict"]["reachable"], false, "{v}");
+    assert_eq!(segment(&v), (None, Some(p[0].as_str())), "{v}");
+    let summary = v["verdict"]["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("no probe was seen at any capture point"), "{summary}");
+    assert_eq!(v["verdict"]["cause"], "netfilter-drop", "{v}");
+    assert!(summary.contains("rule `ip protocol icmp drop`"), "{summary}");
+    // Without netfilter tracing: not ok either, what was seen is said.
+    let (code, text, _) = ping_text(&lab, &["-c", "1", "--no-netfilter"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("verdict: NOT reachable (unknown)"), "{text}");
+    assert!(text.contains(&format!("segment: inside the source, before {}", p[0])), "{text}");
+}
+
+#[test]
 fn a_source_without_routes_is_no_route_inside_the_source() {
     let lab = Lab::built("nr");
     let out = common::run("ip", &["-n", &lab.container(1), "route", "flush", "table", "main"]);

@@ -12,12 +12,14 @@ use anyhow::Result;
 use crate::core::analysis::Probe;
 use crate::core::diagnosis::{
     Evidence, Netfilter, ProbeFacts, QdiscCount, Service as Target, Step, conclude, qdisc_rises,
+    unresolved_next_hop,
 };
+use crate::core::line::PointIdx;
 use crate::core::listen::Proto;
 use crate::core::path::{Path, PathPoint, Role};
 use crate::core::topology::Topology;
 use crate::core::topology::nat::{CtNote, translated_flows};
-use crate::core::verdict::Verdict;
+use crate::core::verdict::{Cause, Segment, Verdict};
 use crate::session::live::{FrameTap, Live, LiveConfig};
 use crate::session::netfilter;
 use crate::session::sink::TraceReport;
@@ -182,6 +184,21 @@ impl<'a, 'w> Trace<'a, 'w> {
                 // Nothing was captured: the source refused to send, or never tried.
                 new
             };
+            if verdict.cause == Cause::Ok {
+                // No probe reached the first point: not a verdict of health. Where it died is
+                // inside the source (the kernel's drop reason, when one was seen, says why).
+                verdict.cause = Cause::Unknown;
+                verdict.segment = Some(Segment { after: None, before: Some(PointIdx(0)) })
+                    .filter(|_| !self.plan.points.is_empty());
+                verdict.summary.push_str(
+                    ": no probe was seen at any capture point (it never left the source)",
+                );
+                if let Some(why) =
+                    self.plan.path.and_then(|p| unresolved_next_hop(self.plan.topo, p))
+                {
+                    verdict.summary = format!("{}; {why}", verdict.summary);
+                }
+            }
             verdict.sent = attempted;
             verdict.reachable = false;
             verdict.probed = true;

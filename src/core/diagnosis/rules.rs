@@ -12,7 +12,7 @@
 use super::{Diagnosis, ProbeFacts};
 use crate::core::path::{Path, Role, routed_between};
 use crate::core::point::PointId;
-use crate::core::topology::{Link, NsIdx, OperState, Topology};
+use crate::core::topology::{Link, NeighState, NsIdx, OperState, Topology};
 use crate::core::verdict::{Cause, Segment, Verdict};
 
 /// Diagnose a verdict. `path` is the path the trace captured on (its point `i` is the analysis's
@@ -99,6 +99,26 @@ pub fn left_by_branch(topo: &Topology, path: &Path, seg: Segment) -> Option<Diag
             rules.join(", "),
             at.point_id
         ),
+    })
+}
+
+/// Why a source may have sent nothing: its neighbour entry for the next hop toward the path's
+/// destination was already failed (or incomplete) when the topology was read, e.g. after an ARP
+/// nobody answered. A sentence for a verdict in which no probe reached the first point.
+pub fn unresolved_next_hop(topo: &Topology, path: &Path) -> Option<String> {
+    let ns = topo.ns(path.src)?;
+    let route = ns.route_to(path.dst_ip)?;
+    let via = route.gateway.unwrap_or(path.dst_ip);
+    let n = ns.neighbours.iter().find(|n| n.ip == via && Some(n.dev) == route.dev)?;
+    matches!(n.state, NeighState::Failed | NeighState::Incomplete).then(|| {
+        let fix = crate::core::netfilter::in_namespace(&ns.label, &format!("ip neigh flush {via}"));
+        format!(
+            "{}'s neighbour entry for its next hop {via} was {} before the trace (an earlier \
+             ARP or NDP request went unanswered): what it sends there waits for that \
+             resolution or is dropped with it (`--fresh-arp` or `{fix}` starts over)",
+            ns.label,
+            n.state.as_str()
+        )
     })
 }
 
@@ -480,6 +500,32 @@ mod tests {
             "{}",
             v.summary
         );
+    }
+
+    #[test]
+    fn a_failed_neighbour_entry_of_the_source_for_its_next_hop_is_named() {
+        use crate::core::topology::{NeighState, Neighbour, Route, RouteKind, RouteScope};
+        let (mut topo, path) = lab();
+        let dst = path.dst_ip;
+        let src = &mut topo.namespaces[0];
+        src.routes.push(Route {
+            dst: IpAddr::V4(Ipv4Addr::new(172, 18, 0, 0)),
+            prefix: 16,
+            gateway: None,
+            dev: Some(IfIndex(2)),
+            scope: RouteScope::Link,
+            kind: RouteKind::Unicast,
+            metric: None,
+        });
+        assert_eq!(unresolved_next_hop(&topo, &path), None);
+        let entry = Neighbour { ip: dst, mac: None, state: NeighState::Failed, dev: IfIndex(2) };
+        topo.namespaces[0].neighbours.push(entry);
+        let said = unresolved_next_hop(&topo, &path).unwrap_or_default();
+        assert!(
+            said.starts_with("nginx-1's neighbour entry for its next hop 172.18.0.3 was FAILED")
+        );
+        topo.namespaces[0].neighbours[0].state = NeighState::Reachable;
+        assert_eq!(unresolved_next_hop(&topo, &path), None);
     }
 
     #[test]
