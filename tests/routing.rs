@@ -294,6 +294,39 @@ fn policy_routing_in_the_router_is_captured_on_its_other_interfaces_and_the_pack
 }
 
 #[test]
+fn a_reverse_path_filter_drop_in_the_router_is_kernel_drop_not_link_down() {
+    let lab = routed("rr");
+    let (c1, c2, host) = (lab.container(1), lab.container(2), lab.host_ns());
+    // Strict rp_filter on docker0, and the host's way back to nginx-1 through the uplink: its
+    // packets arriving on docker0 fail the reverse-path check. nginx-1 knows its gateway's MAC
+    // (a permanent entry): the host's ARP, checked the same way, would not answer.
+    let mac = docker0_mac(&host);
+    ip_in(
+        &c1,
+        &["neigh", "replace", "172.18.0.1", "lladdr", &mac, "dev", "eth0", "nud", "permanent"],
+    );
+    sysctl(&host, "net.ipv4.conf.all.rp_filter=1");
+    sysctl(&host, "net.ipv4.conf.docker0.rp_filter=1");
+    ip_in(&host, &["route", "add", "172.18.0.2/32", "dev", "uplink0"]);
+    let ((code, v), _) = ping(&lab, &c1, &c2, &["-c", "1"]);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "kernel-drop", "{v}");
+    assert_eq!(verdict["segment"]["after"].as_str(), Some(format!("{host}/docker0").as_str()));
+    assert_eq!(verdict["segment"]["before"].as_str(), Some(format!("{host}/br-net2").as_str()));
+    let summary = verdict["summary"].as_str().unwrap_or("");
+    assert!(summary.contains("IP_RPFILTER"), "{summary}");
+    assert!(summary.contains(&format!("in {host}")), "{summary}");
+}
+
+/// The MAC of `ns`'s docker0, as `ip` prints it.
+fn docker0_mac(ns: &str) -> String {
+    let out = run("ip", &["-n", ns, "-br", "link", "show", "docker0"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().nth(2).unwrap_or_default().to_owned()
+}
+
+#[test]
 fn forwarding_off_in_the_host_is_forwarding_disabled_after_the_source_bridge() {
     let lab = routed("rf");
     let (c1, c2, host) = (lab.container(1), lab.container(2), lab.host_ns());
