@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 
-use crate::core::path::{Target, path};
+use crate::core::path::{Target, path, with_branches};
 use crate::core::topology::nat::NatAction;
 use crate::core::topology::{
     DockerNetwork, NsIdx, NsKind, Runtime, RuntimeNetwork, Topology, Workload,
@@ -89,7 +89,8 @@ pub fn run(args: &Topo) -> Result<Outcome> {
                 Some(PathResult {
                     from: a.label.clone(),
                     to: b.label.clone(),
-                    result: path(&topo, *ai, target),
+                    // With the branches a trace would capture where policy routing decides.
+                    result: path(&topo, *ai, target).map(|p| with_branches(&topo, &p)),
                 })
             }
             _ => None,
