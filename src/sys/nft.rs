@@ -58,18 +58,25 @@ pub fn table_pid(name: &str) -> Option<u32> {
     pid.parse().ok()
 }
 
+/// At most this many packets a second are traced per direction of the flow and hook: a probe
+/// (a few a second) is always traced whole, while a flood costs what tracing a sample costs
+/// (every traced packet makes the kernel send an event per rule it meets, in every namespace).
+pub const TRACE_RATE: u32 = 1000;
+
 /// The `nft -f` script of the trace table.
 pub fn script(name: &str, flow: Flow) -> String {
     let ip = |a: IpAddr| if a.is_ipv4() { "ip" } else { "ip6" };
     let (a, b) = (flow.a, flow.b);
+    let set =
+        format!("limit rate {TRACE_RATE}/second burst {TRACE_RATE} packets meta nftrace set 1");
     let mut matches = vec![
-        format!("{} saddr {a} {} daddr {b} meta nftrace set 1", ip(a), ip(b)),
-        format!("{} saddr {b} {} daddr {a} meta nftrace set 1", ip(b), ip(a)),
+        format!("{} saddr {a} {} daddr {b} {set}", ip(a), ip(b)),
+        format!("{} saddr {b} {} daddr {a} {set}", ip(b), ip(a)),
     ];
     if a.is_ipv4() && b.is_ipv4() && a != b {
         // Keep the flow's ARP in the bridge trace too.
-        matches.push(format!("arp saddr ip {a} arp daddr ip {b} meta nftrace set 1"));
-        matches.push(format!("arp saddr ip {b} arp daddr ip {a} meta nftrace set 1"));
+        matches.push(format!("arp saddr ip {a} arp daddr ip {b} {set}"));
+        matches.push(format!("arp saddr ip {b} arp daddr ip {a} {set}"));
     }
     let chain = |cname: &str, hook: &str, rules: &[String]| {
         let mut s = format!(
@@ -324,7 +331,7 @@ mod tests {
     fn the_script_traces_the_flow_both_ways_at_the_earliest_hooks() {
         let flow = Flow { a: [10, 0, 0, 1].into(), b: [10, 0, 0, 2].into() };
         let s = script("vtrace_1_0", flow);
-        assert!(s.starts_with("table inet vtrace_1_0 {\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip saddr 10.0.0.1 ip daddr 10.0.0.2 meta nftrace set 1\n\t\tip saddr 10.0.0.2 ip daddr 10.0.0.1 meta nftrace set 1\n\t}\n\tchain out {\n\t\ttype filter hook output priority -350;"), "{s}");
+        assert!(s.starts_with("table inet vtrace_1_0 {\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip saddr 10.0.0.1 ip daddr 10.0.0.2 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t\tip saddr 10.0.0.2 ip daddr 10.0.0.1 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t}\n\tchain out {\n\t\ttype filter hook output priority -350;"), "{s}");
         assert!(s.contains("table bridge vtrace_1_0 {"));
         assert_eq!(s.matches("meta nftrace set 1").count(), 8);
         assert_eq!(s.matches("arp saddr ip").count(), 2);
@@ -332,7 +339,7 @@ mod tests {
             "t",
             Flow { a: "fd00::1".parse().unwrap_or(flow.a), b: "fd00::2".parse().unwrap_or(flow.b) },
         );
-        assert!(v6.contains("ip6 saddr fd00::1 ip6 daddr fd00::2 meta nftrace set 1"));
+        assert!(v6.contains("ip6 saddr fd00::1 ip6 daddr fd00::2 limit rate 1000/second"));
         assert!(!v6.contains("arp"));
     }
 
