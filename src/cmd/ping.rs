@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
+use crate::cmd::tunnel_filter::through_tunnels;
 use crate::core::diagnosis::{ProbeFacts, Proxy};
 use crate::core::listen::Proto;
 use crate::core::path::{Path, PathError, PathPoint, Role, Target, join, path, path_until};
@@ -163,9 +164,15 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
     };
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
-    let filter = args.filter.clone().unwrap_or_else(|| match (&onward, args.service) {
-        (Some(d), Some((proto, port))) => nat_filter(src_ip, (dst_ip, port), (d.to, d.port), proto),
-        _ => default_filter(src_ip, dst_ip, args.service),
+    let filter = args.filter.clone().unwrap_or_else(|| {
+        let f = match (&onward, args.service) {
+            (Some(d), Some((proto, port))) => {
+                nat_filter(src_ip, (dst_ip, port), (d.to, d.port), proto)
+            }
+            _ => default_filter(src_ip, dst_ip, args.service),
+        };
+        let hosts: Vec<IpAddr> = src_ip.into_iter().chain([dst_ip]).collect();
+        through_tunnels(f, &topo, points, &hosts)
     });
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
     let cfg = args.flags.config(window_ns, &output);

@@ -4,7 +4,9 @@
 //!
 //! Pure: follows each namespace's main routing table to the next hop (gateway or destination),
 //! then walks the layer-2 segment (veth peers, bridge ports) to the link that holds the next
-//! hop's address. It never checks link states, port states or firewalls: a link that is down is
+//! hop's address. A VXLAN device on the segment leads through its tunnel: the underlay path to
+//! its remote endpoint (routed like any other), then the remote node's VXLAN device of the same
+//! VNI, where the segment goes on. It never checks link states, port states or firewalls: a link that is down is
 //! still on the path (finding where a packet stops is the tracer's job, not this module's).
 
 use std::collections::{HashSet, VecDeque};
@@ -37,11 +39,23 @@ pub enum Role {
     Router,
     /// Any other interface crossed on layer 2.
     Link,
+    /// A tunnel endpoint (a VXLAN device): frames enter or leave the tunnel here.
+    Tunnel,
+    /// An underlay interface the tunnel's outer packets cross.
+    Underlay,
 }
 
 impl Role {
     /// Every role, for parsing.
-    const ALL: [Role; 5] = [Role::Endpoint, Role::VethHost, Role::Bridge, Role::Router, Role::Link];
+    const ALL: [Role; 7] = [
+        Role::Endpoint,
+        Role::VethHost,
+        Role::Bridge,
+        Role::Router,
+        Role::Link,
+        Role::Tunnel,
+        Role::Underlay,
+    ];
 
     /// The role named as [`Role::as_str`] spells it (as pcapng files of vtrace record it).
     pub fn parse(s: &str) -> Option<Role> {
@@ -57,6 +71,10 @@ impl Role {
             Role::Bridge
         } else if ifname.starts_with("veth") {
             Role::VethHost
+        } else if ["vxlan", "flannel", "vx-"].iter().any(|p| ifname.starts_with(p)) {
+            Role::Tunnel
+        } else if ifname.starts_with("underlay") {
+            Role::Underlay
         } else {
             Role::Link
         }
@@ -70,6 +88,8 @@ impl Role {
             Role::Bridge => "bridge",
             Role::Router => "router",
             Role::Link => "link",
+            Role::Tunnel => "tunnel",
+            Role::Underlay => "underlay",
         }
     }
 }
@@ -138,7 +158,7 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
         return Err(PathError::SameNamespace { src: src_ns.label.clone(), ip: dst_ip });
     }
     let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
-    let cur = walk(topo, src, dst_ip, &mut hops)?;
+    let cur = walk(topo, src, dst_ip, &mut hops, 0)?;
     let points = with_roles(topo, &hops, src, cur);
     Ok(Path { src, dst: cur, dst_ip, points })
 }
@@ -149,7 +169,7 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
 /// source itself cannot send (see [`path`] for why).
 pub fn path_until(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
     let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
-    let end = match walk(topo, src, dst, &mut hops) {
+    let end = match walk(topo, src, dst, &mut hops, 0) {
         Ok(end) => end,
         Err(e) => {
             let &(stuck, _) = hops.last()?;
@@ -166,12 +186,17 @@ pub fn path_until(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
     Some(Path { src, dst: end, dst_ip: dst, points })
 }
 
+/// How many tunnels inside tunnels the walk follows.
+const MAX_TUNNEL_DEPTH: u8 = 2;
+
 /// Follow routing from `src` towards `dst_ip`, appending each hop; the namespace reached.
+/// `depth` counts the tunnels this walk is inside of (their underlay paths are walks too).
 fn walk(
     topo: &Topology,
     src: NsIdx,
     dst_ip: IpAddr,
     hops: &mut Vec<(NsIdx, IfIndex)>,
+    depth: u8,
 ) -> Result<NsIdx, PathError> {
     let mut routed_in: HashSet<NsIdx> = HashSet::new();
     let mut cur = src;
@@ -183,7 +208,7 @@ fn walk(
         if !routed_in.insert(cur) {
             return Err(PathError::Loop { ns: ns.label.clone(), dst: dst_ip });
         }
-        let segment = next_segment(topo, cur, dst_ip)?;
+        let segment = next_segment(topo, cur, dst_ip, depth)?;
         for hop in segment {
             if hops.last() != Some(&hop) {
                 hops.push(hop);
@@ -215,6 +240,7 @@ fn next_segment(
     topo: &Topology,
     cur: NsIdx,
     dst: IpAddr,
+    depth: u8,
 ) -> Result<Vec<(NsIdx, IfIndex)>, PathError> {
     let ns = topo.ns(cur).ok_or(PathError::UnknownNamespace(cur.0))?;
     let label = || ns.label.clone();
@@ -228,7 +254,7 @@ fn next_segment(
     }
     let dev = route.dev.ok_or_else(|| PathError::NoRoute { ns: label(), dst })?;
     let via = route.gateway.unwrap_or(dst);
-    l2_walk(topo, (cur, dev), via).ok_or_else(|| PathError::NextHopNotFound {
+    l2_walk(topo, (cur, dev), via, depth).ok_or_else(|| PathError::NextHopNotFound {
         ns: label(),
         dst,
         via,
@@ -236,9 +262,15 @@ fn next_segment(
     })
 }
 
-/// Breadth-first over veth peers and bridge membership from `start` to the link of another
-/// namespace that holds `via` (or, failing that, to the first link of a namespace that owns it).
-fn l2_walk(topo: &Topology, start: (NsIdx, IfIndex), via: IpAddr) -> Option<Vec<(NsIdx, IfIndex)>> {
+/// Breadth-first over veth peers, bridge membership and VXLAN tunnels from `start` to the link
+/// of another namespace that holds `via` (or, failing that, to the first link of a namespace
+/// that owns it).
+fn l2_walk(
+    topo: &Topology,
+    start: (NsIdx, IfIndex),
+    via: IpAddr,
+    depth: u8,
+) -> Option<Vec<(NsIdx, IfIndex)>> {
     let mut parent: Vec<((NsIdx, IfIndex), Option<usize>)> = vec![(start, None)];
     let mut seen: HashSet<(NsIdx, IfIndex)> = HashSet::from([start]);
     let mut queue = VecDeque::from([0usize]);
@@ -261,8 +293,59 @@ fn l2_walk(topo: &Topology, start: (NsIdx, IfIndex), via: IpAddr) -> Option<Vec<
                 queue.push_back(parent.len() - 1);
             }
         }
+        // Through a tunnel: its underlay hops are on the path, but the walk goes on only from
+        // the far end (the underlay is another network).
+        for chain in tunnel_chains(topo, node, depth) {
+            let Some(&far) = chain.last() else { continue };
+            if !seen.insert(far) {
+                continue;
+            }
+            let mut up = i;
+            for hop in chain {
+                parent.push((hop, Some(up)));
+                up = parent.len() - 1;
+            }
+            queue.push_back(up);
+        }
     }
     owner_hit.map(|i| trace_back(&parent, i))
+}
+
+/// From a VXLAN device: for each remote endpoint it tunnels to, the underlay path there (as the
+/// node routes it) and the remote node's VXLAN device with the same VNI and port. Empty for
+/// other links, too deep in tunnels, or when the far end is not discovered.
+fn tunnel_chains(
+    topo: &Topology,
+    (ns, ifindex): (NsIdx, IfIndex),
+    depth: u8,
+) -> Vec<Vec<(NsIdx, IfIndex)>> {
+    let Some(v) = topo.link(ns, ifindex).and_then(|l| l.vxlan.as_ref()) else {
+        return Vec::new();
+    };
+    if depth >= MAX_TUNNEL_DEPTH {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for remote in v.remotes() {
+        let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
+        let Ok(far) = walk(topo, ns, remote, &mut hops, depth + 1) else { continue };
+        // The far device of the same VNI and port whose remotes (if it names any) lead back.
+        let near = topo.ns(ns);
+        let back = |w: &crate::core::topology::Vxlan| {
+            let r = w.remotes();
+            r.is_empty() || r.iter().any(|ip| near.is_some_and(|n| n.link_with_ip(*ip).is_some()))
+        };
+        let peer = topo.ns(far).and_then(|n| {
+            n.links.iter().find(|l| {
+                l.vxlan.as_ref().is_some_and(|w| w.vni == v.vni && w.port == v.port && back(w))
+            })
+        });
+        if let Some(peer) = peer {
+            hops.push((far, peer.ifindex));
+            out.push(hops);
+        }
+    }
+    out
 }
 
 /// The links one layer-2 step away: a veth's peer, a port's bridge, a bridge's ports.
@@ -319,6 +402,8 @@ fn with_roles(
             let role = match link.map(|l| &l.kind) {
                 _ if i == 0 || i == last => Role::Endpoint,
                 Some(LinkKind::Bridge) => Role::Bridge,
+                Some(LinkKind::Vxlan) => Role::Tunnel,
+                _ if beside_tunnel(topo, hops, i) => Role::Underlay,
                 _ if routed => Role::Router,
                 Some(LinkKind::Veth) => Role::VethHost,
                 _ => Role::Link,
@@ -332,6 +417,18 @@ fn with_roles(
             }
         })
         .collect()
+}
+
+/// True when hop `i` is next to a VXLAN device of its own namespace on the path: where the
+/// tunnel's outer packets leave or arrive.
+fn beside_tunnel(topo: &Topology, hops: &[(NsIdx, IfIndex)], i: usize) -> bool {
+    let Some(&(ns, _)) = hops.get(i) else { return false };
+    let around = [i.checked_sub(1).and_then(|p| hops.get(p)), hops.get(i + 1)];
+    around
+        .into_iter()
+        .flatten()
+        .filter(|h| h.0 == ns)
+        .any(|&(n, other)| topo.link(n, other).is_some_and(|l| l.kind == LinkKind::Vxlan))
 }
 
 /// True when hop `i` and its same-namespace neighbour on the path are a port and its bridge.

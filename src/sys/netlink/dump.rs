@@ -78,7 +78,7 @@ pub async fn dump(handle: &Handle) -> Result<NsDump, DumpError> {
         .flatten()
         .collect();
     let mut out = NsDump { links, addrs, routes, neighbours, ..NsDump::default() };
-    if out.links.iter().any(|l| l.link.kind == LinkKind::Bridge) {
+    if out.links.iter().any(|l| matches!(l.link.kind, LinkKind::Bridge | LinkKind::Vxlan)) {
         out.port_states = bridge_ports(handle).await?;
         out.fdb = fdb(handle).await?;
     }
