@@ -21,7 +21,7 @@ use foldhash::fast::FixedState;
 
 use crate::core::fingerprint;
 use crate::core::line::{Direction, Line, PointIdx};
-use crate::core::packet::Packet;
+use crate::core::packet::{Encap, Packet};
 
 /// One capture point's sighting of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +34,15 @@ pub struct Hop {
     /// (after a NAT hop).
     pub view: u8,
     /// Its IP TTL or hop limit here (0 without IP): one less than at the hop before means a
-    /// namespace routed it in between.
+    /// namespace routed it in between. Of the innermost packet, when a tunnel carried it.
     pub ttl: u8,
+    /// The tunnel it was inside here: 0 none, else [`Journey::encaps`]`[encap - 1]`.
+    pub encap: u8,
 }
 
 impl Hop {
     pub fn new(point: PointIdx, t_ns: u64, frame: u64) -> Hop {
-        Hop { point, t_ns, frame, view: 0, ttl: 0 }
+        Hop { point, t_ns, frame, view: 0, ttl: 0, encap: 0 }
     }
 
     /// True when the packet was routed between `prev` and this hop (its TTL went down).
@@ -194,12 +196,50 @@ pub struct Journey {
     /// The packet's looks after NAT: empty when it never changed, else `views[0]` is how
     /// [`Journey::packet`] looked and the others how hops with that `view` saw it.
     pub views: Vec<Addrs>,
+    /// The tunnels hops saw it inside (see [`Hop::encap`]); empty for most journeys.
+    pub encaps: Vec<Encap>,
 }
 
 impl Journey {
     /// A journey of `packet` over `hops`, its direction unknown.
     pub fn new(packet: Box<Packet>, hops: Vec<Hop>) -> Journey {
-        Journey { packet, hops, direction: None, views: Vec::new() }
+        Journey { packet, hops, direction: None, views: Vec::new(), encaps: Vec::new() }
+    }
+
+    /// The tunnel `hop` saw the packet inside, if any.
+    pub fn encap(&self, hop: &Hop) -> Option<&Encap> {
+        usize::from(hop.encap).checked_sub(1).and_then(|i| self.encaps.get(i))
+    }
+
+    /// Record that `hop` saw the packet inside `encap` (at most 255 tunnels per journey).
+    fn note_encap(&mut self, hop: &mut Hop, encap: Option<Encap>) {
+        let Some(e) = encap else { return };
+        let i = match self.encaps.iter().position(|x| *x == e) {
+            Some(i) => i,
+            None if self.encaps.len() < usize::from(u8::MAX) => {
+                self.encaps.push(e);
+                self.encaps.len() - 1
+            }
+            None => return,
+        };
+        hop.encap = u8::try_from(i + 1).unwrap_or(0);
+    }
+
+    /// The stretches of consecutive hops inside one tunnel, in hop order: the tunnel and its
+    /// first and last hop's points.
+    pub fn tunnels(&self) -> Vec<(Encap, PointIdx, PointIdx)> {
+        let mut out: Vec<(Encap, PointIdx, PointIdx)> = Vec::new();
+        let mut prev = 0u8;
+        for h in &self.hops {
+            if let Some(e) = self.encap(h) {
+                match out.last_mut() {
+                    Some(last) if prev == h.encap => last.2 = h.point,
+                    _ => out.push((*e, h.point, h.point)),
+                }
+            }
+            prev = h.encap;
+        }
+        out
     }
 
     /// How the packet looked at `hop`, when it changed on the way (`None`: as
@@ -356,7 +396,8 @@ impl Correlator {
             return;
         };
         let mut hop = Hop::new(obs.point, obs.t_ns, obs.frame);
-        hop.ttl = obs.packet.ip.map_or(0, |ip| ip.ttl);
+        // The identity is the innermost packet's, and so is the TTL that says it was routed.
+        hop.ttl = obs.packet.inner_ip.or(obs.packet.ip).map_or(0, |ip| ip.ttl);
         if obs.t_ns > self.watermark {
             self.watermark = obs.t_ns;
             self.expire(false);
@@ -369,6 +410,7 @@ impl Correlator {
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
+                open.journey.note_encap(&mut hop, obs.packet.encap);
                 open.journey.hops.push(hop);
                 if !self.open_ended && open.journey.hops.len() >= self.line.len() {
                     self.complete_now(key);
@@ -387,21 +429,15 @@ impl Correlator {
             }
         }
         self.serial += 1;
-        let mut hops = Vec::with_capacity(self.line.len().clamp(1, 8));
-        hops.push(hop);
+        let mut journey =
+            Journey::new(Box::new(obs.packet), Vec::with_capacity(self.line.len().clamp(1, 8)));
+        journey.note_encap(&mut hop, obs.packet.encap);
+        journey.hops.push(hop);
         let nat_fp = fingerprint::nat(&obs.packet);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
-        self.open.insert(
-            fp,
-            Open {
-                journey: Journey::new(Box::new(obs.packet), hops),
-                serial: self.serial,
-                nat_fp,
-                aliases: Vec::new(),
-            },
-        );
+        self.open.insert(fp, Open { journey, serial: self.serial, nat_fp, aliases: Vec::new() });
         self.queue.push_back((obs.t_ns, fp, self.serial));
     }
 
@@ -443,6 +479,7 @@ impl Correlator {
             None => return false,
         };
         hop.view = u8::try_from(view).unwrap_or(0);
+        open.journey.note_encap(&mut hop, obs.packet.encap);
         open.aliases.push(fp);
         open.journey.hops.push(hop);
         let full = !self.open_ended && open.journey.hops.len() >= self.line.len();

@@ -119,6 +119,15 @@ pub struct Ip {
     pub more_fragments: bool,
 }
 
+/// The tunnel a packet was seen inside: a VXLAN header's network identifier and the outer IP
+/// header's addresses (the tunnel's endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Encap {
+    pub vni: u32,
+    pub outer_src: IpAddr,
+    pub outer_dst: IpAddr,
+}
+
 /// Echo request/reply identifier and sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Echo {
@@ -444,6 +453,8 @@ pub struct Packet {
     /// `ip` stays the outermost. `fp` identifies the innermost packet, so a journey continues
     /// across an encapsulating hop.
     pub inner_ip: Option<Ip>,
+    /// The outermost VXLAN tunnel the packet was inside, when one carried it.
+    pub encap: Option<Encap>,
     pub icmp: Option<Icmp>,
     pub icmpv6: Option<Icmpv6>,
     pub ports: Option<Ports>,
