@@ -16,7 +16,10 @@
 //! then the kernel's drop reason, when one was seen for the lost packet, is named in the summary.
 //! Otherwise the verdict's own cause stands (`no-arp-reply`, `no-reply`, `unknown`).
 
+mod overlay;
 mod rules;
+
+pub use overlay::{TunnelFit, tunnel_mtu};
 
 pub use rules::*;
 

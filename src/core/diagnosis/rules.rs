@@ -55,6 +55,9 @@ pub fn diagnose(
     }
     if probe.dont_fragment {
         let len = probe.ip_len;
+        if let Some(d) = super::overlay::tunnel_mtu(topo, path, seg, len) {
+            return Some(d);
+        }
         if let Some((id, l)) =
             links.iter().find(|(_, l)| usize::try_from(l.mtu).is_ok_and(|m| m < len))
         {

@@ -88,6 +88,8 @@ impl PacketKey {
 pub struct FlowFilter {
     a: IpAddr,
     b: IpAddr,
+    /// A tunnel's endpoints, whose outer packets carry the flow between two nodes.
+    tunnel: Option<(IpAddr, IpAddr)>,
     ids: std::collections::HashSet<u32, FixedState>,
 }
 
@@ -96,7 +98,18 @@ const MAX_FLOW_IDS: usize = 1 << 16;
 
 impl FlowFilter {
     pub fn new(a: IpAddr, b: IpAddr) -> Self {
-        FlowFilter { a, b, ids: std::collections::HashSet::with_hasher(FixedState::with_seed(0)) }
+        FlowFilter {
+            a,
+            b,
+            tunnel: None,
+            ids: std::collections::HashSet::with_hasher(FixedState::with_seed(0)),
+        }
+    }
+
+    /// Keep the outer packets between the tunnel endpoints `a` and `b` too.
+    pub fn with_tunnel(mut self, a: IpAddr, b: IpAddr) -> Self {
+        self.tunnel = Some((a, b));
+        self
     }
 
     /// True when `ev` belongs to the flow: its headers name the two addresses, or an earlier
@@ -104,8 +117,10 @@ impl FlowFilter {
     pub fn keep(&mut self, ev: &NfEvent) -> bool {
         match PacketKey::from_headers(&ev.network_header, &ev.transport_header) {
             Some(k) => {
-                let ours =
-                    (k.src == self.a && k.dst == self.b) || (k.src == self.b && k.dst == self.a);
+                let between = |(a, b): (IpAddr, IpAddr)| {
+                    (k.src == a && k.dst == b) || (k.src == b && k.dst == a)
+                };
+                let ours = between((self.a, self.b)) || self.tunnel.is_some_and(between);
                 if ours {
                     if self.ids.len() >= MAX_FLOW_IDS {
                         self.ids.clear();
