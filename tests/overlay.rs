@@ -190,3 +190,137 @@ fn a_failed_overlay_up_removes_everything_and_nonsense_is_refused() {
     );
     assert!(lab.namespaces().is_empty());
 }
+
+/// `vtrace ping nginx-1 nginx-2 -c 1 --json` without flushing the neighbour entry.
+fn ping_once(lab: &Lab) -> (i32, Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vtrace"))
+        .args(["ping", &lab.container(1), &lab.container(2), "-c", "1", "--json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("ping output is not JSON ({e}): {}", describe(&out)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// nginx-1 knows nginx-2's MAC for good: the echo itself crosses the tunnel, no ARP first.
+fn static_neighbour(lab: &Lab) {
+    let out = run(
+        "ip",
+        &[
+            "-n",
+            &lab.container(1),
+            "neigh",
+            "replace",
+            "10.42.0.3",
+            "lladdr",
+            "02:42:0a:2a:00:03",
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ],
+    );
+    assert!(out.status.success(), "ip neigh: {}", describe(&out));
+}
+
+#[test]
+fn no_route_between_the_vteps_is_no_route_in_the_sending_node() {
+    let lab = overlay("or");
+    static_neighbour(&lab);
+    let n1 = lab.ns("node-1");
+    let out = run("ip", &["-n", &n1, "route", "del", "10.99.0.0/24"]);
+    assert!(out.status.success(), "ip route del: {}", describe(&out));
+    let (code, v) = ping_once(&lab);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "no-route", "{v}");
+    let ids: Vec<&str> =
+        v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(ids.last().copied(), Some(format!("{n1}/vxlan42").as_str()), "{v}");
+    let summary = verdict["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!(
+            "{n1} has no route to 10.99.0.2, the remote endpoint of its VXLAN tunnel {n1}/vxlan42"
+        )),
+        "{summary}"
+    );
+}
+
+#[test]
+fn an_underlay_link_that_is_down_is_link_down() {
+    let lab = overlay("ol");
+    static_neighbour(&lab);
+    let (n1, n2) = (lab.ns("node-1"), lab.ns("node-2"));
+    let out = run("ip", &["-n", &n2, "link", "set", "underlay0", "down"]);
+    assert!(out.status.success(), "ip link set down: {}", describe(&out));
+    let (code, v) = ping_once(&lab);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "link-down", "{v}");
+    // Lost at node-1's end of the underlay: before its capture saw it (the queue of a link
+    // without carrier dropped it) or right after (the veth, whose peer is down, dropped it).
+    let seg = (verdict["segment"]["after"].as_str(), verdict["segment"]["before"].as_str());
+    let (vx, u1, u2) =
+        (format!("{n1}/vxlan42"), format!("{n1}/underlay0"), format!("{n2}/underlay0"));
+    assert!(
+        seg == (Some(vx.as_str()), Some(u1.as_str()))
+            || seg == (Some(u1.as_str()), Some(u2.as_str())),
+        "{v}"
+    );
+    let summary = verdict["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains(&format!("{n1}/underlay0 is up but has no carrier")), "{summary}");
+}
+
+#[test]
+fn a_vni_the_far_node_does_not_have_stops_at_its_underlay() {
+    let lab = overlay("ov43");
+    static_neighbour(&lab);
+    let n2 = lab.ns("node-2");
+    // node-2's tunnel device is replaced by one of VNI 43.
+    for args in [
+        vec!["-n", &n2, "link", "del", "vxlan42"],
+        vec![
+            "-n",
+            &n2,
+            "link",
+            "add",
+            "vxlan43",
+            "type",
+            "vxlan",
+            "id",
+            "43",
+            "local",
+            "10.99.0.2",
+            "remote",
+            "10.99.0.1",
+            "dstport",
+            "4789",
+            "dev",
+            "underlay0",
+        ],
+        vec!["-n", &n2, "link", "set", "vxlan43", "master", "br0", "up"],
+    ] {
+        let out = run("ip", &args);
+        assert!(out.status.success(), "ip {args:?}: {}", describe(&out));
+    }
+    let (code, v) = ping_once(&lab);
+    assert_eq!(code, 1, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["segment"]["after"], format!("{n2}/underlay0"), "{v}");
+    assert_eq!(verdict["segment"]["before"], Value::Null, "{v}");
+    let summary = verdict["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains(&format!(
+            "{n2} has no VXLAN device of VNI 42 on UDP port 4789 to take them (its VXLAN devices: \
+             vxlan43 VNI 43 port 4789)"
+        )),
+        "{summary}"
+    );
+    // With drop reasons, the kernel's own word for it; without, what was seen.
+    if verdict["cause"] == "kernel-drop" {
+        assert!(summary.contains("VXLAN_VNI_NOT_FOUND"), "{summary}");
+    } else {
+        assert_eq!(verdict["cause"], "unknown", "{v}");
+        common::require("kernel drop reasons (VXLAN_VNI_NOT_FOUND) from tracefs", false);
+    }
+}

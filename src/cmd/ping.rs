@@ -106,7 +106,15 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
         // The source's own interface is the one point when the source has no route: the
         // verdict says the packet died before it.
-        Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => {
+        // So is a VXLAN tunnel that cannot reach its remote endpoint, or whose far node has no
+        // device of its VNI: the path ends where its packets get to.
+        Err(
+            e @ (PathError::NoRoute { .. }
+            | PathError::RouteRejects { .. }
+            | PathError::TunnelStuck { .. }
+            | PathError::TunnelNoPeer { .. }),
+        ) => {
+            let dst = e.stuck_towards().unwrap_or(IpAddr::from([0, 0, 0, 0]));
             (path_until(&topo, src_idx, dst).or_else(|| source_only(&topo, src_idx, dst)), dst)
         }
         Err(e) => {
