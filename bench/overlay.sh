@@ -33,7 +33,7 @@ REF="$VT ping ${CLASSIC}nginx-1 ${CLASSIC}nginx-2 -c 1 --json"
 # Checked once: the overlay reachable over its 10 points, the big packet stopped by the MTU.
 $OVERLAY | jq -e '.verdict.cause == "ok" and (.points | length) == 10' >/dev/null \
     || { echo "bench/overlay.sh: not reachable over 10 points: $OVERLAY" >&2; exit 1; }
-$MTU | jq -e '.verdict.cause == "mtu"' >/dev/null \
+{ $MTU || true; } | jq -e '.verdict.cause == "mtu"' >/dev/null \
     || { echo "bench/overlay.sh: no mtu verdict: $MTU" >&2; exit 1; }
 $REF | jq -e '.verdict.cause == "ok"' >/dev/null \
     || { echo "bench/overlay.sh: not reachable: $REF" >&2; exit 1; }
