@@ -56,9 +56,20 @@ fn a_ping_through_the_tunnel_is_ten_points_with_encap_on_the_underlay() {
     let st: Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
     assert_eq!(st["state"], "complete", "{st}");
     assert_eq!(st["lab"]["overlay"]["vni"], 42, "{st}");
-    let (code, v) = lab.ping(&[]);
+    let file = std::env::temp_dir().join(format!("{}overlay.pcapng", lab.prefix));
+    let (code, v) = lab.ping(&["--write", &file.to_string_lossy()]);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["verdict"]["cause"], "ok", "{v}");
+    // Offline, the same file gives the same journeys, encap included.
+    let off = std::process::Command::new(env!("CARGO_BIN_EXE_vtrace"))
+        .args(["analyze", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    let _ = std::fs::remove_file(file.with_extension("pcapng.nft.json"));
+    let off: Value =
+        serde_json::from_slice(&off.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&off)));
     let want = ten_points(&lab);
     let ids: Vec<&str> =
         v["points"].as_array().into_iter().flatten().filter_map(|p| p["id"].as_str()).collect();
@@ -81,6 +92,10 @@ fn a_ping_through_the_tunnel_is_ten_points_with_encap_on_the_underlay() {
         ],
         "{v}"
     );
+    let encaps = |v: &Value| -> Vec<Value> {
+        echoes(v).iter().flat_map(|e| hops(&e["request"])).map(|h| h["encap"].clone()).collect()
+    };
+    assert_eq!(encaps(&off), encaps(&v), "analyze: {off}");
     let ex = echoes(&v);
     assert_eq!(ex.len(), 2, "{v}");
     let back: Vec<&str> = want.iter().rev().map(String::as_str).collect();
