@@ -430,10 +430,14 @@ impl Correlator {
         }
         self.serial += 1;
         let mut journey =
-            Journey::new(Box::new(obs.packet), Vec::with_capacity(self.line.len().clamp(1, 8)));
+            // Seen first inside a tunnel: the journey is the inner packet's.
+            Journey::new(
+                Box::new(obs.packet.inner_view()),
+                Vec::with_capacity(self.line.len().clamp(1, 8)),
+            );
         journey.note_encap(&mut hop, obs.packet.encap);
         journey.hops.push(hop);
-        let nat_fp = fingerprint::nat(&obs.packet);
+        let nat_fp = fingerprint::nat(&journey.packet);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
@@ -452,9 +456,11 @@ impl Correlator {
     /// A packet whose fingerprint opens no journey may be one NAT rewrote: join the open
     /// journey with its NAT-invariant identity that has not reached this point, as a new view.
     fn join_translated(&mut self, fp: u64, obs: &Observation, mut hop: Hop) -> bool {
-        let Some(nat_fp) = fingerprint::nat(&obs.packet) else { return false };
+        // Inside a tunnel, the translated packet is the inner one.
+        let packet = obs.packet.inner_view();
+        let Some(nat_fp) = fingerprint::nat(&packet) else { return false };
         let Some(&key) = self.by_nat.get(&nat_fp) else { return false };
-        let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&obs.packet)) else {
+        let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&packet)) else {
             return false;
         };
         if open.journey.reached(hop.point) {
@@ -687,5 +693,43 @@ mod tests {
         c.finish();
         assert_eq!(c.take_ready().count(), 0);
         assert_eq!(c.unidentified, 1);
+    }
+
+    /// `o` as an underlay link sees it: inside VXLAN 42 from 10.99.0.1 to 10.99.0.2.
+    fn tunnelled(mut o: Observation) -> Observation {
+        use crate::core::packet::Encap;
+        let inner = o.packet.ip;
+        let (a, b) = (IpAddr::from([10, 99, 0, 1]), IpAddr::from([10, 99, 0, 2]));
+        o.packet.ip =
+            inner.map(|ip| crate::core::packet::Ip { src: a, dst: b, proto: 17, ttl: 64, ..ip });
+        o.packet.inner_ip = inner;
+        o.packet.encap = Some(Encap { vni: 42, outer_src: a, outer_dst: b });
+        o
+    }
+
+    #[test]
+    fn one_journey_through_a_tunnel_with_encap_on_the_underlay_hops() {
+        let mut c = Correlator::new(1_000_000);
+        for _ in 0..4 {
+            c.add_point();
+        }
+        let (s, d) = ([10, 42, 0, 2], [10, 42, 0, 3]);
+        // First seen on the underlay (a capture of the underlay only, or reordered).
+        c.ingest(&tunnelled(echo(1, 10, s, d, 7, 1)));
+        c.ingest(&echo(0, 5, s, d, 7, 1));
+        c.ingest(&tunnelled(echo(2, 12, s, d, 7, 1)));
+        c.ingest(&echo(3, 20, s, d, 7, 1));
+        c.finish();
+        let done: Vec<Journey> = c.take_ready().collect();
+        assert_eq!(done.len(), 1, "{done:?}");
+        let j = &done[0];
+        // The journey is the inner packet's, whichever sighting came first.
+        assert_eq!(j.packet.ip.map(|ip| ip.dst), Some(IpAddr::from(d)));
+        assert_eq!(j.packet.ports, None);
+        let encaps: Vec<Option<u32>> = j.hops.iter().map(|h| j.encap(h).map(|e| e.vni)).collect();
+        assert_eq!(encaps, [None, Some(42), Some(42), None]);
+        let tunnels: Vec<(u32, PointIdx, PointIdx)> =
+            j.tunnels().iter().map(|(e, a, b)| (e.vni, *a, *b)).collect();
+        assert_eq!(tunnels, [(42, PointIdx(1), PointIdx(2))]);
     }
 }

@@ -428,6 +428,19 @@ impl<'a> Iterator for TcpOptionIter<'a> {
     }
 }
 
+impl Packet {
+    /// The packet a VXLAN tunnel carried, as the containers' own interfaces see it: the inner IP
+    /// header in place of the outer one, without the tunnel's Ethernet addresses and UDP ports
+    /// (the decoder keeps the outermost of those; the inner ones are not kept). The packet itself
+    /// when no tunnel carried it. A journey first seen on an underlay link is the inner packet's.
+    pub fn inner_view(&self) -> Packet {
+        if self.encap.is_none() {
+            return *self;
+        }
+        Packet { eth: None, ip: self.inner_ip, inner_ip: None, ports: None, ..*self }
+    }
+}
+
 /// How far decoding got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DecodeStatus {
