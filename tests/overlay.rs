@@ -169,7 +169,9 @@ fn the_tunnels_udp_dropped_in_node_2s_input_is_a_netfilter_drop_of_the_outer_pac
     let out = run("ip", &["netns", "exec", &n2, "nft", "-f", &path.to_string_lossy()]);
     let _ = std::fs::remove_file(&path);
     assert!(out.status.success(), "nft: {}", describe(&out));
-    let (code, v) = lab.ping(&[]);
+    // The echo itself crosses the tunnel (no ARP first), so the drop is its outer packet's.
+    static_neighbour(&lab);
+    let (code, v) = ping_once(&lab);
     assert_eq!(code, 1, "{v}");
     let verdict = &v["verdict"];
     assert_eq!(verdict["cause"], "netfilter-drop", "{v}");
@@ -186,6 +188,13 @@ fn the_tunnels_udp_dropped_in_node_2s_input_is_a_netfilter_drop_of_the_outer_pac
         summary.contains("the tunnel's outer packet, VXLAN's UDP 10.99.0.1 → 10.99.0.2 port 4789"),
         "{summary}"
     );
+    // The outer packet's trace event joins the echo's journey through its underlay sighting.
+    let echo = echoes(&v);
+    let notes = echo.first().map(|e| e["request"]["netfilter"].clone()).unwrap_or_default();
+    let drop = notes.as_array().into_iter().flatten().find(|n| n["verdict"] == "drop");
+    let drop = drop.unwrap_or_else(|| panic!("no drop on the echo's request: {v}"));
+    assert_eq!(drop["rule"], "udp dport 4789 drop", "{drop}");
+    assert_eq!(drop["point"], format!("{n2}/underlay0"), "{drop}");
     assert!(!summary.contains("bridged frames"), "the outer packet is not bridged: {summary}");
 }
 

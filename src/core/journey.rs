@@ -703,7 +703,7 @@ mod tests {
         o.packet.ip =
             inner.map(|ip| crate::core::packet::Ip { src: a, dst: b, proto: 17, ttl: 64, ..ip });
         o.packet.inner_ip = inner;
-        o.packet.encap = Some(Encap { vni: 42, outer_src: a, outer_dst: b });
+        o.packet.encap = Some(Encap { vni: 42, outer_src: a, outer_dst: b, outer_id: Some(9) });
         o
     }
 

@@ -126,6 +126,9 @@ pub struct Encap {
     pub vni: u32,
     pub outer_src: IpAddr,
     pub outer_dst: IpAddr,
+    /// The outer IPv4 header's identification (what ties a netfilter trace event of the outer
+    /// packet to this sighting).
+    pub outer_id: Option<u16>,
 }
 
 /// Echo request/reply identifier and sequence number.

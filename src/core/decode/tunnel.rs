@@ -119,7 +119,8 @@ fn vxlan(d: &mut Decoder<'_>, data: &[u8]) {
             let carrier = d.p.inner_ip.or(d.p.ip);
             if let (None, Some(ip)) = (d.p.encap, carrier) {
                 let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
-                d.p.encap = Some(Encap { vni, outer_src: ip.src, outer_dst: ip.dst });
+                d.p.encap =
+                    Some(Encap { vni, outer_src: ip.src, outer_dst: ip.dst, outer_id: ip.id });
             }
             link::ethernet(d, inner);
         }

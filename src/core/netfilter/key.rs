@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use foldhash::fast::FixedState;
 
 use super::events::NfEvent;
-use crate::core::packet::Packet;
+use crate::core::packet::{Encap, Packet};
 
 /// What identifies a packet in a trace event and in a capture alike: addresses, protocol, IP id
 /// and, for ICMP echoes, the echo id and sequence.
@@ -77,6 +77,19 @@ impl PacketKey {
             .map(|e| (e.id, e.seq));
         let ip_id = if ip.src.is_ipv4() { ip.id } else { None };
         Some(PacketKey { src: ip.src, dst: ip.dst, proto: ip.proto, ip_id, echo })
+    }
+
+    /// The key of a tunnel's outer packet (UDP between the endpoints, with its identification),
+    /// as a sighting inside the tunnel saw it; `None` without an IPv4 identification.
+    pub fn of_encap(e: &Encap) -> Option<Self> {
+        let ip_id = e.outer_id.filter(|_| e.outer_src.is_ipv4())?;
+        Some(PacketKey {
+            src: e.outer_src,
+            dst: e.outer_dst,
+            proto: 17,
+            ip_id: Some(ip_id),
+            echo: None,
+        })
     }
 }
 
@@ -174,5 +187,25 @@ mod tests {
         assert_eq!(PacketKey::from_headers(&nh[..19], &th), None);
         assert_eq!(PacketKey::from_headers(&[], &th), None);
         assert_eq!(PacketKey::from_headers(&nh, &[]).map(|k| k.echo), Some(None));
+    }
+
+    #[test]
+    fn a_tunnels_outer_packet_is_kept_and_keyed_like_its_sighting() {
+        let (a, b) = (IpAddr::from([10, 99, 0, 1]), IpAddr::from([10, 99, 0, 2]));
+        // IPv4 10.99.0.1 → 10.99.0.2, id 0x0abc, UDP 4789.
+        let mut nh = vec![0x45, 0, 0, 134, 0x0a, 0xbc, 0, 0, 64, 17, 0, 0];
+        nh.extend([10, 99, 0, 1, 10, 99, 0, 2]);
+        let th = vec![0xc8, 0x22, 0x12, 0xb5, 0, 114, 0, 0];
+        let ev = NfEvent {
+            network_header: nh.clone(),
+            transport_header: th.clone(),
+            ..event("node-2", 5, TraceKind::Rule, NfVerdict::Drop)
+        };
+        let inner = (IpAddr::from([10, 42, 0, 2]), IpAddr::from([10, 42, 0, 3]));
+        assert!(!FlowFilter::new(inner.0, inner.1).keep(&ev), "not the flow's own packet");
+        assert!(FlowFilter::new(inner.0, inner.1).with_tunnel(a, b).keep(&ev));
+        let seen = Encap { vni: 42, outer_src: a, outer_dst: b, outer_id: Some(0x0abc) };
+        assert_eq!(PacketKey::of_encap(&seen), PacketKey::from_headers(&nh, &th));
+        assert_eq!(PacketKey::of_encap(&Encap { outer_id: None, ..seen }), None);
     }
 }
