@@ -100,6 +100,7 @@ fn flow() -> Flow {
     Flow {
         a: A_IP.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
         b: B_IP.parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+        tunnel: None,
     }
 }
 

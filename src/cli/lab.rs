@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 
 use crate::cmd::lab::{Action, Lab};
-use crate::core::lab::{Ipv4Net, LabOptions, PublishOption};
+use crate::core::lab::{Ipv4Net, LabOptions, OVERLAY_SUBNET, PublishOption};
 
 /// `vtrace lab …`
 #[derive(Debug, Args)]
@@ -14,6 +14,8 @@ use crate::core::lab::{Ipv4Net, LabOptions, PublishOption};
     vtrace lab up --containers 3 --serve\n  \
     vtrace lab up --in-root --subnet 10.250.0.0/24\n  \
     vtrace lab up --networks 2 --outside --publish 8080:nginx-2:80 --serve\n  \
+    vtrace lab up --overlay && vtrace ping nginx-1 nginx-2\n  \
+    vtrace ping nginx-1 nginx-2 -s 1472 --df      (on the overlay: the classic MTU failure)\n  \
     vtrace lab down")]
 pub struct LabArgs {
     #[command(subcommand)]
@@ -54,9 +56,11 @@ pub struct LabOpts {
     /// Bridge name [default: docker0 in the host namespace, vtrace0 with --in-root].
     #[arg(long, value_name = "NAME")]
     pub bridge: Option<String>,
-    /// The lab's subnet: .1 is the bridge (gateway), .2, .3, … the containers.
-    #[arg(long, value_name = "CIDR", default_value = "172.18.0.0/16", value_parser = parse_subnet)]
-    pub subnet: Ipv4Net,
+    /// The lab's subnet: .1 is the bridge (gateway), .2, .3, … the containers [default:
+    /// 172.18.0.0/16; 10.42.0.0/24 with --overlay, where .2, .3, … are the containers and
+    /// there is no gateway].
+    #[arg(long, value_name = "CIDR", value_parser = parse_subnet)]
+    pub subnet: Option<Ipv4Net>,
     /// Prepended to every name the lab creates (namespaces; with --in-root also the bridge),
     /// so that several labs can coexist.
     #[arg(long, value_name = "P", default_value = "")]
@@ -82,6 +86,19 @@ pub struct LabOpts {
     /// HOST_PORT:CONTAINER:PORT, e.g. 8080:nginx-2:80. Repeatable; needs --outside.
     #[arg(long, value_name = "SPEC", value_parser = parse_publish, requires = "outside")]
     pub publish: Vec<PublishOption>,
+    /// Build a VXLAN overlay instead of one host: namespaces node-1 and node-2 joined by an
+    /// underlay veth pair (underlay0, 10.99.0.1/24 and 10.99.0.2/24, MTU 1500), each with a
+    /// bridge br0 and a VXLAN device vxlan42 on it (VNI 42, UDP 4789, the other node as
+    /// remote, MTU 1450: the kernel's 1500 minus 50 bytes of encapsulation); containers are
+    /// spread over the nodes (nginx-1 on node-1, nginx-2 on node-2) on one subnet. Their eth0
+    /// keeps MTU 1500, so a full-size packet (`ping -s 1472 --df`) shows the classic overlay
+    /// MTU failure.
+    #[arg(long, conflicts_with_all = ["in_root", "outside", "publish"])]
+    pub overlay: bool,
+    /// With --overlay: the MTU of the containers' eth0 (1450 makes full-size packets fit the
+    /// tunnel).
+    #[arg(long, value_name = "BYTES", requires = "overlay")]
+    pub overlay_mtu: Option<u32>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -102,7 +119,11 @@ impl LabOpts {
             names: self.names.clone(),
             containers: self.containers,
             bridge: self.bridge.clone(),
-            subnet: self.subnet,
+            subnet: self.subnet.unwrap_or(if self.overlay {
+                OVERLAY_SUBNET
+            } else {
+                LabOptions::default().subnet
+            }),
             prefix: self.prefix.clone(),
             in_root: self.in_root,
             host_netns: Some(self.host_netns.clone()),
@@ -110,6 +131,8 @@ impl LabOpts {
             networks: self.networks,
             outside: self.outside,
             publish: self.publish.clone(),
+            overlay: self.overlay,
+            overlay_mtu: self.overlay_mtu,
         }
     }
 }
@@ -183,5 +206,22 @@ mod tests {
             err.as_deref(),
             Some("subnet 10.0.0.1/24 has host bits set: did you mean 10.0.0.0/24?")
         );
+    }
+
+    #[test]
+    fn overlay_takes_its_own_subnet_and_refuses_in_root() {
+        let Ok(LabAction::Up(a)) = parse(&["up", "--overlay"]) else {
+            panic!("lab up --overlay did not parse");
+        };
+        let spec = LabSpec::from_options(&a.options()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.subnet.to_string(), "10.42.0.0/24");
+        assert!(spec.overlay.is_some());
+        assert!(parse(&["up", "--overlay", "--in-root"]).is_err());
+        assert!(parse(&["up", "--overlay-mtu", "1450"]).is_err());
+        let Ok(LabAction::Up(a)) = parse(&["up", "--overlay", "--networks", "2"]) else {
+            panic!("lab up --overlay --networks 2 did not parse");
+        };
+        let err = LabSpec::from_options(&a.options()).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("cannot be combined with --networks")));
     }
 }

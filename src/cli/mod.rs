@@ -42,7 +42,8 @@ pub enum Command {
         vtrace analyze --packets --json capture.pcap")]
     Analyze(AnalyzeArgs),
     /// Build, remove or inspect the lab: container namespaces joined by veth pairs to a bridge,
-    /// like Docker's default network (`lab up`, `lab down`, `lab status`).
+    /// like Docker's default network (`lab up`, `lab down`, `lab status`), or with --overlay two
+    /// nodes whose containers talk through a VXLAN tunnel.
     Lab(lab::LabArgs),
     /// Show the network across namespaces: interfaces, routes, bridges, ARP and FDB tables, and
     /// each veth joined to its peer in the other namespace.
@@ -56,6 +57,8 @@ pub enum Command {
     /// `docker network inspect` and `brctl show` say together). Podman's networks,
     /// containerd's containers and Kubernetes pods (grouped by the bridge behind them) are
     /// shown the same way, their namespaces (`netns-<uuid>`, `cni-<uuid>`) named after them.
+    /// VXLAN devices show their VNI, UDP port, local and remote endpoints and underlay device,
+    /// and their FDB entries the remote endpoint each MAC is tunnelled to.
     #[command(
         after_help = "Endpoints: NAME (a netns, or a container or pod of any runtime; a name \
         several match is an error naming the prefix of each), netns:NAME, docker:NAME, \
@@ -84,6 +87,8 @@ pub enum Command {
         vtrace ping nginx-1 172.18.0.3 -c 1 --json | jq .verdict\n  \
         vtrace ping nginx-1 nginx-2 --fresh-arp --write trace.pcapng\n  \
         vtrace ping nginx-1 nginx-2 -s 1472 --df\n  \
+        vtrace ping nginx-1 nginx-2 -s 1472 --df   (after `vtrace lab up --overlay`: the \
+        tunnel's MTU, with the arithmetic)\n  \
         vtrace ping nginx-1 nginx-2 --tcp 80\n  \
         vtrace ping podman:web containerd:db\n  \
         vtrace ping pod:default/web pod:shop/api\n  \

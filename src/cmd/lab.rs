@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::core::lab::{ContainerSpec, HostSide, LabOptions, LabSpec};
+use crate::core::lab::{ContainerSpec, HostSide, LabOptions, LabSpec, OverlaySpec};
 use crate::error::Outcome;
 use crate::sys::lab::{self, LabReport, LabStatus, NetnsStatus};
 use crate::sys::netns;
@@ -86,6 +86,9 @@ fn write_up(out: &mut impl Write, spec: &LabSpec, r: &LabReport) -> Result<()> {
     } else {
         writeln!(out, "lab up: created {} pieces in {ms:.1} ms", r.created.len())?;
     }
+    if let Some(ov) = &spec.overlay {
+        return write_overlay(out, spec, ov, r);
+    }
     let b = &spec.bridge;
     writeln!(
         out,
@@ -145,6 +148,63 @@ fn write_up(out: &mut impl Write, spec: &LabSpec, r: &LabReport) -> Result<()> {
     Ok(())
 }
 
+/// `lab up --overlay`'s pieces: the nodes with their tunnel, the containers on them.
+fn write_overlay(
+    out: &mut impl Write,
+    spec: &LabSpec,
+    ov: &OverlaySpec,
+    r: &LabReport,
+) -> Result<()> {
+    for (i, n) in ov.nodes.iter().enumerate() {
+        let remote = ov.remote_of(i).map_or(Ipv4Addr::UNSPECIFIED, |o| o.underlay_addr);
+        writeln!(
+            out,
+            "  {:<8} netns {:<12} {} {}/{} · {} · {} vni {} {} → {}:{}",
+            n.name,
+            n.netns,
+            ov.underlay_ifname,
+            n.underlay_addr,
+            ov.underlay.prefix_len(),
+            ov.bridge,
+            n.vxlan,
+            ov.vni,
+            n.underlay_addr,
+            remote,
+            ov.port
+        )?;
+    }
+    for c in &spec.containers {
+        let node = ov.nodes.get(c.node).map_or("?", |n| n.name.as_str());
+        writeln!(
+            out,
+            "  {:<8} netns {:<12} {} {}/{} {} mtu {}  ⇄ {} ({node}/{})",
+            c.name,
+            c.netns,
+            c.ifname,
+            c.addr,
+            spec.prefix_len(),
+            c.mac,
+            ov.eth_mtu,
+            c.host_veth,
+            ov.bridge
+        )?;
+    }
+    for s in &r.servers {
+        writeln!(out, "  http     netns {} pid {} serving {}", s.netns, s.pid, s.dir)?;
+    }
+    for n in &r.notes {
+        writeln!(out, "note: {n}")?;
+    }
+    if let [a, b, ..] = spec.containers.as_slice() {
+        writeln!(
+            out,
+            "try: vtrace ping {} {}   (and -s 1472 --df: the overlay's MTU)",
+            a.name, b.name
+        )?;
+    }
+    Ok(())
+}
+
 fn write_status(out: &mut impl Write, spec: &LabSpec, st: &LabStatus) -> Result<()> {
     let verdict = if st.complete() {
         "complete"
@@ -153,7 +213,22 @@ fn write_status(out: &mut impl Write, spec: &LabSpec, st: &LabStatus) -> Result<
     } else {
         "incomplete"
     };
-    writeln!(out, "lab: {verdict} (host side in {}, subnet {})", spec.host_label(), spec.subnet)?;
+    match &spec.overlay {
+        Some(ov) => writeln!(
+            out,
+            "lab: {verdict} (overlay: VXLAN VNI {} port {} between {}, subnet {})",
+            ov.vni,
+            ov.port,
+            spec.host_label(),
+            spec.subnet
+        )?,
+        None => writeln!(
+            out,
+            "lab: {verdict} (host side in {}, subnet {})",
+            spec.host_label(),
+            spec.subnet
+        )?,
+    }
     for ns in &st.namespaces {
         write_ns(out, ns)?;
     }
@@ -233,6 +308,68 @@ struct SpecJson {
     outside: Option<ContainerJson>,
     /// Published ports (`--publish`).
     publish: Vec<PublishJson>,
+    /// The overlay (`--overlay`): its nodes and tunnel; `host_netns` and `bridge` are then
+    /// those of the first node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    overlay: Option<OverlayJson>,
+}
+
+#[derive(Serialize)]
+struct OverlayJson {
+    vni: u32,
+    port: u16,
+    underlay: String,
+    eth_mtu: u32,
+    nodes: Vec<NodeJson>,
+}
+
+#[derive(Serialize)]
+struct NodeJson {
+    name: String,
+    netns: String,
+    underlay: IfJson,
+    bridge: String,
+    vxlan: String,
+    local: Ipv4Addr,
+    remote: Ipv4Addr,
+    /// The containers on this node.
+    containers: Vec<String>,
+}
+
+impl OverlayJson {
+    fn new(spec: &LabSpec, ov: &OverlaySpec) -> Self {
+        let len = ov.underlay.prefix_len();
+        OverlayJson {
+            vni: ov.vni,
+            port: ov.port,
+            underlay: ov.underlay.to_string(),
+            eth_mtu: ov.eth_mtu,
+            nodes: ov
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| NodeJson {
+                    name: n.name.clone(),
+                    netns: n.netns.clone(),
+                    underlay: IfJson {
+                        name: ov.underlay_ifname.clone(),
+                        mac: n.underlay_mac.to_string(),
+                        address: format!("{}/{len}", n.underlay_addr),
+                    },
+                    bridge: ov.bridge.clone(),
+                    vxlan: n.vxlan.clone(),
+                    local: n.underlay_addr,
+                    remote: ov.remote_of(i).map_or(Ipv4Addr::UNSPECIFIED, |o| o.underlay_addr),
+                    containers: spec
+                        .containers
+                        .iter()
+                        .filter(|c| c.node == i)
+                        .map(|c| c.name.clone())
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -285,7 +422,11 @@ impl ContainerJson {
 impl SpecJson {
     fn new(spec: &LabSpec) -> Self {
         let len = spec.prefix_len();
+        if let Some(ov) = &spec.overlay {
+            return SpecJson::of_overlay(spec, ov);
+        }
         SpecJson {
+            overlay: None,
             host_netns: match &spec.host {
                 HostSide::Netns(n) => Some(n.clone()),
                 HostSide::Root => None,
@@ -333,6 +474,31 @@ impl SpecJson {
                     to: format!("{}:{}", p.addr, p.port),
                 })
                 .collect(),
+        }
+    }
+}
+
+impl SpecJson {
+    /// An overlay lab: the first node stands for the host side; containers have no gateway.
+    fn of_overlay(spec: &LabSpec, ov: &OverlaySpec) -> Self {
+        let first = ov.nodes.first();
+        SpecJson {
+            host_netns: first.map(|n| n.netns.clone()),
+            subnet: spec.subnet.to_string(),
+            bridge: IfJson {
+                name: ov.bridge.clone(),
+                mac: first.map(|n| n.bridge_mac.to_string()).unwrap_or_default(),
+                address: String::new(),
+            },
+            containers: spec
+                .containers
+                .iter()
+                .map(|c| ContainerJson::new(c, spec.prefix_len(), Ipv4Addr::UNSPECIFIED))
+                .collect(),
+            networks: Vec::new(),
+            outside: None,
+            publish: Vec::new(),
+            overlay: Some(OverlayJson::new(spec, ov)),
         }
     }
 }

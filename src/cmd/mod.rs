@@ -10,6 +10,7 @@ pub mod live;
 pub mod packets;
 pub mod ping;
 pub mod topo;
+pub mod tunnel_filter;
 pub mod watch;
 
 use anyhow::{Context, Result};

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use nix::errno::Errno;
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
+use crate::cmd::tunnel_filter::through_tunnels;
 use crate::core::diagnosis::{ProbeFacts, Proxy};
 use crate::core::listen::Proto;
 use crate::core::path::{
@@ -107,7 +108,15 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
         // The source's own interface is the one point when the source has no route: the
         // verdict says the packet died before it.
-        Err(PathError::NoRoute { dst, .. } | PathError::RouteRejects { dst, .. }) => {
+        // So is a VXLAN tunnel that cannot reach its remote endpoint, or whose far node has no
+        // device of its VNI: the path ends where its packets get to.
+        Err(
+            e @ (PathError::NoRoute { .. }
+            | PathError::RouteRejects { .. }
+            | PathError::TunnelStuck { .. }
+            | PathError::TunnelNoPeer { .. }),
+        ) => {
+            let dst = e.stuck_towards().unwrap_or(IpAddr::from([0, 0, 0, 0]));
             (path_until(&topo, src_idx, dst).or_else(|| source_only(&topo, src_idx, dst)), dst)
         }
         Err(e) => {
@@ -170,9 +179,15 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         }
     };
     let points = route.as_ref().map_or(&[][..], |p| p.points.as_slice());
-    let filter = args.filter.clone().unwrap_or_else(|| match (&onward, args.service) {
-        (Some(d), Some((proto, port))) => nat_filter(src_ip, (dst_ip, port), (d.to, d.port), proto),
-        _ => default_filter(src_ip, dst_ip, args.service),
+    let filter = args.filter.clone().unwrap_or_else(|| {
+        let f = match (&onward, args.service) {
+            (Some(d), Some((proto, port))) => {
+                nat_filter(src_ip, (dst_ip, port), (d.to, d.port), proto)
+            }
+            _ => default_filter(src_ip, dst_ip, args.service),
+        };
+        let hosts: Vec<IpAddr> = src_ip.into_iter().chain([dst_ip]).collect();
+        through_tunnels(f, &topo, points, &hosts)
     });
     let window_ns = u64::try_from(args.timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
     let cfg = args.flags.config(window_ns, &output);

@@ -17,6 +17,7 @@ use anyhow::{Context, Result, anyhow};
 
 use crate::cmd::live::{LiveFlags, Output, with_tui};
 use crate::cmd::ping::{locate, tell};
+use crate::cmd::tunnel_filter::through_tunnels;
 use crate::core::diagnosis::ProbeFacts;
 use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
@@ -80,7 +81,10 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         return Err(anyhow!("nothing to capture on: the endpoint has no interface but loopback"));
     }
     let hosts = host_ips(&topo, &located);
-    let filter = args.filter.clone().unwrap_or_else(|| default_filter(&hosts));
+    let filter = args
+        .filter
+        .clone()
+        .unwrap_or_else(|| through_tunnels(default_filter(&hosts), &topo, &points, &hosts));
     let window_ns = u64::try_from(args.window.as_nanos()).unwrap_or(u64::MAX).max(1);
     // Netfilter tracing of the flow between each endpoint and the next (one drop-reason
     // monitor for all).

@@ -21,7 +21,7 @@ use foldhash::fast::FixedState;
 
 use crate::core::fingerprint;
 use crate::core::line::{Direction, Line, PointIdx};
-use crate::core::packet::Packet;
+use crate::core::packet::{Encap, Packet};
 
 /// One capture point's sighting of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +34,15 @@ pub struct Hop {
     /// (after a NAT hop).
     pub view: u8,
     /// Its IP TTL or hop limit here (0 without IP): one less than at the hop before means a
-    /// namespace routed it in between.
+    /// namespace routed it in between. Of the innermost packet, when a tunnel carried it.
     pub ttl: u8,
+    /// The tunnel it was inside here: 0 none, else [`Journey::encaps`]`[encap - 1]`.
+    pub encap: u8,
 }
 
 impl Hop {
     pub fn new(point: PointIdx, t_ns: u64, frame: u64) -> Hop {
-        Hop { point, t_ns, frame, view: 0, ttl: 0 }
+        Hop { point, t_ns, frame, view: 0, ttl: 0, encap: 0 }
     }
 
     /// True when the packet was routed between `prev` and this hop (its TTL went down).
@@ -194,12 +196,50 @@ pub struct Journey {
     /// The packet's looks after NAT: empty when it never changed, else `views[0]` is how
     /// [`Journey::packet`] looked and the others how hops with that `view` saw it.
     pub views: Vec<Addrs>,
+    /// The tunnels hops saw it inside (see [`Hop::encap`]); empty for most journeys.
+    pub encaps: Vec<Encap>,
 }
 
 impl Journey {
     /// A journey of `packet` over `hops`, its direction unknown.
     pub fn new(packet: Box<Packet>, hops: Vec<Hop>) -> Journey {
-        Journey { packet, hops, direction: None, views: Vec::new() }
+        Journey { packet, hops, direction: None, views: Vec::new(), encaps: Vec::new() }
+    }
+
+    /// The tunnel `hop` saw the packet inside, if any.
+    pub fn encap(&self, hop: &Hop) -> Option<&Encap> {
+        usize::from(hop.encap).checked_sub(1).and_then(|i| self.encaps.get(i))
+    }
+
+    /// Record that `hop` saw the packet inside `encap` (at most 255 tunnels per journey).
+    fn note_encap(&mut self, hop: &mut Hop, encap: Option<Encap>) {
+        let Some(e) = encap else { return };
+        let i = match self.encaps.iter().position(|x| *x == e) {
+            Some(i) => i,
+            None if self.encaps.len() < usize::from(u8::MAX) => {
+                self.encaps.push(e);
+                self.encaps.len() - 1
+            }
+            None => return,
+        };
+        hop.encap = u8::try_from(i + 1).unwrap_or(0);
+    }
+
+    /// The stretches of consecutive hops inside one tunnel, in hop order: the tunnel and its
+    /// first and last hop's points.
+    pub fn tunnels(&self) -> Vec<(Encap, PointIdx, PointIdx)> {
+        let mut out: Vec<(Encap, PointIdx, PointIdx)> = Vec::new();
+        let mut prev = 0u8;
+        for h in &self.hops {
+            if let Some(e) = self.encap(h) {
+                match out.last_mut() {
+                    Some(last) if prev == h.encap => last.2 = h.point,
+                    _ => out.push((*e, h.point, h.point)),
+                }
+            }
+            prev = h.encap;
+        }
+        out
     }
 
     /// How the packet looked at `hop`, when it changed on the way (`None`: as
@@ -361,7 +401,8 @@ impl Correlator {
             return;
         };
         let mut hop = Hop::new(obs.point, obs.t_ns, obs.frame);
-        hop.ttl = obs.packet.ip.map_or(0, |ip| ip.ttl);
+        // The identity is the innermost packet's, and so is the TTL that says it was routed.
+        hop.ttl = obs.packet.inner_ip.or(obs.packet.ip).map_or(0, |ip| ip.ttl);
         if obs.t_ns > self.watermark {
             self.watermark = obs.t_ns;
             self.expire(false);
@@ -374,6 +415,7 @@ impl Correlator {
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
+                open.journey.note_encap(&mut hop, obs.packet.encap);
                 open.journey.hops.push(hop);
                 if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
@@ -392,21 +434,19 @@ impl Correlator {
             }
         }
         self.serial += 1;
-        let mut hops = Vec::with_capacity(self.line.len().clamp(1, 8));
-        hops.push(hop);
-        let nat_fp = fingerprint::nat(&obs.packet);
+        let mut journey =
+            // Seen first inside a tunnel: the journey is the inner packet's.
+            Journey::new(
+                Box::new(obs.packet.inner_view()),
+                Vec::with_capacity(self.line.len().clamp(1, 8)),
+            );
+        journey.note_encap(&mut hop, obs.packet.encap);
+        journey.hops.push(hop);
+        let nat_fp = fingerprint::nat(&journey.packet);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
-        self.open.insert(
-            fp,
-            Open {
-                journey: Journey::new(Box::new(obs.packet), hops),
-                serial: self.serial,
-                nat_fp,
-                aliases: Vec::new(),
-            },
-        );
+        self.open.insert(fp, Open { journey, serial: self.serial, nat_fp, aliases: Vec::new() });
         self.queue.push_back((obs.t_ns, fp, self.serial));
     }
 
@@ -421,9 +461,11 @@ impl Correlator {
     /// A packet whose fingerprint opens no journey may be one NAT rewrote: join the open
     /// journey with its NAT-invariant identity that has not reached this point, as a new view.
     fn join_translated(&mut self, fp: u64, obs: &Observation, mut hop: Hop) -> bool {
-        let Some(nat_fp) = fingerprint::nat(&obs.packet) else { return false };
+        // Inside a tunnel, the translated packet is the inner one.
+        let packet = obs.packet.inner_view();
+        let Some(nat_fp) = fingerprint::nat(&packet) else { return false };
         let Some(&key) = self.by_nat.get(&nat_fp) else { return false };
-        let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&obs.packet)) else {
+        let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&packet)) else {
             return false;
         };
         if open.journey.reached(hop.point) {
@@ -448,6 +490,7 @@ impl Correlator {
             None => return false,
         };
         hop.view = u8::try_from(view).unwrap_or(0);
+        open.journey.note_encap(&mut hop, obs.packet.encap);
         open.aliases.push(fp);
         open.journey.hops.push(hop);
         let full = !self.open_ended && open.journey.hops.len() >= self.line.required();
@@ -655,5 +698,43 @@ mod tests {
         c.finish();
         assert_eq!(c.take_ready().count(), 0);
         assert_eq!(c.unidentified, 1);
+    }
+
+    /// `o` as an underlay link sees it: inside VXLAN 42 from 10.99.0.1 to 10.99.0.2.
+    fn tunnelled(mut o: Observation) -> Observation {
+        use crate::core::packet::Encap;
+        let inner = o.packet.ip;
+        let (a, b) = (IpAddr::from([10, 99, 0, 1]), IpAddr::from([10, 99, 0, 2]));
+        o.packet.ip =
+            inner.map(|ip| crate::core::packet::Ip { src: a, dst: b, proto: 17, ttl: 64, ..ip });
+        o.packet.inner_ip = inner;
+        o.packet.encap = Some(Encap { vni: 42, outer_src: a, outer_dst: b, outer_id: Some(9) });
+        o
+    }
+
+    #[test]
+    fn one_journey_through_a_tunnel_with_encap_on_the_underlay_hops() {
+        let mut c = Correlator::new(1_000_000);
+        for _ in 0..4 {
+            c.add_point();
+        }
+        let (s, d) = ([10, 42, 0, 2], [10, 42, 0, 3]);
+        // First seen on the underlay (a capture of the underlay only, or reordered).
+        c.ingest(&tunnelled(echo(1, 10, s, d, 7, 1)));
+        c.ingest(&echo(0, 5, s, d, 7, 1));
+        c.ingest(&tunnelled(echo(2, 12, s, d, 7, 1)));
+        c.ingest(&echo(3, 20, s, d, 7, 1));
+        c.finish();
+        let done: Vec<Journey> = c.take_ready().collect();
+        assert_eq!(done.len(), 1, "{done:?}");
+        let j = &done[0];
+        // The journey is the inner packet's, whichever sighting came first.
+        assert_eq!(j.packet.ip.map(|ip| ip.dst), Some(IpAddr::from(d)));
+        assert_eq!(j.packet.ports, None);
+        let encaps: Vec<Option<u32>> = j.hops.iter().map(|h| j.encap(h).map(|e| e.vni)).collect();
+        assert_eq!(encaps, [None, Some(42), Some(42), None]);
+        let tunnels: Vec<(u32, PointIdx, PointIdx)> =
+            j.tunnels().iter().map(|(e, a, b)| (e.vni, *a, *b)).collect();
+        assert_eq!(tunnels, [(42, PointIdx(1), PointIdx(2))]);
     }
 }

@@ -41,14 +41,35 @@ pub const UPLINK_IFNAME: &str = "uplink0";
 pub const OUTSIDE_NETNS: &str = "vtrace-outside";
 /// The nftables table of the lab's NAT rules, in the host namespace.
 pub const NAT_TABLE: &str = "vtrace_lab_nat";
+/// The overlay lab's nodes are `node-1`, `node-2` (before the prefix).
+pub const NODE_STEM: &str = "node-";
+/// How many nodes the overlay lab has.
+pub const OVERLAY_NODES: usize = 2;
+/// The overlay's VXLAN network identifier.
+pub const OVERLAY_VNI: u32 = 42;
+/// The overlay's UDP port (IANA's VXLAN port).
+pub const VXLAN_PORT: u16 = 4789;
+/// The overlay's subnet, shared by the containers of every node.
+pub const OVERLAY_SUBNET: Ipv4Net = Ipv4Net { addr: Ipv4Addr::new(10, 42, 0, 0), len: 24 };
+/// The underlay's subnet: node-N is .N.
+pub const UNDERLAY_SUBNET: Ipv4Net = Ipv4Net { addr: Ipv4Addr::new(10, 99, 0, 0), len: 24 };
+/// Each node's end of the underlay link.
+pub const UNDERLAY_IFNAME: &str = "underlay0";
+/// Each node's bridge.
+pub const OVERLAY_BRIDGE: &str = "br0";
+/// The containers' MTU on the overlay: Ethernet's, 50 bytes more than the VXLAN device takes,
+/// so that a full-size packet shows the classic overlay MTU failure (`--overlay-mtu 1450` fixes
+/// it).
+pub const OVERLAY_ETH_MTU: u32 = 1500;
 
 /// The steps of `lab up`, in order; the names errors carry and fault injection selects.
-pub const STEPS: [&str; 10] = [
+pub const STEPS: [&str; 11] = [
     "preflight",
     "state",
     "netns",
     "bridge",
     "veth",
+    "vxlan",
     "link-up",
     "address",
     "route",
@@ -197,6 +218,47 @@ pub struct PublishOption {
     pub port: u16,
 }
 
+/// One simulated node of the overlay lab: a namespace with its end of the underlay, a bridge
+/// and a VXLAN device on the bridge, tunnelling to the other node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// `node-1` (the label of its points).
+    pub name: String,
+    /// Its namespace (prefix + name).
+    pub netns: String,
+    /// Its underlay address (the VXLAN device's local address).
+    pub underlay_addr: Ipv4Addr,
+    pub underlay_mac: Mac,
+    pub bridge_mac: Mac,
+    /// `vxlan<VNI>`.
+    pub vxlan: String,
+    pub vxlan_mac: Mac,
+}
+
+/// The overlay (`--overlay`): two nodes joined by an underlay veth pair, each with a bridge and
+/// a VXLAN device (VNI 42, UDP 4789, the other node as remote, learning on); containers are
+/// spread over the nodes in turn, all on one subnet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverlaySpec {
+    pub vni: u32,
+    pub port: u16,
+    pub underlay: Ipv4Net,
+    /// The underlay link's name in every node.
+    pub underlay_ifname: String,
+    /// The bridge's name in every node.
+    pub bridge: String,
+    pub nodes: Vec<NodeSpec>,
+    /// The MTU of the containers' `eth0` (and their host veths).
+    pub eth_mtu: u32,
+}
+
+impl OverlaySpec {
+    /// The node the VXLAN device of node `node` tunnels to (the other one).
+    pub fn remote_of(&self, node: usize) -> Option<&NodeSpec> {
+        self.nodes.iter().enumerate().find(|(i, _)| *i != node).map(|(_, n)| n)
+    }
+}
+
 /// One container: its namespace and its veth pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
@@ -204,6 +266,8 @@ pub struct ContainerSpec {
     pub name: String,
     /// Its network: 0 the first ([`LabSpec::bridge`]), `n` [`LabSpec::networks`]`[n - 1]`.
     pub network: usize,
+    /// In an overlay lab, the node it runs on ([`OverlaySpec::nodes`]); 0 otherwise.
+    pub node: usize,
     /// Its namespace (prefix + name).
     pub netns: String,
     /// The container end of the veth pair (`eth0`).
@@ -231,6 +295,8 @@ pub struct LabSpec {
     pub outside: Option<OutsideSpec>,
     /// Published ports (`--publish`).
     pub publish: Vec<PublishSpec>,
+    /// The overlay (`--overlay`): the nodes replace the host side.
+    pub overlay: Option<OverlaySpec>,
 }
 
 /// What the user chose; everything else is derived.
@@ -254,6 +320,10 @@ pub struct LabOptions {
     pub outside: bool,
     /// Ports to publish on the uplink's address.
     pub publish: Vec<PublishOption>,
+    /// Build the VXLAN overlay of two nodes instead of one host.
+    pub overlay: bool,
+    /// The containers' MTU on the overlay (default [`OVERLAY_ETH_MTU`]).
+    pub overlay_mtu: Option<u32>,
 }
 
 impl Default for LabOptions {
@@ -270,6 +340,8 @@ impl Default for LabOptions {
             networks: 1,
             outside: false,
             publish: Vec::new(),
+            overlay: false,
+            overlay_mtu: None,
         }
     }
 }
@@ -318,6 +390,17 @@ pub enum LabSpecError {
     PublishUnknown(String),
     #[error("--publish: host port {0} is published twice")]
     PublishTwice(u16),
+    #[error(
+        "--overlay builds two nodes of its own joined by a VXLAN tunnel, with no host side: it \
+         cannot be combined with {0}"
+    )]
+    OverlayWith(&'static str),
+    #[error("--overlay-mtu needs --overlay")]
+    MtuWithoutOverlay,
+    #[error("--overlay-mtu {0}: an MTU is 68 to 65535 bytes")]
+    Mtu(u32),
+    #[error("subnet {0} overlaps the underlay's {UNDERLAY_SUBNET}: choose another --subnet")]
+    UnderlayOverlap(Ipv4Net),
 }
 
 impl Default for LabSpec {
@@ -339,6 +422,7 @@ impl Default for LabSpec {
             networks: Vec::new(),
             outside: None,
             publish: Vec::new(),
+            overlay: None,
         })
     }
 }
@@ -368,6 +452,7 @@ impl LabSpec {
         if o.in_root && (n_networks > 1 || o.outside || !o.publish.is_empty()) {
             return Err(LabSpecError::RoutedInRoot);
         }
+        check_overlay(o)?;
         let subnets = network_subnets(subnet, n_networks)?;
         // Containers go to the networks in turn; each network numbers its own from .2.
         let per_network = |k: usize| (0..names.len()).filter(|i| i % n_networks == k).count();
@@ -423,6 +508,7 @@ impl LabSpec {
             }
             let network = i % n_networks;
             let net = subnets.get(network).copied().unwrap_or(subnet);
+            // On the overlay there is no gateway: the containers start at .2 all the same.
             let addr = net.host((i / n_networks) as u64 + 2).ok_or_else(|| too_small.clone())?;
             let host_veth = host_veth_name(&o.prefix, name);
             if let Some(other) = containers.iter().find(|c| c.host_veth == host_veth) {
@@ -432,7 +518,11 @@ impl LabSpec {
                     host_veth,
                 ));
             }
-            containers.push(ContainerSpec::new(name, network, netns, addr, host_veth));
+            let mut c = ContainerSpec::new(name, network, netns, addr, host_veth);
+            if o.overlay {
+                c.node = i % OVERLAY_NODES;
+            }
+            containers.push(c);
         }
         let outside = if o.outside {
             let netns = format!("{}{OUTSIDE_NETNS}", o.prefix);
@@ -467,6 +557,7 @@ impl LabSpec {
                 port: p.port,
             });
         }
+        let overlay = if o.overlay { Some(overlay_spec(o)?) } else { None };
         Ok(LabSpec {
             prefix: o.prefix.clone(),
             host,
@@ -477,6 +568,7 @@ impl LabSpec {
             networks,
             outside,
             publish,
+            overlay,
         })
     }
 
@@ -530,9 +622,13 @@ impl LabSpec {
         }
     }
 
-    /// Every named namespace the lab creates: the host one first (if any), then the containers,
-    /// then the outside.
+    /// Every named namespace the lab creates: the host one first (if any), or the overlay's
+    /// nodes, then the containers, then the outside.
     pub fn namespaces(&self) -> Vec<&str> {
+        if let Some(ov) = &self.overlay {
+            let nodes = ov.nodes.iter().map(|n| n.netns.as_str());
+            return nodes.chain(self.containers.iter().map(|c| c.netns.as_str())).collect();
+        }
         self.host_netns()
             .into_iter()
             .chain(self.containers.iter().map(|c| c.netns.as_str()))
@@ -540,8 +636,14 @@ impl LabSpec {
             .collect()
     }
 
-    /// A label for the host side in messages: `netns vtrace-host` or `the root netns`.
+    /// A label for the host side in messages: `netns vtrace-host` or `the root netns` (the
+    /// overlay's nodes in an overlay lab).
     pub fn host_label(&self) -> String {
+        if let Some(ov) = &self.overlay {
+            let nodes: Vec<String> =
+                ov.nodes.iter().map(|n| format!("netns {}", n.netns)).collect();
+            return nodes.join(" and ");
+        }
         match &self.host {
             HostSide::Netns(n) => format!("netns {n}"),
             HostSide::Root => "the root netns".to_owned(),
@@ -560,6 +662,7 @@ impl ContainerSpec {
         ContainerSpec {
             name: name.to_owned(),
             network,
+            node: 0,
             netns,
             ifname: CONTAINER_IFNAME.to_owned(),
             mac: docker_mac(addr),
@@ -568,6 +671,67 @@ impl ContainerSpec {
             host_mac: Mac([0x06, 0x42, a, b, c, d]),
         }
     }
+}
+
+/// Refuse what makes no sense with (or without) `--overlay`.
+fn check_overlay(o: &LabOptions) -> Result<(), LabSpecError> {
+    if !o.overlay {
+        return match o.overlay_mtu {
+            Some(_) => Err(LabSpecError::MtuWithoutOverlay),
+            None => Ok(()),
+        };
+    }
+    let clash = [
+        (o.in_root, "--in-root"),
+        (o.networks > 1, "--networks"),
+        (o.outside, "--outside"),
+        (!o.publish.is_empty(), "--publish"),
+    ];
+    if let Some((_, what)) = clash.iter().find(|(on, _)| *on) {
+        return Err(LabSpecError::OverlayWith(what));
+    }
+    if o.subnet.overlaps(&UNDERLAY_SUBNET) {
+        return Err(LabSpecError::UnderlayOverlap(o.subnet));
+    }
+    match o.overlay_mtu {
+        Some(m) if !(68..=65535).contains(&m) => Err(LabSpecError::Mtu(m)),
+        _ => Ok(()),
+    }
+}
+
+/// The overlay's nodes: `node-N` at underlay address .N, with stable MACs
+/// (`02:75:6c:00:00:0N` on the underlay, `02:62:72:…` the bridge, `02:76:78:…` the VXLAN device).
+fn overlay_spec(o: &LabOptions) -> Result<OverlaySpec, LabSpecError> {
+    let vxlan = format!("vxlan{OVERLAY_VNI}");
+    let bridge = o.bridge.clone().unwrap_or_else(|| OVERLAY_BRIDGE.to_owned());
+    check_ifname("bridge name", &bridge)?;
+    let mut nodes = Vec::with_capacity(OVERLAY_NODES);
+    for i in 1..=OVERLAY_NODES {
+        let name = format!("{NODE_STEM}{i}");
+        let netns = format!("{}{name}", o.prefix);
+        check_name("node namespace name", &netns, NETNS_NAME_MAX, false)?;
+        let underlay_addr =
+            UNDERLAY_SUBNET.host(i as u64).ok_or(LabSpecError::UnderlayOverlap(UNDERLAY_SUBNET))?;
+        let n = i as u8;
+        nodes.push(NodeSpec {
+            name,
+            netns,
+            underlay_addr,
+            underlay_mac: Mac([0x02, 0x75, 0x6c, 0, 0, n]),
+            bridge_mac: Mac([0x02, 0x62, 0x72, 0, 0, n]),
+            vxlan: vxlan.clone(),
+            vxlan_mac: Mac([0x02, 0x76, 0x78, 0, 0, n]),
+        });
+    }
+    Ok(OverlaySpec {
+        vni: OVERLAY_VNI,
+        port: VXLAN_PORT,
+        underlay: UNDERLAY_SUBNET,
+        underlay_ifname: UNDERLAY_IFNAME.to_owned(),
+        bridge,
+        nodes,
+        eth_mtu: o.overlay_mtu.unwrap_or(OVERLAY_ETH_MTU),
+    })
 }
 
 /// The subnets of `n` networks: the first, then the ones of the same size that follow it.
@@ -813,5 +977,59 @@ mod tests {
         ];
         let hits = overlapping_routes(&spec, &routes);
         assert_eq!(hits, [&routes[3]]);
+    }
+
+    #[test]
+    fn the_overlay_lab_has_two_nodes_and_a_container_on_each() {
+        let o = LabOptions {
+            overlay: true,
+            subnet: OVERLAY_SUBNET,
+            prefix: "o1-".into(),
+            ..LabOptions::default()
+        };
+        let spec = LabSpec::from_options(&o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.namespaces(), ["o1-node-1", "o1-node-2", "o1-nginx-1", "o1-nginx-2"]);
+        let ov = spec.overlay.as_ref().unwrap_or_else(|| panic!("no overlay"));
+        assert_eq!((ov.vni, ov.port, ov.eth_mtu), (42, 4789, 1500));
+        assert_eq!((ov.bridge.as_str(), ov.underlay_ifname.as_str()), ("br0", "underlay0"));
+        let n: Vec<(&str, String, &str)> = ov
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.underlay_addr.to_string(), n.vxlan.as_str()))
+            .collect();
+        assert_eq!(
+            n,
+            [
+                ("node-1", "10.99.0.1".to_owned(), "vxlan42"),
+                ("node-2", "10.99.0.2".to_owned(), "vxlan42")
+            ]
+        );
+        assert_eq!(ov.remote_of(0).map(|n| n.name.as_str()), Some("node-2"));
+        let c: Vec<(usize, String)> =
+            spec.containers.iter().map(|c| (c.node, c.addr.to_string())).collect();
+        assert_eq!(c, [(0, "10.42.0.2".to_owned()), (1, "10.42.0.3".to_owned())]);
+        let o = LabOptions { overlay_mtu: Some(1450), ..o };
+        let spec = LabSpec::from_options(&o).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.overlay.map(|o| o.eth_mtu), Some(1450));
+    }
+
+    #[test]
+    fn the_overlay_refuses_what_makes_no_sense_with_it() {
+        let with = |f: &dyn Fn(&mut LabOptions)| {
+            let mut o =
+                LabOptions { overlay: true, subnet: OVERLAY_SUBNET, ..LabOptions::default() };
+            f(&mut o);
+            LabSpec::from_options(&o).err()
+        };
+        assert_eq!(with(&|o| o.in_root = true), Some(LabSpecError::OverlayWith("--in-root")));
+        assert_eq!(with(&|o| o.networks = 2), Some(LabSpecError::OverlayWith("--networks")));
+        assert_eq!(with(&|o| o.outside = true), Some(LabSpecError::OverlayWith("--outside")));
+        assert_eq!(with(&|o| o.overlay_mtu = Some(20)), Some(LabSpecError::Mtu(20)));
+        assert_eq!(
+            with(&|o| o.subnet = net("10.99.0.0/16")),
+            Some(LabSpecError::UnderlayOverlap(net("10.99.0.0/16")))
+        );
+        let o = LabOptions { overlay_mtu: Some(1450), ..LabOptions::default() };
+        assert_eq!(LabSpec::from_options(&o).err(), Some(LabSpecError::MtuWithoutOverlay));
     }
 }

@@ -119,6 +119,18 @@ pub struct Ip {
     pub more_fragments: bool,
 }
 
+/// The tunnel a packet was seen inside: a VXLAN header's network identifier and the outer IP
+/// header's addresses (the tunnel's endpoints).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Encap {
+    pub vni: u32,
+    pub outer_src: IpAddr,
+    pub outer_dst: IpAddr,
+    /// The outer IPv4 header's identification (what ties a netfilter trace event of the outer
+    /// packet to this sighting).
+    pub outer_id: Option<u16>,
+}
+
 /// Echo request/reply identifier and sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Echo {
@@ -419,6 +431,19 @@ impl<'a> Iterator for TcpOptionIter<'a> {
     }
 }
 
+impl Packet {
+    /// The packet a VXLAN tunnel carried, as the containers' own interfaces see it: the inner IP
+    /// header in place of the outer one, without the tunnel's Ethernet addresses and UDP ports
+    /// (the decoder keeps the outermost of those; the inner ones are not kept). The packet itself
+    /// when no tunnel carried it. A journey first seen on an underlay link is the inner packet's.
+    pub fn inner_view(&self) -> Packet {
+        if self.encap.is_none() {
+            return *self;
+        }
+        Packet { eth: None, ip: self.inner_ip, inner_ip: None, ports: None, ..*self }
+    }
+}
+
 /// How far decoding got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DecodeStatus {
@@ -444,6 +469,8 @@ pub struct Packet {
     /// `ip` stays the outermost. `fp` identifies the innermost packet, so a journey continues
     /// across an encapsulating hop.
     pub inner_ip: Option<Ip>,
+    /// The outermost VXLAN tunnel the packet was inside, when one carried it.
+    pub encap: Option<Encap>,
     pub icmp: Option<Icmp>,
     pub icmpv6: Option<Icmpv6>,
     pub ports: Option<Ports>,

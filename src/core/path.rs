@@ -4,7 +4,9 @@
 //!
 //! Pure: follows each namespace's main routing table to the next hop (gateway or destination),
 //! then walks the layer-2 segment (veth peers, bridge ports) to the link that holds the next
-//! hop's address. It never checks link states, port states or firewalls: a link that is down is
+//! hop's address. A VXLAN device on the segment leads through its tunnel: the underlay path to
+//! its remote endpoint (routed like any other), then the remote node's VXLAN device of the same
+//! VNI, where the segment goes on. It never checks link states, port states or firewalls: a link that is down is
 //! still on the path (finding where a packet stops is the tracer's job, not this module's).
 
 use std::collections::{HashSet, VecDeque};
@@ -40,12 +42,24 @@ pub enum Role {
     /// Off the computed path: an interface of a namespace on it whose policy routing rules make
     /// its way on uncertain, captured in case the packet leaves by it (see [`with_branches`]).
     Branch,
+    /// A tunnel endpoint (a VXLAN device): frames enter or leave the tunnel here.
+    Tunnel,
+    /// An underlay interface the tunnel's outer packets cross.
+    Underlay,
 }
 
 impl Role {
     /// Every role, for parsing.
-    const ALL: [Role; 6] =
-        [Role::Endpoint, Role::VethHost, Role::Bridge, Role::Router, Role::Link, Role::Branch];
+    const ALL: [Role; 8] = [
+        Role::Endpoint,
+        Role::VethHost,
+        Role::Bridge,
+        Role::Router,
+        Role::Link,
+        Role::Branch,
+        Role::Tunnel,
+        Role::Underlay,
+    ];
 
     /// The role named as [`Role::as_str`] spells it (as pcapng files of vtrace record it).
     pub fn parse(s: &str) -> Option<Role> {
@@ -61,6 +75,10 @@ impl Role {
             Role::Bridge
         } else if ifname.starts_with("veth") {
             Role::VethHost
+        } else if ["vxlan", "flannel", "vx-"].iter().any(|p| ifname.starts_with(p)) {
+            Role::Tunnel
+        } else if ifname.starts_with("underlay") {
+            Role::Underlay
         } else {
             Role::Link
         }
@@ -75,6 +93,8 @@ impl Role {
             Role::Router => "router",
             Role::Link => "link",
             Role::Branch => "branch",
+            Role::Tunnel => "tunnel",
+            Role::Underlay => "underlay",
         }
     }
 }
@@ -131,6 +151,29 @@ pub enum PathError {
     NextHopNotFound { ns: String, dst: IpAddr, via: IpAddr, dev: String },
     #[error("routing towards {dst} loops back into namespace {ns}")]
     Loop { ns: String, dst: IpAddr },
+    #[error(
+        "{ns}'s VXLAN tunnel {tunnel} cannot carry the packet to {dst}: its remote endpoint \
+         {remote} is out of reach ({why})"
+    )]
+    TunnelStuck { ns: String, tunnel: String, remote: IpAddr, dst: IpAddr, why: String },
+    #[error(
+        "{ns} receives the VXLAN tunnel's packets towards {dst} but has no VXLAN device of VNI \
+         {vni} on UDP port {port} to take them"
+    )]
+    TunnelNoPeer { ns: String, vni: u32, port: u16, dst: IpAddr },
+}
+
+impl PathError {
+    /// The destination of an error that ends the path where routing stops (see [`path_until`]).
+    pub fn stuck_towards(&self) -> Option<IpAddr> {
+        match self {
+            PathError::NoRoute { dst, .. }
+            | PathError::RouteRejects { dst, .. }
+            | PathError::TunnelStuck { dst, .. }
+            | PathError::TunnelNoPeer { dst, .. } => Some(*dst),
+            _ => None,
+        }
+    }
 }
 
 /// The capture points from `src` to `dst`.
@@ -147,7 +190,7 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
         return Err(PathError::SameNamespace { src: src_ns.label.clone(), ip: dst_ip });
     }
     let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
-    let cur = walk(topo, src, dst_ip, &mut hops)?;
+    let cur = walk(topo, src, dst_ip, &mut hops, 0)?;
     let points = with_roles(topo, &hops, src, cur);
     Ok(Path { src, dst: cur, dst_ip, points })
 }
@@ -158,7 +201,7 @@ pub fn path(topo: &Topology, src: NsIdx, dst: Target) -> Result<Path, PathError>
 /// source itself cannot send (see [`path`] for why).
 pub fn path_until(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
     let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
-    let end = match walk(topo, src, dst, &mut hops) {
+    let end = match walk(topo, src, dst, &mut hops, 0) {
         Ok(end) => end,
         Err(e) => {
             let &(stuck, _) = hops.last()?;
@@ -175,12 +218,17 @@ pub fn path_until(topo: &Topology, src: NsIdx, dst: IpAddr) -> Option<Path> {
     Some(Path { src, dst: end, dst_ip: dst, points })
 }
 
+/// How many tunnels inside tunnels the walk follows.
+const MAX_TUNNEL_DEPTH: u8 = 2;
+
 /// Follow routing from `src` towards `dst_ip`, appending each hop; the namespace reached.
+/// `depth` counts the tunnels this walk is inside of (their underlay paths are walks too).
 fn walk(
     topo: &Topology,
     src: NsIdx,
     dst_ip: IpAddr,
     hops: &mut Vec<(NsIdx, IfIndex)>,
+    depth: u8,
 ) -> Result<NsIdx, PathError> {
     let mut routed_in: HashSet<NsIdx> = HashSet::new();
     let mut cur = src;
@@ -192,11 +240,20 @@ fn walk(
         if !routed_in.insert(cur) {
             return Err(PathError::Loop { ns: ns.label.clone(), dst: dst_ip });
         }
-        let segment = next_segment(topo, cur, dst_ip)?;
+        let segment = next_segment(topo, cur, dst_ip, depth);
+        let (segment, stuck) = match segment.map_err(|b| *b) {
+            Ok(seg) => (seg, None),
+            // In a tunnel that cannot go on: the path ends where the packet gets to.
+            Err(Stuck::Tunnel(partial, e)) => (partial, Some(e)),
+            Err(Stuck::Error(e)) => return Err(e),
+        };
         for hop in segment {
             if hops.last() != Some(&hop) {
                 hops.push(hop);
             }
+        }
+        if let Some(e) = stuck {
+            return Err(e);
         }
         match hops.last() {
             Some(&(ns, _)) => cur = ns,
@@ -282,46 +339,72 @@ pub fn routed_between(topo: &Topology, a: &PathPoint, b: &PathPoint) -> bool {
         && (bridge(a).is_none() || bridge(a) != bridge(b))
 }
 
+/// Why a segment could not be walked: an error, or a tunnel that cannot go on (with the hops up
+/// to where the packet gets).
+enum Stuck {
+    Error(PathError),
+    Tunnel(Vec<(NsIdx, IfIndex)>, PathError),
+}
+
+impl From<PathError> for Box<Stuck> {
+    fn from(e: PathError) -> Self {
+        Box::new(Stuck::Error(e))
+    }
+}
+
 /// Route `dst` out of namespace `cur`: the layer-2 walk from the egress link to the next hop.
 fn next_segment(
     topo: &Topology,
     cur: NsIdx,
     dst: IpAddr,
-) -> Result<Vec<(NsIdx, IfIndex)>, PathError> {
+    depth: u8,
+) -> Result<Vec<(NsIdx, IfIndex)>, Box<Stuck>> {
     let ns = topo.ns(cur).ok_or(PathError::UnknownNamespace(cur.0))?;
     let label = || ns.label.clone();
     let route = ns.route_to(dst).ok_or_else(|| PathError::NoRoute { ns: label(), dst })?;
     match route.kind {
         RouteKind::Unicast => {}
         RouteKind::Blackhole | RouteKind::Unreachable | RouteKind::Prohibit => {
-            return Err(PathError::RouteRejects { ns: label(), dst, kind: route.kind.as_str() });
+            let kind = route.kind.as_str();
+            return Err(PathError::RouteRejects { ns: label(), dst, kind }.into());
         }
-        _ => return Err(PathError::NoRoute { ns: label(), dst }),
+        _ => return Err(PathError::NoRoute { ns: label(), dst }.into()),
     }
     let dev = route.dev.ok_or_else(|| PathError::NoRoute { ns: label(), dst })?;
     let via = route.gateway.unwrap_or(dst);
-    l2_walk(topo, (cur, dev), via).ok_or_else(|| PathError::NextHopNotFound {
-        ns: label(),
-        dst,
-        via,
-        dev: ns.ifname(dev),
-    })
+    match l2_walk(topo, (cur, dev), via, dst, depth) {
+        L2::Found(hops) => Ok(hops),
+        L2::Stuck(hops, e) => Err(Box::new(Stuck::Tunnel(hops, e))),
+        L2::Missing => {
+            Err(PathError::NextHopNotFound { ns: label(), dst, via, dev: ns.ifname(dev) }.into())
+        }
+    }
 }
 
-/// Breadth-first over veth peers and bridge membership from `start` to the link of another
-/// namespace that holds `via` (or, failing that, to the first link of a namespace that owns it).
-fn l2_walk(topo: &Topology, start: (NsIdx, IfIndex), via: IpAddr) -> Option<Vec<(NsIdx, IfIndex)>> {
+/// What a layer-2 walk found: the hops to the next hop, or how far it got into a tunnel that
+/// cannot go on, or nothing.
+enum L2 {
+    Found(Vec<(NsIdx, IfIndex)>),
+    Stuck(Vec<(NsIdx, IfIndex)>, PathError),
+    Missing,
+}
+
+/// Breadth-first over veth peers, bridge membership and VXLAN tunnels from `start` to the link
+/// of another namespace that holds `via` (or, failing that, to the first link of a namespace
+/// that owns it).
+fn l2_walk(topo: &Topology, start: (NsIdx, IfIndex), via: IpAddr, dst: IpAddr, depth: u8) -> L2 {
     let mut parent: Vec<((NsIdx, IfIndex), Option<usize>)> = vec![(start, None)];
     let mut seen: HashSet<(NsIdx, IfIndex)> = HashSet::from([start]);
     let mut queue = VecDeque::from([0usize]);
     let mut owner_hit = None;
+    let mut stuck: Option<(Vec<(NsIdx, IfIndex)>, PathError)> = None;
     while let Some(i) = queue.pop_front() {
-        let (node, _) = *parent.get(i)?;
+        let Some(&(node, _)) = parent.get(i) else { break };
         if node.0 != start.0 {
-            let ns = topo.ns(node.0)?;
+            let Some(ns) = topo.ns(node.0) else { break };
             let on_link = ns.link(node.1).is_some_and(|l| l.addrs.iter().any(|a| a.ip == via));
             if on_link {
-                return Some(trace_back(&parent, i));
+                return L2::Found(trace_back(&parent, i));
             }
             if owner_hit.is_none() && ns.link_with_ip(via).is_some() {
                 owner_hit = Some(i);
@@ -333,8 +416,102 @@ fn l2_walk(topo: &Topology, start: (NsIdx, IfIndex), via: IpAddr) -> Option<Vec<
                 queue.push_back(parent.len() - 1);
             }
         }
+        // Through a tunnel: its underlay hops are on the path, but the walk goes on only from
+        // the far end (the underlay is another network).
+        for chain in tunnel_chains(topo, node, dst, depth) {
+            let chain = match chain {
+                Ok(chain) => chain,
+                Err((partial, e)) => {
+                    if stuck.is_none() {
+                        let mut hops = trace_back(&parent, i);
+                        hops.extend(partial);
+                        stuck = Some((hops, e));
+                    }
+                    continue;
+                }
+            };
+            let Some(&far) = chain.last() else { continue };
+            if !seen.insert(far) {
+                continue;
+            }
+            let mut up = i;
+            for hop in chain {
+                parent.push((hop, Some(up)));
+                up = parent.len() - 1;
+            }
+            queue.push_back(up);
+        }
     }
-    owner_hit.map(|i| trace_back(&parent, i))
+    match (owner_hit, stuck) {
+        (Some(i), _) => L2::Found(trace_back(&parent, i)),
+        (None, Some((hops, e))) => L2::Stuck(hops, e),
+        (None, None) => L2::Missing,
+    }
+}
+
+/// One tunnel crossed ([`tunnel_chains`]), or how far its packets get and why they stop.
+type Chain = Result<Vec<(NsIdx, IfIndex)>, (Vec<(NsIdx, IfIndex)>, PathError)>;
+
+/// From a VXLAN device: for each remote endpoint it tunnels to, the underlay path there (as the
+/// node routes it) and the remote node's VXLAN device with the same VNI and port. Empty for
+/// other links and too deep in tunnels. A remote endpoint the node cannot route to, or whose
+/// node has no device of that VNI, is an error with the hops its packets get to (towards the
+/// traced packet's `dst`).
+fn tunnel_chains(
+    topo: &Topology,
+    (ns, ifindex): (NsIdx, IfIndex),
+    dst: IpAddr,
+    depth: u8,
+) -> Vec<Chain> {
+    let Some(link) = topo.link(ns, ifindex) else { return Vec::new() };
+    let Some(v) = link.vxlan.as_ref() else { return Vec::new() };
+    if depth >= MAX_TUNNEL_DEPTH {
+        return Vec::new();
+    }
+    let label = || topo.ns(ns).map_or_else(String::new, |n| n.label.clone());
+    let mut out = Vec::new();
+    for remote in v.remotes() {
+        let mut hops: Vec<(NsIdx, IfIndex)> = Vec::new();
+        let far = match walk(topo, ns, remote, &mut hops, depth + 1) {
+            Ok(far) => far,
+            Err(e) => {
+                // Nobody owns the endpoint: its packets still leave on the route's link.
+                let dev = topo.ns(ns).and_then(|n| n.route_to(remote)).and_then(|r| r.dev);
+                if let (PathError::NextHopNotFound { .. }, Some(dev), true) =
+                    (&e, dev, hops.is_empty())
+                {
+                    hops.push((ns, dev));
+                }
+                let (tunnel, why) = (link.name.clone(), e.to_string());
+                let e = PathError::TunnelStuck { ns: label(), tunnel, remote, dst, why };
+                out.push(Err((hops, e)));
+                continue;
+            }
+        };
+        // The far device of the same VNI and port whose remotes (if it names any) lead back.
+        let near = topo.ns(ns);
+        let back = |w: &crate::core::topology::Vxlan| {
+            let r = w.remotes();
+            r.is_empty() || r.iter().any(|ip| near.is_some_and(|n| n.link_with_ip(*ip).is_some()))
+        };
+        let peer = topo.ns(far).and_then(|n| {
+            n.links.iter().find(|l| {
+                l.vxlan.as_ref().is_some_and(|w| w.vni == v.vni && w.port == v.port && back(w))
+            })
+        });
+        match peer {
+            Some(peer) => {
+                hops.push((far, peer.ifindex));
+                out.push(Ok(hops));
+            }
+            None => {
+                let far_label = topo.ns(far).map_or_else(String::new, |n| n.label.clone());
+                let e = PathError::TunnelNoPeer { ns: far_label, vni: v.vni, port: v.port, dst };
+                out.push(Err((hops, e)));
+            }
+        }
+    }
+    out
 }
 
 /// The links one layer-2 step away: a veth's peer, a port's bridge, a bridge's ports.
@@ -389,6 +566,10 @@ fn with_roles(
                     || prev_ns == Some(ns) && next_ns != Some(ns))
                 && !is_bridge_hop(topo, hops, i);
             let role = match link.map(|l| &l.kind) {
+                // A path that ends inside an overlay (its tunnel could not go on) ends on a
+                // tunnel or underlay point, not at an endpoint.
+                Some(LinkKind::Vxlan) if i > 0 => Role::Tunnel,
+                _ if i > 0 && is_underlay(topo, ns, ifindex) => Role::Underlay,
                 _ if i == 0 || i == last => Role::Endpoint,
                 Some(LinkKind::Bridge) => Role::Bridge,
                 _ if routed => Role::Router,
@@ -407,6 +588,17 @@ fn with_roles(
         .collect()
 }
 
+/// True when a VXLAN device of the namespace sends its outer packets over this link (its `dev`,
+/// or the link holding its local address).
+fn is_underlay(topo: &Topology, ns: NsIdx, ifindex: IfIndex) -> bool {
+    let Some(n) = topo.ns(ns) else { return false };
+    let Some(link) = n.link(ifindex) else { return false };
+    n.links.iter().filter_map(|l| l.vxlan.as_ref()).any(|v| {
+        v.underlay == Some(ifindex)
+            || v.local.is_some_and(|ip| link.addrs.iter().any(|a| a.ip == ip))
+    })
+}
+
 /// True when hop `i` and its same-namespace neighbour on the path are a port and its bridge.
 fn is_bridge_hop(topo: &Topology, hops: &[(NsIdx, IfIndex)], i: usize) -> bool {
     let Some(&(ns, ifindex)) = hops.get(i) else { return false };
@@ -421,8 +613,9 @@ fn is_bridge_hop(topo: &Topology, hops: &[(NsIdx, IfIndex)], i: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::packet::Mac;
     use crate::core::topology::{
-        IfAddr, Link, Namespace, NsKind, OperState, PeerRef, PolicyRule, Route, RouteScope,
+        IfAddr, Link, Namespace, NsKind, OperState, PeerRef, PolicyRule, Route, RouteScope, Vxlan,
     };
     use std::net::Ipv4Addr;
 
@@ -710,6 +903,123 @@ mod tests {
         // The source itself has no route: nothing.
         n.get(a).routes.clear();
         assert_eq!(path_until(&n.topo, a, ip("203.0.113.5")), None);
+    }
+
+    /// The overlay lab: nginx-1 on node-1 and nginx-2 on node-2 (10.42.0.0/24), each node with
+    /// br0 and vxlan42 (VNI 42, port 4789) over underlay0 (10.99.0.1 and .2).
+    fn overlay() -> (Net, NsIdx, NsIdx, NsIdx, NsIdx) {
+        let mut n = Net::default();
+        let (c1, n1, n2, c2) = (n.ns("nginx-1"), n.ns("node-1"), n.ns("node-2"), n.ns("nginx-2"));
+        n.veth((n1, 2, "underlay0"), (n2, 2, "underlay0"));
+        n.addr(n1, 2, "10.99.0.1/24");
+        n.addr(n2, 2, "10.99.0.2/24");
+        for (node, local, remote) in
+            [(n1, "10.99.0.1", "10.99.0.2"), (n2, "10.99.0.2", "10.99.0.1")]
+        {
+            n.link(node, 3, "br0", LinkKind::Bridge);
+            n.link(node, 5, "vxlan42", LinkKind::Vxlan);
+            n.find(node, 5).vxlan = Some(Vxlan {
+                vni: 42,
+                port: 4789,
+                local: Some(ip(local)),
+                remote: Some(ip(remote)),
+                underlay: Some(IfIndex(2)),
+                learning: true,
+                fdb: Vec::new(),
+            });
+            n.port(node, 5, 3);
+        }
+        n.veth((c1, 2, "eth0"), (n1, 4, "veth1111111"));
+        n.veth((c2, 2, "eth0"), (n2, 4, "veth2222222"));
+        n.port(n1, 4, 3);
+        n.port(n2, 4, 3);
+        n.addr(c1, 2, "10.42.0.2/24");
+        n.addr(c2, 2, "10.42.0.3/24");
+        (n, c1, n1, n2, c2)
+    }
+
+    #[test]
+    fn through_a_vxlan_tunnel_are_ten_points() {
+        let (n, c1, _, _, c2) = overlay();
+        let p = path(&n.topo, c1, Target::Ns(c2));
+        let got = p.map(|p| {
+            let roles: Vec<Role> = p.points.iter().map(|x| x.role).collect();
+            (p.point_ids().join(" "), roles, p.dst)
+        });
+        use Role::*;
+        assert_eq!(
+            got,
+            Ok((
+                "nginx-1/eth0 node-1/veth1111111 node-1/br0 node-1/vxlan42 node-1/underlay0 \
+                 node-2/underlay0 node-2/vxlan42 node-2/br0 node-2/veth2222222 nginx-2/eth0"
+                    .to_owned(),
+                vec![
+                    Endpoint, VethHost, Bridge, Tunnel, Underlay, Underlay, Tunnel, Bridge,
+                    VethHost, Endpoint
+                ],
+                c2
+            ))
+        );
+        let back = path(&n.topo, c2, Target::Ns(c1)).map(|p| p.point_ids().join(" "));
+        assert_eq!(
+            back.as_deref(),
+            Ok("nginx-2/eth0 node-2/veth2222222 node-2/br0 node-2/vxlan42 node-2/underlay0 \
+                node-1/underlay0 node-1/vxlan42 node-1/br0 node-1/veth1111111 nginx-1/eth0")
+        );
+    }
+
+    #[test]
+    fn a_tunnel_led_by_its_fdb_alone_is_followed_too() {
+        let (mut n, c1, n1, _, c2) = overlay();
+        // No `remote`: the default FDB entry names where frames go (as flannel sets it up).
+        if let Some(v) = n.find(n1, 5).vxlan.as_mut() {
+            v.remote = None;
+            v.fdb = vec![(Mac::default(), ip("10.99.0.2"))];
+        }
+        let p = path(&n.topo, c1, Target::Ns(c2)).map(|p| p.points.len());
+        assert_eq!(p, Ok(10));
+    }
+
+    #[test]
+    fn a_tunnel_that_cannot_go_on_ends_the_path_where_its_packets_get_to() {
+        // node-1 has no route to the remote endpoint: the path ends at its VXLAN device.
+        let (mut n, c1, n1, _, c2) = overlay();
+        n.get(n1).routes.clear();
+        let dst = ip("10.42.0.3");
+        let e = path(&n.topo, c1, Target::Ns(c2)).err();
+        assert!(
+            matches!(e, Some(PathError::TunnelStuck { ref tunnel, .. }) if tunnel == "vxlan42"),
+            "{e:?}"
+        );
+        assert_eq!(e.as_ref().and_then(PathError::stuck_towards), Some(dst));
+        let p = path_until(&n.topo, c1, dst)
+            .map(|p| (p.point_ids().join(" "), p.points.last().map(|x| x.role), p.dst));
+        assert_eq!(
+            p,
+            Some((
+                "nginx-1/eth0 node-1/veth1111111 node-1/br0 node-1/vxlan42".to_owned(),
+                Some(Role::Tunnel),
+                n1
+            ))
+        );
+        // node-2's device has another VNI: the path ends on node-2's underlay link.
+        let (mut n, c1, _, n2, c2) = overlay();
+        if let Some(v) = n.find(n2, 5).vxlan.as_mut() {
+            v.vni = 43;
+        }
+        let e = path(&n.topo, c1, Target::Ns(c2)).err();
+        assert_eq!(
+            e,
+            Some(PathError::TunnelNoPeer { ns: "node-2".into(), vni: 42, port: 4789, dst })
+        );
+        let p = path_until(&n.topo, c1, dst).map(|p| p.point_ids().join(" "));
+        assert_eq!(
+            p.as_deref(),
+            Some(
+                "nginx-1/eth0 node-1/veth1111111 node-1/br0 node-1/vxlan42 node-1/underlay0 \
+                  node-2/underlay0"
+            )
+        );
     }
 
     #[test]

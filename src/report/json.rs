@@ -74,6 +74,14 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
             buf.extend_from_slice(b",\"dst\":");
             buf.extend_from_slice(json_string(&dst).as_bytes());
         }
+        // Inside a tunnel here (an underlay point): `"encap": {"vni", "outer_src", "outer_dst"}`.
+        if let Some(e) = j.encap(h) {
+            let _ = write!(
+                buf,
+                ",\"encap\":{{\"vni\":{},\"outer_src\":\"{}\",\"outer_dst\":\"{}\"}}",
+                e.vni, e.outer_src, e.outer_dst
+            );
+        }
         buf.push(b'}');
         prev = Some(h.t_ns);
     }

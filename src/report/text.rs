@@ -71,6 +71,16 @@ fn leg(
         }
     }
     out.push('\n');
+    for (e, first, last) in leg.journey.tunnels() {
+        let (a, b) =
+            (name(names, Some(first)).unwrap_or("?"), name(names, Some(last)).unwrap_or("?"));
+        let at = if first == last { a.to_owned() } else { format!("{a} … {b}") };
+        let _ = writeln!(
+            out,
+            "           vxlan vni {} {} → {} at {at}",
+            e.vni, e.outer_src, e.outer_dst
+        );
+    }
     for n in leg.journey.nat() {
         let at = name(names, Some(n.point)).unwrap_or("?");
         let _ = writeln!(out, "           {} at {at}: {} → {}", n.kind.as_str(), n.from, n.to);

@@ -12,7 +12,7 @@ use crate::core::path::PathPoint;
 use crate::core::topology::Topology;
 use crate::session::live::{Finished, Live};
 use crate::sys::netns::Netns;
-use crate::sys::nft::{Flow, RuleIndex};
+use crate::sys::nft::{Flow, RuleIndex, Tunnel};
 use crate::sys::nftrace::{NfFinished, NfSession, Options};
 
 /// Namespace labels of the path's points, in path order, each once.
@@ -26,6 +26,20 @@ fn namespaces(topo: &Topology, points: &[PathPoint]) -> Vec<(String, Netns)> {
         }
     }
     out
+}
+
+/// The first VXLAN tunnel of the path: its local and remote endpoints and port.
+fn tunnel(topo: &Topology, points: &[PathPoint]) -> Option<Tunnel> {
+    points.iter().find_map(|p| {
+        let l = topo.link(p.ns, p.ifindex)?;
+        let v = l.vxlan.as_ref()?;
+        let local = v.local.or_else(|| {
+            let dev = topo.link(p.ns, v.underlay?)?;
+            dev.addrs.first().map(|a| a.ip)
+        })?;
+        let remote = v.remotes().first().copied()?;
+        Some(Tunnel { a: local, b: remote, port: v.port })
+    })
 }
 
 /// Start tracing the flow between `src` and `dst` on the path. `None` when turned off or when
@@ -42,7 +56,8 @@ pub(crate) fn start(
     if !opts.netfilter && !opts.drop_reasons {
         return None;
     }
-    let (session, notes) = NfSession::start(&namespaces(topo, points), Flow { a, b: dst }, opts);
+    let flow = Flow { a, b: dst, tunnel: tunnel(topo, points) };
+    let (session, notes) = NfSession::start(&namespaces(topo, points), flow, opts);
     if !quiet {
         for note in notes {
             eprintln!("vtrace: {note}");

@@ -43,6 +43,17 @@ pub enum NftError {
 pub struct Flow {
     pub a: IpAddr,
     pub b: IpAddr,
+    /// A VXLAN tunnel the flow crosses: its outer packets (UDP to its port, between its
+    /// endpoints) are traced too.
+    pub tunnel: Option<Tunnel>,
+}
+
+/// A tunnel's endpoints and UDP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tunnel {
+    pub a: IpAddr,
+    pub b: IpAddr,
+    pub port: u16,
 }
 
 /// `vtrace_<pid>_<n>`.
@@ -73,6 +84,21 @@ pub fn script(name: &str, flow: Flow) -> String {
         format!("{} saddr {a} {} daddr {b} {set}", ip(a), ip(b)),
         format!("{} saddr {b} {} daddr {a} {set}", ip(b), ip(a)),
     ];
+    if let Some(t) = flow.tunnel {
+        // The tunnel's outer packets, which carry the flow between the nodes.
+        let (ta, tb, port) = (t.a, t.b, t.port);
+        matches.push(format!(
+            "{} saddr {ta} {} daddr {tb} udp dport {port} meta nftrace set 1",
+            ip(ta),
+            ip(tb)
+        ));
+        matches.push(format!(
+            "{} saddr {tb} {} daddr {ta} udp dport {port} meta nftrace set 1",
+            ip(tb),
+            ip(ta)
+        ));
+    }
+    let inet = matches.len();
     if a.is_ipv4() && b.is_ipv4() && a != b {
         // Keep the flow's ARP in the bridge trace too.
         matches.push(format!("arp saddr ip {a} arp daddr ip {b} {set}"));
@@ -88,7 +114,7 @@ pub fn script(name: &str, flow: Flow) -> String {
         s.push_str("\t}\n");
         s
     };
-    let inet_rules = matches.get(..2).unwrap_or_default();
+    let inet_rules = matches.get(..inet).unwrap_or_default();
     format!(
         "table inet {name} {{\n{}{}}}\ntable bridge {name} {{\n{}}}\n",
         chain("pre", "prerouting", inet_rules),
@@ -329,7 +355,7 @@ mod tests {
 
     #[test]
     fn the_script_traces_the_flow_both_ways_at_the_earliest_hooks() {
-        let flow = Flow { a: [10, 0, 0, 1].into(), b: [10, 0, 0, 2].into() };
+        let flow = Flow { a: [10, 0, 0, 1].into(), b: [10, 0, 0, 2].into(), tunnel: None };
         let s = script("vtrace_1_0", flow);
         assert!(s.starts_with("table inet vtrace_1_0 {\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip saddr 10.0.0.1 ip daddr 10.0.0.2 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t\tip saddr 10.0.0.2 ip daddr 10.0.0.1 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t}\n\tchain out {\n\t\ttype filter hook output priority -350;"), "{s}");
         assert!(s.contains("table bridge vtrace_1_0 {"));
@@ -337,7 +363,11 @@ mod tests {
         assert_eq!(s.matches("arp saddr ip").count(), 2);
         let v6 = script(
             "t",
-            Flow { a: "fd00::1".parse().unwrap_or(flow.a), b: "fd00::2".parse().unwrap_or(flow.b) },
+            Flow {
+                a: "fd00::1".parse().unwrap_or(flow.a),
+                b: "fd00::2".parse().unwrap_or(flow.b),
+                tunnel: None,
+            },
         );
         assert!(v6.contains("ip6 saddr fd00::1 ip6 daddr fd00::2 limit rate 1000/second"));
         assert!(!v6.contains("arp"));

@@ -463,3 +463,76 @@ fn decode_speed() {
         println!("decode {name}: {ns:.1} ns/packet");
     }
 }
+
+/// An Ethernet frame of nginx-1's echo request (10.42.0.2 → 10.42.0.3, id 7, seq 3).
+fn inner_echo() -> Vec<u8> {
+    let mut inner = Vec::new();
+    let b = etherparse::PacketBuilder::ethernet2([2, 0x42, 10, 42, 0, 2], [2, 0x42, 10, 42, 0, 3])
+        .ipv4([10, 42, 0, 2], [10, 42, 0, 3], 64)
+        .icmpv4_echo_request(7, 3);
+    let _ = b.write(&mut inner, &[0xab; 56]);
+    inner
+}
+
+/// `inner` inside VXLAN (VNI `vni`) from node-1's underlay to node-2's, as `underlay0` sees it.
+fn in_vxlan(vni: u32, inner: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0x08, 0, 0, 0];
+    payload.extend_from_slice(&(vni << 8).to_be_bytes());
+    payload.extend_from_slice(inner);
+    let mut outer = Vec::new();
+    let b =
+        etherparse::PacketBuilder::ethernet2([2, 0x75, 0x6c, 0, 0, 1], [2, 0x75, 0x6c, 0, 0, 2])
+            .ipv4([10, 99, 0, 1], [10, 99, 0, 2], 64)
+            .udp(51234, 4789);
+    let _ = b.write(&mut outer, &payload);
+    outer
+}
+
+#[test]
+fn vxlan_keeps_its_vni_and_endpoints_and_the_inner_identity() {
+    let inner = inner_echo();
+    let p = dec(1, &in_vxlan(42, &inner));
+    assert_eq!(p.status, DecodeStatus::Complete);
+    let encap = p.encap.map(|e| (e.vni, e.outer_src, e.outer_dst));
+    assert_eq!(encap, Some((42, v4("10.99.0.1"), v4("10.99.0.2"))));
+    assert_eq!(p.ip.map(|ip| ip.dst), Some(v4("10.99.0.2")));
+    assert_eq!(p.inner_ip.map(|ip| ip.dst), Some(v4("10.42.0.3")));
+    assert_eq!(p.icmp.and_then(|i| i.echo), Some(Echo { id: 7, seq: 3 }));
+    // The same packet as the containers' interfaces see it: one identity, no tunnel.
+    let bare = dec(1, &inner);
+    assert_eq!(bare.encap, None);
+    assert!(bare.fp.is_some());
+    assert_eq!(p.fp, bare.fp);
+    // A 24-bit VNI is read whole; a header without the I flag carries nothing.
+    assert_eq!(dec(1, &in_vxlan(0x00ab_cdef, &inner)).encap.map(|e| e.vni), Some(0x00ab_cdef));
+    let mut no_flag = in_vxlan(42, &inner);
+    if let Some(b) = no_flag.get_mut(14 + 20 + 8) {
+        *b = 0;
+    }
+    assert_eq!(dec(1, &no_flag).encap, None);
+}
+
+#[test]
+fn an_arp_request_across_vxlan_is_the_inner_arp() {
+    let mut arp = Vec::new();
+    let b = etherparse::PacketBuilder::ethernet2([2, 0x42, 10, 42, 0, 2], [0xff; 6]).arp(
+        etherparse::ArpPacket::new(
+            etherparse::ArpHardwareId::ETHERNET,
+            etherparse::EtherType::IPV4,
+            etherparse::ArpOperation::REQUEST,
+            &[2, 0x42, 10, 42, 0, 2],
+            &[10, 42, 0, 2],
+            &[0; 6],
+            &[10, 42, 0, 3],
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let _ = b.write(&mut arp);
+    let p = dec(1, &in_vxlan(42, &arp));
+    assert_eq!(
+        p.arp.map(|a| (a.op, a.tpa)),
+        Some((Arp::REQUEST, Some(Ipv4Addr::new(10, 42, 0, 3))))
+    );
+    assert_eq!(p.encap.map(|e| e.vni), Some(42));
+    assert_eq!(p.fp, dec(1, &arp).fp);
+}

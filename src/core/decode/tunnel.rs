@@ -4,6 +4,7 @@
 //! comes from the frame and is bounds-checked.
 
 use super::{Decoder, be16, ethertype, link};
+use crate::core::packet::Encap;
 
 const GRE_CHECKSUM: u8 = 0x80;
 const GRE_ROUTING: u8 = 0x40;
@@ -109,10 +110,20 @@ fn gtp_u(d: &mut Decoder<'_>, data: &[u8]) {
     }
 }
 
-/// VXLAN: 8 bytes with the I flag, then an Ethernet frame.
+/// VXLAN: 8 bytes with the I flag (the VNI in bytes 4 to 6), then an Ethernet frame. The
+/// outermost one is recorded ([`crate::core::packet::Encap`]) with the IP header that carried
+/// it.
 fn vxlan(d: &mut Decoder<'_>, data: &[u8]) {
-    match (data.first(), data.get(8..)) {
-        (Some(flags), Some(inner)) if flags & 0x08 != 0 => link::ethernet(d, inner),
+    match (data.first_chunk::<8>(), data.get(8..)) {
+        (Some(h), Some(inner)) if h[0] & 0x08 != 0 => {
+            let carrier = d.p.inner_ip.or(d.p.ip);
+            if let (None, Some(ip)) = (d.p.encap, carrier) {
+                let vni = u32::from_be_bytes([0, h[4], h[5], h[6]]);
+                d.p.encap =
+                    Some(Encap { vni, outer_src: ip.src, outer_dst: ip.dst, outer_id: ip.id });
+            }
+            link::ethernet(d, inner);
+        }
         _ => {}
     }
 }

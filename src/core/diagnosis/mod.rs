@@ -16,7 +16,10 @@
 //! then the kernel's drop reason, when one was seen for the lost packet, is named in the summary.
 //! Otherwise the verdict's own cause stands (`no-arp-reply`, `no-reply`, `unknown`).
 
+mod overlay;
 mod rules;
+
+pub use overlay::{TunnelFit, tunnel_mtu, tunnel_no_peer, tunnel_no_route};
 
 pub use rules::*;
 
@@ -231,7 +234,19 @@ fn diagnose_loss(verdict: &Verdict, ev: &Evidence<'_>) -> Option<Diagnosis> {
         .or_else(|| {
             ev.links.and_then(|(topo, path)| diagnose(topo, Some(path), verdict, &ev.probe))
         })
-        .or_else(|| kernel_drop(verdict, ev))
+        .or_else(|| {
+            // The tunnel's packets reached a node with no device of its VNI: what the kernel
+            // said (VXLAN_VNI_NOT_FOUND) and what the topology shows.
+            let no_peer = ev
+                .links
+                .and_then(|(topo, path)| overlay::tunnel_no_peer(topo, path, verdict.segment?));
+            match (kernel_drop(verdict, ev), no_peer) {
+                (Some(k), Some(p)) => {
+                    Some(Diagnosis { detail: format!("{}; {}", k.detail, p.detail), ..k })
+                }
+                (k, p) => k.or(p),
+            }
+        })
 }
 
 /// The drop reasons that say where a packet died on its way (routing, the neighbour table, a
@@ -239,7 +254,7 @@ fn diagnose_loss(verdict: &Verdict, ev: &Evidence<'_>) -> Option<Diagnosis> {
 /// others (`NOT_SPECIFIED`, `NO_SOCKET`: other traffic's noise on the same protocol) are only
 /// named in the summary.
 fn telling(reason: &str) -> bool {
-    const PREFIXES: [&str; 6] = ["IP_", "IPV6", "NEIGH_", "PKT_TOO_", "TC_", "QDISC_"];
+    const PREFIXES: [&str; 7] = ["IP_", "IPV6", "NEIGH_", "PKT_TOO_", "TC_", "QDISC_", "VXLAN_"];
     PREFIXES.iter().any(|p| reason.starts_with(p))
 }
 

@@ -53,11 +53,17 @@ pub fn diagnose(
     if let Some(d) = forwarding_off(topo, path, seg) {
         return Some(d);
     }
+    if let Some(d) = super::overlay::tunnel_no_route(topo, path, seg) {
+        return Some(d);
+    }
     if let Some(d) = no_return_route(topo, path, verdict) {
         return Some(d);
     }
     if probe.dont_fragment {
         let len = probe.ip_len;
+        if let Some(d) = super::overlay::tunnel_mtu(topo, path, seg, len) {
+            return Some(d);
+        }
         if let Some((id, l)) =
             links.iter().find(|(_, l)| usize::try_from(l.mtu).is_ok_and(|m| m < len))
         {
@@ -164,6 +170,13 @@ fn no_return_route(topo: &Topology, path: &Path, verdict: &Verdict) -> Option<Di
     }
     let from = verdict.arrived_from?;
     let ns = topo.ns(path.dst)?;
+    // A path that ends inside an overlay (its tunnel could not go on) did not reach the
+    // destination: nothing to say of a way back.
+    let tunnelled =
+        path.points.iter().any(|p| topo.link(p.ns, p.ifindex).is_some_and(|l| l.vxlan.is_some()));
+    if tunnelled && ns.link_with_ip(path.dst_ip).is_none() {
+        return None;
+    }
     let at = &path.points.get(last)?.point_id;
     let route = ns.route_to(from);
     let routable = route.is_some_and(|r| r.kind == crate::core::topology::RouteKind::Unicast);

@@ -135,7 +135,14 @@ impl TraceBook {
                 })
                 .collect();
             let mut notes: Vec<NfNote> = Vec::new();
-            for ev in self.for_packet(&leg.journey.packet) {
+            // The packet's own events, and those of the tunnel's outer packets that carried it
+            // (tied to it by the sighting on the underlay).
+            let outer = leg.journey.encaps.iter().filter_map(PacketKey::of_encap);
+            let events = self
+                .for_packet(&leg.journey.packet)
+                .into_iter()
+                .chain(outer.flat_map(|k| self.for_key(&k)));
+            for ev in events {
                 if let Some(NfNote::Decision(mut d)) = NfNote::from_event(ev) {
                     d.hop = hop_of(ev, &hops);
                     notes.push(NfNote::Decision(d));

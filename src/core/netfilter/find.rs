@@ -5,7 +5,10 @@
 //! Pure: it does not decide the order of points on a path (the caller passes the namespaces that
 //! follow the last point reached) and never runs the commands it names.
 
+use std::net::IpAddr;
+
 use super::events::{NfEvent, NfFamily, TraceKind};
+use super::key::PacketKey;
 
 /// br_netfilter's switches in one namespace (`net.bridge.bridge-nf-call-*`); `None` when the
 /// module is not loaded there.
@@ -29,6 +32,19 @@ pub struct NfDrop {
     /// The packet was bridged in that namespace and met an ip-family chain because
     /// `bridge-nf-call-iptables` (or ip6tables) is on.
     pub via_br_netfilter: bool,
+    /// The dropped packet was a VXLAN tunnel's outer packet (UDP to a VXLAN port) carrying the
+    /// traced one: its source, destination and port.
+    pub tunnel: Option<(IpAddr, IpAddr, u16)>,
+}
+
+/// UDP ports VXLAN is carried on (IANA's, and Linux's old default).
+const VXLAN_PORTS: [u16; 2] = [4789, 8472];
+
+/// The outer addresses and port of a trace event's packet when it is UDP to a VXLAN port.
+fn vxlan_outer(ev: &NfEvent) -> Option<(IpAddr, IpAddr, u16)> {
+    let k = PacketKey::from_headers(&ev.network_header, &ev.transport_header)?;
+    let port = u16::from_be_bytes(ev.transport_header.get(2..4)?.try_into().ok()?);
+    (k.proto == 17 && VXLAN_PORTS.contains(&port)).then_some((k.src, k.dst, port))
 }
 
 /// The diagnosis rule: among a lost packet's trace events, the first drop in one of the
@@ -53,14 +69,17 @@ pub fn find_drop(
             if is_v6 { b.call_ip6tables == Some(true) } else { b.call_iptables == Some(true) }
         });
     let policy = ev.kind == Some(TraceKind::Policy);
+    let tunnel = vxlan_outer(ev);
     Some(NfDrop {
+        tunnel,
         netns: ev.netns.clone(),
         family,
         table: ev.table.clone(),
         chain: ev.chain.clone(),
         rule: if policy { None } else { ev.rule_text.clone().or_else(|| Some(String::new())) },
         rule_handle: if policy { None } else { ev.rule_handle },
-        via_br_netfilter,
+        // The outer packet of a tunnel is routed to the node itself, not bridged.
+        via_br_netfilter: via_br_netfilter && tunnel.is_none(),
     })
 }
 
@@ -82,6 +101,12 @@ impl NfDrop {
             self.table,
             self.chain
         );
+        if let Some((src, dst, port)) = self.tunnel {
+            s.push_str(&format!(
+                "; what it dropped is the tunnel's outer packet, VXLAN's UDP {src} → {dst} port \
+                 {port}, which carried the traced packet between the nodes"
+            ));
+        }
         if self.via_br_netfilter {
             s.push_str(
                 "; bridged frames meet iptables there because net.bridge.bridge-nf-call-iptables \

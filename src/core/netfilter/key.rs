@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use foldhash::fast::FixedState;
 
 use super::events::NfEvent;
-use crate::core::packet::Packet;
+use crate::core::packet::{Encap, Packet};
 
 /// What identifies a packet in a trace event and in a capture alike: addresses, protocol, IP id
 /// and, for ICMP echoes, the echo id and sequence.
@@ -78,6 +78,19 @@ impl PacketKey {
         let ip_id = if ip.src.is_ipv4() { ip.id } else { None };
         Some(PacketKey { src: ip.src, dst: ip.dst, proto: ip.proto, ip_id, echo })
     }
+
+    /// The key of a tunnel's outer packet (UDP between the endpoints, with its identification),
+    /// as a sighting inside the tunnel saw it; `None` without an IPv4 identification.
+    pub fn of_encap(e: &Encap) -> Option<Self> {
+        let ip_id = e.outer_id.filter(|_| e.outer_src.is_ipv4())?;
+        Some(PacketKey {
+            src: e.outer_src,
+            dst: e.outer_dst,
+            proto: 17,
+            ip_id: Some(ip_id),
+            echo: None,
+        })
+    }
 }
 
 /// Keeps the trace events of one flow (the packets between two addresses, either way). Every
@@ -88,6 +101,8 @@ impl PacketKey {
 pub struct FlowFilter {
     a: IpAddr,
     b: IpAddr,
+    /// A tunnel's endpoints, whose outer packets carry the flow between two nodes.
+    tunnel: Option<(IpAddr, IpAddr)>,
     ids: std::collections::HashSet<u32, FixedState>,
 }
 
@@ -96,7 +111,18 @@ const MAX_FLOW_IDS: usize = 1 << 16;
 
 impl FlowFilter {
     pub fn new(a: IpAddr, b: IpAddr) -> Self {
-        FlowFilter { a, b, ids: std::collections::HashSet::with_hasher(FixedState::with_seed(0)) }
+        FlowFilter {
+            a,
+            b,
+            tunnel: None,
+            ids: std::collections::HashSet::with_hasher(FixedState::with_seed(0)),
+        }
+    }
+
+    /// Keep the outer packets between the tunnel endpoints `a` and `b` too.
+    pub fn with_tunnel(mut self, a: IpAddr, b: IpAddr) -> Self {
+        self.tunnel = Some((a, b));
+        self
     }
 
     /// True when `ev` belongs to the flow: its headers name the two addresses, or an earlier
@@ -104,8 +130,10 @@ impl FlowFilter {
     pub fn keep(&mut self, ev: &NfEvent) -> bool {
         match PacketKey::from_headers(&ev.network_header, &ev.transport_header) {
             Some(k) => {
-                let ours =
-                    (k.src == self.a && k.dst == self.b) || (k.src == self.b && k.dst == self.a);
+                let between = |(a, b): (IpAddr, IpAddr)| {
+                    (k.src == a && k.dst == b) || (k.src == b && k.dst == a)
+                };
+                let ours = between((self.a, self.b)) || self.tunnel.is_some_and(between);
                 if ours {
                     if self.ids.len() >= MAX_FLOW_IDS {
                         self.ids.clear();
@@ -159,5 +187,25 @@ mod tests {
         assert_eq!(PacketKey::from_headers(&nh[..19], &th), None);
         assert_eq!(PacketKey::from_headers(&[], &th), None);
         assert_eq!(PacketKey::from_headers(&nh, &[]).map(|k| k.echo), Some(None));
+    }
+
+    #[test]
+    fn a_tunnels_outer_packet_is_kept_and_keyed_like_its_sighting() {
+        let (a, b) = (IpAddr::from([10, 99, 0, 1]), IpAddr::from([10, 99, 0, 2]));
+        // IPv4 10.99.0.1 → 10.99.0.2, id 0x0abc, UDP 4789.
+        let mut nh = vec![0x45, 0, 0, 134, 0x0a, 0xbc, 0, 0, 64, 17, 0, 0];
+        nh.extend([10, 99, 0, 1, 10, 99, 0, 2]);
+        let th = vec![0xc8, 0x22, 0x12, 0xb5, 0, 114, 0, 0];
+        let ev = NfEvent {
+            network_header: nh.clone(),
+            transport_header: th.clone(),
+            ..event("node-2", 5, TraceKind::Rule, NfVerdict::Drop)
+        };
+        let inner = (IpAddr::from([10, 42, 0, 2]), IpAddr::from([10, 42, 0, 3]));
+        assert!(!FlowFilter::new(inner.0, inner.1).keep(&ev), "not the flow's own packet");
+        assert!(FlowFilter::new(inner.0, inner.1).with_tunnel(a, b).keep(&ev));
+        let seen = Encap { vni: 42, outer_src: a, outer_dst: b, outer_id: Some(0x0abc) };
+        assert_eq!(PacketKey::of_encap(&seen), PacketKey::from_headers(&nh, &th));
+        assert_eq!(PacketKey::of_encap(&Encap { outer_id: None, ..seen }), None);
     }
 }

@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use super::{IfIndex, NsIdx};
-use crate::core::packet::HwAddr;
+use crate::core::packet::{HwAddr, Mac};
 
 /// What kind of device a link is (`ip -d link`'s `kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -15,6 +15,8 @@ pub enum LinkKind {
     Loopback,
     Veth,
     Bridge,
+    /// A VXLAN tunnel endpoint (its parameters are [`Link::vxlan`]).
+    Vxlan,
     /// A device with no `kind` (physical NIC, …).
     Device,
     /// Any other kind, by its kernel name (`vxlan`, `dummy`, `macvlan`, …).
@@ -27,6 +29,7 @@ impl LinkKind {
             LinkKind::Loopback => "loopback",
             LinkKind::Veth => "veth",
             LinkKind::Bridge => "bridge",
+            LinkKind::Vxlan => "vxlan",
             LinkKind::Device => "device",
             LinkKind::Other(k) => k,
         }
@@ -115,6 +118,59 @@ pub struct PeerRef {
     pub ifindex: IfIndex,
 }
 
+/// Bytes VXLAN adds around a frame over IPv4: outer Ethernet 14, IPv4 20, UDP 8, VXLAN 8 (the
+/// kernel gives a VXLAN device its underlay's MTU minus this).
+pub const VXLAN_OVERHEAD_IPV4: u32 = 50;
+/// The same over IPv6 (a 40-byte IPv6 header).
+pub const VXLAN_OVERHEAD_IPV6: u32 = 70;
+
+/// A VXLAN device's parameters (`ip -d link show type vxlan`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Vxlan {
+    pub vni: u32,
+    /// The UDP destination port (4789 IANA's, 8472 Linux's old default).
+    pub port: u16,
+    /// The local tunnel address, when set.
+    pub local: Option<IpAddr>,
+    /// The remote tunnel endpoint (unicast) or multicast group, when set.
+    pub remote: Option<IpAddr>,
+    /// The underlay device (`dev`), when set.
+    pub underlay: Option<IfIndex>,
+    /// Learning of remote MACs into the FDB.
+    pub learning: bool,
+    /// The device's FDB entries that name a remote endpoint (`bridge fdb show dev vxlan42`'s
+    /// `dst`): the MAC (all zeros for the default entry) and where it tunnels to.
+    pub fdb: Vec<(Mac, IpAddr)>,
+}
+
+impl Vxlan {
+    /// The bytes this tunnel adds around a frame (by the family of its endpoints).
+    pub fn overhead(&self) -> u32 {
+        if self.remote.or(self.local).is_some_and(|ip| ip.is_ipv6()) {
+            VXLAN_OVERHEAD_IPV6
+        } else {
+            VXLAN_OVERHEAD_IPV4
+        }
+    }
+
+    /// The remote endpoints it tunnels to: its `remote` when unicast, else the distinct
+    /// destinations of its FDB.
+    pub fn remotes(&self) -> Vec<IpAddr> {
+        match self.remote.filter(|r| !r.is_multicast()) {
+            Some(r) => vec![r],
+            None => {
+                let mut out: Vec<IpAddr> = Vec::new();
+                for (_, ip) in &self.fdb {
+                    if !ip.is_multicast() && !out.contains(ip) {
+                        out.push(*ip);
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
 /// One network interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
@@ -136,6 +192,8 @@ pub struct Link {
     pub peer: Option<PeerRef>,
     /// For a bridge port: its STP state.
     pub bridge_port_state: Option<PortState>,
+    /// For a VXLAN device: its parameters.
+    pub vxlan: Option<Vxlan>,
 }
 
 impl Link {
@@ -155,6 +213,7 @@ impl Link {
             addrs: Vec::new(),
             peer: None,
             bridge_port_state: None,
+            vxlan: None,
         }
     }
 }

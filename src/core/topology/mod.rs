@@ -20,7 +20,10 @@ mod tables;
 pub use docker::{
     DockerAttachment, DockerBridge, DockerNetwork, DockerPort, proxy_target as docker_proxy_target,
 };
-pub use link::{IfAddr, Link, LinkKind, OperState, PeerRef, PortState};
+pub use link::{
+    IfAddr, Link, LinkKind, OperState, PeerRef, PortState, VXLAN_OVERHEAD_IPV4,
+    VXLAN_OVERHEAD_IPV6, Vxlan,
+};
 pub use namespace::{HOST_LABEL, Namespace, NsKind, Sysctl};
 pub use runtime::{Runtime, RuntimeNetwork, Workload, namespaced_label};
 pub use tables::{

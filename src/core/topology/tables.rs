@@ -184,6 +184,8 @@ pub struct FdbEntry {
     pub master: Option<IfIndex>,
     pub vlan: Option<u16>,
     pub kind: FdbKind,
+    /// On a VXLAN device: the remote endpoint the MAC is tunnelled to (`dst`).
+    pub dst: Option<IpAddr>,
 }
 
 #[cfg(test)]

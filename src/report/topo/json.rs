@@ -84,6 +84,25 @@ pub struct LinkDto {
     pub addrs: Vec<String>,
     pub peer: Option<PeerDto>,
     pub bridge_port_state: Option<&'static str>,
+    /// A VXLAN device's parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vxlan: Option<VxlanDto>,
+}
+
+/// `{"vni": 42, "port": 4789, "local": "10.99.0.1", "remote": "10.99.0.2", "underlay":
+/// "underlay0", "learning": true, "overhead": 50}`.
+#[derive(Debug, Serialize)]
+pub struct VxlanDto {
+    pub vni: u32,
+    pub port: u16,
+    pub local: Option<IpAddr>,
+    /// The remote endpoint or multicast group.
+    pub remote: Option<IpAddr>,
+    /// The underlay device's name.
+    pub underlay: Option<String>,
+    pub learning: bool,
+    /// Bytes of encapsulation it adds.
+    pub overhead: u32,
 }
 
 #[derive(Debug, Serialize)]
@@ -136,6 +155,9 @@ pub struct FdbDto {
     pub master: Option<String>,
     pub vlan: Option<u16>,
     pub kind: &'static str,
+    /// On a VXLAN device: the remote endpoint the MAC is tunnelled to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst: Option<IpAddr>,
 }
 
 /// One listening socket: `{"proto": "tcp", "addr": "0.0.0.0", "port": 80, "v6only": false,
@@ -260,6 +282,7 @@ fn ns_dto(topo: &Topology, idx: NsIdx, ns: &Namespace) -> NsDto {
                 master: e.master.map(name_of),
                 vlan: e.vlan,
                 kind: e.kind.as_str(),
+                dst: e.dst,
             })
             .collect(),
         listening: ns.listening.iter().map(ListenerDto::from).collect(),
@@ -294,6 +317,15 @@ fn link_dto(topo: &Topology, idx: NsIdx, ns: &Namespace, l: &Link) -> LinkDto {
             point: topo.point_id(pns, pl.ifindex).into(),
         }),
         bridge_port_state: l.bridge_port_state.map(|s| s.as_str()),
+        vxlan: l.vxlan.as_ref().map(|v| VxlanDto {
+            vni: v.vni,
+            port: v.port,
+            local: v.local,
+            remote: v.remote,
+            underlay: v.underlay.map(|d| ns.ifname(d)),
+            learning: v.learning,
+            overhead: v.overhead(),
+        }),
     }
 }
 

@@ -225,3 +225,46 @@ fn runtime_networks_carry_their_runtime_and_the_member_behind_each_port() {
     let runtimes: Vec<&str> = pods.runtime_networks.iter().map(|n| n.runtime).collect();
     assert_eq!(runtimes, ["kubernetes"]);
 }
+
+#[test]
+fn a_vxlan_device_shows_its_tunnel_and_its_fdb_the_remote_endpoints() {
+    let mut topo = pair();
+    let remote = IpAddr::from([10, 99, 0, 2]);
+    let mut vx = link(5, "vxlan42", LinkKind::Vxlan);
+    vx.vxlan = Some(crate::core::topology::Vxlan {
+        vni: 42,
+        port: 4789,
+        local: Some(IpAddr::from([10, 99, 0, 1])),
+        remote: Some(remote),
+        underlay: Some(IfIndex(4)),
+        learning: true,
+        fdb: vec![(crate::core::packet::Mac::default(), remote)],
+    });
+    vx.master = Some(IfIndex(4));
+    let b = &mut topo.namespaces[1];
+    b.links.push(vx);
+    b.fdb.push(crate::core::topology::FdbEntry {
+        mac: crate::core::packet::Mac::default(),
+        port: IfIndex(5),
+        master: None,
+        vlan: None,
+        kind: crate::core::topology::FdbKind::Permanent,
+        dst: Some(remote),
+    });
+    let t = text(&topo, &[], &[], &[], &[]);
+    assert!(
+        t.contains(
+            "      vxlan id 42 local 10.99.0.1 remote 10.99.0.2 dstport 4789 dev br0 learning\n"
+        ),
+        "{t}"
+    );
+    assert!(t.contains("00:00:00:00:00:00 dev vxlan42 dst 10.99.0.2 permanent"), "{t}");
+    let v = serde_json::to_value(report(&topo, &[], &[], &[], &[])).unwrap_or_default();
+    assert_eq!(
+        v["namespaces"][1]["links"][2]["vxlan"],
+        serde_json::json!({"vni": 42, "port": 4789, "local": "10.99.0.1", "remote": "10.99.0.2",
+                           "underlay": "br0", "learning": true, "overhead": 50})
+    );
+    assert_eq!(v["namespaces"][1]["fdb"][0]["dst"], "10.99.0.2");
+    assert_eq!(v["namespaces"][1]["links"][0].get("vxlan"), None, "only on VXLAN devices");
+}

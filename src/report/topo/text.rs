@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use super::docker::{docker_dto, docker_selected, docker_text};
 use super::runtime::{runtime_selected, runtime_text};
 use super::{PathResult, route_dst, selected, veth_links};
-use crate::core::topology::{DockerNetwork, Link, Namespace, NsIdx, RuntimeNetwork, Topology};
+use crate::core::topology::{
+    DockerNetwork, Link, Namespace, NsIdx, RuntimeNetwork, Topology, Vxlan,
+};
 
 /// The text picture, one block per namespace, then veth links, Docker networks, the other
 /// runtimes' networks and paths.
@@ -118,9 +120,10 @@ fn ns_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace) {
         for e in &ns.fdb {
             let master = e.master.map(|m| format!(" master {}", ns.ifname(m))).unwrap_or_default();
             let vlan = e.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
+            let dst = e.dst.map(|d| format!(" dst {d}")).unwrap_or_default();
             let _ = writeln!(
                 out,
-                "    {} dev {}{master}{vlan} {}",
+                "    {} dev {}{dst}{master}{vlan} {}",
                 e.mac,
                 ns.ifname(e.port),
                 e.kind.as_str()
@@ -166,6 +169,30 @@ fn listening_text(out: &mut String, ns: &Namespace) {
     }
 }
 
+/// `vxlan id 42 local 10.99.0.1 remote 10.99.0.2 dstport 4789 dev underlay0 learning`, as
+/// `ip -d link` says it.
+fn vxlan_text(ns: &Namespace, v: &Vxlan) -> String {
+    let mut s = format!("vxlan id {}", v.vni);
+    if let Some(l) = v.local {
+        let _ = write!(s, " local {l}");
+    }
+    match v.remote {
+        Some(r) if r.is_multicast() => {
+            let _ = write!(s, " group {r}");
+        }
+        Some(r) => {
+            let _ = write!(s, " remote {r}");
+        }
+        None => {}
+    }
+    let _ = write!(s, " dstport {}", v.port);
+    if let Some(d) = v.underlay {
+        let _ = write!(s, " dev {}", ns.ifname(d));
+    }
+    s.push_str(if v.learning { " learning" } else { " nolearning" });
+    s
+}
+
 fn link_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace, l: &Link) {
     let admin = if l.admin_up { "UP" } else { "DOWN" };
     let _ = write!(
@@ -187,6 +214,9 @@ fn link_text(out: &mut String, topo: &Topology, idx: NsIdx, ns: &Namespace, l: &
     if let Some(m) = l.master {
         let state = l.bridge_port_state.map(|s| format!(" ({})", s.as_str())).unwrap_or_default();
         let _ = writeln!(out, "      master {}{state}", ns.ifname(m));
+    }
+    if let Some(v) = &l.vxlan {
+        let _ = writeln!(out, "      {}", vxlan_text(ns, v));
     }
     for a in &l.addrs {
         let family = if a.ip.is_ipv4() { "inet" } else { "inet6" };

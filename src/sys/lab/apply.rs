@@ -52,7 +52,7 @@ pub async fn up(spec: &LabSpec, stop: Option<&Stop>) -> Result<LabReport> {
 
 /// Before each step: stop if the user interrupted `up`, or (with the `test-hooks` feature) if a
 /// test injected a fault there.
-fn checkpoint(stop: Option<&Stop>, step: &'static str) -> Result<()> {
+pub(super) fn checkpoint(stop: Option<&Stop>, step: &'static str) -> Result<()> {
     interrupt::check(stop, step)?;
     #[cfg(feature = "test-hooks")]
     super::fault::check(step)?;
@@ -66,11 +66,11 @@ fn host_netns(spec: &LabSpec) -> Netns {
     }
 }
 
-fn find<'a>(links: &'a [Link], name: &str) -> Option<&'a Link> {
+pub(super) fn find<'a>(links: &'a [Link], name: &str) -> Option<&'a Link> {
     links.iter().find(|l| l.name == name)
 }
 
-fn wrong_kind(step: &'static str, what: String, l: &Link, want: &str) -> LabError {
+pub(super) fn wrong_kind(step: &'static str, what: String, l: &Link, want: &str) -> LabError {
     let kind = l.kind.as_deref().unwrap_or("plain");
     LabError::other(step, what, format!("a {kind} link of that name exists, not a {want}"))
         .with_hint("remove it, or choose other names (--prefix, --bridge, --names)")
@@ -135,6 +135,15 @@ async fn build(spec: &LabSpec, made: &mut Made, stop: Option<&Stop>) -> Result<L
     }
     if let Some(e) = first_error {
         return Err(e);
+    }
+    if let Some(ov) = &spec.overlay {
+        super::overlay::build(spec, ov, stop, &mut report).await?;
+        if spec.serve {
+            checkpoint(stop, "serve")?;
+            start_servers(spec, &mut recorded, made, &mut report)?;
+        }
+        report.elapsed = start.elapsed();
+        return Ok(report);
     }
 
     let host = Rtnl::open("netns", &host_netns(spec), spec.host_label())?;

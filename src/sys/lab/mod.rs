@@ -6,7 +6,8 @@
 //! including from inside another runtime (live tracing, `vtrace demo`) or from a `Drop`. What the
 //! lab is comes from `core::lab`; this module only applies it.
 //!
-//! Files: `apply` (up), `teardown` (down), `status`, `netlink` (the requests), `state` (the
+//! Files: `apply` (up), `overlay` (up of `--overlay`: nodes, underlay, VXLAN), `teardown`
+//! (down), `status`, `netlink` (the requests), `state` (the
 //! state file under /run/vtrace), `preflight` (--in-root checks), `serve` (HTTP servers),
 //! `interrupt` (a stop request between steps), `fault` (fault injection, only with the
 //! `test-hooks` feature), `error`.
@@ -18,6 +19,7 @@ mod fault;
 mod interrupt;
 mod nat;
 mod netlink;
+mod overlay;
 mod preflight;
 mod serve;
 mod state;

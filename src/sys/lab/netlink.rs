@@ -17,7 +17,7 @@ use rtnetlink::packet_route::link::{
 };
 use rtnetlink::packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, LinkVxlan, RouteMessageBuilder,
 };
 
 use super::error::{LabError, Result};
@@ -40,6 +40,19 @@ pub struct Link {
     pub up: bool,
     /// Operational state as `ip link` shows it (`UP`, `DOWN`, `LOWERLAYERDOWN`, `UNKNOWN`).
     pub oper: String,
+}
+
+/// A VXLAN device to create.
+#[derive(Debug, Clone, Copy)]
+pub struct Vxlan<'a> {
+    pub name: &'a str,
+    pub mac: Mac,
+    pub vni: u32,
+    pub local: Ipv4Addr,
+    pub remote: Ipv4Addr,
+    pub port: u16,
+    /// The underlay link's index.
+    pub underlay: u32,
 }
 
 /// An IPv4 route as the lab sees it.
@@ -94,9 +107,70 @@ impl Rtnl {
 
     /// `ip link add NAME address MAC type bridge` (created down).
     pub async fn add_bridge(&self, b: &BridgeSpec) -> Result<()> {
-        let msg = LinkBridge::new(&b.name).down().address(b.mac.0.to_vec()).build();
+        self.add_bridge_named(&b.name, b.mac).await
+    }
+
+    /// `ip link add NAME address MAC type bridge` (created down).
+    pub async fn add_bridge_named(&self, name: &str, mac: Mac) -> Result<()> {
+        let msg = LinkBridge::new(name).down().address(mac.0.to_vec()).build();
         self.handle.link().add(msg).execute().await.map_err(|e| {
-            LabError::netlink("bridge", format!("creating bridge {} in {}", b.name, self.label), e)
+            LabError::netlink("bridge", format!("creating bridge {name} in {}", self.label), e)
+        })
+    }
+
+    /// `ip link add NAME address MAC mtu MTU type veth peer name PEER address MAC mtu MTU
+    /// netns NS` (both ends down, one queue each way, as [`Rtnl::add_veth`]).
+    pub async fn add_veth_pair(
+        &self,
+        (name, mac): (&str, Mac),
+        (peer_name, peer_mac): (&str, Mac),
+        peer_ns: &File,
+        mtu: u32,
+    ) -> Result<()> {
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer_name.to_owned())
+            .address(peer_mac.0.to_vec())
+            .mtu(mtu)
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+            .setns_by_fd(peer_ns.as_raw_fd())
+            .build();
+        let msg = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(name.to_owned())
+            .address(mac.0.to_vec())
+            .mtu(mtu)
+            .append_extra_attribute(LinkAttribute::NumTxQueues(1))
+            .append_extra_attribute(LinkAttribute::NumRxQueues(1))
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .build();
+        self.handle.link().add(msg).execute().await.map_err(|e| {
+            LabError::netlink(
+                "veth",
+                format!("creating veth pair {name} ({}) — {peer_name}", self.label),
+                e,
+            )
+        })
+    }
+
+    /// `ip link add NAME address MAC type vxlan id VNI local LOCAL remote REMOTE dstport PORT
+    /// dev UNDERLAY learning` (created down; the kernel gives it the underlay's MTU minus the
+    /// encapsulation).
+    pub async fn add_vxlan(&self, v: &Vxlan<'_>) -> Result<()> {
+        let msg = LinkVxlan::new(v.name, v.vni)
+            .down()
+            .address(v.mac.0.to_vec())
+            .local(v.local)
+            .remote(v.remote)
+            .port(v.port)
+            .dev(v.underlay)
+            .learning(true)
+            .build();
+        self.handle.link().add(msg).execute().await.map_err(|e| {
+            LabError::netlink(
+                "vxlan",
+                format!("creating VXLAN device {} (VNI {}) in {}", v.name, v.vni, self.label),
+                e,
+            )
         })
     }
 

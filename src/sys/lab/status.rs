@@ -10,7 +10,7 @@ use super::error::Result;
 use super::netlink::{Link, Route, Rtnl};
 use super::serve;
 use super::state::{self, Server};
-use crate::core::lab::{ContainerSpec, HostSide, Ipv4Net, LabSpec};
+use crate::core::lab::{ContainerSpec, HostSide, Ipv4Net, LabSpec, OverlaySpec};
 use crate::core::packet::Mac;
 use crate::sys::netns::{self, Netns};
 
@@ -79,9 +79,21 @@ pub struct Observed {
     pub routes: Vec<Route>,
 }
 
-/// Read the lab's namespaces from the system: host side first, then the containers.
+/// Read the lab's namespaces from the system: host side first (the overlay's nodes), then the
+/// containers.
 pub async fn observe(spec: &LabSpec) -> Result<Vec<Observed>> {
-    let mut out = Vec::with_capacity(spec.containers.len() + 1);
+    let mut out = Vec::with_capacity(spec.containers.len() + 2);
+    if let Some(ov) = &spec.overlay {
+        for n in &ov.nodes {
+            let ns = netns::exists(&n.netns).then(|| Netns::Named(n.netns.clone()));
+            out.push(observe_ns(ns, format!("netns {}", n.netns)).await?);
+        }
+        for c in &spec.containers {
+            let ns = netns::exists(&c.netns).then(|| Netns::Named(c.netns.clone()));
+            out.push(observe_ns(ns, format!("netns {}", c.netns)).await?);
+        }
+        return Ok(out);
+    }
     let host = match &spec.host {
         HostSide::Root => Some(super::root_netns()),
         HostSide::Netns(n) => netns::exists(n).then(|| Netns::Named(n.clone())),
@@ -131,6 +143,10 @@ struct Expect<'a> {
 pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>) -> LabStatus {
     let mut st =
         LabStatus { namespaces: Vec::new(), missing: Vec::new(), problems: Vec::new(), servers };
+    if let Some(ov) = &spec.overlay {
+        judge_overlay(spec, ov, observed, &mut st);
+        return st;
+    }
     let b = &spec.bridge;
     let network = |c: &ContainerSpec| spec.network(c.network).unwrap_or((b, spec.subnet));
     let bridges = (0..=spec.networks.len()).filter_map(|n| spec.network(n));
@@ -208,6 +224,78 @@ pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>
         }
     }
     st
+}
+
+/// [`judge`] of an overlay lab: the nodes (underlay, bridge, VXLAN device, host veths), then
+/// the containers (no default route: they share one subnet).
+fn judge_overlay(spec: &LabSpec, ov: &OverlaySpec, observed: &[Observed], st: &mut LabStatus) {
+    let empty = Observed::default();
+    for (i, n) in ov.nodes.iter().enumerate() {
+        let len = ov.underlay.prefix_len();
+        let mut expect = vec![
+            Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
+            Expect {
+                name: &ov.underlay_ifname,
+                kind: Some("veth"),
+                mac: Some(n.underlay_mac),
+                master: None,
+                addr: Ipv4Net::new(n.underlay_addr, len),
+            },
+            Expect {
+                name: &ov.bridge,
+                kind: Some("bridge"),
+                mac: Some(n.bridge_mac),
+                master: None,
+                addr: None,
+            },
+            Expect {
+                name: &n.vxlan,
+                kind: Some("vxlan"),
+                mac: Some(n.vxlan_mac),
+                master: Some(&ov.bridge),
+                addr: None,
+            },
+        ];
+        expect.extend(spec.containers.iter().filter(|c| c.node == i).map(|c| Expect {
+            name: &c.host_veth,
+            kind: Some("veth"),
+            mac: Some(c.host_mac),
+            master: Some(&ov.bridge),
+            addr: None,
+        }));
+        let obs = observed.get(i).unwrap_or(&empty);
+        st.namespaces.push(judge_ns(
+            Some(n.netns.clone()),
+            &n.name,
+            obs,
+            &expect,
+            None,
+            &mut st.missing,
+            &mut st.problems,
+        ));
+    }
+    for (i, c) in spec.containers.iter().enumerate() {
+        let expect = [
+            Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
+            Expect {
+                name: &c.ifname,
+                kind: Some("veth"),
+                mac: Some(c.mac),
+                master: None,
+                addr: Ipv4Net::new(c.addr, spec.prefix_len()),
+            },
+        ];
+        let obs = observed.get(ov.nodes.len() + i).unwrap_or(&empty);
+        st.namespaces.push(judge_ns(
+            Some(c.netns.clone()),
+            &c.name,
+            obs,
+            &expect,
+            None,
+            &mut st.missing,
+            &mut st.problems,
+        ));
+    }
 }
 
 fn judge_ns(

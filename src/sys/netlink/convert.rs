@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage, LinkProtoInfoBridge, State,
+    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    LinkProtoInfoBridge, State,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -24,7 +25,7 @@ use rtnetlink::packet_core::Nla;
 use crate::core::packet::{HwAddr, Mac};
 use crate::core::topology::{
     FdbEntry, FdbKind, IfAddr, IfIndex, Link, LinkKind, NeighState, Neighbour, OperState,
-    PolicyRule, PortState, Route, RouteKind, RouteScope,
+    PolicyRule, PortState, Route, RouteKind, RouteScope, Vxlan,
 };
 
 /// `IFLA_BRPORT_STATE` inside a bridge port's `IFLA_PROTINFO`.
@@ -61,6 +62,7 @@ pub fn link(msg: &LinkMessage) -> RawLink {
         addrs: Vec::new(),
         peer: None,
         bridge_port_state: None,
+        vxlan: None,
     };
     let mut iflink = None;
     let mut peer_nsid = None;
@@ -81,6 +83,10 @@ pub fn link(msg: &LinkMessage) -> RawLink {
                 }) {
                     link.kind = link_kind(kind);
                 }
+                link.vxlan = infos.iter().find_map(|i| match i {
+                    LinkInfo::Data(InfoData::Vxlan(v)) => Some(vxlan(v)),
+                    _ => None,
+                });
             }
             _ => {}
         }
@@ -90,10 +96,40 @@ pub fn link(msg: &LinkMessage) -> RawLink {
     RawLink { link, peer_ifindex, peer_nsid: if is_veth { peer_nsid } else { None } }
 }
 
+/// A VXLAN device's parameters from its `IFLA_INFO_DATA`.
+fn vxlan(infos: &[InfoVxlan]) -> Vxlan {
+    let mut v = Vxlan {
+        vni: 0,
+        port: 0,
+        local: None,
+        remote: None,
+        underlay: None,
+        learning: false,
+        fdb: Vec::new(),
+    };
+    for i in infos {
+        match i {
+            InfoVxlan::Id(id) => v.vni = *id,
+            InfoVxlan::Port(p) => v.port = *p,
+            InfoVxlan::Local(ip) => v.local = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Local6(ip) => v.local = Some(IpAddr::V6(*ip)),
+            InfoVxlan::Group(ip) => v.remote = Some(IpAddr::V4(*ip)),
+            InfoVxlan::Group6(ip) => v.remote = Some(IpAddr::V6(*ip)),
+            InfoVxlan::Link(l) if *l != 0 => v.underlay = Some(IfIndex(*l)),
+            InfoVxlan::Learning(l) => v.learning = *l,
+            _ => {}
+        }
+    }
+    v.local = v.local.filter(|ip| !ip.is_unspecified());
+    v.remote = v.remote.filter(|ip| !ip.is_unspecified());
+    v
+}
+
 fn link_kind(kind: &InfoKind) -> LinkKind {
     match kind {
         InfoKind::Veth => LinkKind::Veth,
         InfoKind::Bridge => LinkKind::Bridge,
+        InfoKind::Vxlan => LinkKind::Vxlan,
         other => LinkKind::Other(other.to_string()),
     }
 }
@@ -279,8 +315,7 @@ fn mac_of(attrs: &[NeighbourAttribute]) -> Option<Mac> {
 /// An ARP / NDP entry (`ip neigh`).
 pub fn neighbour(msg: &NeighbourMessage) -> Option<Neighbour> {
     let ip = msg.attributes.iter().find_map(|a| match a {
-        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
-        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        NeighbourAttribute::Destination(d) => neighbour_ip(d),
         _ => None,
     })?;
     Some(Neighbour {
@@ -289,6 +324,22 @@ pub fn neighbour(msg: &NeighbourMessage) -> Option<Neighbour> {
         state: neigh_state(msg.header.state),
         dev: IfIndex(msg.header.ifindex),
     })
+}
+
+/// An `NDA_DST` as an IP address (what a VXLAN FDB entry tunnels to, or a neighbour's). In an
+/// `AF_BRIDGE` dump the message's family says nothing of the address's: it comes as raw bytes,
+/// 4 for IPv4 and 16 for IPv6.
+fn neighbour_ip(d: &NeighbourAddress) -> Option<IpAddr> {
+    match d {
+        NeighbourAddress::Inet(v4) => Some(IpAddr::V4(*v4)),
+        NeighbourAddress::Inet6(v6) => Some(IpAddr::V6(*v6)),
+        NeighbourAddress::Other(b) => match b.len() {
+            4 => <[u8; 4]>::try_from(b.as_slice()).ok().map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+            16 => <[u8; 16]>::try_from(b.as_slice()).ok().map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn neigh_state(s: NeighbourState) -> NeighState {
@@ -310,11 +361,12 @@ fn neigh_state(s: NeighbourState) -> NeighState {
 /// A forwarding-database entry from an `AF_BRIDGE` neighbour dump (`bridge fdb`).
 pub fn fdb(msg: &NeighbourMessage) -> Option<FdbEntry> {
     let mac = mac_of(&msg.attributes)?;
-    let (mut master, mut vlan) = (None, None);
+    let (mut master, mut vlan, mut dst) = (None, None, None);
     for attr in &msg.attributes {
         match attr {
             NeighbourAttribute::Controller(m) => master = Some(IfIndex(*m)),
             NeighbourAttribute::Vlan(v) => vlan = Some(*v),
+            NeighbourAttribute::Destination(d) => dst = neighbour_ip(d),
             _ => {}
         }
     }
@@ -325,7 +377,7 @@ pub fn fdb(msg: &NeighbourMessage) -> Option<FdbEntry> {
         NeighbourState::Noarp => FdbKind::Static,
         _ => FdbKind::Learned,
     };
-    Some(FdbEntry { mac, port: IfIndex(msg.header.ifindex), master, vlan, kind })
+    Some(FdbEntry { mac, port: IfIndex(msg.header.ifindex), master, vlan, kind, dst })
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub async fn dump(handle: &Handle) -> Result<NsDump, DumpError> {
         rules.extend(found.unwrap_or_default().into_iter().flatten());
     }
     let mut out = NsDump { links, addrs, routes, rules, neighbours, ..NsDump::default() };
-    if out.links.iter().any(|l| l.link.kind == LinkKind::Bridge) {
+    if out.links.iter().any(|l| matches!(l.link.kind, LinkKind::Bridge | LinkKind::Vxlan)) {
         out.port_states = bridge_ports(handle).await?;
         out.fdb = fdb(handle).await?;
     }

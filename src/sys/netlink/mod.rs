@@ -190,5 +190,17 @@ fn assemble(ns: &FoundNs, d: NsDump) -> Namespace {
     n.rules = d.rules;
     n.neighbours = d.neighbours;
     n.fdb = d.fdb;
+    // A VXLAN device's own FDB entries say where each MAC is tunnelled to.
+    for link in &mut n.links {
+        let ifindex = link.ifindex;
+        if let Some(v) = link.vxlan.as_mut() {
+            v.fdb = n
+                .fdb
+                .iter()
+                .filter(|e| e.port == ifindex)
+                .filter_map(|e| Some((e.mac, e.dst?)))
+                .collect();
+        }
+    }
     n
 }

@@ -200,8 +200,15 @@ fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter), u64) {
 }
 
 fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
-    let listener = TraceListener::start_for(ns, label, Some(FlowFilter::new(flow.a, flow.b)))
-        .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
+    let listener = TraceListener::start_for(
+        ns,
+        label,
+        Some(match flow.tunnel {
+            Some(t) => FlowFilter::new(flow.a, flow.b).with_tunnel(t.a, t.b),
+            None => FlowFilter::new(flow.a, flow.b),
+        }),
+    )
+    .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
     // The rules are read with the install, so events show their rule's text as they arrive.
     let (table, index) = TraceTable::install_listing(ns, flow)
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
