@@ -428,6 +428,7 @@ impl Finished<'_> {
             verdict,
             other_journeys,
             unidentified,
+            files: &[],
         };
         self.report.finish(&summary)?;
         drop(self.report);

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub use error::{ReadError, ReadErrorKind};
 pub use writer::{PcapngWriter, WriterInterface};
 
-use crate::core::frame::{Frame, InterfaceInfo, LinkType};
+use crate::core::frame::{CaptureNode, Frame, InterfaceInfo, LinkType};
 use input::Input;
 
 /// The container format of a capture file, from its magic number.
@@ -201,6 +201,14 @@ impl CaptureReader {
     /// blocks are read; statistics blocks update `kernel_drops`.
     pub fn interfaces(&self) -> &[InterfaceInfo] {
         &self.interfaces
+    }
+
+    /// The node the file was recorded on, as its first section header says (pcapng only).
+    pub fn node(&self) -> Option<&CaptureNode> {
+        match &self.container {
+            Container::Pcap(_) => None,
+            Container::Pcapng(st) => st.node.as_ref().filter(|n| !n.is_empty()),
+        }
     }
 
     pub fn format(&self) -> Format {

@@ -21,7 +21,7 @@ use super::FrameLoc;
 use super::error::ReadErrorKind;
 use super::input::{Input, MAX_BLOCK};
 use super::timestamp::Clock;
-use crate::core::frame::{InterfaceInfo, LinkType};
+use crate::core::frame::{CaptureNode, InterfaceInfo, LinkType};
 
 pub const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 1;
@@ -34,6 +34,10 @@ const CB: u32 = 0x0000_0BAD;
 const DCB: u32 = 0x4000_0BAD;
 const BOM: u32 = 0x1A2B_3C4D;
 
+const OPT_COMMENT: u16 = 1;
+const OPT_SHB_HARDWARE: u16 = 2;
+const OPT_SHB_OS: u16 = 3;
+const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_NAME: u16 = 2;
 const OPT_IF_DESCRIPTION: u16 = 3;
 const OPT_IF_TSRESOL: u16 = 9;
@@ -50,6 +54,8 @@ pub struct NgState {
     ifaces: Vec<IfaceClock>,
     /// Custom and systemd-journal blocks seen (tshark counts them as frames; they are no packets).
     pub non_packet_records: u64,
+    /// What the first section header says of the node that wrote the file.
+    pub node: Option<CaptureNode>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -194,7 +200,34 @@ fn section(st: &mut NgState, block: &[u8], big: bool) -> Result<(), ReadErrorKin
     }
     st.big_endian = big;
     st.section_base = st.ifaces.len();
+    if st.node.is_none() {
+        st.node = Some(node(block.get(24..block.len() - 4).unwrap_or_default(), big));
+    }
     Ok(())
+}
+
+/// The node of a section header's options: `shb_hardware`, `shb_os`, `shb_userappl`, and the
+/// hostname from a comment's `node=HOSTNAME` (as vtrace writes it).
+fn node(mut opts: &[u8], big: bool) -> CaptureNode {
+    let mut node = CaptureNode::default();
+    while opts.len() >= 4 {
+        let (code, len) = (u16_at(opts, 0, big), usize::from(u16_at(opts, 2, big)));
+        let Some(value) = opts.get(4..4 + len) else { break };
+        let value = text(value);
+        match code {
+            0 => break,
+            OPT_COMMENT => {
+                let host = value.split_whitespace().find_map(|kv| kv.strip_prefix("node="));
+                node.hostname = node.hostname.or(host.map(str::to_owned));
+            }
+            OPT_SHB_HARDWARE => node.hardware = Some(value),
+            OPT_SHB_OS => node.os = Some(value),
+            OPT_SHB_USERAPPL => node.application = Some(value),
+            _ => {}
+        }
+        opts = opts.get(4 + len + (4 - len % 4) % 4..).unwrap_or_default();
+    }
+    node
 }
 
 fn interface(
