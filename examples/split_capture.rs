@@ -64,14 +64,17 @@ fn main() -> Result<()> {
         let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         writers.push(PcapngWriter::new(f, ifs)?);
     }
+    let mut counts = vec![0u64; count];
     while let Some(f) = reader.next_frame()? {
         let n = node_of(f.ifid as usize);
+        counts[n] += 1;
         let shift = if n == 0 { 0 } else { args.shift.get(n - 1).copied().unwrap_or(0) };
         let t = u64::try_from((i128::from(f.t_ns) + i128::from(shift)).max(0)).unwrap_or(u64::MAX);
         writers[n].write_packet(ids[f.ifid as usize], t, f.data, f.len)?;
     }
-    for w in writers {
+    for ((w, path), n) in writers.into_iter().zip(&args.out).zip(counts) {
         w.finish()?;
+        println!("{}: {n} frames", path.display());
     }
     Ok(())
 }

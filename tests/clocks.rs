@@ -86,14 +86,17 @@ fn analyze(files: &[&Path]) -> Value {
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 
+/// A hop as the report gives it: point, t_ns, delta_ns.
+type Hop = (String, i64, i64);
+
 /// Every journey of the report, in order of its first hop: (summary, leg, [(point, t_ns,
 /// delta_ns)]).
-fn journeys(report: &Value) -> Vec<(String, &'static str, Vec<(String, i64, i64)>)> {
+fn journeys(report: &Value) -> Vec<(String, &'static str, Vec<Hop>)> {
     let mut out = Vec::new();
     for ex in report["exchanges"].as_array().expect("exchanges") {
         for leg in ["request", "reply"] {
             let Some(hops) = ex[leg]["hops"].as_array() else { continue };
-            let hops: Vec<(String, i64, i64)> = hops
+            let hops: Vec<Hop> = hops
                 .iter()
                 .map(|h| {
                     let point = h["point"].as_str().expect("point").to_owned();

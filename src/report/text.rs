@@ -30,15 +30,7 @@ impl<'w> TextTrace<'w> {
     }
 }
 
-/// `1.5µs`, `58.0µs`, `1.20ms`, `0ns`.
-pub fn duration(ns: u64) -> String {
-    match ns {
-        0..1_000 => format!("{ns}ns"),
-        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
-        _ => format!("{:.3}s", ns as f64 / 1e9),
-    }
-}
+pub use crate::core::exchange::comment::duration;
 
 fn leg(
     out: &mut String,

@@ -4,6 +4,7 @@
 //! the first one's clock by [`clocks`]), and the interface both report into ([`sink`]). The conclusion itself is `core::diagnosis::conclude`;
 //! this layer gathers its evidence. It knows no renderer, no terminal and no command line.
 
+pub mod annotate;
 pub mod clocks;
 pub mod inputs;
 pub mod live;

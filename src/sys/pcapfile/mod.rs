@@ -18,7 +18,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub use error::{ReadError, ReadErrorKind};
-pub use writer::{PcapngWriter, WriterInterface};
+pub use writer::{PcapngWriter, Section, WriterInterface};
 
 use crate::core::frame::{CaptureNode, Frame, InterfaceInfo, LinkType};
 use input::Input;
@@ -208,6 +208,15 @@ impl CaptureReader {
         match &self.container {
             Container::Pcap(_) => None,
             Container::Pcapng(st) => st.node.as_ref().filter(|n| !n.is_empty()),
+        }
+    }
+
+    /// The address → name records of the file's name resolution blocks read so far (pcapng
+    /// only; vtrace writes the containers' addresses there).
+    pub fn names(&self) -> &[(std::net::IpAddr, String)] {
+        match &self.container {
+            Container::Pcap(_) => &[],
+            Container::Pcapng(st) => &st.names,
         }
     }
 

@@ -17,6 +17,8 @@ use pcap_parser::pcapng::{
     parse_simplepacketblock_be, parse_simplepacketblock_le,
 };
 
+use std::net::IpAddr;
+
 use super::FrameLoc;
 use super::error::ReadErrorKind;
 use super::input::{Input, MAX_BLOCK};
@@ -26,6 +28,7 @@ use crate::core::frame::{CaptureNode, InterfaceInfo, LinkType};
 pub const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 1;
 const OPB: u32 = 2;
+const NRB: u32 = 4;
 const SPB: u32 = 3;
 const ISB: u32 = 5;
 const EPB: u32 = 6;
@@ -56,7 +59,12 @@ pub struct NgState {
     pub non_packet_records: u64,
     /// What the first section header says of the node that wrote the file.
     pub node: Option<CaptureNode>,
+    /// Address → name records of the name resolution blocks (at most [`MAX_NAMES`]).
+    pub names: Vec<(IpAddr, String)>,
 }
+
+/// Most name records kept from a file's name resolution blocks.
+pub const MAX_NAMES: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct IfaceClock {
@@ -140,7 +148,8 @@ pub fn next(
             IDB => interface(st, infos, block)?,
             ISB => statistics(st, infos, block)?,
             CB | DCB | SJE => st.non_packet_records += 1,
-            _ => {} // name resolution, custom, journal, secrets, unknown: not needed here.
+            NRB => names(st, block.get(8..size - 4).unwrap_or_default(), big),
+            _ => {} // custom, journal, secrets, unknown: not needed here.
         }
         input.consume(size);
     }
@@ -204,6 +213,36 @@ fn section(st: &mut NgState, block: &[u8], big: bool) -> Result<(), ReadErrorKin
         st.node = Some(node(block.get(24..block.len() - 4).unwrap_or_default(), big));
     }
     Ok(())
+}
+
+/// The IPv4 and IPv6 records of a name resolution block (each address with its names); the
+/// block's options are not needed.
+fn names(st: &mut NgState, mut records: &[u8], big: bool) {
+    while records.len() >= 4 && st.names.len() < MAX_NAMES {
+        let (kind, len) = (u16_at(records, 0, big), usize::from(u16_at(records, 2, big)));
+        let Some(value) = records.get(4..4 + len) else { break };
+        let at = match kind {
+            0 => break,
+            1 => value
+                .get(..4)
+                .and_then(|a| <[u8; 4]>::try_from(a).ok())
+                .map(|a| (IpAddr::from(a), 4)),
+            2 => value
+                .get(..16)
+                .and_then(|a| <[u8; 16]>::try_from(a).ok())
+                .map(|a| (IpAddr::from(a), 16)),
+            _ => None,
+        };
+        if let Some((ip, skip)) = at {
+            let names = value.get(skip..).unwrap_or_default();
+            for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+                if st.names.len() < MAX_NAMES {
+                    st.names.push((ip, text(name)));
+                }
+            }
+        }
+        records = records.get(4 + len + (4 - len % 4) % 4..).unwrap_or_default();
+    }
 }
 
 /// The node of a section header's options: `shb_hardware`, `shb_os`, `shb_userappl`, and the

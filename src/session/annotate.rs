@@ -1,0 +1,159 @@
+//! The pcapng file of `--write`, carrying vtrace's analysis: the node in its section header, each
+//! point's namespace, role and container in its interface description, the containers' addresses
+//! in a name resolution block, and on each frame of a journey a comment saying its exchange, hop
+//! and delay ([`frame_comments`]).
+//!
+//! The comments are known only once the exchanges settle, so frames are captured into a
+//! temporary file next to the target (`FILE.tmp`), comments are gathered as exchanges settle
+//! (at most [`MAX_COMMENTS`], the rest of the frames go uncommented), and at the end the file is
+//! copied to the target with its comments. If that copy fails, the uncommented capture is kept
+//! under the target's name and a note says so: the capture is never lost. It decides nothing about
+//! what is captured.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use crate::core::exchange::Exchange;
+use crate::core::exchange::comment::frame_comments;
+use crate::sys::capture::CaptureStats;
+use crate::sys::pcapfile::{CaptureReader, PcapngWriter, Section, WriterInterface};
+
+/// Most frames commented (a comment takes some 60 bytes: 16 MB at most).
+pub const MAX_COMMENTS: usize = 1 << 18;
+
+/// A `--write` file being captured.
+pub struct Annotated {
+    section: Section,
+    interfaces: Vec<WriterInterface>,
+    tmp: PathBuf,
+    target: PathBuf,
+    /// (frame number, comment), in the order exchanges settled.
+    comments: Vec<(u64, Box<str>)>,
+    /// Frames of journeys left uncommented (past [`MAX_COMMENTS`]).
+    uncommented: u64,
+}
+
+impl Annotated {
+    /// Create the temporary capture file next to `target` and write its header.
+    pub fn create(
+        target: &Path,
+        section: Section,
+        interfaces: Vec<WriterInterface>,
+    ) -> Result<(PcapngWriter<File>, Annotated)> {
+        let tmp = tmp_path(target);
+        let out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+        let w = PcapngWriter::with_section(out, &section, &interfaces)
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        let a = Annotated {
+            section,
+            interfaces,
+            tmp,
+            target: target.to_owned(),
+            comments: Vec::new(),
+            uncommented: 0,
+        };
+        Ok((w, a))
+    }
+
+    /// The file being written to (for messages).
+    pub fn writing(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// An exchange settled: comment its frames. `points`: the points of a complete journey.
+    pub fn exchange(&mut self, ex: &Exchange, points: usize) {
+        for (_, frame, c) in frame_comments(ex, points) {
+            if self.comments.len() < MAX_COMMENTS {
+                self.comments.push((frame, c.into_boxed_str()));
+            } else {
+                self.uncommented += 1;
+            }
+        }
+    }
+
+    /// Complete the temporary file (statistics of each point), then copy it to the target with
+    /// the comments; on failure keep the uncommented capture under the target's name. Notes go
+    /// to stderr unless `quiet`.
+    pub fn finish(
+        mut self,
+        w: PcapngWriter<File>,
+        stats: &[CaptureStats],
+        quiet: bool,
+    ) -> Result<()> {
+        write_stats(w, stats, &self.tmp)?;
+        if self.uncommented > 0 && !quiet {
+            eprintln!(
+                "vtrace: {}: the first {MAX_COMMENTS} frames of journeys carry vtrace's analysis, \
+                 {} more do not",
+                self.target.display(),
+                self.uncommented
+            );
+        }
+        match self.rewrite(stats) {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&self.tmp);
+                Ok(())
+            }
+            Err(e) => {
+                std::fs::rename(&self.tmp, &self.target).with_context(|| {
+                    format!("keeping the capture: renaming {} failed", self.tmp.display())
+                })?;
+                if !quiet {
+                    eprintln!(
+                        "vtrace: {}: writing vtrace's analysis into the capture failed ({e:#}): \
+                         kept the capture without it",
+                        self.target.display()
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The temporary file copied to the target, each frame with its comment.
+    fn rewrite(&mut self, stats: &[CaptureStats]) -> Result<()> {
+        self.comments.sort_by_key(|(frame, _)| *frame);
+        let mut reader = CaptureReader::open(&self.tmp)?;
+        let out = File::create(&self.target)
+            .with_context(|| format!("creating {}", self.target.display()))?;
+        let name = self.target.display().to_string();
+        let mut w = PcapngWriter::with_section(out, &self.section, &self.interfaces)
+            .with_context(|| format!("writing {name}"))?;
+        let (mut next, mut no) = (0, 0u64);
+        while let Some(f) = reader.next_frame()? {
+            no += 1;
+            while self.comments.get(next).is_some_and(|(n, _)| *n < no) {
+                next += 1;
+            }
+            let comment = self.comments.get(next).filter(|(n, _)| *n == no).map(|(_, c)| &**c);
+            w.write_commented(f.ifid, f.t_ns, f.data, f.len, comment)
+                .with_context(|| format!("writing {name}"))?;
+        }
+        write_stats(w, stats, &self.target)
+    }
+}
+
+/// `FILE.tmp` next to `FILE`.
+pub fn tmp_path(target: &Path) -> PathBuf {
+    let mut name = target.as_os_str().to_owned();
+    name.push(".tmp");
+    PathBuf::from(name)
+}
+
+/// The statistics of each point, then the file flushed and synced.
+fn write_stats(mut w: PcapngWriter<File>, stats: &[CaptureStats], file: &Path) -> Result<()> {
+    let name = file.display();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    for (i, s) in stats.iter().enumerate() {
+        let ifid = u32::try_from(i).unwrap_or(u32::MAX);
+        w.write_interface_stats(ifid, now, s.received, s.dropped)
+            .with_context(|| format!("writing {name}"))?;
+    }
+    let f = w.finish().with_context(|| format!("writing {name}"))?;
+    f.sync_all().with_context(|| format!("writing {name}"))
+}
