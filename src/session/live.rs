@@ -19,7 +19,7 @@ use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 use crate::core::netfilter::{DropEvent, NfEvent, TraceBook};
 use crate::core::path::{PathPoint, Role};
-use crate::core::topology::{NsKind, Topology};
+use crate::core::topology::{NsIdx, NsKind, Topology};
 use crate::core::verdict::Verdict;
 use crate::session::annotate::Annotated;
 use crate::session::reorder::Reorder;
@@ -498,9 +498,12 @@ pub fn container_names(topo: &Topology, points: &[PathPoint]) -> Vec<(IpAddr, St
 }
 
 /// The capture points as pcapng interfaces: if_name the point id, if_description its
-/// namespace, ifindex and role, and the container (the namespace's label) when the namespace is
-/// not the root one: `netns=nginx-1 ifindex=2 role=endpoint container=nginx-1`.
+/// namespace, ifindex and role, and for the namespaces the path begins or ends in (a container,
+/// or a netns standing for one) the container: `netns=nginx-1 ifindex=2 role=endpoint
+/// container=nginx-1`.
 pub fn interfaces(topo: &Topology, points: &[PathPoint], snaplen: u32) -> Vec<WriterInterface> {
+    let containers: Vec<NsIdx> =
+        points.iter().filter(|p| p.role == Role::Endpoint).map(|p| p.ns).collect();
     points
         .iter()
         .map(|p| {
@@ -508,12 +511,8 @@ pub fn interfaces(topo: &Topology, points: &[PathPoint], snaplen: u32) -> Vec<Wr
             let label = ns.map_or("?", |n| n.label.as_str());
             let mut description =
                 format!("netns={label} ifindex={} role={}", p.ifindex, p.role.as_str());
-            if let Some(ns) = ns.filter(|n| n.kind != NsKind::Root) {
-                description.push_str(&format!(
-                    " container={} nskind={}",
-                    ns.label,
-                    ns.kind.as_str()
-                ));
+            if containers.contains(&p.ns) && ns.is_some_and(|n| n.kind != NsKind::Root) {
+                description.push_str(&format!(" container={label}"));
             }
             WriterInterface {
                 linktype: LinkType::ETHERNET,
