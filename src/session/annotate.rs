@@ -4,11 +4,11 @@
 //! and delay ([`frame_comments`]).
 //!
 //! The comments are known only once the exchanges settle, so frames are captured into a
-//! temporary file next to the target (`FILE.tmp`), comments are gathered as exchanges settle
-//! (at most [`MAX_COMMENTS`], the rest of the frames go uncommented), and at the end the file is
-//! copied to the target with its comments. If that copy fails, the uncommented capture is kept
-//! under the target's name and a note says so: the capture is never lost. It decides nothing about
-//! what is captured.
+//! temporary file next to the target (`FILE.tmp`), comments are kept on disk by frame number as
+//! exchanges settle ([`CommentFile`]: memory stays flat however long the trace), and at the end
+//! the file is copied to the target with its comments. If that copy fails, the uncommented
+//! capture is kept under the target's name and a note says so: the capture is never lost. It
+//! decides nothing about what is captured.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,10 +19,7 @@ use anyhow::{Context, Result};
 use crate::core::exchange::Exchange;
 use crate::core::exchange::comment::frame_comments;
 use crate::sys::capture::CaptureStats;
-use crate::sys::pcapfile::{CaptureReader, PcapngWriter, Section, WriterInterface};
-
-/// Most frames commented (a comment takes some 60 bytes: 16 MB at most).
-pub const MAX_COMMENTS: usize = 1 << 18;
+use crate::sys::pcapfile::{CaptureReader, CommentFile, PcapngWriter, Section, WriterInterface};
 
 /// A `--write` file being captured.
 pub struct Annotated {
@@ -30,10 +27,8 @@ pub struct Annotated {
     interfaces: Vec<WriterInterface>,
     tmp: PathBuf,
     target: PathBuf,
-    /// (frame number, comment), in the order exchanges settled.
-    comments: Vec<(u64, Box<str>)>,
-    /// Frames of journeys left uncommented (past [`MAX_COMMENTS`]).
-    uncommented: u64,
+    /// The comments so far; `Err` says why there are none (the file could not be written).
+    comments: Result<CommentFile, String>,
 }
 
 impl Annotated {
@@ -47,14 +42,10 @@ impl Annotated {
         let out = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let w = PcapngWriter::with_section(out, &section, &interfaces)
             .with_context(|| format!("writing {}", tmp.display()))?;
-        let a = Annotated {
-            section,
-            interfaces,
-            tmp,
-            target: target.to_owned(),
-            comments: Vec::new(),
-            uncommented: 0,
-        };
+        let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let comments = CommentFile::create_in(dir)
+            .map_err(|e| format!("creating a file for them in {}: {e}", dir.display()));
+        let a = Annotated { section, interfaces, tmp, target: target.to_owned(), comments };
         Ok((w, a))
     }
 
@@ -65,11 +56,11 @@ impl Annotated {
 
     /// An exchange settled: comment its frames. `points`: the points of a complete journey.
     pub fn exchange(&mut self, ex: &Exchange, points: usize) {
+        let Ok(file) = self.comments.as_mut() else { return };
         for (_, frame, c) in frame_comments(ex, points) {
-            if self.comments.len() < MAX_COMMENTS {
-                self.comments.push((frame, c.into_boxed_str()));
-            } else {
-                self.uncommented += 1;
+            if let Err(e) = file.put(frame, &c) {
+                self.comments = Err(format!("writing them: {e}"));
+                return;
             }
         }
     }
@@ -84,14 +75,6 @@ impl Annotated {
         quiet: bool,
     ) -> Result<()> {
         write_stats(w, stats, &self.tmp)?;
-        if self.uncommented > 0 && !quiet {
-            eprintln!(
-                "vtrace: {}: the first {MAX_COMMENTS} frames of journeys carry vtrace's analysis, \
-                 {} more do not",
-                self.target.display(),
-                self.uncommented
-            );
-        }
         match self.rewrite(stats) {
             Ok(()) => {
                 let _ = std::fs::remove_file(&self.tmp);
@@ -115,21 +98,22 @@ impl Annotated {
 
     /// The temporary file copied to the target, each frame with its comment.
     fn rewrite(&mut self, stats: &[CaptureStats]) -> Result<()> {
-        self.comments.sort_by_key(|(frame, _)| *frame);
+        let comments = std::mem::replace(&mut self.comments, Err("used".into()));
+        let mut comments = comments
+            .map_err(|why| anyhow::anyhow!("no comments: {why}"))?
+            .finish()
+            .context("reading the comments back")?;
         let mut reader = CaptureReader::open(&self.tmp)?;
         let out = File::create(&self.target)
             .with_context(|| format!("creating {}", self.target.display()))?;
         let name = self.target.display().to_string();
         let mut w = PcapngWriter::with_section(out, &self.section, &self.interfaces)
             .with_context(|| format!("writing {name}"))?;
-        let (mut next, mut no) = (0, 0u64);
+        let mut no = 0u64;
         while let Some(f) = reader.next_frame()? {
             no += 1;
-            while self.comments.get(next).is_some_and(|(n, _)| *n < no) {
-                next += 1;
-            }
-            let comment = self.comments.get(next).filter(|(n, _)| *n == no).map(|(_, c)| &**c);
-            w.write_commented(f.ifid, f.t_ns, f.data, f.len, comment)
+            let comment = comments.get(no).context("reading the comments back")?;
+            w.write_commented(f.ifid, f.t_ns, f.data, f.len, comment.as_deref())
                 .with_context(|| format!("writing {name}"))?;
         }
         write_stats(w, stats, &self.target)

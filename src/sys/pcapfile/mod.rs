@@ -6,6 +6,7 @@
 //! [`ReadError`] naming the file and byte offset; frames before it have been returned.
 //! [`PcapngWriter`] writes what the reader reads back. This module does not decode packets.
 
+mod comments;
 mod error;
 mod input;
 mod pcap;
@@ -17,6 +18,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use comments::{CommentFile, CommentReader};
 pub use error::{ReadError, ReadErrorKind};
 pub use writer::{PcapngWriter, Section, WriterInterface};
 
