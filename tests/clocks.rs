@@ -5,7 +5,9 @@
 //! same exchanges, every journey through the same points in the same order, hop times back on the
 //! first file's clock within 20 µs, no hop before the one it follows, the same verdict, and the
 //! offset recovered within 20 µs and reported in `clocks`. Also: the files of one host (one file
-//! per point, one clock) are left exactly as they are.
+//! per point, one clock) are left exactly as they are. The netfilter trace recorded beside the
+//! capture goes with node 2's file, on node 2's clock: the verdict it gives (the rule that
+//! dropped) must come out the same.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,17 +57,29 @@ fn split(src: &Path, dir: &Path, shift_ns: i64) -> [PathBuf; 2] {
         let f = std::fs::File::create(&paths[n]).expect("create a node file");
         PcapngWriter::new(f, &ifaces[n]).expect("write its header")
     });
+    let mut on_2 = 0;
     while let Some(f) = reader.next_frame().expect("read the fixture") {
         let n = node(f.ifid as usize);
+        on_2 += n;
         let t = if n == 1 { (i128::from(f.t_ns) + i128::from(shift_ns)) as u64 } else { f.t_ns };
         writers[n].write_packet(ids[f.ifid as usize], t, f.data, f.len).expect("write a frame");
     }
     for w in writers {
         w.finish().expect("finish a node file");
     }
+    // The netfilter trace goes with node 2 when it saw traffic (its times on node 2's clock:
+    // the merge must correct them too), else with node 1.
     let sidecar = PathBuf::from(format!("{}.nft.json", src.display()));
-    if sidecar.exists() {
-        std::fs::copy(&sidecar, format!("{}.nft.json", paths[0].display())).expect("sidecar");
+    if let Ok(text) = std::fs::read_to_string(&sidecar) {
+        let mut v: Value = serde_json::from_str(&text).expect("sidecar JSON");
+        let (to, shift) = if on_2 > 0 { (&paths[1], shift_ns) } else { (&paths[0], 0) };
+        for key in ["events", "drops"] {
+            for e in v[key].as_array_mut().into_iter().flatten() {
+                let t = e["t_ns"].as_u64().expect("t_ns");
+                e["t_ns"] = Value::from((i128::from(t) + i128::from(shift)) as u64);
+            }
+        }
+        std::fs::write(format!("{}.nft.json", to.display()), v.to_string()).expect("sidecar");
     }
     paths
 }

@@ -46,8 +46,14 @@ pub fn analyse(
     inputs: Vec<Input>,
     report: &mut dyn TraceReport,
 ) -> Result<Analysed> {
+    // Each file on the first one's clock (files of one host agree and are left alone).
+    let mut files = clocks::measure(&offline.files, offline.window_ns);
+    for (row, input) in files.iter_mut().zip(&inputs) {
+        row.node = input.reader.node().cloned();
+    }
+    let offsets: Vec<i64> = files.iter().map(|f| f.offset_ns).collect();
     // Netfilter decisions and kernel drops recorded with the captures are replayed too.
-    let traced = inputs::netfilter_traces(&inputs)?;
+    let traced = inputs::netfilter_traces(&inputs, &offsets)?;
     let mut book = TraceBook::new();
     if let Some(t) = &traced {
         for e in t.events.iter().cloned() {
@@ -55,12 +61,6 @@ pub fn analyse(
         }
         book.add_drops(t.drops.clone());
     }
-    // Each file on the first one's clock (files of one host agree and are left alone).
-    let mut files = clocks::measure(&offline.files, offline.window_ns);
-    for (row, input) in files.iter_mut().zip(&inputs) {
-        row.node = input.reader.node().cloned();
-    }
-    let offsets: Vec<i64> = files.iter().map(|f| f.offset_ns).collect();
     let reading = merge::spawn(inputs, &offsets)?;
     let mut analysis = Analysis::new(offline.window_ns);
     // The probe of a written trace, and what its socket received: the same verdict as live.
