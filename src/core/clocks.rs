@@ -31,6 +31,11 @@ use crate::core::packet::Packet;
 /// same packets in every file) and drops the rest.
 pub const SAMPLE_CAP: usize = 1 << 16;
 
+/// How long one passage of a packet through one node's points may take: the same packet seen
+/// again later in the file is a repeat (an ARP request asked again, a retransmission, a tool
+/// that sends identical packets), which cannot say which passage the other file saw.
+pub const PASSAGE_NS: u64 = 100_000_000;
+
 /// Where and when one packet was seen in one file.
 #[derive(Debug, Clone, Copy)]
 struct Sighting {
@@ -39,6 +44,8 @@ struct Sighting {
     /// The flow (unordered address pair) and its direction.
     flow: u64,
     forward: bool,
+    /// Seen again after [`PASSAGE_NS`]: left out.
+    repeated: bool,
 }
 
 /// The packets of (the beginning of) one capture file: fingerprint → first and last sighting.
@@ -73,8 +80,9 @@ impl Sample {
             .and_modify(|s| {
                 s.first = s.first.min(t_ns);
                 s.last = s.last.max(t_ns);
+                s.repeated |= s.last - s.first > PASSAGE_NS;
             })
-            .or_insert(Sighting { first: t_ns, last: t_ns, flow, forward });
+            .or_insert(Sighting { first: t_ns, last: t_ns, flow, forward, repeated: false });
         while self.seen.len() > self.cap {
             self.mask = self.mask << 1 | 1;
             let mask = self.mask;
@@ -186,8 +194,8 @@ fn bounds(a: &Sample, b: &Sample, window_ns: u64) -> Option<Bounds> {
     let (small, large, flip) = if a.len() <= b.len() { (a, b, false) } else { (b, a, true) };
     let mut dirs: HashMap<(u64, bool), Spread, FixedState> =
         HashMap::with_hasher(FixedState::with_seed(0));
-    for (fp, s) in small.seen.iter().filter(|(fp, _)| *fp & mask == 0) {
-        let Some(o) = large.seen.get(fp) else { continue };
+    for (fp, s) in small.seen.iter().filter(|(fp, s)| *fp & mask == 0 && !s.repeated) {
+        let Some(o) = large.seen.get(fp).filter(|o| !o.repeated) else { continue };
         let (sa, sb) = if flip { (o, s) } else { (s, o) };
         let (lo, hi) = (diff(sb.first, sa.last), diff(sb.last, sa.first));
         dirs.entry((sa.flow, sa.forward))
@@ -448,6 +456,30 @@ mod tests {
         assert_eq!(o[2].uncertainty_ns, Some(7_000 + 4_000));
         assert_eq!(o[3].basis, Basis::NoCommonPackets);
         assert_eq!(o[3].uncertainty_ns, None);
+    }
+
+    #[test]
+    fn repeated_packets_say_nothing() {
+        // Every packet sent twice, 3 s apart (identical ARP requests, a tool's identical
+        // echoes): each file's second passage of a packet would otherwise pair with the other
+        // file's first.
+        let mut s = exchanges(40_000, 8_000, 6_000, 50);
+        let repeat = exchanges(40_000, 8_000, 6_000, 50);
+        for (sample, again) in s.iter_mut().zip(repeat) {
+            for (fp, sight) in again.seen {
+                let mut p = packet(fp, 1, 2);
+                if !sight.forward {
+                    p = packet(fp, 2, 1);
+                }
+                sample.add(sight.first + 3_000_000_000, &p);
+            }
+        }
+        let o = estimate(&s, 1_000_000_000);
+        assert_eq!(o[1].basis, Basis::NoCommonPackets, "{o:?}");
+        // Repeats of some packets only: the others still bracket the offset.
+        let mut s = exchanges(40_000, 8_000, 6_000, 50);
+        s[0].add(5_000_000_000_000, &packet(0, 1, 2));
+        assert_eq!(estimate(&s, 1_000_000_000)[1].offset_ns, 41_000);
     }
 
     #[test]
