@@ -458,6 +458,35 @@ mod tests {
         assert_eq!(o[3].uncertainty_ns, None);
     }
 
+    /// On an underlay the frame is the outer UDP packet between the nodes: its flow is the
+    /// inner packet's (as its fingerprint is), so it pairs with the inner packet seen in a
+    /// container on the other node.
+    #[test]
+    fn tunnelled_packets_count_by_their_inner_addresses() {
+        let tunnelled = |fp: u64, src: u8, dst: u8| {
+            let mut p = packet(fp, 100 + src, 100 + dst);
+            p.inner_ip = packet(fp, src, dst).ip;
+            p
+        };
+        let (mut a, mut b) = (Sample::default(), Sample::default());
+        for k in 0..20u64 {
+            let t = 9_000_000_000 + k * 1_000_000;
+            a.add(t, &packet(2 * k, 1, 2));
+            a.add(t + 2_000, &tunnelled(2 * k, 1, 2));
+            b.add(t + 5_000 - 40_000, &tunnelled(2 * k, 1, 2));
+            b.add(t + 7_000 - 40_000, &packet(2 * k, 1, 2));
+            b.add(t + 50_000 - 40_000, &packet(2 * k + 1, 2, 1));
+            b.add(t + 51_000 - 40_000, &tunnelled(2 * k + 1, 2, 1));
+            a.add(t + 55_000, &tunnelled(2 * k + 1, 2, 1));
+        }
+        let o = estimate(&[a, b], 1_000_000_000);
+        // Bracket [-40 µs - 4 µs, -40 µs + 3 µs].
+        assert_eq!(
+            (o[1].basis, o[1].offset_ns, o[1].uncertainty_ns),
+            (Basis::BothWays, -40_500, Some(3_500))
+        );
+    }
+
     #[test]
     fn repeated_packets_say_nothing() {
         // Every packet sent twice, 3 s apart (identical ARP requests, a tool's identical
