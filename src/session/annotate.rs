@@ -141,3 +141,111 @@ fn write_stats(mut w: PcapngWriter<File>, stats: &[CaptureStats], file: &Path) -
     let f = w.finish().with_context(|| format!("writing {name}"))?;
     f.sync_all().with_context(|| format!("writing {name}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    // The integration tests' precondition helper: a missing tshark fails under CI.
+    use crate::core::exchange::{ExchangeKind, Leg};
+    use crate::core::frame::LinkType;
+    use crate::core::journey::{Hop, Journey};
+    use crate::core::line::PointIdx;
+    use crate::core::packet::{Echo, Icmp, Packet};
+    use crate::sys::pcapfile::tests::require;
+
+    fn iface(name: &str) -> WriterInterface {
+        WriterInterface {
+            linktype: LinkType::ETHERNET,
+            name: name.into(),
+            description: String::new(),
+            snaplen: 0,
+        }
+    }
+
+    fn echo(frames: &[u64]) -> Exchange {
+        let packet = Packet {
+            icmp: Some(Icmp { ty: 8, code: 0, echo: Some(Echo { id: 9, seq: 1 }), quoted: None }),
+            ..Packet::default()
+        };
+        let hops = frames.iter().enumerate().map(|(i, &f)| Hop::new(PointIdx(i as u16), f * 10, f));
+        Exchange {
+            kind: ExchangeKind::IcmpEcho,
+            request: Leg {
+                journey: Journey::new(Box::new(packet), hops.collect()),
+                lost: None,
+                netfilter: Vec::new(),
+            },
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: false,
+            probe: false,
+        }
+    }
+
+    fn stats() -> Vec<CaptureStats> {
+        vec![CaptureStats { received: 3, dropped: 1, gone: false }; 2]
+    }
+
+    /// A capture of three frames into `dir`, frames 1 and 3 a journey.
+    fn capture(dir: &Path) -> Result<(PathBuf, PcapngWriter<File>, Annotated)> {
+        let target = dir.join("t.pcapng");
+        let (mut w, mut a) =
+            Annotated::create(&target, Section::default(), vec![iface("a/eth0"), iface("b/eth0")])?;
+        assert!(tmp_path(&target).exists() && !target.exists());
+        for (ifid, f) in [(0, 1u64), (1, 2), (1, 3)] {
+            w.write_packet(ifid, f * 10, &[f as u8; 60], 60)?;
+        }
+        a.exchange(&echo(&[1, 3]), 2);
+        Ok((target, w, a))
+    }
+
+    #[test]
+    fn the_target_gets_every_frame_and_the_temporary_file_goes() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (target, w, a) = capture(dir.path())?;
+        a.finish(w, &stats(), true)?;
+        assert!(!tmp_path(&target).exists());
+        let mut r = CaptureReader::open(&target)?;
+        let mut frames = Vec::new();
+        while let Some(f) = r.next_frame()? {
+            frames.push((f.ifid, f.t_ns));
+        }
+        assert_eq!(frames, vec![(0, 10), (1, 20), (1, 30)]);
+        assert_eq!(r.interfaces()[1].kernel_drops, Some(1));
+        // Frames 1 and 3 carry their hop of the journey, frame 2 nothing.
+        let out = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&target)
+            .args(["-T", "fields", "-e", "frame.comment"])
+            .output();
+        if require::require("tshark (apt-get install tshark)", out.is_ok()) {
+            let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())?;
+            assert_eq!(
+                text.lines().collect::<Vec<_>>(),
+                vec![
+                    "echo id 9 seq 1 request hop 1/2",
+                    "",
+                    "echo id 9 seq 1 request hop 2/2 +20ns"
+                ]
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn without_comments_the_capture_is_kept_as_it_is() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let (target, w, mut a) = capture(dir.path())?;
+        a.comments = Err("the disk is full".into());
+        a.finish(w, &stats(), true)?;
+        assert!(!tmp_path(&target).exists());
+        let mut r = CaptureReader::open(&target)?;
+        let mut n = 0;
+        while r.next_frame()?.is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 3);
+        Ok(())
+    }
+}

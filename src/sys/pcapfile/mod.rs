@@ -259,4 +259,4 @@ impl CaptureReader {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,7 @@ use crate::core::frame::CaptureNode;
 
 /// The integration tests' precondition helper, the same file: a missing tool fails under CI.
 #[path = "../../../tests/common/require.rs"]
-mod require;
+pub(crate) mod require;
 
 /// Builds pcapng blocks in either byte order.
 struct Ng {
