@@ -148,6 +148,7 @@ fn analyze_input(data: &[u8]) -> Option<Analyzed> {
             verdict: &verdict,
             other_journeys: 0,
             unidentified: 0,
+            files: &[],
         };
         text.finish(&summary).expect("text into memory");
         json.finish(&summary).expect("JSON into memory");

@@ -1,6 +1,7 @@
 //! End to end: the real binary's `analyze --tui` on the veth-down fixture, in a detached tmux
 //! session of fixed size (a private tmux server, removed afterwards). The ladder shows the five
-//! point ids and the ✗ on the segment after host/docker0; `q` returns to the shell with the
+//! point ids and the ✗ on the segment after host/docker0; `w` writes the exchanges shown, each
+//! frame commented with its hop (read by tshark); `q` returns to the shell with the
 //! terminal out of raw mode. And a view whose terminal goes away ends as if `q` had been typed.
 //! Without tmux: a failure under CI, else skipped with a notice.
 
@@ -74,7 +75,21 @@ fn analyze_tui_in_tmux_shows_the_loss_and_restores_the_terminal() {
         let mut r = vtrace::sys::pcapfile::CaptureReader::open(f).expect("open written file");
         std::iter::from_fn(|| r.next_frame().ok().flatten().map(|_| ())).count()
     });
+    // Each frame carries vtrace's analysis: its exchange, leg and hop.
+    let comments = written.first().and_then(|f| {
+        let o = Command::new("tshark")
+            .arg("-r")
+            .arg(f)
+            .args(["-T", "fields", "-e", "frame.comment"])
+            .output();
+        common::require("tshark (apt-get install tshark)", o.is_ok())
+            .then(|| o.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default())
+    });
     let _ = std::fs::remove_dir_all(&out);
+    if let Some(comments) = comments {
+        assert!(comments.lines().all(|l| l.contains(" hop ")), "{comments}");
+        assert!(comments.contains("request hop 3/5 +"), "{comments}");
+    }
     assert_eq!(written.len(), 1, "one file written: {written:?}\n{pane}");
     let name = written[0].file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
     assert!(status.contains(&name), "status line names {name}: {status}");

@@ -14,9 +14,10 @@ use crate::core::topology::Topology;
 use crate::error::{Outcome, is_broken_pipe};
 use crate::report::clock::Zone;
 use crate::report::trace;
-use crate::session::live::{FrameTap, LiveConfig, interfaces, point_rows};
+use crate::session::live::{FrameTap, LiveConfig, container_names, interfaces, point_rows};
 use crate::session::sink::TraceReport;
 use crate::sys::nftrace::Options;
+use crate::sys::pcapfile::Section;
 use crate::sys::stop::Stop;
 use crate::tui::Feed;
 use crate::tui::feed::{FeedReport, SpoolTap};
@@ -95,7 +96,12 @@ impl Output {
             Output::Tui { feed, started, ring } => {
                 let bytes = (ring as u64).saturating_mul(SPOOL_PER_EXCHANGE);
                 // Without a spool the trace goes on; `w` says why it has nothing to write.
-                let spool = Spool::new(bytes, interfaces(topo, points, snaplen));
+                let section = Section {
+                    node: crate::sys::node::this(),
+                    names: container_names(topo, points),
+                };
+                let spool = Spool::new(bytes, interfaces(topo, points, snaplen))
+                    .map(|s| s.with_section(section));
                 let (source, tap): (Arc<dyn FrameSource>, Option<Box<dyn FrameTap>>) = match spool {
                     Ok(spool) => {
                         let spool = Arc::new(Mutex::new(spool));

@@ -67,6 +67,24 @@ pub struct InterfaceInfo {
     pub kernel_drops: Option<u64>,
 }
 
+/// The node a capture file was recorded on, from its (first) pcapng section header: what vtrace
+/// writes there (`shb_hardware`, `shb_os`, `shb_userappl`, and a `node=HOSTNAME` comment), or
+/// what another tool wrote. Empty for a pcap file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureNode {
+    pub hostname: Option<String>,
+    pub hardware: Option<String>,
+    pub os: Option<String>,
+    pub application: Option<String>,
+}
+
+impl CaptureNode {
+    /// True when the file said nothing of it.
+    pub fn is_empty(&self) -> bool {
+        *self == CaptureNode::default()
+    }
+}
+
 /// Where a frame of a capture that sees several interfaces at once was taken (`tcpdump -i any`
 /// writes Linux cooked v2 headers, which carry the interface index), so that such a capture
 /// becomes one point per interface and a packet it sees enter and leave a router is two hops,

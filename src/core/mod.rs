@@ -4,6 +4,7 @@
 //! and a verdict come out.
 
 pub mod analysis;
+pub mod clocks;
 pub mod decode;
 pub mod diagnosis;
 pub mod exchange;

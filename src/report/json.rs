@@ -15,7 +15,7 @@ use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
 use crate::report::decimal::{ipv4, num};
 use crate::report::topo::ListenerDto;
-use crate::report::trace::{Summary, TraceReport, name};
+use crate::report::trace::{FileRow, Summary, TraceReport, name};
 
 pub struct JsonTrace<'w> {
     out: Box<dyn Write + 'w>,
@@ -305,7 +305,14 @@ impl TraceReport for JsonTrace<'_> {
             verdict["conntrack"] = serde_json::Value::Array(ct);
         }
         let tail = json!({"other_journeys": s.other_journeys, "unidentified": s.unidentified});
-        self.buf.extend_from_slice(b"],\n\"points\":");
+        if !s.files.is_empty() {
+            self.buf.extend_from_slice(b"],\n\"clocks\":");
+            serde_json::to_writer(&mut self.buf, &clocks(s.files))?;
+            // The points follow as after the exchanges.
+            self.buf.extend_from_slice(b",\n\"points\":");
+        } else {
+            self.buf.extend_from_slice(b"],\n\"points\":");
+        }
         serde_json::to_writer(&mut self.buf, &points)?;
         self.buf.extend_from_slice(b",\n\"verdict\":");
         serde_json::to_writer(&mut self.buf, &verdict)?;
@@ -316,6 +323,24 @@ impl TraceReport for JsonTrace<'_> {
         self.buf.clear();
         self.out.flush()
     }
+}
+
+/// `clocks`: every input file's clock relative to the first file's, and its node.
+fn clocks(files: &[FileRow]) -> serde_json::Value {
+    let rows: Vec<_> = files
+        .iter()
+        .map(|f| {
+            let node = f.node.as_ref().map(|n| {
+                json!({"hostname": n.hostname, "hardware": n.hardware, "os": n.os,
+                       "application": n.application})
+            });
+            json!({"file": f.file, "offset_ns": f.offset_ns, "uncertainty_ns": f.uncertainty_ns,
+                   "basis": f.basis.as_str(),
+                   "via": files.get(f.via).filter(|_| f.via > 0).map(|v| &v.file),
+                   "node": node})
+        })
+        .collect();
+    serde_json::Value::Array(rows)
 }
 
 #[cfg(test)]

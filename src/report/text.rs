@@ -9,12 +9,13 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+use crate::core::clocks::Basis;
 use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::line::Line;
 use crate::core::netfilter::NfNote;
 use crate::core::verdict::Cause;
 use crate::report::clock::{TimeOfDay, Zone};
-use crate::report::trace::{Summary, TraceReport, name};
+use crate::report::trace::{FileRow, Summary, TraceReport, name};
 
 pub struct TextTrace<'w> {
     out: Box<dyn Write + 'w>,
@@ -29,15 +30,7 @@ impl<'w> TextTrace<'w> {
     }
 }
 
-/// `1.5µs`, `58.0µs`, `1.20ms`, `0ns`.
-pub fn duration(ns: u64) -> String {
-    match ns {
-        0..1_000 => format!("{ns}ns"),
-        1_000..1_000_000 => format!("{:.1}µs", ns as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.2}ms", ns as f64 / 1e6),
-        _ => format!("{:.3}s", ns as f64 / 1e9),
-    }
-}
+pub use crate::core::exchange::comment::duration;
 
 fn leg(
     out: &mut String,
@@ -171,6 +164,7 @@ impl TraceReport for TextTrace<'_> {
                 s.other_journeys, s.unidentified
             );
         }
+        files(out, s.files);
         let v = s.verdict;
         let head = match v.cause {
             _ if v.reachable && !v.lost() => "reachable".to_owned(),
@@ -198,6 +192,55 @@ impl TraceReport for TextTrace<'_> {
         }
         self.out.write_all(out.as_bytes())?;
         self.out.flush()
+    }
+}
+
+/// The input files, when they matter: files of several nodes (a node named, or a clock that
+/// had to be corrected or could not be measured). One file per point of one host shows nothing.
+fn files(out: &mut String, files: &[FileRow]) {
+    let notable = |f: &FileRow| {
+        f.shifted()
+            || f.node.as_ref().is_some_and(|n| n.hostname.is_some())
+            || (files.len() > 1 && f.basis == Basis::NoCommonPackets)
+            || f.basis == Basis::Inconsistent
+    };
+    if !files.iter().any(notable) {
+        return;
+    }
+    out.push_str("\nfiles (clocks relative to the first):\n");
+    let width = files.iter().map(|f| f.file.chars().count()).max().unwrap_or(0);
+    for f in files {
+        let _ = write!(out, "  {:<width$}  ", f.file);
+        let _ = match (f.basis, f.uncertainty_ns) {
+            (Basis::Reference, _) => write!(out, "reference clock"),
+            (Basis::NoCommonPackets, _) => {
+                write!(out, "clock not measured: no packet in common with the other files")
+            }
+            (basis, unc) => {
+                let sign = if f.offset_ns < 0 { '-' } else { '+' };
+                let _ = write!(out, "clock {sign}{}", duration(f.offset_ns.unsigned_abs()));
+                if let Some(u) = unc {
+                    let _ = write!(out, " ±{}", duration(u));
+                }
+                let how = match basis {
+                    Basis::OneWay => "packets one way only: the fastest is taken to take no time",
+                    Basis::Inconsistent => "flows disagree: clocks drifting?",
+                    _ => "request/reply both ways",
+                };
+                let vs = files.get(f.via).map_or("?", |v| v.file.as_str());
+                let done = if f.shifted() { "corrected" } else { "agrees, left as is" };
+                write!(out, " ({how}; vs {vs}): {done}")
+            }
+        };
+        if let Some((n, host)) = f.node.as_ref().and_then(|n| Some((n, n.hostname.as_deref()?))) {
+            let _ = write!(out, "  node {host}");
+            let more: Vec<&str> =
+                [&n.os, &n.application].into_iter().filter_map(|v| v.as_deref()).collect();
+            if !more.is_empty() {
+                let _ = write!(out, " ({})", more.join(", "));
+            }
+        }
+        out.push('\n');
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::Write;
 use crate::core::line::PointIdx;
 use crate::report::clock::Zone;
 use crate::report::{json, text};
-pub use crate::session::sink::{PointRow, Summary, TraceReport};
+pub use crate::session::sink::{FileRow, PointRow, Summary, TraceReport};
 
 /// The renderer for `--json` or text (times of day on `zone`'s clock; JSON has nanoseconds).
 pub fn renderer<'w>(json: bool, zone: Zone, out: Box<dyn Write + 'w>) -> Box<dyn TraceReport + 'w> {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow};
 
 use crate::core::frame::InterfaceInfo;
+use crate::session::clocks::corrected;
 use crate::sys::nftrace::{NfFinished, sidecar};
 use crate::sys::pcapfile::CaptureReader;
 
@@ -37,11 +38,21 @@ pub fn open_all(files: &[(Option<String>, PathBuf)]) -> Result<Vec<Input>> {
 }
 
 /// The netfilter traces written next to the inputs by `vtrace ping/watch --write`
-/// (`FILE.nft.json`, see [`sidecar`]), merged; `None` when no input has one.
-pub fn netfilter_traces(inputs: &[Input]) -> Result<Option<NfFinished>> {
+/// (`FILE.nft.json`, see [`sidecar`]), merged, each on the first input's clock (`offsets`: each
+/// input's clock offset, subtracted from its events' times); `None` when no input has one.
+pub fn netfilter_traces(inputs: &[Input], offsets: &[i64]) -> Result<Option<NfFinished>> {
     let mut all: Option<NfFinished> = None;
-    for input in inputs {
-        if let Some(t) = sidecar::read(&input.path)? {
+    for (i, input) in inputs.iter().enumerate() {
+        if let Some(mut t) = sidecar::read(&input.path)? {
+            let offset = offsets.get(i).copied().unwrap_or(0);
+            if offset != 0 {
+                for e in &mut t.events {
+                    e.t_ns = corrected(e.t_ns, offset);
+                }
+                for d in &mut t.drops {
+                    d.t_ns = corrected(d.t_ns, offset);
+                }
+            }
             let merged = all.get_or_insert_with(NfFinished::default);
             merged.events.extend(t.events);
             merged.drops.extend(t.drops);

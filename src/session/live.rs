@@ -5,6 +5,7 @@
 //! It knows no renderer and no terminal; it stops when its [`Stop`] is requested.
 
 use std::fs::File;
+use std::net::IpAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,13 +19,14 @@ use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 use crate::core::netfilter::{DropEvent, NfEvent, TraceBook};
 use crate::core::path::{PathPoint, Role};
-use crate::core::topology::Topology;
+use crate::core::topology::{NsIdx, NsKind, Topology};
 use crate::core::verdict::Verdict;
+use crate::session::annotate::Annotated;
 use crate::session::reorder::Reorder;
 use crate::session::sink::{PointRow, Summary, TraceReport};
-use crate::sys::capture::{Batch, CaptureOptions, CaptureSpec, CaptureStats, Captures, Frames};
+use crate::sys::capture::{Batch, CaptureOptions, CaptureSpec, Captures, Frames};
 use crate::sys::netns::Netns;
-use crate::sys::pcapfile::{PcapngWriter, WriterInterface};
+use crate::sys::pcapfile::{PcapngWriter, Section, WriterInterface};
 
 /// How a live trace captures and what it keeps.
 #[derive(Debug, Clone)]
@@ -80,7 +82,7 @@ pub struct Live<'w> {
     pending: Reorder,
     analysis: Analysis,
     report: Box<dyn TraceReport + 'w>,
-    writer: Option<(PcapngWriter<File>, PathBuf)>,
+    writer: Option<(PcapngWriter<File>, Annotated)>,
     linktypes: Vec<LinkType>,
     names: Vec<String>,
     rows: Vec<PointRow>,
@@ -112,7 +114,7 @@ impl<'w> Live<'w> {
         tune_allocator();
         let specs = capture_specs(topo, points, filter)?;
         let writer = match &cfg.write {
-            Some(file) => Some((open_writer(file, topo, points, cfg.snaplen)?, file.clone())),
+            Some(file) => Some(open_writer(file, topo, points, cfg.snaplen)?),
             None => None,
         };
         let (captures, frames) = match &cfg.replay {
@@ -288,8 +290,8 @@ impl<'w> Live<'w> {
                 peak_rss_kb().unwrap_or(0)
             );
         }
-        if let Some((w, file)) = self.writer.take() {
-            finish_writer(w, &stats, &file)?;
+        if let Some((w, annotated)) = self.writer.take() {
+            annotated.finish(w, &stats, self.quiet)?;
         }
         for ((row, &n), s) in self.rows.iter_mut().zip(self.analysis.captured()).zip(&stats) {
             row.captured = n;
@@ -320,9 +322,9 @@ impl<'w> Live<'w> {
             let ifid = u32::try_from(c.point).unwrap_or(u32::MAX);
             let linktype = self.linktypes.get(c.point).copied().unwrap_or(LinkType::ETHERNET);
             self.frame_no += 1;
-            if let Some((w, file)) = self.writer.as_mut() {
+            if let Some((w, annotated)) = self.writer.as_mut() {
                 w.write_packet(ifid, c.t_ns, data, c.len)
-                    .with_context(|| format!("writing {}", file.display()))?;
+                    .with_context(|| format!("writing {}", annotated.writing().display()))?;
             }
             if let Some(tap) = self.tap.as_mut() {
                 tap.frame(self.frame_no, c.point, c.t_ns, c.len, data);
@@ -347,8 +349,12 @@ impl<'w> Live<'w> {
         let (report, names, answered) = (&mut self.report, &self.names, &mut self.answered);
         let unflushed = &mut self.unflushed;
         let book = &mut self.netfilter;
+        let mut annotated = self.writer.as_mut().map(|(_, a)| a);
         let mut res = Ok(());
         self.analysis.drain(|ex, line| {
+            if let Some(a) = annotated.as_deref_mut() {
+                a.exchange(ex, line.len());
+            }
             // A probe that settled: answered end to end, or refused (a reset, an ICMP error);
             // without a probe (watch), every answered echo.
             *unflushed = true;
@@ -431,6 +437,7 @@ impl Finished<'_> {
             verdict,
             other_journeys,
             unidentified,
+            files: &[],
         };
         self.report.finish(&summary)?;
         drop(self.report);
@@ -473,41 +480,56 @@ fn open_writer(
     topo: &Topology,
     points: &[PathPoint],
     snaplen: u32,
-) -> Result<PcapngWriter<File>> {
-    let out = File::create(file).with_context(|| format!("creating {}", file.display()))?;
-    let interfaces = interfaces(topo, points, snaplen);
-    PcapngWriter::new(out, &interfaces).with_context(|| format!("writing {}", file.display()))
+) -> Result<(PcapngWriter<File>, Annotated)> {
+    let section = Section { node: crate::sys::node::this(), names: container_names(topo, points) };
+    Annotated::create(file, section, interfaces(topo, points, snaplen))
+}
+
+/// The addresses of the namespaces of the path other than the root one, each named by its
+/// label (the container or netns name), for the name resolution block of a `--write` file.
+pub fn container_names(topo: &Topology, points: &[PathPoint]) -> Vec<(IpAddr, String)> {
+    let mut seen = Vec::new();
+    let mut names = Vec::new();
+    for p in points {
+        if seen.contains(&p.ns) {
+            continue;
+        }
+        seen.push(p.ns);
+        let Some(ns) = topo.ns(p.ns).filter(|n| n.kind != NsKind::Root) else { continue };
+        for link in &ns.links {
+            for a in link.addrs.iter().filter(|a| !a.ip.is_loopback()) {
+                names.push((a.ip, ns.label.clone()));
+            }
+        }
+    }
+    names
 }
 
 /// The capture points as pcapng interfaces: if_name the point id, if_description its
-/// namespace, ifindex and role.
+/// namespace, ifindex and role, and for the namespaces the path begins or ends in (a container,
+/// or a netns standing for one) the container: `netns=nginx-1 ifindex=2 role=endpoint
+/// container=nginx-1`.
 pub fn interfaces(topo: &Topology, points: &[PathPoint], snaplen: u32) -> Vec<WriterInterface> {
+    let containers: Vec<NsIdx> =
+        points.iter().filter(|p| p.role == Role::Endpoint).map(|p| p.ns).collect();
     points
         .iter()
-        .map(|p| WriterInterface {
-            linktype: LinkType::ETHERNET,
-            name: p.point_id.to_string(),
-            description: format!(
-                "netns={} ifindex={} role={}",
-                topo.ns(p.ns).map_or("?", |n| n.label.as_str()),
-                p.ifindex,
-                p.role.as_str()
-            ),
-            snaplen,
+        .map(|p| {
+            let ns = topo.ns(p.ns);
+            let label = ns.map_or("?", |n| n.label.as_str());
+            let mut description =
+                format!("netns={label} ifindex={} role={}", p.ifindex, p.role.as_str());
+            if containers.contains(&p.ns) && ns.is_some_and(|n| n.kind != NsKind::Root) {
+                description.push_str(&format!(" container={label}"));
+            }
+            WriterInterface {
+                linktype: LinkType::ETHERNET,
+                name: p.point_id.to_string(),
+                description,
+                snaplen,
+            }
         })
         .collect()
-}
-
-fn finish_writer(mut w: PcapngWriter<File>, stats: &[CaptureStats], file: &FsPath) -> Result<()> {
-    let name = file.display();
-    let now = wall_ns();
-    for (i, s) in stats.iter().enumerate() {
-        let ifid = u32::try_from(i).unwrap_or(u32::MAX);
-        w.write_interface_stats(ifid, now, s.received, s.dropped)
-            .with_context(|| format!("writing {name}"))?;
-    }
-    let f = w.finish().with_context(|| format!("writing {name}"))?;
-    f.sync_all().with_context(|| format!("writing {name}"))
 }
 
 fn wall_ns() -> u64 {

@@ -12,6 +12,7 @@ use crate::core::frame::{CookedSide, InterfaceInfo};
 use crate::core::journey::Observation;
 use crate::core::line::PointIdx;
 use crate::core::path::Role;
+use crate::session::clocks::corrected;
 use crate::session::inputs::{Input, description_field};
 
 /// What the reading side sends, in order.
@@ -59,8 +60,11 @@ struct Source {
     last_split_t: u64,
     /// The next frame's point, time and number; its bytes are the reader's
     /// [`last_frame`](crate::sys::pcapfile::CaptureReader::last_frame), decoded only once the
-    /// merge takes it.
+    /// merge takes it. The time is on the reference clock (see `offset_ns`).
     next: Option<(PointIdx, u64, u64)>,
+    /// The file's clock minus the reference's ([`crate::session::clocks`]): subtracted from
+    /// its timestamps before they are merged.
+    offset_ns: i64,
     error: Option<anyhow::Error>,
 }
 
@@ -86,14 +90,17 @@ pub struct Reading {
     pub thread: JoinHandle<ReadEnd>,
 }
 
-/// Start reading on a thread of its own.
-pub fn spawn(inputs: Vec<Input>) -> Result<Reading> {
+/// Start reading on a thread of its own. `offsets`: each input's clock offset (ns to subtract
+/// from its timestamps; missing ones are 0).
+pub fn spawn(inputs: Vec<Input>, offsets: &[i64]) -> Result<Reading> {
     let (tx, rx) = sync_channel(4);
     let (give_back, recycled) = sync_channel(8);
     let sources = inputs
         .into_iter()
-        .map(|input| Source {
+        .enumerate()
+        .map(|(i, input)| Source {
             input,
+            offset_ns: offsets.get(i).copied().unwrap_or(0),
             points: Vec::new(),
             sides: Vec::new(),
             last_split_t: 0,
@@ -265,7 +272,7 @@ impl Reader {
             return true;
         }
         let read = match s.input.reader.next_frame() {
-            Ok(Some(frame)) => Some((frame.ifid, frame.t_ns)),
+            Ok(Some(frame)) => Some((frame.ifid, corrected(frame.t_ns, s.offset_ns))),
             Ok(None) => None,
             Err(e) => {
                 s.error = Some(e.into());

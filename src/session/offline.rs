@@ -13,6 +13,7 @@ use crate::core::diagnosis::{Evidence, Netfilter, Step, conclude};
 use crate::core::netfilter::TraceBook;
 use crate::core::path::Role;
 use crate::core::verdict::Verdict;
+use crate::session::clocks;
 use crate::session::inputs::{self, Input};
 use crate::session::merge::{self, Item};
 use crate::session::sink::{PointRow, Summary, TraceReport};
@@ -45,8 +46,14 @@ pub fn analyse(
     inputs: Vec<Input>,
     report: &mut dyn TraceReport,
 ) -> Result<Analysed> {
+    // Each file on the first one's clock (files of one host agree and are left alone).
+    let mut files = clocks::measure(&offline.files, offline.window_ns);
+    for (row, input) in files.iter_mut().zip(&inputs) {
+        row.node = input.reader.node().cloned();
+    }
+    let offsets: Vec<i64> = files.iter().map(|f| f.offset_ns).collect();
     // Netfilter decisions and kernel drops recorded with the captures are replayed too.
-    let traced = inputs::netfilter_traces(&inputs)?;
+    let traced = inputs::netfilter_traces(&inputs, &offsets)?;
     let mut book = TraceBook::new();
     if let Some(t) = &traced {
         for e in t.events.iter().cloned() {
@@ -54,7 +61,7 @@ pub fn analyse(
         }
         book.add_drops(t.drops.clone());
     }
-    let reading = merge::spawn(inputs)?;
+    let reading = merge::spawn(inputs, &offsets)?;
     let mut analysis = Analysis::new(offline.window_ns);
     // The probe of a written trace, and what its socket received: the same verdict as live.
     if let Some(record) = traced.as_ref().and_then(|t| t.probe.as_ref()) {
@@ -138,6 +145,7 @@ pub fn analyse(
         verdict: &verdict,
         other_journeys,
         unidentified,
+        files: &files,
     };
     report.finish(&summary)?;
     Ok(Analysed { verdict, error: end.error })

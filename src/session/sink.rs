@@ -5,7 +5,9 @@
 
 use std::io;
 
+use crate::core::clocks::Basis;
 use crate::core::exchange::Exchange;
+use crate::core::frame::CaptureNode;
 use crate::core::line::Line;
 use crate::core::path::Role;
 use crate::core::point::PointId;
@@ -34,6 +36,30 @@ impl PointRow {
     }
 }
 
+/// An input file of an offline analysis as the report shows it: its clock relative to the first
+/// file's ([`crate::session::clocks`]) and the node it was recorded on, when the file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// The file as given on the command line.
+    pub file: String,
+    /// Subtracted from the file's timestamps: its clock minus the first file's (0 for the first
+    /// and for files that agree with it within the uncertainty).
+    pub offset_ns: i64,
+    /// Half-width of the interval the true offset lies in; `None` when nothing bounds it.
+    pub uncertainty_ns: Option<u64>,
+    pub basis: Basis,
+    /// The file it was measured against (an index into the files).
+    pub via: usize,
+    pub node: Option<CaptureNode>,
+}
+
+impl FileRow {
+    /// True when the file's timestamps were shifted.
+    pub fn shifted(&self) -> bool {
+        self.offset_ns != 0
+    }
+}
+
 /// Everything the report needs at the end.
 #[derive(Debug)]
 pub struct Summary<'a> {
@@ -45,6 +71,8 @@ pub struct Summary<'a> {
     /// Journeys that were not ARP/ICMP exchanges, and frames vtrace could not identify.
     pub other_journeys: u64,
     pub unidentified: u64,
+    /// The input files of an offline analysis (none for a live trace).
+    pub files: &'a [FileRow],
 }
 
 /// A renderer of the trace report.

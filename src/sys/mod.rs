@@ -12,6 +12,7 @@ pub mod netlink;
 pub mod netns;
 pub mod nft;
 pub mod nftrace;
+pub mod node;
 pub mod pcapfile;
 pub mod poll;
 pub mod privilege;

@@ -156,6 +156,7 @@ mod tests {
             verdict: &verdict,
             other_journeys: 0,
             unidentified: 0,
+            files: &[],
         };
         report.finish(&summary).expect("finish");
         let items: Vec<Feed> = rx.try_iter().collect();

@@ -20,10 +20,14 @@ use anyhow::{Context, Result};
 use crate::core::frame::LinkType;
 use crate::core::line::PointIdx;
 use crate::report::clock::Zone;
-use crate::sys::pcapfile::{CaptureReader, PcapngWriter, WriterInterface};
+use crate::sys::pcapfile::{CaptureReader, PcapngWriter, Section, WriterInterface};
 
 /// A frame as hops name it: its capture point and its frame number there.
 pub type FrameRef = (PointIdx, u64);
+
+/// vtrace's analysis of frames, written as their pcapng comments
+/// ([`crate::core::exchange::comment`]).
+pub type Comments = HashMap<FrameRef, String>;
 
 /// What `w` wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,18 +41,28 @@ pub struct Written {
 /// A source of the frames behind the exchanges shown.
 pub trait FrameSource: fmt::Debug + Send + Sync {
     /// Write the frames of `wanted` (sorted, without duplicates) that the source holds, in
-    /// capture order, to a new pcapng file at `path`.
-    fn write_pcapng(&self, wanted: &[FrameRef], path: &Path) -> Result<Written>;
+    /// capture order, to a new pcapng file at `path`, each with its comment in `comments`.
+    fn write_pcapng(
+        &self,
+        wanted: &[FrameRef],
+        comments: &Comments,
+        path: &Path,
+    ) -> Result<Written>;
 }
 
-/// Create `path` (never overwrite) and write the section and interface blocks.
-fn create(path: &Path, interfaces: &[WriterInterface]) -> Result<PcapngWriter<File>> {
+/// Create `path` (never overwrite) and write the section, interface and name blocks.
+fn create(
+    path: &Path,
+    section: &Section,
+    interfaces: &[WriterInterface],
+) -> Result<PcapngWriter<File>> {
     let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
-    PcapngWriter::new(file, interfaces).with_context(|| format!("writing {}", path.display()))
+    PcapngWriter::with_section(file, section, interfaces)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn complete(w: PcapngWriter<File>, path: &Path) -> Result<()> {
@@ -75,6 +89,8 @@ pub struct Spool {
     /// Logical offset of each frame kept, modulo 2^32 (the spool is smaller than that).
     offsets: VecDeque<u32>,
     interfaces: Vec<WriterInterface>,
+    /// The node and the containers' names, for the files written from it.
+    section: Section,
     /// Why the spool stopped keeping frames (a write failed: the disk is full…).
     broken: Option<String>,
 }
@@ -100,8 +116,15 @@ impl Spool {
             first: 1,
             offsets: VecDeque::new(),
             interfaces,
+            section: Section::default(),
             broken: None,
         })
+    }
+
+    /// Files written from the spool name this node and these containers.
+    pub fn with_section(mut self, section: Section) -> Spool {
+        self.section = section;
+        self
     }
 
     /// Frames the spool can still give back.
@@ -224,12 +247,17 @@ impl Spool {
         Ok(Some((point, u64::from_le_bytes(t), len)))
     }
 
-    fn write_pcapng(&mut self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+    fn write_pcapng(
+        &mut self,
+        wanted: &[FrameRef],
+        comments: &Comments,
+        path: &Path,
+    ) -> Result<Written> {
         if let Some(why) = &self.broken {
             anyhow::bail!("the frame spool stopped keeping frames: {why}");
         }
         self.flush()?;
-        let mut w = create(path, &self.interfaces)?;
+        let mut w = create(path, &self.section, &self.interfaces)?;
         let mut out = Written::default();
         let mut data = Vec::new();
         // Frame numbers are in capture order already.
@@ -239,7 +267,9 @@ impl Spool {
         for f in frames {
             match self.read(f, &mut data)? {
                 Some((point, t_ns, len)) => {
-                    w.write_packet(point, t_ns, &data, len)
+                    let p = PointIdx(u16::try_from(point).unwrap_or(u16::MAX));
+                    let comment = comments.get(&(p, f)).map(String::as_str);
+                    w.write_commented(point, t_ns, &data, len, comment)
                         .with_context(|| format!("writing {}", path.display()))?;
                     out.frames += 1;
                 }
@@ -256,7 +286,7 @@ impl Spool {
 pub struct Unavailable(pub String);
 
 impl FrameSource for Unavailable {
-    fn write_pcapng(&self, _: &[FrameRef], _: &Path) -> Result<Written> {
+    fn write_pcapng(&self, _: &[FrameRef], _: &Comments, _: &Path) -> Result<Written> {
         anyhow::bail!("no frames kept: {}", self.0)
     }
 }
@@ -266,9 +296,14 @@ impl FrameSource for Unavailable {
 pub struct SharedSpool(pub Arc<Mutex<Spool>>);
 
 impl FrameSource for SharedSpool {
-    fn write_pcapng(&self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+    fn write_pcapng(
+        &self,
+        wanted: &[FrameRef],
+        comments: &Comments,
+        path: &Path,
+    ) -> Result<Written> {
         let mut spool = self.0.lock().map_err(|_| anyhow::anyhow!("the frame spool is broken"))?;
-        spool.write_pcapng(wanted, path)
+        spool.write_pcapng(wanted, comments, path)
     }
 }
 
@@ -320,7 +355,12 @@ impl CaptureFiles {
 }
 
 impl FrameSource for CaptureFiles {
-    fn write_pcapng(&self, wanted: &[FrameRef], path: &Path) -> Result<Written> {
+    fn write_pcapng(
+        &self,
+        wanted: &[FrameRef],
+        comments: &Comments,
+        path: &Path,
+    ) -> Result<Written> {
         let mut readers = Vec::new();
         for (file, _) in &self.files {
             readers.push(CaptureReader::open(file)?);
@@ -358,7 +398,12 @@ impl FrameSource for CaptureFiles {
                 }
             }
         }
-        let mut w = create(path, &interfaces)?;
+        // The node of the first file, the names of every file.
+        let section = Section {
+            node: readers.first().and_then(|r| r.node().cloned()).unwrap_or_default(),
+            names: readers.iter().flat_map(|r| r.names().iter().cloned()).collect(),
+        };
+        let mut w = create(path, &section, &interfaces)?;
         let mut out = Written::default();
         let want = |maps: &[Vec<Option<u32>>], i: usize, n: &Next, no: u64| {
             maps.get(i)
@@ -375,7 +420,9 @@ impl FrameSource for CaptureFiles {
                     maps = self.point_map(&readers);
                 }
                 if let Some(p) = want(&maps, i, &n, numbers[i]) {
-                    w.write_packet(p, n.t_ns, &n.data, n.len)
+                    let at = (PointIdx(u16::try_from(p).unwrap_or(u16::MAX)), numbers[i]);
+                    let comment = comments.get(&at).map(String::as_str);
+                    w.write_commented(p, n.t_ns, &n.data, n.len, comment)
                         .with_context(|| format!("writing {}", path.display()))?;
                     out.frames += 1;
                 }
@@ -459,7 +506,7 @@ mod tests {
         let path =
             std::env::temp_dir().join(format!("vtrace-broken-{}.pcapng", std::process::id()));
         let err = SharedSpool(Arc::new(Mutex::new(spool)))
-            .write_pcapng(&[(PointIdx(0), 1)], &path)
+            .write_pcapng(&[(PointIdx(0), 1)], &Comments::new(), &path)
             .map(|_| ())
             .map_err(|e| format!("{e:#}"));
         assert!(!path.exists(), "no file written");
@@ -469,7 +516,8 @@ mod tests {
             "{err}"
         );
         let none = Unavailable("creating the frame spool in /x: denied".into());
-        let err = none.write_pcapng(&[], &path).map(|_| ()).map_err(|e| e.to_string());
+        let err =
+            none.write_pcapng(&[], &Comments::new(), &path).map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(err, Err("no frames kept: creating the frame spool in /x: denied".into()));
     }
 
@@ -490,7 +538,7 @@ mod tests {
         let _ = std::fs::remove_file(&path);
         let wanted = [(PointIdx(1), n - 1), (PointIdx(0), n), (PointIdx(1), 1)];
         let shared = SharedSpool(Arc::new(Mutex::new(spool)));
-        let written = shared.write_pcapng(&wanted, &path).expect("write");
+        let written = shared.write_pcapng(&wanted, &Comments::new(), &path).expect("write");
         assert_eq!(written, Written { frames: 2, missing: 1 });
         let frames = frames_of(&path);
         let _ = std::fs::remove_file(&path);

@@ -184,5 +184,6 @@ fn write_arp(f: &mut fmt::Formatter<'_>, arp: &Arp) -> fmt::Result {
 }
 
 mod builder;
+pub mod comment;
 
 pub use builder::ExchangeBuilder;

@@ -6,6 +6,7 @@
 //! [`ReadError`] naming the file and byte offset; frames before it have been returned.
 //! [`PcapngWriter`] writes what the reader reads back. This module does not decode packets.
 
+mod comments;
 mod error;
 mod input;
 mod pcap;
@@ -17,10 +18,11 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use comments::{CommentFile, CommentReader};
 pub use error::{ReadError, ReadErrorKind};
-pub use writer::{PcapngWriter, WriterInterface};
+pub use writer::{PcapngWriter, Section, WriterInterface};
 
-use crate::core::frame::{Frame, InterfaceInfo, LinkType};
+use crate::core::frame::{CaptureNode, Frame, InterfaceInfo, LinkType};
 use input::Input;
 
 /// The container format of a capture file, from its magic number.
@@ -203,6 +205,23 @@ impl CaptureReader {
         &self.interfaces
     }
 
+    /// The node the file was recorded on, as its first section header says (pcapng only).
+    pub fn node(&self) -> Option<&CaptureNode> {
+        match &self.container {
+            Container::Pcap(_) => None,
+            Container::Pcapng(st) => st.node.as_ref().filter(|n| !n.is_empty()),
+        }
+    }
+
+    /// The address → name records of the file's name resolution blocks read so far (pcapng
+    /// only; vtrace writes the containers' addresses there).
+    pub fn names(&self) -> &[(std::net::IpAddr, String)] {
+        match &self.container {
+            Container::Pcap(_) => &[],
+            Container::Pcapng(st) => &st.names,
+        }
+    }
+
     pub fn format(&self) -> Format {
         match &self.container {
             Container::Pcap(st) => Format::Pcap { nanos: st.nanos, big_endian: st.big_endian },
@@ -240,4 +259,4 @@ impl CaptureReader {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

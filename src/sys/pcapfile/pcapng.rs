@@ -17,15 +17,18 @@ use pcap_parser::pcapng::{
     parse_simplepacketblock_be, parse_simplepacketblock_le,
 };
 
+use std::net::IpAddr;
+
 use super::FrameLoc;
 use super::error::ReadErrorKind;
 use super::input::{Input, MAX_BLOCK};
 use super::timestamp::Clock;
-use crate::core::frame::{InterfaceInfo, LinkType};
+use crate::core::frame::{CaptureNode, InterfaceInfo, LinkType};
 
 pub const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 1;
 const OPB: u32 = 2;
+const NRB: u32 = 4;
 const SPB: u32 = 3;
 const ISB: u32 = 5;
 const EPB: u32 = 6;
@@ -34,6 +37,10 @@ const CB: u32 = 0x0000_0BAD;
 const DCB: u32 = 0x4000_0BAD;
 const BOM: u32 = 0x1A2B_3C4D;
 
+const OPT_COMMENT: u16 = 1;
+const OPT_SHB_HARDWARE: u16 = 2;
+const OPT_SHB_OS: u16 = 3;
+const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_NAME: u16 = 2;
 const OPT_IF_DESCRIPTION: u16 = 3;
 const OPT_IF_TSRESOL: u16 = 9;
@@ -50,7 +57,14 @@ pub struct NgState {
     ifaces: Vec<IfaceClock>,
     /// Custom and systemd-journal blocks seen (tshark counts them as frames; they are no packets).
     pub non_packet_records: u64,
+    /// What the first section header says of the node that wrote the file.
+    pub node: Option<CaptureNode>,
+    /// Address → name records of the name resolution blocks (at most [`MAX_NAMES`]).
+    pub names: Vec<(IpAddr, String)>,
 }
+
+/// Most name records kept from a file's name resolution blocks.
+pub const MAX_NAMES: usize = 4096;
 
 #[derive(Debug, Clone, Copy)]
 struct IfaceClock {
@@ -134,7 +148,8 @@ pub fn next(
             IDB => interface(st, infos, block)?,
             ISB => statistics(st, infos, block)?,
             CB | DCB | SJE => st.non_packet_records += 1,
-            _ => {} // name resolution, custom, journal, secrets, unknown: not needed here.
+            NRB => names(st, block.get(8..size - 4).unwrap_or_default(), big),
+            _ => {} // custom, journal, secrets, unknown: not needed here.
         }
         input.consume(size);
     }
@@ -194,7 +209,64 @@ fn section(st: &mut NgState, block: &[u8], big: bool) -> Result<(), ReadErrorKin
     }
     st.big_endian = big;
     st.section_base = st.ifaces.len();
+    if st.node.is_none() {
+        st.node = Some(node(block.get(24..block.len() - 4).unwrap_or_default(), big));
+    }
     Ok(())
+}
+
+/// The IPv4 and IPv6 records of a name resolution block (each address with its names); the
+/// block's options are not needed.
+fn names(st: &mut NgState, mut records: &[u8], big: bool) {
+    while records.len() >= 4 && st.names.len() < MAX_NAMES {
+        let (kind, len) = (u16_at(records, 0, big), usize::from(u16_at(records, 2, big)));
+        let Some(value) = records.get(4..4 + len) else { break };
+        let at = match kind {
+            0 => break,
+            1 => value
+                .get(..4)
+                .and_then(|a| <[u8; 4]>::try_from(a).ok())
+                .map(|a| (IpAddr::from(a), 4)),
+            2 => value
+                .get(..16)
+                .and_then(|a| <[u8; 16]>::try_from(a).ok())
+                .map(|a| (IpAddr::from(a), 16)),
+            _ => None,
+        };
+        if let Some((ip, skip)) = at {
+            let names = value.get(skip..).unwrap_or_default();
+            for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+                if st.names.len() < MAX_NAMES {
+                    st.names.push((ip, text(name)));
+                }
+            }
+        }
+        records = records.get(4 + len + (4 - len % 4) % 4..).unwrap_or_default();
+    }
+}
+
+/// The node of a section header's options: `shb_hardware`, `shb_os`, `shb_userappl`, and the
+/// hostname from a comment's `node=HOSTNAME` (as vtrace writes it).
+fn node(mut opts: &[u8], big: bool) -> CaptureNode {
+    let mut node = CaptureNode::default();
+    while opts.len() >= 4 {
+        let (code, len) = (u16_at(opts, 0, big), usize::from(u16_at(opts, 2, big)));
+        let Some(value) = opts.get(4..4 + len) else { break };
+        let value = text(value);
+        match code {
+            0 => break,
+            OPT_COMMENT => {
+                let host = value.split_whitespace().find_map(|kv| kv.strip_prefix("node="));
+                node.hostname = node.hostname.or(host.map(str::to_owned));
+            }
+            OPT_SHB_HARDWARE => node.hardware = Some(value),
+            OPT_SHB_OS => node.os = Some(value),
+            OPT_SHB_USERAPPL => node.application = Some(value),
+            _ => {}
+        }
+        opts = opts.get(4 + len + (4 - len % 4) % 4..).unwrap_or_default();
+    }
+    node
 }
 
 fn interface(

@@ -4,10 +4,11 @@ use std::io::Cursor;
 use std::path::Path;
 
 use super::*;
+use crate::core::frame::CaptureNode;
 
 /// The integration tests' precondition helper, the same file: a missing tool fails under CI.
 #[path = "../../../tests/common/require.rs"]
-mod require;
+pub(crate) mod require;
 
 /// Builds pcapng blocks in either byte order.
 struct Ng {
@@ -485,6 +486,110 @@ fn tshark_reads_mixed_link_types_from_the_writer() -> Result<(), Box<dyn std::er
         assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(text.lines().collect::<Vec<_>>(), vec!["0\t5", "1\t0", "1\t1500"]);
+    }
+    Ok(())
+}
+
+fn lab_section() -> Section {
+    Section {
+        node: CaptureNode {
+            hostname: Some("node-1".into()),
+            hardware: Some("x86_64".into()),
+            os: Some("Linux 6.1.0".into()),
+            application: None,
+        },
+        names: vec![
+            (
+                "172.18.0.2".parse().unwrap_or(std::net::IpAddr::from([0, 0, 0, 0])),
+                "nginx-1".into(),
+            ),
+            ("fd00::3".parse().unwrap_or(std::net::IpAddr::from([0u8; 16])), "nginx-2".into()),
+        ],
+    }
+}
+
+/// A file with the node, names and comments vtrace writes with `--write`.
+fn annotated_file() -> std::io::Result<Vec<u8>> {
+    let mut w = PcapngWriter::with_section(Vec::new(), &lab_section(), &lab_interfaces())?;
+    w.write_commented(
+        0,
+        1_764_255_640_137_389_123,
+        b"hello",
+        60,
+        Some("echo seq 3 request hop 1/5"),
+    )?;
+    w.write_commented(1, 1_764_255_640_137_390_000, b"abc", 3, None)?;
+    w.write_commented(1, 1_764_255_640_137_391_000, &[7; 9], 9, Some("réponse +6.4µs"))?;
+    w.write_interface_stats(1, 1_764_255_641_000_000_000, 3, 9)?;
+    w.finish()
+}
+
+#[test]
+fn section_names_and_comments_round_trip() -> Result<(), Box<dyn std::error::Error>> {
+    let mut r = reader(annotated_file()?)?;
+    let node = r.node().cloned().unwrap_or_default();
+    assert_eq!(node.hostname.as_deref(), Some("node-1"));
+    assert_eq!(node.hardware.as_deref(), Some("x86_64"));
+    assert_eq!(node.os.as_deref(), Some("Linux 6.1.0"));
+    assert_eq!(node.application.as_deref(), Some(concat!("vtrace ", env!("CARGO_PKG_VERSION"))));
+    assert_eq!(r.names(), lab_section().names.as_slice());
+    // Comments change no frame.
+    let (rows, err) = read_all(&mut r);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(
+        rows,
+        vec![
+            (0, 1_764_255_640_137_389_123, 60, 1, b"hello".to_vec()),
+            (1, 1_764_255_640_137_390_000, 3, 276, b"abc".to_vec()),
+            (1, 1_764_255_640_137_391_000, 9, 276, vec![7; 9]),
+        ]
+    );
+    assert_eq!(r.interfaces()[1].kernel_drops, Some(9));
+    // A file without a section of its own says only vtrace; a pcap file says nothing.
+    let plain = reader(written_file()?)?;
+    assert_eq!(plain.node().and_then(|n| n.hostname.clone()), None);
+    assert!(plain.names().is_empty());
+    Ok(())
+}
+
+#[test]
+fn tshark_shows_the_comments_names_and_node() -> Result<(), Box<dyn std::error::Error>> {
+    let file = TempFile::with("writer-annotated", &annotated_file()?)?;
+    let p = file.arg();
+    let fields = [
+        "-r",
+        &p,
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+        "-e",
+        "frame.interface_name",
+        "-e",
+        "frame.interface_description",
+    ];
+    if let Some(out) = run_tool("tshark", &fields) {
+        assert!(out.status.success(), "tshark: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.lines().collect::<Vec<_>>(),
+            vec![
+                "echo seq 3 request hop 1/5\tnginx-1/eth0\tnetns=nginx-1 role=endpoint",
+                "\thost/br0\t",
+                "réponse +6.4µs\thost/br0\t",
+            ]
+        );
+    }
+    // The name resolution block: tshark resolves the containers' addresses from it.
+    if let Some(out) = run_tool("tshark", &["-r", &p, "-q", "-z", "hosts"]) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("172.18.0.2\tnginx-1"), "{text}");
+        assert!(text.contains("fd00::3\tnginx-2"), "{text}");
+    }
+    if let Some(out) = run_tool("capinfos", &[&p]) {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("node=node-1"), "{text}");
+        assert!(text.contains("Linux 6.1.0"), "{text}");
     }
     Ok(())
 }

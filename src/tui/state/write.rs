@@ -6,6 +6,7 @@
 //! and it never raises an error (a failed write is a message).
 
 use super::TuiState;
+use crate::core::exchange::comment::frame_comments;
 use crate::tui::frames::{self, FrameRef};
 
 impl TuiState {
@@ -26,6 +27,16 @@ impl TuiState {
         out
     }
 
+    /// vtrace's analysis of every frame of the exchanges shown, as their pcapng comments.
+    pub fn shown_comments(&self) -> frames::Comments {
+        let points = self.order.len().max(self.points.len());
+        (0..self.view.len())
+            .filter_map(|pos| self.row(pos))
+            .flat_map(|r| frame_comments(&r.exchange, points))
+            .map(|(p, f, c)| ((p, f), c))
+            .collect()
+    }
+
     /// `w`: write the frames of the exchanges shown to a new pcapng file in `write_dir`; the
     /// footer says what was written where, or what went wrong.
     pub(super) fn write_shown(&mut self) {
@@ -43,7 +54,8 @@ impl TuiState {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let path = frames::file_name(&self.write_dir, self.zone, now);
-        self.message = Some(match source.write_pcapng(&wanted, &path) {
+        let comments = self.shown_comments();
+        self.message = Some(match source.write_pcapng(&wanted, &comments, &path) {
             Ok(w) => {
                 let mut m =
                     format!("wrote {} frames of {shown} exchanges to {}", w.frames, path.display());
@@ -75,6 +87,7 @@ mod tests {
         fn write_pcapng(
             &self,
             wanted: &[FrameRef],
+            _: &frames::Comments,
             path: &std::path::Path,
         ) -> anyhow::Result<frames::Written> {
             if let Ok(mut calls) = self.0.lock() {
@@ -112,6 +125,11 @@ mod tests {
         let calls = recorder.0.lock().map(|c| c.clone()).unwrap_or_default();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].0, vec![(PointIdx(0), 1)]);
+        // Each frame of the exchanges shown carries vtrace's analysis as its comment (every
+        // hop of this fake names the same frame: one of them).
+        let comments = s.shown_comments();
+        let c = comments.get(&(PointIdx(0), 1)).cloned().unwrap_or_default();
+        assert!(c.starts_with("echo id 1 seq ") && c.contains(" hop "), "{comments:?}");
         assert!(calls[0].1.to_string_lossy().starts_with("/nonexistent-dir/vtrace-"));
         let msg = s.message.clone().unwrap_or_default();
         assert!(msg.starts_with("wrote 0 frames of 4 exchanges to /nonexistent-dir/vtrace-"));
