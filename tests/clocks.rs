@@ -36,9 +36,14 @@ fn on_node_2(if_name: &str) -> bool {
 /// Write the frames of `src` into two files by point, the second one's timestamps shifted by
 /// `shift_ns`; the netfilter trace recorded beside `src` goes beside the first.
 fn split(src: &Path, dir: &Path, shift_ns: i64) -> [PathBuf; 2] {
+    split_by(src, dir, shift_ns, on_node_2)
+}
+
+/// [`split`] with the points of node 2 chosen by `node_2`.
+fn split_by(src: &Path, dir: &Path, shift_ns: i64, node_2: fn(&str) -> bool) -> [PathBuf; 2] {
     let mut reader = CaptureReader::open(src).expect("open the fixture");
     let infos = reader.interfaces().to_vec();
-    let node = |i: usize| usize::from(on_node_2(infos[i].name.as_deref().unwrap_or("")));
+    let node = |i: usize| usize::from(node_2(infos[i].name.as_deref().unwrap_or("")));
     // Per node: its interfaces as written, and each fixture interface's id in its node's file.
     let mut ifaces: [Vec<WriterInterface>; 2] = [Vec::new(), Vec::new()];
     let mut ids = Vec::new();
@@ -126,9 +131,13 @@ fn journeys(report: &Value) -> Vec<(String, &'static str, Vec<Hop>)> {
 
 fn check(name: &str, shift_ns: i64) {
     let whole = fixtures().join("live").join(format!("{name}.pcapng"));
+    check_split(&whole, name, shift_ns, on_node_2);
+}
+
+fn check_split(whole: &Path, name: &str, shift_ns: i64, node_2: fn(&str) -> bool) {
     let dir = scratch(&format!("{name}{shift_ns}"));
-    let [n1, n2] = split(&whole, &dir, shift_ns);
-    let one = analyze(&[&whole]);
+    let [n1, n2] = split_by(whole, &dir, shift_ns, node_2);
+    let one = analyze(&[whole]);
     let two = analyze(&[&n1, &n2]);
     let what = format!("{name} shifted by {shift_ns} ns");
 
@@ -190,6 +199,34 @@ fn healthy_node_files_merge_on_one_clock() {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text.lines().find(|l| l.contains("n2.pcapng")).unwrap_or_default();
     assert!(line.contains("clock +3.200") && line.contains("corrected"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The overlay lab's two nodes (fixtures/overlay/healthy.pcapng, recorded by
+/// fixtures/record-overlay.sh): node 2 is its own namespace, its underlay, tunnel, bridge and
+/// veth, and nginx-2. The same inner packet leaves node 1's underlay and enters node 2's.
+#[test]
+fn overlay_node_files_merge_on_one_clock() {
+    let whole = fixtures().join("overlay/healthy.pcapng");
+    let node_2 = |name: &str| name.starts_with("node-2/") || name == "nginx-2/eth0";
+    for shift in SHIFTS {
+        check_split(&whole, "overlay", shift, node_2);
+    }
+    // The tunnel's hops keep their encapsulation across the merge.
+    let dir = scratch("overlay-encap");
+    let [n1, n2] = split_by(&whole, &dir, 3_200_000_000, node_2);
+    let two = analyze(&[&n1, &n2]);
+    let encap: Vec<&Value> = two["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "icmp-echo")
+        .flat_map(|e| e["request"]["hops"].as_array().into_iter().flatten())
+        .filter(|h| h.get("encap").is_some())
+        .collect();
+    assert_eq!(encap.len(), 10, "two underlay hops for each of the 5 echoes: {two}");
+    assert!(encap.iter().all(|h| h["encap"]["vni"] == 42), "{two}");
+    assert_eq!(two["clocks"][1]["basis"], "both-ways", "measured, not assumed: {two}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
