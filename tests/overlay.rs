@@ -153,6 +153,19 @@ fn a_full_size_packet_with_df_does_not_fit_the_tunnel() {
     // 1422 bytes of data (a 1450-byte packet) fit.
     let (code, v) = lab.ping(&["-s", "1422", "--df"]);
     assert_eq!((code, &v["verdict"]["cause"]), (0, &Value::from("ok")), "{v}");
+    // nginx-1's own link at the tunnel's MTU: its kernel refuses the 1500-byte DF probe, which
+    // never reaches a capture point; never ok, and the link that refused it named.
+    let c1 = lab.container(1);
+    let out = run("ip", &["-n", &c1, "link", "set", "eth0", "mtu", "1450"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let (code, v) = lab.ping(&["-s", "1472", "--df"]);
+    assert_ne!(code, 0, "{v}");
+    let verdict = &v["verdict"];
+    assert_eq!(verdict["cause"], "mtu", "{v}");
+    assert!(verdict["segment"]["after"].is_null(), "{v}");
+    assert_eq!(verdict["segment"]["before"], format!("{c1}/eth0"), "{v}");
+    let summary = verdict["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains(&format!("do not fit {c1}/eth0 (MTU 1450)")), "{summary}");
 }
 
 #[test]
