@@ -138,6 +138,20 @@ struct Expect<'a> {
     addr: Option<Ipv4Net>,
 }
 
+/// What a container's namespace must hold: loopback, and its eth0 veth with its MAC and address.
+fn container_expect(c: &ContainerSpec, prefix_len: u8) -> [Expect<'_>; 2] {
+    [
+        Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
+        Expect {
+            name: &c.ifname,
+            kind: Some("veth"),
+            mac: Some(c.mac),
+            master: None,
+            addr: Ipv4Net::new(c.addr, prefix_len),
+        },
+    ]
+}
+
 /// Compare what was observed (host side first, then containers, as [`observe`] returns it)
 /// with the spec.
 pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>) -> LabStatus {
@@ -194,16 +208,7 @@ pub fn judge(spec: &LabSpec, observed: &[Observed], servers: Vec<(Server, bool)>
         })
         .chain(outside);
     for (i, (c, net, gateway)) in ends.enumerate() {
-        let expect = [
-            Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
-            Expect {
-                name: &c.ifname,
-                kind: Some("veth"),
-                mac: Some(c.mac),
-                master: None,
-                addr: Ipv4Net::new(c.addr, net.prefix_len()),
-            },
-        ];
+        let expect = container_expect(c, net.prefix_len());
         let obs = observed.get(i + 1).unwrap_or(&empty);
         st.namespaces.push(judge_ns(
             Some(c.netns.clone()),
@@ -275,16 +280,7 @@ fn judge_overlay(spec: &LabSpec, ov: &OverlaySpec, observed: &[Observed], st: &m
         ));
     }
     for (i, c) in spec.containers.iter().enumerate() {
-        let expect = [
-            Expect { name: "lo", kind: None, mac: None, master: None, addr: None },
-            Expect {
-                name: &c.ifname,
-                kind: Some("veth"),
-                mac: Some(c.mac),
-                master: None,
-                addr: Ipv4Net::new(c.addr, spec.prefix_len()),
-            },
-        ];
+        let expect = container_expect(c, spec.prefix_len());
         let obs = observed.get(ov.nodes.len() + i).unwrap_or(&empty);
         st.namespaces.push(judge_ns(
             Some(c.netns.clone()),
