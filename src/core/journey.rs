@@ -437,7 +437,7 @@ impl Correlator {
         let mut journey =
             // Seen first inside a tunnel: the journey is the inner packet's.
             Journey::new(
-                Box::new(obs.packet.inner_view()),
+                Box::new(obs.packet.inner_view().into_owned()),
                 Vec::with_capacity(self.line.len().clamp(1, 8)),
             );
         journey.note_encap(&mut hop, obs.packet.encap);

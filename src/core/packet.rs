@@ -436,11 +436,18 @@ impl Packet {
     /// header in place of the outer one, without the tunnel's Ethernet addresses and UDP ports
     /// (the decoder keeps the outermost of those; the inner ones are not kept). The packet itself
     /// when no tunnel carried it. A journey first seen on an underlay link is the inner packet's.
-    pub fn inner_view(&self) -> Packet {
+    /// Borrowed when no tunnel carried it: the correlator asks for every sighting it looks up.
+    pub fn inner_view(&self) -> std::borrow::Cow<'_, Packet> {
         if self.encap.is_none() {
-            return *self;
+            return std::borrow::Cow::Borrowed(self);
         }
-        Packet { eth: None, ip: self.inner_ip, inner_ip: None, ports: None, ..*self }
+        std::borrow::Cow::Owned(Packet {
+            eth: None,
+            ip: self.inner_ip,
+            inner_ip: None,
+            ports: None,
+            ..*self
+        })
     }
 }
 
