@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::Tmux;
+use common::{Tmux, hops};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 const IMAGE: &str = "vtrace-busybox";
@@ -223,15 +223,6 @@ fn vtrace(args: &[&str]) -> (Option<i32>, Value, Output) {
     let out = sh(BIN, args);
     let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code(), v, out)
-}
-
-fn hops(journey: &Value) -> Vec<String> {
-    journey["hops"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h["point"].as_str().map(str::to_owned))
-        .collect()
 }
 
 fn point_ids(v: &Value) -> Vec<String> {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wait_timeout::ChildExt;
 
-use common::{describe, require, run};
+use common::{describe, hops, require, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 const IMAGE: &str = "vtrace-busybox";
@@ -136,15 +136,6 @@ impl Drop for Daemon {
         let _ = run("ip", &["netns", "del", &self.netns]);
         let _ = std::fs::remove_dir_all(&self.root);
     }
-}
-
-fn hops(journey: &Value) -> Vec<String> {
-    journey["hops"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h["point"].as_str().map(str::to_owned))
-        .collect()
 }
 
 #[test]

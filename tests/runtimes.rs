@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use serde_json::Value;
 
-use common::describe;
+use common::{describe, hops};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 const IMAGE: &str = "vtrace-busybox";
@@ -266,15 +266,6 @@ impl PodmanContainer {
 fn one_at_a_time() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn hops(journey: &Value) -> Vec<String> {
-    journey["hops"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h["point"].as_str().map(str::to_owned))
-        .collect()
 }
 
 fn point_ids(v: &Value) -> Vec<String> {

@@ -19,6 +19,16 @@ pub use require::{corpora, in_ci, installed, notice, require, test_seed};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+/// The point ids of a journey of a JSON report, in hop order.
+pub fn hops(journey: &serde_json::Value) -> Vec<String> {
+    journey["hops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["point"].as_str().map(str::to_owned))
+        .collect()
+}
+
 /// `program ARGS…` run to completion (a panic when it cannot start).
 pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program).args(args).output().unwrap_or_else(|e| panic!("running {program}: {e}"))
