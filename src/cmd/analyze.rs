@@ -49,8 +49,12 @@ pub fn run(args: &Analyze, stop: &Stop) -> Result<Outcome> {
     }
     let inputs = offline::open(&offline)?;
     let stdout = std::io::stdout().lock();
-    let mut report =
-        trace::renderer(args.json, args.zone, Box::new(BufWriter::with_capacity(1 << 16, stdout)));
+    let mut report = trace::renderer(
+        args.json,
+        args.zone,
+        Box::new(BufWriter::with_capacity(1 << 16, stdout)),
+        true,
+    );
     let analysed = offline::analyse(&offline, inputs, report.as_mut())?;
     drop(report);
     if let Some(err) = analysed.error {

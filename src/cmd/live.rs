@@ -91,7 +91,7 @@ impl Output {
         match self {
             Output::Stream { json, zone } => {
                 let out = Box::new(BufWriter::new(std::io::stdout().lock()));
-                (Box::new(Flushed(trace::renderer(json, zone, out))), None, Box::new(|| {}))
+                (Box::new(Flushed(trace::renderer(json, zone, out, false))), None, Box::new(|| {}))
             }
             Output::Tui { feed, started, ring } => {
                 let bytes = (ring as u64).saturating_mul(SPOOL_PER_EXCHANGE);

@@ -4,8 +4,9 @@
 use std::net::IpAddr;
 
 use crate::core::exchange::{Exchange, ExchangeBuilder, ExchangeKind};
-use crate::core::journey::{Correlator, Observation};
+use crate::core::journey::{Correlator, Observation, Sighting};
 use crate::core::line::{Line, PointIdx};
+use crate::core::packet::Packet;
 use crate::core::verdict::{Tally, Verdict};
 
 #[derive(Debug)]
@@ -177,10 +178,16 @@ impl Analysis {
     }
 
     pub fn ingest(&mut self, obs: &Observation) {
-        if let Some(c) = self.captured.get_mut(obs.point.index()) {
+        self.ingest_sighting(obs.sighting(), || obs.packet);
+    }
+
+    /// [`Self::ingest`] of a sighting whose packet `packet` decodes when the correlator needs
+    /// it ([`Correlator::ingest_sighting`]).
+    pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce() -> Packet) {
+        if let Some(c) = self.captured.get_mut(s.point.index()) {
             *c += 1;
         }
-        self.correlator.ingest(obs);
+        self.correlator.ingest_sighting(s, packet);
         self.pump();
     }
 
@@ -199,10 +206,10 @@ impl Analysis {
     }
 
     /// Call `f` on every exchange settled since the last call, in request order.
-    pub fn drain(&mut self, mut f: impl FnMut(&Exchange, &Line)) {
+    pub fn drain(&mut self, mut f: impl FnMut(Exchange, &Line)) {
         let line = self.correlator.line();
         for ex in self.ready.drain(..) {
-            f(&ex, line);
+            f(ex, line);
         }
     }
 
@@ -303,7 +310,7 @@ mod tests {
     fn finish(mut a: Analysis) -> (Vec<Exchange>, crate::core::verdict::Verdict) {
         a.finish();
         let mut out = Vec::new();
-        a.drain(|ex, _| out.push(ex.clone()));
+        a.drain(|ex, _| out.push(ex));
         let v = a.verdict(&names(), false);
         (out, v)
     }

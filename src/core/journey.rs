@@ -184,6 +184,63 @@ pub struct Observation {
     pub packet: Packet,
 }
 
+impl Observation {
+    /// What the correlator reads of it on every sighting.
+    pub fn sighting(&self) -> Sighting {
+        Sighting::of(self.point, self.t_ns, self.frame, &self.packet)
+    }
+}
+
+/// What the correlator reads of every sighting of a packet: where, when, and the packet's
+/// identity. The packet itself is looked at only when a journey starts, when NAT may have
+/// rewritten it, or when a tunnel carried it (see [`Correlator::ingest_sighting`]), so a
+/// sighting can cross threads as 32 bytes and its packet be decoded again when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting {
+    pub point: PointIdx,
+    /// The innermost IP header's TTL or hop limit (0 without IP): see [`Hop::ttl`].
+    pub ttl: u8,
+    /// A tunnel carried the packet here (its decoded packet says which).
+    pub tunnelled: bool,
+    pub t_ns: u64,
+    pub frame: u64,
+    /// [`Packet::fp`].
+    pub fp: Option<u64>,
+}
+
+impl Sighting {
+    pub fn of(point: PointIdx, t_ns: u64, frame: u64, packet: &Packet) -> Sighting {
+        Sighting {
+            point,
+            ttl: packet.inner_ip.or(packet.ip).map_or(0, |ip| ip.ttl),
+            tunnelled: packet.encap.is_some(),
+            t_ns,
+            frame,
+            fp: packet.fp,
+        }
+    }
+}
+
+/// A sighting's packet, decoded on first use only.
+struct Lazy<F> {
+    decode: Option<F>,
+    packet: Option<Packet>,
+}
+
+impl<F: FnOnce() -> Packet> Lazy<F> {
+    fn new(decode: F) -> Self {
+        Lazy { decode: Some(decode), packet: None }
+    }
+
+    fn get(&mut self) -> &Packet {
+        match (&mut self.packet, self.decode.take()) {
+            (Some(p), _) => p,
+            (slot, Some(f)) => slot.insert(f()),
+            (slot, None) => slot.insert(Packet::default()),
+        }
+    }
+}
+
 /// A packet's way through the capture points.
 #[derive(Debug, Clone)]
 pub struct Journey {
@@ -396,26 +453,35 @@ impl Correlator {
 
     /// Add one observation; journeys that became final are queued for [`Self::take_ready`].
     pub fn ingest(&mut self, obs: &Observation) {
-        let Some(fp) = obs.packet.fp else {
+        self.ingest_sighting(obs.sighting(), || obs.packet);
+    }
+
+    /// Add one sighting; `packet` decodes its packet, called at most once and only when the
+    /// sighting starts a journey, may be a translated view, or was tunnelled.
+    pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce() -> Packet) {
+        let Some(fp) = s.fp else {
             self.unidentified += 1;
             return;
         };
-        let mut hop = Hop::new(obs.point, obs.t_ns, obs.frame);
+        let mut packet = Lazy::new(packet);
+        let mut hop = Hop::new(s.point, s.t_ns, s.frame);
         // The identity is the innermost packet's, and so is the TTL that says it was routed.
-        hop.ttl = obs.packet.inner_ip.or(obs.packet.ip).map_or(0, |ip| ip.ttl);
-        if obs.t_ns > self.watermark {
-            self.watermark = obs.t_ns;
+        hop.ttl = s.ttl;
+        if s.t_ns > self.watermark {
+            self.watermark = s.t_ns;
             self.expire(false);
         }
         // Translated views are rare: no lookup while there is none.
         let aliased = if self.alias.is_empty() { None } else { self.alias.get(&fp).copied() };
         let (key, view) = aliased.unwrap_or((fp, 0));
-        match self.open.get_mut(&key) {
+        let fresh = match self.open.get_mut(&key) {
             // A second sighting at the same point is a new packet (a retransmission with the
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
-                open.journey.note_encap(&mut hop, obs.packet.encap);
+                if s.tunnelled {
+                    open.journey.note_encap(&mut hop, packet.get().encap);
+                }
                 open.journey.hops.push(hop);
                 if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
@@ -426,28 +492,29 @@ impl Correlator {
                 if let Some(old) = self.close(key) {
                     self.finalize(old.journey);
                 }
+                false
             }
-            None => {
-                if self.join_translated(fp, obs, hop) {
-                    return;
-                }
-            }
+            None => true,
+        };
+        let seen = packet.get();
+        // Seen first inside a tunnel: the journey is the inner packet's.
+        let inner = seen.inner_view();
+        let nat_fp = fingerprint::nat(&inner);
+        if fresh && self.join_translated(fp, nat_fp, seen, hop) {
+            return;
         }
         self.serial += 1;
-        let mut journey =
-            // Seen first inside a tunnel: the journey is the inner packet's.
-            Journey::new(
-                Box::new(obs.packet.inner_view().into_owned()),
-                Vec::with_capacity(self.line.len().clamp(1, 8)),
-            );
-        journey.note_encap(&mut hop, obs.packet.encap);
+        let mut journey = Journey::new(
+            Box::new(inner.into_owned()),
+            Vec::with_capacity(self.line.len().clamp(1, 8)),
+        );
+        journey.note_encap(&mut hop, seen.encap);
         journey.hops.push(hop);
-        let nat_fp = fingerprint::nat(&journey.packet);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
         self.open.insert(fp, Open { journey, serial: self.serial, nat_fp, aliases: Vec::new() });
-        self.queue.push_back((obs.t_ns, fp, self.serial));
+        self.queue.push_back((s.t_ns, fp, self.serial));
     }
 
     /// The open journey `key` was seen at every point: it cannot gain another hop, so it is
@@ -460,11 +527,18 @@ impl Correlator {
 
     /// A packet whose fingerprint opens no journey may be one NAT rewrote: join the open
     /// journey with its NAT-invariant identity that has not reached this point, as a new view.
-    fn join_translated(&mut self, fp: u64, obs: &Observation, mut hop: Hop) -> bool {
-        // Inside a tunnel, the translated packet is the inner one.
-        let packet = obs.packet.inner_view();
-        let Some(nat_fp) = fingerprint::nat(&packet) else { return false };
+    /// `nat_fp`: the NAT identity of `seen`'s inner view.
+    fn join_translated(
+        &mut self,
+        fp: u64,
+        nat_fp: Option<u64>,
+        seen: &Packet,
+        mut hop: Hop,
+    ) -> bool {
+        let Some(nat_fp) = nat_fp else { return false };
         let Some(&key) = self.by_nat.get(&nat_fp) else { return false };
+        // Inside a tunnel, the translated packet is the inner one.
+        let packet = seen.inner_view();
         let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&packet)) else {
             return false;
         };
@@ -490,7 +564,7 @@ impl Correlator {
             None => return false,
         };
         hop.view = u8::try_from(view).unwrap_or(0);
-        open.journey.note_encap(&mut hop, obs.packet.encap);
+        open.journey.note_encap(&mut hop, seen.encap);
         open.aliases.push(fp);
         open.journey.hops.push(hop);
         let full = !self.open_ended && open.journey.hops.len() >= self.line.required();

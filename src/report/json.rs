@@ -14,6 +14,7 @@ use crate::core::journey::{Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
 use crate::report::decimal::{ipv4, num};
+use crate::report::render_thread::RenderThread;
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{FileRow, Summary, TraceReport, name};
 
@@ -23,11 +24,34 @@ pub struct JsonTrace<'w> {
     /// Point ids as JSON strings (quoted, escaped), by PointIdx.
     ids: Vec<String>,
     first: bool,
+    /// Renders owned exchanges on a thread of its own (`analyze`), when started.
+    render: Option<RenderThread>,
 }
 
 impl<'w> JsonTrace<'w> {
     pub fn new(out: Box<dyn Write + 'w>) -> Self {
-        JsonTrace { out, buf: Vec::with_capacity(1 << 16), ids: Vec::new(), first: true }
+        JsonTrace {
+            out,
+            buf: Vec::with_capacity(1 << 16),
+            ids: Vec::new(),
+            first: true,
+            render: None,
+        }
+    }
+
+    /// Like [`Self::new`], rendering the exchanges given by value on a second thread (a big
+    /// capture's analysis; see [`crate::report::render_thread`]).
+    pub fn threaded(out: Box<dyn Write + 'w>) -> Self {
+        JsonTrace { render: RenderThread::start(exchange_line), ..JsonTrace::new(out) }
+    }
+
+    /// Write out everything the rendering thread has, in order.
+    fn settle(&mut self) -> io::Result<()> {
+        let out = &mut self.out;
+        match self.render.as_mut() {
+            Some(r) => r.wait(&mut |b: &[u8]| out.write_all(b)),
+            None => Ok(()),
+        }
     }
 
     fn refresh_ids(&mut self, names: &[String]) {
@@ -156,6 +180,14 @@ fn summary(buf: &mut Vec<u8>, ex: &Exchange) {
     let _ = write!(buf, "{}", ex.summary());
 }
 
+/// One exchange on its line: the first opens the report, the others begin with the comma that
+/// ends the line before (a reader of lines sees each exchange when it settles).
+fn exchange_line(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange, first: bool) {
+    buf.extend_from_slice(if first { b"{\"exchanges\":[\n" } else { b"," });
+    write_exchange(buf, ids, ex);
+    buf.push(b'\n');
+}
+
 /// One exchange object.
 pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
     buf.extend_from_slice(b"{\"kind\":\"");
@@ -225,13 +257,10 @@ pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
 
 impl TraceReport for JsonTrace<'_> {
     fn exchange(&mut self, ex: &Exchange, _line: &Line, names: &[String]) -> io::Result<()> {
+        self.settle()?;
         self.refresh_ids(names);
-        // One exchange per line, the line ended as soon as the exchange is written (the comma
-        // begins the next one): a reader of lines sees each exchange when it settles.
-        self.buf.extend_from_slice(if self.first { b"{\"exchanges\":[\n" } else { b"," });
+        exchange_line(&mut self.buf, &self.ids, ex, self.first);
         self.first = false;
-        write_exchange(&mut self.buf, &self.ids, ex);
-        self.buf.push(b'\n');
         if self.buf.len() >= 1 << 16 {
             self.out.write_all(&self.buf)?;
             self.buf.clear();
@@ -239,13 +268,33 @@ impl TraceReport for JsonTrace<'_> {
         Ok(())
     }
 
+    fn exchange_owned(&mut self, ex: Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+        if self.render.is_none() {
+            return self.exchange(&ex, line, names);
+        }
+        self.refresh_ids(names);
+        // What was rendered here before goes out first.
+        if !self.buf.is_empty() {
+            self.out.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        self.first = false;
+        let (out, ids) = (&mut self.out, &self.ids);
+        match self.render.as_mut() {
+            Some(r) => r.push(ex, ids, &mut |b: &[u8]| out.write_all(b)),
+            None => Ok(()),
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
+        self.settle()?;
         self.out.write_all(&self.buf)?;
         self.buf.clear();
         self.out.flush()
     }
 
     fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
+        self.settle()?;
         if self.first {
             self.buf.extend_from_slice(b"{\"exchanges\":[");
         }

@@ -4,6 +4,7 @@ pub mod clock;
 pub(crate) mod decimal;
 pub mod json;
 pub mod packets;
+pub(crate) mod render_thread;
 pub mod text;
 pub mod topo;
 pub mod trace;

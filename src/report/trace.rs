@@ -9,8 +9,16 @@ use crate::report::{json, text};
 pub use crate::session::sink::{FileRow, PointRow, Summary, TraceReport};
 
 /// The renderer for `--json` or text (times of day on `zone`'s clock; JSON has nanoseconds).
-pub fn renderer<'w>(json: bool, zone: Zone, out: Box<dyn Write + 'w>) -> Box<dyn TraceReport + 'w> {
-    if json {
+/// `threaded`: JSON is rendered on a second thread (`analyze` of a big capture).
+pub fn renderer<'w>(
+    json: bool,
+    zone: Zone,
+    out: Box<dyn Write + 'w>,
+    threaded: bool,
+) -> Box<dyn TraceReport + 'w> {
+    if json && threaded {
+        Box::new(json::JsonTrace::threaded(out))
+    } else if json {
         Box::new(json::JsonTrace::new(out))
     } else {
         Box::new(text::TextTrace::new(out, zone))

@@ -353,7 +353,7 @@ impl<'w> Live<'w> {
         let mut res = Ok(());
         self.analysis.drain(|ex, line| {
             if let Some(a) = annotated.as_deref_mut() {
-                a.exchange(ex, line.len());
+                a.exchange(&ex, line.len());
             }
             // A probe that settled: answered end to end, or refused (a reset, an ICMP error);
             // without a probe (watch), every answered echo.
@@ -364,9 +364,9 @@ impl<'w> Live<'w> {
             }
             if res.is_ok() {
                 res = if book.is_empty() {
-                    report.exchange(ex, line, names)
+                    report.exchange_owned(ex, line, names)
                 } else {
-                    report.exchange(&book.annotate(ex, names), line, names)
+                    report.exchange_owned(book.annotate(&ex, names), line, names)
                 };
             }
         });

@@ -8,24 +8,22 @@ use std::thread::JoinHandle;
 use anyhow::{Result, anyhow};
 
 use crate::core::decode::decode;
-use crate::core::frame::{CookedSide, InterfaceInfo};
-use crate::core::journey::Observation;
+use crate::core::frame::{CookedSide, Frame, InterfaceInfo, LinkType};
+use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
+use crate::core::packet::Packet;
 use crate::core::path::Role;
 use crate::session::clocks::corrected;
 use crate::session::inputs::{Input, description_field};
 
 /// What the reading side sends, in order.
-// Observations are nearly every item; boxing them would cost an allocation per frame.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Item {
     /// The next capture point (its PointIdx is the count of points announced before it).
-    Point {
-        id: String,
-        role: Option<Role>,
-    },
-    Obs(Observation),
+    Point { id: String, role: Option<Role> },
+    /// A frame, as the correlator reads it; its bytes are kept in the batch
+    /// ([`Batch::packet`]) for the few sightings whose whole packet the correlator needs.
+    Obs { sighting: Sighting, linktype: LinkType, at: u32, len: u32 },
     /// Points may still be announced while journeys are open (a capture of several interfaces
     /// at once: its points appear with their first frames).
     PointsMayGrow,
@@ -42,6 +40,43 @@ pub struct ReadEnd {
 
 /// Items per batch: large enough to make the hand-over cheap, small enough to stay in cache.
 const BATCH: usize = 2048;
+/// Frame bytes per batch before it is handed over early (big frames).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Items in order, and the bytes of their frames.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub items: Vec<Item>,
+    bytes: Vec<u8>,
+}
+
+impl Batch {
+    fn with_capacity(items: usize) -> Batch {
+        Batch { items: Vec::with_capacity(items), bytes: Vec::with_capacity(items * 128) }
+    }
+
+    /// The decoded packet of an [`Item::Obs`] of this batch.
+    pub fn packet(&self, linktype: LinkType, at: u32, len: u32) -> Packet {
+        let (at, len) = (at as usize, len as usize);
+        let data = self.bytes.get(at..at.saturating_add(len)).unwrap_or_default();
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        decode(&Frame { ifid: 0, t_ns: 0, len, linktype, data })
+    }
+
+    /// Empty, for reuse.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bytes.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn full(&self) -> bool {
+        self.items.len() >= BATCH || self.bytes.len() >= BATCH_BYTES
+    }
+}
 
 /// The point of an interface whose frames are split by the side they were seen on (`tcpdump -i
 /// any`: Linux cooked headers): it is no point of its own, each side is.
@@ -72,9 +107,9 @@ struct Reader {
     sources: Vec<Source>,
     /// Point ids announced so far (to keep them unique).
     ids: Vec<String>,
-    batch: Vec<Item>,
-    tx: SyncSender<Vec<Item>>,
-    recycled: Receiver<Vec<Item>>,
+    batch: Batch,
+    tx: SyncSender<Batch>,
+    recycled: Receiver<Batch>,
     /// The analysing side hung up.
     stopped: bool,
 }
@@ -83,9 +118,9 @@ struct Reader {
 #[derive(Debug)]
 pub struct Reading {
     /// Batches of items, in order.
-    pub batches: Receiver<Vec<Item>>,
+    pub batches: Receiver<Batch>,
     /// Give emptied batches back here for reuse.
-    pub give_back: SyncSender<Vec<Item>>,
+    pub give_back: SyncSender<Batch>,
     /// Joined for the [`ReadEnd`].
     pub thread: JoinHandle<ReadEnd>,
 }
@@ -111,7 +146,7 @@ pub fn spawn(inputs: Vec<Input>, offsets: &[i64]) -> Result<Reading> {
     let reader = Reader {
         sources,
         ids: Vec::new(),
-        batch: Vec::with_capacity(BATCH),
+        batch: Batch::with_capacity(BATCH),
         tx,
         recycled,
         stopped: false,
@@ -171,26 +206,31 @@ impl Reader {
         let Some(s) = self.sources.get_mut(i) else { return };
         let Some((point, t_ns, frame)) = s.next.take() else { return };
         let Some(f) = s.input.reader.last_frame() else { return };
-        // Decoded straight into the batch: an observation is a few hundred bytes, each move
-        // of it a copy.
-        self.batch.push(Item::Obs(Observation { point, t_ns, frame, packet: decode(&f) }));
-        if self.batch.len() >= BATCH {
+        // The correlator reads the sighting; the frame's bytes go along for the packets it
+        // needs whole (one per journey), decoded again there.
+        let sighting = Sighting::of(point, t_ns, frame, &decode(&f));
+        let bytes = &mut self.batch.bytes;
+        let at = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        bytes.extend_from_slice(f.data);
+        let len = u32::try_from(f.data.len()).unwrap_or(0);
+        self.batch.items.push(Item::Obs { sighting, linktype: f.linktype, at, len });
+        if self.batch.full() {
             self.flush();
         }
     }
 
     fn push(&mut self, item: Item) {
-        self.batch.push(item);
-        if self.batch.len() >= BATCH {
+        self.batch.items.push(item);
+        if self.batch.full() {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if self.batch.is_empty() {
+        if self.batch.len() == 0 {
             return;
         }
-        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Vec::with_capacity(BATCH));
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch::with_capacity(BATCH));
         let full = std::mem::replace(&mut self.batch, fresh);
         // A closed channel means the analysing side stopped (an output error): stop quietly.
         if self.tx.send(full).is_err() {

@@ -71,8 +71,7 @@ pub fn analyse(
     let mut names: Vec<String> = Vec::new();
     let mut progress = Progress::new();
     for mut batch in reading.batches.iter() {
-        // By reference: an observation is a few hundred bytes, not worth moving again.
-        for item in &batch {
+        for item in &batch.items {
             match item {
                 Item::Point { id, role } => {
                     rows.push(PointRow::new(id, *role));
@@ -82,7 +81,9 @@ pub fn analyse(
                         analysis.mark_branch(idx);
                     }
                 }
-                Item::Obs(obs) => analysis.ingest(obs),
+                Item::Obs { sighting, linktype, at, len } => {
+                    analysis.ingest_sighting(*sighting, || batch.packet(*linktype, *at, *len));
+                }
                 Item::PointsMayGrow => analysis.points_may_grow(),
             }
         }
@@ -164,9 +165,9 @@ fn write_settled(
     analysis.drain(|ex, line| {
         if res.is_ok() {
             res = if book.is_empty() {
-                report.exchange(ex, line, names)
+                report.exchange_owned(ex, line, names)
             } else {
-                report.exchange(&book.annotate(ex, names), line, names)
+                report.exchange_owned(book.annotate(&ex, names), line, names)
             };
         }
     });

@@ -79,6 +79,10 @@ pub struct Summary<'a> {
 pub trait TraceReport {
     /// One settled exchange. `names` are the point ids by [`PointIdx`].
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()>;
+    /// [`Self::exchange`] of an exchange the caller no longer needs (a renderer may keep it).
+    fn exchange_owned(&mut self, ex: Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+        self.exchange(&ex, line, names)
+    }
     /// The points and the verdict, after the last exchange.
     fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()>;
     /// Write out what is buffered: the trace went idle, and what settled must show now.

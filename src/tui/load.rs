@@ -48,7 +48,7 @@ impl Loader {
 
     fn drain(&mut self) {
         let state = &mut self.state;
-        self.analysis.drain(|ex, _| state.push_exchange(ex));
+        self.analysis.drain(|ex, _| state.push_exchange(&ex));
     }
 
     /// End of input: settle everything; `kernel_drops` per point (by index) from the captures.

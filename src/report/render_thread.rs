@@ -1,0 +1,211 @@
+//! Rendering exchanges on a thread of their own: `analyze --json` of a big capture spends a
+//! third of its analysing thread formatting, which a second core can do meanwhile.
+//!
+//! Exchanges go over in batches with the point ids they name; rendered bytes come back in the
+//! same order, and the owner writes them out. [`RenderThread::wait`] makes everything sent so far
+//! come back (before a flush or the end of the report).
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use crate::core::exchange::Exchange;
+
+/// Renders one exchange into the buffer; `first` is true for the very first of the stream.
+pub type RenderFn = fn(&mut Vec<u8>, &[String], &Exchange, bool);
+
+/// Exchanges per batch: the hand-over costs a wakeup, the batch a few hundred kB at most.
+const BATCH: usize = 256;
+
+struct Job {
+    ids: Arc<[String]>,
+    exchanges: Vec<Exchange>,
+    /// The first exchange of the batch is the first of the stream.
+    first: bool,
+    /// A buffer to render into (recycled).
+    out: Vec<u8>,
+}
+
+/// What comes back: the bytes, and the exchanges rendered (dropped by the owner).
+type Done = (Vec<u8>, Vec<Exchange>);
+
+pub struct RenderThread {
+    tx: Option<SyncSender<Job>>,
+    rx: Receiver<Done>,
+    thread: Option<JoinHandle<()>>,
+    batch: Vec<Exchange>,
+    ids: Arc<[String]>,
+    /// Batches sent and not yet back.
+    outstanding: usize,
+    first: bool,
+    spare: Vec<(Vec<u8>, Vec<Exchange>)>,
+}
+
+impl RenderThread {
+    /// Start the thread; `None` when it cannot start (the caller renders in place).
+    pub fn start(render: RenderFn) -> Option<RenderThread> {
+        let (tx, jobs) = sync_channel::<Job>(4);
+        let (done, rx) = sync_channel::<Done>(8);
+        let thread = std::thread::Builder::new()
+            .name("vtrace-render".into())
+            .spawn(move || {
+                for mut job in jobs {
+                    job.out.clear();
+                    for (i, ex) in job.exchanges.iter().enumerate() {
+                        render(&mut job.out, &job.ids, ex, job.first && i == 0);
+                    }
+                    // Freed where they were allocated: glibc frees to another thread's arena
+                    // slowly, and that arena's next allocations then miss its thread cache.
+                    if done.send((job.out, job.exchanges)).is_err() {
+                        return;
+                    }
+                }
+            })
+            .ok()?;
+        Some(RenderThread {
+            tx: Some(tx),
+            rx,
+            thread: Some(thread),
+            batch: Vec::with_capacity(BATCH),
+            ids: Arc::from(Vec::new()),
+            outstanding: 0,
+            first: true,
+            spare: Vec::new(),
+        })
+    }
+
+    /// Queue `ex` (naming points by `ids`); `write` gets whatever rendered bytes are back.
+    pub fn push(
+        &mut self,
+        ex: Exchange,
+        ids: &[String],
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        if *self.ids != *ids {
+            // The ids changed (a point was added): the batch so far goes with the old ones.
+            self.send();
+            self.ids = Arc::from(ids);
+        }
+        self.batch.push(ex);
+        if self.batch.len() >= BATCH {
+            self.send();
+        }
+        while let Ok(done) = self.rx.try_recv() {
+            self.back(done, write)?;
+        }
+        Ok(())
+    }
+
+    /// Send what is queued and write everything rendered, in order.
+    pub fn wait(
+        &mut self,
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.send();
+        while self.outstanding > 0 {
+            match self.rx.recv() {
+                Ok(done) => self.back(done, write)?,
+                Err(_) => {
+                    self.outstanding = 0;
+                    return Err(std::io::Error::other("the JSON rendering thread stopped"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn back(
+        &mut self,
+        (out, exchanges): Done,
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        self.outstanding = self.outstanding.saturating_sub(1);
+        let res = write(&out);
+        let mut exchanges = exchanges;
+        exchanges.clear();
+        self.spare.push((out, exchanges));
+        res
+    }
+
+    fn send(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let (out, fresh) =
+            self.spare.pop().unwrap_or_else(|| (Vec::new(), Vec::with_capacity(BATCH)));
+        let exchanges = std::mem::replace(&mut self.batch, fresh);
+        let job = Job { ids: Arc::clone(&self.ids), exchanges, first: self.first, out };
+        self.first = false;
+        if let Some(tx) = &self.tx
+            && tx.send(job).is_ok()
+        {
+            self.outstanding += 1;
+        }
+    }
+}
+
+impl Drop for RenderThread {
+    fn drop(&mut self) {
+        self.tx = None;
+        // Unblock a thread waiting to hand back a batch, then wait for it to end.
+        while self.rx.try_recv().is_ok() {}
+        drop(std::mem::replace(&mut self.rx, sync_channel(0).1));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::exchange::{ExchangeKind, Leg};
+    use crate::core::journey::{Hop, Journey};
+    use crate::core::line::PointIdx;
+    use crate::core::packet::Packet;
+
+    fn exchange(t: u64) -> Exchange {
+        let journey = Journey::new(Box::new(Packet::default()), vec![Hop::new(PointIdx(0), t, 1)]);
+        Exchange {
+            kind: ExchangeKind::Arp,
+            request: Leg { journey, lost: None, netfilter: Vec::new() },
+            reply: None,
+            errors: Vec::new(),
+            rtt_ns: None,
+            expects_reply: false,
+            probe: false,
+        }
+    }
+
+    fn render(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange, first: bool) {
+        let t = ex.request.journey.first_t();
+        buf.extend_from_slice(
+            format!("{}{}@{};", if first { "^" } else { "" }, t, ids.len()).as_bytes(),
+        );
+    }
+
+    #[test]
+    fn everything_comes_back_in_order_with_the_ids_it_was_sent_with() {
+        let mut r = RenderThread::start(render).expect("thread");
+        let mut out = Vec::new();
+        let mut write = |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        };
+        let one = vec!["a".to_owned()];
+        let two = vec!["a".to_owned(), "b".to_owned()];
+        for t in 0..600 {
+            let ids = if t < 300 { &one } else { &two };
+            r.push(exchange(t), ids, &mut write).expect("push");
+        }
+        r.wait(&mut write).expect("wait");
+        drop(r);
+        let text = String::from_utf8(out).expect("utf-8");
+        let expected: String = (0..600)
+            .map(|t| {
+                format!("{}{t}@{};", if t == 0 { "^" } else { "" }, if t < 300 { 1 } else { 2 })
+            })
+            .collect();
+        assert_eq!(text, expected);
+    }
+}
