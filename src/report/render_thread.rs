@@ -165,7 +165,7 @@ mod tests {
     use crate::core::packet::Packet;
 
     fn exchange(t: u64) -> Exchange {
-        let journey = Journey::new(Box::new(Packet::default()), vec![Hop::new(PointIdx(0), t, 1)]);
+        let journey = Journey::new(Box::default(), vec![Hop::new(PointIdx(0), t, 1)]);
         Exchange {
             kind: ExchangeKind::Arp,
             request: Leg { journey, lost: None, netfilter: Vec::new() },
