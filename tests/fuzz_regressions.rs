@@ -122,13 +122,16 @@ fn analyze_input(data: &[u8]) -> Option<Analyzed> {
     let (mut text_out, mut json_out) = (Vec::new(), Vec::new());
     let mut exchanges = 0;
     let verdict = {
-        let mut text = renderer(false, vtrace::report::clock::Zone::Utc, Box::new(&mut text_out));
-        let mut json = renderer(true, vtrace::report::clock::Zone::Utc, Box::new(&mut json_out));
+        let mut text =
+            renderer(false, vtrace::report::clock::Zone::Utc, Box::new(&mut text_out), false);
+        let mut json =
+            renderer(true, vtrace::report::clock::Zone::Utc, Box::new(&mut json_out), true);
         let mut render = |analysis: &mut Analysis| {
             analysis.drain(|ex, line| {
                 exchanges += 1;
-                text.exchange(ex, line, &names).expect("text into memory");
-                json.exchange(ex, line, &names).expect("JSON into memory");
+                text.exchange(&ex, line, &names).expect("text into memory");
+                // JSON as `analyze` renders it, on its own thread.
+                json.exchange_owned(ex, line, &names).expect("JSON into memory");
             })
         };
         let mut frame_no = 0u64;

@@ -29,8 +29,8 @@ fuzz_target!(|data: &[u8]| {
         analysis.add_point();
     }
     let names: Vec<String> = (0..POINTS).map(|p| format!("ns{p}/eth{p}")).collect();
-    let mut text = renderer(false, Zone::Local, Box::new(std::io::sink()));
-    let mut json = renderer(true, Zone::Local, Box::new(std::io::sink()));
+    let mut text = renderer(false, Zone::Local, Box::new(std::io::sink()), false);
+    let mut json = renderer(true, Zone::Local, Box::new(std::io::sink()), false);
     let mut frame_no = 0u64;
     while let Ok(Some(frame)) = reader.next_frame() {
         frame_no += 1;
@@ -38,14 +38,14 @@ fuzz_target!(|data: &[u8]| {
         let point = PointIdx((frame.ifid % u32::from(POINTS)) as u16);
         analysis.ingest(&Observation { point, t_ns: frame.t_ns, frame: frame_no, packet });
         analysis.drain(|ex, line| {
-            let _ = text.exchange(ex, line, &names);
-            let _ = json.exchange(ex, line, &names);
+            let _ = text.exchange(&ex, line, &names);
+            let _ = json.exchange(&ex, line, &names);
         });
     }
     analysis.finish();
     analysis.drain(|ex, line| {
-        let _ = text.exchange(ex, line, &names);
-        let _ = json.exchange(ex, line, &names);
+        let _ = text.exchange(&ex, line, &names);
+        let _ = json.exchange(&ex, line, &names);
     });
     let verdict = analysis.verdict(&names, false);
     let _ = verdict.summary.len();

@@ -162,7 +162,6 @@ mod tests {
     use crate::core::exchange::{ExchangeKind, Leg};
     use crate::core::journey::{Hop, Journey};
     use crate::core::line::PointIdx;
-    use crate::core::packet::Packet;
 
     fn exchange(t: u64) -> Exchange {
         let journey = Journey::new(Box::default(), vec![Hop::new(PointIdx(0), t, 1)]);
