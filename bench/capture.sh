@@ -36,7 +36,9 @@ else
     cargo build --release --quiet
     VT=$PWD/target/release/vtrace
 fi
-WORK=$(mktemp -d)
+# On tmpfs when there is one: vtrace writes ~1 kB of JSON per echo, and disk writeback would
+# be charged to the machine, not to the capturer.
+WORK=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 PIDS=()
 cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done

@@ -191,33 +191,44 @@ impl Observation {
     }
 }
 
-/// What the correlator reads of every sighting of a packet: where, when, and the packet's
-/// identity. The packet itself is looked at only when a journey starts, when NAT may have
-/// rewritten it, or when a tunnel carried it (see [`Correlator::ingest_sighting`]), so a
-/// sighting can cross threads as 32 bytes and its packet be decoded again when needed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sighting {
-    pub point: PointIdx,
+/// What the correlator reads of a packet on every sighting: its identity, the TTL that says it
+/// was routed, and whether a tunnel carried it. Computed where the frame is decoded (a capture
+/// thread, a file's reading thread) while its bytes are in cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketId {
+    /// [`Packet::fp`].
+    pub fp: Option<u64>,
     /// The innermost IP header's TTL or hop limit (0 without IP): see [`Hop::ttl`].
     pub ttl: u8,
     /// A tunnel carried the packet here (its decoded packet says which).
     pub tunnelled: bool,
+}
+
+impl PacketId {
+    pub fn of(packet: &Packet) -> PacketId {
+        PacketId {
+            fp: packet.fp,
+            ttl: packet.inner_ip.or(packet.ip).map_or(0, |ip| ip.ttl),
+            tunnelled: packet.encap.is_some(),
+        }
+    }
+}
+
+/// A packet seen at a point, as the correlator reads it: where, when, and [`PacketId`]. The
+/// packet itself is looked at only when a journey starts, when NAT may have rewritten it, or
+/// when a tunnel carried it (see [`Correlator::ingest_sighting`]), so a sighting can cross
+/// threads in 32 bytes and its packet be decoded again when needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sighting {
+    pub point: PointIdx,
     pub t_ns: u64,
     pub frame: u64,
-    /// [`Packet::fp`].
-    pub fp: Option<u64>,
+    pub id: PacketId,
 }
 
 impl Sighting {
     pub fn of(point: PointIdx, t_ns: u64, frame: u64, packet: &Packet) -> Sighting {
-        Sighting {
-            point,
-            ttl: packet.inner_ip.or(packet.ip).map_or(0, |ip| ip.ttl),
-            tunnelled: packet.encap.is_some(),
-            t_ns,
-            frame,
-            fp: packet.fp,
-        }
+        Sighting { point, t_ns, frame, id: PacketId::of(packet) }
     }
 }
 
@@ -459,14 +470,14 @@ impl Correlator {
     /// Add one sighting; `packet` decodes its packet, called at most once and only when the
     /// sighting starts a journey, may be a translated view, or was tunnelled.
     pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce() -> Packet) {
-        let Some(fp) = s.fp else {
+        let Some(fp) = s.id.fp else {
             self.unidentified += 1;
             return;
         };
         let mut packet = Lazy::new(packet);
         let mut hop = Hop::new(s.point, s.t_ns, s.frame);
         // The identity is the innermost packet's, and so is the TTL that says it was routed.
-        hop.ttl = s.ttl;
+        hop.ttl = s.id.ttl;
         if s.t_ns > self.watermark {
             self.watermark = s.t_ns;
             self.expire(false);
@@ -479,7 +490,7 @@ impl Correlator {
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(hop.point) => {
                 hop.view = view;
-                if s.tunnelled {
+                if s.id.tunnelled {
                     open.journey.note_encap(&mut hop, packet.get().encap);
                 }
                 open.journey.hops.push(hop);

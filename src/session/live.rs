@@ -15,7 +15,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::core::analysis::{Analysis, Probe};
 use crate::core::decode::decode;
 use crate::core::frame::{Frame, LinkType};
-use crate::core::journey::Observation;
+use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
 use crate::core::netfilter::{DropEvent, NfEvent, TraceBook};
 use crate::core::path::{PathPoint, Role};
@@ -330,13 +330,11 @@ impl<'w> Live<'w> {
                 tap.frame(self.frame_no, c.point, c.t_ns, c.len, data);
             }
             let frame = Frame { ifid, t_ns: c.t_ns, len: c.len, linktype, data };
-            let obs = Observation {
-                point: PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX)),
-                t_ns: c.t_ns,
-                frame: self.frame_no,
-                packet: decode(&frame),
-            };
-            self.analysis.ingest(&obs);
+            let point = PointIdx(u16::try_from(c.point).unwrap_or(u16::MAX));
+            // Identified by the capture thread; decoded whole here only when the correlator
+            // needs the packet.
+            let sighting = Sighting { point, t_ns: c.t_ns, frame: self.frame_no, id: c.id };
+            self.analysis.ingest_sighting(sighting, || decode(&frame));
             while let Some(spent) = self.pending.pop_spent() {
                 self.frames.recycle.give(spent);
             }

@@ -164,7 +164,8 @@ mod tests {
         let mut b = Batch::default();
         for &(t, point) in frames {
             // Each frame's bytes say where it came from.
-            b.push(point, t, 0, &[u8::try_from(t).unwrap_or(0), u8::try_from(point).unwrap_or(0)]);
+            let bytes = [u8::try_from(t).unwrap_or(0), u8::try_from(point).unwrap_or(0)];
+            b.push(point, t, 0, crate::core::frame::LinkType::ETHERNET, &bytes);
         }
         b
     }

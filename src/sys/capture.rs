@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::core::frame::LinkType;
+use crate::core::decode::decode;
+use crate::core::frame::{Frame, LinkType};
+use crate::core::journey::PacketId;
 use crate::sys::netns::{Netns, Target, Worker, WorkerError, spawn_in};
 use crate::sys::pcapfile::CaptureReader;
 use crate::sys::poll::wait_any_readable;
@@ -90,6 +92,10 @@ pub struct FrameRef {
     pub len: u32,
     start: u32,
     caplen: u32,
+    /// What the correlator reads of the packet, decoded by the capture thread while the bytes
+    /// were in its cache: the analysing side decodes the whole packet again only for the few
+    /// frames whose packet it needs (one per journey).
+    pub id: PacketId,
 }
 
 /// Frames captured together (on one or several points), their bytes in one buffer: a capture
@@ -107,14 +113,17 @@ impl Batch {
         Batch { frames: Vec::with_capacity(frames), data: Vec::with_capacity(bytes) }
     }
 
-    /// Append a frame (bytes beyond 4 GiB in one batch are not kept: a batch never grows so far).
-    pub fn push(&mut self, point: usize, t_ns: u64, len: u32, bytes: &[u8]) {
+    /// Append a frame of link type `linktype` (bytes beyond 4 GiB in one batch are not kept: a
+    /// batch never grows so far), with its [`PacketId`].
+    pub fn push(&mut self, point: usize, t_ns: u64, len: u32, linktype: LinkType, bytes: &[u8]) {
         let (Ok(start), Ok(caplen)) = (u32::try_from(self.data.len()), u32::try_from(bytes.len()))
         else {
             return;
         };
+        let frame = Frame { ifid: 0, t_ns, len, linktype, data: bytes };
+        let id = PacketId::of(&decode(&frame));
         self.data.extend_from_slice(bytes);
-        self.frames.push(FrameRef { point, t_ns, len, start, caplen });
+        self.frames.push(FrameRef { point, t_ns, len, start, caplen, id });
     }
 
     pub fn frames(&self) -> &[FrameRef] {
@@ -446,6 +455,7 @@ unsafe extern "C" {
 /// One open capture of the poller.
 struct Point {
     point: usize,
+    linktype: LinkType,
     cap: pcap::Capture<pcap::Active>,
     fd: RawFd,
     gone: bool,
@@ -484,7 +494,8 @@ impl Poller {
             .map(|(point, cap)| {
                 // SAFETY: `cap` is an active capture; the descriptor lives as long as it does.
                 let fd = unsafe { pcap_get_selectable_fd(cap.as_ptr().cast()) };
-                Point { point, cap, fd, gone: fd < 0 }
+                let linktype = u16::try_from(cap.get_datalink().0).map_or(LinkType(0), LinkType);
+                Point { point, linktype, cap, fd, gone: fd < 0 }
             })
             .collect();
         let mut stopping: Option<Instant> = None;
@@ -554,7 +565,7 @@ impl Poller {
             match p.cap.next_packet() {
                 Ok(pkt) => {
                     let t_ns = timestamp_ns(pkt.header.ts.tv_sec, pkt.header.ts.tv_usec);
-                    self.batch.push(p.point, t_ns, pkt.header.len, pkt.data);
+                    self.batch.push(p.point, t_ns, pkt.header.len, p.linktype, pkt.data);
                     if self.batch.len() >= BATCH {
                         self.hand_over()?;
                     }
@@ -644,7 +655,7 @@ fn replay(
         if point >= points {
             continue;
         }
-        batch.push(point, f.t_ns, f.len, f.data);
+        batch.push(point, f.t_ns, f.len, f.linktype, f.data);
         st.received += 1;
         if batch.len() >= BATCH {
             let full = std::mem::replace(&mut batch, spares.take());
