@@ -235,7 +235,8 @@ impl Sighting {
 /// A sighting's packet, decoded on first use only.
 struct Lazy<F> {
     decode: Option<F>,
-    packet: Option<Packet>,
+    /// Boxed as soon as decoded: a journey that starts keeps this box (no second copy).
+    packet: Option<Box<Packet>>,
 }
 
 impl<F: FnOnce() -> Packet> Lazy<F> {
@@ -246,9 +247,15 @@ impl<F: FnOnce() -> Packet> Lazy<F> {
     fn get(&mut self) -> &Packet {
         match (&mut self.packet, self.decode.take()) {
             (Some(p), _) => p,
-            (slot, Some(f)) => slot.insert(f()),
-            (slot, None) => slot.insert(Packet::default()),
+            (slot, Some(f)) => slot.insert(Box::new(f())),
+            (slot, None) => slot.insert(Box::default()),
         }
+    }
+
+    /// The decoded packet, owned.
+    fn take(mut self) -> Box<Packet> {
+        self.get();
+        self.packet.take().unwrap_or_default()
     }
 }
 
@@ -509,17 +516,18 @@ impl Correlator {
         };
         let seen = packet.get();
         // Seen first inside a tunnel: the journey is the inner packet's.
-        let inner = seen.inner_view();
-        let nat_fp = fingerprint::nat(&inner);
+        let nat_fp = fingerprint::nat(&seen.inner_view());
         if fresh && self.join_translated(fp, nat_fp, seen, hop) {
             return;
         }
+        let encap = seen.encap;
+        let mut seen = packet.take();
+        if encap.is_some() {
+            *seen = seen.inner_view().into_owned();
+        }
         self.serial += 1;
-        let mut journey = Journey::new(
-            Box::new(inner.into_owned()),
-            Vec::with_capacity(self.line.len().clamp(1, 8)),
-        );
-        journey.note_encap(&mut hop, seen.encap);
+        let mut journey = Journey::new(seen, Vec::with_capacity(self.line.len().clamp(1, 8)));
+        journey.note_encap(&mut hop, encap);
         journey.hops.push(hop);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
