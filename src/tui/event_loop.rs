@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write as _};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -128,7 +128,11 @@ impl Keys {
     fn open() -> Keys {
         let stdin = io::stdin();
         let tty = if stdin.is_terminal() {
-            stdin.as_fd().try_clone_to_owned().map(File::from).ok()
+            let tty = stdin.as_fd().try_clone_to_owned().map(File::from).ok();
+            if let Some(t) = &tty {
+                unplug_stdin_at_hangup(t);
+            }
+            tty
         } else {
             File::open("/dev/tty").ok()
         };
@@ -167,6 +171,42 @@ impl Keys {
         // What is there already (keys, a resize): crossterm does not wait.
         if event::poll(Duration::ZERO)? { event::read().map(Some) } else { Ok(None) }
     }
+}
+
+/// When the terminal `tty` (a duplicate of stdin) hangs up, stdin, the descriptor crossterm
+/// reads, becomes the read end of an empty non-blocking pipe. crossterm 0.28 reads a hung-up
+/// terminal in a loop that only a would-block ends: a hang-up in the instant between
+/// [`Keys::wait`]'s poll and crossterm's read would keep it there forever, at full CPU. With
+/// the pipe, that read would-blocks, crossterm returns, and the loop sees the hang-up.
+fn unplug_stdin_at_hangup(tty: &File) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let Ok(watched) = tty.try_clone() else { return };
+    let watch = move || {
+        let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+        loop {
+            // No events asked: poll returns on a hang-up (or an error) only.
+            let mut fds = [PollFd::new(watched.as_fd(), PollFlags::empty())];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) if fds[0].revents().is_some_and(|r| r.intersects(gone)) => break,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+        let Ok((read_end, write_end)) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK | nix::fcntl::OFlag::O_CLOEXEC)
+        else {
+            return;
+        };
+        // SAFETY: dup2 on two open descriptors: fd 0 now refers to the pipe (the terminal it
+        // referred to is gone; `watched` and `Keys::tty` keep their own descriptors of it).
+        if unsafe { libc::dup2(read_end.as_raw_fd(), libc::STDIN_FILENO) } >= 0 {
+            // Open for the rest of the process: with no writer left, a read would return end
+            // of file, which crossterm reads again forever too.
+            std::mem::forget(write_end);
+        }
+    };
+    // Without the thread the loop still sees a hang-up, outside that instant.
+    let _ = std::thread::Builder::new().name("vtrace-hangup".into()).spawn(watch);
 }
 
 /// The loop on any backend, with any source of terminal events (tests pass scripted ones).
