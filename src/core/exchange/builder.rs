@@ -162,8 +162,9 @@ struct Pending {
     key: PairKey,
     /// The key of the request as it arrived, when NAT changed it.
     alt: Option<PairKey>,
-    /// `None` once released (answered before older requests settled).
-    exchange: Option<Exchange>,
+    /// `None` once released (answered before older requests settled). Boxed: the queue holds
+    /// a window's requests, and a slot this small keeps it in cache (an exchange is ~300 bytes).
+    exchange: Option<Box<Exchange>>,
 }
 
 /// Pairs final journeys into exchanges.
@@ -294,7 +295,7 @@ impl ExchangeBuilder {
                     self.pending.push_back(Pending { serial, key, alt, exchange: None });
                     self.emit(serial, (key, alt), exchange, line);
                 } else {
-                    let exchange = Some(exchange);
+                    let exchange = Some(Box::new(exchange));
                     self.pending.push_back(Pending { serial, key, alt, exchange });
                 }
             }
@@ -308,7 +309,7 @@ impl ExchangeBuilder {
                         if let Some(mut ex) = slot.exchange.take() {
                             ex.reply = Some(Leg { journey, lost: None, netfilter: Vec::new() });
                             let (serial, keys) = (slot.serial, (slot.key, slot.alt));
-                            self.emit(serial, keys, ex, line);
+                            self.emit(serial, keys, *ex, line);
                         }
                     }
                     None => self.orphan(key, journey, line),
@@ -337,7 +338,7 @@ impl ExchangeBuilder {
             }
             if let Some(Pending { serial, key, alt, exchange: Some(ex) }) = self.pending.pop_front()
             {
-                self.emit(serial, (key, alt), ex, line);
+                self.emit(serial, (key, alt), *ex, line);
             }
         }
         while let Some(&(t, key, what)) = self.orphan_order.front() {
@@ -353,7 +354,7 @@ impl ExchangeBuilder {
     pub fn finish(&mut self, line: &Line) {
         while let Some(p) = self.pending.pop_front() {
             if let Some(ex) = p.exchange {
-                self.emit(p.serial, (p.key, p.alt), ex, line);
+                self.emit(p.serial, (p.key, p.alt), *ex, line);
             }
         }
         while let Some((t, key, what)) = self.orphan_order.pop_front() {
