@@ -217,7 +217,7 @@ impl PacketId {
 /// A packet seen at a point, as the correlator reads it: where, when, and [`PacketId`]. The
 /// packet itself is looked at only when a journey starts, when NAT may have rewritten it, or
 /// when a tunnel carried it (see [`Correlator::ingest_sighting`]), so a sighting can cross
-/// threads in 32 bytes and its packet be decoded again when needed.
+/// threads in 48 bytes and its packet be decoded again when needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sighting {
     pub point: PointIdx,
@@ -782,6 +782,37 @@ mod tests {
         let journeys: Vec<Journey> = c.take_ready().collect();
         assert_eq!(journeys.len(), 2);
         assert!(journeys.iter().all(|j| j.nat().is_empty() && j.hops.len() == 1));
+    }
+
+    #[test]
+    fn a_journeys_packet_is_decoded_once_at_its_first_sighting_unless_a_tunnel_carried_it() {
+        let mut c = correlator(4, 1000);
+        let calls = std::cell::Cell::new(0);
+        let (s, d) = ([10, 42, 0, 2], [10, 42, 0, 3]);
+        let sightings = [
+            echo(0, 10, s, d, 7, 1),
+            tunnelled(echo(1, 11, s, d, 7, 1)),
+            tunnelled(echo(2, 12, s, d, 7, 1)),
+            echo(3, 13, s, d, 7, 1),
+        ];
+        let mut decoded = Vec::new();
+        for o in &sightings {
+            let before = calls.get();
+            c.ingest_sighting(o.sighting(), || {
+                calls.set(calls.get() + 1);
+                o.packet
+            });
+            decoded.push(calls.get() - before);
+        }
+        // The first sighting starts the journey; the tunnelled ones say which tunnel.
+        assert_eq!(decoded, [1, 1, 1, 0]);
+        c.finish();
+        let done: Vec<Journey> = c.take_ready().collect();
+        assert_eq!(done.len(), 1);
+        let encaps: Vec<Option<u32>> =
+            done[0].hops.iter().map(|h| done[0].encap(h).map(|e| e.vni)).collect();
+        assert_eq!(encaps, [None, Some(42), Some(42), None]);
+        assert!(std::mem::size_of::<Sighting>() <= 48, "a sighting crosses threads by the million");
     }
 
     #[test]
