@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use crate::core::exchange::{Exchange, ExchangeBuilder, ExchangeKind};
-use crate::core::journey::{Correlator, Journey, Observation, Sighting};
+use crate::core::journey::{Correlator, Observation, Sighting};
 use crate::core::line::{Line, PointIdx};
 use crate::core::packet::Packet;
 use crate::core::verdict::{Tally, Verdict};
@@ -12,66 +12,14 @@ use crate::core::verdict::{Tally, Verdict};
 #[derive(Debug)]
 pub struct Analysis {
     correlator: Correlator,
-    /// Observations per point.
-    captured: Vec<u64>,
-    journeys: Vec<Journey>,
-    settle: Settle,
-}
-
-/// The second half of the analysis: final journeys paired into exchanges, the probe's marked,
-/// counted for the verdict. It can run on a thread of its own ([`Analysis::take_settle`]), fed
-/// the journeys and watermarks in the order the first half produced them.
-#[derive(Debug)]
-pub struct Settle {
     exchanges: ExchangeBuilder,
     tally: Tally,
+    /// Observations per point.
+    captured: Vec<u64>,
+    journeys: Vec<crate::core::journey::Journey>,
     ready: Vec<Exchange>,
     /// The probe's own socket, when vtrace sent the echoes (live `ping`).
     probe: Option<ProbeSocket>,
-}
-
-impl Settle {
-    fn new(window_ns: u64) -> Settle {
-        Settle {
-            exchanges: ExchangeBuilder::new(window_ns),
-            tally: Tally::default(),
-            ready: Vec::new(),
-            probe: None,
-        }
-    }
-
-    /// A journey that became final (in the order the correlator finalized them).
-    pub fn add(&mut self, journey: Journey, line: &Line) {
-        self.exchanges.add(journey, line);
-        self.collect();
-    }
-
-    /// The correlator's watermark reached `watermark`: exchanges whose time passed settle.
-    pub fn release(&mut self, watermark: u64, line: &Line) {
-        self.exchanges.release(watermark, line);
-        self.collect();
-    }
-
-    /// End of input: settle everything.
-    pub fn finish(&mut self, line: &Line) {
-        self.exchanges.finish(line);
-        self.collect();
-    }
-
-    /// The exchanges settled since the last call, in the order they settled.
-    pub fn take_ready(&mut self) -> std::vec::Drain<'_, Exchange> {
-        self.ready.drain(..)
-    }
-
-    fn collect(&mut self) {
-        for mut ex in self.exchanges.take_ready() {
-            if let Some(p) = &self.probe {
-                mark_probe(&mut ex, p);
-            }
-            self.tally.add(&ex);
-            self.ready.push(ex);
-        }
-    }
 }
 
 /// vtrace's own probes: ICMP echoes with an id, TCP connects or UDP datagrams to a port.
@@ -137,9 +85,12 @@ impl Analysis {
     pub fn new(window_ns: u64) -> Self {
         Analysis {
             correlator: Correlator::new(window_ns),
+            exchanges: ExchangeBuilder::new(window_ns),
+            tally: Tally::default(),
             captured: Vec::new(),
             journeys: Vec::new(),
-            settle: Settle::new(window_ns),
+            ready: Vec::new(),
+            probe: None,
         }
     }
 
@@ -148,12 +99,12 @@ impl Analysis {
     /// before the first observation.
     pub fn expect_probe(&mut self, probe: Probe) {
         if let Probe::Udp { dst, port } = probe {
-            self.settle.exchanges.probe_udp(dst, port);
+            self.exchanges.probe_udp(dst, port);
         }
         if !matches!(probe, Probe::Echo { .. }) {
-            self.settle.tally.probe_with(probe.kind());
+            self.tally.probe_with(probe.kind());
         }
-        self.settle.probe = Some(ProbeSocket { probe, received: Default::default() });
+        self.probe = Some(ProbeSocket { probe, received: Default::default() });
     }
 
     /// True when NAT rewrote a packet of the trace on its way.
@@ -163,7 +114,7 @@ impl Analysis {
 
     /// The probe and what its socket received so far.
     pub fn probe_record(&self) -> Option<ProbeRecord> {
-        let p = self.settle.probe.as_ref()?;
+        let p = self.probe.as_ref()?;
         let mut received: Vec<u16> = p.received.iter().copied().collect();
         received.sort_unstable();
         Some(ProbeRecord { probe: p.probe, received })
@@ -181,7 +132,7 @@ impl Analysis {
     /// connect's or datagram's source port), before the exchange settles: live frames wait in
     /// the reorder buffer far longer than the socket takes.
     pub fn delivered(&mut self, seq: u16) {
-        if let Some(p) = self.settle.probe.as_mut() {
+        if let Some(p) = self.probe.as_mut() {
             p.received.insert(seq);
         }
     }
@@ -218,12 +169,12 @@ impl Analysis {
     }
 
     pub fn tally(&self) -> &Tally {
-        &self.settle.tally
+        &self.tally
     }
 
     /// Journeys that were not ARP/ICMP exchanges, and packets without identity.
     pub fn other_counts(&self) -> (u64, u64) {
-        (self.settle.exchanges.other_journeys, self.correlator.unidentified)
+        (self.exchanges.other_journeys, self.correlator.unidentified)
     }
 
     pub fn ingest(&mut self, obs: &Observation) {
@@ -250,63 +201,40 @@ impl Analysis {
     pub fn finish(&mut self) {
         self.correlator.finish();
         self.pump();
-        self.settle.finish(self.correlator.line());
+        self.exchanges.finish(self.correlator.line());
+        self.collect();
     }
 
     /// Call `f` on every exchange settled since the last call, in request order.
     pub fn drain(&mut self, mut f: impl FnMut(Exchange, &Line)) {
         let line = self.correlator.line();
-        for ex in self.settle.ready.drain(..) {
+        for ex in self.ready.drain(..) {
             f(ex, line);
         }
     }
 
     pub fn verdict(&self, names: &[String], capture_drops: bool) -> Verdict {
-        self.settle.tally.verdict(names, capture_drops)
+        self.tally.verdict(names, capture_drops)
     }
 
     fn pump(&mut self) {
         self.journeys.extend(self.correlator.take_ready());
         let line = self.correlator.line();
         for journey in self.journeys.drain(..) {
-            self.settle.add(journey, line);
+            self.exchanges.add(journey, line);
         }
-        self.settle.release(self.correlator.watermark(), line);
+        self.exchanges.release(self.correlator.watermark(), line);
+        self.collect();
     }
 
-    /// [`Self::ingest_sighting`] without settling: the journeys it finalized wait for
-    /// [`Self::take_journeys`] (the second half runs elsewhere, see [`Self::take_settle`]).
-    pub fn correlate(&mut self, s: Sighting, packet: impl FnOnce() -> Packet) {
-        if let Some(c) = self.captured.get_mut(s.point.index()) {
-            *c += 1;
+    fn collect(&mut self) {
+        for mut ex in self.exchanges.take_ready() {
+            if let Some(p) = &self.probe {
+                mark_probe(&mut ex, p);
+            }
+            self.tally.add(&ex);
+            self.ready.push(ex);
         }
-        self.correlator.ingest_sighting(s, packet);
-    }
-
-    /// The journeys finalized since the last call, in order, into `out`.
-    pub fn take_journeys(&mut self, out: &mut Vec<Journey>) {
-        out.extend(self.correlator.take_ready());
-    }
-
-    /// The newest timestamp the correlator has seen.
-    pub fn watermark(&self) -> u64 {
-        self.correlator.watermark()
-    }
-
-    /// End of input for the first half (after it, [`Self::take_journeys`] has the last).
-    pub fn finish_correlating(&mut self) {
-        self.correlator.finish();
-    }
-
-    /// The second half, to run elsewhere (an empty one stays); give it back with
-    /// [`Self::put_settle`] before asking for the verdict.
-    pub fn take_settle(&mut self) -> Settle {
-        let window = self.correlator.window_ns();
-        std::mem::replace(&mut self.settle, Settle::new(window))
-    }
-
-    pub fn put_settle(&mut self, settle: Settle) {
-        self.settle = settle;
     }
 }
 

@@ -49,8 +49,6 @@ pub struct Line {
     branch: Vec<bool>,
     /// The order is known (a live trace on a discovered path): journeys do not change it.
     fixed: bool,
-    /// Changes whenever the points, their order or the branches do ([`Line::generation`]).
-    generation: u64,
 }
 
 impl Line {
@@ -69,14 +67,7 @@ impl Line {
         self.order.push(idx);
         self.pos.push(n);
         self.branch.push(false);
-        self.generation += 1;
         idx
-    }
-
-    /// A number that changes whenever the points, their order or the branches do: a copy of
-    /// the line with the same generation places packets the same way.
-    pub fn generation(&self) -> u64 {
-        self.generation
     }
 
     pub fn len(&self) -> usize {
@@ -93,7 +84,6 @@ impl Line {
     pub fn mark_branch(&mut self, p: PointIdx) {
         if let Some(b) = self.branch.get_mut(p.index()) {
             *b = true;
-            self.generation += 1;
         }
     }
 
@@ -221,9 +211,6 @@ impl Line {
             if let Some(slot) = self.pos.get_mut(p.index()) {
                 *slot = position;
             }
-        }
-        if order != self.order {
-            self.generation += 1;
         }
         self.order = order;
     }

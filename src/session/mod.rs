@@ -12,6 +12,5 @@ pub mod merge;
 pub mod netfilter;
 pub mod offline;
 mod reorder;
-pub mod settle;
 pub mod sink;
 pub mod trace;

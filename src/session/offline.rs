@@ -10,15 +10,12 @@ use anyhow::{Result, anyhow};
 
 use crate::core::analysis::Analysis;
 use crate::core::diagnosis::{Evidence, Netfilter, Step, conclude};
-use crate::core::exchange::Exchange;
-use crate::core::line::Line;
 use crate::core::netfilter::TraceBook;
 use crate::core::path::Role;
 use crate::core::verdict::Verdict;
 use crate::session::clocks;
 use crate::session::inputs::{self, Input};
 use crate::session::merge::{self, Item};
-use crate::session::settle::SettleThread;
 use crate::session::sink::{PointRow, Summary, TraceReport};
 
 /// What `analyze` reads.
@@ -73,8 +70,6 @@ pub fn analyse(
     let mut rows: Vec<PointRow> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut progress = Progress::new();
-    // Correlated here, paired into exchanges on a thread of its own.
-    let mut settling = SettleThread::start(&mut analysis)?;
     for mut batch in reading.batches.iter() {
         for item in &batch.items {
             match item {
@@ -87,8 +82,7 @@ pub fn analyse(
                     }
                 }
                 Item::Obs { sighting, linktype, at, len } => {
-                    analysis.correlate(*sighting, || batch.packet(*linktype, *at, *len));
-                    settling.observed(&mut analysis);
+                    analysis.ingest_sighting(*sighting, || batch.packet(*linktype, *at, *len));
                 }
                 Item::PointsMayGrow => analysis.points_may_grow(),
             }
@@ -96,15 +90,12 @@ pub fn analyse(
         batch.clear();
         progress.add(BATCH_HINT);
         let _ = reading.give_back.try_send(batch);
-        settling.hand_over(&analysis, &mut |ex, line| {
-            write_exchange(ex, line, report, &names, &mut book)
-        })?;
+        write_settled(&mut analysis, report, &names, &mut book)?;
     }
     progress.done();
     let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
-    settling.finish(&mut analysis, &mut |ex, line| {
-        write_exchange(ex, line, report, &names, &mut book)
-    })?;
+    analysis.finish();
+    write_settled(&mut analysis, report, &names, &mut book)?;
 
     for (row, (&n, &drops)) in
         rows.iter_mut().zip(analysis.captured().iter().zip(&end.kernel_drops))
@@ -164,20 +155,23 @@ pub fn analyse(
 /// Frames per batch, for the progress count (approximate).
 const BATCH_HINT: u64 = 2048;
 
-/// One settled exchange into the report, with what netfilter decided about it.
-fn write_exchange(
-    ex: Exchange,
-    line: &Line,
+fn write_settled(
+    analysis: &mut Analysis,
     report: &mut dyn TraceReport,
     names: &[String],
     book: &mut TraceBook,
 ) -> Result<()> {
-    if book.is_empty() {
-        report.exchange_owned(ex, line, names)?;
-    } else {
-        report.exchange_owned(book.annotate(&ex, names), line, names)?;
-    }
-    Ok(())
+    let mut res = Ok(());
+    analysis.drain(|ex, line| {
+        if res.is_ok() {
+            res = if book.is_empty() {
+                report.exchange_owned(ex, line, names)
+            } else {
+                report.exchange_owned(book.annotate(&ex, names), line, names)
+            };
+        }
+    });
+    Ok(res?)
 }
 
 /// "N frames read" on stderr every second, when stderr is a terminal and the work is long.
