@@ -155,3 +155,40 @@ fn times_of_day_are_local_unless_utc() {
     let json = first_line(&["analyze", "--packets", "--json"]);
     assert!(json.contains("\"t_ns\":1795813369008525613"), "{json}");
 }
+
+/// `identify` (what the capture and reading threads compute of every frame) agrees with the
+/// whole decode on every frame of every fixture, whether its shortcut applies (IPv4 ICMP and
+/// TCP in Ethernet) or not (ARP, VXLAN on the overlay's underlay, cooked captures).
+#[test]
+fn every_fixture_frame_is_identified_as_its_whole_decode_says() {
+    use vtrace::core::decode::{decode, identify};
+    use vtrace::core::packet::PacketId;
+    use vtrace::sys::pcapfile::CaptureReader;
+    let mut frames = 0;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    for dir in dirs {
+        for entry in std::fs::read_dir(&dir).expect("fixture directory").flatten() {
+            let path = entry.path();
+            if !path.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                continue;
+            }
+            let mut reader = CaptureReader::open(&path).expect("fixture capture");
+            while let Ok(Some(frame)) = reader.next_frame() {
+                assert_eq!(
+                    identify(&frame),
+                    PacketId::of(&decode(&frame)),
+                    "{} frame {}",
+                    path.display(),
+                    frames
+                );
+                frames += 1;
+            }
+        }
+    }
+    assert!(frames > 400, "only {frames} frames");
+}

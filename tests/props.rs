@@ -45,11 +45,12 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
 use vtrace::core::analysis::Analysis;
-use vtrace::core::decode::decode;
+use vtrace::core::decode::{decode, identify};
 use vtrace::core::exchange::{Exchange, Leg};
 use vtrace::core::frame::{Frame, LinkType};
 use vtrace::core::journey::Observation;
 use vtrace::core::line::PointIdx;
+use vtrace::core::packet::PacketId;
 use vtrace::core::verdict::Verdict;
 
 #[path = "common/require.rs"]
@@ -885,6 +886,8 @@ proptest! {
         if cut < 14 {
             prop_assert!(p.ip.is_none());
         }
+        // The shortcut that identifies frames without decoding them whole agrees with it.
+        prop_assert_eq!(identify(&frame), PacketId::of(&p));
     }
 }
 

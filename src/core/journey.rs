@@ -21,6 +21,7 @@ use foldhash::fast::FixedState;
 
 use crate::core::fingerprint;
 use crate::core::line::{Direction, Line, PointIdx};
+pub use crate::core::packet::PacketId;
 use crate::core::packet::{Encap, Packet};
 
 /// One capture point's sighting of a packet.
@@ -188,29 +189,6 @@ impl Observation {
     /// What the correlator reads of it on every sighting.
     pub fn sighting(&self) -> Sighting {
         Sighting::of(self.point, self.t_ns, self.frame, &self.packet)
-    }
-}
-
-/// What the correlator reads of a packet on every sighting: its identity, the TTL that says it
-/// was routed, and whether a tunnel carried it. Computed where the frame is decoded (a capture
-/// thread, a file's reading thread) while its bytes are in cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PacketId {
-    /// [`Packet::fp`].
-    pub fp: Option<u64>,
-    /// The innermost IP header's TTL or hop limit (0 without IP): see [`Hop::ttl`].
-    pub ttl: u8,
-    /// A tunnel carried the packet here (its decoded packet says which).
-    pub tunnelled: bool,
-}
-
-impl PacketId {
-    pub fn of(packet: &Packet) -> PacketId {
-        PacketId {
-            fp: packet.fp,
-            ttl: packet.inner_ip.or(packet.ip).map_or(0, |ip| ip.ttl),
-            tunnelled: packet.encap.is_some(),
-        }
     }
 }
 

@@ -451,6 +451,29 @@ impl Packet {
     }
 }
 
+/// What the correlator reads of a packet on every sighting: its identity, the TTL that says it
+/// was routed, and whether a tunnel carried it. Computed where the frame is decoded (a capture
+/// thread, a file's reading thread) while its bytes are in cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketId {
+    /// [`Packet::fp`].
+    pub fp: Option<u64>,
+    /// The innermost IP header's TTL or hop limit (0 without IP): see [`crate::core::journey::Hop::ttl`].
+    pub ttl: u8,
+    /// A tunnel carried the packet here (its decoded packet says which).
+    pub tunnelled: bool,
+}
+
+impl PacketId {
+    pub fn of(packet: &Packet) -> PacketId {
+        PacketId {
+            fp: packet.fp,
+            ttl: packet.inner_ip.or(packet.ip).map_or(0, |ip| ip.ttl),
+            tunnelled: packet.encap.is_some(),
+        }
+    }
+}
+
 /// How far decoding got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DecodeStatus {

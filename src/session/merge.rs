@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
 
-use crate::core::decode::decode;
+use crate::core::decode::{decode, identify};
 use crate::core::frame::{CookedSide, Frame, InterfaceInfo, LinkType};
 use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
@@ -208,7 +208,7 @@ impl Reader {
         let Some(f) = s.input.reader.last_frame() else { return };
         // The correlator reads the sighting; the frame's bytes go along for the packets it
         // needs whole (one per journey), decoded again there.
-        let sighting = Sighting::of(point, t_ns, frame, &decode(&f));
+        let sighting = Sighting { point, t_ns, frame, id: identify(&f) };
         let bytes = &mut self.batch.bytes;
         let at = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         bytes.extend_from_slice(f.data);

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::core::decode::decode;
+use crate::core::decode::identify;
 use crate::core::frame::{Frame, LinkType};
 use crate::core::journey::PacketId;
 use crate::sys::netns::{Netns, Target, Worker, WorkerError, spawn_in};
@@ -120,8 +120,7 @@ impl Batch {
         else {
             return;
         };
-        let frame = Frame { ifid: 0, t_ns, len, linktype, data: bytes };
-        let id = PacketId::of(&decode(&frame));
+        let id = identify(&Frame { ifid: 0, t_ns, len, linktype, data: bytes });
         self.data.extend_from_slice(bytes);
         self.frames.push(FrameRef { point, t_ns, len, start, caplen, id });
     }
