@@ -5,7 +5,8 @@
 //! delay with SIGINT, SIGTERM or SIGKILL. After SIGKILL `vtrace cleanup` runs (and `lab down`
 //! for a lab). Then: no namespace of the test's prefix, no new veth in the root namespace, no
 //! nft table and no tracefs instance of any of the killed processes, and every pcapng asked for
-//! (except after SIGKILL) reads back completely with `vtrace analyze`, tcpdump and tshark.
+//! (except after SIGKILL) reads back completely with `vtrace analyze`, tcpdump and tshark;
+//! after SIGKILL, cleanup has recovered the capture in progress under the file's name.
 //!
 //! The schedule comes from a seed, printed first: `VTRACE_TEST_SEED` when set, else the clock;
 //! rerun one with `VTRACE_TEST_SEED=N`.
@@ -264,9 +265,25 @@ fn fifty_runs_interrupted_at_random_leave_nothing_behind() {
             problems.push(format!("{what}: panicked: {stderr}"));
         }
         if signal == Signal::SIGKILL {
+            let tmp = PathBuf::from(format!("{file_s}.tmp"));
+            let captured = tmp.exists();
             let o = run(BIN, &["cleanup"]);
             if !o.status.success() {
                 problems.push(format!("{what}: cleanup failed: {}", text(&o.stderr)));
+            }
+            // The capture of a killed --write is recovered under its name, never lost.
+            if tmp.exists() {
+                problems.push(format!("{what}: {} left after cleanup", tmp.display()));
+            }
+            if captured && !file.exists() {
+                problems.push(format!("{what}: cleanup did not recover {}", file.display()));
+            }
+            if captured {
+                println!("{what}: cleanup recovered the capture");
+                let o = run(BIN, &["analyze", &file_s, "--json"]);
+                if text(&o.stderr).contains("panicked") || o.status.code().is_none() {
+                    problems.push(format!("{what}: analyze of the recovered capture: {o:?}"));
+                }
             }
         } else if kind != Kind::LabUp && file.exists() {
             files_checked += 1;

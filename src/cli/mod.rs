@@ -113,7 +113,9 @@ pub enum Command {
         vtrace demo --tcp 80")]
     Demo(trace::DemoArgs),
     /// Remove what killed vtrace runs left behind: nftables tables `vtrace_<pid>_<n>` in every
-    /// namespace and tracefs instances `vtrace_<pid>` whose process is gone. Needs root.
+    /// namespace and tracefs instances `vtrace_<pid>` whose process is gone, and recover the
+    /// capture of a `--write FILE` killed with SIGKILL (its FILE.tmp becomes FILE, without
+    /// vtrace's analysis). Needs root.
     Cleanup(CleanupArgs),
 }
 

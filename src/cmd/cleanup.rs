@@ -1,6 +1,7 @@
 //! `vtrace cleanup`: remove what killed runs left behind — nftables tables named
 //! `vtrace_<pid>_<n>` in every namespace, and tracefs instances `vtrace_<pid>` — when no process
-//! with that pid is running. What a live run holds is never touched.
+//! with that pid is running, and recover the captures of their `--write` (`FILE.tmp` renamed to
+//! `FILE`, see [`crate::sys::writes`]). What a live run holds is never touched.
 //!
 //! A pid reused by an unrelated process keeps its leftovers until a later cleanup: cleanup errs
 //! on the side of leaving things, never of removing a running trace's rules.
@@ -20,6 +21,7 @@ use crate::sys::lab;
 use crate::sys::netlink::namespaces;
 use crate::sys::netns::{self, Netns};
 use crate::sys::nft;
+use crate::sys::writes;
 
 /// What `vtrace cleanup` was asked.
 #[derive(Debug, Clone)]
@@ -81,6 +83,32 @@ pub fn run(args: &Cleanup) -> Result<Outcome> {
         }
         println!("{} tracefs instance {}", verb(args.dry_run), entry.path().display());
         removed += 1;
+    }
+    // Captures of `--write` runs killed before they could write their file.
+    for w in writes::recorded().into_iter().filter(|w| !running(w.pid)) {
+        let (tmp, target) = (w.tmp.display(), w.target.display());
+        if w.tmp.exists() && !w.target.exists() {
+            if !args.dry_run {
+                if let Err(e) = std::fs::rename(&w.tmp, &w.target) {
+                    failures.push(format!("renaming {tmp} to {target}: {e}"));
+                    continue;
+                }
+            }
+            let verb = if args.dry_run { "would recover" } else { "recovered" };
+            println!(
+                "{verb} {target}: the capture of vtrace {} (killed), without vtrace's analysis \
+                 (from {tmp})",
+                w.pid
+            );
+            removed += 1;
+        } else if w.tmp.exists() {
+            println!("left {tmp}: the capture of vtrace {} (killed); {target} exists", w.pid);
+        }
+        if !args.dry_run
+            && let Err(e) = w.forget()
+        {
+            failures.push(format!("removing the record of {tmp}: {e}"));
+        }
     }
     if args.labs {
         for prefix in recorded_labs() {

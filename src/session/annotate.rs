@@ -20,6 +20,7 @@ use crate::core::exchange::Exchange;
 use crate::core::exchange::comment::frame_comments;
 use crate::sys::capture::CaptureStats;
 use crate::sys::pcapfile::{CaptureReader, CommentFile, PcapngWriter, Section, WriterInterface};
+use crate::sys::writes::{self, Recorded};
 
 /// A `--write` file being captured.
 pub struct Annotated {
@@ -29,6 +30,9 @@ pub struct Annotated {
     target: PathBuf,
     /// The comments so far; `Err` says why there are none (the file could not be written).
     comments: Result<CommentFile, String>,
+    /// The capture recorded as in progress, for `vtrace cleanup` after a SIGKILL
+    /// ([`crate::sys::writes`]); the record goes with this.
+    _recorded: Option<Recorded>,
 }
 
 impl Annotated {
@@ -45,7 +49,9 @@ impl Annotated {
         let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let comments = CommentFile::create_in(dir)
             .map_err(|e| format!("creating a file for them in {}: {e}", dir.display()));
-        let a = Annotated { section, interfaces, tmp, target: target.to_owned(), comments };
+        let _recorded = writes::record(&tmp, target);
+        let target = target.to_owned();
+        let a = Annotated { section, interfaces, tmp, target, comments, _recorded };
         Ok((w, a))
     }
 

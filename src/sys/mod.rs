@@ -23,3 +23,4 @@ pub mod runtime;
 pub mod sockdiag;
 pub mod stop;
 pub mod sysctl;
+pub mod writes;
