@@ -10,13 +10,14 @@ use std::collections::VecDeque;
 
 use crate::sys::capture::{Batch, FrameRef};
 
-/// A frame waiting: the batch's own reference to it, copied (frames leave in time order, not
-/// in batch order: reading them from their batches then would miss the cache each time), and
-/// the batch's sequence number.
+/// A frame waiting: when, and where it is.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    frame: FrameRef,
+    t_ns: u64,
+    /// The batch's sequence number.
     batch: u64,
+    /// The frame's index in the batch.
+    index: u32,
 }
 
 /// A frame released by [`Reorder::pop_ripe`]; its bytes are [`Reorder::bytes`] until the next
@@ -50,17 +51,18 @@ impl Reorder {
         self.run = None;
         let seq = self.first + self.batches.len() as u64;
         let mut kept = 0;
-        for f in batch.frames() {
+        for (index, f) in batch.frames().iter().enumerate() {
+            let Ok(index) = u32::try_from(index) else { break };
             if self.queues.len() <= f.point {
                 self.queues.resize_with(f.point + 1, VecDeque::new);
             }
             let Some(q) = self.queues.get_mut(f.point) else { continue };
-            let e = Entry { frame: *f, batch: seq };
+            let e = Entry { t_ns: f.t_ns, batch: seq, index };
             // In order: at the back (the usual case); else in place.
-            if q.back().is_none_or(|b| b.frame.t_ns <= f.t_ns) {
+            if q.back().is_none_or(|b| b.t_ns <= e.t_ns) {
                 q.push_back(e);
             } else {
-                let at = q.iter().rposition(|o| o.frame.t_ns <= f.t_ns).map_or(0, |i| i + 1);
+                let at = q.iter().rposition(|o| o.t_ns <= e.t_ns).map_or(0, |i| i + 1);
                 q.insert(at, e);
             }
             kept += 1;
@@ -76,30 +78,32 @@ impl Reorder {
 
     /// The capture time of the oldest waiting frame.
     pub(crate) fn oldest(&self) -> Option<u64> {
-        self.queues.iter().filter_map(|q| q.front().map(|e| e.frame.t_ns)).min()
+        self.queues.iter().filter_map(|q| q.front().map(|e| e.t_ns)).min()
     }
 
     /// The oldest frame (by time, then point), if it was captured at or before `ripe`.
     pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Ripe> {
-        let i =
-            match self.run {
-                // The queue found last time still holds the oldest frame while its front is older
-                // than every other queue's (it was then, and nothing was pushed since).
-                Some((i, bound, tie))
-                    if self.queues.get(i).and_then(VecDeque::front).is_some_and(|e| {
-                        e.frame.t_ns < bound || (e.frame.t_ns == bound && tie)
-                    }) =>
-                {
-                    i
-                }
-                _ => self.find_oldest(ripe)?,
-            };
+        let i = match self.run {
+            // The queue found last time still holds the oldest frame while its front is older
+            // than every other queue's (it was then, and nothing was pushed since).
+            Some((i, bound, tie))
+                if self
+                    .queues
+                    .get(i)
+                    .and_then(VecDeque::front)
+                    .is_some_and(|e| e.t_ns < bound || (e.t_ns == bound && tie)) =>
+            {
+                i
+            }
+            _ => self.find_oldest(ripe)?,
+        };
         let e = self.queues.get_mut(i)?.pop_front()?;
         self.len -= 1;
         let slot = usize::try_from(e.batch.checked_sub(self.first)?).ok()?;
-        let (_, waiting) = self.batches.get_mut(slot)?;
+        let (batch, waiting) = self.batches.get_mut(slot)?;
         *waiting = waiting.saturating_sub(1);
-        Some(Ripe { frame: e.frame, batch: e.batch })
+        let frame = *batch.frames().get(e.index as usize)?;
+        Some(Ripe { frame, batch: e.batch })
     }
 
     /// The queue whose front is the oldest ripe frame (ties: the lowest point), remembering
@@ -111,14 +115,14 @@ impl Reorder {
         for (i, q) in self.queues.iter().enumerate() {
             let Some(e) = q.front() else { continue };
             match best {
-                Some((_, t)) if e.frame.t_ns >= t => {
-                    if second.is_none_or(|(_, s)| e.frame.t_ns < s) {
-                        second = Some((i, e.frame.t_ns));
+                Some((_, t)) if e.t_ns >= t => {
+                    if second.is_none_or(|(_, s)| e.t_ns < s) {
+                        second = Some((i, e.t_ns));
                     }
                 }
                 _ => {
                     second = best;
-                    best = Some((i, e.frame.t_ns));
+                    best = Some((i, e.t_ns));
                 }
             }
         }
