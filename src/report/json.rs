@@ -256,8 +256,11 @@ pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
 }
 
 impl TraceReport for JsonTrace<'_> {
-    fn exchange(&mut self, ex: &Exchange, _line: &Line, names: &[String]) -> io::Result<()> {
-        self.settle()?;
+    fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+        if self.render.is_some() {
+            // Every exchange through the one thread, in order.
+            return self.exchange_owned(ex.clone(), line, names);
+        }
         self.refresh_ids(names);
         exchange_line(&mut self.buf, &self.ids, ex, self.first);
         self.first = false;
@@ -273,11 +276,6 @@ impl TraceReport for JsonTrace<'_> {
             return self.exchange(&ex, line, names);
         }
         self.refresh_ids(names);
-        // What was rendered here before goes out first.
-        if !self.buf.is_empty() {
-            self.out.write_all(&self.buf)?;
-            self.buf.clear();
-        }
         self.first = false;
         let (out, ids) = (&mut self.out, &self.ids);
         match self.render.as_mut() {
@@ -431,6 +429,35 @@ mod tests {
             rtt_ns: None,
             expects_reply: true,
             probe: false,
+        }
+    }
+
+    /// The exchanges of `n` echoes through `report` (every third by reference), flushed.
+    fn stream(mut report: JsonTrace<'_>, n: u8) {
+        let names = vec!["a/eth0".to_owned(), "b/eth0".to_owned()];
+        let line = Line::new();
+        for i in 0..n {
+            let ex = echo_exchange(IpAddr::from([10, 0, 0, i]), IpAddr::from([10, 0, 1, i]));
+            let res = if i % 3 == 0 {
+                report.exchange(&ex, &line, &names)
+            } else {
+                report.exchange_owned(ex, &line, &names)
+            };
+            assert!(res.is_ok());
+        }
+        assert!(report.flush().is_ok());
+    }
+
+    #[test]
+    fn exchanges_rendered_on_their_own_thread_are_the_same_bytes_in_the_same_order() {
+        for n in [0, 1, 2, 255] {
+            let (mut here, mut there) = (Vec::new(), Vec::new());
+            stream(JsonTrace::new(Box::new(&mut here)), n);
+            stream(JsonTrace::threaded(Box::new(&mut there)), n);
+            assert_eq!(String::from_utf8_lossy(&here), String::from_utf8_lossy(&there), "{n}");
+            let lines = here.iter().filter(|&&b| b == b'\n').count();
+            // The opening line, then one line per exchange.
+            assert_eq!(lines, usize::from(n) + usize::from(n > 0));
         }
     }
 
