@@ -39,10 +39,7 @@ pub(super) fn ipv4(d: &mut Decoder<'_>, data: &[u8]) {
     };
     let header_len = h.slice().len();
     let total = usize::from(h.total_len());
-    // A total length shorter than the header (segmentation offload) says nothing: use the frame.
-    let end = if total < header_len { data.len() } else { total.min(data.len()) };
-    let payload = data.get(header_len..end).unwrap_or_default();
-    let frag_field = super::be16(data, 6).unwrap_or_default();
+    let (payload, fp) = ipv4_identity(&h, data);
     let frag_offset = h.fragments_offset().value().saturating_mul(8);
     let proto = h.protocol().0;
     d.set_ip(Ip {
@@ -56,18 +53,31 @@ pub(super) fn ipv4(d: &mut Decoder<'_>, data: &[u8]) {
         frag_offset,
         more_fragments: h.more_fragments(),
     });
-    d.p.fp = Some(fingerprint::ipv4(
-        h.source(),
-        h.destination(),
-        h.identification(),
-        proto,
-        frag_field,
-        payload,
-    ));
+    d.p.fp = Some(fp);
     if frag_offset == 0 {
         let l4_len = if total < header_len { payload.len() } else { total - header_len };
         transport(d, proto, payload, l4_len);
     }
+}
+
+/// An IPv4 packet's payload (what its total length covers) and its identity: what the decoder
+/// and [`super::identify`] both compute from the header.
+pub(super) fn ipv4_identity<'a>(h: &Ipv4HeaderSlice<'_>, data: &'a [u8]) -> (&'a [u8], u64) {
+    let header_len = h.slice().len();
+    let total = usize::from(h.total_len());
+    // A total length shorter than the header (segmentation offload) says nothing: use the frame.
+    let end = if total < header_len { data.len() } else { total.min(data.len()) };
+    let payload = data.get(header_len..end).unwrap_or_default();
+    let frag_field = super::be16(data, 6).unwrap_or_default();
+    let fp = fingerprint::ipv4(
+        h.source(),
+        h.destination(),
+        h.identification(),
+        h.protocol().0,
+        frag_field,
+        payload,
+    );
+    (payload, fp)
 }
 
 pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {

@@ -56,20 +56,7 @@ fn fast_identity(frame: &Frame<'_>) -> Option<PacketId> {
     if proto != ICMP && proto != TCP {
         return None;
     }
-    // As ip::ipv4 computes it.
-    let header_len = h.slice().len();
-    let total = usize::from(h.total_len());
-    let end = if total < header_len { data.len() } else { total.min(data.len()) };
-    let payload = data.get(header_len..end).unwrap_or_default();
-    let frag_field = be16(data, 6).unwrap_or_default();
-    let fp = fingerprint::ipv4(
-        h.source(),
-        h.destination(),
-        h.identification(),
-        proto,
-        frag_field,
-        payload,
-    );
+    let (_, fp) = ip::ipv4_identity(&h, data);
     Some(PacketId { fp: Some(fp), ttl: h.ttl(), tunnelled: false })
 }
 
