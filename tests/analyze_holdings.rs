@@ -7,7 +7,6 @@ use std::process::Command;
 
 use etherparse::PacketBuilder;
 use serde_json::Value;
-use vtrace::core::frame::LinkType;
 use vtrace::sys::pcapfile::{PcapngWriter, WriterInterface};
 
 const VTRACE: &str = env!("CARGO_BIN_EXE_vtrace");
@@ -29,12 +28,7 @@ fn segment(seq: u32) -> Vec<u8> {
 fn capture(name: &str, segments: &[(u32, bool)]) -> PathBuf {
     let file =
         std::env::temp_dir().join(format!("vtrace-holdings-{}-{name}.pcapng", std::process::id()));
-    let iface = |n: &str| WriterInterface {
-        linktype: LinkType::ETHERNET,
-        name: n.into(),
-        description: String::new(),
-        snaplen: 0,
-    };
+    let iface = WriterInterface::ethernet;
     let out = std::fs::File::create(&file).expect("creating the capture");
     let mut w = PcapngWriter::new(out, &[iface("a/eth0"), iface("b/eth0")]).expect("pcapng");
     let mut t = 1_700_000_000_000_000_000u64;

@@ -153,19 +153,13 @@ mod tests {
     use super::*;
     // The integration tests' precondition helper: a missing tshark fails under CI.
     use crate::core::exchange::{ExchangeKind, Leg};
-    use crate::core::frame::LinkType;
     use crate::core::journey::{Hop, Journey};
     use crate::core::line::PointIdx;
     use crate::core::packet::{Echo, Icmp, Packet};
     use crate::sys::pcapfile::tests::require;
 
     fn iface(name: &str) -> WriterInterface {
-        WriterInterface {
-            linktype: LinkType::ETHERNET,
-            name: name.into(),
-            description: String::new(),
-            snaplen: 0,
-        }
+        WriterInterface::ethernet(name)
     }
 
     fn echo(frames: &[u64]) -> Exchange {

@@ -463,12 +463,7 @@ mod tests {
     use super::*;
 
     fn iface(name: &str) -> WriterInterface {
-        WriterInterface {
-            linktype: LinkType::ETHERNET,
-            name: name.into(),
-            description: String::new(),
-            snaplen: 0,
-        }
+        WriterInterface::ethernet(name)
     }
 
     fn frames_of(path: &Path) -> Vec<(u32, u64, Vec<u8>)> {

@@ -48,6 +48,18 @@ pub struct WriterInterface {
     pub snaplen: u32,
 }
 
+impl WriterInterface {
+    /// An Ethernet interface named `name`, without description or snapshot limit.
+    pub fn ethernet(name: &str) -> WriterInterface {
+        WriterInterface {
+            linktype: LinkType::ETHERNET,
+            name: name.into(),
+            description: String::new(),
+            snaplen: 0,
+        }
+    }
+}
+
 /// What the section header and the name resolution block say: the node the file was written on
 /// (its hostname, hardware, OS; the application is always vtrace and its version) and names of
 /// addresses (container names).
