@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::{Lab, describe, require};
+use common::{Lab, describe, hops, require};
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 
@@ -20,15 +20,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 fn sh(cmd: &str, args: &[&str]) {
     let out = common::run(cmd, args);
     assert!(out.status.success(), "{cmd} {args:?}: {}", describe(&out));
-}
-
-fn hops(journey: &Value) -> Vec<String> {
-    journey["hops"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h["point"].as_str().map(str::to_owned))
-        .collect()
 }
 
 fn segment(v: &Value) -> (Option<&str>, Option<&str>) {
