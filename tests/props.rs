@@ -589,14 +589,14 @@ fn run(
     for o in obs {
         if let Some(t) = last.filter(|_| tick) {
             a.advance_to(t + (o.t_ns.saturating_sub(t)) / 2);
-            a.drain(|ex, _| out.push(ex.clone()));
+            a.drain(|ex, _| out.push(*ex));
         }
         last = Some(o.t_ns);
         a.ingest(o);
-        a.drain(|ex, _| out.push(ex.clone()));
+        a.drain(|ex, _| out.push(*ex));
     }
     a.finish();
-    a.drain(|ex, _| out.push(ex.clone()));
+    a.drain(|ex, _| out.push(*ex));
     let names: Vec<String> = (0..POINTS).map(|p| format!("p{p}")).collect();
     (out, a.verdict(&names, false), a.verdict(&names, true))
 }

@@ -17,7 +17,7 @@ pub struct Analysis {
     /// Observations per point.
     captured: Vec<u64>,
     journeys: Vec<crate::core::journey::Journey>,
-    ready: Vec<Exchange>,
+    ready: Vec<Box<Exchange>>,
     /// The probe's own socket, when vtrace sent the echoes (live `ping`).
     probe: Option<ProbeSocket>,
 }
@@ -178,12 +178,12 @@ impl Analysis {
     }
 
     pub fn ingest(&mut self, obs: &Observation) {
-        self.ingest_sighting(obs.sighting(), || obs.packet);
+        self.ingest_sighting(obs.sighting(), |p| *p = obs.packet);
     }
 
     /// [`Self::ingest`] of a sighting whose packet `packet` decodes when the correlator needs
     /// it ([`Correlator::ingest_sighting`]).
-    pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce() -> Packet) {
+    pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce(&mut Packet)) {
         if let Some(c) = self.captured.get_mut(s.point.index()) {
             *c += 1;
         }
@@ -206,7 +206,7 @@ impl Analysis {
     }
 
     /// Call `f` on every exchange settled since the last call, in request order.
-    pub fn drain(&mut self, mut f: impl FnMut(Exchange, &Line)) {
+    pub fn drain(&mut self, mut f: impl FnMut(Box<Exchange>, &Line)) {
         let line = self.correlator.line();
         for ex in self.ready.drain(..) {
             f(ex, line);
@@ -310,7 +310,7 @@ mod tests {
     fn finish(mut a: Analysis) -> (Vec<Exchange>, crate::core::verdict::Verdict) {
         a.finish();
         let mut out = Vec::new();
-        a.drain(|ex, _| out.push(ex));
+        a.drain(|ex, _| out.push(*ex));
         let v = a.verdict(&names(), false);
         (out, v)
     }

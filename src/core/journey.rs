@@ -217,7 +217,7 @@ struct Lazy<F> {
     packet: Option<Box<Packet>>,
 }
 
-impl<F: FnOnce() -> Packet> Lazy<F> {
+impl<F: FnOnce(&mut Packet)> Lazy<F> {
     fn new(decode: F) -> Self {
         Lazy { decode: Some(decode), packet: None }
     }
@@ -225,7 +225,11 @@ impl<F: FnOnce() -> Packet> Lazy<F> {
     fn get(&mut self) -> &Packet {
         match (&mut self.packet, self.decode.take()) {
             (Some(p), _) => p,
-            (slot, Some(f)) => slot.insert(Box::new(f())),
+            (slot, Some(f)) => {
+                let mut packet = Box::<Packet>::default();
+                f(&mut packet);
+                slot.insert(packet)
+            }
             (slot, None) => slot.insert(Box::default()),
         }
     }
@@ -449,12 +453,13 @@ impl Correlator {
 
     /// Add one observation; journeys that became final are queued for [`Self::take_ready`].
     pub fn ingest(&mut self, obs: &Observation) {
-        self.ingest_sighting(obs.sighting(), || obs.packet);
+        self.ingest_sighting(obs.sighting(), |p| *p = obs.packet);
     }
 
-    /// Add one sighting; `packet` decodes its packet, called at most once and only when the
-    /// sighting starts a journey, may be a translated view, or was tunnelled.
-    pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce() -> Packet) {
+    /// Add one sighting; `packet` decodes its packet (into the packet it is given), called at
+    /// most once and only when the sighting starts a journey, may be a translated view, or was
+    /// tunnelled.
+    pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce(&mut Packet)) {
         let Some(fp) = s.id.fp else {
             self.unidentified += 1;
             return;
@@ -776,9 +781,9 @@ mod tests {
         let mut decoded = Vec::new();
         for o in &sightings {
             let before = calls.get();
-            c.ingest_sighting(o.sighting(), || {
+            c.ingest_sighting(o.sighting(), |p| {
                 calls.set(calls.get() + 1);
-                o.packet
+                *p = o.packet;
             });
             decoded.push(calls.get() - before);
         }

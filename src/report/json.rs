@@ -259,7 +259,7 @@ impl TraceReport for JsonTrace<'_> {
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()> {
         if self.render.is_some() {
             // Every exchange through the one thread, in order.
-            return self.exchange_owned(ex.clone(), line, names);
+            return self.exchange_owned(Box::new(ex.clone()), line, names);
         }
         self.refresh_ids(names);
         exchange_line(&mut self.buf, &self.ids, ex, self.first);
@@ -271,7 +271,12 @@ impl TraceReport for JsonTrace<'_> {
         Ok(())
     }
 
-    fn exchange_owned(&mut self, ex: Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+    fn exchange_owned(
+        &mut self,
+        ex: Box<Exchange>,
+        line: &Line,
+        names: &[String],
+    ) -> io::Result<()> {
         if self.render.is_none() {
             return self.exchange(&ex, line, names);
         }
@@ -441,7 +446,7 @@ mod tests {
             let res = if i % 3 == 0 {
                 report.exchange(&ex, &line, &names)
             } else {
-                report.exchange_owned(ex, &line, &names)
+                report.exchange_owned(Box::new(ex), &line, &names)
             };
             assert!(res.is_ok());
         }

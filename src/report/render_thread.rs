@@ -19,7 +19,7 @@ const BATCH: usize = 256;
 
 struct Job {
     ids: Arc<[String]>,
-    exchanges: Vec<Exchange>,
+    exchanges: Vec<Box<Exchange>>,
     /// The first exchange of the batch is the first of the stream.
     first: bool,
     /// A buffer to render into (recycled).
@@ -27,18 +27,18 @@ struct Job {
 }
 
 /// What comes back: the bytes, and the exchanges rendered (dropped by the owner).
-type Done = (Vec<u8>, Vec<Exchange>);
+type Done = (Vec<u8>, Vec<Box<Exchange>>);
 
 pub struct RenderThread {
     tx: Option<SyncSender<Job>>,
     rx: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
-    batch: Vec<Exchange>,
+    batch: Vec<Box<Exchange>>,
     ids: Arc<[String]>,
     /// Batches sent and not yet back.
     outstanding: usize,
     first: bool,
-    spare: Vec<(Vec<u8>, Vec<Exchange>)>,
+    spare: Vec<(Vec<u8>, Vec<Box<Exchange>>)>,
 }
 
 impl RenderThread {
@@ -77,7 +77,7 @@ impl RenderThread {
     /// Queue `ex` (naming points by `ids`); `write` gets whatever rendered bytes are back.
     pub fn push(
         &mut self,
-        ex: Exchange,
+        ex: Box<Exchange>,
         ids: &[String],
         write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
@@ -195,7 +195,7 @@ mod tests {
         let two = vec!["a".to_owned(), "b".to_owned()];
         for t in 0..600 {
             let ids = if t < 300 { &one } else { &two };
-            r.push(exchange(t), ids, &mut write).expect("push");
+            r.push(Box::new(exchange(t)), ids, &mut write).expect("push");
         }
         r.wait(&mut write).expect("wait");
         drop(r);

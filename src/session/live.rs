@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, anyhow};
 
 use crate::core::analysis::{Analysis, Probe};
-use crate::core::decode::decode;
+use crate::core::decode::decode_into;
 use crate::core::frame::{Frame, LinkType};
 use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
@@ -334,7 +334,7 @@ impl<'w> Live<'w> {
             // Identified by the capture thread; decoded whole here only when the correlator
             // needs the packet.
             let sighting = Sighting { point, t_ns: c.t_ns, frame: self.frame_no, id: c.id };
-            self.analysis.ingest_sighting(sighting, || decode(&frame));
+            self.analysis.ingest_sighting(sighting, |p| decode_into(&frame, p));
             while let Some(spent) = self.pending.pop_spent() {
                 self.frames.recycle.give(spent);
             }
@@ -364,7 +364,7 @@ impl<'w> Live<'w> {
                 res = if book.is_empty() {
                     report.exchange_owned(ex, line, names)
                 } else {
-                    report.exchange_owned(book.annotate(&ex, names), line, names)
+                    report.exchange_owned(Box::new(book.annotate(&ex, names)), line, names)
                 };
             }
         });

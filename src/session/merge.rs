@@ -7,7 +7,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Result, anyhow};
 
-use crate::core::decode::{decode, identify};
+use crate::core::decode::{decode_into, identify};
 use crate::core::frame::{CookedSide, Frame, InterfaceInfo, LinkType};
 use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
@@ -55,12 +55,12 @@ impl Batch {
         Batch { items: Vec::with_capacity(items), bytes: Vec::with_capacity(items * 128) }
     }
 
-    /// The decoded packet of an [`Item::Obs`] of this batch.
-    pub fn packet(&self, linktype: LinkType, at: u32, len: u32) -> Packet {
+    /// Decode the packet of an [`Item::Obs`] of this batch into `p`.
+    pub fn decode_into(&self, linktype: LinkType, at: u32, len: u32, p: &mut Packet) {
         let (at, len) = (at as usize, len as usize);
         let data = self.bytes.get(at..at.saturating_add(len)).unwrap_or_default();
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        decode(&Frame { ifid: 0, t_ns: 0, len, linktype, data })
+        decode_into(&Frame { ifid: 0, t_ns: 0, len, linktype, data }, p);
     }
 
     /// Empty, for reuse.

@@ -82,7 +82,8 @@ pub fn analyse(
                     }
                 }
                 Item::Obs { sighting, linktype, at, len } => {
-                    analysis.ingest_sighting(*sighting, || batch.packet(*linktype, *at, *len));
+                    analysis
+                        .ingest_sighting(*sighting, |p| batch.decode_into(*linktype, *at, *len, p));
                 }
                 Item::PointsMayGrow => analysis.points_may_grow(),
             }
@@ -167,7 +168,7 @@ fn write_settled(
             res = if book.is_empty() {
                 report.exchange_owned(ex, line, names)
             } else {
-                report.exchange_owned(book.annotate(&ex, names), line, names)
+                report.exchange_owned(Box::new(book.annotate(&ex, names)), line, names)
             };
         }
     });

@@ -80,7 +80,12 @@ pub trait TraceReport {
     /// One settled exchange. `names` are the point ids by [`PointIdx`].
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()>;
     /// [`Self::exchange`] of an exchange the caller no longer needs (a renderer may keep it).
-    fn exchange_owned(&mut self, ex: Exchange, line: &Line, names: &[String]) -> io::Result<()> {
+    fn exchange_owned(
+        &mut self,
+        ex: Box<Exchange>,
+        line: &Line,
+        names: &[String],
+    ) -> io::Result<()> {
         self.exchange(&ex, line, names)
     }
     /// The points and the verdict, after the last exchange.

@@ -28,8 +28,14 @@ use crate::core::packet::{DecodeStatus, Ip, Packet, PacketId};
 #[inline]
 pub fn decode(frame: &Frame<'_>) -> Packet {
     let mut p = Packet::default();
-    link::frame(&mut Decoder { p: &mut p, depth: 0 }, frame.linktype, frame.data);
+    decode_into(frame, &mut p);
     p
+}
+
+/// [`decode`] into `p` (a packet in its box: no copy of a ~500-byte packet on the way).
+pub fn decode_into(frame: &Frame<'_>, p: &mut Packet) {
+    *p = Packet::default();
+    link::frame(&mut Decoder { p, depth: 0 }, frame.linktype, frame.data);
 }
 
 /// What the correlator reads of a frame ([`PacketId`]), the same as

@@ -177,7 +177,8 @@ pub struct ExchangeBuilder {
     /// Where each address's packets enter the line (learned from their first hop, the furthest
     /// back it was seen).
     location: HashMap<IpAddr, PointIdx, FixedState>,
-    ready: Vec<Exchange>,
+    /// Boxed from the request on: an exchange (~300 bytes) moves on by pointer.
+    ready: Vec<Box<Exchange>>,
     /// Replies whose request has not been seen (yet): a request journey can become final after
     /// its reply's (a point missed the request), so a reply waits for it until its settle time.
     orphans: HashMap<PairKey, Journey, FixedState>,
@@ -253,7 +254,7 @@ impl ExchangeBuilder {
                     self.by_key.insert(k, self.serial);
                 }
                 let t = journey.first_t();
-                let mut exchange = Exchange {
+                let mut exchange = Box::new(Exchange {
                     kind,
                     request: Leg { journey, lost: None, netfilter: Vec::new() },
                     reply: None,
@@ -261,7 +262,7 @@ impl ExchangeBuilder {
                     rtt_ns: None,
                     expects_reply: true,
                     probe: false,
-                };
+                });
                 let orphan = self.orphans.remove(&key);
                 let orphan = orphan.or_else(|| alt.and_then(|k| self.orphans.remove(&k)));
                 if let Some(reply) = orphan {
@@ -295,7 +296,7 @@ impl ExchangeBuilder {
                     self.pending.push_back(Pending { serial, key, alt, exchange: None });
                     self.emit(serial, (key, alt), exchange, line);
                 } else {
-                    let exchange = Some(Box::new(exchange));
+                    let exchange = Some(exchange);
                     self.pending.push_back(Pending { serial, key, alt, exchange });
                 }
             }
@@ -309,7 +310,7 @@ impl ExchangeBuilder {
                         if let Some(mut ex) = slot.exchange.take() {
                             ex.reply = Some(Leg { journey, lost: None, netfilter: Vec::new() });
                             let (serial, keys) = (slot.serial, (slot.key, slot.alt));
-                            self.emit(serial, keys, *ex, line);
+                            self.emit(serial, keys, ex, line);
                         }
                     }
                     None => self.orphan(key, journey, line),
@@ -338,7 +339,7 @@ impl ExchangeBuilder {
             }
             if let Some(Pending { serial, key, alt, exchange: Some(ex) }) = self.pending.pop_front()
             {
-                self.emit(serial, (key, alt), *ex, line);
+                self.emit(serial, (key, alt), ex, line);
             }
         }
         while let Some(&(t, key, what)) = self.orphan_order.front() {
@@ -354,7 +355,7 @@ impl ExchangeBuilder {
     pub fn finish(&mut self, line: &Line) {
         while let Some(p) = self.pending.pop_front() {
             if let Some(ex) = p.exchange {
-                self.emit(p.serial, (p.key, p.alt), *ex, line);
+                self.emit(p.serial, (p.key, p.alt), ex, line);
             }
         }
         while let Some((t, key, what)) = self.orphan_order.pop_front() {
@@ -396,7 +397,7 @@ impl ExchangeBuilder {
     }
 
     /// Exchanges released since the last call, in request order.
-    pub fn take_ready(&mut self) -> std::vec::Drain<'_, Exchange> {
+    pub fn take_ready(&mut self) -> std::vec::Drain<'_, Box<Exchange>> {
         self.ready.drain(..)
     }
 
@@ -410,7 +411,7 @@ impl ExchangeBuilder {
 
     fn lone(&mut self, kind: ExchangeKind, journey: Journey, line: &Line) {
         let lost = self.loss(&journey, line);
-        self.ready.push(Exchange {
+        self.ready.push(Box::new(Exchange {
             kind,
             request: Leg { journey, lost, netfilter: Vec::new() },
             reply: None,
@@ -418,14 +419,14 @@ impl ExchangeBuilder {
             rtt_ns: None,
             expects_reply: false,
             probe: false,
-        });
+        }));
     }
 
     fn emit(
         &mut self,
         serial: u64,
         keys: (PairKey, Option<PairKey>),
-        mut exchange: Exchange,
+        mut exchange: Box<Exchange>,
         line: &Line,
     ) {
         for key in [Some(keys.0), keys.1].into_iter().flatten() {
