@@ -114,26 +114,32 @@ impl NfSession {
     /// returned as notes ("… : pass --no-netfilter"), the rest goes on.
     pub fn start(namespaces: &[(String, Netns)], flow: Flow, opts: Options) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
-        let monitor = if opts.drop_reasons {
-            DropMonitor::start(&DROP_PROTOCOLS)
-                .map_err(|e| notes.push(format!("no kernel drop reasons: {e}")))
-                .ok()
-        } else {
-            None
-        };
-        let started: Vec<Result<Part, String>> = if opts.netfilter {
-            std::thread::scope(|s| {
-                let handles: Vec<_> = namespaces
-                    .iter()
-                    .map(|(label, ns)| s.spawn(move || start_part(label, ns, flow)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err("a trace thread panicked".into())))
-                    .collect()
-            })
-        } else {
-            Vec::new()
+        // The tracefs instance (its ring buffers take ~20 ms to make) and each namespace's
+        // trace table are made side by side.
+        let (monitor, started) = std::thread::scope(|s| {
+            let monitor = opts.drop_reasons.then(|| {
+                s.spawn(|| DropMonitor::start(&DROP_PROTOCOLS).map_err(|e| e.to_string()))
+            });
+            let handles: Vec<_> = namespaces
+                .iter()
+                .filter(|_| opts.netfilter)
+                .map(|(label, ns)| s.spawn(move || start_part(label, ns, flow)))
+                .collect();
+            let started: Vec<Result<Part, String>> = handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a trace thread panicked".into())))
+                .collect();
+            let monitor =
+                monitor.map(|h| h.join().unwrap_or_else(|_| Err("its start panicked".into())));
+            (monitor, started)
+        });
+        let monitor = match monitor {
+            Some(Ok(m)) => Some(m),
+            Some(Err(e)) => {
+                notes.push(format!("no kernel drop reasons: {e}"));
+                None
+            }
+            None => None,
         };
         let mut parts = Vec::new();
         for p in started {
