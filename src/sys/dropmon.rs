@@ -10,17 +10,20 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::ops::ControlFlow;
+use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver};
 use std::time::Duration;
 
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use thiserror::Error;
 
 use crate::core::netfilter::DropEvent;
 use crate::sys::netns::{Target, Worker, WorkerError, spawn_in};
-use crate::sys::poll::poll_until;
+use crate::sys::poll::{poll_until, wait_any_readable};
 use crate::sys::stop::Stop;
 
 /// Where tracefs is (or gets) mounted.
@@ -30,6 +33,8 @@ pub const INSTANCE_PREFIX: &str = "vtrace_";
 const EVENT: &str = "events/skb/kfree_skb";
 /// Drops waiting to be drained, at most (memory stays bounded under a flood of drops).
 const QUEUE: usize = 4096;
+/// How long the reader waits in poll(2) for events (or its stop) before it looks again.
+const IDLE_MS: i32 = 100;
 
 static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
@@ -133,6 +138,9 @@ pub fn parse_line(
 pub struct DropMonitor {
     dir: PathBuf,
     stop: Stop,
+    /// Wakes the reader from its wait at a stop (the instance is removed only once its reader
+    /// closed the pipe).
+    wake: Option<Arc<EventFd>>,
     thread: Option<Worker<()>>,
     events: Receiver<DropEvent>,
     reasons: HashMap<u32, String>,
@@ -149,6 +157,7 @@ impl DropMonitor {
         let mut mon = DropMonitor {
             dir: dir.clone(),
             stop: Stop::new(),
+            wake: None,
             thread: None,
             events: mpsc::sync_channel(0).1,
             reasons: HashMap::new(),
@@ -166,13 +175,17 @@ impl DropMonitor {
             .custom_flags(libc::O_NONBLOCK)
             .open(&pipe_path)
             .map_err(io("opening", &pipe_path))?;
+        let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map(Arc::new)
+            .map_err(|e| io("making the stop event of", &pipe_path)(e.into()))?;
+        mon.wake = Some(Arc::clone(&wake));
         write(&dir.join(EVENT).join("enable"), "1")?;
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         mon.events = rx;
         let stop = mon.stop.clone();
         let reasons = mon.reasons.clone();
         let thread = spawn_in(Target::Here, "vtrace-dropmon", move || {
-            read_pipe(pipe, &stop, &reasons, offset_ns, &tx);
+            read_pipe(pipe, &wake, &stop, &reasons, offset_ns, &tx);
         })
         .map_err(|e| match e {
             WorkerError::Spawn { source, .. } => io("spawning the reader of", &pipe_path)(source),
@@ -205,6 +218,9 @@ impl DropMonitor {
 
     fn halt(&mut self) {
         self.stop.request();
+        if let Some(w) = &self.wake {
+            let _ = w.write(1);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -240,9 +256,11 @@ pub fn remove_instance(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Read the trace pipe until stopped (it is non-blocking: nothing to read waits 10 ms).
+/// Read the trace pipe until stopped (it is non-blocking: with nothing to read, the reader
+/// waits in poll(2) for events, or for `wake` at a stop).
 fn read_pipe(
     mut pipe: std::fs::File,
+    wake: &EventFd,
     stop: &Stop,
     reasons: &HashMap<u32, String>,
     offset_ns: i128,
@@ -250,6 +268,7 @@ fn read_pipe(
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut pending = String::new();
+    let (mut pfds, mut ready) = (Vec::new(), Vec::new());
     poll_until(stop, || {
         match pipe.read(&mut buf) {
             Ok(n) if n > 0 => {
@@ -267,6 +286,11 @@ fn read_pipe(
                     }
                 }
             }
+            // Nothing yet: wait for events, or the stop.
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                wait_any_readable(&[pipe.as_fd(), wake.as_fd()], IDLE_MS, &mut pfds, &mut ready);
+            }
+            // A pipe that fails would stay readable: no busy loop on it.
             _ => std::thread::sleep(Duration::from_millis(10)),
         }
         ControlFlow::Continue(())
