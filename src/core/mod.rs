@@ -10,6 +10,7 @@ pub mod diagnosis;
 pub mod exchange;
 pub mod fingerprint;
 pub mod frame;
+pub mod hint;
 pub mod journey;
 pub mod lab;
 pub mod line;

@@ -8,6 +8,7 @@
 
 use std::collections::VecDeque;
 
+use crate::core::hint::prefetch_read;
 use crate::sys::capture::{Batch, FrameRef};
 
 /// A frame waiting: when, and where it is.
@@ -178,25 +179,6 @@ impl Reorder {
 
 /// How far ahead in a queue entries are fetched into the cache.
 const PREFETCH_AHEAD: usize = 8;
-
-/// A hint to load the cache lines of `value` (both, when it straddles two); no effect on the
-/// program's meaning.
-#[inline(always)]
-fn prefetch_read<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let first = std::ptr::from_ref(value).cast::<i8>();
-        let last = first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1));
-        // SAFETY: a prefetch never faults and writes nothing; both addresses lie in `value`.
-        unsafe {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            _mm_prefetch::<{ _MM_HINT_T0 }>(first);
-            _mm_prefetch::<{ _MM_HINT_T0 }>(last);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
-}
 
 #[cfg(test)]
 mod tests {
