@@ -78,15 +78,12 @@ impl CaptureReader {
             record: 0,
             kind: ReadErrorKind::Open(e),
         })?;
-        Self::from_input(Input::file(file), path)
+        Self::from_read(Box::new(file), path)
     }
 
     /// Reads a capture from any byte stream; `name` is used only in error messages.
     pub fn from_read(r: Box<dyn Read + Send>, name: &Path) -> Result<Self, ReadError> {
-        Self::from_input(Input::new(r), name)
-    }
-
-    fn from_input(mut input: Input, name: &Path) -> Result<Self, ReadError> {
+        let mut input = Input::new(r);
         let err = |input: &Input, kind| ReadError {
             path: name.to_owned(),
             offset: input.offset(),
