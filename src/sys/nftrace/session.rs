@@ -114,8 +114,8 @@ impl NfSession {
     /// returned as notes ("… : pass --no-netfilter"), the rest goes on.
     pub fn start(namespaces: &[(String, Netns)], flow: Flow, opts: Options) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
-        // The tracefs instance (its ring buffers take ~20 ms to make) and each namespace's
-        // trace table are made side by side.
+        // The tracefs instance (made with its ring buffers and filter) and each namespace's
+        // trace table (a run of nft) are made side by side: each takes milliseconds.
         let (monitor, started) = std::thread::scope(|s| {
             let monitor = opts.drop_reasons.then(|| {
                 s.spawn(|| DropMonitor::start(&DROP_PROTOCOLS).map_err(|e| e.to_string()))
