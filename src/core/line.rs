@@ -8,6 +8,10 @@
 
 use crate::core::journey::Hop;
 
+/// How much later than the next point's a hop's stamp may be and still go before it on a known
+/// path (a bridge's capture stamps a forwarded frame after its egress veth: microseconds).
+pub const LATE_STAMP_NS: u64 = 50_000;
+
 /// Index of a capture point in the analysis (the order points were registered).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PointIdx(pub u16);
@@ -131,18 +135,34 @@ impl Line {
         })
     }
 
-    /// Sort hops by time; hops with the same timestamp in path order for `dir`.
+    /// Sort hops by time; hops with the same timestamp in path order for `dir`. On a known
+    /// path ([`Self::fix`]), a hop stamped at most [`LATE_STAMP_NS`] after the next point's
+    /// goes before it: a bridge's capture sees a forwarded frame after the egress veth sent it,
+    /// and when the frame carries no receive timestamp yet its stamp says so.
     pub fn sort_hops(&self, hops: &mut [Hop], dir: Direction) {
         let n = self.len();
-        let key = |h: &Hop| {
+        let along = |h: &Hop| {
             let p = self.position(h.point);
-            let along = match dir {
+            match dir {
                 Direction::Forward => p,
                 Direction::Backward => n.saturating_sub(1).saturating_sub(p),
-            };
-            (h.t_ns, along)
+            }
         };
-        hops.sort_by_key(key);
+        hops.sort_by_key(|h| (h.t_ns, along(h)));
+        if !self.fixed {
+            return;
+        }
+        for i in 1..hops.len() {
+            let mut j = i;
+            while j > 0 {
+                let (Some(a), Some(b)) = (hops.get(j - 1), hops.get(j)) else { break };
+                if along(b) >= along(a) || b.t_ns.saturating_sub(a.t_ns) > LATE_STAMP_NS {
+                    break;
+                }
+                hops.swap(j - 1, j);
+                j -= 1;
+            }
+        }
     }
 
     /// Keep the order the points were added in: it is known (the topology gave the path), and
@@ -242,6 +262,28 @@ mod tests {
         l.learn(&[hop(4, 100), hop(3, 110), hop(1, 110), hop(2, 120), hop(0, 130)]);
         let order: Vec<u16> = l.order().iter().map(|p| p.0).collect();
         assert_eq!(order, vec![0, 2, 1, 3, 4]);
+    }
+
+    #[test]
+    fn on_a_known_path_a_bridge_stamped_after_the_egress_veth_keeps_its_place() {
+        // 0=eth0, 1=vethA, 2=br, 3=vethB, 4=eth0; the bridge stamped 1.3 µs after vethB.
+        let request = [hop(0, 0), hop(1, 2_033), hop(3, 76_243), hop(2, 77_515), hop(4, 90_224)];
+        let points = |l: &Line, dir, hops: &[Hop]| {
+            let mut hops = hops.to_vec();
+            l.sort_hops(&mut hops, dir);
+            hops.iter().map(|h| h.point.0).collect::<Vec<_>>()
+        };
+        let mut l = line(5);
+        // Path order unknown: the time order stands.
+        assert_eq!(points(&l, Direction::Forward, &request), vec![0, 1, 3, 2, 4]);
+        l.fix();
+        assert_eq!(points(&l, Direction::Forward, &request), vec![0, 1, 2, 3, 4]);
+        // The reply, the other way: the bridge stamped 0.85 µs after vethA.
+        let reply = [hop(4, 0), hop(3, 1_312), hop(1, 20_681), hop(2, 21_532), hop(0, 22_824)];
+        assert_eq!(points(&l, Direction::Backward, &reply), vec![4, 3, 2, 1, 0]);
+        // A hop stamped well after the next point's is where its time says.
+        let late = [hop(0, 0), hop(1, 2_000), hop(3, 10_000), hop(2, 10_000 + LATE_STAMP_NS + 1)];
+        assert_eq!(points(&l, Direction::Forward, &late), vec![0, 1, 3, 2]);
     }
 
     #[test]
