@@ -28,7 +28,7 @@ use crate::core::packet::{DecodeStatus, Ip, Packet, PacketId};
 #[inline]
 pub fn decode(frame: &Frame<'_>) -> Packet {
     let mut p = Packet::default();
-    decode_into(frame, &mut p);
+    link::frame(&mut Decoder { p: &mut p, depth: 0 }, frame.linktype, frame.data);
     p
 }
 

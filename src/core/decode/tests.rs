@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::decode;
+use super::{decode, decode_into};
 use crate::core::fingerprint;
 use crate::core::frame::{Frame, LinkType};
 use crate::core::packet::{
@@ -94,6 +94,23 @@ fn icmp_echo_request() {
     let fp = fingerprint::ipv4([10, 77, 1, 2], [10, 77, 2, 2], 22803, 1, 0x4000, l4);
     assert_eq!(p.fp, Some(fp));
     assert_eq!(p.inner_ip, None);
+}
+
+#[test]
+fn decoding_into_a_used_packet_leaves_nothing_of_the_old_one() {
+    fn frame(data: &[u8]) -> Frame<'_> {
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        Frame { ifid: 0, t_ns: 0, len, linktype: LinkType(1), data }
+    }
+    let (arp, ttl) = (hex(ARP_REQ), hex(TTL_EXCEEDED));
+    // A time-exceeded message (IP, ICMP, a quoted packet) decoded into an ARP request's packet,
+    // and the other way round: the same as decoding each afresh.
+    let mut p = dec(1, &arp);
+    decode_into(&frame(&ttl), &mut p);
+    assert_eq!(p, dec(1, &ttl));
+    decode_into(&frame(&arp), &mut p);
+    assert_eq!(p, dec(1, &arp));
+    assert!(p.ip.is_none() && p.icmp.is_none() && p.arp.is_some());
 }
 
 #[test]
