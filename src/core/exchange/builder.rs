@@ -165,6 +165,9 @@ struct Pending {
     /// `None` once released (answered before older requests settled). Boxed: the queue holds
     /// a window's requests, and a slot this small keeps it in cache (an exchange is ~300 bytes).
     exchange: Option<Box<Exchange>>,
+    /// When it settles unanswered: its request's first hop plus the settle time (kept here,
+    /// where every sighting's check reads it, not in the exchange behind the box).
+    due: u64,
 }
 
 /// Pairs final journeys into exchanges.
@@ -293,11 +296,11 @@ impl ExchangeBuilder {
                 let serial = self.serial;
                 if exchange.reply.is_some() {
                     // Answered already: released now, its slot kept for the order of the rest.
-                    self.pending.push_back(Pending { serial, key, alt, exchange: None });
+                    self.pending.push_back(Pending { serial, key, alt, exchange: None, due: 0 });
                     self.emit(serial, (key, alt), exchange, line);
                 } else {
-                    let exchange = Some(exchange);
-                    self.pending.push_back(Pending { serial, key, alt, exchange });
+                    let (exchange, due) = (Some(exchange), t.saturating_add(self.settle_ns));
+                    self.pending.push_back(Pending { serial, key, alt, exchange, due });
                 }
             }
             Role::Reply(key) => {
@@ -331,13 +334,11 @@ impl ExchangeBuilder {
     /// Release exchanges that are answered or whose settle time passed at `watermark`.
     pub fn release(&mut self, watermark: u64, line: &Line) {
         while let Some(front) = self.pending.front() {
-            let settled = front.exchange.as_ref().is_none_or(|ex| {
-                ex.request.journey.first_t().saturating_add(self.settle_ns) < watermark
-            });
-            if !settled {
+            if front.exchange.is_some() && front.due >= watermark {
                 break;
             }
-            if let Some(Pending { serial, key, alt, exchange: Some(ex) }) = self.pending.pop_front()
+            if let Some(Pending { serial, key, alt, exchange: Some(ex), .. }) =
+                self.pending.pop_front()
             {
                 self.emit(serial, (key, alt), ex, line);
             }
