@@ -224,7 +224,10 @@ impl Analysis {
             self.exchanges.add(journey, line);
         }
         self.exchanges.release(self.correlator.watermark(), line);
-        self.collect();
+        // Called for every sighting; exchanges settle for few of them.
+        if self.exchanges.has_ready() {
+            self.collect();
+        }
     }
 
     fn collect(&mut self) {

@@ -332,24 +332,37 @@ impl ExchangeBuilder {
     }
 
     /// Release exchanges that are answered or whose settle time passed at `watermark`.
+    /// Called for every sighting, it checks inline whether anything is due at all.
+    #[inline]
     pub fn release(&mut self, watermark: u64, line: &Line) {
-        while let Some(front) = self.pending.front() {
-            if front.exchange.is_some() && front.due >= watermark {
-                break;
-            }
+        if self.pending_due(watermark) || self.orphan_due(watermark) {
+            self.release_due(watermark, line);
+        }
+    }
+
+    fn release_due(&mut self, watermark: u64, line: &Line) {
+        while self.pending_due(watermark) {
             if let Some(Pending { serial, key, alt, exchange: Some(ex), .. }) =
                 self.pending.pop_front()
             {
                 self.emit(serial, (key, alt), ex, line);
             }
         }
-        while let Some(&(t, key, what)) = self.orphan_order.front() {
-            if t.saturating_add(self.settle_ns) >= watermark {
-                break;
+        while self.orphan_due(watermark) {
+            if let Some((t, key, what)) = self.orphan_order.pop_front() {
+                self.release_orphan(t, key, what, line);
             }
-            self.orphan_order.pop_front();
-            self.release_orphan(t, key, what, line);
         }
+    }
+
+    /// The oldest pending request is released (answered already, or its settle time passed).
+    fn pending_due(&self, watermark: u64) -> bool {
+        self.pending.front().is_some_and(|p| p.exchange.is_none() || p.due < watermark)
+    }
+
+    /// The oldest orphan's wait for its request is over.
+    fn orphan_due(&self, watermark: u64) -> bool {
+        self.orphan_order.front().is_some_and(|o| o.0.saturating_add(self.settle_ns) < watermark)
     }
 
     /// Release everything (end of input).
@@ -395,6 +408,11 @@ impl ExchangeBuilder {
         {
             self.lone(ExchangeKind::from_reply(&j.packet), j, line);
         }
+    }
+
+    /// True when exchanges were released since the last [`Self::take_ready`].
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// Exchanges released since the last call, in request order.
