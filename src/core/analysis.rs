@@ -218,13 +218,16 @@ impl Analysis {
     }
 
     fn pump(&mut self) {
-        self.journeys.extend(self.correlator.take_ready());
-        let line = self.correlator.line();
-        for journey in self.journeys.drain(..) {
-            self.exchanges.add(journey, line);
+        // Called for every sighting; journeys end and exchanges settle for few of them.
+        if self.correlator.has_ready() {
+            self.journeys.extend(self.correlator.take_ready());
+            let line = self.correlator.line();
+            for journey in self.journeys.drain(..) {
+                self.exchanges.add(journey, line);
+            }
         }
+        let line = self.correlator.line();
         self.exchanges.release(self.correlator.watermark(), line);
-        // Called for every sighting; exchanges settle for few of them.
         if self.exchanges.has_ready() {
             self.collect();
         }

@@ -470,7 +470,9 @@ impl Correlator {
         hop.ttl = s.id.ttl;
         if s.t_ns > self.watermark {
             self.watermark = s.t_ns;
-            self.expire(false);
+            if self.expiry_due() {
+                self.expire(false);
+            }
         }
         // Translated views are rare: no lookup while there is none.
         let aliased = if self.alias.is_empty() { None } else { self.alias.get(&fp).copied() };
@@ -606,17 +608,25 @@ impl Correlator {
         self.expire(true);
     }
 
+    /// True when journeys became final since the last [`Self::take_ready`].
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
     /// Journeys that became final since the last call, oldest first.
     pub fn take_ready(&mut self) -> std::vec::Drain<'_, Journey> {
         self.ready.drain(..)
     }
 
+    /// The oldest open journey's window has passed (checked for every sighting).
+    #[inline]
+    fn expiry_due(&self) -> bool {
+        self.queue.front().is_some_and(|q| q.0.saturating_add(self.window_ns) < self.watermark)
+    }
+
     fn expire(&mut self, all: bool) {
-        while let Some(&(first_t, fp, serial)) = self.queue.front() {
-            if !all && first_t.saturating_add(self.window_ns) >= self.watermark {
-                break;
-            }
-            self.queue.pop_front();
+        while all || self.expiry_due() {
+            let Some((_, fp, serial)) = self.queue.pop_front() else { break };
             if self.open.get(&fp).is_some_and(|o| o.serial == serial)
                 && let Some(open) = self.close(fp)
             {
