@@ -334,7 +334,7 @@ impl<'w> Live<'w> {
             // Identified by the capture thread; decoded whole here only when the correlator
             // needs the packet.
             let sighting = Sighting { point, t_ns: c.t_ns, frame: self.frame_no, id: c.id };
-            self.analysis.ingest_sighting(sighting, |p| decode_into(&frame, p));
+            self.analysis.ingest_sighting(sighting, |p| decode_into(&frame, c.id.fp, p));
             while let Some(spent) = self.pending.pop_spent() {
                 self.frames.recycle.give(spent);
             }

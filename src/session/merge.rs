@@ -56,11 +56,12 @@ impl Batch {
     }
 
     /// Decode the packet of an [`Item::Obs`] of this batch into `p`.
-    pub fn decode_into(&self, linktype: LinkType, at: u32, len: u32, p: &mut Packet) {
+    pub fn decode_into(&self, item: (LinkType, u32, u32), known_fp: Option<u64>, p: &mut Packet) {
+        let (linktype, at, len) = item;
         let (at, len) = (at as usize, len as usize);
         let data = self.bytes.get(at..at.saturating_add(len)).unwrap_or_default();
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
-        decode_into(&Frame { ifid: 0, t_ns: 0, len, linktype, data }, p);
+        decode_into(&Frame { ifid: 0, t_ns: 0, len, linktype, data }, known_fp, p);
     }
 
     /// Empty, for reuse.

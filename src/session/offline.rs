@@ -82,8 +82,10 @@ pub fn analyse(
                     }
                 }
                 Item::Obs { sighting, linktype, at, len } => {
-                    analysis
-                        .ingest_sighting(*sighting, |p| batch.decode_into(*linktype, *at, *len, p));
+                    let known = sighting.id.fp;
+                    analysis.ingest_sighting(*sighting, |p| {
+                        batch.decode_into((*linktype, *at, *len), known, p);
+                    });
                 }
                 Item::PointsMayGrow => analysis.points_may_grow(),
             }

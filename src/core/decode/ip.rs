@@ -39,7 +39,11 @@ pub(super) fn ipv4(d: &mut Decoder<'_>, data: &[u8]) {
     };
     let header_len = h.slice().len();
     let total = usize::from(h.total_len());
-    let (payload, fp) = ipv4_identity(&h, data);
+    // The identity is hashed from the payload; a decode that knows it already skips that.
+    let (payload, fp) = match d.known_fp {
+        Some(fp) => (ipv4_payload(&h, data), fp),
+        None => ipv4_identity(&h, data),
+    };
     let frag_offset = h.fragments_offset().value().saturating_mul(8);
     let proto = h.protocol().0;
     d.set_ip(Ip {
@@ -63,11 +67,7 @@ pub(super) fn ipv4(d: &mut Decoder<'_>, data: &[u8]) {
 /// An IPv4 packet's payload (what its total length covers) and its identity: what the decoder
 /// and [`super::identify`] both compute from the header.
 pub(super) fn ipv4_identity<'a>(h: &Ipv4HeaderSlice<'_>, data: &'a [u8]) -> (&'a [u8], u64) {
-    let header_len = h.slice().len();
-    let total = usize::from(h.total_len());
-    // A total length shorter than the header (segmentation offload) says nothing: use the frame.
-    let end = if total < header_len { data.len() } else { total.min(data.len()) };
-    let payload = data.get(header_len..end).unwrap_or_default();
+    let payload = ipv4_payload(h, data);
     let frag_field = super::be16(data, 6).unwrap_or_default();
     let fp = fingerprint::ipv4(
         h.source(),
@@ -78,6 +78,15 @@ pub(super) fn ipv4_identity<'a>(h: &Ipv4HeaderSlice<'_>, data: &'a [u8]) -> (&'a
         payload,
     );
     (payload, fp)
+}
+
+/// What an IPv4 packet's total length covers after its header.
+fn ipv4_payload<'a>(h: &Ipv4HeaderSlice<'_>, data: &'a [u8]) -> &'a [u8] {
+    let header_len = h.slice().len();
+    let total = usize::from(h.total_len());
+    // A total length shorter than the header (segmentation offload) says nothing: use the frame.
+    let end = if total < header_len { data.len() } else { total.min(data.len()) };
+    data.get(header_len..end).unwrap_or_default()
 }
 
 pub(super) fn ipv6(d: &mut Decoder<'_>, data: &[u8]) {

@@ -28,14 +28,16 @@ use crate::core::packet::{DecodeStatus, Ip, Packet, PacketId};
 #[inline]
 pub fn decode(frame: &Frame<'_>) -> Packet {
     let mut p = Packet::default();
-    link::frame(&mut Decoder { p: &mut p, depth: 0 }, frame.linktype, frame.data);
+    link::frame(&mut Decoder { p: &mut p, depth: 0, known_fp: None }, frame.linktype, frame.data);
     p
 }
 
 /// [`decode`] into `p` (a packet in its box: no copy of a ~500-byte packet on the way).
-pub fn decode_into(frame: &Frame<'_>, p: &mut Packet) {
+/// `known_fp`: the frame's identity when [`identify`] computed it already (an IPv4 packet's is
+/// then not hashed again).
+pub fn decode_into(frame: &Frame<'_>, known_fp: Option<u64>, p: &mut Packet) {
     *p = Packet::default();
-    link::frame(&mut Decoder { p, depth: 0 }, frame.linktype, frame.data);
+    link::frame(&mut Decoder { p, depth: 0, known_fp }, frame.linktype, frame.data);
 }
 
 /// What the correlator reads of a frame ([`PacketId`]), the same as
@@ -86,6 +88,8 @@ mod ethertype {
 struct Decoder<'p> {
     p: &'p mut Packet,
     depth: u8,
+    /// The innermost packet's identity, known beforehand ([`identify`]).
+    known_fp: Option<u64>,
 }
 
 impl Decoder<'_> {

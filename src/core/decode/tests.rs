@@ -106,11 +106,18 @@ fn decoding_into_a_used_packet_leaves_nothing_of_the_old_one() {
     // A time-exceeded message (IP, ICMP, a quoted packet) decoded into an ARP request's packet,
     // and the other way round: the same as decoding each afresh.
     let mut p = dec(1, &arp);
-    decode_into(&frame(&ttl), &mut p);
+    decode_into(&frame(&ttl), None, &mut p);
     assert_eq!(p, dec(1, &ttl));
-    decode_into(&frame(&arp), &mut p);
+    decode_into(&frame(&arp), None, &mut p);
     assert_eq!(p, dec(1, &arp));
     assert!(p.ip.is_none() && p.icmp.is_none() && p.arp.is_some());
+    // Given the identity `identify` computed, the same packet without hashing it again.
+    for data in [&ttl, &hex(ECHO)] {
+        let known = super::identify(&frame(data)).fp;
+        assert!(known.is_some());
+        decode_into(&frame(data), known, &mut p);
+        assert_eq!(p, dec(1, data));
+    }
 }
 
 #[test]
