@@ -157,18 +157,19 @@ fn analyze_tui_ends_like_q_when_its_terminal_goes_away() {
     let (pid_file, rc_file, err_file) = (dir.join("pid"), dir.join("rc"), dir.join("stderr"));
     // vtrace runs in a session of its own (setsid), so the hang-up of the pane's terminal sends
     // it no SIGHUP: a terminal where read(2) returns 0 and write(2) fails with EIO is all it
-    // sees. The shell around it keeps its exit code.
+    // sees. The shell around it keeps its exit code (written aside and renamed: the file
+    // appears with its content, never empty).
     let script = dir.join("run.sh");
     std::fs::write(
         &script,
         format!(
             "sh -c 'echo $$ > \"$0\"; exec \"$@\"' '{}' '{}' analyze --tui '{}' 2>'{}'\n\
-             echo $? > '{}'\n",
+             echo $? > '{rc}.tmp' && mv '{rc}.tmp' '{rc}'\n",
             pid_file.display(),
             env!("CARGO_BIN_EXE_vtrace"),
             file.display(),
             err_file.display(),
-            rc_file.display()
+            rc = rc_file.display()
         ),
     )
     .expect("script");
