@@ -457,12 +457,13 @@ fn a_published_port_held_by_docker_proxy_is_named_and_its_own_connection_traced(
     let mut env = Env::new("p");
     let port = (20_000 + std::process::id() % 20_000).to_string();
     let a = env.container_with("a", None, &["-p", &format!("{port}:80")]);
+    // Its own /16: the tests of this file run side by side, each network on a subnet of its own.
     let octet = std::process::id() % 250;
-    let net = env.network("pub", &format!("10.251.{octet}.0/24"));
+    let net = env.network("pub", &format!("10.253.{octet}.0/24"));
     let c = env.container("c", Some(&net));
     // From another Docker network to the host's address on it: Docker returns the bridge's
     // traffic before its DNAT rule, and its userland proxy answers on the host.
-    let gateway = format!("10.251.{octet}.1");
+    let gateway = format!("10.253.{octet}.1");
     let (code, v, out) = vtrace(&["ping", &c.name, &gateway, "--tcp", &port, "-c", "1", "--json"]);
     assert_eq!(code, Some(0), "{}", describe(&out));
     assert_eq!(v["verdict"]["cause"], "ok", "{v}");
