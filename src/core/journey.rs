@@ -23,6 +23,7 @@ use crate::core::fingerprint;
 use crate::core::line::{Direction, Line, PointIdx};
 pub use crate::core::packet::PacketId;
 use crate::core::packet::{Encap, Packet};
+use crate::core::recycle;
 
 /// One capture point's sighting of a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,7 +227,8 @@ impl<F: FnOnce(&mut Packet)> Lazy<F> {
         match (&mut self.packet, self.decode.take()) {
             (Some(p), _) => p,
             (slot, Some(f)) => {
-                let mut packet = Box::<Packet>::default();
+                // A recycled box holds a finished journey's packet: `f` writes the whole packet.
+                let mut packet = recycle::packet();
                 f(&mut packet);
                 slot.insert(packet)
             }
@@ -456,8 +458,8 @@ impl Correlator {
         self.ingest_sighting(obs.sighting(), |p| *p = obs.packet);
     }
 
-    /// Add one sighting; `packet` decodes its packet (into the packet it is given), called at
-    /// most once and only when the sighting starts a journey, may be a translated view, or was
+    /// Add one sighting; `packet` decodes its packet into the packet it is given (writing all of
+    /// it: the box may hold an earlier packet), called at most once and only when the sighting starts a journey, may be a translated view, or was
     /// tunnelled.
     pub fn ingest_sighting(&mut self, s: Sighting, packet: impl FnOnce(&mut Packet)) {
         let Some(fp) = s.id.fp else {
@@ -511,7 +513,7 @@ impl Correlator {
             *seen = seen.inner_view().into_owned();
         }
         self.serial += 1;
-        let mut journey = Journey::new(seen, Vec::with_capacity(self.line.len().clamp(1, 8)));
+        let mut journey = Journey::new(seen, recycle::hops(self.line.len().clamp(1, 8)));
         journey.note_encap(&mut hop, encap);
         journey.hops.push(hop);
         if let Some(n) = nat_fp {

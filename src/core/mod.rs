@@ -19,5 +19,6 @@ pub mod netfilter;
 pub mod packet;
 pub mod path;
 pub mod point;
+pub mod recycle;
 pub mod topology;
 pub mod verdict;

@@ -278,7 +278,9 @@ impl TraceReport for JsonTrace<'_> {
         names: &[String],
     ) -> io::Result<()> {
         if self.render.is_none() {
-            return self.exchange(&ex, line, names);
+            let res = self.exchange(&ex, line, names);
+            crate::core::recycle::exchange(ex);
+            return res;
         }
         self.refresh_ids(names);
         self.first = false;

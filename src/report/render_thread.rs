@@ -122,7 +122,8 @@ impl RenderThread {
         self.outstanding = self.outstanding.saturating_sub(1);
         let res = write(&out);
         let mut exchanges = exchanges;
-        exchanges.clear();
+        // Their packet boxes and hop vectors go to the next journeys of this thread.
+        exchanges.drain(..).for_each(crate::core::recycle::exchange);
         self.spare.push((out, exchanges));
         res
     }

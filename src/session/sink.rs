@@ -79,14 +79,17 @@ pub struct Summary<'a> {
 pub trait TraceReport {
     /// One settled exchange. `names` are the point ids by [`PointIdx`].
     fn exchange(&mut self, ex: &Exchange, line: &Line, names: &[String]) -> io::Result<()>;
-    /// [`Self::exchange`] of an exchange the caller no longer needs (a renderer may keep it).
+    /// [`Self::exchange`] of an exchange the caller no longer needs (a renderer may keep it;
+    /// otherwise its allocations go to the next exchanges, [`crate::core::recycle`]).
     fn exchange_owned(
         &mut self,
         ex: Box<Exchange>,
         line: &Line,
         names: &[String],
     ) -> io::Result<()> {
-        self.exchange(&ex, line, names)
+        let res = self.exchange(&ex, line, names);
+        crate::core::recycle::exchange(ex);
+        res
     }
     /// The points and the verdict, after the last exchange.
     fn finish(&mut self, summary: &Summary<'_>) -> io::Result<()>;

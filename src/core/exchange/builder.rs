@@ -12,6 +12,7 @@ use super::{Exchange, ExchangeKind, Leg, Loss};
 use crate::core::journey::Journey;
 use crate::core::line::{Direction, Line, PointIdx};
 use crate::core::packet::{Arp, Packet, Ports};
+use crate::core::recycle;
 
 /// What pairs a request with its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -257,7 +258,7 @@ impl ExchangeBuilder {
                     self.by_key.insert(k, self.serial);
                 }
                 let t = journey.first_t();
-                let mut exchange = Box::new(Exchange {
+                let mut exchange = recycle::boxed(Exchange {
                     kind,
                     request: Leg { journey, lost: None, netfilter: Vec::new() },
                     reply: None,
@@ -430,7 +431,7 @@ impl ExchangeBuilder {
 
     fn lone(&mut self, kind: ExchangeKind, journey: Journey, line: &Line) {
         let lost = self.loss(&journey, line);
-        self.ready.push(Box::new(Exchange {
+        self.ready.push(recycle::boxed(Exchange {
             kind,
             request: Leg { journey, lost, netfilter: Vec::new() },
             reply: None,
