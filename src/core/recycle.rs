@@ -12,6 +12,7 @@
 use std::cell::RefCell;
 
 use crate::core::exchange::{Exchange, Leg};
+use crate::core::hint::prefetch_write_all;
 use crate::core::journey::{Hop, Journey};
 use crate::core::packet::Packet;
 
@@ -32,12 +33,30 @@ thread_local! {
 
 /// A packet box: a recycled one (its contents stale: the caller overwrites them) or a new one.
 pub fn packet() -> Box<Packet> {
-    POOLS.with(|p| p.borrow_mut().packets.pop()).unwrap_or_default()
+    POOLS
+        .with(|p| {
+            let mut pools = p.borrow_mut();
+            let packet = pools.packets.pop();
+            // The next one will be written over: ask for it now (the renderer read it last).
+            if let Some(next) = pools.packets.last() {
+                prefetch_write_all(std::slice::from_ref(&**next));
+            }
+            packet
+        })
+        .unwrap_or_default()
 }
 
 /// An empty hop vector with room for at least `capacity` hops.
 pub fn hops(capacity: usize) -> Vec<Hop> {
-    match POOLS.with(|p| p.borrow_mut().hops.pop()) {
+    let popped = POOLS.with(|p| {
+        let mut pools = p.borrow_mut();
+        let hops = pools.hops.pop();
+        if let Some(next) = pools.hops.last_mut() {
+            prefetch_write_all(next.spare_capacity_mut());
+        }
+        hops
+    });
+    match popped {
         Some(mut v) => {
             v.reserve(capacity);
             v
@@ -52,6 +71,9 @@ pub fn boxed(ex: Exchange) -> Box<Exchange> {
     POOLS.with(|p| {
         let mut pools = p.borrow_mut();
         let Some(mut b) = pools.exchanges.pop() else { return Box::new(ex) };
+        if let Some(next) = pools.exchanges.last() {
+            prefetch_write_all(std::slice::from_ref(&**next));
+        }
         let Exchange { request, reply, errors, .. } = std::mem::replace(&mut *b, ex);
         for leg in std::iter::once(request).chain(reply).chain(errors) {
             let Leg { journey: Journey { packet, mut hops, .. }, .. } = leg;

@@ -267,8 +267,14 @@ impl ExchangeBuilder {
                     expects_reply: true,
                     probe: false,
                 });
-                let orphan = self.orphans.remove(&key);
-                let orphan = orphan.or_else(|| alt.and_then(|k| self.orphans.remove(&k)));
+                // Orphans are rare: no lookups while there is none.
+                let orphan = match self.orphans.is_empty() {
+                    true => None,
+                    false => self
+                        .orphans
+                        .remove(&key)
+                        .or_else(|| alt.and_then(|k| self.orphans.remove(&k))),
+                };
                 if let Some(reply) = orphan {
                     if reply.first_t() >= t {
                         exchange.reply =
@@ -278,10 +284,14 @@ impl ExchangeBuilder {
                         self.lone(ExchangeKind::from_reply(&reply.packet), reply, line);
                     }
                 }
-                let errors = [Some(key), alt].into_iter().flatten();
-                let errors: Vec<Journey> = errors
-                    .flat_map(|k| self.orphan_errors.remove(&k).into_iter().flatten())
-                    .collect();
+                let errors: Vec<Journey> = match self.orphan_errors.is_empty() {
+                    true => Vec::new(),
+                    false => [Some(key), alt]
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|k| self.orphan_errors.remove(&k).into_iter().flatten())
+                        .collect(),
+                };
                 for error in errors {
                     if error.first_t() >= t {
                         exchange.errors.push(Leg {
