@@ -9,6 +9,7 @@ use anyhow::{Result, anyhow};
 
 use crate::core::decode::{decode_into, identify};
 use crate::core::frame::{CookedSide, Frame, InterfaceInfo, LinkType};
+use crate::core::hint::{prefetch_read, prefetch_read_all};
 use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
 use crate::core::packet::Packet;
@@ -62,6 +63,20 @@ impl Batch {
         let data = self.bytes.get(at..at.saturating_add(len)).unwrap_or_default();
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         decode_into(&Frame { ifid: 0, t_ns: 0, len, linktype, data }, known_fp, p);
+    }
+
+    /// Ask for item `i` and the first bytes of its frame: the reading thread wrote them on the
+    /// other core, and the analysis reads the item and, for a journey's first sighting, decodes
+    /// the frame's headers.
+    #[inline(always)]
+    pub fn prefetch(&self, i: usize) {
+        let Some(item) = self.items.get(i) else { return };
+        prefetch_read(item);
+        if let Item::Obs { at, .. } = *item
+            && let Some(b) = self.bytes.get(at as usize..)
+        {
+            prefetch_read_all(b.get(..64).unwrap_or(b));
+        }
     }
 
     /// Empty, for reuse.
