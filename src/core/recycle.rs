@@ -11,7 +11,7 @@
 
 use std::cell::RefCell;
 
-use crate::core::exchange::{Exchange, Leg};
+use crate::core::exchange::Exchange;
 use crate::core::hint::prefetch_write_all;
 use crate::core::journey::{Hop, Journey};
 use crate::core::packet::Packet;
@@ -25,6 +25,20 @@ struct Pools {
     exchanges: Vec<Box<Exchange>>,
     packets: Vec<Box<Packet>>,
     hops: Vec<Vec<Hop>>,
+}
+
+impl Pools {
+    /// Keep a finished journey's packet box and hop vector, when there is room.
+    fn keep(&mut self, journey: Journey) {
+        let Journey { packet, mut hops, .. } = journey;
+        if self.packets.len() < KEEP {
+            self.packets.push(packet);
+        }
+        if self.hops.len() < KEEP && hops.capacity() > 0 {
+            hops.clear();
+            self.hops.push(hops);
+        }
+    }
 }
 
 thread_local! {
@@ -74,16 +88,13 @@ pub fn boxed(ex: Exchange) -> Box<Exchange> {
         if let Some(next) = pools.exchanges.last() {
             prefetch_write_all(std::slice::from_ref(&**next));
         }
-        let Exchange { request, reply, errors, .. } = std::mem::replace(&mut *b, ex);
-        for leg in std::iter::once(request).chain(reply).chain(errors) {
-            let Leg { journey: Journey { packet, mut hops, .. }, .. } = leg;
-            if pools.packets.len() < KEEP {
-                pools.packets.push(packet);
-            }
-            if pools.hops.len() < KEEP && hops.capacity() > 0 {
-                hops.clear();
-                pools.hops.push(hops);
-            }
+        let old = std::mem::replace(&mut *b, ex);
+        pools.keep(old.request.journey);
+        if let Some(reply) = old.reply {
+            pools.keep(reply.journey);
+        }
+        for error in old.errors {
+            pools.keep(error.journey);
         }
         b
     })
