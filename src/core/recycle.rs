@@ -113,7 +113,7 @@ pub fn exchange(ex: Box<Exchange>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::exchange::ExchangeKind;
+    use crate::core::exchange::{ExchangeKind, Leg};
 
     fn leg(n_hops: usize) -> Leg {
         let hops = (0..n_hops)
