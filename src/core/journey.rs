@@ -515,8 +515,7 @@ impl Correlator {
         let seen = packet.get();
         // Seen first inside a tunnel: the journey is the inner packet's.
         let nat_fp = fingerprint::nat(&seen.inner_view());
-        let mut hop = hop(0);
-        if fresh && self.join_translated(fp, nat_fp, seen, hop) {
+        if fresh && self.join_translated(fp, nat_fp, seen, s.point, hop) {
             return;
         }
         let encap = seen.encap;
@@ -526,8 +525,13 @@ impl Correlator {
         }
         self.serial += 1;
         let mut journey = Journey::new(seen, recycle::hops(self.line.len().clamp(1, 8)));
-        journey.note_encap(&mut hop, encap);
-        journey.hops.push(hop);
+        if encap.is_some() {
+            let mut hop = hop(0);
+            journey.note_encap(&mut hop, encap);
+            journey.hops.push(hop);
+        } else {
+            journey.hops.push(hop(0));
+        }
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
@@ -545,13 +549,15 @@ impl Correlator {
 
     /// A packet whose fingerprint opens no journey may be one NAT rewrote: join the open
     /// journey with its NAT-invariant identity that has not reached this point, as a new view.
-    /// `nat_fp`: the NAT identity of `seen`'s inner view.
+    /// `nat_fp`: the NAT identity of `seen`'s inner view; `hop` makes the hop at `point` with a
+    /// view's index.
     fn join_translated(
         &mut self,
         fp: u64,
         nat_fp: Option<u64>,
         seen: &Packet,
-        mut hop: Hop,
+        point: PointIdx,
+        hop: impl FnOnce(u8) -> Hop,
     ) -> bool {
         let Some(nat_fp) = nat_fp else { return false };
         let Some(&key) = self.by_nat.get(&nat_fp) else { return false };
@@ -560,7 +566,7 @@ impl Correlator {
         let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&packet)) else {
             return false;
         };
-        if open.journey.reached(hop.point) {
+        if open.journey.reached(point) {
             return false;
         }
         let views = &mut open.journey.views;
@@ -581,7 +587,7 @@ impl Correlator {
             }
             None => return false,
         };
-        hop.view = u8::try_from(view).unwrap_or(0);
+        let mut hop = hop(u8::try_from(view).unwrap_or(0));
         open.journey.note_encap(&mut hop, seen.encap);
         open.aliases.push(fp);
         open.journey.hops.push(hop);
