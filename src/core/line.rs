@@ -148,7 +148,14 @@ impl Line {
                 Direction::Backward => n.saturating_sub(1).saturating_sub(p),
             }
         };
-        hops.sort_by_key(|h| (h.t_ns, along(h)));
+        // Most journeys arrive in order: check that first, placing only tied hops.
+        let in_order = hops.windows(2).all(|w| match (w.first(), w.get(1)) {
+            (Some(a), Some(b)) => a.t_ns < b.t_ns || a.t_ns == b.t_ns && along(a) <= along(b),
+            _ => true,
+        });
+        if !in_order {
+            hops.sort_by_key(|h| (h.t_ns, along(h)));
+        }
         if !self.fixed {
             return;
         }
