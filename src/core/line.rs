@@ -294,6 +294,28 @@ mod tests {
     }
 
     #[test]
+    fn hops_out_of_time_or_tie_order_are_sorted_and_ordered_ones_kept() {
+        let l = line(4);
+        let points = |mut hops: Vec<Hop>, dir| {
+            l.sort_hops(&mut hops, dir);
+            hops.iter().map(|h| (h.point.0, h.t_ns)).collect::<Vec<_>>()
+        };
+        let sorted = vec![(0, 1), (1, 5), (2, 5), (3, 9)];
+        // In order already, a tie in path order.
+        let given = vec![hop(0, 1), hop(1, 5), hop(2, 5), hop(3, 9)];
+        assert_eq!(points(given, Direction::Forward), sorted);
+        // Out of time order.
+        let given = vec![hop(3, 9), hop(0, 1), hop(2, 5), hop(1, 5)];
+        assert_eq!(points(given, Direction::Forward), sorted);
+        // In time order, the tie against the path.
+        let given = vec![hop(0, 1), hop(2, 5), hop(1, 5), hop(3, 9)];
+        assert_eq!(points(given, Direction::Forward), sorted);
+        // The same tie going the other way is in order.
+        let given = vec![hop(3, 1), hop(2, 5), hop(1, 5), hop(0, 9)];
+        assert_eq!(points(given, Direction::Backward), vec![(3, 1), (2, 5), (1, 5), (0, 9)]);
+    }
+
+    #[test]
     fn direction_and_tie_order() {
         let l = line(3);
         let mut hops = vec![hop(2, 5), hop(1, 5), hop(0, 9)];
