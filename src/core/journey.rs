@@ -470,7 +470,7 @@ impl Correlator {
         let mut packet = Lazy::new(packet);
         // The identity is the innermost packet's, and so is the TTL that says it was routed.
         // Built whole where it is pushed (a field written after the rest made the copy wait for
-        // the CPU's store buffer: a fifth of the correlator's time).
+        // the CPU's store buffer: a third of the correlator's samples sat on that load).
         let hop = |view| Hop {
             point: s.point,
             t_ns: s.t_ns,
