@@ -18,6 +18,8 @@ pub fn prefetch_read_all<T>(values: &[T]) {
 }
 
 /// A hint to load every cache line of `values` to be written (memory another core read last).
+/// Without the `prfchw` target feature (not assumed by the build) the CPU gets it as a read
+/// hint: the line comes in shared, and the write still asks for it exclusive.
 #[inline(always)]
 pub fn prefetch_write_all<T>(values: &[T]) {
     each_line::<T, WRITE>(values);
