@@ -17,8 +17,10 @@ use crate::core::journey::{Hop, Journey};
 use crate::core::packet::Packet;
 
 /// At most this many finished exchanges, packet boxes and hop vectors wait per thread (about
-/// 6 MB at most): as many as a renderer's batches in flight hand back.
-pub const KEEP: usize = 4096;
+/// 2 MB at most): four of a renderer's batches. 4096 kept `analyze` off malloc entirely but let a
+/// live session's peak grow by a megabyte after a late burst; 512 put a tenth of the slow paths
+/// back.
+pub const KEEP: usize = 1024;
 
 #[derive(Default)]
 struct Pools {
