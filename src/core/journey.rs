@@ -270,18 +270,26 @@ impl Journey {
         usize::from(hop.encap).checked_sub(1).and_then(|i| self.encaps.get(i))
     }
 
-    /// Record that `hop` saw the packet inside `encap` (at most 255 tunnels per journey).
-    fn note_encap(&mut self, hop: &mut Hop, encap: Option<Encap>) {
-        let Some(e) = encap else { return };
-        let i = match self.encaps.iter().position(|x| *x == e) {
-            Some(i) => i,
-            None if self.encaps.len() < usize::from(u8::MAX) => {
-                self.encaps.push(e);
-                self.encaps.len() - 1
+    /// Add `hop`, which saw the packet inside `encap` when a tunnel carried it (at most 255
+    /// tunnels per journey). Without a tunnel the hop goes in as built: a field written into it
+    /// after the rest made the copy into the vector wait for the CPU's store buffer (a third of
+    /// the correlator's samples sat on that load).
+    #[inline]
+    fn push_hop(&mut self, hop: Hop, encap: Option<Encap>) {
+        match encap {
+            None => self.hops.push(hop),
+            Some(e) => {
+                let i = match self.encaps.iter().position(|x| *x == e) {
+                    Some(i) => i + 1,
+                    None if self.encaps.len() < usize::from(u8::MAX) => {
+                        self.encaps.push(e);
+                        self.encaps.len()
+                    }
+                    None => 0,
+                };
+                self.hops.push(Hop { encap: u8::try_from(i).unwrap_or(0), ..hop });
             }
-            None => return,
-        };
-        hop.encap = u8::try_from(i + 1).unwrap_or(0);
+        }
     }
 
     /// The stretches of consecutive hops inside one tunnel, in hop order: the tunnel and its
@@ -469,8 +477,7 @@ impl Correlator {
         };
         let mut packet = Lazy::new(packet);
         // The identity is the innermost packet's, and so is the TTL that says it was routed.
-        // Built whole where it is pushed (a field written after the rest made the copy wait for
-        // the CPU's store buffer: a third of the correlator's samples sat on that load).
+        // Built whole where it is pushed ([`Journey::push_hop`]).
         let hop = |view| Hop {
             point: s.point,
             t_ns: s.t_ns,
@@ -492,13 +499,8 @@ impl Correlator {
             // A second sighting at the same point is a new packet (a retransmission with the
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.journey.reached(s.point) => {
-                if s.id.tunnelled {
-                    let mut hop = hop(view);
-                    open.journey.note_encap(&mut hop, packet.get().encap);
-                    open.journey.hops.push(hop);
-                } else {
-                    open.journey.hops.push(hop(view));
-                }
+                let encap = if s.id.tunnelled { packet.get().encap } else { None };
+                open.journey.push_hop(hop(view), encap);
                 if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
                 }
@@ -525,13 +527,7 @@ impl Correlator {
         }
         self.serial += 1;
         let mut journey = Journey::new(seen, recycle::hops(self.line.len().clamp(1, 8)));
-        if encap.is_some() {
-            let mut hop = hop(0);
-            journey.note_encap(&mut hop, encap);
-            journey.hops.push(hop);
-        } else {
-            journey.hops.push(hop(0));
-        }
+        journey.push_hop(hop(0), encap);
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
@@ -587,12 +583,11 @@ impl Correlator {
             }
             None => return false,
         };
-        let mut hop = hop(u8::try_from(view).unwrap_or(0));
-        open.journey.note_encap(&mut hop, seen.encap);
+        let view = u8::try_from(view).unwrap_or(0);
         open.aliases.push(fp);
-        open.journey.hops.push(hop);
+        open.journey.push_hop(hop(view), seen.encap);
         let full = !self.open_ended && open.journey.hops.len() >= self.line.required();
-        self.alias.insert(fp, (key, hop.view));
+        self.alias.insert(fp, (key, view));
         if full {
             self.complete_now(key);
         }
