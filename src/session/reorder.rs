@@ -19,6 +19,8 @@ struct Entry {
     batch: u64,
     /// The frame's index in the batch.
     index: u32,
+    /// Its point (the queue it waits in).
+    point: u32,
 }
 
 /// A frame released by [`Reorder::pop_ripe`]; its bytes are [`Reorder::bytes`] until the next
@@ -30,9 +32,10 @@ pub(crate) struct Ripe {
 }
 
 /// The reorder buffer: one queue per point, each in time order (a capture hands its frames over
-/// in order; one a little older than the last, stamped on another CPU, goes into place), released
-/// oldest first by time then point — a merge of a handful of queues, cheaper per frame than a
-/// heap of all of them.
+/// in order; one a little older than the last, stamped on another CPU, goes into place). Frames
+/// leave oldest first by time then point: every frame ripe at once is taken out of the queues
+/// together and merged (one sort of a few sorted runs), then released in that order — cheaper per
+/// frame than a heap, or than finding the oldest front of the queues for each frame.
 #[derive(Debug, Default)]
 pub(crate) struct Reorder {
     queues: Vec<VecDeque<Entry>>,
@@ -41,15 +44,19 @@ pub(crate) struct Reorder {
     batches: VecDeque<(Batch, usize)>,
     first: u64,
     len: usize,
-    /// The queue of the last frame released, the time its frames stay the oldest below, and
-    /// whether they are at that time too (a lower point than the runner-up); cleared by a push.
-    run: Option<(usize, u64, bool)>,
+    /// Frames taken out of the queues ripe, in release order; those from `next` on are still
+    /// waiting (and older than every frame in the queues).
+    ripe: Vec<Entry>,
+    next: usize,
+    /// Room to merge them in, and where their runs end (reused).
+    scratch: Vec<Entry>,
+    runs: Vec<usize>,
 }
 
 impl Reorder {
     /// Take in a batch of frames.
     pub(crate) fn push(&mut self, batch: Batch) {
-        self.run = None;
+        self.unripe();
         let seq = self.first + self.batches.len() as u64;
         let mut kept = 0;
         for (index, f) in batch.frames().iter().enumerate() {
@@ -58,7 +65,8 @@ impl Reorder {
                 self.queues.resize_with(f.point + 1, VecDeque::new);
             }
             let Some(q) = self.queues.get_mut(f.point) else { continue };
-            let e = Entry { t_ns: f.t_ns, batch: seq, index };
+            let Ok(point) = u32::try_from(f.point) else { continue };
+            let e = Entry { t_ns: f.t_ns, batch: seq, index, point };
             // In order: at the back (the usual case); else in place.
             if q.back().is_none_or(|b| b.t_ns <= e.t_ns) {
                 q.push_back(e);
@@ -72,6 +80,19 @@ impl Reorder {
         self.batches.push_back((batch, kept));
     }
 
+    /// Frames taken out ripe and not released yet go back to the fronts of their queues (a
+    /// frame pushed now may be older than they are). Releases run to the end: this is rare.
+    fn unripe(&mut self) {
+        let rest = self.ripe.get(self.next..).unwrap_or_default();
+        for &e in rest.iter().rev() {
+            if let Some(q) = self.queues.get_mut(e.point as usize) {
+                q.push_front(e);
+            }
+        }
+        self.ripe.clear();
+        self.next = 0;
+    }
+
     /// Frames waiting.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -79,41 +100,73 @@ impl Reorder {
 
     /// The capture time of the oldest waiting frame.
     pub(crate) fn oldest(&self) -> Option<u64> {
-        self.queues.iter().filter_map(|q| q.front().map(|e| e.t_ns)).min()
+        let taken = self.ripe.get(self.next).map(|e| e.t_ns);
+        self.queues.iter().filter_map(|q| q.front().map(|e| e.t_ns)).chain(taken).min()
     }
 
     /// The oldest frame (by time, then point), if it was captured at or before `ripe`.
     pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Ripe> {
-        let i = match self.run {
-            // The queue found last time still holds the oldest frame while its front is older
-            // than every other queue's (it was then, and nothing was pushed since).
-            Some((i, bound, tie))
-                if self
-                    .queues
-                    .get(i)
-                    .and_then(VecDeque::front)
-                    .is_some_and(|e| e.t_ns < bound || (e.t_ns == bound && tie)) =>
-            {
-                i
-            }
-            _ => self.find_oldest(ripe)?,
-        };
-        let q = self.queues.get_mut(i)?;
-        let e = q.pop_front()?;
-        // What this queue releases next: its frame reference now, its later entries sooner.
-        if let Some(ahead) = q.get(PREFETCH_AHEAD) {
-            prefetch_read(ahead);
+        if self.next == self.ripe.len() {
+            self.take_ripe(ripe);
         }
-        let next = q.front().copied();
+        let &e = self.ripe.get(self.next).filter(|e| e.t_ns <= ripe)?;
+        self.next += 1;
+        // What is released next: its frame reference, written on the capture's core a reorder
+        // window ago.
+        if let Some(&ahead) = self.ripe.get(self.next + PREFETCH_AHEAD) {
+            self.prefetch(ahead);
+        }
         self.len -= 1;
-        if let Some(n) = next {
-            self.prefetch(n);
-        }
         let slot = usize::try_from(e.batch.checked_sub(self.first)?).ok()?;
         let (batch, waiting) = self.batches.get_mut(slot)?;
         *waiting = waiting.saturating_sub(1);
         let frame = *batch.frames().get(e.index as usize)?;
         Some(Ripe { frame, batch: e.batch })
+    }
+
+    /// Take every frame captured at or before `ripe` out of the queues, in release order: the
+    /// queues' ripe fronts one after the other (in point order), then merged pairwise, a tie
+    /// going to the run of the lower points (so by time, then point, then queue order).
+    fn take_ripe(&mut self, ripe: u64) {
+        self.ripe.clear();
+        self.next = 0;
+        self.runs.clear();
+        for q in &mut self.queues {
+            let n = q.partition_point(|e| e.t_ns <= ripe);
+            if n == 0 {
+                continue;
+            }
+            let (a, b) = q.as_slices();
+            let in_a = n.min(a.len());
+            self.ripe.extend_from_slice(a.get(..in_a).unwrap_or_default());
+            self.ripe.extend_from_slice(b.get(..n - in_a).unwrap_or_default());
+            q.drain(..n);
+            self.runs.push(self.ripe.len());
+        }
+        // Runs end at `runs`; merge neighbours until one is left.
+        while self.runs.len() > 1 {
+            self.scratch.clear();
+            self.scratch.reserve(self.ripe.len());
+            let mut start = 0;
+            let mut merged = 0;
+            for k in (0..self.runs.len()).step_by(2) {
+                let Some(&mid) = self.runs.get(k) else { break };
+                let end = self.runs.get(k + 1).copied().unwrap_or(mid);
+                let left = self.ripe.get(start..mid).unwrap_or_default();
+                let right = self.ripe.get(mid..end).unwrap_or_default();
+                merge(left, right, &mut self.scratch);
+                if let Some(r) = self.runs.get_mut(merged) {
+                    *r = end;
+                }
+                merged += 1;
+                start = end;
+            }
+            self.runs.truncate(merged);
+            std::mem::swap(&mut self.ripe, &mut self.scratch);
+        }
+        for &e in self.ripe.iter().take(PREFETCH_AHEAD) {
+            self.prefetch(e);
+        }
     }
 
     /// Ask the CPU for the frame reference of `e` ahead of its turn: the capture thread wrote it
@@ -125,40 +178,6 @@ impl Reorder {
         if let Some(f) = frames.and_then(|f| f.get(e.index as usize)) {
             prefetch_read(f);
         }
-    }
-
-    /// The queue whose front is the oldest ripe frame (ties: the lowest point), remembering
-    /// until when it stays the oldest: the next frames of a run are taken without a search.
-    fn find_oldest(&mut self, ripe: u64) -> Option<usize> {
-        let mut best: Option<(usize, u64)> = None;
-        // The oldest front among the other queues, and whether the best queue wins a tie.
-        let mut second: Option<(usize, u64)> = None;
-        for (i, q) in self.queues.iter().enumerate() {
-            let Some(e) = q.front() else { continue };
-            match best {
-                Some((_, t)) if e.t_ns >= t => {
-                    if second.is_none_or(|(_, s)| e.t_ns < s) {
-                        second = Some((i, e.t_ns));
-                    }
-                }
-                _ => {
-                    second = best;
-                    best = Some((i, e.t_ns));
-                }
-            }
-        }
-        let (i, t) = best?;
-        if t > ripe {
-            self.run = None;
-            return None;
-        }
-        // Frames of queue i leave while older than the runner-up and ripe (at `ripe + 1` a
-        // frame at exactly `ripe` still is); a tie with the runner-up goes to the lower point.
-        self.run = Some(match second {
-            Some((j, s)) if s <= ripe => (i, s, i < j),
-            _ => (i, ripe.saturating_add(1), false),
-        });
-        Some(i)
     }
 
     /// The captured bytes of a released frame.
@@ -177,7 +196,23 @@ impl Reorder {
     }
 }
 
-/// How far ahead in a queue entries are fetched into the cache.
+/// `a` and `b`, each in time order, merged in time order (ties: `a`'s first) onto `out`.
+fn merge(a: &[Entry], b: &[Entry], out: &mut Vec<Entry>) {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        if y.t_ns < x.t_ns {
+            out.push(*y);
+            j += 1;
+        } else {
+            out.push(*x);
+            i += 1;
+        }
+    }
+    out.extend_from_slice(a.get(i..).unwrap_or_default());
+    out.extend_from_slice(b.get(j..).unwrap_or_default());
+}
+
+/// How far ahead of its release a frame's reference is fetched into the cache.
 const PREFETCH_AHEAD: usize = 8;
 
 #[cfg(test)]
@@ -222,6 +257,24 @@ mod tests {
         let rest = release(&mut buf, u64::MAX, &mut spent);
         assert_eq!(rest, vec![(40, 1, vec![40, 1])]);
         assert_eq!((buf.len(), buf.pop_ripe(u64::MAX).is_none(), spent), (0, true, 2));
+    }
+
+    #[test]
+    fn frames_taken_ripe_wait_for_an_older_one_pushed_meanwhile() {
+        let mut buf = Reorder::default();
+        buf.push(batch(&[(10, 0), (20, 0), (30, 1)]));
+        assert_eq!(buf.pop_ripe(30).map(|r| (r.frame.t_ns, r.frame.point)), Some((10, 0)));
+        // 20 and 30 were taken out ripe at 30: not released at an earlier `ripe`.
+        assert!(buf.pop_ripe(15).is_none());
+        assert_eq!((buf.oldest(), buf.len()), (Some(20), 2));
+        // A frame older than both arrives before they are released: it leaves first.
+        buf.push(batch(&[(15, 2)]));
+        assert_eq!((buf.oldest(), buf.len()), (Some(15), 3));
+        let mut spent = 0;
+        let rest: Vec<(u64, usize)> =
+            release(&mut buf, 30, &mut spent).into_iter().map(|(t, p, _)| (t, p)).collect();
+        assert_eq!(rest, vec![(15, 2), (20, 0), (30, 1)]);
+        assert_eq!((buf.len(), spent), (0, 2));
     }
 
     #[test]
