@@ -13,7 +13,7 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::journey::{Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
-use crate::report::decimal::{ipv4, num};
+use crate::report::decimal::{Stamps, ipv4, num};
 use crate::report::render_thread::RenderThread;
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{FileRow, Summary, TraceReport, name};
@@ -75,6 +75,7 @@ fn point(buf: &mut Vec<u8>, ids: &[String], p: Option<PointIdx>) {
 fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
     buf.extend_from_slice(b"{\"hops\":[");
     let mut prev = None;
+    let mut stamps = Stamps::default();
     for (i, h) in j.hops.iter().enumerate() {
         if i > 0 {
             buf.push(b',');
@@ -82,7 +83,7 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
         buf.extend_from_slice(b"{\"point\":");
         point(buf, ids, Some(h.point));
         buf.extend_from_slice(b",\"t_ns\":");
-        num(buf, h.t_ns);
+        stamps.write(buf, h.t_ns);
         buf.extend_from_slice(b",\"delta_ns\":");
         num(buf, prev.map_or(0, |p| h.t_ns.saturating_sub(p)));
         // Its TTL went down since the hop before: a namespace routed it in between.
