@@ -65,14 +65,26 @@ impl Stamps {
     }
 }
 
-/// Dotted decimal: `172.18.0.2`.
+/// Dotted decimal: `172.18.0.2`, composed in place and appended at once.
 pub fn ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
-    let [a, b, c, d] = a.octets();
-    num(out, a);
-    for octet in [b, c, d] {
-        out.push(b'.');
-        num(out, octet);
+    let mut text = [0u8; 16];
+    let mut len = 0;
+    for (i, octet) in a.octets().into_iter().enumerate() {
+        let (hundreds, rest) = (octet / 100, usize::from(octet % 100) * 2);
+        let digits = [b'0' + hundreds, PAIRS[rest], PAIRS[rest + 1], b'.', 0, 0, 0, 0];
+        // Without leading zeros; a dot after all but the last.
+        let skip = match octet {
+            0..=9 => 2,
+            10..=99 => 1,
+            _ => 0,
+        };
+        let n = 4 - skip - usize::from(i == 3);
+        if let (Some(from), Some(to)) = (digits.get(skip..skip + 4), text.get_mut(len..len + 4)) {
+            to.copy_from_slice(from);
+        }
+        len += n;
     }
+    out.extend_from_slice(text.get(..len).unwrap_or_default());
 }
 
 /// The decimal digits of `n`, zero-padded on the left to `width`: `000000042`.
@@ -103,6 +115,24 @@ mod tests {
         assert_eq!(text(|o| padded(o, 42, 9)), "x000000042");
         assert_eq!(text(|o| padded(o, 0, 2)), "x00");
         assert_eq!(text(|o| padded(o, 123, 2)), "x123");
+    }
+
+    #[test]
+    fn dotted_decimal() {
+        for a in [
+            [0, 0, 0, 0],
+            [172, 18, 0, 2],
+            [255, 255, 255, 255],
+            [1, 10, 100, 9],
+            [9, 99, 199, 200],
+        ] {
+            let addr = std::net::Ipv4Addr::from(a);
+            assert_eq!(text(|o| ipv4(o, addr)), format!("x{addr}"));
+        }
+        for n in 0..=255u8 {
+            let addr = std::net::Ipv4Addr::new(n, 255 - n, n / 2, n % 10);
+            assert_eq!(text(|o| ipv4(o, addr)), format!("x{addr}"));
+        }
     }
 
     #[test]
