@@ -162,6 +162,21 @@ mod tests {
     }
 
     #[test]
+    fn every_byte_of_the_prefix_and_its_length_count() {
+        let id = |l4: &[u8]| ipv4([1; 4], [2; 4], 1, 6, 0, l4);
+        let mut seen = std::collections::HashSet::new();
+        for len in [0, 1, 15, 16, 17, 24, 31, 32, 40, 63, 64] {
+            let base = vec![0u8; len];
+            assert!(seen.insert(id(&base)), "{len} zero bytes: a new identity");
+            for at in 0..len {
+                let mut changed = base.clone();
+                changed[at] = 0x5a;
+                assert!(seen.insert(id(&changed)), "byte {at} of {len} counts");
+            }
+        }
+    }
+
+    #[test]
     fn only_the_first_l4_bytes_count() {
         let mut long = vec![0u8; 200];
         let base = ipv4([1; 4], [2; 4], 1, 17, 0, &long);
