@@ -54,10 +54,13 @@ impl<'w> JsonTrace<'w> {
         }
     }
 
-    fn refresh_ids(&mut self, names: &[String]) {
-        if self.ids.len() != names.len() {
-            self.ids = names.iter().map(|n| json_string(n)).collect();
+    /// The point ids for `names` (a point may have been added); true when they changed.
+    fn refresh_ids(&mut self, names: &[String]) -> bool {
+        if self.ids.len() == names.len() {
+            return false;
         }
+        self.ids = names.iter().map(|n| json_string(n)).collect();
+        true
     }
 }
 
@@ -283,11 +286,16 @@ impl TraceReport for JsonTrace<'_> {
             crate::core::recycle::exchange(ex);
             return res;
         }
-        self.refresh_ids(names);
+        let changed = self.refresh_ids(names);
         self.first = false;
         let (out, ids) = (&mut self.out, &self.ids);
         match self.render.as_mut() {
-            Some(r) => r.push(ex, ids, &mut |b: &[u8]| out.write_all(b)),
+            Some(r) => {
+                if changed {
+                    r.set_ids(ids);
+                }
+                r.push(ex, &mut |b: &[u8]| out.write_all(b))
+            }
             None => Ok(()),
         }
     }

@@ -76,18 +76,22 @@ impl RenderThread {
         })
     }
 
-    /// Queue `ex` (naming points by `ids`); `write` gets whatever rendered bytes are back.
-    pub fn push(
-        &mut self,
-        ex: Box<Exchange>,
-        ids: &[String],
-        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
-    ) -> std::io::Result<()> {
+    /// The point ids the exchanges queued from now on name (a point was added): the batch so
+    /// far goes with the old ones.
+    pub fn set_ids(&mut self, ids: &[String]) {
         if *self.ids != *ids {
-            // The ids changed (a point was added): the batch so far goes with the old ones.
             self.send();
             self.ids = Arc::from(ids);
         }
+    }
+
+    /// Queue `ex` (naming points by the ids set last); `write` gets whatever rendered bytes are
+    /// back.
+    pub fn push(
+        &mut self,
+        ex: Box<Exchange>,
+        write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
         self.batch.push(ex);
         if self.batch.len() >= BATCH {
             self.send();
@@ -213,8 +217,10 @@ mod tests {
         let one = vec!["a".to_owned()];
         let two = vec!["a".to_owned(), "b".to_owned()];
         for t in 0..600 {
-            let ids = if t < 300 { &one } else { &two };
-            r.push(Box::new(exchange(t)), ids, &mut write).expect("push");
+            if t == 0 || t == 300 {
+                r.set_ids(if t < 300 { &one } else { &two });
+            }
+            r.push(Box::new(exchange(t)), &mut write).expect("push");
         }
         r.wait(&mut write).expect("wait");
         drop(r);
