@@ -3,6 +3,7 @@
 //! replies until their settle time, replies and errors waiting for a request that becomes final
 //! after them, losses placed on the line, and every leg oriented the way it went. Pure.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -460,8 +461,10 @@ impl ExchangeBuilder {
         line: &Line,
     ) {
         for key in [Some(keys.0), keys.1].into_iter().flatten() {
-            if self.by_key.get(&key) == Some(&serial) {
-                self.by_key.remove(&key);
+            if let Entry::Occupied(e) = self.by_key.entry(key)
+                && *e.get() == serial
+            {
+                e.remove();
             }
         }
         orient(&mut exchange, line, |turned| self.learn_location(turned, line));
@@ -483,19 +486,21 @@ impl ExchangeBuilder {
         if src.is_unspecified() {
             return;
         }
-        if let Some(&known) = self.location.get(&src) {
-            let (known, new) = (line.position(known), line.position(first.point));
+        // One lookup where the address is known (nearly always, and at the same point).
+        if let Some(known) = self.location.get_mut(&src) {
+            let (was, new) = (line.position(*known), line.position(first.point));
             let further_back = match j.direction {
-                Some(Direction::Forward) => known < new,
-                Some(Direction::Backward) => known > new,
+                Some(Direction::Forward) => was < new,
+                Some(Direction::Backward) => was > new,
                 // One hop (or hops that all tie) say nothing of where the packet entered.
                 None => true,
             };
-            if further_back {
-                return;
+            if !further_back {
+                *known = first.point;
             }
+            return;
         }
-        if self.location.len() >= MAX_LOCATIONS && !self.location.contains_key(&src) {
+        if self.location.len() >= MAX_LOCATIONS {
             self.location.clear();
         }
         self.location.insert(src, first.point);
