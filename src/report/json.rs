@@ -22,7 +22,7 @@ pub struct JsonTrace<'w> {
     out: Box<dyn Write + 'w>,
     buf: Vec<u8>,
     /// Point ids as JSON strings (quoted, escaped), by PointIdx.
-    ids: Vec<String>,
+    ids: Ids,
     first: bool,
     /// Renders owned exchanges on a thread of its own (`analyze`), when started.
     render: Option<RenderThread>,
@@ -33,7 +33,7 @@ impl<'w> JsonTrace<'w> {
         JsonTrace {
             out,
             buf: Vec::with_capacity(1 << 16),
-            ids: Vec::new(),
+            ids: Ids::default(),
             first: true,
             render: None,
         }
@@ -59,8 +59,65 @@ impl<'w> JsonTrace<'w> {
         if self.ids.len() == names.len() {
             return false;
         }
-        self.ids = names.iter().map(|n| json_string(n)).collect();
+        self.ids = Ids::new(names);
         true
+    }
+}
+
+/// The points' ids as the report writes them, by PointIdx: JSON strings (quoted, escaped), and
+/// the opening of a hop at each point, `{"point":"ID","t_ns":`, padded to [`OPEN`] bytes and
+/// appended whole (then cut to its length: a copy of a fixed size is a few instructions where a
+/// copy of any other size calls `memcpy`), `None` for an id too long for it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ids {
+    json: Vec<String>,
+    open: Vec<Option<([u8; OPEN], usize)>>,
+}
+
+/// Room for a hop's opening.
+const OPEN: usize = 64;
+
+impl Ids {
+    pub fn new(names: &[String]) -> Ids {
+        let json: Vec<String> = names.iter().map(|n| json_string(n)).collect();
+        let open = json
+            .iter()
+            .map(|id| {
+                let text = format!("{{\"point\":{id},\"t_ns\":");
+                let mut bytes = [0u8; OPEN];
+                bytes.get_mut(..text.len())?.copy_from_slice(text.as_bytes());
+                Some((bytes, text.len()))
+            })
+            .collect();
+        Ids { json, open }
+    }
+
+    pub fn len(&self) -> usize {
+        self.json.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.json.is_empty()
+    }
+
+    fn get(&self, i: usize) -> Option<&String> {
+        self.json.get(i)
+    }
+
+    /// `{"point":"ID","t_ns":` for the hop at `p`.
+    fn open_hop(&self, buf: &mut Vec<u8>, p: PointIdx) {
+        match self.open.get(p.index()) {
+            Some(Some((bytes, len))) => {
+                let end = buf.len() + len;
+                buf.extend_from_slice(bytes);
+                buf.truncate(end);
+            }
+            _ => {
+                buf.extend_from_slice(b"{\"point\":");
+                point(buf, self, Some(p));
+                buf.extend_from_slice(b",\"t_ns\":");
+            }
+        }
     }
 }
 
@@ -68,14 +125,14 @@ fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
 }
 
-fn point(buf: &mut Vec<u8>, ids: &[String], p: Option<PointIdx>) {
+fn point(buf: &mut Vec<u8>, ids: &Ids, p: Option<PointIdx>) {
     match p.and_then(|p| ids.get(p.index())) {
         Some(id) => buf.extend_from_slice(id.as_bytes()),
         None => buf.extend_from_slice(b"null"),
     }
 }
 
-fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
+fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
     buf.extend_from_slice(b"{\"hops\":[");
     let mut prev = None;
     let mut stamps = Stamps::default();
@@ -83,9 +140,7 @@ fn journey(buf: &mut Vec<u8>, ids: &[String], j: &Journey, leg: &Leg) {
         if i > 0 {
             buf.push(b',');
         }
-        buf.extend_from_slice(b"{\"point\":");
-        point(buf, ids, Some(h.point));
-        buf.extend_from_slice(b",\"t_ns\":");
+        ids.open_hop(buf, h.point);
         stamps.write(buf, h.t_ns);
         buf.extend_from_slice(b",\"delta_ns\":");
         num(buf, prev.map_or(0, |p| h.t_ns.saturating_sub(p)));
@@ -186,14 +241,14 @@ fn summary(buf: &mut Vec<u8>, ex: &Exchange) {
 
 /// One exchange on its line: the first opens the report, the others begin with the comma that
 /// ends the line before (a reader of lines sees each exchange when it settles).
-fn exchange_line(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange, first: bool) {
+fn exchange_line(buf: &mut Vec<u8>, ids: &Ids, ex: &Exchange, first: bool) {
     buf.extend_from_slice(if first { b"{\"exchanges\":[\n" } else { b"," });
     write_exchange(buf, ids, ex);
     buf.push(b'\n');
 }
 
 /// One exchange object.
-pub fn write_exchange(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange) {
+pub fn write_exchange(buf: &mut Vec<u8>, ids: &Ids, ex: &Exchange) {
     buf.extend_from_slice(b"{\"kind\":\"");
     buf.extend_from_slice(ex.kind.as_str().as_bytes());
     buf.extend_from_slice(b"\",\"summary\":\"");

@@ -11,15 +11,16 @@ use std::thread::JoinHandle;
 
 use crate::core::exchange::Exchange;
 use crate::core::hint::prefetch_read_all;
+use crate::report::json::Ids;
 
 /// Renders one exchange into the buffer; `first` is true for the very first of the stream.
-pub type RenderFn = fn(&mut Vec<u8>, &[String], &Exchange, bool);
+pub type RenderFn = fn(&mut Vec<u8>, &Ids, &Exchange, bool);
 
 /// Exchanges per batch: the hand-over costs a wakeup, the batch a few hundred kB at most.
 const BATCH: usize = 256;
 
 struct Job {
-    ids: Arc<[String]>,
+    ids: Arc<Ids>,
     exchanges: Vec<Box<Exchange>>,
     /// The first exchange of the batch is the first of the stream.
     first: bool,
@@ -35,7 +36,7 @@ pub struct RenderThread {
     rx: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     batch: Vec<Box<Exchange>>,
-    ids: Arc<[String]>,
+    ids: Arc<Ids>,
     /// Batches sent and not yet back.
     outstanding: usize,
     first: bool,
@@ -69,7 +70,7 @@ impl RenderThread {
             rx,
             thread: Some(thread),
             batch: Vec::with_capacity(BATCH),
-            ids: Arc::from(Vec::new()),
+            ids: Arc::new(Ids::default()),
             outstanding: 0,
             first: true,
             spare: Vec::new(),
@@ -78,10 +79,10 @@ impl RenderThread {
 
     /// The point ids the exchanges queued from now on name (a point was added): the batch so
     /// far goes with the old ones.
-    pub fn set_ids(&mut self, ids: &[String]) {
+    pub fn set_ids(&mut self, ids: &Ids) {
         if *self.ids != *ids {
             self.send();
-            self.ids = Arc::from(ids);
+            self.ids = Arc::new(ids.clone());
         }
     }
 
@@ -199,7 +200,7 @@ mod tests {
         }
     }
 
-    fn render(buf: &mut Vec<u8>, ids: &[String], ex: &Exchange, first: bool) {
+    fn render(buf: &mut Vec<u8>, ids: &Ids, ex: &Exchange, first: bool) {
         let t = ex.request.journey.first_t();
         buf.extend_from_slice(
             format!("{}{}@{};", if first { "^" } else { "" }, t, ids.len()).as_bytes(),
@@ -214,8 +215,8 @@ mod tests {
             out.extend_from_slice(b);
             Ok(())
         };
-        let one = vec!["a".to_owned()];
-        let two = vec!["a".to_owned(), "b".to_owned()];
+        let one = Ids::new(&["a".to_owned()]);
+        let two = Ids::new(&["a".to_owned(), "b".to_owned()]);
         for t in 0..600 {
             if t == 0 || t == 300 {
                 r.set_ids(if t < 300 { &one } else { &two });
