@@ -467,6 +467,21 @@ mod tests {
     use crate::core::packet::{Echo, Icmp, Ip, Packet};
     use std::net::Ipv4Addr;
 
+    #[test]
+    fn a_hop_opens_with_its_point_id_however_long() {
+        let long = format!("ns-{}/eth0", "x".repeat(70));
+        let ids = Ids::new(&["nginx-1/eth0".to_owned(), long.clone(), "tab\there".to_owned()]);
+        for (i, name) in ["nginx-1/eth0", &long, "tab\there"].into_iter().enumerate() {
+            let mut buf = b"[".to_vec();
+            ids.open_hop(&mut buf, PointIdx(i as u16));
+            let id = serde_json::to_string(name).expect("id");
+            assert_eq!(String::from_utf8_lossy(&buf), format!("[{{\"point\":{id},\"t_ns\":"));
+        }
+        let mut buf = Vec::new();
+        ids.open_hop(&mut buf, PointIdx(7));
+        assert_eq!(buf, b"{\"point\":null,\"t_ns\":", "an unknown point");
+    }
+
     fn echo_exchange(src: IpAddr, dst: IpAddr) -> Exchange {
         let packet = Packet {
             ip: Some(Ip {
