@@ -34,8 +34,8 @@ pub(crate) struct Ripe {
 /// The reorder buffer: one queue per point, each in time order (a capture hands its frames over
 /// in order; one a little older than the last, stamped on another CPU, goes into place). Frames
 /// leave oldest first by time then point: every frame ripe at once is taken out of the queues
-/// together and merged (one sort of a few sorted runs), then released in that order — cheaper per
-/// frame than a heap, or than finding the oldest front of the queues for each frame.
+/// together, their sorted runs merged pairwise, then released in that order — cheaper per frame
+/// than a heap, or than finding the oldest front of the queues for each frame.
 #[derive(Debug, Default)]
 pub(crate) struct Reorder {
     queues: Vec<VecDeque<Entry>>,
