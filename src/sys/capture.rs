@@ -561,16 +561,23 @@ impl Poller {
     /// is gone.
     fn read(&mut self, p: &mut Point) -> ControlFlow<()> {
         loop {
-            match p.cap.next_packet() {
-                Ok(pkt) => {
-                    let t_ns = timestamp_ns(pkt.header.ts.tv_sec, pkt.header.ts.tv_usec);
-                    self.batch.push(p.point, t_ns, pkt.header.len, p.linktype, pkt.data);
+            // Every frame the kernel handed over, straight from its ring into the batch
+            // (pcap_dispatch: one call per block, where pcap_next_ex is a call and a copy into
+            // libpcap's own buffer per frame); at most what fits in the batch.
+            let (batch, point, linktype) = (&mut self.batch, p.point, p.linktype);
+            let room = BATCH.saturating_sub(batch.len()).max(1);
+            let read = p.cap.dispatch(Some(room), |pkt| {
+                let t_ns = timestamp_ns(pkt.header.ts.tv_sec, pkt.header.ts.tv_usec);
+                batch.push(point, t_ns, pkt.header.len, linktype, pkt.data);
+            });
+            match read {
+                // Nothing buffered (non-blocking read).
+                Ok(0) => return ControlFlow::Continue(()),
+                Ok(_) => {
                     if self.batch.len() >= BATCH {
                         self.hand_over()?;
                     }
                 }
-                // Nothing buffered (non-blocking read).
-                Err(pcap::Error::TimeoutExpired) => return ControlFlow::Continue(()),
                 Err(_) => {
                     p.gone = true;
                     return ControlFlow::Continue(());
