@@ -6,7 +6,8 @@
 //! has read a warm-up part of the file (the bounded structures are full, the allocator has
 //! settled; the queues between vtrace's threads are filled to their bound there, see
 //! `common::Mark`), and once at its exit. Over the last [`AFTER_MARK`] exchanges the peak must
-//! not grow by more than [`GROWTH_KB`], a quarter of what a leak of 100 bytes per exchange adds.
+//! not grow by more than [`GROWTH_KB`], a quarter of what a leak of 100 bytes per exchange adds
+//! (half for the TUI, [`TUI_GROWTH_KB`]).
 //!
 //! Both readings come from one process. Two processes fed N and 4×N exchanges differ by up to
 //! about 2 MB whatever the input length (thread timing decides how the allocator's arenas
@@ -28,6 +29,7 @@ mod common;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use etherparse::PacketBuilder;
@@ -46,6 +48,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
 const AFTER_MARK: u64 = 40_000;
 /// How much the peak may grow after the mark: a quarter of that leak.
 const GROWTH_KB: u64 = AFTER_MARK * 100 / 4 / 1024;
+/// The same for the TUI: half that leak. How full the view's feed is at its fullest depends on
+/// when its thread runs; one process moved by 212 to 996 kB after the mark over runs of this
+/// file on 2 cores, with no leak.
+const TUI_GROWTH_KB: u64 = AFTER_MARK * 100 / 2 / 1024;
 /// Exchanges the replay has read at the mark when each is answered (the analysis is up to 64 Ki
 /// frames behind the file, ~6 500 exchanges; the peak settles after ~16 000).
 const WARM_UP: u64 = 24_000;
@@ -303,13 +309,28 @@ fn join(h: std::thread::JoinHandle<Vec<u8>>) -> Vec<u8> {
 /// Replay `traffic` with `run`, and check what every scenario must hold: every frame read, the
 /// peak after the warm-up grew by [`GROWTH_KB`] at most, the absolute bound, the reorder buffer.
 fn scenario(name: &str, traffic: Traffic, run: impl FnOnce(Mark) -> Run) -> Run {
+    scenario_within(name, traffic, GROWTH_KB, run)
+}
+
+/// [`scenario`] with its own bound on the growth after the mark.
+fn scenario_within(
+    name: &str,
+    traffic: Traffic,
+    bound_kb: u64,
+    run: impl FnOnce(Mark) -> Run,
+) -> Run {
+    // One replay at a time: two at once on a 2-core machine make each one's queues run fuller at
+    // random moments, and the peak after the mark then moved by more than the bound with no
+    // leak at all (measured: 1.0-2.4 MB in about half the runs of this file, at any commit).
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let file = TempFile::new(&format!("{}.pcapng", name.replace(' ', "-")));
     let mark = capture(file.path(), traffic);
     let r = run(mark);
     let growth = r.peak_kb.saturating_sub(r.mark_kb);
     eprintln!(
         "{name}: {} exchanges: peak {} kB after {} of them, {} kB at exit (vtrace says {} kB): \
-         +{growth} kB over the last {AFTER_MARK} (bound {GROWTH_KB} kB); reorder buffer {} \
+         +{growth} kB over the last {AFTER_MARK} (bound {bound_kb} kB); reorder buffer {} \
          frames, spool index {} bytes, exit {:?}",
         traffic.exchanges(),
         r.mark_kb,
@@ -322,9 +343,9 @@ fn scenario(name: &str, traffic: Traffic, run: impl FnOnce(Mark) -> Run) -> Run 
     );
     assert_eq!(r.frames, traffic.frames(), "{name}: every frame read: {r:?}");
     assert!(
-        growth <= GROWTH_KB,
+        growth <= bound_kb,
         "{name}: the peak grew by {growth} kB over the last {AFTER_MARK} exchanges (bound \
-         {GROWTH_KB} kB): {} kB after {} exchanges read, {} kB at exit",
+         {bound_kb} kB): {} kB after {} exchanges read, {} kB at exit",
         r.mark_kb,
         traffic.warm_up,
         r.peak_kb
@@ -547,7 +568,9 @@ fn the_tui_with_its_ring_full_stays_bounded() {
     let Some(tmux) = Tmux::start("memory", 120, 40) else { return };
     // 2 000 exchanges: the ring is full long before the mark, and its spool (2 KiB an exchange,
     // 4 MiB) wraps over and over.
-    let r = scenario("TUI", Traffic::ECHOES, |mark| watch_in_tui(&lab, &tmux, mark, 2_000));
+    let r = scenario_within("TUI", Traffic::ECHOES, TUI_GROWTH_KB, |mark| {
+        watch_in_tui(&lab, &tmux, mark, 2_000)
+    });
     // The view closes once the replay's verdict is shown; its exit status follows the verdict.
     assert!(matches!(r.code, Some(0 | 1)), "{r:?}");
     only_the_replay_line(&r);

@@ -131,8 +131,21 @@ impl Reorder {
         self.ripe.clear();
         self.next = 0;
         self.runs.clear();
+        // At most TAKE_PER_QUEUE frames of a queue at once (but every frame of the cut's own
+        // time): where a queue holds more ripe ones, the cut comes down to the time of the last
+        // one taken, and the rest wait for the next take. The lists merged stay small (in the
+        // cache) and their size bounded, however many frames ripen at once.
+        let mut cut = ripe;
+        for q in &self.queues {
+            if q.len() > TAKE_PER_QUEUE
+                && let Some(last) = q.get(TAKE_PER_QUEUE - 1)
+                && last.t_ns < cut
+            {
+                cut = last.t_ns;
+            }
+        }
         for q in &mut self.queues {
-            let n = q.partition_point(|e| e.t_ns <= ripe);
+            let n = q.partition_point(|e| e.t_ns <= cut);
             if n == 0 {
                 continue;
             }
@@ -215,6 +228,9 @@ fn merge(a: &[Entry], b: &[Entry], out: &mut Vec<Entry>) {
 /// How far ahead of its release a frame's reference is fetched into the cache.
 const PREFETCH_AHEAD: usize = 8;
 
+/// Most frames taken out of one queue at once (see [`Reorder::take_ripe`]).
+const TAKE_PER_QUEUE: usize = 1024;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +291,35 @@ mod tests {
             release(&mut buf, 30, &mut spent).into_iter().map(|(t, p, _)| (t, p)).collect();
         assert_eq!(rest, vec![(15, 2), (20, 0), (30, 1)]);
         assert_eq!((buf.len(), spent), (0, 2));
+    }
+
+    #[test]
+    fn frames_ripe_by_the_thousand_leave_in_order_a_bounded_take_at_a_time() {
+        let mut buf = Reorder::default();
+        // Three points, 3 000 frames each, interleaved in time (ties between points included),
+        // all ripe at once.
+        for chunk in 0..30u64 {
+            let frames: Vec<(u64, usize)> = (0..100u64)
+                .flat_map(|i| {
+                    let t = (chunk * 100 + i) * 3;
+                    [(t, 0), (t + 1, 1), (t + 1, 2)]
+                })
+                .collect();
+            buf.push(batch(&frames));
+        }
+        let mut keys = Vec::new();
+        let mut spent = 0;
+        while let Some(r) = buf.pop_ripe(u64::MAX) {
+            keys.push((r.frame.t_ns, r.frame.point));
+            assert!(buf.ripe.len() <= 3 * TAKE_PER_QUEUE, "{} taken at once", buf.ripe.len());
+            while buf.pop_spent().is_some() {
+                spent += 1;
+            }
+        }
+        assert_eq!(keys.len(), 9_000);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "by time then point, each once");
+        assert!(buf.ripe.capacity() <= 4 * TAKE_PER_QUEUE, "{}", buf.ripe.capacity());
+        assert_eq!((buf.len(), spent), (0, 30));
     }
 
     #[test]
