@@ -124,9 +124,10 @@ impl Reorder {
         Some(Ripe { frame, batch: e.batch })
     }
 
-    /// Take every frame captured at or before `ripe` out of the queues, in release order: the
-    /// queues' ripe fronts one after the other (in point order), then merged pairwise, a tie
-    /// going to the run of the lower points (so by time, then point, then queue order).
+    /// Take the oldest frames captured at or before `ripe` (a bounded number, below) out of the
+    /// queues, in release order: the queues' ripe fronts one after the other (in point order),
+    /// then merged pairwise, a tie going to the run of the lower points (so by time, then point,
+    /// then queue order).
     fn take_ripe(&mut self, ripe: u64) {
         self.ripe.clear();
         self.next = 0;
