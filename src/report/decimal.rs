@@ -17,19 +17,30 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                             6061626364656667686970717273747576777879\
                             8081828384858687888990919293949596979899";
 
+/// `n % 10^8` as eight digits, zero-padded, the first in the lowest byte (not yet ASCII: each
+/// byte 0 to 9). Computed in the lanes of one 64-bit word (two halves of four digits, then four
+/// quarters of two, then eight digits), by multiplications that divide each lane by 100 or by
+/// 10 at once: a few instructions for all eight, where digit pairs from a table take a lookup
+/// and a bounds check each.
+#[inline]
+fn eight_lanes(n: u64) -> u64 {
+    let n = n % 100_000_000;
+    // Lanes of 32 bits: the first four digits, then the last four (each below 10^4).
+    let x = (n / 10_000) | ((n % 10_000) << 32);
+    // x / 100 in each lane: times 10486 / 2^20, exact for every value below 10^4 (the test
+    // checks them all).
+    let hundreds = ((x * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    // Lanes of 16 bits, each below 100.
+    let x = hundreds | ((x - hundreds * 100) << 16);
+    // x / 10 in each lane: 103 / 2^10 is 1/10 for values below 100.
+    let tens = ((x * 103) >> 10) & 0x000F_000F_000F_000F;
+    tens | ((x - tens * 10) << 8)
+}
+
 /// `n % 10^8` as exactly eight digits.
 #[inline]
 fn eight(n: u64) -> [u8; 8] {
-    let n = (n % 100_000_000) as u32;
-    let (hi, lo) = (n / 10_000, n % 10_000);
-    let mut d = [0u8; 8];
-    for (k, v) in [hi / 100, hi % 100, lo / 100, lo % 100].into_iter().enumerate() {
-        let p = (v % 100) as usize * 2;
-        if let (Some(pair), Some(out)) = (PAIRS.get(p..p + 2), d.get_mut(2 * k..2 * k + 2)) {
-            out.copy_from_slice(pair);
-        }
-    }
-    d
+    (eight_lanes(n) | 0x3030_3030_3030_3030).to_le_bytes()
 }
 
 /// Nanosecond timestamps, the 19 digits of every one since 2001-09-09 (10^18 ns): the digits
@@ -45,8 +56,17 @@ pub struct Stamps {
 
 impl Stamps {
     pub fn write(&mut self, out: &mut Vec<u8>, t_ns: u64) {
+        match self.digits(t_ns) {
+            Some(d) => out.extend_from_slice(&d),
+            None => num(out, t_ns),
+        }
+    }
+
+    /// The 19 digits of `t_ns`, when it has 19.
+    #[inline]
+    pub fn digits(&mut self, t_ns: u64) -> Option<[u8; 19]> {
         if !(1_000_000_000_000_000_000..10_000_000_000_000_000_000).contains(&t_ns) {
-            return num(out, t_ns);
+            return None;
         }
         let (sec, ns) = (t_ns / 1_000_000_000, t_ns % 1_000_000_000);
         if sec != self.sec {
@@ -57,12 +77,27 @@ impl Stamps {
             }
             self.digits[2..].copy_from_slice(&eight(sec));
         }
-        out.extend_from_slice(&self.digits);
-        let mut nine = [0u8; 9];
-        nine[0] = b'0' + (ns / 100_000_000) as u8;
-        nine[1..].copy_from_slice(&eight(ns));
-        out.extend_from_slice(&nine);
+        let mut d = [0u8; 19];
+        d[..10].copy_from_slice(&self.digits);
+        d[10] = b'0' + (ns / 100_000_000) as u8;
+        d[11..].copy_from_slice(&eight(ns));
+        Some(d)
     }
+}
+
+/// The decimal digits of `n` below 10^8, left-aligned in eight bytes (the rest zero), and how
+/// many they are: a fixed-size copy appends them, where the digits of a number of any size
+/// take a call to `memcpy`.
+#[inline]
+pub fn small(n: u64) -> Option<([u8; 8], usize)> {
+    if n >= 100_000_000 {
+        return None;
+    }
+    let lanes = eight_lanes(n);
+    // The leading zeros are the lowest bytes that are 0 (all but the last for 0).
+    let zeros = ((lanes.trailing_zeros() / 8) as usize).min(7);
+    let digits = (lanes | 0x3030_3030_3030_3030) >> (8 * zeros);
+    Some((digits.to_le_bytes(), 8 - zeros))
 }
 
 /// Dotted decimal: `172.18.0.2`, composed in place and appended at once.
@@ -133,6 +168,33 @@ mod tests {
             let addr = std::net::Ipv4Addr::new(n, 255 - n, n / 2, n % 10);
             assert_eq!(text(|o| ipv4(o, addr)), format!("x{addr}"));
         }
+    }
+
+    #[test]
+    fn eight_digits_are_the_number_zero_padded() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let sample = (0..200_000u64).chain([99_999_999, 100_000_000, 123_456_789, u64::MAX]).chain(
+            (0..200_000).map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            }),
+        );
+        for n in sample {
+            assert_eq!(eight(n), *format!("{:08}", n % 100_000_000).as_bytes(), "{n}");
+        }
+    }
+
+    #[test]
+    fn small_numbers_are_their_digits_left_aligned() {
+        for n in [0u64, 7, 9, 10, 99, 100, 675, 5_770, 99_999, 1_000_000, 12_345_678, 99_999_999] {
+            let (digits, len) = small(n).unwrap_or_default();
+            assert_eq!(digits.get(..len), Some(n.to_string().as_bytes()), "{n}");
+            assert!(digits.get(len..).unwrap_or_default().iter().all(|&b| b == 0), "{n}");
+        }
+        assert_eq!(small(100_000_000), None);
+        assert_eq!(small(u64::MAX), None);
     }
 
     #[test]

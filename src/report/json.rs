@@ -10,10 +10,10 @@ use std::net::IpAddr;
 use serde_json::json;
 
 use crate::core::exchange::{Exchange, ExchangeKind, Leg};
-use crate::core::journey::{Journey, NatEnd};
+use crate::core::journey::{Hop, Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
-use crate::report::decimal::{Stamps, ipv4, num};
+use crate::report::decimal::{Stamps, ipv4, num, small};
 use crate::report::render_thread::RenderThread;
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{FileRow, Summary, TraceReport, name};
@@ -104,6 +104,11 @@ impl Ids {
         self.json.get(i)
     }
 
+    /// The opening of a hop at `p` padded to [`OPEN`] bytes, and its length.
+    fn opening(&self, p: PointIdx) -> Option<(&[u8; OPEN], usize)> {
+        self.open.get(p.index())?.as_ref().map(|(bytes, len)| (bytes, *len))
+    }
+
     /// `{"point":"ID","t_ns":` for the hop at `p`.
     fn open_hop(&self, buf: &mut Vec<u8>, p: PointIdx) {
         match self.open.get(p.index()) {
@@ -137,13 +142,22 @@ fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
     let mut prev = None;
     let mut stamps = Stamps::default();
     for (i, h) in j.hops.iter().enumerate() {
+        let delta = prev.map_or(0, |p| h.t_ns.saturating_sub(p));
+        prev = Some(h.t_ns);
+        // Nearly every hop: neither routed, translated nor tunnelled here.
+        let plain = h.view == 0
+            && h.encap == 0
+            && (i == 0 || j.hops.get(i - 1).is_none_or(|p| !h.routed_after(p)));
+        if plain && plain_hop(buf, ids, &mut stamps, i > 0, h, delta) {
+            continue;
+        }
         if i > 0 {
             buf.push(b',');
         }
         ids.open_hop(buf, h.point);
         stamps.write(buf, h.t_ns);
         buf.extend_from_slice(b",\"delta_ns\":");
-        num(buf, prev.map_or(0, |p| h.t_ns.saturating_sub(p)));
+        num(buf, delta);
         // Its TTL went down since the hop before: a namespace routed it in between.
         if i > 0 && j.hops.get(i - 1).is_some_and(|p| h.routed_after(p)) {
             buf.extend_from_slice(b",\"routed\":true");
@@ -166,9 +180,13 @@ fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
             );
         }
         buf.push(b'}');
-        prev = Some(h.t_ns);
     }
     buf.push(b']');
+    // A journey that arrived, with nothing to say of it (nearly every one): its end at once.
+    if leg.lost.is_none() && leg.netfilter.is_empty() && !j.translated() {
+        buf.extend_from_slice(PLAIN_END);
+        return;
+    }
     // Only on a journey NAT rewrote (like `errors` on an exchange): `"nat": [...]`.
     let nat = j.nat();
     for (i, n) in nat.iter().enumerate() {
@@ -216,6 +234,54 @@ fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
         let _ = serde_json::to_writer(&mut *buf, &note);
     }
     buf.extend_from_slice(b"]}");
+}
+
+/// The end of a journey that arrived, with no NAT, netfilter decision or kernel drop to report.
+const PLAIN_END: &[u8] =
+    b",\"complete\":true,\"lost_after\":null,\"lost_before\":null,\"netfilter\":[],\"kernel_drops\":[]}";
+
+/// Room for a plain hop: a comma, its opening, 19 digits of time, the delta's key and 8 digits.
+const HOP: usize = 128;
+
+/// A plain hop (not routed, translated or tunnelled here), `delta` ns after the one before:
+/// composed in a fixed array by copies of fixed sizes and appended at once (then cut to its
+/// length), a few instructions where pushes and copies of any size cost a call each. False
+/// (nothing written) for what it cannot hold (a long point id, a time or delta of unusual
+/// size): the general path writes it.
+fn plain_hop(
+    buf: &mut Vec<u8>,
+    ids: &Ids,
+    stamps: &mut Stamps,
+    comma: bool,
+    h: &Hop,
+    delta: u64,
+) -> bool {
+    let (Some((open, open_len)), Some(t), Some((d, d_len))) =
+        (ids.opening(h.point), stamps.digits(h.t_ns), small(delta))
+    else {
+        return false;
+    };
+    let mut hop = [0u8; HOP];
+    hop[0] = b',';
+    let mut n = usize::from(comma);
+    // Each part copied whole (a size known here), the position moved on by what counts of it.
+    let mut put = |part: &[u8], counts: usize| -> Option<()> {
+        hop.get_mut(n..n + part.len())?.copy_from_slice(part);
+        n += counts;
+        Some(())
+    };
+    let composed = put(open, open_len)
+        .and_then(|()| put(&t, t.len()))
+        .and_then(|()| put(b",\"delta_ns\":", 12))
+        .and_then(|()| put(&d, d_len))
+        .and_then(|()| put(b"}", 1));
+    if composed.is_none() {
+        return false;
+    }
+    let end = buf.len() + n;
+    buf.extend_from_slice(&hop);
+    buf.truncate(end);
+    true
 }
 
 /// An exchange's summary, as [`Exchange::summary`] says it: an IPv4 echo (nearly every

@@ -3,24 +3,35 @@
 //! wait here until they are old enough, then leave oldest first. Pure.
 //!
 //! Frames stay in the batches they came in (no copy, no allocation per frame): the buffer keeps
-//! the batches, and per point a queue of small entries pointing into them. A batch whose frames
-//! have all left is spent ([`Reorder::pop_spent`]) and goes back to the capture for reuse.
+//! the batches, and for each point the *runs* of its frames in them: a batch holds, point after
+//! point, what each ring handed over, each point's frames already in time order. A run is a few
+//! numbers however many frames it holds; the runs of a point that follow on in time form a
+//! lane, and frames leave by a merge of the lanes' heads (one per point, unless a frame stamped
+//! on another CPU came a little older than the last of its point: it opens a lane of its own).
+//! Per frame, a push costs a comparison or two and a release a look at a handful of heads. A
+//! batch whose frames have all left is spent ([`Reorder::pop_spent`]) and goes back to the
+//! capture for reuse.
 
 use std::collections::VecDeque;
 
-use crate::core::hint::prefetch_read;
 use crate::sys::capture::{Batch, FrameRef};
 
-/// A frame waiting: when, and where it is.
+/// Frames `next..end` of the batch with sequence number `batch`: all of one point, in time order.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    t_ns: u64,
-    /// The batch's sequence number.
+struct Run {
     batch: u64,
-    /// The frame's index in the batch.
-    index: u32,
-    /// Its point (the queue it waits in).
-    point: u32,
+    next: u32,
+    end: u32,
+}
+
+/// Runs of one point, each beginning no earlier than the one before it ends: one sequence in
+/// time order.
+#[derive(Debug, Default)]
+struct Lane {
+    point: usize,
+    runs: VecDeque<Run>,
+    /// The time of its last frame (where a run may follow on).
+    last_t: u64,
 }
 
 /// A frame released by [`Reorder::pop_ripe`]; its bytes are [`Reorder::bytes`] until the next
@@ -31,66 +42,63 @@ pub(crate) struct Ripe {
     batch: u64,
 }
 
-/// The reorder buffer: one queue per point, each in time order (a capture hands its frames over
-/// in order; one a little older than the last, stamped on another CPU, goes into place). Frames
-/// leave oldest first by time then point: every frame ripe at once is taken out of the queues
-/// together, their sorted runs merged pairwise, then released in that order — cheaper per frame
-/// than a heap, or than finding the oldest front of the queues for each frame.
+/// The reorder buffer: the waiting batches and their runs in lanes. Frames leave oldest first by
+/// time, then point, then lane (the order they came in, for ties within a point).
 #[derive(Debug, Default)]
 pub(crate) struct Reorder {
-    queues: Vec<VecDeque<Entry>>,
     /// Batches holding waiting frames (or spent, behind one that is not), with the number of
     /// their frames still waiting; `first` is the sequence number of the front one.
     batches: VecDeque<(Batch, usize)>,
     first: u64,
     len: usize,
-    /// Frames taken out of the queues ripe, in release order; those from `next` on are still
-    /// waiting (and older than every frame in the queues).
-    ripe: Vec<Entry>,
-    next: usize,
-    /// Room to merge them in, and where their runs end (reused).
-    scratch: Vec<Entry>,
-    runs: Vec<usize>,
+    /// Lanes holding frames, oldest first.
+    lanes: Vec<Lane>,
+    /// Each lane's head: the time and point of its next frame (side by side, for the scan that
+    /// finds the oldest).
+    heads: Vec<(u64, usize)>,
+    /// Run queues of emptied lanes, for reuse.
+    spare: Vec<VecDeque<Run>>,
 }
 
 impl Reorder {
     /// Take in a batch of frames.
     pub(crate) fn push(&mut self, batch: Batch) {
-        self.unripe();
         let seq = self.first + self.batches.len() as u64;
-        let mut kept = 0;
-        for (index, f) in batch.frames().iter().enumerate() {
-            let Ok(index) = u32::try_from(index) else { break };
-            if self.queues.len() <= f.point {
-                self.queues.resize_with(f.point + 1, VecDeque::new);
+        let frames = batch.frames();
+        let end = frames.len().min(u32::MAX as usize);
+        let mut i = 0;
+        while let Some(head) = frames.get(i).filter(|_| i < end) {
+            let (point, first_t) = (head.point, head.t_ns);
+            let start = i;
+            let mut last_t = first_t;
+            i += 1;
+            while let Some(f) = frames.get(i).filter(|f| i < end && f.point == point) {
+                if f.t_ns < last_t {
+                    break;
+                }
+                last_t = f.t_ns;
+                i += 1;
             }
-            let Some(q) = self.queues.get_mut(f.point) else { continue };
-            let Ok(point) = u32::try_from(f.point) else { continue };
-            let e = Entry { t_ns: f.t_ns, batch: seq, index, point };
-            // In order: at the back (the usual case); else in place.
-            if q.back().is_none_or(|b| b.t_ns <= e.t_ns) {
-                q.push_back(e);
-            } else {
-                let at = q.iter().rposition(|o| o.t_ns <= e.t_ns).map_or(0, |i| i + 1);
-                q.insert(at, e);
-            }
-            kept += 1;
+            // Indices below `end`, so below u32::MAX.
+            let run = Run { batch: seq, next: start as u32, end: i as u32 };
+            self.add_run(point, first_t, last_t, run);
         }
-        self.len += kept;
-        self.batches.push_back((batch, kept));
+        self.len += end;
+        self.batches.push_back((batch, end));
     }
 
-    /// Frames taken out ripe and not released yet go back to the fronts of their queues (a
-    /// frame pushed now may be older than they are). Releases run to the end: this is rare.
-    fn unripe(&mut self) {
-        let rest = self.ripe.get(self.next..).unwrap_or_default();
-        for &e in rest.iter().rev() {
-            if let Some(q) = self.queues.get_mut(e.point as usize) {
-                q.push_front(e);
-            }
+    /// Put a run in the first lane of its point it follows on, else in a lane of its own.
+    fn add_run(&mut self, point: usize, first_t: u64, last_t: u64, run: Run) {
+        if let Some(lane) = self.lanes.iter_mut().find(|l| l.point == point && l.last_t <= first_t)
+        {
+            lane.runs.push_back(run);
+            lane.last_t = last_t;
+            return;
         }
-        self.ripe.clear();
-        self.next = 0;
+        let mut runs = self.spare.pop().unwrap_or_default();
+        runs.push_back(run);
+        self.lanes.push(Lane { point, runs, last_t });
+        self.heads.push((first_t, point));
     }
 
     /// Frames waiting.
@@ -100,98 +108,55 @@ impl Reorder {
 
     /// The capture time of the oldest waiting frame.
     pub(crate) fn oldest(&self) -> Option<u64> {
-        let taken = self.ripe.get(self.next).map(|e| e.t_ns);
-        self.queues.iter().filter_map(|q| q.front().map(|e| e.t_ns)).chain(taken).min()
+        self.heads.iter().map(|&(t, _)| t).min()
     }
 
     /// The oldest frame (by time, then point), if it was captured at or before `ripe`.
     pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Ripe> {
-        if self.next == self.ripe.len() {
-            self.take_ripe(ripe);
+        let (mut i, (mut t, mut point)) = (0, *self.heads.first()?);
+        for (k, &(kt, kp)) in self.heads.iter().enumerate().skip(1) {
+            if kt < t || (kt == t && kp < point) {
+                (i, t, point) = (k, kt, kp);
+            }
         }
-        let &e = self.ripe.get(self.next).filter(|e| e.t_ns <= ripe)?;
-        self.next += 1;
-        // What is released next: its frame reference, written on the capture's core a reorder
-        // window ago.
-        if let Some(&ahead) = self.ripe.get(self.next + PREFETCH_AHEAD) {
-            self.prefetch(ahead);
+        if t > ripe {
+            return None;
         }
-        self.len -= 1;
-        let slot = usize::try_from(e.batch.checked_sub(self.first)?).ok()?;
+        let lane = self.lanes.get_mut(i)?;
+        let run = lane.runs.front_mut()?;
+        let (seq, index) = (run.batch, run.next as usize);
+        run.next += 1;
+        if run.next >= run.end {
+            lane.runs.pop_front();
+        }
+        let next = lane.runs.front().copied();
+        let slot = usize::try_from(seq.checked_sub(self.first)?).ok()?;
         let (batch, waiting) = self.batches.get_mut(slot)?;
         *waiting = waiting.saturating_sub(1);
-        let frame = *batch.frames().get(e.index as usize)?;
-        Some(Ripe { frame, batch: e.batch })
-    }
-
-    /// Take the oldest frames captured at or before `ripe` (a bounded number, below) out of the
-    /// queues, in release order: the queues' ripe fronts one after the other (in point order),
-    /// then merged pairwise, a tie going to the run of the lower points (so by time, then point,
-    /// then queue order).
-    fn take_ripe(&mut self, ripe: u64) {
-        self.ripe.clear();
-        self.next = 0;
-        self.runs.clear();
-        // At most TAKE_PER_QUEUE frames of a queue at once (but every frame of the cut's own
-        // time): where a queue holds more ripe ones, the cut comes down to the time of the last
-        // one taken, and the rest wait for the next take. The lists merged stay small (in the
-        // cache) and their size bounded, however many frames ripen at once.
-        let mut cut = ripe;
-        for q in &self.queues {
-            if q.len() > TAKE_PER_QUEUE
-                && let Some(last) = q.get(TAKE_PER_QUEUE - 1)
-                && last.t_ns < cut
-            {
-                cut = last.t_ns;
-            }
-        }
-        for q in &mut self.queues {
-            let n = q.partition_point(|e| e.t_ns <= cut);
-            if n == 0 {
-                continue;
-            }
-            let (a, b) = q.as_slices();
-            let in_a = n.min(a.len());
-            self.ripe.extend_from_slice(a.get(..in_a).unwrap_or_default());
-            self.ripe.extend_from_slice(b.get(..n - in_a).unwrap_or_default());
-            q.drain(..n);
-            self.runs.push(self.ripe.len());
-        }
-        // Runs end at `runs`; merge neighbours until one is left.
-        while self.runs.len() > 1 {
-            self.scratch.clear();
-            self.scratch.reserve(self.ripe.len());
-            let mut start = 0;
-            let mut merged = 0;
-            for k in (0..self.runs.len()).step_by(2) {
-                let Some(&mid) = self.runs.get(k) else { break };
-                let end = self.runs.get(k + 1).copied().unwrap_or(mid);
-                let left = self.ripe.get(start..mid).unwrap_or_default();
-                let right = self.ripe.get(mid..end).unwrap_or_default();
-                merge(left, right, &mut self.scratch);
-                if let Some(r) = self.runs.get_mut(merged) {
-                    *r = end;
+        let frame = *batch.frames().get(index)?;
+        self.len -= 1;
+        // The lane's new head, or the lane goes.
+        match next.and_then(|r| self.frame(r.batch, r.next as usize)).map(|f| f.t_ns) {
+            Some(t) => {
+                if let Some(h) = self.heads.get_mut(i) {
+                    h.0 = t;
                 }
-                merged += 1;
-                start = end;
             }
-            self.runs.truncate(merged);
-            std::mem::swap(&mut self.ripe, &mut self.scratch);
+            None => {
+                let lane = self.lanes.remove(i);
+                self.heads.remove(i);
+                let mut runs = lane.runs;
+                runs.clear();
+                self.spare.push(runs);
+            }
         }
-        for &e in self.ripe.iter().take(PREFETCH_AHEAD) {
-            self.prefetch(e);
-        }
+        Some(Ripe { frame, batch: seq })
     }
 
-    /// Ask the CPU for the frame reference of `e` ahead of its turn: the capture thread wrote it
-    /// on another core a reorder window ago, and reading it cold is most of what releasing a
-    /// frame costs.
-    fn prefetch(&self, e: Entry) {
-        let slot = e.batch.checked_sub(self.first).and_then(|s| usize::try_from(s).ok());
-        let frames = slot.and_then(|s| self.batches.get(s)).map(|(b, _)| b.frames());
-        if let Some(f) = frames.and_then(|f| f.get(e.index as usize)) {
-            prefetch_read(f);
-        }
+    /// Frame `index` of the batch with sequence number `seq`.
+    fn frame(&self, seq: u64, index: usize) -> Option<&FrameRef> {
+        let slot = usize::try_from(seq.checked_sub(self.first)?).ok()?;
+        self.batches.get(slot)?.0.frames().get(index)
     }
 
     /// The captured bytes of a released frame.
@@ -209,28 +174,6 @@ impl Reorder {
         None
     }
 }
-
-/// `a` and `b`, each in time order, merged in time order (ties: `a`'s first) onto `out`.
-fn merge(a: &[Entry], b: &[Entry], out: &mut Vec<Entry>) {
-    let (mut i, mut j) = (0, 0);
-    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
-        if y.t_ns < x.t_ns {
-            out.push(*y);
-            j += 1;
-        } else {
-            out.push(*x);
-            i += 1;
-        }
-    }
-    out.extend_from_slice(a.get(i..).unwrap_or_default());
-    out.extend_from_slice(b.get(j..).unwrap_or_default());
-}
-
-/// How far ahead of its release a frame's reference is fetched into the cache.
-const PREFETCH_AHEAD: usize = 8;
-
-/// Most frames taken out of one queue at once (see [`Reorder::take_ripe`]).
-const TAKE_PER_QUEUE: usize = 1024;
 
 #[cfg(test)]
 mod tests {
@@ -295,32 +238,31 @@ mod tests {
     }
 
     #[test]
-    fn frames_ripe_by_the_thousand_leave_in_order_a_bounded_take_at_a_time() {
+    fn frames_in_order_take_one_lane_per_point_and_leave_in_order() {
         let mut buf = Reorder::default();
         // Three points, 3 000 frames each, interleaved in time (ties between points included),
-        // all ripe at once.
+        // each batch holding a run of every point, all ripe at once.
         for chunk in 0..30u64 {
-            let frames: Vec<(u64, usize)> = (0..100u64)
-                .flat_map(|i| {
-                    let t = (chunk * 100 + i) * 3;
-                    [(t, 0), (t + 1, 1), (t + 1, 2)]
-                })
-                .collect();
+            let mut frames: Vec<(u64, usize)> = Vec::new();
+            for point in 0..3usize {
+                frames.extend(
+                    (0..100u64).map(|i| ((chunk * 100 + i) * 3 + point.min(1) as u64, point)),
+                );
+            }
             buf.push(batch(&frames));
         }
+        assert_eq!((buf.lanes.len(), buf.len()), (3, 9_000), "runs that follow on share a lane");
         let mut keys = Vec::new();
         let mut spent = 0;
         while let Some(r) = buf.pop_ripe(u64::MAX) {
             keys.push((r.frame.t_ns, r.frame.point));
-            assert!(buf.ripe.len() <= 3 * TAKE_PER_QUEUE, "{} taken at once", buf.ripe.len());
             while buf.pop_spent().is_some() {
                 spent += 1;
             }
         }
         assert_eq!(keys.len(), 9_000);
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "by time then point, each once");
-        assert!(buf.ripe.capacity() <= 4 * TAKE_PER_QUEUE, "{}", buf.ripe.capacity());
-        assert_eq!((buf.len(), spent), (0, 30));
+        assert_eq!((buf.len(), spent, buf.lanes.len(), buf.heads.len()), (0, 30, 0, 0));
     }
 
     #[test]

@@ -152,6 +152,19 @@ impl Batch {
         self.frames.clear();
         self.data.clear();
     }
+
+    /// Append the frames of `other` (those whose bytes would take this batch beyond 4 GiB are
+    /// not kept).
+    fn append(&mut self, other: &Batch) {
+        let Ok(offset) = u32::try_from(self.data.len()) else { return };
+        self.data.extend_from_slice(&other.data);
+        self.frames.extend(
+            other
+                .frames
+                .iter()
+                .filter_map(|f| Some(FrameRef { start: f.start.checked_add(offset)?, ..*f })),
+        );
+    }
 }
 
 /// Where spent batches go back to the capture, to be filled again.
@@ -655,23 +668,32 @@ fn replay(
     stop: &Stop,
 ) -> CaptureStats {
     let mut st = CaptureStats::default();
-    let mut batch = spares.take();
-    while let Ok(Some(f)) = reader.next_frame() {
-        let point = f.ifid as usize;
-        if point >= points {
-            continue;
+    // Each point's frames apart, then handed over point after point in one batch, as the
+    // captures hand them over (what each ring had, ring by ring).
+    let mut rings: Vec<Batch> = (0..points).map(|_| Batch::default()).collect();
+    let mut held = 0;
+    let hand_over = |rings: &mut [Batch]| {
+        let mut batch = spares.take();
+        for ring in rings.iter_mut() {
+            batch.append(ring);
+            ring.clear();
         }
-        batch.push(point, f.t_ns, f.len, f.linktype, f.data);
+        tx.send(batch).is_ok()
+    };
+    while let Ok(Some(f)) = reader.next_frame() {
+        let Some(ring) = rings.get_mut(f.ifid as usize) else { continue };
+        ring.push(f.ifid as usize, f.t_ns, f.len, f.linktype, f.data);
         st.received += 1;
-        if batch.len() >= BATCH {
-            let full = std::mem::replace(&mut batch, spares.take());
-            if stop.requested() || tx.send(full).is_err() {
+        held += 1;
+        if held >= BATCH {
+            held = 0;
+            if stop.requested() || !hand_over(&mut rings) {
                 return st;
             }
         }
     }
-    if !batch.is_empty() {
-        let _ = tx.send(batch);
+    if held > 0 {
+        hand_over(&mut rings);
     }
     st
 }
