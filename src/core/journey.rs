@@ -278,18 +278,24 @@ impl Journey {
     fn push_hop(&mut self, hop: Hop, encap: Option<Encap>) {
         match encap {
             None => self.hops.push(hop),
-            Some(e) => {
-                let i = match self.encaps.iter().position(|x| *x == e) {
-                    Some(i) => i + 1,
-                    None if self.encaps.len() < usize::from(u8::MAX) => {
-                        self.encaps.push(e);
-                        self.encaps.len()
-                    }
-                    None => 0,
-                };
-                self.hops.push(Hop { encap: u8::try_from(i).unwrap_or(0), ..hop });
-            }
+            Some(e) => self.push_tunnelled(hop, e),
         }
+    }
+
+    /// [`Self::push_hop`] of a hop inside a tunnel (out of line: the common path stays small
+    /// enough to inline).
+    #[cold]
+    #[inline(never)]
+    fn push_tunnelled(&mut self, hop: Hop, e: Encap) {
+        let i = match self.encaps.iter().position(|x| *x == e) {
+            Some(i) => i + 1,
+            None if self.encaps.len() < usize::from(u8::MAX) => {
+                self.encaps.push(e);
+                self.encaps.len()
+            }
+            None => 0,
+        };
+        self.hops.push(Hop { encap: u8::try_from(i).unwrap_or(0), ..hop });
     }
 
     /// The stretches of consecutive hops inside one tunnel, in hop order: the tunnel and its

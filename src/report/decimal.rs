@@ -17,16 +17,15 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                             6061626364656667686970717273747576777879\
                             8081828384858687888990919293949596979899";
 
-/// `n % 10^8` as eight digits, zero-padded, the first in the lowest byte (not yet ASCII: each
+/// `n` (below 10^8) as eight digits, zero-padded, the first in the lowest byte (not yet ASCII: each
 /// byte 0 to 9). Computed in the lanes of one 64-bit word (two halves of four digits, then four
 /// quarters of two, then eight digits), by multiplications that divide each lane by 100 or by
 /// 10 at once: a few instructions for all eight, where digit pairs from a table take a lookup
 /// and a bounds check each.
 #[inline]
-fn eight_lanes(n: u64) -> u64 {
-    let n = n % 100_000_000;
+fn eight_lanes(n: u32) -> u64 {
     // Lanes of 32 bits: the first four digits, then the last four (each below 10^4).
-    let x = (n / 10_000) | ((n % 10_000) << 32);
+    let x = u64::from(n / 10_000) | (u64::from(n % 10_000) << 32);
     // x / 100 in each lane: times 10486 / 2^20, exact for every value below 10^4 (the test
     // checks them all).
     let hundreds = ((x * 10_486) >> 20) & 0x0000_007F_0000_007F;
@@ -40,7 +39,13 @@ fn eight_lanes(n: u64) -> u64 {
 /// `n % 10^8` as exactly eight digits.
 #[inline]
 fn eight(n: u64) -> [u8; 8] {
-    (eight_lanes(n) | 0x3030_3030_3030_3030).to_le_bytes()
+    ascii(eight_lanes((n % 100_000_000) as u32))
+}
+
+/// The digits of [`eight_lanes`] as ASCII.
+#[inline]
+fn ascii(lanes: u64) -> [u8; 8] {
+    (lanes | 0x3030_3030_3030_3030).to_le_bytes()
 }
 
 /// Nanosecond timestamps, the 19 digits of every one since 2001-09-09 (10^18 ns): the digits
@@ -77,10 +82,11 @@ impl Stamps {
             }
             self.digits[2..].copy_from_slice(&eight(sec));
         }
+        let first = ns / 100_000_000;
         let mut d = [0u8; 19];
         d[..10].copy_from_slice(&self.digits);
-        d[10] = b'0' + (ns / 100_000_000) as u8;
-        d[11..].copy_from_slice(&eight(ns));
+        d[10] = b'0' + first as u8;
+        d[11..].copy_from_slice(&ascii(eight_lanes((ns - first * 100_000_000) as u32)));
         Some(d)
     }
 }
@@ -93,7 +99,7 @@ pub fn small(n: u64) -> Option<([u8; 8], usize)> {
     if n >= 100_000_000 {
         return None;
     }
-    let lanes = eight_lanes(n);
+    let lanes = eight_lanes(n as u32);
     // The leading zeros are the lowest bytes that are 0 (all but the last for 0).
     let zeros = ((lanes.trailing_zeros() / 8) as usize).min(7);
     let digits = (lanes | 0x3030_3030_3030_3030) >> (8 * zeros);

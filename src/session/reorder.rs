@@ -16,6 +16,11 @@ use std::collections::VecDeque;
 
 use crate::sys::capture::{Batch, FrameRef};
 
+/// The order frames leave in: by time, then point.
+fn key(t_ns: u64, point: usize) -> u128 {
+    u128::from(t_ns) << 64 | point as u128
+}
+
 /// Frames `next..end` of the batch with sequence number `batch`: all of one point, in time order.
 #[derive(Debug, Clone, Copy)]
 struct Run {
@@ -53,9 +58,9 @@ pub(crate) struct Reorder {
     len: usize,
     /// Lanes holding frames, oldest first.
     lanes: Vec<Lane>,
-    /// Each lane's head: the time and point of its next frame (side by side, for the scan that
-    /// finds the oldest).
-    heads: Vec<(u64, usize)>,
+    /// Each lane's head: the time and point of its next frame, as one number in that order
+    /// ([`key`]; side by side, for the scan that finds the oldest).
+    heads: Vec<u128>,
     /// Run queues of emptied lanes, for reuse.
     spare: Vec<VecDeque<Run>>,
 }
@@ -98,7 +103,7 @@ impl Reorder {
         let mut runs = self.spare.pop().unwrap_or_default();
         runs.push_back(run);
         self.lanes.push(Lane { point, runs, last_t });
-        self.heads.push((first_t, point));
+        self.heads.push(key(first_t, point));
     }
 
     /// Frames waiting.
@@ -108,18 +113,18 @@ impl Reorder {
 
     /// The capture time of the oldest waiting frame.
     pub(crate) fn oldest(&self) -> Option<u64> {
-        self.heads.iter().map(|&(t, _)| t).min()
+        self.heads.iter().min().map(|&k| (k >> 64) as u64)
     }
 
     /// The oldest frame (by time, then point), if it was captured at or before `ripe`.
     pub(crate) fn pop_ripe(&mut self, ripe: u64) -> Option<Ripe> {
-        let (mut i, (mut t, mut point)) = (0, *self.heads.first()?);
-        for (k, &(kt, kp)) in self.heads.iter().enumerate().skip(1) {
-            if kt < t || (kt == t && kp < point) {
-                (i, t, point) = (k, kt, kp);
+        let (mut i, mut oldest) = (0, *self.heads.first()?);
+        for (k, &head) in self.heads.iter().enumerate().skip(1) {
+            if head < oldest {
+                (i, oldest) = (k, head);
             }
         }
-        if t > ripe {
+        if (oldest >> 64) as u64 > ripe {
             return None;
         }
         let lane = self.lanes.get_mut(i)?;
@@ -139,7 +144,7 @@ impl Reorder {
         match next.and_then(|r| self.frame(r.batch, r.next as usize)).map(|f| f.t_ns) {
             Some(t) => {
                 if let Some(h) = self.heads.get_mut(i) {
-                    h.0 = t;
+                    *h = key(t, frame.point);
                 }
             }
             None => {
