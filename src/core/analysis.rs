@@ -205,6 +205,11 @@ impl Analysis {
         self.collect();
     }
 
+    /// Exchanges settled and not yet drained.
+    pub fn settled(&self) -> usize {
+        self.ready.len()
+    }
+
     /// Call `f` on every exchange settled since the last call, in request order.
     pub fn drain(&mut self, mut f: impl FnMut(Box<Exchange>, &Line)) {
         let line = self.correlator.line();

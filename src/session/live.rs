@@ -66,6 +66,9 @@ pub trait FrameTap: Send {
 const REORDER_NS: u64 = 12_000_000;
 /// Most batches of frames taken from the captures per pump.
 const PUMP_BATCHES: usize = 16;
+/// Settled exchanges rendered at once while frames are released (well within the pool of
+/// [`crate::core::recycle::KEEP`] finished exchanges).
+const DRAIN_AT: usize = 64;
 /// How often the loop wakes up without frames.
 const TICK: Duration = Duration::from_millis(10);
 
@@ -337,6 +340,12 @@ impl<'w> Live<'w> {
             self.analysis.ingest_sighting(sighting, |p| decode_into(&frame, c.id.fp, p));
             while let Some(spent) = self.pending.pop_spent() {
                 self.frames.recycle.give(spent);
+            }
+            // Render as they settle: their boxes go back to the pool the next exchanges take
+            // theirs from (a backlog released at once would empty it, and every exchange
+            // beyond it cost an allocation and a free).
+            if self.analysis.settled() >= DRAIN_AT {
+                self.drain();
             }
         }
         Ok(())
