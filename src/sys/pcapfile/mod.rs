@@ -142,22 +142,33 @@ impl CaptureReader {
 
     /// Next frame, or `None` at a clean end of file. After an `Err`, the reader is finished
     /// (returns `Ok(None)`).
+    #[inline]
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         self.input.consume(std::mem::take(&mut self.pending));
         self.last = None;
+        // A packet record whole in the buffer (nearly every frame): inline; the rest (other
+        // blocks, refills, errors, the end) out of line.
+        if self.deferred.is_none() && !self.done {
+            let fast = match &self.container {
+                Container::Pcapng(st) => pcapng::fast_epb(st, self.input.data()),
+                Container::Pcap(st) => pcap::fast_record(st, self.input.data()),
+            };
+            if let Some(loc) = fast {
+                return Ok(Some(self.deliver(loc)));
+            }
+        }
+        self.next_slow()
+    }
+
+    /// [`Self::next_frame`] past its fast path.
+    #[inline(never)]
+    fn next_slow(&mut self) -> Result<Option<Frame<'_>>, ReadError> {
         if let Some(e) = self.deferred.take() {
             self.done = true;
             return Err(e);
         }
         if self.done {
             return Ok(None);
-        }
-        let fast = match &self.container {
-            Container::Pcapng(st) => pcapng::fast_epb(st, self.input.data()),
-            Container::Pcap(st) => pcap::fast_record(st, self.input.data()),
-        };
-        if let Some(loc) = fast {
-            return Ok(Some(self.deliver(loc)));
         }
         let res = match &mut self.container {
             Container::Pcap(st) => pcap::next_record(st, &mut self.input),

@@ -160,32 +160,43 @@ pub fn next(
 /// falls back to [`next`], which handles or reports it.
 #[inline(always)]
 pub fn fast_epb(st: &NgState, data: &[u8]) -> Option<FrameLoc> {
-    let big = st.big_endian;
-    let head = data.get(..8)?;
-    let len = u32_at(head, 4, big);
-    if u32_at(head, 0, big) != EPB || len < 32 || len % 4 != 0 {
+    // The block's fixed part read once, its seven words decoded at fixed offsets.
+    let head: &[u8; 28] = data.get(..28)?.try_into().ok()?;
+    let [block_type, len, local, ts_hi, ts_lo, caplen, orig_len] = if st.big_endian {
+        words(head, u32::from_be_bytes)
+    } else {
+        words(head, u32::from_le_bytes)
+    };
+    if block_type != EPB || len < 32 || len % 4 != 0 {
         return None;
     }
     let block = data.get(..len as usize)?;
-    if u32_at(block, len as usize - 4, big) != len {
+    if u32_at(block, len as usize - 4, st.big_endian) != len {
         return None;
     }
-    let caplen = u32_at(block, 20, big);
-    let local = u32_at(block, 8, big) as usize;
-    let global = st.section_base + local;
+    let global = st.section_base + local as usize;
     if caplen > len - 32 || global >= st.ifaces.len() {
         return None;
     }
     let iface = st.ifaces.get(global)?;
-    let ticks = (u64::from(u32_at(block, 12, big)) << 32) | u64::from(u32_at(block, 16, big));
+    let ticks = (u64::from(ts_hi) << 32) | u64::from(ts_lo);
     Some(FrameLoc {
         ifid: global as u32,
         t_ns: iface.clock.to_ns(ticks),
-        len: u32_at(block, 24, big),
+        len: orig_len,
         linktype: iface.linktype,
         data_start: 28,
         data_len: caplen as usize,
         size: len as usize,
+    })
+}
+
+/// The seven 32-bit words of an enhanced packet block's fixed part, in the section's byte order.
+#[inline(always)]
+fn words(head: &[u8; 28], word: fn([u8; 4]) -> u32) -> [u32; 7] {
+    std::array::from_fn(|i| {
+        let at = 4 * i;
+        word([head[at], head[at + 1], head[at + 2], head[at + 3]])
     })
 }
 
