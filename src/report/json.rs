@@ -144,10 +144,10 @@ fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
     for (i, h) in j.hops.iter().enumerate() {
         let delta = prev.map_or(0, |p| h.t_ns.saturating_sub(p));
         prev = Some(h.t_ns);
+        // Its TTL went down since the hop before: a namespace routed it in between.
+        let routed = i > 0 && j.hops.get(i - 1).is_some_and(|p| h.routed_after(p));
         // Nearly every hop: neither routed, translated nor tunnelled here.
-        let plain = h.view == 0
-            && h.encap == 0
-            && (i == 0 || j.hops.get(i - 1).is_none_or(|p| !h.routed_after(p)));
+        let plain = !routed && h.view == 0 && h.encap == 0;
         if plain && plain_hop(buf, ids, &mut stamps, i > 0, h, delta) {
             continue;
         }
@@ -158,8 +158,7 @@ fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
         stamps.write(buf, h.t_ns);
         buf.extend_from_slice(b",\"delta_ns\":");
         num(buf, delta);
-        // Its TTL went down since the hop before: a namespace routed it in between.
-        if i > 0 && j.hops.get(i - 1).is_some_and(|p| h.routed_after(p)) {
+        if routed {
             buf.extend_from_slice(b",\"routed\":true");
         }
         // Where NAT had rewritten it: the packet as seen here.
