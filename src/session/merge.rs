@@ -16,6 +16,7 @@ use crate::core::packet::Packet;
 use crate::core::path::Role;
 use crate::session::clocks::corrected;
 use crate::session::inputs::{Input, description_field};
+use crate::sys::pcapfile::ReadError;
 
 /// What the reading side sends, in order.
 #[derive(Debug)]
@@ -77,6 +78,15 @@ impl Batch {
         {
             prefetch_read_all(b.get(..64).unwrap_or(b));
         }
+    }
+
+    /// A frame's sighting, its bytes after those of the frames before it.
+    #[inline]
+    fn push_frame(&mut self, sighting: Sighting, linktype: LinkType, data: &[u8]) {
+        let at = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(data);
+        let len = u32::try_from(data.len()).unwrap_or(0);
+        self.items.push(Item::Obs { sighting, linktype, at, len });
     }
 
     /// Empty, for reuse.
@@ -176,16 +186,20 @@ pub fn spawn(inputs: Vec<Input>, offsets: &[i64]) -> Result<Reading> {
 
 impl Reader {
     fn run(mut self) -> ReadEnd {
-        for i in 0..self.sources.len() {
-            self.advance(i);
-        }
-        // The source whose next frame is the oldest goes first (a k-way merge by time).
-        while let Some(i) = self.oldest() {
-            if self.stopped {
-                break;
+        if self.sources.len() == 1 {
+            self.run_single();
+        } else {
+            for i in 0..self.sources.len() {
+                self.advance(i);
             }
-            self.take(i);
-            self.advance(i);
+            // The source whose next frame is the oldest goes first (a k-way merge by time).
+            while let Some(i) = self.oldest() {
+                if self.stopped {
+                    break;
+                }
+                self.take(i);
+                self.advance(i);
+            }
         }
         self.flush();
         let mut kernel_drops = vec![0; self.ids.len()];
@@ -201,11 +215,43 @@ impl Reader {
         ReadEnd { kernel_drops, error }
     }
 
+    /// One input: nothing to merge, its frames go in file order. A frame of a point already
+    /// announced (not a side of a capture of several interfaces), with no new interface
+    /// described before it, goes straight into the batch; the rest takes the general path.
+    fn run_single(&mut self) {
+        while !self.stopped {
+            let Some(s) = self.sources.first_mut() else { return };
+            if s.error.is_some() {
+                return;
+            }
+            let read = s.input.reader.next_frame().map(|f| f.map(|f| (f.ifid, f.t_ns)));
+            if let Ok(Some((ifid, t_ns))) = read
+                && s.input.reader.interfaces().len() == s.points.len()
+                && let Some(&point) = s.points.get(ifid as usize)
+                && point != SPLIT
+                && let Some(f) = s.input.reader.last_frame()
+            {
+                let t_ns = corrected(t_ns, s.offset_ns);
+                let frame = s.input.reader.frames_read();
+                let sighting = Sighting { point, t_ns, frame, id: identify(&f) };
+                self.batch.push_frame(sighting, f.linktype, f.data);
+                if self.batch.full() {
+                    self.flush();
+                }
+                continue;
+            }
+            if !self.place(0, read) {
+                continue;
+            }
+            if self.sources.first().is_none_or(|s| s.next.is_none()) {
+                return;
+            }
+            self.take(0);
+        }
+    }
+
     /// The source whose next frame is the oldest (the first of those that tie).
     fn oldest(&self) -> Option<usize> {
-        if let [only] = self.sources.as_slice() {
-            return only.next.map(|_| 0);
-        }
         let mut best: Option<(usize, u64)> = None;
         for (i, s) in self.sources.iter().enumerate() {
             if let Some((_, t, _)) = s.next
@@ -225,11 +271,7 @@ impl Reader {
         // The correlator reads the sighting; the frame's bytes go along for the packets it
         // needs whole (one per journey), decoded again there.
         let sighting = Sighting { point, t_ns, frame, id: identify(&f) };
-        let bytes = &mut self.batch.bytes;
-        let at = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        bytes.extend_from_slice(f.data);
-        let len = u32::try_from(f.data.len()).unwrap_or(0);
-        self.batch.items.push(Item::Obs { sighting, linktype: f.linktype, at, len });
+        self.batch.push_frame(sighting, f.linktype, f.data);
         if self.batch.full() {
             self.flush();
         }
@@ -327,8 +369,18 @@ impl Reader {
         if s.error.is_some() {
             return true;
         }
-        let read = match s.input.reader.next_frame() {
-            Ok(Some(frame)) => Some((frame.ifid, corrected(frame.t_ns, s.offset_ns))),
+        let read = s.input.reader.next_frame().map(|f| f.map(|f| (f.ifid, f.t_ns)));
+        self.place(i, read)
+    }
+
+    /// Make what was read from source `i` (a frame's interface and time on the file's clock,
+    /// the end, or an error) its `next`, announcing the points it brings; false when the frame
+    /// was left out and the next must be read.
+    fn place(&mut self, i: usize, read: Result<Option<(u32, u64)>, ReadError>) -> bool {
+        let Some(s) = self.sources.get_mut(i) else { return true };
+        s.next = None;
+        let read = match read {
+            Ok(Some((ifid, t_ns))) => Some((ifid, corrected(t_ns, s.offset_ns))),
             Ok(None) => None,
             Err(e) => {
                 s.error = Some(e.into());
