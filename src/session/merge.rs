@@ -418,3 +418,127 @@ impl Reader {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    use crate::sys::pcapfile::CaptureReader;
+
+    fn block(ty: u32, body: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(12 + body.len()).unwrap_or_default();
+        let mut b = ty.to_le_bytes().to_vec();
+        b.extend_from_slice(&len.to_le_bytes());
+        b.extend_from_slice(body);
+        b.extend_from_slice(&len.to_le_bytes());
+        b
+    }
+
+    /// A section header, then `blocks`.
+    fn pcapng(blocks: &[Vec<u8>]) -> Vec<u8> {
+        let mut shb = 0x1a2b_3c4d_u32.to_le_bytes().to_vec();
+        shb.extend_from_slice(&[1, 0, 0, 0]);
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut file = block(0x0a0d_0d0a, &shb);
+        for b in blocks {
+            file.extend_from_slice(b);
+        }
+        file
+    }
+
+    /// An Ethernet interface named `name`.
+    fn idb(name: &str) -> Vec<u8> {
+        let mut body = vec![1, 0, 0, 0, 0, 0, 4, 0];
+        let mut option = name.as_bytes().to_vec();
+        option.resize(name.len().next_multiple_of(4), 0);
+        body.extend_from_slice(&2u16.to_le_bytes());
+        body.extend_from_slice(&u16::try_from(name.len()).unwrap_or_default().to_le_bytes());
+        body.extend_from_slice(&option);
+        body.extend_from_slice(&[0, 0, 0, 0]);
+        block(1, &body)
+    }
+
+    /// A 60-byte frame on interface `ifid` at `us` microseconds, its first byte `tag`.
+    fn epb(ifid: u32, us: u64, tag: u8) -> Vec<u8> {
+        let mut body = ifid.to_le_bytes().to_vec();
+        body.extend_from_slice(&u32::try_from(us >> 32).unwrap_or_default().to_le_bytes());
+        body.extend_from_slice(&(us as u32).to_le_bytes());
+        body.extend_from_slice(&60u32.to_le_bytes());
+        body.extend_from_slice(&60u32.to_le_bytes());
+        let mut frame = vec![0u8; 60];
+        frame[0] = tag;
+        body.extend_from_slice(&frame);
+        block(6, &body)
+    }
+
+    /// What one input reads as: announced points by id, and frames as (point, time, frame
+    /// number, first byte).
+    #[derive(Debug, PartialEq)]
+    enum Read {
+        Point(String),
+        Frame(u16, u64, u64, u8),
+    }
+
+    fn read(file: Vec<u8>, offset_ns: i64) -> Vec<Read> {
+        let path = PathBuf::from("/tmp/trace.pcapng");
+        let reader = CaptureReader::from_read(Box::new(std::io::Cursor::new(file)), &path);
+        let Ok(reader) = reader else { panic!("the test capture opens") };
+        let input = Input { label: None, path, reader };
+        let Ok(reading) = spawn(vec![input], &[offset_ns]) else { panic!("reading starts") };
+        let mut out = Vec::new();
+        for batch in reading.batches.iter() {
+            for item in &batch.items {
+                match item {
+                    Item::Point { id, .. } => out.push(Read::Point(id.clone())),
+                    Item::Obs { sighting: s, at, .. } => {
+                        let tag = batch.bytes.get(*at as usize).copied().unwrap_or_default();
+                        out.push(Read::Frame(s.point.0, s.t_ns, s.frame, tag));
+                    }
+                    Item::PointsMayGrow => {}
+                }
+            }
+        }
+        assert!(reading.thread.join().is_ok_and(|end| end.error.is_none()));
+        out
+    }
+
+    #[test]
+    fn one_input_announces_an_interface_described_midway_before_the_frame_after_it() {
+        // Interface 1 is described between frames, then a frame of interface 0 comes first.
+        let file = pcapng(&[idb("a"), epb(0, 1, 1), idb("b"), epb(0, 2, 2), epb(1, 3, 3)]);
+        let us = 1_000;
+        assert_eq!(
+            read(file.clone(), 0),
+            [
+                Read::Point("a".into()),
+                Read::Frame(0, us, 1, 1),
+                Read::Point("b".into()),
+                Read::Frame(0, 2 * us, 2, 2),
+                Read::Frame(1, 3 * us, 3, 3),
+            ]
+        );
+        // The file's clock is corrected by its offset on either path.
+        let late: Vec<_> = read(file, 500)
+            .into_iter()
+            .filter_map(|r| match r {
+                Read::Frame(_, t, ..) => Some(t),
+                Read::Point(_) => None,
+            })
+            .collect();
+        assert_eq!(late, [us - 500, 2 * us - 500, 3 * us - 500]);
+    }
+
+    #[test]
+    fn one_input_of_many_frames_keeps_their_order_numbers_and_bytes() {
+        let mut blocks = vec![idb("a"), idb("b")];
+        blocks.extend((0..5_000u64).map(|i| epb((i % 2) as u32, 10 + i, (i % 251) as u8)));
+        let got = read(pcapng(&blocks), 0);
+        let mut want = vec![Read::Point("a".into()), Read::Point("b".into())];
+        want.extend(
+            (0..5_000u64)
+                .map(|i| Read::Frame((i % 2) as u16, (10 + i) * 1_000, i + 1, (i % 251) as u8)),
+        );
+        assert_eq!(got, want);
+    }
+}
