@@ -387,6 +387,33 @@ struct Open {
     /// Its NAT-invariant identity, and the fingerprints of its translated views.
     nat_fp: Option<u64>,
     aliases: Vec<u64>,
+    /// The points below 64 its hops are at, one bit each: whether a sighting is a further hop
+    /// or a new packet is asked on every frame, and a scan of the hops is the slower answer.
+    reached: u64,
+}
+
+impl Open {
+    fn new(journey: Journey, serial: u64, nat_fp: Option<u64>) -> Open {
+        let reached = journey.hops.iter().fold(0, |m, h| m | Open::bit(h.point));
+        Open { journey, serial, nat_fp, aliases: Vec::new(), reached }
+    }
+
+    /// Point `p`'s bit (none for points from 64 on: those are looked for in the hops).
+    fn bit(p: PointIdx) -> u64 {
+        1u64.checked_shl(u32::from(p.0)).unwrap_or(0)
+    }
+
+    fn reached(&self, p: PointIdx) -> bool {
+        match Open::bit(p) {
+            0 => self.journey.reached(p),
+            bit => self.reached & bit != 0,
+        }
+    }
+
+    fn push_hop(&mut self, hop: Hop, encap: Option<Encap>) {
+        self.reached |= Open::bit(hop.point);
+        self.journey.push_hop(hop, encap);
+    }
 }
 
 /// Joins observations into journeys within a time window.
@@ -481,7 +508,6 @@ impl Correlator {
             self.unidentified += 1;
             return;
         };
-        let mut packet = Lazy::new(packet);
         // The identity is the innermost packet's, and so is the TTL that says it was routed.
         // Built whole where it is pushed ([`Journey::push_hop`]).
         let hop = |view| Hop {
@@ -504,9 +530,9 @@ impl Correlator {
         let fresh = match self.open.get_mut(&key) {
             // A second sighting at the same point is a new packet (a retransmission with the
             // same bytes, e.g. ARP retries): close the old journey first.
-            Some(open) if !open.journey.reached(s.point) => {
-                let encap = if s.id.tunnelled { packet.get().encap } else { None };
-                open.journey.push_hop(hop(view), encap);
+            Some(open) if !open.reached(s.point) => {
+                let encap = if s.id.tunnelled { Lazy::new(packet).get().encap } else { None };
+                open.push_hop(hop(view), encap);
                 if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
                 }
@@ -520,6 +546,7 @@ impl Correlator {
             }
             None => true,
         };
+        let mut packet = Lazy::new(packet);
         let seen = packet.get();
         // Seen first inside a tunnel: the journey is the inner packet's.
         let nat_fp = fingerprint::nat(&seen.inner_view());
@@ -537,7 +564,7 @@ impl Correlator {
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
-        self.open.insert(fp, Open { journey, serial: self.serial, nat_fp, aliases: Vec::new() });
+        self.open.insert(fp, Open::new(journey, self.serial, nat_fp));
         self.queue.push_back((s.t_ns, fp, self.serial));
     }
 
@@ -568,7 +595,7 @@ impl Correlator {
         let (Some(open), Some(addrs)) = (self.open.get_mut(&key), Addrs::of(&packet)) else {
             return false;
         };
-        if open.journey.reached(point) {
+        if open.reached(point) {
             return false;
         }
         let views = &mut open.journey.views;
@@ -591,7 +618,7 @@ impl Correlator {
         };
         let view = u8::try_from(view).unwrap_or(0);
         open.aliases.push(fp);
-        open.journey.push_hop(hop(view), seen.encap);
+        open.push_hop(hop(view), seen.encap);
         let full = !self.open_ended && open.journey.hops.len() >= self.line.required();
         self.alias.insert(fp, (key, view));
         if full {
@@ -751,6 +778,33 @@ mod tests {
         assert_eq!(c.open.len(), 1);
         c.finish();
         assert_eq!(c.take_ready().count(), 1);
+    }
+
+    #[test]
+    fn a_second_sighting_at_a_point_starts_a_new_journey_at_every_point_index() {
+        // Points 0 to 69: below 64 a bit per point says which were reached, from 64 on the hops.
+        let mut c = correlator(70, 1_000);
+        for (t, p) in [(0, 62), (1, 63), (2, 64), (3, 69), (4, 1)] {
+            c.ingest(&obs(p, t, 9));
+        }
+        assert_eq!(c.take_ready().count(), 0, "five points, none twice: one open journey");
+        // Point 0 (whose bit 64 would share, were bits taken modulo 64) is a further hop.
+        let again = [(5, 0, 0), (6, 64, 1), (7, 63, 0), (8, 63, 1), (9, 1, 0), (10, 69, 0)];
+        for (t, p, done) in again {
+            c.ingest(&obs(p, t, 9));
+            let ready: Vec<Journey> = c.take_ready().collect();
+            assert_eq!(ready.len(), done, "point {p} at {t}");
+            if t == 6 {
+                assert_eq!(points(&ready[0]), [62, 63, 64, 69, 1, 0]);
+            }
+            if t == 8 {
+                assert_eq!(points(&ready[0]), [64, 63]);
+            }
+        }
+        c.finish();
+        let last: Vec<Journey> = c.take_ready().collect();
+        assert_eq!(last.len(), 1);
+        assert_eq!(points(&last[0]), [63, 1, 69]);
     }
 
     #[test]
