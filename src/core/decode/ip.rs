@@ -82,8 +82,12 @@ pub(super) fn ipv4_identity<'a>(h: &Ipv4HeaderSlice<'_>, data: &'a [u8]) -> (&'a
 
 /// What an IPv4 packet's total length covers after its header.
 fn ipv4_payload<'a>(h: &Ipv4HeaderSlice<'_>, data: &'a [u8]) -> &'a [u8] {
-    let header_len = h.slice().len();
-    let total = usize::from(h.total_len());
+    ipv4_payload_of(data, h.slice().len(), usize::from(h.total_len()))
+}
+
+/// What total length `total` covers of IPv4 packet `data` after its `header_len`-byte header.
+#[inline]
+pub(super) fn ipv4_payload_of(data: &[u8], header_len: usize, total: usize) -> &[u8] {
     // A total length shorter than the header (segmentation offload) says nothing: use the frame.
     let end = if total < header_len { data.len() } else { total.min(data.len()) };
     data.get(header_len..end).unwrap_or_default()

@@ -11,6 +11,7 @@
 //! not interpret packets beyond their headers (that is the correlator's job).
 
 mod arp;
+mod echo;
 mod icmp;
 mod ip;
 mod link;
@@ -36,6 +37,11 @@ pub fn decode(frame: &Frame<'_>) -> Packet {
 /// `known_fp`: the frame's identity when [`identify`] computed it already (an IPv4 packet's is
 /// then not hashed again).
 pub fn decode_into(frame: &Frame<'_>, known_fp: Option<u64>, p: &mut Packet) {
+    if frame.linktype == crate::core::frame::LinkType::ETHERNET
+        && echo::decode(frame.data, known_fp, p)
+    {
+        return;
+    }
     *p = Packet::default();
     link::frame(&mut Decoder { p, depth: 0, known_fp }, frame.linktype, frame.data);
 }

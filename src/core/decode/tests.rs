@@ -560,3 +560,66 @@ fn an_arp_request_across_vxlan_is_the_inner_arp() {
     assert_eq!(p.encap.map(|e| e.vni), Some(42));
     assert_eq!(p.fp, dec(1, &arp).fp);
 }
+
+/// The echo fast path against the general decoder: the same packet for every frame it takes,
+/// and it takes the plain echoes (requests and replies, padded or cut to their IP length), with
+/// bytes of their Ethernet, IPv4 and ICMP headers changed at random, and cut short anywhere.
+#[test]
+fn the_echo_fast_path_decodes_as_the_general_decoder_does() {
+    let general = |data: &[u8]| dec(1, data);
+    let request = hex(ECHO);
+    let mut reply = request.clone();
+    reply[34] = 0;
+    let mut padded = request.clone();
+    padded.extend_from_slice(&[0; 6]);
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (mut taken, mut tried) = (0, 0);
+    let mut check = |data: &[u8]| {
+        tried += 1;
+        let want = general(data);
+        let mut p = dec(1, &hex(ARP_REQ));
+        if super::echo::decode(data, None, &mut p) {
+            taken += 1;
+            assert_eq!(p, want, "{data:02x?}");
+            let known = want.fp;
+            let mut q = Packet::default();
+            assert!(super::echo::decode(data, known, &mut q));
+            assert_eq!(q, want);
+        } else {
+            assert_eq!(
+                p,
+                dec(1, &hex(ARP_REQ)),
+                "a frame it does not take leaves the packet alone"
+            );
+        }
+    };
+    for base in [&request, &reply, &padded] {
+        check(base);
+        for cut in 0..base.len() {
+            check(&base[..cut]);
+        }
+        for _ in 0..20_000 {
+            let mut data = base.clone();
+            for _ in 0..1 + rand() % 3 {
+                // Mostly the headers (bytes 0 to 41), now and then the payload.
+                let at = (rand() % 48) as usize % data.len();
+                data[at] = match rand() % 4 {
+                    0 => 0,
+                    1 => 0xff,
+                    _ => rand() as u8,
+                };
+            }
+            check(&data);
+            let cut = (rand() as usize) % (data.len() + 1);
+            check(&data[..cut]);
+        }
+    }
+    assert!(tried > 100_000);
+    assert!(taken > tried / 4, "the fast path took {taken} of {tried} frames");
+}
