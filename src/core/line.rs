@@ -51,6 +51,8 @@ pub struct Line {
     pos: Vec<usize>,
     /// Points off the path, captured in case a packet leaves by them ([`Line::mark_branch`]).
     branch: Vec<bool>,
+    /// How many points are branches (asked on every frame, by [`Line::required`]).
+    branches: usize,
     /// The order is known (a live trace on a discovered path): journeys do not change it.
     fixed: bool,
 }
@@ -86,8 +88,11 @@ impl Line {
     /// `p` is off the path: a packet that goes on without it is not lost, and one last seen
     /// there left the path by it.
     pub fn mark_branch(&mut self, p: PointIdx) {
-        if let Some(b) = self.branch.get_mut(p.index()) {
+        if let Some(b) = self.branch.get_mut(p.index())
+            && !*b
+        {
             *b = true;
+            self.branches += 1;
         }
     }
 
@@ -97,7 +102,7 @@ impl Line {
 
     /// The points a packet that follows the path crosses: all but the branches.
     pub fn required(&self) -> usize {
-        self.order.len() - self.branch.iter().filter(|&&b| b).count()
+        self.order.len() - self.branches
     }
 
     pub fn order(&self) -> &[PointIdx] {
@@ -257,6 +262,20 @@ mod tests {
             l.add_point();
         }
         l
+    }
+
+    #[test]
+    fn branches_are_not_required_and_count_once() {
+        let mut l = line(5);
+        assert_eq!(l.required(), 5);
+        l.mark_branch(PointIdx(3));
+        l.mark_branch(PointIdx(3));
+        l.mark_branch(PointIdx(9));
+        assert_eq!(l.required(), 4);
+        l.add_point();
+        l.mark_branch(PointIdx(5));
+        assert_eq!(l.required(), 4);
+        assert!(l.is_branch(PointIdx(3)) && l.is_branch(PointIdx(5)) && !l.is_branch(PointIdx(4)));
     }
 
     #[test]

@@ -139,9 +139,15 @@ impl Reorder {
         let (batch, waiting) = self.batches.get_mut(slot)?;
         *waiting = waiting.saturating_sub(1);
         let frame = *batch.frames().get(index)?;
+        // The lane's next frame, nearly always further on in the same batch.
+        let same = next.filter(|r| r.batch == seq).map(|r| batch.frames().get(r.next as usize));
         self.len -= 1;
+        let next = match same {
+            Some(f) => f,
+            None => next.and_then(|r| self.frame(r.batch, r.next as usize)),
+        };
         // The lane's new head, or the lane goes.
-        match next.and_then(|r| self.frame(r.batch, r.next as usize)).map(|f| f.t_ns) {
+        match next.map(|f| f.t_ns) {
             Some(t) => {
                 if let Some(h) = self.heads.get_mut(i) {
                     *h = key(t, frame.point);
