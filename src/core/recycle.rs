@@ -17,26 +17,33 @@ use crate::core::journey::{Hop, Journey};
 use crate::core::packet::Packet;
 
 /// At most this many finished exchanges, packet boxes and hop vectors wait per thread (about
-/// 2 MB at most): four of a renderer's batches. 4096 kept `analyze` off malloc entirely but let a
-/// live session's peak grow by a megabyte after a late burst; 512 put a tenth of the slow paths
-/// back.
+/// 2 MB at most) unless the thread asks for more ([`keep_up_to`]): four of a renderer's batches.
+/// 4096 kept `analyze` off malloc entirely but let a live session's peak grow by a megabyte after
+/// a late burst; 512 put a tenth of the slow paths back.
 pub const KEEP: usize = 1024;
 
-#[derive(Default)]
 struct Pools {
     exchanges: Vec<Box<Exchange>>,
     packets: Vec<Box<Packet>>,
     hops: Vec<Vec<Hop>>,
+    /// The most of each kept.
+    keep: usize,
+}
+
+impl Default for Pools {
+    fn default() -> Self {
+        Pools { exchanges: Vec::new(), packets: Vec::new(), hops: Vec::new(), keep: KEEP }
+    }
 }
 
 impl Pools {
     /// Keep a finished journey's packet box and hop vector, when there is room.
     fn keep(&mut self, journey: Journey) {
         let Journey { packet, mut hops, .. } = journey;
-        if self.packets.len() < KEEP {
+        if self.packets.len() < self.keep {
             self.packets.push(packet);
         }
-        if self.hops.len() < KEEP && hops.capacity() > 0 {
+        if self.hops.len() < self.keep && hops.capacity() > 0 {
             hops.clear();
             self.hops.push(hops);
         }
@@ -106,10 +113,16 @@ pub fn boxed(ex: Exchange) -> Box<Exchange> {
 pub fn exchange(ex: Box<Exchange>) {
     POOLS.with(|p| {
         let mut pools = p.borrow_mut();
-        if pools.exchanges.len() < KEEP {
+        if pools.exchanges.len() < pools.keep {
             pools.exchanges.push(ex);
         }
     });
+}
+
+/// Let this thread keep up to `n` of each (at least [`KEEP`]): for a thread whose exchanges come
+/// back in bursts bigger than that, which would otherwise free what it allocates again soon after.
+pub fn keep_up_to(n: usize) {
+    POOLS.with(|p| p.borrow_mut().keep = n.max(KEEP));
 }
 
 #[cfg(test)]
@@ -171,6 +184,19 @@ mod tests {
             assert!(b.is_empty() && b.capacity() >= 2);
             // The pools are empty again: a new box.
             assert_ne!(addr(&*boxed(echo(1, false))), old_box);
+        });
+    }
+
+    #[test]
+    fn a_thread_may_keep_more() {
+        on_own_thread(|| {
+            keep_up_to(KEEP + 100);
+            for _ in 0..KEEP + 200 {
+                exchange(Box::new(echo(2, true)));
+            }
+            POOLS.with(|p| assert_eq!(p.borrow().exchanges.len(), KEEP + 100));
+            keep_up_to(1);
+            POOLS.with(|p| assert_eq!(p.borrow().keep, KEEP, "never fewer than KEEP"));
         });
     }
 

@@ -18,6 +18,13 @@ pub type RenderFn = fn(&mut Vec<u8>, &Ids, &Exchange, bool);
 
 /// Exchanges per batch: the hand-over costs a wakeup, the batch a few hundred kB at most.
 const BATCH: usize = 256;
+/// Batches queued for the thread and rendered batches waiting to be taken back.
+const QUEUED: usize = 4;
+const RENDERED: usize = 8;
+/// The most exchanges away at once: queued, rendered, one being rendered and one being filled.
+/// They come back in bursts of up to this many; an analysing thread that keeps this many for
+/// reuse ([`crate::core::recycle::keep_up_to`]) allocates none after the first.
+pub const IN_FLIGHT: usize = BATCH * (QUEUED + RENDERED + 2);
 
 struct Job {
     ids: Arc<Ids>,
@@ -44,10 +51,12 @@ pub struct RenderThread {
 }
 
 impl RenderThread {
-    /// Start the thread; `None` when it cannot start (the caller renders in place).
+    /// Start the thread; `None` when it cannot start (the caller renders in place). The calling
+    /// thread, which gets the exchanges back, keeps [`IN_FLIGHT`] of them for reuse.
     pub fn start(render: RenderFn) -> Option<RenderThread> {
-        let (tx, jobs) = sync_channel::<Job>(4);
-        let (done, rx) = sync_channel::<Done>(8);
+        crate::core::recycle::keep_up_to(IN_FLIGHT);
+        let (tx, jobs) = sync_channel::<Job>(QUEUED);
+        let (done, rx) = sync_channel::<Done>(RENDERED);
         let thread = std::thread::Builder::new()
             .name("vtrace-render".into())
             .spawn(move || {
