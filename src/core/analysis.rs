@@ -401,6 +401,33 @@ mod tests {
         assert!(v.summary.contains("between host/docker0 and host/vethB"), "{}", v.summary);
     }
 
+    /// Exchanges settle as time passes, not only at the end: an answered one at once, an
+    /// unanswered one when the watermark passes its settle time (its first hop plus two
+    /// windows), whichever sighting moves the watermark there.
+    #[test]
+    fn exchanges_settle_when_answered_or_when_their_wait_is_over() {
+        let mut a = lab();
+        let s = 1_000_000_000;
+        pass(&mut a, echo(A, B, 8, 1), &[0, 1, 2, 3, 4], 0);
+        assert_eq!(a.settled(), 0, "a request waits for its reply");
+        pass(&mut a, echo(B, A, 0, 1), &[4, 3, 2, 1, 0], 100_000);
+        assert_eq!(a.settled(), 1, "answered: settled");
+        pass(&mut a, echo(A, B, 8, 2), &[0, 1, 2, 3, 4], s);
+        // Sightings of other packets move the watermark up to the request's settle time (the
+        // journey of the first ends a window later, at 2.5 s, and is paired then)...
+        for (seq, t) in [(3, s + s / 2), (4, 3 * s - 50_000)] {
+            pass(&mut a, echo(A, B, 8, seq), &[0], t);
+            assert_eq!(a.settled(), 1, "at {t} ns the request of {s} ns still waits");
+        }
+        // ...and past it (its first hop at 1 s, settled after 3 s), a sighting that ends no
+        // journey.
+        pass(&mut a, echo(A, B, 8, 5), &[0], 3 * s + 1);
+        assert_eq!(a.settled(), 2);
+        let mut out = Vec::new();
+        a.drain(|ex, _| out.push(ex.echo().map(|e| e.seq)));
+        assert_eq!(out, [Some(1), Some(2)]);
+    }
+
     #[test]
     fn a_request_that_arrives_unanswered_is_no_reply() {
         let mut a = lab();

@@ -126,6 +126,17 @@ impl Line {
         if first.t_ns == last.t_ns {
             return None;
         }
+        // Nearly always the earliest and the latest hop are alone at their times: their points.
+        if let ([_, second, ..], [.., before_last, _]) = (hops, hops)
+            && second.t_ns != first.t_ns
+            && before_last.t_ns != last.t_ns
+        {
+            return Some(if self.position(first.point) <= self.position(last.point) {
+                Direction::Forward
+            } else {
+                Direction::Backward
+            });
+        }
         let mean = |t: u64| {
             let (sum, n) = hops
                 .iter()
@@ -343,5 +354,44 @@ mod tests {
         l.sort_hops(&mut hops, Direction::Backward);
         assert_eq!(hops.iter().map(|h| h.point.0).collect::<Vec<_>>(), vec![2, 1, 0]);
         assert_eq!(l.direction_of(&[hop(1, 5)]), None);
+    }
+
+    #[test]
+    fn direction_is_where_the_mean_position_went_from_the_earliest_hops_to_the_latest() {
+        // The rule, written plainly: the mean position of the hops at the earliest time against
+        // that of the hops at the latest.
+        fn rule(l: &Line, hops: &[Hop]) -> Option<Direction> {
+            let (first, last) = (hops.first()?.t_ns, hops.last()?.t_ns);
+            let mean = |t: u64| {
+                let at: Vec<f64> = hops
+                    .iter()
+                    .filter(|h| h.t_ns == t)
+                    .map(|h| l.position(h.point) as f64)
+                    .collect();
+                at.iter().sum::<f64>() / at.len() as f64
+            };
+            (first != last).then(|| {
+                if mean(first) <= mean(last) { Direction::Forward } else { Direction::Backward }
+            })
+        }
+        let l = line(6);
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..20_000 {
+            let n = 1 + rand(6);
+            let mut t = 0;
+            let hops: Vec<Hop> = (0..n)
+                .map(|_| {
+                    t += rand(3);
+                    hop(rand(6) as u16, t)
+                })
+                .collect();
+            assert_eq!(l.direction_of(&hops), rule(&l, &hops), "{hops:?}");
+        }
     }
 }

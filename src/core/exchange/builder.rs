@@ -197,6 +197,9 @@ pub struct ExchangeBuilder {
     pub other_journeys: u64,
     /// Destinations (address, port) whose UDP datagrams are probes: paired with what answers.
     udp_probes: Vec<(IpAddr, u16)>,
+    /// Up to this watermark nothing waiting is due ([`Self::calm`]; `None`: look). Every
+    /// sighting asks; journeys that change the queues come one in several sightings.
+    calm_until: Option<u64>,
 }
 
 /// What an orphan is.
@@ -224,6 +227,7 @@ impl ExchangeBuilder {
             orphan_order: VecDeque::new(),
             other_journeys: 0,
             udp_probes: Vec::new(),
+            calm_until: None,
         }
     }
 
@@ -237,6 +241,7 @@ impl ExchangeBuilder {
 
     /// Add a final journey.
     pub fn add(&mut self, journey: Journey, line: &Line) {
+        self.calm_until = None;
         // Hops that all tie say nothing of where the packet entered: such a journey is learnt
         // from once its exchange has oriented it.
         if journey.direction.is_some() || journey.hops.len() < 2 {
@@ -347,9 +352,26 @@ impl ExchangeBuilder {
     /// Called for every sighting, it checks inline whether anything is due at all.
     #[inline]
     pub fn release(&mut self, watermark: u64, line: &Line) {
+        if self.calm_until.is_some_and(|calm| watermark <= calm) {
+            return;
+        }
         if self.pending_due(watermark) || self.orphan_due(watermark) {
             self.release_due(watermark, line);
         }
+        self.calm_until = self.calm();
+    }
+
+    /// The latest watermark at which nothing waiting is due, as the queues stand (`None`: the
+    /// oldest request is answered, due at any watermark).
+    fn calm(&self) -> Option<u64> {
+        let pending = match self.pending.front() {
+            Some(p) if p.exchange.is_none() => return None,
+            Some(p) => p.due,
+            None => u64::MAX,
+        };
+        let orphan =
+            self.orphan_order.front().map_or(u64::MAX, |o| o.0.saturating_add(self.settle_ns));
+        Some(pending.min(orphan))
     }
 
     fn release_due(&mut self, watermark: u64, line: &Line) {
@@ -379,6 +401,7 @@ impl ExchangeBuilder {
 
     /// Release everything (end of input).
     pub fn finish(&mut self, line: &Line) {
+        self.calm_until = None;
         while let Some(p) = self.pending.pop_front() {
             if let Some(ex) = p.exchange {
                 self.emit(p.serial, (p.key, p.alt), ex, line);
