@@ -357,6 +357,74 @@ mod tests {
     }
 
     #[test]
+    fn hops_are_sorted_by_time_then_path_and_late_stamps_placed_on_a_fixed_line() {
+        // The rule, written plainly: by time, ties in path order; on a fixed line a hop stamped
+        // at most LATE_STAMP_NS after one further back along the path goes before it.
+        fn rule(l: &Line, hops: &[Hop], dir: Direction) -> Vec<(u16, u64)> {
+            let n = l.len();
+            let along = |h: &Hop| match dir {
+                Direction::Forward => l.position(h.point),
+                Direction::Backward => n - 1 - l.position(h.point),
+            };
+            let mut v = hops.to_vec();
+            v.sort_by_key(|h| (h.t_ns, along(h)));
+            if l.fixed {
+                for i in 1..v.len() {
+                    let mut j = i;
+                    while j > 0
+                        && along(&v[j]) < along(&v[j - 1])
+                        && v[j].t_ns - v[j - 1].t_ns <= LATE_STAMP_NS
+                    {
+                        v.swap(j - 1, j);
+                        j -= 1;
+                    }
+                }
+            }
+            v.iter().map(|h| (h.point.0, h.t_ns)).collect()
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut rand = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for fixed in [false, true] {
+            let mut l = line(6);
+            if fixed {
+                l.fix();
+            }
+            for _ in 0..20_000 {
+                let dir = if rand(2) == 0 { Direction::Forward } else { Direction::Backward };
+                let n = rand(7);
+                // Mostly in order along the path, now and then not; times close or tied.
+                let mut points: Vec<u16> = (0..6).collect();
+                if dir == Direction::Backward {
+                    points.reverse();
+                }
+                let mut t = 0;
+                let mut hops: Vec<Hop> = (0..n as usize)
+                    .map(|i| {
+                        t += rand(3) * LATE_STAMP_NS / 2;
+                        let p = if rand(4) == 0 { rand(6) as u16 } else { points[i] };
+                        hop(p, t)
+                    })
+                    .collect();
+                if rand(4) == 0 && hops.len() > 1 {
+                    let (a, b) = (rand(n) as usize, rand(n) as usize);
+                    hops.swap(a, b);
+                }
+                let want = rule(&l, &hops, dir);
+                let mut got = hops.clone();
+                got.sort_by_key(|h| h.t_ns);
+                l.sort_hops(&mut got, dir);
+                let got: Vec<(u16, u64)> = got.iter().map(|h| (h.point.0, h.t_ns)).collect();
+                assert_eq!(got, want, "fixed {fixed}, {dir:?}, {hops:?}");
+            }
+        }
+    }
+
+    #[test]
     fn direction_is_where_the_mean_position_went_from_the_earliest_hops_to_the_latest() {
         // The rule, written plainly: the mean position of the hops at the earliest time against
         // that of the hops at the latest.
