@@ -7,7 +7,8 @@
 //! benchmark). A finished exchange is kept whole instead ([`exchange`]); the next exchange built
 //! on that thread takes its box ([`boxed`]), and the old exchange's packet boxes and hop vectors
 //! wait for the next journeys ([`packet`], [`hops`]). The pools are per thread and bounded
-//! ([`KEEP`] of each): memory stays flat however long the input.
+//! ([`KEEP`] of each, or as many as the thread asked for with [`keep_up_to`]): memory stays flat
+//! however long the input.
 
 use std::cell::RefCell;
 
