@@ -106,26 +106,37 @@ pub fn small(n: u64) -> Option<([u8; 8], usize)> {
     Some((digits.to_le_bytes(), 8 - zeros))
 }
 
-/// Dotted decimal: `172.18.0.2`, composed in place and appended at once.
+/// Each octet's digits followed by a dot (`7.`, `42.`, `255.`), and how many digits.
+const OCTETS: [([u8; 4], u8); 256] = {
+    let mut table = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let n = i as u8;
+        let (h, t, o) = (b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10);
+        table[i] = match n {
+            0..=9 => ([o, b'.', 0, 0], 1),
+            10..=99 => ([t, o, b'.', 0], 2),
+            _ => ([h, t, o, b'.'], 3),
+        };
+        i += 1;
+    }
+    table
+};
+
+/// Dotted decimal: `172.18.0.2`, composed in place from a table of the octets and appended at
+/// once.
 pub fn ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
     let mut text = [0u8; 16];
     let mut len = 0;
-    for (i, octet) in a.octets().into_iter().enumerate() {
-        let (hundreds, rest) = (octet / 100, usize::from(octet % 100) * 2);
-        let digits = [b'0' + hundreds, PAIRS[rest], PAIRS[rest + 1], b'.', 0, 0, 0, 0];
-        // Without leading zeros; a dot after all but the last.
-        let skip = match octet {
-            0..=9 => 2,
-            10..=99 => 1,
-            _ => 0,
-        };
-        let n = 4 - skip - usize::from(i == 3);
-        if let (Some(from), Some(to)) = (digits.get(skip..skip + 4), text.get_mut(len..len + 4)) {
-            to.copy_from_slice(from);
+    for octet in a.octets() {
+        let (digits, n) = OCTETS[usize::from(octet)];
+        if let Some(to) = text.get_mut(len..len + 4) {
+            to.copy_from_slice(&digits);
         }
-        len += n;
+        len += usize::from(n) + 1;
     }
-    out.extend_from_slice(text.get(..len).unwrap_or_default());
+    // Without the last dot.
+    out.extend_from_slice(text.get(..len - 1).unwrap_or_default());
 }
 
 /// The decimal digits of `n`, zero-padded on the left to `width`: `000000042`.
