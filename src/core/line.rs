@@ -275,6 +275,16 @@ mod tests {
         l
     }
 
+    /// Reproducible numbers below `n` (xorshift from `seed`), for randomised cases.
+    fn below(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        }
+    }
+
     #[test]
     fn branches_are_not_required_and_count_once() {
         let mut l = line(5);
@@ -382,13 +392,7 @@ mod tests {
             }
             v.iter().map(|h| (h.point.0, h.t_ns)).collect()
         }
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut rand = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rand = below(0x9e37_79b9_7f4a_7c15);
         for fixed in [false, true] {
             let mut l = line(6);
             if fixed {
@@ -443,13 +447,7 @@ mod tests {
             })
         }
         let l = line(6);
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut rand = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut rand = below(0x2545_f491_4f6c_dd1d);
         for _ in 0..20_000 {
             let n = 1 + rand(6);
             let mut t = 0;
