@@ -8,8 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::ip::ipv4_payload_of;
 use crate::core::fingerprint;
-use crate::core::packet::Echo;
-use crate::core::packet::{EthAddrs, Icmp, Ip, Mac, Packet};
+use crate::core::packet::{Echo, EthAddrs, Icmp, Ip, Mac, Packet};
 
 const ETH: usize = 14;
 const IPV4_HEADER: usize = 20;
@@ -39,10 +38,8 @@ pub(super) fn decode(data: &[u8], known_fp: Option<u64>, p: &mut Packet) -> bool
     let (src, dst) = ([h[12], h[13], h[14], h[15]], [h[16], h[17], h[18], h[19]]);
     let id = be16(4);
     let fp = known_fp.unwrap_or_else(|| fingerprint::ipv4(src, dst, id, 1, frag, payload));
-    let l4_len = match usize::from(total_len).checked_sub(IPV4_HEADER) {
-        Some(len) => len,
-        None => payload.len(),
-    };
+    // A total length shorter than the header says nothing: what the frame holds.
+    let l4_len = usize::from(total_len).checked_sub(IPV4_HEADER).unwrap_or(payload.len());
     let mac =
         |at: usize| Mac([eth[at], eth[at + 1], eth[at + 2], eth[at + 3], eth[at + 4], eth[at + 5]]);
     *p = Packet {
