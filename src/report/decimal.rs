@@ -70,6 +70,14 @@ impl Stamps {
     /// The 19 digits of `t_ns`, when it has 19.
     #[inline]
     pub fn digits(&mut self, t_ns: u64) -> Option<[u8; 19]> {
+        let mut d = [0u8; 19];
+        self.put(t_ns, &mut d)?;
+        Some(d)
+    }
+
+    /// The 19 digits of `t_ns` written into `d`, when it has 19 (`None`, nothing written, else).
+    #[inline]
+    pub fn put(&mut self, t_ns: u64, d: &mut [u8; 19]) -> Option<()> {
         if !(1_000_000_000_000_000_000..10_000_000_000_000_000_000).contains(&t_ns) {
             return None;
         }
@@ -83,11 +91,10 @@ impl Stamps {
             self.digits[2..].copy_from_slice(&eight(sec));
         }
         let first = ns / 100_000_000;
-        let mut d = [0u8; 19];
         d[..10].copy_from_slice(&self.digits);
         d[10] = b'0' + first as u8;
         d[11..].copy_from_slice(&ascii(eight_lanes((ns - first * 100_000_000) as u32)));
-        Some(d)
+        Some(())
     }
 }
 

@@ -139,15 +139,16 @@ fn point(buf: &mut Vec<u8>, ids: &Ids, p: Option<PointIdx>) {
 
 fn journey(buf: &mut Vec<u8>, ids: &Ids, j: &Journey, leg: &Leg) {
     buf.extend_from_slice(b"{\"hops\":[");
-    let mut prev = None;
+    let mut prev: Option<&Hop> = None;
     let mut stamps = Stamps::default();
-    for (i, h) in j.hops.iter().enumerate() {
-        let delta = prev.map_or(0, |p| h.t_ns.saturating_sub(p));
-        prev = Some(h.t_ns);
+    // Nearly every journey: all its hops plain, written in one go.
+    let hops = if plain_hops(buf, ids, &j.hops) { &[][..] } else { &j.hops[..] };
+    for (i, h) in hops.iter().enumerate() {
+        let delta = prev.map_or(0, |p| h.t_ns.saturating_sub(p.t_ns));
         // Its TTL went down since the hop before: a namespace routed it in between.
-        let routed = i > 0 && j.hops.get(i - 1).is_some_and(|p| h.routed_after(p));
-        // Nearly every hop: neither routed, translated nor tunnelled here.
-        let plain = !routed && h.view == 0 && h.encap == 0;
+        let routed = prev.is_some_and(|p| h.routed_after(p));
+        let plain = is_plain(h, prev);
+        prev = Some(h);
         if plain && plain_hop(buf, ids, &mut stamps, i > 0, h, delta) {
             continue;
         }
@@ -242,11 +243,44 @@ const PLAIN_END: &[u8] =
 /// Room for a plain hop: a comma, its opening, 19 digits of time, the delta's key and 8 digits.
 const HOP: usize = 128;
 
-/// A plain hop (not routed, translated or tunnelled here), `delta` ns after the one before:
-/// composed in a fixed array by copies of fixed sizes and appended at once (then cut to its
-/// length), a few instructions where pushes and copies of any size cost a call each. False
-/// (nothing written) for what it cannot hold (a long point id, a time or delta of unusual
-/// size): the general path writes it.
+/// Whether `h` is plain: neither routed (its TTL went down since `prev`), translated nor
+/// tunnelled here.
+#[inline]
+fn is_plain(h: &Hop, prev: Option<&Hop>) -> bool {
+    !prev.is_some_and(|p| h.routed_after(p)) && h.view == 0 && h.encap == 0
+}
+
+/// A plain hop, `delta` ns after the one before, composed in `out` (from its first byte, or
+/// from its second after a comma): copies of fixed sizes at offsets that stay inside it
+/// whatever the lengths (each is capped where it is added, so no copy needs a bounds check),
+/// a few instructions where pushes and copies of any size cost a call each. Its length; `None`
+/// for what it cannot hold (a long point id, a time or delta of unusual size).
+#[inline]
+fn compose_hop(
+    out: &mut [u8; HOP],
+    ids: &Ids,
+    stamps: &mut Stamps,
+    comma: bool,
+    h: &Hop,
+    delta: u64,
+) -> Option<usize> {
+    let (open, open_len) = ids.opening(h.point)?;
+    let (d, d_len) = small(delta)?;
+    out[0] = b',';
+    let c = usize::from(comma);
+    let n = c + open_len.min(OPEN);
+    out.get_mut(c..c + OPEN)?.copy_from_slice(open);
+    stamps.put(h.t_ns, out.get_mut(n..n + 19)?.try_into().ok()?)?;
+    out.get_mut(n + 19..n + 31)?.copy_from_slice(b",\"delta_ns\":");
+    out.get_mut(n + 31..n + 39)?.copy_from_slice(&d);
+    let end = n + 31 + d_len.min(8);
+    *out.get_mut(end)? = b'}';
+    Some(end + 1)
+}
+
+/// A plain hop appended ([`compose_hop`]); false (nothing written) for what it cannot hold: the
+/// general path writes it.
+#[inline]
 fn plain_hop(
     buf: &mut Vec<u8>,
     ids: &Ids,
@@ -255,31 +289,35 @@ fn plain_hop(
     h: &Hop,
     delta: u64,
 ) -> bool {
-    let (Some((open, open_len)), Some(t), Some((d, d_len))) =
-        (ids.opening(h.point), stamps.digits(h.t_ns), small(delta))
-    else {
-        return false;
-    };
     let mut hop = [0u8; HOP];
-    hop[0] = b',';
-    let mut n = usize::from(comma);
-    // Each part copied whole (a size known here), the position moved on by what counts of it.
-    let mut put = |part: &[u8], counts: usize| -> Option<()> {
-        hop.get_mut(n..n + part.len())?.copy_from_slice(part);
-        n += counts;
-        Some(())
-    };
-    let composed = put(open, open_len)
-        .and_then(|()| put(&t, t.len()))
-        .and_then(|()| put(b",\"delta_ns\":", 12))
-        .and_then(|()| put(&d, d_len))
-        .and_then(|()| put(b"}", 1));
-    if composed.is_none() {
-        return false;
-    }
-    let end = buf.len() + n;
+    let Some(len) = compose_hop(&mut hop, ids, stamps, comma, h, delta) else { return false };
+    let end = buf.len() + len;
     buf.extend_from_slice(&hop);
     buf.truncate(end);
+    true
+}
+
+/// The hops of a journey that are all plain (nearly every one), composed in place: room for
+/// all of them is made at once, each is written where the one before ended, and the rest is
+/// cut. False (nothing written) when one is not plain or does not fit [`compose_hop`].
+fn plain_hops(buf: &mut Vec<u8>, ids: &Ids, hops: &[Hop]) -> bool {
+    let start = buf.len();
+    buf.resize(start + hops.len() * HOP, 0);
+    let (mut at, mut prev, mut stamps) = (start, None::<&Hop>, Stamps::default());
+    for h in hops {
+        let delta = prev.map_or(0, |p| h.t_ns.saturating_sub(p.t_ns));
+        let composed = is_plain(h, prev)
+            .then(|| buf.get_mut(at..at + HOP)?.try_into().ok())
+            .flatten()
+            .and_then(|out| compose_hop(out, ids, &mut stamps, prev.is_some(), h, delta));
+        let Some(len) = composed else {
+            buf.truncate(start);
+            return false;
+        };
+        at += len;
+        prev = Some(h);
+    }
+    buf.truncate(at);
     true
 }
 
@@ -580,6 +618,58 @@ mod tests {
             rtt_ns: None,
             expects_reply: true,
             probe: false,
+        }
+    }
+
+    /// Hops as written, whichever path writes them (all plain at once, plain one by one, or
+    /// the general path), against the same hops built by serde_json.
+    #[test]
+    fn every_hop_is_written_the_same_whatever_the_path() {
+        let long = format!("ns-{}/eth0", "x".repeat(70));
+        let names = ["a/eth0".to_owned(), long, "b/veth1".to_owned()];
+        let ids = Ids::new(&names);
+        let t0 = 1_764_254_840_000_341_110u64;
+        // (point, t_ns, ttl): plain hops; a second boundary; a long id (no opening); a routed
+        // hop; a delta of 10^8 ns or more; times of fewer than 19 digits.
+        let cases: [&[(u16, u64, u8)]; 7] = [
+            &[(0, t0, 64), (2, t0 + 6_641, 64), (0, t0 + 6_641, 64), (2, t0 + 38_959, 64)],
+            &[(0, 1_764_254_840_999_999_999, 64), (2, 1_764_254_841_000_000_001, 64)],
+            &[(0, t0, 64), (1, t0 + 5, 64), (2, t0 + 9, 64)],
+            &[(0, t0, 64), (2, t0 + 5, 63), (0, t0 + 9, 63)],
+            &[(0, t0, 64), (2, t0 + 100_000_000, 64), (0, t0 + 100_000_007, 64)],
+            &[(0, 5, 0), (2, 99, 0)],
+            &[(2, t0, 64)],
+        ];
+        for hops in cases {
+            let hops: Vec<Hop> = hops
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, t, ttl))| Hop { ttl, ..Hop::new(PointIdx(p), t, i as u64) })
+                .collect();
+            let mut ex = echo_exchange(IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+            ex.request.journey = Journey::new(Box::default(), hops.clone());
+            let mut buf = b"[".to_vec();
+            journey(&mut buf, &ids, &ex.request.journey, &ex.request);
+            buf.push(b']');
+            let got: serde_json::Value = serde_json::from_slice(&buf).expect("JSON");
+            let want: Vec<serde_json::Value> = hops
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let prev = i.checked_sub(1).and_then(|p| hops.get(p));
+                    let mut hop = json!({
+                        "point": names[usize::from(h.point.0)],
+                        "t_ns": h.t_ns,
+                        "delta_ns": prev.map_or(0, |p| h.t_ns - p.t_ns),
+                    });
+                    if prev.is_some_and(|p| h.ttl < p.ttl) {
+                        hop["routed"] = json!(true);
+                    }
+                    hop
+                })
+                .collect();
+            assert_eq!(got[0]["hops"], json!(want), "{buf:?}");
+            assert_eq!(got[0]["complete"], json!(true));
         }
     }
 
