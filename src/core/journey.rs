@@ -386,7 +386,10 @@ struct Open {
     serial: u64,
     /// Its NAT-invariant identity, and the fingerprints of its translated views.
     nat_fp: Option<u64>,
-    aliases: Vec<u64>,
+    /// Boxed: only a translated journey has any, and an open journey this small (128 bytes)
+    /// moves in and out of the table by a few register copies where a bigger one calls memcpy.
+    #[expect(clippy::box_collection, reason = "one pointer in the struct, not a vector's three")]
+    aliases: Option<Box<Vec<u64>>>,
     /// The points below 64 its hops are at, one bit each: whether a sighting is a further hop
     /// or a new packet is asked on every frame, and a scan of the hops is the slower answer.
     reached: u64,
@@ -395,7 +398,7 @@ struct Open {
 impl Open {
     fn new(journey: Journey, serial: u64, nat_fp: Option<u64>) -> Open {
         let reached = journey.hops.iter().fold(0, |m, h| m | Open::bit(h.point));
-        Open { journey, serial, nat_fp, aliases: Vec::new(), reached }
+        Open { journey, serial, nat_fp, aliases: None, reached }
     }
 
     /// Point `p`'s bit (none for points from 64 on: those are looked for in the hops).
@@ -617,7 +620,7 @@ impl Correlator {
             None => return false,
         };
         let view = u8::try_from(view).unwrap_or(0);
-        open.aliases.push(fp);
+        open.aliases.get_or_insert_default().push(fp);
         open.push_hop(hop(view), seen.encap);
         let full = !self.open_ended && open.journey.hops.len() >= self.line.required();
         self.alias.insert(fp, (key, view));
@@ -630,7 +633,7 @@ impl Correlator {
     /// Take an open journey out, with its NAT entries.
     fn close(&mut self, key: u64) -> Option<Open> {
         let open = self.open.remove(&key)?;
-        for a in &open.aliases {
+        for a in open.aliases.iter().flat_map(|a| a.iter()) {
             self.alias.remove(a);
         }
         if let Some(n) = open.nat_fp
@@ -702,6 +705,12 @@ impl Correlator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_journey_fits_in_128_bytes() {
+        // Bigger, every move in and out of the table of open journeys calls memcpy.
+        assert!(std::mem::size_of::<Open>() <= 128, "{}", std::mem::size_of::<Open>());
+    }
 
     fn obs(point: u16, t: u64, fp: u64) -> Observation {
         Observation {

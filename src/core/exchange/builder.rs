@@ -538,6 +538,13 @@ impl ExchangeBuilder {
             return None;
         }
         let (p_first, p_last) = (line.position(first.point), line.position(last.point));
+        // At the end of the line in its direction (nearly every journey): it reached any end
+        // below, wherever it was going, and its destination need not be looked up.
+        match j.direction {
+            Some(Direction::Forward) if p_last >= n - 1 => return None,
+            Some(Direction::Backward) if p_last == 0 => return None,
+            _ => {}
+        }
         // Where it was going when last seen (after any DNAT).
         let dst_pos = addresses(&j.last_packet())
             .1
