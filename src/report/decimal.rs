@@ -98,6 +98,21 @@ impl Stamps {
     }
 }
 
+/// The decimal digits of `n`: by [`small`] below 10^8 (an echo's id and sequence, a round trip
+/// under 100 ms), a copy of a fixed size and a cut where `itoa`'s digits of any length take a
+/// call to `memcpy`; by [`num`] above.
+#[inline]
+pub fn short(out: &mut Vec<u8>, n: u64) {
+    match small(n) {
+        Some((digits, len)) => {
+            let end = out.len() + len;
+            out.extend_from_slice(&digits);
+            out.truncate(end);
+        }
+        None => num(out, n),
+    }
+}
+
 /// The decimal digits of `n` below 10^8, left-aligned in eight bytes (the rest zero), and how
 /// many they are: a fixed-size copy appends them, where the digits of a number of any size
 /// take a call to `memcpy`.
@@ -132,6 +147,7 @@ const OCTETS: [([u8; 4], u8); 256] = {
 
 /// Dotted decimal: `172.18.0.2`, composed in place from a table of the octets and appended at
 /// once.
+#[inline]
 pub fn ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
     let mut text = [0u8; 16];
     let mut len = 0;
@@ -142,8 +158,10 @@ pub fn ipv4(out: &mut Vec<u8>, a: std::net::Ipv4Addr) {
         }
         len += usize::from(n) + 1;
     }
-    // Without the last dot.
-    out.extend_from_slice(text.get(..len - 1).unwrap_or_default());
+    // Without the last dot: all sixteen bytes copied (a fixed size, no call to `memcpy`), then cut.
+    let end = out.len() + len - 1;
+    out.extend_from_slice(&text);
+    out.truncate(end);
 }
 
 /// The decimal digits of `n`, zero-padded on the left to `width`: `000000042`.
@@ -219,6 +237,10 @@ mod tests {
         }
         assert_eq!(small(100_000_000), None);
         assert_eq!(small(u64::MAX), None);
+        let values = [0u64, 9, 10, 65_535, 99_999_999, 100_000_000, 123_456_789, u64::MAX];
+        for n in values {
+            assert_eq!(text(|o| short(o, n)), format!("x{n}"), "after what was there");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::core::exchange::{Exchange, ExchangeKind, Leg};
 use crate::core::journey::{Hop, Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
-use crate::report::decimal::{Stamps, ipv4, num, small};
+use crate::report::decimal::{Stamps, ipv4, num, short, small};
 use crate::report::render_thread::RenderThread;
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{FileRow, Summary, TraceReport, name};
@@ -334,9 +334,9 @@ fn summary(buf: &mut Vec<u8>, ex: &Exchange) {
         buf.extend_from_slice(b" > ");
         ipv4(buf, dst);
         buf.extend_from_slice(b" id ");
-        num(buf, e.id);
+        short(buf, u64::from(e.id));
         buf.extend_from_slice(b" seq ");
-        num(buf, e.seq);
+        short(buf, u64::from(e.seq));
         return;
     }
     let _ = write!(buf, "{}", ex.summary());
@@ -360,9 +360,9 @@ pub fn write_exchange(buf: &mut Vec<u8>, ids: &Ids, ex: &Exchange) {
     buf.push(b'"');
     if let Some(e) = ex.echo() {
         buf.extend_from_slice(b",\"id\":");
-        num(buf, e.id);
+        short(buf, u64::from(e.id));
         buf.extend_from_slice(b",\"seq\":");
-        num(buf, e.seq);
+        short(buf, u64::from(e.seq));
     }
     buf.extend_from_slice(b",\"request\":");
     journey(buf, ids, &ex.request.journey, &ex.request);
@@ -385,7 +385,7 @@ pub fn write_exchange(buf: &mut Vec<u8>, ids: &Ids, ex: &Exchange) {
     if ex.kind.is_echo() || ex.kind == ExchangeKind::TcpConnect {
         buf.extend_from_slice(b",\"rtt_ns\":");
         match ex.rtt_ns {
-            Some(rtt) => num(buf, rtt),
+            Some(rtt) => short(buf, rtt),
             None => buf.extend_from_slice(b"null"),
         }
     }
