@@ -493,6 +493,46 @@ fn pods_are_traced_by_their_kubernetes_names() {
     );
 }
 
+/// `ping` goes ahead with a bare name that is a named namespace while the runtimes are asked
+/// about it; a runtime answering to it too makes it ambiguous all the same, before any report.
+#[test]
+fn a_named_namespace_a_runtime_also_answers_to_is_ambiguous_for_ping() {
+    let Some(addr) = runtimes() else { return };
+    let mut env = Env::new("q", addr);
+    let tag = env.tag.clone();
+    let p = env.podman("twin");
+    let twin = env.netns(&p.name);
+    let other = env.netns(&format!("{tag}-other"));
+    let ambiguous = format!(
+        "\"{0}\" names several endpoints: netns:{0}, podman:{0}; pick one with its prefix",
+        p.name
+    );
+    let refused = |args: &[&str]| {
+        let (code, _, out) = env.vtrace(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(&ambiguous), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "no report: {}", String::from_utf8_lossy(&out.stdout));
+    };
+    // No path to the other namespace: the set-up stops before the probe.
+    refused(&["ping", &p.name, &other, "-c", "1", "--json"]);
+    // A path (a veth pair between the two): the set-up goes as far as the probe.
+    ok(
+        "ip",
+        &["link", "add", "vtq0", "netns", &twin, "type", "veth", "peer", "vtq1", "netns", &other],
+    );
+    for (ns, dev, addr) in [(&twin, "vtq0", "10.99.0.1/24"), (&other, "vtq1", "10.99.0.2/24")] {
+        ok("ip", &["-n", ns, "addr", "add", addr, "dev", dev]);
+        ok("ip", &["-n", ns, "link", "set", dev, "up"]);
+    }
+    refused(&["ping", &p.name, &other, "-c", "1", "--json"]);
+    // As a prefix picks the namespace, it is traced.
+    let (code, v, out) =
+        env.vtrace(&["ping", &format!("netns:{twin}"), &other, "-c", "1", "--json"]);
+    assert_eq!(code, Some(0), "{}", describe(&out));
+    assert_eq!(v["verdict"]["reachable"], true, "{v}");
+}
+
 #[test]
 fn a_name_in_two_runtimes_is_ambiguous_and_an_unknown_one_lists_what_runs() {
     let Some(addr) = runtimes() else { return };

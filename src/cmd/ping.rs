@@ -72,15 +72,113 @@ pub fn run(args: &Ping, stop: &Stop) -> Result<Outcome> {
 }
 
 /// The trace itself, reporting to `output`.
+///
+/// Bare names of named namespaces are presumed to be those while the runtimes are asked about
+/// them ([`Presumption`]: `podman inspect` alone takes ~100 ms, the set-up of the captures about
+/// as long), and checked before the first probe leaves or an error is told. A name a runtime
+/// answers to as well ends the presumption: what was set up is dropped, nothing was reported,
+/// and the trace starts over as resolved (which refuses an ambiguous name as ever).
 pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome> {
+    let stream = match &output {
+        Output::Stream { json, zone } => Some((*json, *zone)),
+        Output::Tui { .. } => None,
+    };
     // The runtimes are asked about bare names while the namespaces are discovered.
     let ahead = endpoint::prefetch(&[args.src.clone(), args.dst.clone()]);
+    let mut presumption = Presumption::new(args, &output, ahead);
+    match (trace_with(args, output, stop, &mut presumption), stream) {
+        (Err(_), Some((json, zone))) if !presumption.holds(args) => {
+            let ahead = endpoint::prefetch(&[args.src.clone(), args.dst.clone()]);
+            let output = Output::Stream { json, zone };
+            trace_with(args, output, stop, &mut Presumption::none(ahead))
+        }
+        (result, _) => result,
+    }
+}
+
+/// The endpoints presumed while the runtimes answer: for the source and the destination, the
+/// named namespace a bare name is ([`endpoint::presumed`]), or nothing presumed.
+#[derive(Debug)]
+struct Presumption {
+    ahead: Option<endpoint::Prefetch>,
+    src: Option<Endpoint>,
+    dst: Option<Endpoint>,
+    /// Whether the runtimes' answers bore it out, once checked.
+    held: Option<bool>,
+}
+
+impl Presumption {
+    /// Nothing presumed: the answers are waited for once the namespaces are discovered.
+    fn none(ahead: endpoint::Prefetch) -> Presumption {
+        Presumption { ahead: Some(ahead), src: None, dst: None, held: None }
+    }
+
+    /// Presumed when every name that asks a runtime is a bare name of a named namespace, on a
+    /// stream (the interactive view shows the endpoints at once) and with nothing done to them
+    /// before the first probe (`--fresh-arp` flushes the source's neighbour entry).
+    fn new(args: &Ping, output: &Output, ahead: endpoint::Prefetch) -> Presumption {
+        let mut p = Presumption::none(ahead);
+        if !matches!(output, Output::Stream { .. }) || args.fresh_arp {
+            return p;
+        }
+        let (src, dst) = (endpoint::presumed(&args.src), endpoint::presumed(&args.dst));
+        let covered =
+            |spec: &str, e: &Option<Endpoint>| e.is_some() || !endpoint::asks_runtime(spec);
+        if (src.is_some() || dst.is_some()) && covered(&args.src, &src) && covered(&args.dst, &dst)
+        {
+            (p.src, p.dst) = (src, dst);
+        }
+        p
+    }
+
+    /// Once the namespaces are discovered: wait for the runtimes' answers unless something is
+    /// presumed.
+    fn settle_unless_presumed(&mut self) {
+        if self.src.is_none() && self.dst.is_none() {
+            self.held = Some(true);
+            if let Some(ahead) = self.ahead.take() {
+                ahead.wait();
+            }
+        }
+    }
+
+    /// Whether the names resolve, with the runtimes' answers, to what was presumed (true when
+    /// nothing was).
+    fn holds(&mut self, args: &Ping) -> bool {
+        if let Some(held) = self.held {
+            return held;
+        }
+        if let Some(ahead) = self.ahead.take() {
+            ahead.wait();
+        }
+        let agrees = |spec: &str, presumed: &Option<Endpoint>| {
+            presumed.as_ref().is_none_or(|p| endpoint::resolve(spec).ok().as_ref() == Some(p))
+        };
+        let held = agrees(&args.src, &self.src) && agrees(&args.dst, &self.dst);
+        self.held = Some(held);
+        held
+    }
+}
+
+fn trace_with(
+    args: &Ping,
+    output: Output,
+    stop: &Stop,
+    presumption: &mut Presumption,
+) -> Result<Outcome> {
     let mut topo = discover_paths().context("discovering the network namespaces")?;
-    ahead.wait();
-    let (src, src_idx) = locate(&topo, &args.src, None)?;
+    presumption.settle_unless_presumed();
+    let (src, src_idx) = match presumption.src.clone() {
+        Some(ep) => place(&topo, &args.src, ep)?,
+        None => locate(&topo, &args.src, None)?,
+    };
     src.relabel(&mut topo, src_idx);
     tell(&src, &output);
-    let target = match (locate(&topo, &args.dst, Some(src_idx)), args.dst.parse::<IpAddr>()) {
+    let dst_located = match presumption.dst.clone() {
+        Some(ep) => place(&topo, &args.dst, ep),
+        None => locate(&topo, &args.dst, Some(src_idx)),
+    };
+    let target = match (dst_located, args.dst.parse::<IpAddr>()) {
         (Ok((dst, dst_idx)), _) => {
             dst.relabel(&mut topo, dst_idx);
             tell(&dst, &output);
@@ -224,6 +322,10 @@ pub(crate) fn trace(args: &Ping, output: Output, stop: &Stop) -> Result<Outcome>
         proxy: onward.as_ref().and_then(|d| d.proxy.clone()),
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()))?;
+    // The captures are open: nothing leaves before the names are known for what they are.
+    if !presumption.holds(args) {
+        return Err(anyhow!("the endpoints presumed are not the ones the runtimes name"));
+    }
     started();
     let mut sent = 0u64;
     let mut facts =
@@ -281,6 +383,11 @@ pub(crate) fn locate(
         }
         (resolved, _) => resolved.with_context(|| format!("endpoint {spec:?}"))?,
     };
+    place(topo, spec, ep)
+}
+
+/// The endpoint `ep` (what `spec` resolved to) with its namespace in the topology.
+fn place(topo: &Topology, spec: &str, ep: Endpoint) -> Result<(Endpoint, NsIdx)> {
     let idx = ep.find_in(topo).with_context(|| {
         format!(
             "endpoint {spec:?} ({}) was not among the discovered namespaces: did it just \

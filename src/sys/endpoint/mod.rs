@@ -34,6 +34,26 @@ pub fn prefetch(specs: &[String]) -> Prefetch {
     bare::prefetch(bare, prefixed)
 }
 
+/// What `spec` resolves to when no runtime has a container or pod of that name: a bare name that
+/// is a named namespace, that namespace; `None` for any other spec. A caller may go ahead with
+/// it while the runtimes are asked ([`prefetch`]), and must check it against [`resolve_in`]
+/// once they have answered: a runtime may answer to the name too (the name is then ambiguous,
+/// or names the runtime's container in that namespace).
+pub fn presumed(spec: &str) -> Option<Endpoint> {
+    match parse(spec).ok()? {
+        Spec::Bare(name) if netns::exists(&name) => {
+            Some(Endpoint::plain(name.clone(), Netns::Named(name)))
+        }
+        _ => None,
+    }
+}
+
+/// True when resolving `spec` asks a container runtime (a bare name, `docker:`, `podman:`,
+/// `containerd:` or `pod:`).
+pub fn asks_runtime(spec: &str) -> bool {
+    !matches!(parse(spec), Ok(Spec::Ip(_) | Spec::Netns(_) | Spec::Pid(_) | Spec::Path(_)))
+}
+
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
