@@ -61,18 +61,11 @@ pub struct Stamps {
 
 impl Stamps {
     pub fn write(&mut self, out: &mut Vec<u8>, t_ns: u64) {
-        match self.digits(t_ns) {
-            Some(d) => out.extend_from_slice(&d),
+        let mut d = [0u8; 19];
+        match self.put(t_ns, &mut d) {
+            Some(()) => out.extend_from_slice(&d),
             None => num(out, t_ns),
         }
-    }
-
-    /// The 19 digits of `t_ns`, when it has 19.
-    #[inline]
-    pub fn digits(&mut self, t_ns: u64) -> Option<[u8; 19]> {
-        let mut d = [0u8; 19];
-        self.put(t_ns, &mut d)?;
-        Some(d)
     }
 
     /// The 19 digits of `t_ns` written into `d`, when it has 19 (`None`, nothing written, else).
