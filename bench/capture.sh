@@ -2,7 +2,11 @@
 # What live capture costs, against tcpdump, on a lab (all in one run):
 # 1. flood: `ping -f` from A to B for LOAD_SECS seconds under each capturer in turn, on the five
 #    points of the path, with the same filter, 4 MiB kernel buffers and 1920-byte snapshots:
-#      - vtrace watch A B --json, netfilter and drop-reason tracing off
+#      - vtrace watch A B --json, netfilter and drop-reason tracing off, its JSON into a tmpfs file
+#      - the same with its JSON to /dev/null, as the tcpdumps' -w /dev/null (vtrace writes about
+#        1 kB of JSON per echo, the tcpdumps nothing): the like-for-like figure. Its packets
+#        captured are 10 per echo (a request and a reply at five points, as the kept run counts
+#        them); its drops and completeness are not known (the run above tells them)
 #      - vtrace watch A B --json, netfilter and drop-reason tracing on
 #      - five tcpdump -w /dev/null (libpcap's default mode: TPACKET_V3 blocks, 1 s timeout)
 #      - five tcpdump -w /dev/null --immediate-mode (a wakeup per packet)
@@ -66,13 +70,15 @@ flood() {
 cpu_per_million() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c * 1e6 / n; else print "-" }'; }
 
 printf '%-38s %9s %7s %10s %8s %12s %s\n' capturer echoes drops captured "CPU s" "CPU s/M pkt" complete
-# vtrace, tracing off then on.
+# vtrace: tracing off (its JSON kept, then discarded), then on.
 declare -A ECHOES SPLIT
-for mode in off on; do
+for mode in off null on; do
     NF="--no-netfilter --no-drop-reasons"
     [ "$mode" = on ] && NF=""
+    OUTPUT=$WORK/vt.json
+    [ "$mode" = null ] && OUTPUT=/dev/null
     /usr/bin/time -f "%U %S" -o "$WORK/vt.time" "$VT" watch "$A" "$B" --json $NF \
-        --duration "$((LOAD_SECS + 3))s" >"$WORK/vt.json" 2>"$WORK/vt.err" &
+        --duration "$((LOAD_SECS + 3))s" >"$OUTPUT" 2>"$WORK/vt.err" &
     PIDS+=($!)
     VTPID=$!
     sleep 1.5
@@ -81,11 +87,17 @@ for mode in off on; do
     read -r u s < <(tail -n 1 "$WORK/vt.time")
     cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
     SPLIT[vt-$mode]="user $u s, system $s s"
-    read -r captured drops complete < <(jq -r '
-        ([.points[].captured] | add) as $c | ([.points[].kernel_drops] | add) as $d
-        | "\($c) \($d) \(.verdict.received)/\(.verdict.sent)"' "$WORK/vt.json")
+    if [ "$mode" = null ]; then
+        captured=$((${echoes:-0} * 10)) drops=- complete=-
+        label="vtrace watch --json >/dev/null (off)"
+    else
+        read -r captured drops complete < <(jq -r '
+            ([.points[].captured] | add) as $c | ([.points[].kernel_drops] | add) as $d
+            | "\($c) \($d) \(.verdict.received)/\(.verdict.sent)"' "$WORK/vt.json")
+        label="vtrace watch --json (tracing $mode)"
+    fi
     ECHOES[vt-$mode]=$echoes
-    printf '%-38s %9s %7s %10s %8s %12s %s\n' "vtrace watch --json (tracing $mode)" "$echoes" "$drops" \
+    printf '%-38s %9s %7s %10s %8s %12s %s\n' "$label" "$echoes" "$drops" \
         "$captured" "$cpu" "$(cpu_per_million "$cpu" "$captured")" "$complete"
 done
 
@@ -126,7 +138,7 @@ for mode in default immediate; do
         "$captured" "$cpu" "$(cpu_per_million "$cpu" "$captured")" -
     rm -f "$WORK"/td.*
 done
-echo "vtrace CPU: tracing off ${SPLIT[vt-off]}; tracing on ${SPLIT[vt-on]}"
+echo "vtrace CPU: tracing off ${SPLIT[vt-off]} (to /dev/null: ${SPLIT[vt-null]}); tracing on ${SPLIT[vt-on]}"
 awk -v v="${ECHOES[vt-off]}" -v t="${ECHOES[td-default]}" \
     'BEGIN { if (t > 0) printf "flood under vtrace (tracing off) / under default-mode tcpdumps: %.0f %% [>= 80 %%]\n", v * 100 / t }'
 
