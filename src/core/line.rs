@@ -22,6 +22,28 @@ impl PointIdx {
     }
 }
 
+/// Move each hop back past those it must go before (`before(a, place of a, b, place of b)`: b
+/// goes before a), its place along with it. Stable: hops that need not move keep their order.
+fn insertion(
+    hops: &mut [Hop],
+    places: &mut [usize],
+    before: impl Fn(&Hop, usize, &Hop, usize) -> bool,
+) {
+    for i in 1..hops.len().min(places.len()) {
+        let mut j = i;
+        while j > 0 {
+            let (Some(a), Some(b)) = (hops.get(j - 1), hops.get(j)) else { break };
+            let (Some(&pa), Some(&pb)) = (places.get(j - 1), places.get(j)) else { break };
+            if !before(a, pa, b, pb) {
+                break;
+            }
+            hops.swap(j - 1, j);
+            places.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Which way a packet travels along the line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -164,27 +186,27 @@ impl Line {
                 Direction::Backward => n.saturating_sub(1).saturating_sub(p),
             }
         };
-        // Most journeys arrive in order: check that first, placing only tied hops.
-        let in_order = hops.windows(2).all(|w| match (w.first(), w.get(1)) {
-            (Some(a), Some(b)) => a.t_ns < b.t_ns || a.t_ns == b.t_ns && along(a) <= along(b),
-            _ => true,
-        });
-        if !in_order {
-            hops.sort_by_key(|h| (h.t_ns, along(h)));
-        }
-        if !self.fixed {
-            return;
-        }
-        for i in 1..hops.len() {
-            let mut j = i;
-            while j > 0 {
-                let (Some(a), Some(b)) = (hops.get(j - 1), hops.get(j)) else { break };
-                if along(b) >= along(a) || b.t_ns.saturating_sub(a.t_ns) > LATE_STAMP_NS {
-                    break;
-                }
-                hops.swap(j - 1, j);
-                j -= 1;
+        // Each hop's place along the path, looked up once (a journey has a hop per point, rarely
+        // more than a handful).
+        let mut small = [0usize; 8];
+        let mut many = Vec::new();
+        let places = match small.get_mut(..hops.len()) {
+            Some(places) => places,
+            None => {
+                many.resize(hops.len(), 0);
+                &mut many[..]
             }
+        };
+        for (place, h) in places.iter_mut().zip(hops.iter()) {
+            *place = along(h);
+        }
+        // By time, tied hops in path order: the stable order, by insertion (hops nearly always
+        // come in time order; only ties move).
+        insertion(hops, places, |a, pa, b, pb| (b.t_ns, pb) < (a.t_ns, pa));
+        if self.fixed {
+            insertion(hops, places, |a, pa, b, pb| {
+                pb < pa && b.t_ns.saturating_sub(a.t_ns) <= LATE_STAMP_NS
+            });
         }
     }
 
@@ -393,16 +415,17 @@ mod tests {
             v.iter().map(|h| (h.point.0, h.t_ns)).collect()
         }
         let mut rand = below(0x9e37_79b9_7f4a_7c15);
-        for fixed in [false, true] {
-            let mut l = line(6);
+        // Paths of 6 points, and of 12 (more hops than the sort holds on its stack).
+        for (fixed, len) in [(false, 6), (true, 6), (false, 12), (true, 12)] {
+            let mut l = line(len);
             if fixed {
                 l.fix();
             }
             for _ in 0..20_000 {
                 let dir = if rand(2) == 0 { Direction::Forward } else { Direction::Backward };
-                let n = rand(7);
+                let n = rand(len as u64 + 1);
                 // Mostly in order along the path, now and then not; times close or tied.
-                let mut points: Vec<u16> = (0..6).collect();
+                let mut points: Vec<u16> = (0..len as u16).collect();
                 if dir == Direction::Backward {
                     points.reverse();
                 }
@@ -410,7 +433,7 @@ mod tests {
                 let mut hops: Vec<Hop> = (0..n as usize)
                     .map(|i| {
                         t += rand(3) * LATE_STAMP_NS / 2;
-                        let p = if rand(4) == 0 { rand(6) as u16 } else { points[i] };
+                        let p = if rand(4) == 0 { rand(len as u64) as u16 } else { points[i] };
                         hop(p, t)
                     })
                     .collect();

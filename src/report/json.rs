@@ -255,7 +255,7 @@ fn is_plain(h: &Hop, prev: Option<&Hop>) -> bool {
 /// whatever the lengths (each is capped where it is added, so no copy needs a bounds check),
 /// a few instructions where pushes and copies of any size cost a call each. Its length; `None`
 /// for what it cannot hold (a long point id, a time or delta of unusual size).
-#[inline]
+#[inline(always)]
 fn compose_hop(
     out: &mut [u8; HOP],
     ids: &Ids,
