@@ -186,6 +186,14 @@ impl Line {
                 Direction::Backward => n.saturating_sub(1).saturating_sub(p),
             }
         };
+        // Most journeys arrive in order, ties included: check that first.
+        let in_order = hops.windows(2).all(|w| match (w.first(), w.get(1)) {
+            (Some(a), Some(b)) => a.t_ns < b.t_ns || a.t_ns == b.t_ns && along(a) <= along(b),
+            _ => true,
+        });
+        if in_order && !self.fixed {
+            return;
+        }
         // Each hop's place along the path, looked up once (a journey has a hop per point, rarely
         // more than a handful).
         let mut small = [0usize; 8];
@@ -201,8 +209,10 @@ impl Line {
             *place = along(h);
         }
         // By time, tied hops in path order: the stable order, by insertion (hops nearly always
-        // come in time order; only ties move).
-        insertion(hops, places, |a, pa, b, pb| (b.t_ns, pb) < (a.t_ns, pa));
+        // come in time order; only ties move, like a reply's on a bridge, in point order).
+        if !in_order {
+            insertion(hops, places, |a, pa, b, pb| (b.t_ns, pb) < (a.t_ns, pa));
+        }
         if self.fixed {
             insertion(hops, places, |a, pa, b, pb| {
                 pb < pa && b.t_ns.saturating_sub(a.t_ns) <= LATE_STAMP_NS
