@@ -67,6 +67,21 @@ flood() {
     sed -n 's/.* \([0-9]*\) received.*/\1/p' "$WORK/ping.$1"
 }
 
+# thread_cpu PID: the CPU seconds so far of PID's threads (user and system together: /proc splits
+# a thread's time between them by sampling), summed by thread name.
+thread_cpu() {
+    local hz t name
+    hz=$(getconf CLK_TCK)
+    for t in /proc/"$1"/task/*; do
+        # The main thread runs the session (correlation, report); the others say what they do.
+        name=$(cat "$t/comm" 2>/dev/null)
+        [ "${t##*/}" = "$1" ] && name=session
+        # utime and stime: fields 14 and 15 of stat, 12 and 13 after the name in parentheses.
+        printf '%s %s\n' "$name" "$(sed 's/.*) //' "$t/stat" 2>/dev/null | awk '{ print $12, $13 }')"
+    done | awk -v hz="$hz" 'NF == 3 { u[$1] += $2; s[$1] += $3 }
+        END { for (n in u) printf "%s %.2f, ", n, (u[n] + s[n]) / hz }'
+}
+
 cpu_per_million() { awk -v c="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", c * 1e6 / n; else print "-" }'; }
 
 printf '%-38s %9s %7s %10s %8s %12s %s\n' capturer echoes drops captured "CPU s" "CPU s/M pkt" complete
@@ -83,10 +98,12 @@ for mode in off null on; do
     VTPID=$!
     sleep 1.5
     echoes=$(flood "vt-$mode")
+    # By thread, once the flood is over (vtrace runs on until its --duration).
+    threads=$(thread_cpu "$(pgrep -P "$VTPID" | head -n 1)")
     wait "$VTPID" || true
     read -r u s < <(tail -n 1 "$WORK/vt.time")
     cpu=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
-    SPLIT[vt-$mode]="user $u s, system $s s"
+    SPLIT[vt-$mode]="user $u s, system $s s (by thread, CPU s: ${threads%, })"
     if [ "$mode" = null ]; then
         captured=$((${echoes:-0} * 10)) drops=- complete=-
         label="vtrace watch --json >/dev/null (off)"
@@ -138,7 +155,9 @@ for mode in default immediate; do
         "$captured" "$cpu" "$(cpu_per_million "$cpu" "$captured")" -
     rm -f "$WORK"/td.*
 done
-echo "vtrace CPU: tracing off ${SPLIT[vt-off]} (to /dev/null: ${SPLIT[vt-null]}); tracing on ${SPLIT[vt-on]}"
+echo "vtrace CPU, tracing off: ${SPLIT[vt-off]}"
+echo "vtrace CPU, tracing off, JSON to /dev/null: ${SPLIT[vt-null]}"
+echo "vtrace CPU, tracing on: ${SPLIT[vt-on]}"
 awk -v v="${ECHOES[vt-off]}" -v t="${ECHOES[td-default]}" \
     'BEGIN { if (t > 0) printf "flood under vtrace (tracing off) / under default-mode tcpdumps: %.0f %% [>= 80 %%]\n", v * 100 / t }'
 
