@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 
-use crate::core::hint::prefetch_read;
+use crate::core::hint::{prefetch_read, prefetch_read_all};
 use crate::sys::capture::{Batch, FrameRef};
 
 /// How far ahead in a lane's run frame references are asked for (each lane gets about one in
@@ -149,6 +149,13 @@ impl Reorder {
         // stalled the release); asked for now, it is in by its turn.
         if let Some(ahead) = batch.frames().get(index + AHEAD).filter(|_| index + AHEAD < end) {
             prefetch_read(ahead);
+        }
+        // And the first bytes of the one half as far on, whose reference is in by now: the
+        // correlator decodes the first frame of every journey (its headers, cold as well).
+        let half = index + AHEAD / 2;
+        if let Some(f) = batch.frames().get(half).filter(|_| half < end) {
+            let bytes = batch.bytes(f);
+            prefetch_read_all(bytes.get(..64).unwrap_or(bytes));
         }
         // The lane's next frame, nearly always further on in the same batch.
         let same = next.filter(|r| r.batch == seq).map(|r| batch.frames().get(r.next as usize));
