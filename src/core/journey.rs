@@ -534,8 +534,15 @@ impl Correlator {
             // A second sighting at the same point is a new packet (a retransmission with the
             // same bytes, e.g. ARP retries): close the old journey first.
             Some(open) if !open.reached(s.point) => {
-                let encap = if s.id.tunnelled { Lazy::new(packet).get().encap } else { None };
-                open.push_hop(hop(view), encap);
+                if s.id.tunnelled {
+                    let encap = Lazy::new(packet).get().encap;
+                    open.push_hop(hop(view), encap);
+                } else {
+                    // Pushed as built: through `push_hop` the hop was composed on the stack
+                    // field by field, and its copy into the vector waited for those stores.
+                    open.reached |= Open::bit(s.point);
+                    open.journey.hops.push(hop(view));
+                }
                 if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
                 }
@@ -563,7 +570,11 @@ impl Correlator {
         }
         self.serial += 1;
         let mut journey = Journey::new(seen, recycle::hops(self.line.len().clamp(1, 8)));
-        journey.push_hop(hop(0), encap);
+        match encap {
+            // As above: pushed as built.
+            None => journey.hops.push(hop(0)),
+            Some(_) => journey.push_hop(hop(0), encap),
+        }
         if let Some(n) = nat_fp {
             self.by_nat.insert(n, fp);
         }
