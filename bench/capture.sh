@@ -12,8 +12,10 @@
 #      - five tcpdump -w /dev/null --immediate-mode (a wakeup per packet)
 #    Prints for each: echoes in LOAD_SECS (ping's "received"), kernel drops, packets captured,
 #    CPU seconds (user + system of the capturers) per million captured packets, and vtrace's
-#    journeys complete. Targets: vtrace (tracing off) <= 0.3 CPU s per million, its flood >= 80 %
-#    of the flood under the default-mode tcpdumps, 0 kernel drops, >= 99.9 % of echoes complete.
+#    journeys complete; then each vtrace run's CPU by thread as its flood ended (session,
+#    capture, netfilter and drop-reason readers). Targets: vtrace (tracing off) <= 0.3 CPU s per
+#    million, its flood >= 80 % of the flood under the default-mode tcpdumps, 0 kernel drops,
+#    >= 99.9 % of echoes complete.
 # 2. latency: PINGS echoes 100 ms apart under `vtrace watch A B --json` (tracing off); for each,
 #    the time from the request's capture timestamp (its first hop) to the moment its exchange's
 #    line is read from vtrace's stdout. Prints median and max. Target: max < 50 ms.
