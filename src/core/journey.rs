@@ -414,8 +414,22 @@ impl Open {
     }
 
     fn push_hop(&mut self, hop: Hop, encap: Option<Encap>) {
+        match encap {
+            None => self.push_plain(hop),
+            Some(_) => {
+                self.reached |= Open::bit(hop.point);
+                self.journey.push_hop(hop, encap);
+            }
+        }
+    }
+
+    /// A hop outside any tunnel, pushed as built: through [`Self::push_hop`], with the tunnel
+    /// decided on the way, the hop was composed on the stack field by field and its copy into
+    /// the vector waited for those stores.
+    #[inline]
+    fn push_plain(&mut self, hop: Hop) {
         self.reached |= Open::bit(hop.point);
-        self.journey.push_hop(hop, encap);
+        self.journey.hops.push(hop);
     }
 }
 
@@ -538,10 +552,7 @@ impl Correlator {
                     let encap = Lazy::new(packet).get().encap;
                     open.push_hop(hop(view), encap);
                 } else {
-                    // Pushed as built: through `push_hop` the hop was composed on the stack
-                    // field by field, and its copy into the vector waited for those stores.
-                    open.reached |= Open::bit(s.point);
-                    open.journey.hops.push(hop(view));
+                    open.push_plain(hop(view));
                 }
                 if !self.open_ended && open.journey.hops.len() >= self.line.required() {
                     self.complete_now(key);
@@ -571,7 +582,7 @@ impl Correlator {
         self.serial += 1;
         let mut journey = Journey::new(seen, recycle::hops(self.line.len().clamp(1, 8)));
         match encap {
-            // As above: pushed as built.
+            // Pushed as built (see `Open::push_plain`).
             None => journey.hops.push(hop(0)),
             Some(_) => journey.push_hop(hop(0), encap),
         }
