@@ -130,6 +130,70 @@ fn vtrace_tables(ns: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// One empty namespace, deleted (with every table in it) however the test ends.
+struct Scratch(String);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let name = format!("nf{}{tag}", std::process::id());
+        ok("ip", &["netns", "add", &name]);
+        Scratch(name)
+    }
+
+    fn ruleset(&self) -> String {
+        let out = sh("ip", &["netns", "exec", &self.0, "nft", "list", "ruleset"]);
+        assert!(out.status.success(), "nft list ruleset: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = sh("ip", &["netns", "del", &self.0]);
+    }
+}
+
+/// The trace table is written over netlink: nft must read back exactly the script's rules (the
+/// expressions are nft's own, so it prints them as the text they came from), for IPv4 with a
+/// tunnel (UDP port, ARP) and for IPv6; removing it leaves an empty ruleset (also when one
+/// family's table is gone already), and so does its guard.
+#[test]
+fn the_trace_table_written_over_netlink_lists_as_its_script() {
+    let ns = Scratch::new("tt");
+    let netns = Topo::netns(&ns.0);
+    let tunnelled = Flow {
+        tunnel: Some(vtrace::sys::nft::Tunnel {
+            a: "192.168.5.1".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            b: "192.168.5.2".parse().unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            port: 4789,
+        }),
+        ..flow()
+    };
+    let v6 = Flow {
+        a: "fd00:77::1".parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+        b: "fd00:77::2".parse().unwrap_or(std::net::Ipv6Addr::LOCALHOST.into()),
+        tunnel: None,
+    };
+    for f in [tunnelled, v6] {
+        let table = TraceTable::install(&netns, f).unwrap_or_else(|e| panic!("install: {e}"));
+        let expected = vtrace::sys::nft::script(table.name(), f);
+        assert_eq!(ns.ruleset(), expected);
+        assert_eq!(expected.matches("meta nftrace set 1").count(), if f == v6 { 6 } else { 14 });
+        table.remove().unwrap_or_else(|e| panic!("remove: {e}"));
+        assert_eq!(ns.ruleset(), "");
+    }
+    // A family whose table is already gone does not keep the other from being removed.
+    let half = TraceTable::install(&netns, flow()).unwrap_or_else(|e| panic!("install: {e}"));
+    ok("ip", &["netns", "exec", &ns.0, "nft", "delete", "table", "inet", half.name()]);
+    assert!(ns.ruleset().starts_with(&format!("table bridge {}", half.name())));
+    half.remove().unwrap_or_else(|e| panic!("remove with inet gone: {e}"));
+    assert_eq!(ns.ruleset(), "");
+    let dropped = TraceTable::install(&netns, flow()).unwrap_or_else(|e| panic!("install: {e}"));
+    assert!(ns.ruleset().contains(dropped.name()));
+    drop(dropped);
+    assert_eq!(ns.ruleset(), "");
+}
+
 #[test]
 fn a_healthy_ping_is_traced_in_every_namespace_with_accept_verdicts() {
     let t = Topo::new("ok");

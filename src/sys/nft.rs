@@ -1,14 +1,14 @@
-//! nftables through the `nft` binary, in a given namespace: the trace table of vtrace's own
-//! (`vtrace_<pid>_<n>`, chains at the earliest hooks holding `meta nftrace set 1` for the traced
-//! flow only), its removal, the text of rules by handle, and br_netfilter's switches.
+//! nftables in a given namespace: the trace table of vtrace's own (`vtrace_<pid>_<n>`, chains at
+//! the earliest hooks holding `meta nftrace set 1` for the traced flow only) and its removal, the
+//! text of rules by handle, NAT rules, and br_netfilter's switches.
 //!
-//! Why the `nft` binary (`nft -f -`) and not the nf_tables netlink API: writing rules over
-//! netlink means hand-encoding a batch of expressions (payload loads, comparisons, meta set) per
-//! rule, and rule text for display would still need nft's printer. `nft` is installed wherever
-//! nftables is used (iptables-nft depends on the same kernel side), one call per namespace costs a
-//! few milliseconds, and the text users read is exactly what `nft -a list` prints. The binary runs
-//! on a thread that entered the namespace (`sys::netns::run_in`), so it works for named, Docker
-//! and process namespaces alike. This module does not receive trace events (`sys::nftrace`).
+//! The trace table is written and removed over nf_tables netlink ([`netlink`]): its rules are few
+//! and always of the same shapes, and a run of `nft` costs 10-30 ms of CPU and wall time (start,
+//! libraries, cache), three to six of them per trace, where a batch costs under a millisecond.
+//! Everything that reads rules goes through the `nft` binary, whose printer gives the text users
+//! read (`nft -a list`) and whose JSON decodes every expression. The binary runs on a thread that
+//! entered the namespace (`sys::netns::run_in`), so it works for named, Docker and process
+//! namespaces alike. This module does not receive trace events (`sys::nftrace`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,10 +22,12 @@ use crate::core::netfilter::{BrNetfilter, NfEvent};
 use crate::core::topology::nat::{NatRule, parse_iptables_save, parse_nft_json};
 use crate::sys::netns::{Netns, run_in};
 
+mod netlink;
+
+use netlink::Family;
+
 /// Prefix of every table vtrace installs.
 pub const TABLE_PREFIX: &str = "vtrace_";
-/// Families the trace table is installed in.
-const FAMILIES: [&str; 2] = ["inet", "bridge"];
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -74,52 +76,98 @@ pub fn table_pid(name: &str) -> Option<u32> {
 /// (every traced packet makes the kernel send an event per rule it meets, in every namespace).
 pub const TRACE_RATE: u32 = 1000;
 
-/// The `nft -f` script of the trace table.
-pub fn script(name: &str, flow: Flow) -> String {
-    let ip = |a: IpAddr| if a.is_ipv4() { "ip" } else { "ip6" };
+/// What one rule of the trace table matches: packets of `l3` from `src` to `dst`, to a UDP
+/// port when there is one, at most [`TRACE_RATE`] a second when `limited`. Every rule sets
+/// `meta nftrace`. The table's text ([`script`]) and its netlink messages (`netlink`) are both
+/// made from these, so what `nft list` prints is what the text says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceRule {
+    pub l3: L3,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub udp_dport: Option<u16>,
+    pub limited: bool,
+}
+
+/// The header a trace rule matches addresses in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L3 {
+    /// IPv4 or IPv6, by the addresses.
+    Ip,
+    /// ARP between two IPv4 addresses (the bridge family only).
+    Arp,
+}
+
+impl TraceRule {
+    /// The rule as `nft` writes it.
+    pub fn text(&self) -> String {
+        let ip = |a: IpAddr| if a.is_ipv4() { "ip" } else { "ip6" };
+        let (src, dst) = (self.src, self.dst);
+        let mut s = match self.l3 {
+            L3::Ip => format!("{} saddr {src} {} daddr {dst}", ip(src), ip(dst)),
+            L3::Arp => format!("arp saddr ip {src} arp daddr ip {dst}"),
+        };
+        if let Some(port) = self.udp_dport {
+            s.push_str(&format!(" udp dport {port}"));
+        }
+        if self.limited {
+            s.push_str(&format!(" limit rate {TRACE_RATE}/second burst {TRACE_RATE} packets"));
+        }
+        s.push_str(" meta nftrace set 1");
+        s
+    }
+}
+
+/// The rules of the trace table: those of its `inet` chains, then those of its `bridge` chain
+/// (the same, then the flow's ARP).
+pub fn rules(flow: Flow) -> (Vec<TraceRule>, Vec<TraceRule>) {
     let (a, b) = (flow.a, flow.b);
-    let set =
-        format!("limit rate {TRACE_RATE}/second burst {TRACE_RATE} packets meta nftrace set 1");
-    let mut matches = vec![
-        format!("{} saddr {a} {} daddr {b} {set}", ip(a), ip(b)),
-        format!("{} saddr {b} {} daddr {a} {set}", ip(b), ip(a)),
-    ];
+    let ip = |src, dst| TraceRule { l3: L3::Ip, src, dst, udp_dport: None, limited: true };
+    let mut inet = vec![ip(a, b), ip(b, a)];
     if let Some(t) = flow.tunnel {
         // The tunnel's outer packets, which carry the flow between the nodes.
-        let (ta, tb, port) = (t.a, t.b, t.port);
-        matches.push(format!(
-            "{} saddr {ta} {} daddr {tb} udp dport {port} meta nftrace set 1",
-            ip(ta),
-            ip(tb)
-        ));
-        matches.push(format!(
-            "{} saddr {tb} {} daddr {ta} udp dport {port} meta nftrace set 1",
-            ip(tb),
-            ip(ta)
-        ));
+        let outer =
+            |src, dst| TraceRule { udp_dport: Some(t.port), limited: false, ..ip(src, dst) };
+        inet.extend([outer(t.a, t.b), outer(t.b, t.a)]);
     }
-    let inet = matches.len();
+    let mut bridge = inet.clone();
     if a.is_ipv4() && b.is_ipv4() && a != b {
         // Keep the flow's ARP in the bridge trace too.
-        matches.push(format!("arp saddr ip {a} arp daddr ip {b} {set}"));
-        matches.push(format!("arp saddr ip {b} arp daddr ip {a} {set}"));
+        bridge
+            .extend([TraceRule { l3: L3::Arp, ..ip(a, b) }, TraceRule { l3: L3::Arp, ..ip(b, a) }]);
     }
-    let chain = |cname: &str, hook: &str, rules: &[String]| {
+    (inet, bridge)
+}
+
+/// The chains of the trace table: (name, hook) in the `inet` family; the `bridge` family has
+/// the first.
+pub const CHAINS: [(&str, &str); 2] = [("pre", "prerouting"), ("out", "output")];
+
+/// The priority of the trace table's chains: before every other table's (conntrack's -200,
+/// raw's -300).
+pub const PRIORITY: i32 = -350;
+
+/// The trace table as an `nft -f` script (what `nft list` prints of it, and the form tests
+/// compare with).
+pub fn script(name: &str, flow: Flow) -> String {
+    let (inet, bridge) = rules(flow);
+    let chain = |(cname, hook): (&str, &str), rules: &[TraceRule]| {
         let mut s = format!(
-            "\tchain {cname} {{\n\t\ttype filter hook {hook} priority -350; policy accept;\n"
+            "\tchain {cname} {{\n\t\ttype filter hook {hook} priority {PRIORITY}; policy accept;\n"
         );
         for r in rules {
-            s.push_str(&format!("\t\t{r}\n"));
+            s.push_str(&format!("\t\t{}\n", r.text()));
         }
         s.push_str("\t}\n");
         s
     };
-    let inet_rules = matches.get(..inet).unwrap_or_default();
+    let [pre, out] = CHAINS;
     format!(
-        "table inet {name} {{\n{}{}}}\ntable bridge {name} {{\n{}}}\n",
-        chain("pre", "prerouting", inet_rules),
-        chain("out", "output", inet_rules),
-        chain("pre", "prerouting", &matches),
+        // A blank line between chains, as nft prints a table.
+        "table inet {name} {{\n{}\n{}}}\ntable bridge {name} {{\n{}}}\n",
+        chain(pre, &inet),
+        chain(out, &inet),
+        chain(pre, &bridge),
     )
 }
 
@@ -132,20 +180,32 @@ pub struct TraceTable {
 }
 
 impl TraceTable {
-    /// Install the trace table for `flow` in `ns`.
+    /// Install the trace table for `flow` in `ns`: one nf_tables batch per family, over netlink
+    /// (a millisecond, where running `nft` costs tens).
     pub fn install(ns: &Netns, flow: Flow) -> Result<Self, NftError> {
         let name = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        nft(ns, &["-f", "-"], Some(script(&name, flow)), "adding the trace table")?;
-        Ok(TraceTable { ns: ns.clone(), name, removed: false })
-    }
-
-    /// Install the trace table and, in the same `nft` call, read the namespace's rules (the
-    /// text of other tables' rules by handle): one process instead of two per namespace.
-    pub fn install_listing(ns: &Netns, flow: Flow) -> Result<(Self, RuleIndex), NftError> {
-        let name = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-        let script = format!("{}list ruleset\n", script(&name, flow));
-        let out = nft(ns, &["-a", "-f", "-"], Some(script), "adding the trace table")?;
-        Ok((TraceTable { ns: ns.clone(), name, removed: false }, RuleIndex::parse(&out)))
+        let (inet, bridge) = rules(flow);
+        let batches: Vec<(usize, Vec<u8>)> = [(Family::Inet, inet), (Family::Bridge, bridge)]
+            .into_iter()
+            .map(|(family, rules)| {
+                let messages = netlink::table_messages(family, &name, &rules);
+                (messages.len(), netlink::batch(family, messages))
+            })
+            .collect();
+        // Its guard from the start: whatever fails below, what was made of it is removed.
+        let table = TraceTable { ns: ns.clone(), name, removed: false };
+        let what = "adding the trace table";
+        let results = netlink::send(ns, &batches).map_err(|r| refused(ns, what, &r))?;
+        for (family, result) in [Family::Inet, Family::Bridge].into_iter().zip(results) {
+            if let Err(errno) = result {
+                return Err(NftError::Failed {
+                    ns: ns.path().display().to_string(),
+                    what: format!("{what} ({} family)", family.name()),
+                    stderr: std::io::Error::from_raw_os_error(errno).to_string(),
+                });
+            }
+        }
+        Ok(table)
     }
 
     pub fn name(&self) -> &str {
@@ -171,17 +231,32 @@ impl Drop for TraceTable {
     }
 }
 
-/// Delete `name` in every family vtrace uses; a family where it is missing is not an error.
+/// An error of nf_tables netlink as an [`NftError`].
+fn refused(ns: &Netns, what: &str, r: &netlink::Refused) -> NftError {
+    NftError::Failed {
+        ns: ns.path().display().to_string(),
+        what: format!("{what}: {}", r.what),
+        stderr: r.error.to_string(),
+    }
+}
+
+/// Delete `name` in every family vtrace uses, over netlink (one batch each, so a family where
+/// it is missing, not an error, does not hold back the other).
 fn delete_tables(ns: &Netns, name: &str) -> Result<(), NftError> {
-    let all: String = FAMILIES.iter().map(|f| format!("delete table {f} {name}\n")).collect();
-    if nft(ns, &["-f", "-"], Some(all), "deleting the trace table").is_ok() {
-        return Ok(());
+    let what = "deleting the trace table";
+    let batches: Vec<(usize, Vec<u8>)> = [Family::Inet, Family::Bridge]
+        .into_iter()
+        .map(|family| (1, netlink::batch(family, vec![netlink::delete_message(name)])))
+        .collect();
+    let results = netlink::send(ns, &batches).map_err(|r| refused(ns, what, &r))?;
+    match results.into_iter().find_map(|r| r.err().filter(|&errno| errno != libc::ENOENT)) {
+        None => Ok(()),
+        Some(errno) => Err(NftError::Failed {
+            ns: ns.path().display().to_string(),
+            what: what.to_owned(),
+            stderr: std::io::Error::from_raw_os_error(errno).to_string(),
+        }),
     }
-    let present = list_tables(ns)?;
-    for (family, table) in present.iter().filter(|(_, t)| t == name) {
-        nft(ns, &["delete", "table", family, table], None, "deleting the trace table")?;
-    }
-    Ok(())
 }
 
 /// Every table of a namespace as (family, name).
@@ -357,7 +432,7 @@ mod tests {
     fn the_script_traces_the_flow_both_ways_at_the_earliest_hooks() {
         let flow = Flow { a: [10, 0, 0, 1].into(), b: [10, 0, 0, 2].into(), tunnel: None };
         let s = script("vtrace_1_0", flow);
-        assert!(s.starts_with("table inet vtrace_1_0 {\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip saddr 10.0.0.1 ip daddr 10.0.0.2 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t\tip saddr 10.0.0.2 ip daddr 10.0.0.1 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t}\n\tchain out {\n\t\ttype filter hook output priority -350;"), "{s}");
+        assert!(s.starts_with("table inet vtrace_1_0 {\n\tchain pre {\n\t\ttype filter hook prerouting priority -350; policy accept;\n\t\tip saddr 10.0.0.1 ip daddr 10.0.0.2 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t\tip saddr 10.0.0.2 ip daddr 10.0.0.1 limit rate 1000/second burst 1000 packets meta nftrace set 1\n\t}\n\n\tchain out {\n\t\ttype filter hook output priority -350;"), "{s}");
         assert!(s.contains("table bridge vtrace_1_0 {"));
         assert_eq!(s.matches("meta nftrace set 1").count(), 8);
         assert_eq!(s.matches("arp saddr ip").count(), 2);

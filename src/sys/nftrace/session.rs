@@ -46,8 +46,8 @@ struct Part {
     ns: Netns,
     table: TraceTable,
     listener: TraceListener,
-    /// The namespace's rules by handle, read at the start and again (a few times at most) when
-    /// an event names a rule added since.
+    /// The namespace's rules by handle, read when an event first names a rule of another table,
+    /// and again (a few times at most) when one names a rule added since.
     rules: Mutex<Rules>,
 }
 
@@ -56,6 +56,8 @@ const MAX_RELOADS: u8 = 3;
 
 #[derive(Debug, Default)]
 struct Rules {
+    /// Read yet (a trace that meets only vtrace's own rules never runs `nft` to list them).
+    loaded: bool,
     index: RuleIndex,
     reloads: u8,
 }
@@ -78,8 +80,17 @@ fn annotate(own: &str, ns: &Netns, rules: &Mutex<Rules>, events: &mut [NfEvent])
         if ev.rule_handle.is_none() || ev.rule_text.is_some() {
             continue;
         }
+        // Read the first time one is asked for; again only when a rule is missing from what
+        // was read before this event.
+        let fresh = !rules.loaded;
+        if fresh {
+            rules.loaded = true;
+            if let Ok(index) = RuleIndex::load(ns) {
+                rules.index = index;
+            }
+        }
         rules.index.annotate(ev);
-        if ev.rule_text.is_none() && rules.reloads < MAX_RELOADS {
+        if ev.rule_text.is_none() && !fresh && rules.reloads < MAX_RELOADS {
             rules.reloads += 1;
             if let Ok(index) = RuleIndex::load(ns) {
                 rules.index = index;
@@ -115,7 +126,7 @@ impl NfSession {
     pub fn start(namespaces: &[(String, Netns)], flow: Flow, opts: Options) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
         // The tracefs instance (made with its ring buffers and filter) and each namespace's
-        // trace table (a run of nft) are made side by side: each takes milliseconds.
+        // trace table (a netlink batch) are made side by side.
         let (monitor, started) = std::thread::scope(|s| {
             let monitor = opts.drop_reasons.then(|| {
                 s.spawn(|| DropMonitor::start(&DROP_PROTOCOLS).map_err(|e| e.to_string()))
@@ -215,9 +226,8 @@ fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
         }),
     )
     .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
-    // The rules are read with the install, so events show their rule's text as they arrive.
-    let (table, index) = TraceTable::install_listing(ns, flow)
+    let table = TraceTable::install(ns, flow)
         .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
-    let rules = Mutex::new(Rules { index, reloads: 0 });
+    let rules = Mutex::new(Rules::default());
     Ok(Part { label: label.to_owned(), ns: ns.clone(), table, listener, rules })
 }
