@@ -399,13 +399,16 @@ fn now_ns() -> u64 {
 
 #[test]
 fn a_session_traces_every_namespace_and_leaves_nothing_behind() {
-    use vtrace::sys::nftrace::{NfSession, Options};
+    use vtrace::sys::dropmon::Starting;
+    use vtrace::sys::nftrace::{DROP_PROTOCOLS, NfSession, Options};
     let t = Topo::new("se");
     let namespaces: Vec<(String, Netns)> =
         [&t.a, &t.h, &t.b].iter().map(|n| ((*n).clone(), Topo::netns(n))).collect();
     let opts = Options { netfilter: true, drop_reasons: true };
     let started = std::time::Instant::now();
-    let (session, notes) = NfSession::start(&namespaces, flow(), opts);
+    // The drop monitor begun ahead, as ping and watch begin it.
+    let early = Starting::begin(&DROP_PROTOCOLS);
+    let (session, notes) = NfSession::start(&namespaces, flow(), opts, Some(early));
     let start_ms = started.elapsed().as_millis();
     assert!(notes.iter().all(|n| n.starts_with("no kernel drop reasons")), "{notes:?}");
     // Without them the session goes on, but the check of its tracefs instance below is void.
@@ -436,4 +439,23 @@ fn a_session_traces_every_namespace_and_leaves_nothing_behind() {
         .collect();
     // Another test of this process may hold a monitor right now; none may be this session's.
     assert!(left.len() <= 1, "{left:?}");
+}
+
+/// A drop monitor begun ahead and never used (the trace failed before it started) removes its
+/// tracefs instance when dropped, once made.
+#[test]
+fn a_drop_monitor_begun_and_dropped_unused_leaves_no_instance() {
+    use vtrace::sys::dropmon::Starting;
+    use vtrace::sys::nftrace::DROP_PROTOCOLS;
+    let early = Starting::begin(&DROP_PROTOCOLS);
+    let dir = early.dir().to_owned();
+    let made = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        dir.exists()
+    });
+    if !require("tracefs instances (tracefs at /sys/kernel/tracing)", made) {
+        return;
+    }
+    drop(early);
+    assert!(!dir.exists(), "tracefs instance {} left", dir.display());
 }

@@ -25,14 +25,19 @@ use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, ProbeSocket, Trace};
 use crate::sys::connect::{ServiceOptions, ServiceProber, UDP_MARKER};
 use crate::sys::docker;
+use crate::sys::dropmon::Starting;
 use crate::sys::endpoint::{self, Endpoint, EndpointError, endpoint_of, resolve_in};
 use crate::sys::netlink::discover_paths;
 use crate::sys::netns::Netns;
 use crate::sys::nft;
-use crate::sys::nftrace::Options;
+use crate::sys::nftrace::{DROP_PROTOCOLS, Options};
 use crate::sys::probe::{self, ProbeError, ProbeOptions, Prober};
 use crate::sys::sockdiag;
 use crate::sys::stop::Stop;
+
+/// How long after the last probe's answer reached its socket the drop monitor still reads: the
+/// window in which a drop is attributed to a packet after its last sighting.
+const DROPS_AFTER_ANSWERS: Duration = Duration::from_nanos(crate::core::netfilter::DROP_AFTER_NS);
 
 /// What `vtrace ping` was asked.
 #[derive(Debug, Clone)]
@@ -166,6 +171,8 @@ fn trace_with(
     stop: &Stop,
     presumption: &mut Presumption,
 ) -> Result<Outcome> {
+    // The drop monitor's set-up waits for the kernel: it runs while the rest is made.
+    let drops = args.flags.netfilter.drop_reasons.then(|| Starting::begin(&DROP_PROTOCOLS));
     let mut topo = discover_paths().context("discovering the network namespaces")?;
     presumption.settle_unless_presumed();
     let (src, src_idx) = match presumption.src.clone() {
@@ -320,6 +327,7 @@ fn trace_with(
             .filter(|d| d.proxy.is_none())
             .map(|_| (dst_ip, args.service.map_or(0, |s| s.1))),
         proxy: onward.as_ref().and_then(|d| d.proxy.clone()),
+        drops,
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, Some(prober.socket()))?;
     // The captures are open: nothing leaves before the names are known for what they are.
@@ -333,6 +341,7 @@ fn trace_with(
     let mut send_error: Option<ProbeError> = None;
     let mut last_send = Instant::now();
     let mut seq: u16 = 0;
+    let (mut drops_on, mut all_delivered) = (args.flags.netfilter.drop_reasons, None);
     loop {
         let now = Instant::now();
         let stopped = stop.requested();
@@ -354,6 +363,16 @@ fn trace_with(
         let waited = trace.answered() >= sent || now >= last_send + args.timeout;
         if stopped || trace.ended() || (all_sent && waited) {
             break;
+        }
+        // Every probe answered at its socket: the drops that could concern them came before
+        // (and within the window that attributes a drop to a packet); the drop monitor stops
+        // while the journeys settle.
+        if all_sent && sent > 0 && drops_on && trace.delivered() >= sent {
+            let since = *all_delivered.get_or_insert(now);
+            if now >= since + DROPS_AFTER_ANSWERS {
+                trace.stop_drop_monitor();
+                drops_on = false;
+            }
         }
         trace.pump()?;
     }

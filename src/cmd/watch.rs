@@ -23,7 +23,9 @@ use crate::core::path::{Path, PathPoint, Role, Target, path};
 use crate::core::topology::{LinkKind, NsIdx, Topology};
 use crate::error::Outcome;
 use crate::session::trace::{Flow, Plan, Trace};
+use crate::sys::dropmon::Starting;
 use crate::sys::netlink::discover_paths;
+use crate::sys::nftrace::DROP_PROTOCOLS;
 use crate::sys::stop::Stop;
 
 /// What `vtrace watch` was asked.
@@ -53,6 +55,8 @@ pub fn run(args: &Watch, stop: &Stop) -> Result<Outcome> {
 fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
     // The runtimes are asked about bare names while the namespaces are discovered.
     let ahead = crate::sys::endpoint::prefetch(&args.endpoints);
+    // The drop monitor's set-up waits for the kernel: it runs while the rest is made.
+    let drops = args.flags.netfilter.drop_reasons.then(|| Starting::begin(&DROP_PROTOCOLS));
     let mut topo = discover_paths().context("discovering the network namespaces")?;
     ahead.wait();
     let mut located: Vec<(NsIdx, Option<IpAddr>)> = Vec::new();
@@ -112,6 +116,7 @@ fn watch(args: &Watch, output: Output, stop: &Stop) -> Result<Outcome> {
         service: None,
         published: None,
         proxy: None,
+        drops,
     };
     let mut trace = Trace::start(plan, &cfg, report, tap, None)?;
     started();

@@ -179,6 +179,11 @@ impl<'w> Live<'w> {
         }
     }
 
+    /// How many of the probe's answers reached its socket so far.
+    pub fn delivered_count(&self) -> usize {
+        self.analysis.delivered_count()
+    }
+
     /// True once a replayed file was read to its end: the trace is over.
     pub fn input_ended(&self) -> bool {
         self.input_ended

@@ -11,6 +11,7 @@ use crate::core::netfilter::NfEvent;
 use crate::core::path::PathPoint;
 use crate::core::topology::Topology;
 use crate::session::live::{Finished, Live};
+use crate::sys::dropmon::Starting;
 use crate::sys::netns::Netns;
 use crate::sys::nft::{Flow, RuleIndex, Tunnel};
 use crate::sys::nftrace::{NfFinished, NfSession, Options};
@@ -44,6 +45,7 @@ fn tunnel(topo: &Topology, points: &[PathPoint]) -> Option<Tunnel> {
 
 /// Start tracing the flow between `src` and `dst` on the path. `None` when turned off or when
 /// the source address is unknown; what could not start is printed unless `quiet` (the TUI).
+/// `early`: a drop monitor begun before (used when drop reasons are on, else removed).
 pub(crate) fn start(
     topo: &Topology,
     points: &[PathPoint],
@@ -51,13 +53,14 @@ pub(crate) fn start(
     dst: IpAddr,
     opts: Options,
     quiet: bool,
+    early: Option<Starting>,
 ) -> Option<NfSession> {
     let a = src?;
     if !opts.netfilter && !opts.drop_reasons {
         return None;
     }
     let flow = Flow { a, b: dst, tunnel: tunnel(topo, points) };
-    let (session, notes) = NfSession::start(&namespaces(topo, points), flow, opts);
+    let (session, notes) = NfSession::start(&namespaces(topo, points), flow, opts, early);
     if !quiet {
         for note in notes {
             eprintln!("vtrace: {note}");

@@ -25,6 +25,7 @@ use crate::session::netfilter;
 use crate::session::sink::TraceReport;
 use crate::sys::connect::ServiceProber;
 use crate::sys::conntrack;
+use crate::sys::dropmon::Starting;
 use crate::sys::netns::Netns;
 use crate::sys::nftrace::{NfSession, Options, sidecar};
 use crate::sys::probe::Prober;
@@ -71,7 +72,7 @@ pub struct Flow<'a> {
 }
 
 /// What a live trace runs on.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Plan<'a> {
     pub topo: &'a Topology,
     /// Every capture point, in point order.
@@ -89,6 +90,9 @@ pub struct Plan<'a> {
     pub published: Option<(IpAddr, u16)>,
     /// The userland proxy that holds the probed port, when one does.
     pub proxy: Option<crate::core::diagnosis::Proxy>,
+    /// A drop monitor begun before the plan was made (for the first flow that asks for drop
+    /// reasons).
+    pub drops: Option<Starting>,
 }
 
 /// A running live trace.
@@ -107,7 +111,7 @@ impl<'a, 'w> Trace<'a, 'w> {
     /// ready before this returns. `probe`: the socket vtrace sends from (its replies count only
     /// once they reach it).
     pub fn start(
-        plan: Plan<'a>,
+        mut plan: Plan<'a>,
         cfg: &LiveConfig,
         report: Box<dyn TraceReport + 'w>,
         tap: Option<Box<dyn FrameTap + 'w>>,
@@ -119,12 +123,15 @@ impl<'a, 'w> Trace<'a, 'w> {
             sidecar::remove(file)?;
         }
         let quiet = cfg.quiet;
+        let early = plan.drops.take();
         let (sessions, live, qdiscs_before) = std::thread::scope(|s| {
             let sessions = s.spawn(|| {
+                let mut early = early;
                 plan.flows
                     .iter()
                     .filter_map(|f| {
-                        netfilter::start(plan.topo, f.points, f.src, f.dst, f.opts, quiet)
+                        let early = early.take_if(|_| f.opts.drop_reasons);
+                        netfilter::start(plan.topo, f.points, f.src, f.dst, f.opts, quiet, early)
                     })
                     .collect::<Vec<_>>()
             });
@@ -147,6 +154,22 @@ impl<'a, 'w> Trace<'a, 'w> {
     /// Probes settled so far: answered at the probe's socket, or refused.
     pub fn answered(&self) -> u64 {
         self.live.answered
+    }
+
+    /// Probes whose answer reached the probe's socket so far.
+    pub fn delivered(&self) -> u64 {
+        self.live.delivered_count() as u64
+    }
+
+    /// Stop watching kernel drops ahead of the end (every probe was answered at its socket, so
+    /// the drops that concern them were read): the drops read so far go to the journeys, and
+    /// removing the monitor's tracefs instance, which waits for the kernel, overlaps the rest
+    /// of the trace.
+    pub fn stop_drop_monitor(&mut self) {
+        for nf in &mut self.sessions {
+            let drops = nf.stop_drop_monitor();
+            self.live.add_kernel_drops(drops);
+        }
     }
 
     /// Wait up to one tick for frames, report what settled, take in what the tracing saw.

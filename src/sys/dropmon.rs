@@ -150,9 +150,13 @@ impl DropMonitor {
     /// Create the instance `vtrace_<pid>_<n>`, enable `kfree_skb` for these ethertypes, and
     /// start reading.
     pub fn start(protocols: &[u16]) -> Result<Self, DropmonError> {
-        let instances = ensure_tracefs()?;
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = instances.join(instance_name(std::process::id(), n));
+        Self::start_at(&next_dir(), protocols)
+    }
+
+    /// The same, in the instance `dir`.
+    fn start_at(dir: &Path, protocols: &[u16]) -> Result<Self, DropmonError> {
+        ensure_tracefs()?;
+        let dir = dir.to_path_buf();
         std::fs::create_dir(&dir).map_err(io("creating the tracefs instance", &dir))?;
         let mut mon = DropMonitor {
             dir: dir.clone(),
@@ -216,6 +220,19 @@ impl DropMonitor {
         self.drain()
     }
 
+    /// Stop reading (what the kernel wrote so far is read) and return the events not yet
+    /// drained; the instance stays until the monitor is stopped or dropped.
+    pub fn stop_reading(&mut self) -> Vec<DropEvent> {
+        self.stop.request();
+        if let Some(w) = &self.wake {
+            let _ = w.write(1);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.drain()
+    }
+
     fn halt(&mut self) {
         self.stop.request();
         if let Some(w) = &self.wake {
@@ -231,6 +248,61 @@ impl DropMonitor {
 impl Drop for DropMonitor {
     fn drop(&mut self) {
         self.halt();
+    }
+}
+
+/// The directory of this process's next instance.
+fn next_dir() -> PathBuf {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Path::new(TRACEFS).join("instances").join(instance_name(std::process::id(), n))
+}
+
+/// A monitor being started on a thread of its own, begun before the trace knows its path: making
+/// the instance and changing its clock each wait for the kernel (an RCU grace period, 25-45 ms
+/// here), which then overlaps discovery and the captures' opening instead of holding back the
+/// first probe. Dropped unused, it waits for the start and removes the instance.
+#[derive(Debug)]
+pub struct Starting {
+    dir: PathBuf,
+    thread: Option<std::thread::JoinHandle<Result<DropMonitor, DropmonError>>>,
+}
+
+impl Starting {
+    /// Begin starting a monitor of these ethertypes.
+    pub fn begin(protocols: &'static [u16]) -> Starting {
+        let dir = next_dir();
+        let at = dir.clone();
+        let thread = std::thread::Builder::new()
+            .name("vtrace-dropmon-start".into())
+            .spawn(move || DropMonitor::start_at(&at, protocols))
+            // No thread: the monitor starts when it is waited for.
+            .ok();
+        Starting { dir, thread }
+    }
+
+    /// The instance the monitor is made in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The started monitor, or why it could not start.
+    pub fn wait(mut self, protocols: &[u16]) -> Result<DropMonitor, DropmonError> {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(started)) => started,
+            Some(Err(_)) => Err(DropmonError::Thread(WorkerError::Panicked {
+                name: "vtrace-dropmon-start".into(),
+            })),
+            None => DropMonitor::start_at(&self.dir, protocols),
+        }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(handle) = self.thread.take() {
+            // The monitor, once started, is dropped here: its instance is removed.
+            let _ = handle.join();
+        }
     }
 }
 
@@ -259,7 +331,7 @@ pub fn remove_instance(dir: &Path) -> std::io::Result<()> {
 /// Read the trace pipe until stopped (it is non-blocking: with nothing to read, the reader
 /// waits in poll(2) for events, or for `wake` at a stop).
 fn read_pipe(
-    mut pipe: std::fs::File,
+    pipe: std::fs::File,
     wake: &EventFd,
     stop: &Stop,
     reasons: &HashMap<u32, String>,
@@ -269,32 +341,55 @@ fn read_pipe(
     let mut buf = vec![0u8; 64 * 1024];
     let mut pending = String::new();
     let (mut pfds, mut ready) = (Vec::new(), Vec::new());
-    poll_until(stop, || {
-        match pipe.read(&mut buf) {
-            Ok(n) if n > 0 => {
-                pending.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
-                while let Some(nl) = pending.find('\n') {
-                    let line: String = pending.drain(..=nl).collect();
-                    if let Some(ev) = parse_line(&line, reasons, offset_ns) {
-                        match tx.try_send(ev) {
-                            // A flood of drops outran the trace: the newest are not kept.
-                            Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
-                            Err(mpsc::TrySendError::Disconnected(_)) => {
-                                return ControlFlow::Break(());
-                            }
-                        }
+    // One read and the events it completes.
+    let mut read_once = || match (&pipe).read(&mut buf) {
+        Ok(n) if n > 0 => {
+            pending.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
+            while let Some(nl) = pending.find('\n') {
+                let line: String = pending.drain(..=nl).collect();
+                if let Some(ev) = parse_line(&line, reasons, offset_ns) {
+                    match tx.try_send(ev) {
+                        // A flood of drops outran the trace: the newest are not kept.
+                        Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
+                        Err(mpsc::TrySendError::Disconnected(_)) => return PipeRead::Unwanted,
                     }
                 }
             }
+            PipeRead::Some
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => PipeRead::Empty,
+        _ => PipeRead::Failed,
+    };
+    let unwanted = poll_until(stop, || {
+        match read_once() {
+            PipeRead::Some => {}
             // Nothing yet: wait for events, or the stop.
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            PipeRead::Empty => {
                 wait_any_readable(&[pipe.as_fd(), wake.as_fd()], IDLE_MS, &mut pfds, &mut ready);
             }
+            PipeRead::Unwanted => return ControlFlow::Break(()),
             // A pipe that fails would stay readable: no busy loop on it.
-            _ => std::thread::sleep(Duration::from_millis(10)),
+            PipeRead::Failed => std::thread::sleep(Duration::from_millis(10)),
         }
         ControlFlow::Continue(())
     });
+    // Stopped: what the kernel wrote before the stop is read to the end (a stop does not cost
+    // the last drops).
+    if unwanted.is_none() {
+        while let PipeRead::Some = read_once() {}
+    }
+}
+
+/// What one read of the trace pipe gave.
+enum PipeRead {
+    /// Bytes (and the events they completed).
+    Some,
+    /// Nothing to read now.
+    Empty,
+    /// The pipe failed.
+    Failed,
+    /// Nobody takes events any more.
+    Unwanted,
 }
 
 /// Epoch minus boot time, in ns.

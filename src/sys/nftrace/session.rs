@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use crate::core::diagnosis::QdiscRise;
 use crate::core::netfilter::{BrNetfilter, DropEvent, FlowFilter, NfEvent};
-use crate::sys::dropmon::DropMonitor;
+use crate::sys::dropmon::{DropMonitor, Starting};
 use crate::sys::netns::Netns;
 use crate::sys::nft::{self, Flow, RuleIndex, TraceTable};
 
@@ -38,6 +38,17 @@ pub struct NfSession {
     /// before its listener).
     parts: Vec<Part>,
     monitor: Option<DropMonitor>,
+    /// The monitor stopped ahead ([`NfSession::stop_drop_monitor`]), its instance being removed
+    /// on this thread: waited for by finish (or drop).
+    removing: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for NfSession {
+    fn drop(&mut self) {
+        if let Some(removing) = self.removing.take() {
+            let _ = removing.join();
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -123,13 +134,26 @@ pub struct NfFinished {
 impl NfSession {
     /// Start tracing `flow` in each namespace (label, namespace). What cannot be started is
     /// returned as notes ("… : pass --no-netfilter"), the rest goes on.
-    pub fn start(namespaces: &[(String, Netns)], flow: Flow, opts: Options) -> (Self, Vec<String>) {
+    /// The drop monitor is `early`'s when the caller began starting one before (see
+    /// [`Starting`]).
+    pub fn start(
+        namespaces: &[(String, Netns)],
+        flow: Flow,
+        opts: Options,
+        early: Option<Starting>,
+    ) -> (Self, Vec<String>) {
         let mut notes = Vec::new();
         // The tracefs instance (made with its ring buffers and filter) and each namespace's
         // trace table (a netlink batch) are made side by side.
         let (monitor, started) = std::thread::scope(|s| {
             let monitor = opts.drop_reasons.then(|| {
-                s.spawn(|| DropMonitor::start(&DROP_PROTOCOLS).map_err(|e| e.to_string()))
+                s.spawn(|| {
+                    let started = match early {
+                        Some(early) => early.wait(&DROP_PROTOCOLS),
+                        None => DropMonitor::start(&DROP_PROTOCOLS),
+                    };
+                    started.map_err(|e| e.to_string())
+                })
             });
             let handles: Vec<_> = namespaces
                 .iter()
@@ -159,7 +183,7 @@ impl NfSession {
                 Err(e) => notes.push(e),
             }
         }
-        (NfSession { parts, monitor }, notes)
+        (NfSession { parts, monitor, removing: None }, notes)
     }
 
     /// Trace events received so far, with the text of their rules.
@@ -178,15 +202,35 @@ impl NfSession {
         self.monitor.as_ref().map(DropMonitor::drain).unwrap_or_default()
     }
 
+    /// Stop the drop monitor ahead of the rest: the drops it read that were not drained yet,
+    /// while its tracefs instance is removed on a thread of its own (the kernel makes that wait
+    /// tens of milliseconds), which [`NfSession::finish`] waits for.
+    pub fn stop_drop_monitor(&mut self) -> Vec<DropEvent> {
+        let Some(mut monitor) = self.monitor.take() else { return Vec::new() };
+        let drops = monitor.stop_reading();
+        // Without a thread, the monitor (moved into the closure) is dropped, so removed, here.
+        self.removing = std::thread::Builder::new()
+            .name("vtrace-dropmon-stop".into())
+            .spawn(move || drop(monitor))
+            .ok();
+        drops
+    }
+
     /// Stop: remove the tables, read each namespace's ruleset once for rule text and its
     /// br_netfilter switches, stop the listeners and the drop monitor.
     pub fn finish(mut self) -> NfFinished {
         let mut out = NfFinished::default();
         let parts = std::mem::take(&mut self.parts);
         let monitor = self.monitor.take();
+        let removing = self.removing.take();
         // Removing the tracefs instance waits for an RCU grace period (~50 ms): overlap it.
         let (finished, drops) = std::thread::scope(|s| {
-            let drops = s.spawn(move || monitor.map(DropMonitor::stop).unwrap_or_default());
+            let drops = s.spawn(move || {
+                if let Some(removing) = removing {
+                    let _ = removing.join();
+                }
+                monitor.map(DropMonitor::stop).unwrap_or_default()
+            });
             let handles: Vec<_> =
                 parts.into_iter().map(|p| s.spawn(move || finish_part(p))).collect();
             let finished: Vec<(Vec<NfEvent>, (String, BrNetfilter), u64)> =
