@@ -223,17 +223,11 @@ impl DropMonitor {
     /// Stop reading (what the kernel wrote so far is read) and return the events not yet
     /// drained; the instance stays until the monitor is stopped or dropped.
     pub fn stop_reading(&mut self) -> Vec<DropEvent> {
-        self.stop.request();
-        if let Some(w) = &self.wake {
-            let _ = w.write(1);
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_reader();
         self.drain()
     }
 
-    fn halt(&mut self) {
+    fn stop_reader(&mut self) {
         self.stop.request();
         if let Some(w) = &self.wake {
             let _ = w.write(1);
@@ -241,6 +235,10 @@ impl DropMonitor {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+
+    fn halt(&mut self) {
+        self.stop_reader();
         let _ = remove_instance(&self.dir);
     }
 }
@@ -264,6 +262,7 @@ fn next_dir() -> PathBuf {
 #[derive(Debug)]
 pub struct Starting {
     dir: PathBuf,
+    protocols: &'static [u16],
     thread: Option<std::thread::JoinHandle<Result<DropMonitor, DropmonError>>>,
 }
 
@@ -277,7 +276,7 @@ impl Starting {
             .spawn(move || DropMonitor::start_at(&at, protocols))
             // No thread: the monitor starts when it is waited for.
             .ok();
-        Starting { dir, thread }
+        Starting { dir, protocols, thread }
     }
 
     /// The instance the monitor is made in.
@@ -286,13 +285,13 @@ impl Starting {
     }
 
     /// The started monitor, or why it could not start.
-    pub fn wait(mut self, protocols: &[u16]) -> Result<DropMonitor, DropmonError> {
+    pub fn wait(mut self) -> Result<DropMonitor, DropmonError> {
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(started)) => started,
             Some(Err(_)) => Err(DropmonError::Thread(WorkerError::Panicked {
                 name: "vtrace-dropmon-start".into(),
             })),
-            None => DropMonitor::start_at(&self.dir, protocols),
+            None => DropMonitor::start_at(&self.dir, self.protocols),
         }
     }
 }

@@ -139,9 +139,25 @@ pub fn rules(flow: Flow) -> (Vec<TraceRule>, Vec<TraceRule>) {
     (inet, bridge)
 }
 
+/// The hooks of the trace table's chains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Prerouting,
+    Output,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Output => "output",
+        }
+    }
+}
+
 /// The chains of the trace table: (name, hook) in the `inet` family; the `bridge` family has
 /// the first.
-pub const CHAINS: [(&str, &str); 2] = [("pre", "prerouting"), ("out", "output")];
+pub const CHAINS: [(&str, Hook); 2] = [("pre", Hook::Prerouting), ("out", Hook::Output)];
 
 /// The priority of the trace table's chains: before every other table's (conntrack's -200,
 /// raw's -300).
@@ -151,7 +167,8 @@ pub const PRIORITY: i32 = -350;
 /// compare with).
 pub fn script(name: &str, flow: Flow) -> String {
     let (inet, bridge) = rules(flow);
-    let chain = |(cname, hook): (&str, &str), rules: &[TraceRule]| {
+    let chain = |(cname, hook): (&str, Hook), rules: &[TraceRule]| {
+        let hook = hook.name();
         let mut s = format!(
             "\tchain {cname} {{\n\t\ttype filter hook {hook} priority {PRIORITY}; policy accept;\n"
         );

@@ -13,16 +13,17 @@ use netlink_packet_core::{
     NetlinkPayload,
 };
 use netlink_packet_netfilter::nftables::{
-    ChainAttribute, ChainMessage, Cmp, DataAttribute, ExpressionAttribute, Expressions, Hook,
-    HookNumber, Immediate, InetHookNumber, ListAttribute, Meta, MetaKey, NfTablesMessage, Operator,
-    Payload, Register, RuleAttribute, RuleMessage, TableAttribute, TableMessage,
+    ChainAttribute, ChainMessage, Cmp, DataAttribute, ExpressionAttribute, Expressions,
+    Hook as HookAttribute, HookNumber, Immediate, InetHookNumber, ListAttribute, Meta, MetaKey,
+    NfTablesMessage, Operator, Payload, Register, RuleAttribute, RuleMessage, TableAttribute,
+    TableMessage,
 };
 use netlink_packet_netfilter::none::ControlMessage;
 use netlink_packet_netfilter::{NetfilterHeader, NetfilterMessage, NetfilterProtoFamily};
 use netlink_sys::protocols::NETLINK_NETFILTER;
 use netlink_sys::{Socket, SocketAddr};
 
-use super::{CHAINS, L3, PRIORITY, TRACE_RATE, TraceRule};
+use super::{CHAINS, Hook, L3, PRIORITY, TRACE_RATE, TraceRule};
 use crate::sys::netns::{Netns, socket_in};
 
 /// `NFNL_SUBSYS_NFTABLES`: the batch's subsystem, in its header.
@@ -89,19 +90,20 @@ pub fn table_messages(family: Family, name: &str, rules: &[TraceRule]) -> Vec<Nf
         Family::Inet => &CHAINS[..],
         Family::Bridge => &CHAINS[..1],
     };
-    for (chain, hook) in chains {
-        let number = match *hook {
-            "output" => InetHookNumber::LocalOut,
-            _ => InetHookNumber::PreRouting,
+    for &(chain, hook) in chains {
+        // The bridge family's prerouting hook has the number of inet's (NF_BR_PRE_ROUTING).
+        let number = match hook {
+            Hook::Prerouting => InetHookNumber::PreRouting,
+            Hook::Output => InetHookNumber::LocalOut,
         };
         out.push(NfTablesMessage::NewChain(ChainMessage {
             attributes: vec![
                 ChainAttribute::Table(name.to_owned()),
-                ChainAttribute::Name((*chain).to_owned()),
+                ChainAttribute::Name(chain.to_owned()),
                 ChainAttribute::Hook(vec![
-                    Hook::Number(HookNumber::Inet(number)),
+                    HookAttribute::Number(HookNumber::Inet(number)),
                     // Two's complement: the kernel reads it as the signed priority.
-                    Hook::Priority(u32::from_ne_bytes(PRIORITY.to_ne_bytes())),
+                    HookAttribute::Priority(u32::from_ne_bytes(PRIORITY.to_ne_bytes())),
                 ]),
                 ChainAttribute::Policy(ACCEPT),
                 ChainAttribute::Type("filter".to_owned()),
@@ -111,7 +113,7 @@ pub fn table_messages(family: Family, name: &str, rules: &[TraceRule]) -> Vec<Nf
             out.push(NfTablesMessage::NewRule(RuleMessage {
                 attributes: vec![
                     RuleAttribute::Table(name.to_owned()),
-                    RuleAttribute::Chain((*chain).to_owned()),
+                    RuleAttribute::Chain(chain.to_owned()),
                     RuleAttribute::Expressions(expressions(family, rule)),
                 ],
             }));

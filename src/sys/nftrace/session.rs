@@ -149,7 +149,7 @@ impl NfSession {
             let monitor = opts.drop_reasons.then(|| {
                 s.spawn(|| {
                     let started = match early {
-                        Some(early) => early.wait(&DROP_PROTOCOLS),
+                        Some(early) => early.wait(),
                         None => DropMonitor::start(&DROP_PROTOCOLS),
                     };
                     started.map_err(|e| e.to_string())
