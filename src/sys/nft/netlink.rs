@@ -10,7 +10,6 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 
 use netlink_packet_core::{
     DefaultNla, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST, NetlinkMessage,
-    NetlinkPayload,
 };
 use netlink_packet_netfilter::nftables::{
     ChainAttribute, ChainMessage, Cmp, DataAttribute, ExpressionAttribute, Expressions,
@@ -26,6 +25,8 @@ use netlink_sys::{Socket, SocketAddr};
 use super::{CHAINS, Hook, L3, PRIORITY, TRACE_RATE, TraceRule};
 use crate::sys::netns::{Netns, socket_in};
 
+/// How long nf_tables may take to answer a batch, in seconds.
+const ANSWER_TIMEOUT_S: i64 = 5;
 /// `NFNL_SUBSYS_NFTABLES`: the batch's subsystem, in its header.
 const SUBSYS_NFTABLES: u16 = 10;
 /// `NF_ACCEPT`: the chains' policy.
@@ -275,6 +276,13 @@ fn socket(ns: &Netns) -> Result<Socket, Refused> {
     let fd = socket_in(ns, NETLINK_NETFILTER).map_err(|e| {
         refused("opening a netfilter socket", std::io::Error::other(format!("{e:#}")))
     })?;
+    // An answer that never comes (it always does) must not hang the trace.
+    nix::sys::socket::setsockopt(
+        &fd,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(ANSWER_TIMEOUT_S, 0),
+    )
+    .map_err(|e| refused("setting a netfilter socket's timeout", e.into()))?;
     // SAFETY: `into_raw_fd` hands over ownership of the descriptor to the netlink socket.
     let mut socket = unsafe { Socket::from_raw_fd(fd.into_raw_fd()) };
     socket.bind_auto().map_err(|e| refused("binding a netfilter socket", e))?;
@@ -308,26 +316,135 @@ fn acknowledged(socket: &Socket, messages: usize) -> Result<Result<(), i32>, Ref
         let n = socket
             .recv(&mut &mut buf[..], 0)
             .map_err(|error| Refused { what: "reading nf_tables' answer".to_owned(), error })?;
-        let mut offset = 0;
-        while offset < n {
-            let Some(bytes) = buf.get(offset..n) else { break };
-            let Ok(msg) = NetlinkMessage::<NetfilterMessage>::deserialize(bytes) else { break };
-            let len = msg.header.length as usize;
-            if let NetlinkPayload::Error(e) = msg.payload {
-                answered += 1;
-                if let Some(code) = e.code {
-                    refused.get_or_insert(code.get().abs());
-                    // The batch's own header refused (no message of it was looked at).
-                    if msg.header.sequence_number == 0 {
-                        return Ok(Err(code.get().abs()));
-                    }
+        for ack in acks(buf.get(..n).unwrap_or_default()) {
+            answered += 1;
+            if let Some(errno) = ack.errno {
+                refused.get_or_insert(errno);
+                // The batch's own header refused (no message of it was looked at).
+                if ack.seq == 0 {
+                    return Ok(Err(errno));
                 }
             }
-            if len == 0 {
-                break;
-            }
-            offset += (len + 3) & !3;
         }
     }
     Ok(refused.map_or(Ok(()), Err))
+}
+
+/// `NLMSG_ERROR`: an acknowledgement (error 0) or a refusal.
+const NLMSG_ERROR: u16 = 2;
+
+/// One acknowledgement: the sequence number it answers and the errno of a refusal.
+#[derive(Debug, PartialEq, Eq)]
+struct Ack {
+    seq: u32,
+    errno: Option<i32>,
+}
+
+/// The acknowledgements in a datagram of netlink messages (read from their headers alone: a
+/// refusal echoes the refused message, which need not be decoded); anything else is skipped,
+/// and a truncated message ends the datagram.
+fn acks(datagram: &[u8]) -> Vec<Ack> {
+    let u32_at = |b: &[u8], at: usize| {
+        b.get(at..at + 4).and_then(|w| w.try_into().ok()).map(u32::from_ne_bytes)
+    };
+    let mut out = Vec::new();
+    let mut rest = datagram;
+    while let Some(len) = u32_at(rest, 0).map(|l| l as usize) {
+        let Some(msg) = rest.get(..len).filter(|_| len >= 16) else { break };
+        let kind = msg.get(4..6).and_then(|w| w.try_into().ok()).map(u16::from_ne_bytes);
+        if kind == Some(NLMSG_ERROR)
+            && let (Some(seq), Some(code)) = (u32_at(msg, 8), u32_at(msg, 16))
+        {
+            let code = i32::from_ne_bytes(code.to_ne_bytes());
+            out.push(Ack { seq, errno: (code != 0).then(|| code.saturating_abs()) });
+        }
+        rest = rest.get((len + 3) & !3..).unwrap_or_default();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A netlink message of `kind`, sequence number `seq`, with `body` after its header.
+    fn message(kind: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(16 + body.len()).unwrap_or(0);
+        let mut m = Vec::new();
+        m.extend_from_slice(&len.to_ne_bytes());
+        m.extend_from_slice(&kind.to_ne_bytes());
+        m.extend_from_slice(&0u16.to_ne_bytes());
+        m.extend_from_slice(&seq.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(body);
+        m.resize(m.len().next_multiple_of(4), 0);
+        m
+    }
+
+    fn error(seq: u32, code: i32) -> Vec<u8> {
+        // The error code, then the header of the message it answers.
+        let mut body = code.to_ne_bytes().to_vec();
+        body.extend_from_slice(&message(0xa06, seq, &[])[..16]);
+        message(NLMSG_ERROR, seq, &body)
+    }
+
+    #[test]
+    fn acknowledgements_and_refusals_are_read_from_the_headers() {
+        let mut datagram = error(1, 0);
+        datagram.extend(message(0xa10, 7, b"other")); // not an answer: skipped
+        datagram.extend(error(2, -libc::ENOENT));
+        datagram.extend(error(3, 0));
+        assert_eq!(
+            acks(&datagram),
+            vec![
+                Ack { seq: 1, errno: None },
+                Ack { seq: 2, errno: Some(libc::ENOENT) },
+                Ack { seq: 3, errno: None },
+            ]
+        );
+        // Cut anywhere: what is whole is read, never a panic.
+        for cut in 0..datagram.len() {
+            assert!(acks(&datagram[..cut]).len() <= 3);
+        }
+        assert_eq!(acks(&datagram[..error(1, 0).len()]), vec![Ack { seq: 1, errno: None }]);
+        // A length below a header's ends the datagram instead of looping.
+        assert_eq!(acks(&message(NLMSG_ERROR, 1, &[])[..4].repeat(3)), vec![]);
+    }
+
+    #[test]
+    fn a_batch_is_begin_messages_end_with_acknowledged_sequence_numbers() {
+        let rules = super::super::rules(super::super::Flow {
+            a: [10, 0, 0, 1].into(),
+            b: [10, 0, 0, 2].into(),
+            tunnel: None,
+        })
+        .1;
+        let messages = table_messages(Family::Bridge, "t", &rules);
+        // The table, its one chain, the flow's two IP rules and two ARP rules.
+        assert_eq!(messages.len(), 6);
+        let bytes = batch(Family::Bridge, messages);
+        let mut kinds = Vec::new();
+        let mut rest = &bytes[..];
+        while rest.len() >= 16 {
+            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let kind = u16::from_ne_bytes([rest[4], rest[5]]);
+            let flags = u16::from_ne_bytes([rest[6], rest[7]]);
+            let seq = u32::from_ne_bytes([rest[8], rest[9], rest[10], rest[11]]);
+            kinds.push((kind, flags & NLM_F_ACK != 0, seq));
+            rest = &rest[len.next_multiple_of(4)..];
+        }
+        assert_eq!(
+            kinds,
+            vec![
+                (0x10, false, 0), // batch begin
+                (0xa00, true, 1), // new table
+                (0xa03, true, 2), // new chain
+                (0xa06, true, 3), // new rule ×4
+                (0xa06, true, 4),
+                (0xa06, true, 5),
+                (0xa06, true, 6),
+                (0x11, false, 7), // batch end
+            ]
+        );
+    }
 }
