@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::cli::parse_duration;
 use crate::cmd::demo::Demo;
-use crate::cmd::live::{DEFAULT_BUFFER_MIB, LiveFlags};
+use crate::cmd::live::{DEFAULT_BUFFER_MIB, LiveFlags, PROBE_BUFFER_MIB};
 use crate::cmd::ping::Ping;
 use crate::cmd::watch::Watch;
 use crate::core::listen::Proto;
@@ -45,9 +45,10 @@ pub struct LiveOptions {
     pub ring: usize,
     /// Kernel capture buffer per capture point, in MiB (libpcap's -B): a burst this large is
     /// absorbed while vtrace catches up; what does not fit is counted as a capture drop.
-    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_BUFFER_MIB,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub buffer_size: u32,
+    /// Default: 4 for watch, 1 for ping and demo (a probe's frames are few; a smaller ring is
+    /// set up sooner).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub buffer_size: Option<u32>,
     /// Bytes kept of each frame (longer ones, jumbo or GSO frames, are cut after their
     /// headers). Each frame takes a slot of about this size in the kernel buffer.
     #[arg(long, value_name = "BYTES", default_value_t = SNAPLEN,
@@ -71,7 +72,8 @@ pub fn parse_ring(s: &str) -> Result<usize, String> {
     }
 }
 
-fn flags(out: TraceFlags, live: LiveOptions) -> LiveFlags {
+/// `flags` of a command whose captures' kernel buffer is `buffer_mib` unless asked otherwise.
+fn flags(out: TraceFlags, live: LiveOptions, buffer_mib: u32) -> LiveFlags {
     LiveFlags {
         write: out.write,
         json: out.json,
@@ -81,7 +83,7 @@ fn flags(out: TraceFlags, live: LiveOptions) -> LiveFlags {
             drop_reasons: !out.no_drop_reasons,
         },
         ring: live.ring,
-        buffer_mib: live.buffer_size,
+        buffer_mib: live.buffer_size.unwrap_or(buffer_mib),
         snaplen: live.snaplen,
         replay: live.replay,
         zone: Default::default(),
@@ -165,7 +167,7 @@ impl From<PingArgs> for Ping {
                     crate::sys::connect::UDP_MARKER.iter().copied().cycle().take(a.size).collect()
                 })
             }),
-            flags: flags(a.out, a.live),
+            flags: flags(a.out, a.live, PROBE_BUFFER_MIB),
         }
     }
 }
@@ -201,7 +203,7 @@ impl From<WatchArgs> for Watch {
             duration: a.duration,
             filter: a.filter,
             window: a.window,
-            flags: flags(a.out, a.live),
+            flags: flags(a.out, a.live, DEFAULT_BUFFER_MIB),
         }
     }
 }
@@ -229,6 +231,6 @@ pub struct DemoArgs {
 impl From<DemoArgs> for Demo {
     fn from(a: DemoArgs) -> Demo {
         let out = TraceFlags { json: a.json, no_tui: a.no_tui, ..TraceFlags::default() };
-        Demo { count: a.count, tcp: a.tcp, flags: flags(out, a.live) }
+        Demo { count: a.count, tcp: a.tcp, flags: flags(out, a.live, PROBE_BUFFER_MIB) }
     }
 }

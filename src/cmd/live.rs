@@ -26,6 +26,9 @@ use crate::tui::state::TuiState;
 
 /// Kernel capture buffer per point by default (MiB).
 pub const DEFAULT_BUFFER_MIB: u32 = 4;
+/// The same for `ping` and `demo`: a probe every interval is a few frames at each point, and a
+/// ring is set up in proportion to its size (five 4 MiB rings cost a ping about 5 ms).
+pub const PROBE_BUFFER_MIB: u32 = 1;
 
 /// How a live command reports and what it traces besides the captures.
 #[derive(Debug, Clone, Default)]
