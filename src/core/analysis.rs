@@ -128,14 +128,14 @@ impl Analysis {
         }
     }
 
-    /// The probe's socket received the answer with key `seq` (an echo's sequence number, a
-    /// connect's or datagram's source port), before the exchange settles: live frames wait in
-    /// the reorder buffer far longer than the socket takes.
     /// How many of the probe's answers its socket received so far.
     pub fn delivered_count(&self) -> usize {
         self.probe.as_ref().map_or(0, |p| p.received.len())
     }
 
+    /// The probe's socket received the answer with key `seq` (an echo's sequence number, a
+    /// connect's or datagram's source port), before the exchange settles: live frames wait in
+    /// the reorder buffer far longer than the socket takes.
     pub fn delivered(&mut self, seq: u16) {
         if let Some(p) = self.probe.as_mut() {
             p.received.insert(seq);

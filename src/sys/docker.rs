@@ -7,9 +7,9 @@
 //! re-implement that, and would add an HTTP stack and an async client to the build. The one
 //! question every `ping` and `watch` asks first (which containers these bare names are) is the
 //! exception ([`api`]): a run of the CLI costs 20-50 ms of CPU there, a sizeable part of a
-//! `ping -c 1`, so it goes to the daemon's local socket when the CLI would go there too. The CLI's JSON (`docker inspect`, `docker network inspect`) is the same
-//! document the Engine API returns, and stable across versions (tested with CLI 28.2 on
-//! dockerd 20.10).
+//! `ping -c 1`, so it goes to the daemon's local socket when the CLI would go there too. The
+//! CLI's JSON (`docker inspect`, `docker network inspect`) is the same document the Engine API
+//! returns, and stable across versions (tested with CLI 28.2 on dockerd 20.10).
 //!
 //! This module only runs `docker` with fixed arguments (container names are validated by the
 //! caller and passed after the options) and parses its answers; it never changes anything.

@@ -256,7 +256,7 @@ fn next_dir() -> PathBuf {
 }
 
 /// A monitor being started on a thread of its own, begun before the trace knows its path: making
-/// the instance and changing its clock each wait for the kernel (an RCU grace period, 25-45 ms
+/// the instance and changing its clock each wait for the kernel (an RCU grace period, 25-75 ms
 /// here), which then overlaps discovery and the captures' opening instead of holding back the
 /// first probe. Dropped unused, it waits for the start and removes the instance.
 #[derive(Debug)]

@@ -202,11 +202,10 @@ impl TraceTable {
     pub fn install(ns: &Netns, flow: Flow) -> Result<Self, NftError> {
         let name = table_name(std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let (inet, bridge) = rules(flow);
-        let batches: Vec<(usize, Vec<u8>)> = [(Family::Inet, inet), (Family::Bridge, bridge)]
+        let batches: Vec<netlink::Batch> = [(Family::Inet, inet), (Family::Bridge, bridge)]
             .into_iter()
             .map(|(family, rules)| {
-                let messages = netlink::table_messages(family, &name, &rules);
-                (messages.len(), netlink::batch(family, messages))
+                netlink::batch(family, netlink::table_messages(family, &name, &rules))
             })
             .collect();
         // Its guard from the start: whatever fails below, what was made of it is removed.
@@ -261,9 +260,9 @@ fn refused(ns: &Netns, what: &str, r: &netlink::Refused) -> NftError {
 /// it is missing, not an error, does not hold back the other).
 fn delete_tables(ns: &Netns, name: &str) -> Result<(), NftError> {
     let what = "deleting the trace table";
-    let batches: Vec<(usize, Vec<u8>)> = [Family::Inet, Family::Bridge]
+    let batches: Vec<netlink::Batch> = [Family::Inet, Family::Bridge]
         .into_iter()
-        .map(|family| (1, netlink::batch(family, vec![netlink::delete_message(name)])))
+        .map(|family| netlink::batch(family, vec![netlink::delete_message(name)]))
         .collect();
     let results = netlink::send(ns, &batches).map_err(|r| refused(ns, what, &r))?;
     match results.into_iter().find_map(|r| r.err().filter(|&errno| errno != libc::ENOENT)) {

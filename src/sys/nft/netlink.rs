@@ -227,9 +227,17 @@ fn equals(value: Vec<u8>) -> ListAttribute<ExpressionAttribute> {
     .into()
 }
 
-/// The bytes of one batch: its begin, `messages` in `family` (each asking for an
-/// acknowledgement, sequence numbers from 1), its end.
-pub fn batch(family: Family, messages: Vec<NfTablesMessage>) -> Vec<u8> {
+/// One batch as sent: its bytes, and how many of its messages await an acknowledgement.
+#[derive(Debug)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    pub messages: usize,
+}
+
+/// One batch: its begin, `messages` in `family` (each asking for an acknowledgement, sequence
+/// numbers from 1), its end.
+pub fn batch(family: Family, messages: Vec<NfTablesMessage>) -> Batch {
+    let count = messages.len();
     let control = |m: ControlMessage| {
         NetfilterMessage::new(
             NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, SUBSYS_NFTABLES),
@@ -260,10 +268,10 @@ pub fn batch(family: Family, messages: Vec<NfTablesMessage>) -> Vec<u8> {
             msg.serialize(buf);
         }
     }
-    out
+    Batch { bytes: out, messages: count }
 }
 
-/// The message that removes table `name` of `family`.
+/// The message that removes table `name` (of the family its batch is in).
 pub fn delete_message(name: &str) -> NfTablesMessage {
     NfTablesMessage::DeleteTable(TableMessage {
         attributes: vec![TableAttribute::Name(name.to_owned())],
@@ -292,15 +300,15 @@ fn socket(ns: &Netns) -> Result<Socket, Refused> {
 
 /// Send the batches to nf_tables in `ns`, each in turn; each succeeds or fails whole. The
 /// result of each, in order: `Err` carries the kernel's errno for the first message it refused.
-pub fn send(ns: &Netns, batches: &[(usize, Vec<u8>)]) -> Result<Vec<Result<(), i32>>, Refused> {
+pub fn send(ns: &Netns, batches: &[Batch]) -> Result<Vec<Result<(), i32>>, Refused> {
     let socket = socket(ns)?;
     batches
         .iter()
-        .map(|(messages, bytes)| {
+        .map(|b| {
             socket
-                .send(bytes, 0)
+                .send(&b.bytes, 0)
                 .map_err(|error| Refused { what: "sending to nf_tables".to_owned(), error })?;
-            acknowledged(&socket, *messages)
+            acknowledged(&socket, b.messages)
         })
         .collect()
 }
@@ -422,9 +430,10 @@ mod tests {
         let messages = table_messages(Family::Bridge, "t", &rules);
         // The table, its one chain, the flow's two IP rules and two ARP rules.
         assert_eq!(messages.len(), 6);
-        let bytes = batch(Family::Bridge, messages);
+        let sent = batch(Family::Bridge, messages);
+        assert_eq!(sent.messages, 6);
         let mut kinds = Vec::new();
-        let mut rest = &bytes[..];
+        let mut rest = &sent.bytes[..];
         while rest.len() >= 16 {
             let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
             let kind = u16::from_ne_bytes([rest[4], rest[5]]);
