@@ -89,9 +89,17 @@ pub fn run(args: &Cleanup) -> Result<Outcome> {
         let (tmp, target) = (w.tmp.display(), w.target.display());
         if w.tmp.exists() && !w.target.exists() {
             if !args.dry_run {
-                if let Err(e) = std::fs::rename(&w.tmp, &w.target) {
-                    failures.push(format!("renaming {tmp} to {target}: {e}"));
-                    continue;
+                match std::fs::rename(&w.tmp, &w.target) {
+                    Ok(()) => {}
+                    // Another cleanup at the same time recovered it first.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        let _ = w.forget();
+                        continue;
+                    }
+                    Err(e) => {
+                        failures.push(format!("renaming {tmp} to {target}: {e}"));
+                        continue;
+                    }
                 }
             }
             let verb = if args.dry_run { "would recover" } else { "recovered" };

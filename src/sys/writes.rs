@@ -50,9 +50,13 @@ pub struct Leftover {
 }
 
 impl Leftover {
-    /// Drop the record (the capture was recovered, or there is nothing left to recover).
+    /// Drop the record (the capture was recovered, or there is nothing left to recover). A
+    /// record already gone (another `vtrace cleanup` at the same time) is dropped too.
     pub fn forget(&self) -> std::io::Result<()> {
-        std::fs::remove_file(&self.record)
+        match std::fs::remove_file(&self.record) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 }
 
@@ -110,6 +114,8 @@ mod tests {
         assert_eq!(found.len(), 1);
         found[0].forget().expect("forget");
         assert!(recorded_in(&records).is_empty());
+        // Forgotten by another cleanup first: forgetting it again is no failure.
+        found[0].forget().expect("forget a record already gone");
         // Files that are no records are left alone.
         std::fs::write(records.join("notes"), "x").expect("write");
         assert!(recorded_in(&records).is_empty());
