@@ -104,6 +104,8 @@ pub struct Live<'w> {
     input_ended: bool,
     /// Exchanges were reported since the report was last flushed.
     unflushed: bool,
+    /// The last pump took frames.
+    busy: bool,
 }
 
 impl<'w> Live<'w> {
@@ -167,6 +169,7 @@ impl<'w> Live<'w> {
             quiet: cfg.quiet,
             input_ended: false,
             unflushed: false,
+            busy: false,
         })
     }
 
@@ -232,6 +235,7 @@ impl<'w> Live<'w> {
         // While frames keep coming, time is what the captures say: when vtrace runs behind
         // them, frames still queued must not find their journeys closed by the wall clock. Once
         // the captures are idle, the wall clock. A replay runs on the file's clock alone.
+        self.busy = took;
         let now =
             if took || self.replay.is_some() { self.latest } else { wall_ns().max(self.latest) };
         let ripe = now.saturating_sub(REORDER_NS).min(handed_over);
@@ -250,15 +254,17 @@ impl<'w> Live<'w> {
     }
 
     /// How long the next pump waits for frames: a tick, or less when the oldest waiting frame
-    /// ripens sooner by the wall clock (a lone packet is reported as soon as it can be), but
-    /// not less than the captures' pace: while frames keep coming, one ripens at every moment,
-    /// and the next batch (due within that pace) releases it as well as a wakeup of its own
-    /// would (measured under `ping -f`: three wakeups in four were for ripening alone).
+    /// ripens sooner by the wall clock (a lone packet is reported as soon as it can be). While
+    /// frames keep coming (the last pump took some), not less than the captures' pace: one
+    /// ripens at every moment, and the next batch (due within that pace) releases it as well
+    /// as a wakeup of its own would (measured under `ping -f`: three wakeups in four were for
+    /// ripening alone).
     fn wait(&self) -> Duration {
         match self.pending.oldest() {
             Some(t) if self.replay.is_none() => {
                 let ripens = t.saturating_add(REORDER_NS).saturating_sub(wall_ns());
-                Duration::from_nanos(ripens).clamp(PACE, TICK)
+                let least = if self.busy { PACE } else { Duration::from_millis(1) };
+                Duration::from_nanos(ripens).clamp(least, TICK)
             }
             _ => TICK,
         }
