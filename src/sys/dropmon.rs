@@ -1,5 +1,6 @@
 //! Kernel drop reasons: a private tracefs instance (`/sys/kernel/tracing/instances/vtrace_<pid>`)
-//! with the `skb:kfree_skb` event filtered by protocol, read from its `trace_pipe` on a thread.
+//! with the `skb:kfree_skb` event filtered by protocol (and without the echo replies nobody asked
+//! for, see [`filter`]), read from its `trace_pipe` on a thread.
 //!
 //! Reason names come from the event's `format` file (their numbers differ between kernels);
 //! timestamps use the instance's `boot` trace clock, mapped to the Unix epoch. tracefs is global
@@ -144,6 +145,9 @@ pub struct DropMonitor {
     thread: Option<Worker<()>>,
     events: Receiver<DropEvent>,
     reasons: HashMap<u32, String>,
+    /// The kernel leaves out the drops of echo replies no ICMP socket asked for (see
+    /// [`filter`]).
+    skips_unclaimed_replies: bool,
 }
 
 impl DropMonitor {
@@ -165,13 +169,19 @@ impl DropMonitor {
             thread: None,
             events: mpsc::sync_channel(0).1,
             reasons: HashMap::new(),
+            skips_unclaimed_replies: false,
         };
         let format_path = dir.join(EVENT).join("format");
         let format = std::fs::read_to_string(&format_path).map_err(DropmonError::NoEvent)?;
         mon.reasons = parse_reasons(&format);
         write(&dir.join("trace_clock"), "boot")?;
-        let filter = protocols.iter().map(|p| format!("protocol == {p}")).collect::<Vec<_>>();
-        write(&dir.join(EVENT).join("filter"), &filter.join(" || "))?;
+        let filter_path = dir.join(EVENT).join("filter");
+        mon.skips_unclaimed_replies = std::fs::write(&filter_path, filter(protocols, true)).is_ok();
+        if !mon.skips_unclaimed_replies {
+            // A kernel that cannot filter on a function: the protocols alone (the attribution
+            // leaves those drops out, see `DropEvent::is_unclaimed_echo_reply`).
+            write(&filter_path, &filter(protocols, false))?;
+        }
         let offset_ns = clock_offset()?;
         let pipe_path = dir.join("trace_pipe");
         let pipe = std::fs::OpenOptions::new()
@@ -202,6 +212,12 @@ impl DropMonitor {
     /// The reason names this kernel knows, by number.
     pub fn reasons(&self) -> &HashMap<u32, String> {
         &self.reasons
+    }
+
+    /// True when the kernel itself leaves out the drops of echo replies no ICMP socket asked
+    /// for ([`filter`]); else they are read, and the attribution leaves them out.
+    pub fn skips_unclaimed_replies(&self) -> bool {
+        self.skips_unclaimed_replies
     }
 
     /// The instance's directory.
@@ -338,15 +354,23 @@ fn read_pipe(
     tx: &mpsc::SyncSender<DropEvent>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
-    let mut pending = String::new();
+    // Bytes at the front of `buf`: the start of a line the last read did not complete.
+    let mut kept = 0;
     let (mut pfds, mut ready) = (Vec::new(), Vec::new());
-    // One read and the events it completes.
-    let mut read_once = || match (&pipe).read(&mut buf) {
+    // One read and the events it completes, parsed where they were read (under a flood of
+    // drops, each line taken off the front of a string moved all the bytes behind it).
+    let mut read_once = || match (&pipe).read(buf.get_mut(kept..).unwrap_or_default()) {
         Ok(n) if n > 0 => {
-            pending.push_str(&String::from_utf8_lossy(buf.get(..n).unwrap_or_default()));
-            while let Some(nl) = pending.find('\n') {
-                let line: String = pending.drain(..=nl).collect();
-                if let Some(ev) = parse_line(&line, reasons, offset_ns) {
+            let end = kept + n;
+            let mut start = 0;
+            let read = buf.get(..end).unwrap_or_default();
+            while let Some(nl) = read.get(start..).and_then(|r| r.iter().position(|&b| b == b'\n'))
+            {
+                let line = read.get(start..start + nl).unwrap_or_default();
+                start += nl + 1;
+                // tracefs writes ASCII; a line that is not UTF-8 is no event.
+                let Ok(line) = std::str::from_utf8(line) else { continue };
+                if let Some(ev) = parse_line(line, reasons, offset_ns) {
                     match tx.try_send(ev) {
                         // A flood of drops outran the trace: the newest are not kept.
                         Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
@@ -354,6 +378,9 @@ fn read_pipe(
                     }
                 }
             }
+            // The incomplete line to the front; one that fills the buffer is no event.
+            kept = if start == 0 && end == buf.len() { 0 } else { end - start };
+            buf.copy_within(end - kept..end, 0);
             PipeRead::Some
         }
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => PipeRead::Empty,
@@ -406,6 +433,28 @@ fn clock_offset() -> Result<i128, DropmonError> {
     Ok(real - boot)
 }
 
+/// The event filter: these ethertypes (all when none), and with `skip_unclaimed_replies`, no
+/// drop in `ping_rcv`. That function frees every ICMP echo reply that no ICMP datagram socket
+/// asked for, as NO_SOCKET, after raw sockets got their copy: every reply to `ping` run as root
+/// and to vtrace's own probe (both raw). Such a reply has reached its host, past the last
+/// capture point: never the fate of a packet lost on the way, but an event per reply for the
+/// kernel to format and the reader to parse (under `ping -f`, tens of thousands a second), and
+/// the nearest "drop" to any packet lost meanwhile. Kernels that filter on a function by name
+/// (`location.function`) leave them out; others refuse the filter.
+fn filter(protocols: &[u16], skip_unclaimed_replies: bool) -> String {
+    let any = protocols.iter().map(|p| format!("protocol == {p}")).collect::<Vec<_>>();
+    let mut parts = Vec::new();
+    match any.len() {
+        0 => {}
+        1 => parts.extend(any),
+        _ => parts.push(format!("({})", any.join(" || "))),
+    }
+    if skip_unclaimed_replies {
+        parts.push("location.function != ping_rcv".to_owned());
+    }
+    parts.join(" && ")
+}
+
 fn write(path: &Path, value: &str) -> Result<(), DropmonError> {
     std::fs::write(path, value).map_err(io("writing", path))
 }
@@ -428,6 +477,66 @@ mod tests {
         assert_eq!(r.len(), 3);
         assert_eq!(r.get(&12).map(String::as_str), Some("NETFILTER_DROP"));
         assert!(parse_reasons("no symbols").is_empty());
+    }
+
+    #[test]
+    fn lines_split_across_reads_become_events_in_order() -> Result<(), Box<dyn std::error::Error>> {
+        use std::io::Write;
+        let line = |t: u32, reason: u32| {
+            format!(
+                "          ping-1 [000] ..s1.  5432.{t:06}: kfree_skb: skbaddr=0000000000000000 \
+                 protocol=2048 location=ip_rcv_core+0x22c/0x350 reason: {reason}\n"
+            )
+        };
+        let reasons: HashMap<u32, String> =
+            [(13, "OTHERHOST".to_owned()), (16, "IP_RPFILTER".to_owned())].into();
+        // Enough lines to fill the reader's buffer several times, written in pieces that cut
+        // lines anywhere (and one line that is not UTF-8, skipped).
+        let mut text = Vec::new();
+        for i in 0..2_000 {
+            text.extend_from_slice(line(i, if i % 2 == 0 { 13 } else { 16 }).as_bytes());
+            if i == 1_000 {
+                text.extend_from_slice(b"\xff\xfe not a line\n");
+            }
+        }
+        let (rx_end, tx_end) = nix::unistd::pipe()?;
+        let pipe = std::fs::File::from(rx_end);
+        let wake = Arc::new(EventFd::from_value_and_flags(0, EfdFlags::EFD_NONBLOCK)?);
+        let stop = Stop::new();
+        let (tx, rx) = mpsc::sync_channel(4_096);
+        let reader = {
+            let (wake, stop) = (Arc::clone(&wake), stop.clone());
+            std::thread::spawn(move || read_pipe(pipe, &wake, &stop, &reasons, 0, &tx))
+        };
+        let mut w = std::fs::File::from(tx_end);
+        for piece in text.chunks(977) {
+            w.write_all(piece)?;
+        }
+        drop(w);
+        std::thread::sleep(Duration::from_millis(50));
+        stop.request();
+        wake.write(1)?;
+        reader.join().map_err(|_| "the reader panicked")?;
+        let events: Vec<DropEvent> = rx.try_iter().collect();
+        assert_eq!(events.len(), 2_000);
+        for (i, e) in events.iter().enumerate() {
+            assert_eq!(e.t_ns, 5_432_000_000_000 + i as u64 * 1_000, "event {i}");
+            let want = if i % 2 == 0 { "OTHERHOST" } else { "IP_RPFILTER" };
+            assert_eq!((e.reason.as_str(), e.location.as_str()), (want, "ip_rcv_core+0x22c/0x350"));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_filter_takes_the_protocols_and_leaves_out_unclaimed_echo_replies() {
+        assert_eq!(filter(&[0x0800], false), "protocol == 2048");
+        assert_eq!(
+            filter(&[0x0800, 0x0806], true),
+            "(protocol == 2048 || protocol == 2054) && location.function != ping_rcv"
+        );
+        assert_eq!(filter(&[0x86dd], true), "protocol == 34525 && location.function != ping_rcv");
+        assert_eq!(filter(&[], true), "location.function != ping_rcv");
+        assert_eq!(filter(&[], false), "");
     }
 
     #[test]

@@ -61,6 +61,11 @@ pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<
     if nf_dropped && near.iter().any(|d| d.is_netfilter()) {
         near.retain(|d| d.is_netfilter());
     }
+    // An echo reply no ICMP datagram socket asked for is freed in `ping_rcv` at its host, past
+    // the last capture point (raw sockets, as `ping` as root and vtrace's probe use, got their
+    // copy): never the fate of a packet lost on the way (kernels that filter on a function
+    // leave these out already, see `sys::dropmon`).
+    near.retain(|d| !d.is_unclaimed_echo_reply());
     // A bridge captured in promiscuous mode (vtrace's own capture) hands the host a copy of each
     // frame it forwards, which the host drops as OTHERHOST: not the packet's fate.
     if near.iter().any(|d| !d.is_promiscuous_copy()) {
@@ -83,6 +88,11 @@ impl DropEvent {
     /// A copy a promiscuous interface received for another host (`OTHERHOST`).
     pub fn is_promiscuous_copy(&self) -> bool {
         self.reason == "OTHERHOST"
+    }
+
+    /// An echo reply freed by `ping_rcv`: no ICMP datagram socket asked for it.
+    pub fn is_unclaimed_echo_reply(&self) -> bool {
+        self.location.starts_with("ping_rcv+")
     }
 
     /// Dropped by a netfilter verdict.
@@ -195,6 +205,28 @@ mod tests {
         let got = attribute_drops(&[copy.clone(), real.clone()], &ex.request, false);
         assert_eq!(got, vec![real]);
         assert_eq!(attribute_drops(std::slice::from_ref(&copy), &ex.request, false), vec![copy]);
+    }
+
+    #[test]
+    fn an_echo_reply_nobody_asked_for_is_never_a_lost_packets_drop() {
+        let t = 11_000_000;
+        let mut ex = unanswered_echo(t);
+        ex.request.lost = Some(crate::core::exchange::Loss { after: None, before: None });
+        // Under a flood every reply at the pinging host is freed in ping_rcv, the nearest
+        // "drop" to a request lost on the way; the packet's own drop is further.
+        let reply = drop_at(t + 2_000, 0x0800, "NO_SOCKET", "ping_rcv+0xb3/0xe0");
+        let real = drop_at(t + 40_000, 0x0800, "IP_RPFILTER", "ip_rcv_finish_core+0x1b4");
+        assert!(reply.is_unclaimed_echo_reply() && !real.is_unclaimed_echo_reply());
+        let got = attribute_drops(&[reply.clone(), real.clone()], &ex.request, false);
+        assert_eq!(got, vec![real]);
+        // Alone, it still is not the packet's: no drop is named.
+        assert_eq!(attribute_drops(&[reply], &ex.request, false), Vec::<DropEvent>::new());
+        // A NO_SOCKET elsewhere (a datagram to a closed port) is a drop like any other.
+        let closed = drop_at(t + 3_000, 0x0800, "NO_SOCKET", "__udp4_lib_rcv+0x5c4");
+        assert_eq!(
+            attribute_drops(std::slice::from_ref(&closed), &ex.request, false),
+            vec![closed]
+        );
     }
 
     #[test]
