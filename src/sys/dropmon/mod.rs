@@ -1,6 +1,9 @@
 //! Kernel drop reasons: a private tracefs instance (`/sys/kernel/tracing/instances/vtrace_<pid>`)
 //! with the `skb:kfree_skb` event filtered by protocol (and without the echo replies nobody asked
-//! for, see [`filter`]), read from its `trace_pipe` on a thread.
+//! for, see [`filter`]), read on a thread: in the kernel's binary form from each CPU's
+//! `trace_pipe_raw` ([`raw`]: the records of ring-buffer pages, [`ring`]; locations named from
+//! `/proc/kallsyms`, [`symbols`]), or as text from its `trace_pipe` where the record layout is
+//! not understood.
 //!
 //! Reason names come from the event's `format` file (their numbers differ between kernels);
 //! timestamps use the instance's `boot` trace clock, mapped to the Unix epoch. tracefs is global
@@ -24,6 +27,10 @@ use thiserror::Error;
 
 use crate::core::netfilter::DropEvent;
 use crate::sys::netns::{Target, Worker, WorkerError, spawn_in};
+
+mod raw;
+mod ring;
+mod symbols;
 use crate::sys::poll::{poll_until, wait_any_readable};
 use crate::sys::stop::Stop;
 
@@ -183,12 +190,23 @@ impl DropMonitor {
             write(&filter_path, &filter(protocols, false))?;
         }
         let offset_ns = clock_offset()?;
+        // The events in the kernel's binary form when this kernel's layout is understood (each
+        // CPU's buffer read as soon as it holds one: `buffer_percent` 0), else as text.
+        let raw = raw::Layout::parse(&format).and_then(|layout| {
+            let _ = std::fs::write(dir.join("buffer_percent"), "0");
+            raw::open_cpus(&dir).ok().map(|cpus| (layout, cpus))
+        });
         let pipe_path = dir.join("trace_pipe");
-        let pipe = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&pipe_path)
-            .map_err(io("opening", &pipe_path))?;
+        let pipe = match raw {
+            Some(_) => None,
+            None => Some(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NONBLOCK)
+                    .open(&pipe_path)
+                    .map_err(io("opening", &pipe_path))?,
+            ),
+        };
         let wake = EventFd::from_value_and_flags(0, EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
             .map(Arc::new)
             .map_err(|e| io("making the stop event of", &pipe_path)(e.into()))?;
@@ -198,8 +216,13 @@ impl DropMonitor {
         mon.events = rx;
         let stop = mon.stop.clone();
         let reasons = mon.reasons.clone();
-        let thread = spawn_in(Target::Here, "vtrace-dropmon", move || {
-            read_pipe(pipe, &wake, &stop, &reasons, offset_ns, &tx);
+        let thread = spawn_in(Target::Here, "vtrace-dropmon", move || match (raw, pipe) {
+            (Some((layout, cpus)), _) => {
+                let decoder = raw::Decoder::new(layout, reasons, offset_ns);
+                raw::read_cpus(&cpus, &wake, &stop, decoder, &tx);
+            }
+            (None, Some(pipe)) => read_pipe(pipe, &wake, &stop, &reasons, offset_ns, &tx),
+            (None, None) => {}
         })
         .map_err(|e| match e {
             WorkerError::Spawn { source, .. } => io("spawning the reader of", &pipe_path)(source),
