@@ -22,6 +22,11 @@ use crate::core::netfilter::DropEvent;
 use crate::sys::poll::{poll_until, wait_any_readable};
 use crate::sys::stop::Stop;
 
+/// How long the reader lets events gather once they keep coming: drops are attributed once a
+/// packet's exchange settles (the reorder delay at least, a reply's window for a lost request),
+/// and a stop reads what is left.
+const PACE: std::time::Duration = std::time::Duration::from_millis(4);
+
 /// Where a `kfree_skb` record holds what a drop event needs (from the event's `format` file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
@@ -164,7 +169,9 @@ pub fn read_cpus(
     };
     let unwanted = poll_until(stop, || {
         match read_all(&mut decoder) {
-            PipeRead::Some => {}
+            // Events keep coming: let them gather (with `buffer_percent` 0 the kernel wakes the
+            // reader for each one; a flood of drops made that a wakeup per event).
+            PipeRead::Some => std::thread::sleep(PACE),
             PipeRead::Empty => {
                 let mut fds: Vec<BorrowedFd<'_>> = cpus.iter().map(AsFd::as_fd).collect();
                 fds.push(wake.as_fd());
