@@ -387,11 +387,11 @@ impl<'w> Live<'w> {
                 *answered += 1;
             }
             if res.is_ok() {
-                res = if book.is_empty() {
-                    report.exchange_owned(ex, line, names)
-                } else {
-                    report.exchange_owned(Box::new(book.annotate(&ex, names)), line, names)
-                };
+                let mut ex = ex;
+                if !book.is_empty() {
+                    book.annotate_in_place(&mut ex, names);
+                }
+                res = report.exchange_owned(ex, line, names);
             }
         });
         if self.io_result.is_ok() {

@@ -171,11 +171,11 @@ fn write_settled(
     let mut res = Ok(());
     analysis.drain(|ex, line| {
         if res.is_ok() {
-            res = if book.is_empty() {
-                report.exchange_owned(ex, line, names)
-            } else {
-                report.exchange_owned(Box::new(book.annotate(&ex, names)), line, names)
-            };
+            let mut ex = ex;
+            if !book.is_empty() {
+                book.annotate_in_place(&mut ex, names);
+            }
+            res = report.exchange_owned(ex, line, names);
         }
     });
     Ok(res?)

@@ -116,32 +116,46 @@ impl TraceBook {
     /// decision on its hop.
     pub fn annotate(&mut self, ex: &Exchange, names: &[String]) -> Exchange {
         let mut ex = ex.clone();
+        self.annotate_in_place(&mut ex, names);
+        ex
+    }
+
+    /// [`Self::annotate`] on the exchange itself (a live trace's exchanges are annotated one by
+    /// one as they are reported, most with nothing to add: no copy, no allocation for those).
+    pub fn annotate_in_place(&mut self, ex: &mut Exchange, names: &[String]) {
         // A request that reached the end of the line unanswered was lost after its last point.
         let unanswered = ex.expects_reply && ex.reply.is_none();
         let legs = std::iter::once((&mut ex.request, unanswered))
             .chain(ex.reply.as_mut().map(|r| (r, false)))
             .chain(ex.errors.iter_mut().map(|e| (e, false)));
         for (leg, unanswered) in legs {
-            let hops: Vec<(&str, &str)> = leg
-                .journey
-                .hops
-                .iter()
-                .map(|h| {
-                    let id = names.get(h.point.index()).map_or("", String::as_str);
-                    match PointId::split(id) {
-                        (Some(label), ifname) => (label, ifname),
-                        (None, _) => (id, ""),
-                    }
-                })
-                .collect();
             let mut notes: Vec<NfNote> = Vec::new();
             // The packet's own events, and those of the tunnel's outer packets that carried it
             // (tied to it by the sighting on the underlay).
             let outer = leg.journey.encaps.iter().filter_map(PacketKey::of_encap);
-            let events = self
-                .for_packet(&leg.journey.packet)
-                .into_iter()
-                .chain(outer.flat_map(|k| self.for_key(&k)));
+            let events: Vec<&NfEvent> = if self.by_key.is_empty() {
+                Vec::new()
+            } else {
+                self.for_packet(&leg.journey.packet)
+                    .into_iter()
+                    .chain(outer.flat_map(|k| self.for_key(&k)))
+                    .collect()
+            };
+            let hops: Vec<(&str, &str)> = if events.is_empty() {
+                Vec::new()
+            } else {
+                leg.journey
+                    .hops
+                    .iter()
+                    .map(|h| {
+                        let id = names.get(h.point.index()).map_or("", String::as_str);
+                        match PointId::split(id) {
+                            (Some(label), ifname) => (label, ifname),
+                            (None, _) => (id, ""),
+                        }
+                    })
+                    .collect()
+            };
             for ev in events {
                 if let Some(NfNote::Decision(mut d)) = NfNote::from_event(ev) {
                     d.hop = hop_of(ev, &hops);
@@ -160,7 +174,6 @@ impl TraceBook {
             }
             leg.netfilter = notes;
         }
-        ex
     }
 
     /// The events of one packet, in arrival order.
