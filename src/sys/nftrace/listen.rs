@@ -183,11 +183,18 @@ impl Ctx {
             if !wait_readable(s.as_fd(), POLL_MS) {
                 return ControlFlow::Continue(());
             }
-            buf.clear();
-            if s.recv(&mut buf, 0).is_err() {
-                return ControlFlow::Continue(());
+            // Every datagram queued, then wait again (a busy hook queues many at a time: a
+            // poll per datagram doubled the calls).
+            loop {
+                buf.clear();
+                if s.recv(&mut buf, 0).is_err() {
+                    return ControlFlow::Continue(());
+                }
+                self.datagram(&buf, &mut names, tx)?;
+                if stop.requested() {
+                    return ControlFlow::Continue(());
+                }
             }
-            self.datagram(&buf, &mut names, tx)
         });
     }
 
