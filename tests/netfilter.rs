@@ -286,7 +286,15 @@ fn an_nftables_input_drop_at_the_target_names_the_rule_and_the_kernel_reason() {
         Ok(m) => {
             let dir = m.dir().to_path_buf();
             std::thread::sleep(Duration::from_millis(200));
-            let drops = m.stop();
+            // Named where shown: the monitor reads bare addresses.
+            let drops: Vec<_> = m
+                .stop()
+                .into_iter()
+                .map(|mut d| {
+                    d.name_location();
+                    d
+                })
+                .collect();
             let nf: Vec<_> =
                 vtrace::core::netfilter::drops_between(&drops, 0x0800, before, after + 200_000_000)
                     .into_iter()

@@ -166,7 +166,8 @@ impl TraceBook {
                 let nf_dropped = notes
                     .iter()
                     .any(|n| n.decision().is_some_and(|d| d.verdict == NfVerdict::Drop.as_str()));
-                let drops = attribute_drops(&self.drops, leg, nf_dropped);
+                let mut drops = attribute_drops(&self.drops, leg, nf_dropped);
+                drops.iter_mut().for_each(DropEvent::name_location);
                 if self.lost_drops.is_none() && !drops.is_empty() {
                     self.lost_drops = Some(drops.clone());
                 }

@@ -84,7 +84,27 @@ pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<
     near.into_iter().cloned().collect()
 }
 
+/// Names a kernel address as `function+0xoffset/0xsize`: registered by the system layer that
+/// reads the drops (see [`set_location_namer`]).
+static NAMER: std::sync::OnceLock<fn(u64) -> Option<String>> = std::sync::OnceLock::new();
+
+/// Register how kernel addresses are named (the drop monitor does, before its first event).
+pub fn set_location_namer(namer: fn(u64) -> Option<String>) {
+    let _ = NAMER.set(namer);
+}
+
 impl DropEvent {
+    /// A location read as a bare address (`0xffffffffc0a1b3e8`: the drop monitor names only
+    /// what is shown, the kernel's symbol table being costly to read) gets its function's name,
+    /// when a namer is registered and knows it.
+    pub fn name_location(&mut self) {
+        let Some(hex) = self.location.strip_prefix("0x") else { return };
+        let Ok(addr) = u64::from_str_radix(hex, 16) else { return };
+        if let Some(name) = NAMER.get().and_then(|f| f(addr)) {
+            self.location = name;
+        }
+    }
+
     /// A copy a promiscuous interface received for another host (`OTHERHOST`).
     pub fn is_promiscuous_copy(&self) -> bool {
         self.reason == "OTHERHOST"

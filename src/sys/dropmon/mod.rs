@@ -216,9 +216,11 @@ impl DropMonitor {
         mon.events = rx;
         let stop = mon.stop.clone();
         let reasons = mon.reasons.clone();
+        let skips = mon.skips_unclaimed_replies;
+        crate::core::netfilter::set_location_namer(symbols::name_address);
         let thread = spawn_in(Target::Here, "vtrace-dropmon", move || match (raw, pipe) {
             (Some((layout, cpus)), _) => {
-                let decoder = raw::Decoder::new(layout, reasons, offset_ns);
+                let decoder = raw::Decoder::new(layout, reasons, offset_ns, skips);
                 raw::read_cpus(&cpus, &wake, &stop, decoder, &tx);
             }
             (None, Some(pipe)) => read_pipe(pipe, &wake, &stop, &reasons, offset_ns, &tx),

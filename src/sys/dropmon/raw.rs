@@ -70,13 +70,27 @@ pub struct Decoder {
     pub reasons: HashMap<u32, String>,
     /// Trace clock to Unix epoch, in ns.
     pub offset_ns: i128,
-    /// Loaded on the first location to name.
+    /// Name every location as it is read (see [`Decoder::new`]).
+    eager: bool,
+    /// Named locations, when set (tests); else the process's kernel symbols.
     symbols: Option<Symbols>,
 }
 
 impl Decoder {
-    pub fn new(layout: Layout, reasons: HashMap<u32, String>, offset_ns: i128) -> Decoder {
-        Decoder { layout, reasons, offset_ns, symbols: None }
+    /// A decoder of records of `layout`. Locations are left as bare addresses, named only where
+    /// a drop is shown (reading the kernel's symbols takes about 40 ms of its time, and every
+    /// TCP connection closed frees its socket's queues as QUEUE_PURGE: a ping with `--tcp` would
+    /// pay it every time), unless telling drops apart needs their names: a kernel without drop
+    /// reasons (a netfilter drop is known by its function) or one that did not leave out the
+    /// echo replies nobody asked for (`ping_rcv`) itself.
+    pub fn new(
+        layout: Layout,
+        reasons: HashMap<u32, String>,
+        offset_ns: i128,
+        skips_unclaimed_replies: bool,
+    ) -> Decoder {
+        let eager = layout.reason.is_none() || !skips_unclaimed_replies;
+        Decoder { layout, reasons, offset_ns, eager, symbols: None }
     }
 
     /// The drop event of a record stamped `ts` on the trace clock (`None` for another event's
@@ -101,8 +115,12 @@ impl Decoder {
         // forwards) is named by its reason alone: under a flood, nearly every event.
         let location = if reason == "OTHERHOST" {
             String::new()
+        } else if !self.eager {
+            format!("{addr:#x}")
+        } else if let Some(symbols) = self.symbols.as_mut() {
+            symbols.name(addr).to_owned()
         } else {
-            self.symbols.get_or_insert_with(Symbols::load).name(addr).to_owned()
+            super::symbols::name_address(addr).unwrap_or_else(|| format!("{addr:#x}"))
         };
         let t = i128::from(ts).checked_add(self.offset_ns)?;
         Some(DropEvent { t_ns: u64::try_from(t).ok()?, protocol, location, reason })
@@ -230,7 +248,7 @@ mod tests {
     fn records_of_a_page_become_drop_events_on_the_epoch() {
         let layout = Layout::parse(FORMAT).unwrap_or_else(|| panic!("layout"));
         let reasons = crate::sys::dropmon::parse_reasons(FORMAT);
-        let mut d = Decoder::new(layout, reasons, 1_000_000);
+        let mut d = Decoder::new(layout, reasons.clone(), 1_000_000, false);
         d.symbols = Some(Symbols::parse(
             "ffffffffc0a1b000 t nft_do_chain\t[nf_tables]\nffffffffc0a1b5a0 t nft_x\t[nf_tables]\n",
         ));
@@ -258,5 +276,10 @@ mod tests {
         );
         // A cut record is no event.
         assert_eq!(d.event(0, &[0xfd, 0x05, 0, 0]), None);
+        // Where the kernel leaves out unclaimed replies, a location stays a bare address until
+        // a drop is shown.
+        let mut lazy = Decoder::new(layout, reasons, 0, true);
+        let nf = ring::records(&p).filter_map(|(t, r)| lazy.event(t, r)).nth(1);
+        assert_eq!(nf.map(|e| e.location), Some("0xffffffffc0a1b3e8".to_owned()));
     }
 }

@@ -3,6 +3,16 @@
 //! up to the next symbol).
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+/// This process's symbols, read on the first address to name.
+static KERNEL: Mutex<Option<Symbols>> = Mutex::new(None);
+
+/// A kernel address named from `/proc/kallsyms` (read once, on the first call).
+pub fn name_address(addr: u64) -> Option<String> {
+    let mut kernel = KERNEL.lock().unwrap_or_else(PoisonError::into_inner);
+    Some(kernel.get_or_insert_with(Symbols::load).name(addr).to_owned())
+}
 
 /// The kernel's symbols, sorted by address.
 #[derive(Debug, Default)]

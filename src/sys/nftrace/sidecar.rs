@@ -277,11 +277,16 @@ pub fn write(capture: &Path, traced: &NfFinished) -> Result<()> {
         drops: traced
             .drops
             .iter()
-            .map(|d| DropDto {
-                t_ns: d.t_ns,
-                protocol: d.protocol,
-                location: d.location.clone(),
-                reason: d.reason.clone(),
+            .map(|d| {
+                // Named here (the drop monitor names only what is shown).
+                let mut named = d.clone();
+                named.name_location();
+                DropDto {
+                    t_ns: named.t_ns,
+                    protocol: named.protocol,
+                    location: named.location,
+                    reason: named.reason,
+                }
             })
             .collect(),
         br_netfilter: traced
