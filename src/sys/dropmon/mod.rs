@@ -27,12 +27,12 @@ use thiserror::Error;
 
 use crate::core::netfilter::DropEvent;
 use crate::sys::netns::{Target, Worker, WorkerError, spawn_in};
+use crate::sys::poll::{poll_until, wait_any_readable};
+use crate::sys::stop::Stop;
 
 mod raw;
 mod ring;
 mod symbols;
-use crate::sys::poll::{poll_until, wait_any_readable};
-use crate::sys::stop::Stop;
 
 /// Where tracefs is (or gets) mounted.
 pub const TRACEFS: &str = "/sys/kernel/tracing";
