@@ -1,9 +1,9 @@
 //! Kernel drop reasons: a private tracefs instance (`/sys/kernel/tracing/instances/vtrace_<pid>`)
 //! with the `skb:kfree_skb` event filtered by protocol (and without the echo replies nobody asked
 //! for, see [`filter`]), read on a thread: in the kernel's binary form from each CPU's
-//! `trace_pipe_raw` ([`raw`]: the records of ring-buffer pages, [`ring`]; locations named from
-//! `/proc/kallsyms`, [`symbols`]), or as text from its `trace_pipe` where the record layout is
-//! not understood.
+//! `trace_pipe_raw` ([`raw`]: the records of ring-buffer pages, [`ring`]; a location kept as its
+//! address until a drop is shown, then named from `/proc/kallsyms`, [`symbols`]), or as text
+//! from its `trace_pipe` where the record layout is not understood.
 //!
 //! Reason names come from the event's `format` file (their numbers differ between kernels);
 //! timestamps use the instance's `boot` trace clock, mapped to the Unix epoch. tracefs is global

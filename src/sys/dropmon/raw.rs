@@ -1,8 +1,8 @@
 //! Reading `kfree_skb` events in the kernel's binary form, from each CPU's `trace_pipe_raw`:
 //! `trace_pipe` had the kernel format every event as text (its location through a symbol
 //! lookup) for the reader to parse back, and under a flood of drops that was most of the drop
-//! monitor's CPU. Here a location is named only for drops that can be a packet's fate (not a
-//! promiscuous copy), once per address.
+//! monitor's CPU. Here a location is kept as its address, and named only where a drop is
+//! shown (see [`Decoder::new`]).
 
 use std::collections::HashMap;
 use std::fs::File;
