@@ -50,11 +50,50 @@ fn main() {
         seed.extend_from_slice(line.as_bytes());
         write(&out.join("dropmon"), &format!("line{i}"), &seed);
     }
+    let mut seed = format.as_bytes().to_vec();
+    seed.push(0);
+    seed.extend_from_slice(&raw_page(&format));
+    write(&out.join("dropmon"), "page", &seed);
     println!(
         "seeds: {frames} decode frames, {} nftrace, {} dropmon",
         NFTRACE.len() + 1,
-        LINES.len()
+        LINES.len() + 1
     );
+}
+
+/// A `trace_pipe_raw` page of three `kfree_skb` records (the event id from `format`, the
+/// layout of Linux 6.x: location at 16, protocol at 32, reason at 36), the second after a time
+/// extension.
+fn raw_page(format: &str) -> Vec<u8> {
+    let id: u16 = format
+        .lines()
+        .find_map(|l| l.strip_prefix("ID:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(1533);
+    let record = |reason: u32| {
+        let mut r = [0u8; 40];
+        r[..2].copy_from_slice(&id.to_le_bytes());
+        r[16..24].copy_from_slice(&0xffff_ffff_820c_5e13u64.to_le_bytes());
+        r[32..34].copy_from_slice(&0x0800u16.to_le_bytes());
+        r[36..40].copy_from_slice(&reason.to_le_bytes());
+        r
+    };
+    let mut data = Vec::new();
+    for (i, reason) in [13u32, 12, 3].into_iter().enumerate() {
+        if i == 1 {
+            // A time extension: type 30, then the delta's high bits.
+            data.extend_from_slice(&(30u32 | 5 << 5).to_le_bytes());
+            data.extend_from_slice(&2u32.to_le_bytes());
+        }
+        // A record of ten 32-bit words, 100 ns after the one before.
+        data.extend_from_slice(&(10u32 | 100 << 5).to_le_bytes());
+        data.extend_from_slice(&record(reason));
+    }
+    let mut page = 5_432_000_000_000u64.to_le_bytes().to_vec();
+    page.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    page.extend_from_slice(&data);
+    page.resize(4096, 0);
+    page
 }
 
 /// Every distinct frame of every capture under `corpora` (recursively), at most 4000.

@@ -34,6 +34,9 @@ mod raw;
 mod ring;
 mod symbols;
 
+pub use raw::{Decoder, Layout};
+pub use ring::records;
+
 /// Where tracefs is (or gets) mounted.
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 /// Prefix of vtrace's instances.
