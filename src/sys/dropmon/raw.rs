@@ -66,10 +66,10 @@ impl Layout {
 
 /// Turns records into drop events.
 pub struct Decoder {
-    pub layout: Layout,
-    pub reasons: HashMap<u32, String>,
+    layout: Layout,
+    reasons: HashMap<u32, String>,
     /// Trace clock to Unix epoch, in ns.
-    pub offset_ns: i128,
+    offset_ns: i128,
     /// Name every location as it is read (see [`Decoder::new`]).
     eager: bool,
     /// Named locations, when set (tests); else the process's kernel symbols.
@@ -101,11 +101,13 @@ impl Decoder {
         if id != l.id {
             return None;
         }
-        let protocol = record.get(l.protocol..l.protocol + 2)?;
+        // Offsets come from a format file: checked, whatever it says.
+        let protocol = record.get(l.protocol..l.protocol.checked_add(2)?)?;
         let protocol = u16::from_le_bytes(protocol.try_into().ok()?);
         let reason = match l.reason {
             Some(at) => {
-                let n = u32::from_le_bytes(record.get(at..at + 4)?.try_into().ok()?);
+                let n = record.get(at..at.checked_add(4)?)?;
+                let n = u32::from_le_bytes(n.try_into().ok()?);
                 self.reasons.get(&n).cloned().unwrap_or_else(|| n.to_string())
             }
             None => String::new(),
@@ -274,8 +276,10 @@ mod tests {
                 },
             ]
         );
-        // A cut record is no event.
+        // A cut record is no event, nor one the layout places beyond any record.
         assert_eq!(d.event(0, &[0xfd, 0x05, 0, 0]), None);
+        let far = Layout { protocol: usize::MAX - 1, ..layout };
+        assert_eq!(Decoder::new(far, HashMap::new(), 0, true).event(0, &[0xfd, 0x05, 0, 0]), None);
         // Where the kernel leaves out unclaimed replies, a location stays a bare address until
         // a drop is shown.
         let mut lazy = Decoder::new(layout, reasons, 0, true);

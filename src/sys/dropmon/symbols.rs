@@ -70,7 +70,7 @@ fn locate(table: &[(u64, u32, u32)], names: &str, addr: u64) -> String {
     let Some(&(start, from, len)) = at.checked_sub(1).and_then(|i| table.get(i)) else {
         return format!("{addr:#x}");
     };
-    let name = names.get(from as usize..(from + len) as usize).unwrap_or("?");
+    let name = names.get(from as usize..from as usize + len as usize).unwrap_or("?");
     // The next symbol at a higher address ends this one.
     let next = table.get(at..).and_then(|rest| rest.iter().find(|&&(a, ..)| a > start));
     match next {
