@@ -24,7 +24,7 @@ use crate::core::verdict::Verdict;
 use crate::session::annotate::Annotated;
 use crate::session::reorder::Reorder;
 use crate::session::sink::{PointRow, Summary, TraceReport};
-use crate::sys::capture::{BLOCK_MS, Batch, CaptureOptions, CaptureSpec, Captures, Frames};
+use crate::sys::capture::{Batch, CaptureOptions, CaptureSpec, Captures, Frames, PACE};
 use crate::sys::netns::Netns;
 use crate::sys::pcapfile::{PcapngWriter, Section, WriterInterface};
 
@@ -71,9 +71,6 @@ const PUMP_BATCHES: usize = 16;
 const DRAIN_AT: usize = 64;
 /// How often the loop wakes up without frames.
 const TICK: Duration = Duration::from_millis(10);
-/// Least wait for frames while some wait to ripen: the captures' block timeout, how often they
-/// hand over batches while frames keep coming.
-const PACE: Duration = Duration::from_millis(BLOCK_MS.unsigned_abs() as u64);
 
 /// A live trace on a set of points: captures, the reorder buffer, the analysis, the report and
 /// the optional pcapng file.

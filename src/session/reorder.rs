@@ -136,7 +136,7 @@ impl Reorder {
         let run = lane.runs.front_mut()?;
         let (seq, index, end) = (run.batch, run.next as usize, run.end as usize);
         // The run's next frame from the registers: reading the run back right after its `next`
-        // was stored stalled every release (a 16-byte load of an 8-byte store cannot be
+        // was stored stalled every release (a 16-byte load of a 4-byte store cannot be
         // forwarded: a fifth of this function's samples under a flood).
         let next = if run.next + 1 < run.end {
             run.next += 1;

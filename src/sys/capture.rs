@@ -73,7 +73,7 @@ const HANDED_OVER_NS: u64 = 2 * BLOCK_MS as u64 * 1_000_000 + 4_000_000;
 /// ring (measured under `ping -f` on five points: 1 250 wakeups a second, the context switches
 /// a tenth of the capture thread's samples). A lone frame is read as soon as its block is
 /// retired (the reader was idle); the frames after it at most this much later.
-const PACE: Duration = Duration::from_millis(BLOCK_MS as u64);
+pub const PACE: Duration = Duration::from_millis(BLOCK_MS as u64);
 /// How long the captures are still read after a stop: frames captured before the stop may sit
 /// in a block the kernel hands over only at its timeout.
 const STOP_DRAIN: Duration = Duration::from_nanos(HANDED_OVER_NS);

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::ops::ControlFlow;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,9 +200,9 @@ impl DropMonitor {
             raw::open_cpus(&dir).ok().map(|cpus| (layout, cpus))
         });
         let pipe_path = dir.join("trace_pipe");
-        let pipe = match raw {
-            Some(_) => None,
-            None => Some(
+        let source = match raw {
+            Some((layout, cpus)) => Source::Raw(layout, cpus),
+            None => Source::Text(
                 std::fs::OpenOptions::new()
                     .read(true)
                     .custom_flags(libc::O_NONBLOCK)
@@ -221,13 +221,12 @@ impl DropMonitor {
         let reasons = mon.reasons.clone();
         let skips = mon.skips_unclaimed_replies;
         crate::core::netfilter::set_location_namer(symbols::name_address);
-        let thread = spawn_in(Target::Here, "vtrace-dropmon", move || match (raw, pipe) {
-            (Some((layout, cpus)), _) => {
+        let thread = spawn_in(Target::Here, "vtrace-dropmon", move || match source {
+            Source::Raw(layout, cpus) => {
                 let decoder = raw::Decoder::new(layout, reasons, offset_ns, skips);
                 raw::read_cpus(&cpus, &wake, &stop, decoder, &tx);
             }
-            (None, Some(pipe)) => read_pipe(pipe, &wake, &stop, &reasons, offset_ns, &tx),
-            (None, None) => {}
+            Source::Text(pipe) => read_pipe(pipe, &wake, &stop, &reasons, offset_ns, &tx),
         })
         .map_err(|e| match e {
             WorkerError::Spawn { source, .. } => io("spawning the reader of", &pipe_path)(source),
@@ -384,10 +383,9 @@ fn read_pipe(
     let mut buf = vec![0u8; 64 * 1024];
     // Bytes at the front of `buf`: the start of a line the last read did not complete.
     let mut kept = 0;
-    let (mut pfds, mut ready) = (Vec::new(), Vec::new());
     // One read and the events it completes, parsed where they were read (under a flood of
     // drops, each line taken off the front of a string moved all the bytes behind it).
-    let mut read_once = || match (&pipe).read(buf.get_mut(kept..).unwrap_or_default()) {
+    let read_once = || match (&pipe).read(buf.get_mut(kept..).unwrap_or_default()) {
         Ok(n) if n > 0 => {
             let end = kept + n;
             let mut start = 0;
@@ -398,12 +396,10 @@ fn read_pipe(
                 start += nl + 1;
                 // tracefs writes ASCII; a line that is not UTF-8 is no event.
                 let Ok(line) = std::str::from_utf8(line) else { continue };
-                if let Some(ev) = parse_line(line, reasons, offset_ns) {
-                    match tx.try_send(ev) {
-                        // A flood of drops outran the trace: the newest are not kept.
-                        Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
-                        Err(mpsc::TrySendError::Disconnected(_)) => return PipeRead::Unwanted,
-                    }
+                if let Some(ev) = parse_line(line, reasons, offset_ns)
+                    && !offer(tx, ev)
+                {
+                    return PipeRead::Unwanted;
                 }
             }
             // The incomplete line to the front; one that fills the buffer is no event.
@@ -414,24 +410,55 @@ fn read_pipe(
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => PipeRead::Empty,
         _ => PipeRead::Failed,
     };
+    read_until_stopped(&[pipe.as_fd()], wake, stop, None, read_once);
+}
+
+/// Queue an event for the trace; false once nobody takes them. When a flood of drops outran
+/// the trace, the newest are not kept.
+fn offer(tx: &mpsc::SyncSender<DropEvent>, ev: DropEvent) -> bool {
+    !matches!(tx.try_send(ev), Err(mpsc::TrySendError::Disconnected(_)))
+}
+
+/// Call `read` until stopped, waiting on `fds` (or the stop's `wake`) while it finds nothing,
+/// and, with a `pace`, that long after each read that found events (they gather meanwhile);
+/// then read what the kernel wrote before the stop, to the end (a stop does not cost the last
+/// drops).
+fn read_until_stopped(
+    fds: &[BorrowedFd<'_>],
+    wake: &EventFd,
+    stop: &Stop,
+    pace: Option<Duration>,
+    mut read: impl FnMut() -> PipeRead,
+) {
+    let mut waited: Vec<BorrowedFd<'_>> = fds.to_vec();
+    waited.push(wake.as_fd());
+    let (mut pfds, mut ready) = (Vec::new(), Vec::new());
     let unwanted = poll_until(stop, || {
-        match read_once() {
-            PipeRead::Some => {}
-            // Nothing yet: wait for events, or the stop.
-            PipeRead::Empty => {
-                wait_any_readable(&[pipe.as_fd(), wake.as_fd()], IDLE_MS, &mut pfds, &mut ready);
+        match read() {
+            PipeRead::Some => {
+                if let Some(pace) = pace {
+                    std::thread::sleep(pace);
+                }
             }
+            // Nothing yet: wait for events, or the stop.
+            PipeRead::Empty => wait_any_readable(&waited, IDLE_MS, &mut pfds, &mut ready),
             PipeRead::Unwanted => return ControlFlow::Break(()),
             // A pipe that fails would stay readable: no busy loop on it.
             PipeRead::Failed => std::thread::sleep(Duration::from_millis(10)),
         }
         ControlFlow::Continue(())
     });
-    // Stopped: what the kernel wrote before the stop is read to the end (a stop does not cost
-    // the last drops).
     if unwanted.is_none() {
-        while let PipeRead::Some = read_once() {}
+        while let PipeRead::Some = read() {}
     }
+}
+
+/// Where the reader takes the events from.
+enum Source {
+    /// Each CPU's `trace_pipe_raw`, records of this layout.
+    Raw(raw::Layout, Vec<std::fs::File>),
+    /// The instance's `trace_pipe`, as text.
+    Text(std::fs::File),
 }
 
 /// What one read of the trace pipe gave.

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -17,9 +16,8 @@ use nix::sys::eventfd::EventFd;
 
 use super::ring::{self, u64_at};
 use super::symbols::Symbols;
-use super::{IDLE_MS, PipeRead};
+use super::{PipeRead, offer, read_until_stopped};
 use crate::core::netfilter::DropEvent;
-use crate::sys::poll::{poll_until, wait_any_readable};
 use crate::sys::stop::Stop;
 
 /// How long the reader lets events gather once they keep coming: drops are attributed once a
@@ -155,7 +153,6 @@ pub fn read_cpus(
     // A read hands over one page of the ring buffer (4 KiB unless the instance was set up
     // otherwise: room for larger ones).
     let mut page = vec![0u8; 64 * 1024];
-    let (mut pfds, mut ready) = (Vec::new(), Vec::new());
     let mut read_all = |decoder: &mut Decoder| {
         let mut result = PipeRead::Empty;
         for mut cpu in cpus {
@@ -165,12 +162,8 @@ pub fn read_cpus(
                         result = PipeRead::Some;
                         for (ts, record) in ring::records(page.get(..n).unwrap_or_default()) {
                             let Some(ev) = decoder.event(ts, record) else { continue };
-                            match tx.try_send(ev) {
-                                // A flood of drops outran the trace: the newest are not kept.
-                                Ok(()) | Err(mpsc::TrySendError::Full(_)) => {}
-                                Err(mpsc::TrySendError::Disconnected(_)) => {
-                                    return PipeRead::Unwanted;
-                                }
+                            if !offer(tx, ev) {
+                                return PipeRead::Unwanted;
                             }
                         }
                     }
@@ -187,24 +180,10 @@ pub fn read_cpus(
         }
         result
     };
-    let unwanted = poll_until(stop, || {
-        match read_all(&mut decoder) {
-            // Events keep coming: let them gather (with `buffer_percent` 0 the kernel wakes the
-            // reader for each one; a flood of drops made that a wakeup per event).
-            PipeRead::Some => std::thread::sleep(PACE),
-            PipeRead::Empty => {
-                let mut fds: Vec<BorrowedFd<'_>> = cpus.iter().map(AsFd::as_fd).collect();
-                fds.push(wake.as_fd());
-                wait_any_readable(&fds, IDLE_MS, &mut pfds, &mut ready);
-            }
-            PipeRead::Unwanted => return ControlFlow::Break(()),
-            PipeRead::Failed => std::thread::sleep(std::time::Duration::from_millis(10)),
-        }
-        ControlFlow::Continue(())
-    });
-    if unwanted.is_none() {
-        while let PipeRead::Some = read_all(&mut decoder) {}
-    }
+    // Events keep coming: let them gather (with `buffer_percent` 0 the kernel wakes the reader
+    // for each one; a flood of drops made that a wakeup per event).
+    let fds: Vec<BorrowedFd<'_>> = cpus.iter().map(AsFd::as_fd).collect();
+    read_until_stopped(&fds, wake, stop, Some(PACE), || read_all(&mut decoder));
 }
 
 #[cfg(test)]
