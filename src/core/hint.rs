@@ -17,9 +17,11 @@ pub fn prefetch_read_all<T>(values: &[T]) {
     each_line::<T, READ>(values);
 }
 
-/// A hint to load every cache line of `values` to be written (memory another core read last).
-/// Without the `prfchw` target feature (not assumed by the build) the CPU gets it as a read
-/// hint: the line comes in shared, and the write still asks for it exclusive.
+/// A hint to load every cache line of `values` to be written (memory another core read last):
+/// `prefetchw` on x86-64 processors that have it (asked once), which asks for the line
+/// exclusive, so the write that follows need not. Not left to `_mm_prefetch`, which makes it a
+/// read hint unless the build assumes `prfchw`: the line would come in shared and be asked for
+/// again by the write. Elsewhere a read hint.
 #[inline(always)]
 pub fn prefetch_write_all<T>(values: &[T]) {
     each_line::<T, WRITE>(values);
@@ -49,12 +51,38 @@ fn each_line<T, const HOW: i32>(values: &[T]) {
     }
 }
 
+/// Whether this processor has `prefetchw` (CPUID 8000_0001h, ECX bit 8), asked once.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: every x86-64 processor has `cpuid`, and leaf 8000_0000h says which extended
+        // leaves it answers.
+        #[allow(unused_unsafe, reason = "`__cpuid` is an unsafe fn in the Rust of the MSRV (1.85)")]
+        let (top, ecx) = unsafe {
+            let top = __cpuid(0x8000_0000).eax;
+            (top, if top >= 0x8000_0001 { __cpuid(0x8000_0001).ecx } else { 0 })
+        };
+        top >= 0x8000_0001 && ecx & (1 << 8) != 0
+    })
+}
+
 #[inline(always)]
 fn prefetch<const HOW: i32>(at: *const i8) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and writes nothing, whatever the address.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<HOW>(at);
+    if HOW == WRITE && has_prefetchw() {
+        // SAFETY: a prefetch never faults and writes nothing, whatever the address, and this
+        // processor has the instruction.
+        unsafe {
+            std::arch::asm!("prefetchw [{0}]", in(reg) at, options(nostack, readonly, preserves_flags));
+        }
+    } else {
+        // SAFETY: as above.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<HOW>(at);
+        }
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;

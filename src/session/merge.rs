@@ -12,23 +12,62 @@ use crate::core::frame::{CookedSide, Frame, InterfaceInfo, LinkType};
 use crate::core::hint::{prefetch_read, prefetch_read_all};
 use crate::core::journey::Sighting;
 use crate::core::line::PointIdx;
-use crate::core::packet::Packet;
+use crate::core::packet::{Packet, PacketId};
 use crate::core::path::Role;
 use crate::session::clocks::corrected;
 use crate::session::inputs::{Input, description_field};
 use crate::sys::pcapfile::ReadError;
 
-/// What the reading side sends, in order.
+/// What the reading side says besides frames, each before the frame it precedes.
 #[derive(Debug)]
-pub enum Item {
-    /// The next capture point (its PointIdx is the count of points announced before it).
-    Point { id: String, role: Option<Role> },
-    /// A frame, as the correlator reads it; its bytes are kept in the batch
-    /// ([`Batch::packet`]) for the few sightings whose whole packet the correlator needs.
-    Obs { sighting: Sighting, linktype: LinkType, at: u32, len: u32 },
+pub enum Control {
+    /// The next capture point (its PointIdx is the count of points announced before it), and
+    /// the link type of all its frames.
+    Point { id: String, role: Option<Role>, linktype: LinkType },
     /// Points may still be announced while journeys are open (a capture of several interfaces
     /// at once: its points appear with their first frames).
     PointsMayGrow,
+}
+
+/// A frame as the correlator reads it, in 32 bytes: the analysing core reads a batch of them
+/// that the reading core wrote, a cache line for every two. Its bytes are kept in the batch
+/// ([`Batch::decode_into`]) for the few sightings whose whole packet the correlator needs; its
+/// link type is its point's ([`Control::Point`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Obs {
+    pub t_ns: u64,
+    /// Its number in its file.
+    pub frame: u64,
+    /// [`PacketId::fp`], when [`Obs::HAS_FP`] is set.
+    fp: u64,
+    /// Where its bytes begin in the batch; they end where the next frame's begin.
+    at: u32,
+    pub point: PointIdx,
+    ttl: u8,
+    flags: u8,
+}
+
+impl Obs {
+    const HAS_FP: u8 = 1;
+    const TUNNELLED: u8 = 2;
+
+    fn new(s: Sighting, at: u32) -> Obs {
+        let id = s.id;
+        let flags = if id.fp.is_some() { Obs::HAS_FP } else { 0 }
+            | if id.tunnelled { Obs::TUNNELLED } else { 0 };
+        let fp = id.fp.unwrap_or(0);
+        Obs { t_ns: s.t_ns, frame: s.frame, fp, at, point: s.point, ttl: id.ttl, flags }
+    }
+
+    #[inline]
+    pub fn sighting(&self) -> Sighting {
+        let id = PacketId {
+            fp: (self.flags & Obs::HAS_FP != 0).then_some(self.fp),
+            ttl: self.ttl,
+            tunnelled: self.flags & Obs::TUNNELLED != 0,
+        };
+        Sighting { point: self.point, t_ns: self.t_ns, frame: self.frame, id }
+    }
 }
 
 /// What the reading side knows at the end.
@@ -45,62 +84,75 @@ const BATCH: usize = 2048;
 /// Frame bytes per batch before it is handed over early (big frames).
 const BATCH_BYTES: usize = 1 << 20;
 
-/// Items in order, and the bytes of their frames.
+/// Frames in order, what is said between them, and the frames' bytes.
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub items: Vec<Item>,
+    pub obs: Vec<Obs>,
+    /// Each before the frame at its index in `obs` (at `obs.len()`: after the last), in order.
+    pub controls: Vec<(usize, Control)>,
     bytes: Vec<u8>,
 }
 
 impl Batch {
-    fn with_capacity(items: usize) -> Batch {
-        Batch { items: Vec::with_capacity(items), bytes: Vec::with_capacity(items * 128) }
+    fn with_capacity(frames: usize) -> Batch {
+        Batch {
+            obs: Vec::with_capacity(frames),
+            controls: Vec::new(),
+            bytes: Vec::with_capacity(frames * 128),
+        }
     }
 
-    /// Decode the packet of an [`Item::Obs`] of this batch into `p`.
-    pub fn decode_into(&self, item: (LinkType, u32, u32), known_fp: Option<u64>, p: &mut Packet) {
-        let (linktype, at, len) = item;
-        let (at, len) = (at as usize, len as usize);
-        let data = self.bytes.get(at..at.saturating_add(len)).unwrap_or_default();
+    /// Decode the packet of frame `i` of this batch, of link type `linktype`, into `p`.
+    pub fn decode_into(&self, i: usize, linktype: LinkType, known_fp: Option<u64>, p: &mut Packet) {
+        let data = self.frame_bytes(i);
         let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
         decode_into(&Frame { ifid: 0, t_ns: 0, len, linktype, data }, known_fp, p);
     }
 
-    /// Ask for item `i` and the first bytes of its frame: the reading thread wrote them on the
-    /// other core, and the analysis reads the item and, for a journey's first sighting, decodes
-    /// the frame's headers.
+    /// The bytes of frame `i`.
+    fn frame_bytes(&self, i: usize) -> &[u8] {
+        let Some(o) = self.obs.get(i) else { return &[] };
+        let end = self.obs.get(i + 1).map_or(self.bytes.len(), |n| n.at as usize);
+        self.bytes.get(o.at as usize..end).unwrap_or_default()
+    }
+
+    /// Ask for frame `i` and its first bytes: the reading thread wrote them on the other core,
+    /// and the analysis reads the frame and, for a journey's first sighting, decodes its
+    /// headers.
     #[inline(always)]
     pub fn prefetch(&self, i: usize) {
-        let Some(item) = self.items.get(i) else { return };
-        prefetch_read(item);
-        if let Item::Obs { at, .. } = *item
-            && let Some(b) = self.bytes.get(at as usize..)
-        {
+        let Some(o) = self.obs.get(i) else { return };
+        prefetch_read(o);
+        if let Some(b) = self.bytes.get(o.at as usize..) {
             prefetch_read_all(b.get(..64).unwrap_or(b));
         }
     }
 
     /// A frame's sighting, its bytes after those of the frames before it.
     #[inline]
-    fn push_frame(&mut self, sighting: Sighting, linktype: LinkType, data: &[u8]) {
+    fn push_frame(&mut self, sighting: Sighting, data: &[u8]) {
         let at = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
         self.bytes.extend_from_slice(data);
-        let len = u32::try_from(data.len()).unwrap_or(0);
-        self.items.push(Item::Obs { sighting, linktype, at, len });
+        self.obs.push(Obs::new(sighting, at));
+    }
+
+    fn push_control(&mut self, c: Control) {
+        self.controls.push((self.obs.len(), c));
     }
 
     /// Empty, for reuse.
     pub fn clear(&mut self) {
-        self.items.clear();
+        self.obs.clear();
+        self.controls.clear();
         self.bytes.clear();
     }
 
-    fn len(&self) -> usize {
-        self.items.len()
+    fn is_empty(&self) -> bool {
+        self.obs.is_empty() && self.controls.is_empty()
     }
 
     fn full(&self) -> bool {
-        self.items.len() >= BATCH || self.bytes.len() >= BATCH_BYTES
+        self.obs.len() >= BATCH || self.controls.len() >= BATCH || self.bytes.len() >= BATCH_BYTES
     }
 }
 
@@ -234,7 +286,7 @@ impl Reader {
                 let t_ns = corrected(t_ns, s.offset_ns);
                 let frame = s.input.reader.frames_read();
                 let sighting = Sighting { point, t_ns, frame, id: identify(&f) };
-                self.batch.push_frame(sighting, f.linktype, f.data);
+                self.batch.push_frame(sighting, f.data);
                 if self.batch.full() {
                     self.flush();
                 }
@@ -271,21 +323,21 @@ impl Reader {
         // The correlator reads the sighting; the frame's bytes go along for the packets it
         // needs whole (one per journey), decoded again there.
         let sighting = Sighting { point, t_ns, frame, id: identify(&f) };
-        self.batch.push_frame(sighting, f.linktype, f.data);
+        self.batch.push_frame(sighting, f.data);
         if self.batch.full() {
             self.flush();
         }
     }
 
-    fn push(&mut self, item: Item) {
-        self.batch.items.push(item);
+    fn push(&mut self, c: Control) {
+        self.batch.push_control(c);
         if self.batch.full() {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if self.batch.len() == 0 {
+        if self.batch.is_empty() {
             return;
         }
         let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch::with_capacity(BATCH));
@@ -305,21 +357,22 @@ impl Reader {
         for (ifid, info) in infos.iter().enumerate().skip(s.points.len()) {
             let role = description_field(info, "role").and_then(Role::parse);
             let split = CookedSide::splits(info.linktype);
-            new.push((s.input.point_id(ifid, info), role, split));
+            new.push((s.input.point_id(ifid, info), role, split, info.linktype));
         }
-        for (id, role, split) in new {
+        for (id, role, split, linktype) in new {
             let idx = if split {
-                self.push(Item::PointsMayGrow);
+                self.push(Control::PointsMayGrow);
                 SPLIT
             } else {
-                self.announce(&id, role)
+                self.announce(&id, role, linktype)
             };
             self.sources[i].points.push(idx);
         }
     }
 
-    /// A new point named `id` (made unique), announced to the analysing side.
-    fn announce(&mut self, id: &str, role: Option<Role>) -> PointIdx {
+    /// A new point named `id` (made unique) whose frames are of `linktype`, announced to the
+    /// analysing side.
+    fn announce(&mut self, id: &str, role: Option<Role>, linktype: LinkType) -> PointIdx {
         let mut unique = id.to_owned();
         let mut n = 2;
         while self.ids.contains(&unique) {
@@ -328,7 +381,7 @@ impl Reader {
         }
         let idx = PointIdx(u16::try_from(self.ids.len()).unwrap_or(u16::MAX - 1));
         self.ids.push(unique.clone());
-        self.push(Item::Point { id: unique, role });
+        self.push(Control::Point { id: unique, role, linktype });
         idx
     }
 
@@ -350,7 +403,8 @@ impl Reader {
             }
             Some(_) => s.input.point_id(ifid as usize, info),
         };
-        let p = self.announce(&side.point_id(&base), None);
+        let linktype = info.linktype;
+        let p = self.announce(&side.point_id(&base), None, linktype);
         self.sources.get_mut(i)?.sides.push((ifid, side, p));
         Some(p)
     }
@@ -488,19 +542,39 @@ mod tests {
         let Ok(reading) = spawn(vec![input], &[offset_ns]) else { panic!("reading starts") };
         let mut out = Vec::new();
         for batch in reading.batches.iter() {
-            for item in &batch.items {
-                match item {
-                    Item::Point { id, .. } => out.push(Read::Point(id.clone())),
-                    Item::Obs { sighting: s, at, .. } => {
-                        let tag = batch.bytes.get(*at as usize).copied().unwrap_or_default();
-                        out.push(Read::Frame(s.point.0, s.t_ns, s.frame, tag));
+            let mut controls = batch.controls.iter().peekable();
+            for (i, o) in batch.obs.iter().enumerate() {
+                while let Some((_, c)) = controls.next_if(|(at, _)| *at <= i) {
+                    if let Control::Point { id, .. } = c {
+                        out.push(Read::Point(id.clone()));
                     }
-                    Item::PointsMayGrow => {}
+                }
+                let tag = batch.frame_bytes(i).first().copied().unwrap_or_default();
+                assert_eq!(
+                    batch.frame_bytes(i).len(),
+                    60,
+                    "a frame's bytes end where the next begin"
+                );
+                out.push(Read::Frame(o.point.0, o.t_ns, o.frame, tag));
+            }
+            for (_, c) in controls {
+                if let Control::Point { id, .. } = c {
+                    out.push(Read::Point(id.clone()));
                 }
             }
         }
         assert!(reading.thread.join().is_ok_and(|end| end.error.is_none()));
         out
+    }
+
+    #[test]
+    fn a_frame_crosses_to_the_analysing_core_in_half_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Obs>(), 32);
+        let id = PacketId { fp: Some(0), ttl: 63, tunnelled: true };
+        let s = Sighting { point: PointIdx(3), t_ns: 7, frame: 9, id };
+        assert_eq!(Obs::new(s, 0).sighting(), s, "a fingerprint of 0 is still one");
+        let none = Sighting { id: PacketId { fp: None, ttl: 0, tunnelled: false }, ..s };
+        assert_eq!(Obs::new(none, 0).sighting(), none);
     }
 
     #[test]

@@ -10,12 +10,14 @@ use anyhow::{Result, anyhow};
 
 use crate::core::analysis::Analysis;
 use crate::core::diagnosis::{Evidence, Netfilter, Step, conclude};
+use crate::core::frame::LinkType;
+use crate::core::line::PointIdx;
 use crate::core::netfilter::TraceBook;
 use crate::core::path::Role;
 use crate::core::verdict::Verdict;
 use crate::session::clocks;
 use crate::session::inputs::{self, Input};
-use crate::session::merge::{self, Item};
+use crate::session::merge::{self, Control};
 use crate::session::sink::{PointRow, Summary, TraceReport};
 
 /// What `analyze` reads.
@@ -67,36 +69,31 @@ pub fn analyse(
     if let Some(record) = traced.as_ref().and_then(|t| t.probe.as_ref()) {
         analysis.replay_probe(record);
     }
-    let mut rows: Vec<PointRow> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
+    let mut points = Points::default();
     let mut progress = Progress::new();
     for mut batch in reading.batches.iter() {
-        for (i, item) in batch.items.iter().enumerate() {
-            batch.prefetch(i + AHEAD);
-            match item {
-                Item::Point { id, role } => {
-                    rows.push(PointRow::new(id, *role));
-                    names.push(id.clone());
-                    let idx = analysis.add_point();
-                    if *role == Some(Role::Branch) {
-                        analysis.mark_branch(idx);
-                    }
-                }
-                Item::Obs { sighting, linktype, at, len } => {
-                    let known = sighting.id.fp;
-                    analysis.ingest_sighting(*sighting, |p| {
-                        batch.decode_into((*linktype, *at, *len), known, p);
-                    });
-                }
-                Item::PointsMayGrow => analysis.points_may_grow(),
+        let mut controls = batch.controls.iter().peekable();
+        for (i, o) in batch.obs.iter().enumerate() {
+            while let Some((_, c)) = controls.next_if(|(at, _)| *at <= i) {
+                points.take(c, &mut analysis);
             }
+            batch.prefetch(i + AHEAD);
+            let sighting = o.sighting();
+            let known = sighting.id.fp;
+            analysis.ingest_sighting(sighting, |p| {
+                batch.decode_into(i, points.linktype(o.point), known, p);
+            });
+        }
+        for (_, c) in controls {
+            points.take(c, &mut analysis);
         }
         batch.clear();
         progress.add(BATCH_HINT);
         let _ = reading.give_back.try_send(batch);
-        write_settled(&mut analysis, report, &names, &mut book)?;
+        write_settled(&mut analysis, report, &points.names, &mut book)?;
     }
     progress.done();
+    let Points { mut rows, names, .. } = points;
     let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
     analysis.finish();
     write_settled(&mut analysis, report, &names, &mut book)?;
@@ -156,11 +153,41 @@ pub fn analyse(
     Ok(Analysed { verdict, error: end.error })
 }
 
+/// The points announced so far: their rows, ids and frames' link types, by PointIdx.
+#[derive(Default)]
+struct Points {
+    rows: Vec<PointRow>,
+    names: Vec<String>,
+    linktypes: Vec<LinkType>,
+}
+
+impl Points {
+    /// Take what the reading side said before a frame.
+    fn take(&mut self, c: &Control, analysis: &mut Analysis) {
+        match c {
+            Control::Point { id, role, linktype } => {
+                self.rows.push(PointRow::new(id, *role));
+                self.names.push(id.clone());
+                self.linktypes.push(*linktype);
+                let idx = analysis.add_point();
+                if *role == Some(Role::Branch) {
+                    analysis.mark_branch(idx);
+                }
+            }
+            Control::PointsMayGrow => analysis.points_may_grow(),
+        }
+    }
+
+    fn linktype(&self, p: PointIdx) -> LinkType {
+        self.linktypes.get(p.index()).copied().unwrap_or(LinkType::NULL)
+    }
+}
+
 /// Frames per batch, for the progress count (approximate).
 const BATCH_HINT: u64 = 2048;
 
 /// How far ahead of the analysis the batch is asked for (a few hundred nanoseconds of work).
-const AHEAD: usize = 8;
+const AHEAD: usize = 24;
 
 fn write_settled(
     analysis: &mut Analysis,
