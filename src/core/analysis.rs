@@ -16,7 +16,6 @@ pub struct Analysis {
     tally: Tally,
     /// Observations per point.
     captured: Vec<u64>,
-    journeys: Vec<crate::core::journey::Journey>,
     ready: Vec<Box<Exchange>>,
     /// The probe's own socket, when vtrace sent the echoes (live `ping`).
     probe: Option<ProbeSocket>,
@@ -88,7 +87,6 @@ impl Analysis {
             exchanges: ExchangeBuilder::new(window_ns),
             tally: Tally::default(),
             captured: Vec::new(),
-            journeys: Vec::new(),
             ready: Vec::new(),
             probe: None,
         }
@@ -230,11 +228,8 @@ impl Analysis {
     fn pump(&mut self) {
         // Called for every sighting; journeys end and exchanges settle for few of them.
         if self.correlator.has_ready() {
-            self.journeys.extend(self.correlator.take_ready());
-            let line = self.correlator.line();
-            for journey in self.journeys.drain(..) {
-                self.exchanges.add(journey, line);
-            }
+            let exchanges = &mut self.exchanges;
+            self.correlator.drain_ready(|journey, line| exchanges.add(journey, line));
         }
         let line = self.correlator.line();
         self.exchanges.release(self.correlator.watermark(), line);

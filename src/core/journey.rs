@@ -691,6 +691,15 @@ impl Correlator {
         self.ready.drain(..)
     }
 
+    /// [`Self::take_ready`], each journey handed to `f` with the line (moved once, where a
+    /// caller that needs the line too would first collect them).
+    pub fn drain_ready(&mut self, mut f: impl FnMut(Journey, &Line)) {
+        let line = &self.line;
+        for journey in self.ready.drain(..) {
+            f(journey, line);
+        }
+    }
+
     /// The oldest open journey's window has passed (checked for every sighting).
     #[inline]
     fn expiry_due(&self) -> bool {
