@@ -3,13 +3,13 @@
 # captures (5 Ethernet capture points, ARP + ICMP echo flows, ~1 in 50 requests lost after the
 # bridge) of 1 M and 5 M packets. See bench/README.md for the targets.
 #
-# Usage (from anywhere): bench/analyze.sh [RUNS]   (default 3; each figure is the best of RUNS)
+# Usage (from anywhere): bench/analyze.sh [RUNS]   (default 5; each figure is the best of RUNS)
 # Needs: cargo, tcpdump, tshark (only the 1 M file), GNU time at /usr/bin/time (apt-get install
 # time) for peak RSS. Installs nothing. Writes only under bench/out/ (gitignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS=${1:-3}
+RUNS=${1:-5}
 OUT=bench/out
 mkdir -p "$OUT"
 
