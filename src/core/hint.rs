@@ -87,3 +87,16 @@ fn prefetch<const HOW: i32>(at: *const i8) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
 }
+
+#[cfg(test)]
+mod tests {
+    /// The CPUID answer agrees with what Linux read from the same bit (`3dnowprefetch`).
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn prefetchw_is_used_where_the_processor_has_it() {
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else { return };
+        let Some(flags) = info.lines().find(|l| l.starts_with("flags")) else { return };
+        let listed = flags.split_whitespace().any(|f| f == "3dnowprefetch");
+        assert_eq!(super::has_prefetchw(), listed);
+    }
+}
