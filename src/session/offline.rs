@@ -186,7 +186,9 @@ impl Points {
 /// Frames per batch, for the progress count (approximate).
 const BATCH_HINT: u64 = 2048;
 
-/// How far ahead of the analysis the batch is asked for (a few hundred nanoseconds of work).
+/// How far ahead of the analysis the batch is asked for: about two microseconds of its work, what a
+/// line the other core wrote takes to arrive with room to spare (8, a few hundred nanoseconds, left
+/// the first load of each frame waiting).
 const AHEAD: usize = 24;
 
 fn write_settled(
