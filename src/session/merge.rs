@@ -267,31 +267,37 @@ impl Reader {
         ReadEnd { kernel_drops, error }
     }
 
-    /// One input: nothing to merge, its frames go in file order. A frame of a point already
-    /// announced (not a side of a capture of several interfaces), with no new interface
-    /// described before it, goes straight into the batch; the rest takes the general path.
+    /// One input: nothing to merge, its frames go in file order. A packet record whole in the
+    /// buffer ([`CaptureReader::advance_plain`]) of a point already announced (not a side of a
+    /// capture of several interfaces), with no new interface described before it, goes straight
+    /// into the batch; the rest takes the general path.
+    ///
+    /// [`CaptureReader::advance_plain`]: crate::sys::pcapfile::CaptureReader::advance_plain
     fn run_single(&mut self) {
         while !self.stopped {
             let Some(s) = self.sources.first_mut() else { return };
             if s.error.is_some() {
                 return;
             }
-            let read = s.input.reader.next_frame().map(|f| f.map(|f| (f.ifid, f.t_ns)));
-            if let Ok(Some((ifid, t_ns))) = read
-                && s.input.reader.interfaces().len() == s.points.len()
-                && let Some(&point) = s.points.get(ifid as usize)
-                && point != SPLIT
-                && let Some(f) = s.input.reader.last_frame()
-            {
-                let t_ns = corrected(t_ns, s.offset_ns);
-                let frame = s.input.reader.frames_read();
-                let sighting = Sighting { point, t_ns, frame, id: identify(&f) };
-                self.batch.push_frame(sighting, f.data);
-                if self.batch.full() {
-                    self.flush();
+            let reader = &mut s.input.reader;
+            let read = if reader.interfaces().len() == s.points.len() && reader.advance_plain() {
+                let Some(f) = reader.last_frame() else { return };
+                if let Some(&point) = s.points.get(f.ifid as usize)
+                    && point != SPLIT
+                {
+                    let t_ns = corrected(f.t_ns, s.offset_ns);
+                    let sighting =
+                        Sighting { point, t_ns, frame: reader.frames_read(), id: identify(&f) };
+                    self.batch.push_frame(sighting, f.data);
+                    if self.batch.full() {
+                        self.flush();
+                    }
+                    continue;
                 }
-                continue;
-            }
+                Ok(Some((f.ifid, f.t_ns)))
+            } else {
+                reader.next_frame().map(|f| f.map(|f| (f.ifid, f.t_ns)))
+            };
             if !self.place(0, read) {
                 continue;
             }

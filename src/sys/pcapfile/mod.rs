@@ -160,6 +160,29 @@ impl CaptureReader {
         self.next_slow()
     }
 
+    /// Read the next frame when it is a packet record whole in the buffer (nearly every frame),
+    /// inline and with no result to build: true, and it is [`Self::last_frame`]. False when it
+    /// is anything else (another block, a record to read more for, damage, the end), with
+    /// nothing read: [`Self::next_frame`] reads it then.
+    #[inline(always)]
+    pub fn advance_plain(&mut self) -> bool {
+        if self.deferred.is_some() || self.done {
+            return false;
+        }
+        // The last frame's record is still buffered, consumed only once this one is found.
+        let Some(data) = self.input.data().get(self.pending..) else { return false };
+        let fast = match &self.container {
+            Container::Pcapng(st) => pcapng::fast_epb(st, data),
+            Container::Pcap(st) => pcap::fast_record(st, data),
+        };
+        let Some(loc) = fast else { return false };
+        self.input.consume(std::mem::take(&mut self.pending));
+        self.pending = loc.size;
+        self.frames += 1;
+        self.last = Some(loc);
+        true
+    }
+
     /// [`Self::next_frame`] past its fast path.
     #[inline(never)]
     fn next_slow(&mut self) -> Result<Option<Frame<'_>>, ReadError> {

@@ -259,6 +259,64 @@ fn pcapng_sections_interfaces_resolutions_and_block_types() -> Result<(), ReadEr
     Ok(())
 }
 
+/// Frames read as the single-input loop of `analyze` reads them: [`CaptureReader::advance_plain`]
+/// first, [`CaptureReader::next_frame`] where it declines; how many the first took.
+fn read_plain_first(r: &mut CaptureReader) -> (Vec<Row>, Option<ReadError>, usize) {
+    let (mut rows, mut plain) = (Vec::new(), 0);
+    let row = |f: Frame<'_>| (f.ifid, f.t_ns, f.len, f.linktype.0, f.data.to_vec());
+    loop {
+        if r.advance_plain() {
+            plain += 1;
+            rows.extend(r.last_frame().map(row));
+            continue;
+        }
+        match r.next_frame() {
+            Ok(Some(f)) => rows.push(row(f)),
+            Ok(None) => return (rows, None, plain),
+            Err(e) => return (rows, Some(e), plain),
+        }
+    }
+}
+
+#[test]
+fn plain_records_read_inline_are_the_frames_next_frame_reads() -> Result<(), ReadError> {
+    let mut ng = Ng::new(false);
+    ng.idb(1, 0, &name_opts("a/eth0", ""));
+    for i in 0..50u8 {
+        ng.epb(0, u64::from(i), &[i; 60], 60);
+        if i % 7 == 0 {
+            ng.isb(0, u64::from(i)); // not a packet: the general path reads past it
+        }
+    }
+    ng.spb(10, b"0123456789");
+    ng.epb(0, 99, b"last", 4);
+    let bytes = ng.out;
+    let (want, err) = read_all(&mut reader(bytes.clone())?);
+    assert!(err.is_none(), "{err:?}");
+    let mut r = reader(bytes.clone())?;
+    let (got, err, plain) = read_plain_first(&mut r);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(got, want);
+    assert_eq!(r.frames_read(), 52);
+    assert!(plain >= 40, "most records read inline: {plain}");
+    // Damage after the first frames: the same frames, then the same error at the same offset.
+    let mut cut = bytes;
+    cut.truncate(cut.len() - 3);
+    let (want, want_err) = read_all(&mut reader(cut.clone())?);
+    let (got, err, _) = read_plain_first(&mut reader(cut)?);
+    assert_eq!(got, want);
+    assert_eq!(err.map(|e| e.to_string()), want_err.map(|e| e.to_string()));
+    // A classic pcap: every record inline.
+    let records: Vec<(u32, u32, &[u8], u32)> =
+        (0..20u32).map(|i| (i, i * 10, &b"0123456789abcdef"[..(i % 16) as usize], 16)).collect();
+    let file = pcap_file(false, true, &records);
+    let (want, _) = read_all(&mut reader(file.clone())?);
+    let (got, err, plain) = read_plain_first(&mut reader(file)?);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!((got, plain), (want, 20));
+    Ok(())
+}
+
 fn ng_error(bytes: Vec<u8>) -> Result<(usize, ReadError), ReadError> {
     let mut r = reader(bytes)?;
     let (rows, err) = read_all(&mut r);
