@@ -24,6 +24,10 @@ pub fn prefetch_read_all<T>(values: &[T]) {
 /// again by the write. Elsewhere a read hint.
 #[inline(always)]
 pub fn prefetch_write_all<T>(values: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    if !has_prefetchw() {
+        return each_line::<T, READ>(values);
+    }
     each_line::<T, WRITE>(values);
 }
 
@@ -72,9 +76,9 @@ fn has_prefetchw() -> bool {
 #[inline(always)]
 fn prefetch<const HOW: i32>(at: *const i8) {
     #[cfg(target_arch = "x86_64")]
-    if HOW == WRITE && has_prefetchw() {
-        // SAFETY: a prefetch never faults and writes nothing, whatever the address, and this
-        // processor has the instruction.
+    if HOW == WRITE {
+        // SAFETY: a prefetch never faults and writes nothing, whatever the address, and write
+        // hints are asked for only of a processor that has the instruction.
         unsafe {
             std::arch::asm!("prefetchw [{0}]", in(reg) at, options(nostack, readonly, preserves_flags));
         }
