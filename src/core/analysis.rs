@@ -225,8 +225,21 @@ impl Analysis {
         self.tally.verdict(names, capture_drops)
     }
 
+    /// Called for every sighting; journeys end and exchanges settle for few of them: those
+    /// that change nothing return here, inline, without the call and stack frame of the rest.
+    #[inline]
     fn pump(&mut self) {
-        // Called for every sighting; journeys end and exchanges settle for few of them.
+        if !self.correlator.has_ready()
+            && self.exchanges.calm_at(self.correlator.watermark())
+            && !self.exchanges.has_ready()
+        {
+            return;
+        }
+        self.pump_all();
+    }
+
+    #[inline(never)]
+    fn pump_all(&mut self) {
         if self.correlator.has_ready() {
             let exchanges = &mut self.exchanges;
             self.correlator.drain_ready(|journey, line| exchanges.add(journey, line));

@@ -11,6 +11,17 @@ pub fn prefetch_read<T>(value: &T) {
     prefetch::<READ>(first.wrapping_add(std::mem::size_of::<T>().saturating_sub(1)));
 }
 
+/// A hint to load the entry `ahead` places from the front of a first-in-first-out queue: the
+/// front of a queue that holds a window's worth of entries was written long ago and left the
+/// cache, and entries leave one at a time, too sparsely for the processor's own prefetcher to
+/// follow. Called as the front leaves, it keeps the next fronts in cache.
+#[inline(always)]
+pub fn prefetch_front<T>(queue: &std::collections::VecDeque<T>, ahead: usize) {
+    if let Some(entry) = queue.get(ahead) {
+        prefetch_read(entry);
+    }
+}
+
 /// A hint to load every cache line of `values` (a slice another core wrote).
 #[inline(always)]
 pub fn prefetch_read_all<T>(values: &[T]) {

@@ -10,6 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use foldhash::fast::FixedState;
 
 use super::{Exchange, ExchangeKind, Leg, Loss};
+use crate::core::hint;
 use crate::core::journey::Journey;
 use crate::core::line::{Direction, Line, PointIdx};
 use crate::core::packet::{Arp, Packet, Ports};
@@ -352,13 +353,19 @@ impl ExchangeBuilder {
     /// Called for every sighting, it checks inline whether anything is due at all.
     #[inline]
     pub fn release(&mut self, watermark: u64, line: &Line) {
-        if self.calm_until.is_some_and(|calm| watermark <= calm) {
+        if self.calm_at(watermark) {
             return;
         }
         if self.pending_due(watermark) || self.orphan_due(watermark) {
             self.release_due(watermark, line);
         }
         self.calm_until = self.calm();
+    }
+
+    /// True when nothing waiting is due at `watermark` (known without looking at the queues).
+    #[inline]
+    pub fn calm_at(&self, watermark: u64) -> bool {
+        self.calm_until.is_some_and(|calm| watermark <= calm)
     }
 
     /// The latest watermark at which nothing waiting is due, as the queues stand (`None`: the
@@ -376,9 +383,10 @@ impl ExchangeBuilder {
 
     fn release_due(&mut self, watermark: u64, line: &Line) {
         while self.pending_due(watermark) {
-            if let Some(Pending { serial, key, alt, exchange: Some(ex), .. }) =
-                self.pending.pop_front()
-            {
+            let front = self.pending.pop_front();
+            // Six cache lines ahead (104-byte entries).
+            hint::prefetch_front(&self.pending, 4);
+            if let Some(Pending { serial, key, alt, exchange: Some(ex), .. }) = front {
                 self.emit(serial, (key, alt), ex, line);
             }
         }
