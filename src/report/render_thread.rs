@@ -6,12 +6,13 @@
 //! come back (before a flush or the end of the report).
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::core::exchange::Exchange;
 use crate::core::hint::prefetch_read_all;
 use crate::report::json::Ids;
+use crate::sys::handoff;
 
 /// Renders one exchange into the buffer; `first` is true for the very first of the stream.
 pub type RenderFn = fn(&mut Vec<u8>, &Ids, &Exchange, bool);
@@ -39,7 +40,7 @@ struct Job {
 type Done = (Vec<u8>, Vec<Box<Exchange>>);
 
 pub struct RenderThread {
-    tx: Option<SyncSender<Job>>,
+    tx: Option<handoff::Sender<Job>>,
     rx: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     batch: Vec<Box<Exchange>>,
@@ -55,12 +56,18 @@ impl RenderThread {
     /// thread, which gets the exchanges back, keeps [`IN_FLIGHT`] of them for reuse.
     pub fn start(render: RenderFn) -> Option<RenderThread> {
         crate::core::recycle::keep_up_to(IN_FLIGHT);
-        let (tx, jobs) = sync_channel::<Job>(QUEUED);
+        // The renderer outruns the analysing thread: asleep, it is woken for two batches at a
+        // time (the last before a flush at once), which halves its wakeups.
+        let (tx, jobs) = handoff::bounded::<Job>(handoff::Marks {
+            capacity: QUEUED,
+            wake_consumer: 2,
+            wake_producer: QUEUED - 1,
+        });
         let (done, rx) = sync_channel::<Done>(RENDERED);
         let thread = std::thread::Builder::new()
             .name("vtrace-render".into())
             .spawn(move || {
-                for mut job in jobs {
+                while let Some(mut job) = jobs.recv() {
                     job.out.clear();
                     for (i, ex) in job.exchanges.iter().enumerate() {
                         ask_ahead(&job.exchanges, i);
@@ -90,7 +97,7 @@ impl RenderThread {
     /// far goes with the old ones.
     pub fn set_ids(&mut self, ids: &Ids) {
         if *self.ids != *ids {
-            self.send();
+            self.send(false);
             self.ids = Arc::new(ids.clone());
         }
     }
@@ -104,7 +111,7 @@ impl RenderThread {
     ) -> std::io::Result<()> {
         self.batch.push(ex);
         if self.batch.len() >= BATCH {
-            self.send();
+            self.send(false);
         }
         while let Ok(done) = self.rx.try_recv() {
             self.back(done, write)?;
@@ -117,7 +124,7 @@ impl RenderThread {
         &mut self,
         write: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        self.send();
+        self.send(true);
         while self.outstanding > 0 {
             match self.rx.recv() {
                 Ok(done) => self.back(done, write)?,
@@ -144,8 +151,13 @@ impl RenderThread {
         res
     }
 
-    fn send(&mut self) {
+    /// Hand the batch over; `now`: wake the renderer whatever waits (everything sent is waited
+    /// for next).
+    fn send(&mut self, now: bool) {
         if self.batch.is_empty() {
+            if now && let Some(tx) = &self.tx {
+                tx.wake();
+            }
             return;
         }
         let (out, fresh) =
@@ -153,9 +165,12 @@ impl RenderThread {
         let exchanges = std::mem::replace(&mut self.batch, fresh);
         let job = Job { ids: Arc::clone(&self.ids), exchanges, first: self.first, out };
         self.first = false;
-        if let Some(tx) = &self.tx
-            && tx.send(job).is_ok()
-        {
+        let sent = match &self.tx {
+            Some(tx) if now => tx.send_now(job),
+            Some(tx) => tx.send(job),
+            None => Err(job),
+        };
+        if sent.is_ok() {
             self.outstanding += 1;
         }
     }

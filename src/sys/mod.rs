@@ -7,6 +7,7 @@ pub mod conntrack;
 pub mod docker;
 pub mod dropmon;
 pub mod endpoint;
+pub mod handoff;
 pub mod lab;
 pub mod netlink;
 pub mod netns;
