@@ -192,6 +192,15 @@ mod tests {
         Marks { capacity, wake_consumer, wake_producer }
     }
 
+    /// Wait (10 s at most) until the other thread brought the queue to `state`.
+    fn until<T>(shared: &Shared<T>, what: &str, state: impl Fn(&State<T>) -> bool) {
+        let start = std::time::Instant::now();
+        while !state(&shared.lock()) {
+            assert!(start.elapsed() < Duration::from_secs(10), "never: {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn every_item_arrives_in_order_across_threads() {
         let (tx, rx) = bounded(marks(4, 2, 1));
@@ -214,9 +223,9 @@ mod tests {
             }
         });
         // Four fit; the fifth waits.
-        while rx.shared.lock().items.len() < 4 || !rx.shared.lock().producer_sleeps {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until(&rx.shared, "four queued, the producer asleep", |s| {
+            s.items.len() == 4 && s.producer_sleeps
+        });
         assert_eq!(rx.recv(), Some(0));
         assert_eq!(rx.recv(), Some(1));
         std::thread::sleep(Duration::from_millis(20));
@@ -233,9 +242,7 @@ mod tests {
     fn a_sleeping_consumer_waits_for_its_mark_unless_sent_now() {
         let (tx, rx) = bounded::<u32>(marks(8, 3, 0));
         let consumer = std::thread::spawn(move || rx.recv());
-        while !tx.shared.lock().consumer_sleeps {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until(&tx.shared, "the consumer asleep", |s| s.consumer_sleeps);
         tx.send(1).expect("receiver alive");
         tx.send(2).expect("receiver alive");
         std::thread::sleep(Duration::from_millis(20));
@@ -247,9 +254,7 @@ mod tests {
         // Below the mark, `wake` wakes it too.
         let (tx, rx) = bounded::<u32>(marks(8, 3, 0));
         let consumer = std::thread::spawn(move || rx.recv());
-        while !tx.shared.lock().consumer_sleeps {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until(&tx.shared, "the consumer asleep", |s| s.consumer_sleeps);
         tx.wake();
         assert!(tx.shared.lock().consumer_sleeps, "nothing waits: nothing to wake it for");
         tx.send(5).expect("receiver alive");
