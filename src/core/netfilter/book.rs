@@ -167,7 +167,7 @@ impl TraceBook {
                     .iter()
                     .any(|n| n.decision().is_some_and(|d| d.verdict == NfVerdict::Drop.as_str()));
                 let mut drops = attribute_drops(&self.drops, leg, nf_dropped);
-                drops.iter_mut().for_each(DropEvent::name_location);
+                super::name_locations(&mut drops);
                 if self.lost_drops.is_none() && !drops.is_empty() {
                     self.lost_drops = Some(drops.clone());
                 }

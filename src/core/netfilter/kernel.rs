@@ -84,13 +84,32 @@ pub fn attribute_drops(drops: &[DropEvent], leg: &Leg, nf_dropped: bool) -> Vec<
     near.into_iter().cloned().collect()
 }
 
-/// Names a kernel address as `function+0xoffset/0xsize`: registered by the system layer that
-/// reads the drops (see [`set_location_namer`]).
-static NAMER: std::sync::OnceLock<fn(u64) -> Option<String>> = std::sync::OnceLock::new();
+/// Names kernel addresses as `function+0xoffset/0xsize`, all of a slice at once (the symbol
+/// table is read once for them): registered by the system layer that reads the drops (see
+/// [`set_location_namer`]).
+type Namer = fn(&[u64]) -> Vec<Option<String>>;
+static NAMER: std::sync::OnceLock<Namer> = std::sync::OnceLock::new();
 
 /// Register how kernel addresses are named (the drop monitor does, before its first event).
-pub fn set_location_namer(namer: fn(u64) -> Option<String>) {
+pub fn set_location_namer(namer: Namer) {
     let _ = NAMER.set(namer);
+}
+
+/// Name the locations of `drops` read as bare addresses (see [`DropEvent::name_location`]),
+/// asking the namer once for all of them.
+pub fn name_locations(drops: &mut [DropEvent]) {
+    let Some(namer) = NAMER.get() else { return };
+    let bare: Vec<(usize, u64)> =
+        drops.iter().enumerate().filter_map(|(i, d)| Some((i, d.bare_location()?))).collect();
+    if bare.is_empty() {
+        return;
+    }
+    let addrs: Vec<u64> = bare.iter().map(|&(_, a)| a).collect();
+    for ((i, _), name) in bare.into_iter().zip(namer(&addrs)) {
+        if let (Some(d), Some(name)) = (drops.get_mut(i), name) {
+            d.location = name;
+        }
+    }
 }
 
 impl DropEvent {
@@ -98,11 +117,13 @@ impl DropEvent {
     /// what is shown, the kernel's symbol table being costly to read) gets its function's name,
     /// when a namer is registered and knows it.
     pub fn name_location(&mut self) {
-        let Some(hex) = self.location.strip_prefix("0x") else { return };
-        let Ok(addr) = u64::from_str_radix(hex, 16) else { return };
-        if let Some(name) = NAMER.get().and_then(|f| f(addr)) {
-            self.location = name;
-        }
+        name_locations(std::slice::from_mut(self));
+    }
+
+    /// The location's address, while it is one (not named yet).
+    fn bare_location(&self) -> Option<u64> {
+        let hex = self.location.strip_prefix("0x")?;
+        u64::from_str_radix(hex, 16).ok()
     }
 
     /// A copy a promiscuous interface received for another host (`OTHERHOST`).

@@ -28,7 +28,7 @@ pub use events::{NfEvent, NfFamily, NfVerdict, TraceKind, is_own_table};
 pub use find::{BrNetfilter, NfDrop, find_drop, in_namespace};
 pub use kernel::{
     DROP_AFTER_NS, DROP_BEFORE_NS, DropEvent, attribute_drops, drops_between, ethertype,
-    kernel_drop_detail, set_location_namer,
+    kernel_drop_detail, name_locations, set_location_namer,
 };
 pub use key::{FlowFilter, PacketKey};
 pub use note::{NfDecision, NfNote, attach, hop_of};

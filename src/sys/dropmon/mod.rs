@@ -220,7 +220,7 @@ impl DropMonitor {
         let stop = mon.stop.clone();
         let reasons = mon.reasons.clone();
         let skips = mon.skips_unclaimed_replies;
-        crate::core::netfilter::set_location_namer(symbols::name_address);
+        crate::core::netfilter::set_location_namer(symbols::name_addresses);
         let thread = spawn_in(Target::Here, "vtrace-dropmon", move || match source {
             Source::Raw(layout, cpus) => {
                 let decoder = raw::Decoder::new(layout, reasons, offset_ns, skips);

@@ -271,22 +271,19 @@ impl EventDto {
 
 /// Write the sidecar of `capture`.
 pub fn write(capture: &Path, traced: &NfFinished) -> Result<()> {
+    // Named here (the drop monitor names only what is shown), all in one reading.
+    let mut named = traced.drops.clone();
+    crate::core::netfilter::name_locations(&mut named);
     let file = FileDto {
         version: VERSION,
         events: traced.events.iter().map(EventDto::from).collect(),
-        drops: traced
-            .drops
-            .iter()
-            .map(|d| {
-                // Named here (the drop monitor names only what is shown).
-                let mut named = d.clone();
-                named.name_location();
-                DropDto {
-                    t_ns: named.t_ns,
-                    protocol: named.protocol,
-                    location: named.location,
-                    reason: named.reason,
-                }
+        drops: named
+            .into_iter()
+            .map(|d| DropDto {
+                t_ns: d.t_ns,
+                protocol: d.protocol,
+                location: d.location,
+                reason: d.reason,
             })
             .collect(),
         br_netfilter: traced
