@@ -114,9 +114,53 @@ pub fn other(ethertype: u16, l3: &[u8]) -> u64 {
     h.finish()
 }
 
+/// The hasher of the correlator's tables, keyed by identities made here: such a key is a hash
+/// already, so it is its own (hashing it again cost a multiply and a fold on every lookup, and
+/// every frame looks its journey up: 1.7 % of the analysing thread's instructions).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prehashed;
+
+impl BuildHasher for Prehashed {
+    type Hasher = PrehashedHasher;
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+/// See [`Prehashed`]: a `u64` key is the hash. Bytes (no key of vtrace's) are folded in, so
+/// that any other key still hashes.
+#[derive(Debug, Default)]
+pub struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_identity_is_its_own_hash() {
+        let fp = ipv4([10, 0, 0, 1], [10, 0, 0, 2], 7, 1, 0, b"\x08\x00abcdefgh");
+        assert_eq!(Prehashed.hash_one(fp), fp);
+        let mut seen = std::collections::HashMap::with_hasher(Prehashed);
+        for k in [fp, fp ^ 1, fp.rotate_left(7)] {
+            seen.insert(k, k);
+        }
+        assert_eq!((seen.len(), seen.get(&(fp ^ 1))), (3, Some(&(fp ^ 1))));
+        assert_ne!(Prehashed.hash_one("ab"), Prehashed.hash_one("ba"));
+    }
 
     #[test]
     fn ipv4_identity_depends_on_id_and_payload_not_on_domain_collisions() {

@@ -17,9 +17,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
-use foldhash::fast::FixedState;
-
-use crate::core::fingerprint;
+use crate::core::fingerprint::{self, Prehashed};
 use crate::core::hint;
 use crate::core::line::{Direction, Line, PointIdx};
 pub use crate::core::packet::PacketId;
@@ -438,11 +436,11 @@ impl Open {
 #[derive(Debug)]
 pub struct Correlator {
     window_ns: u64,
-    open: HashMap<u64, Open, FixedState>,
+    open: HashMap<u64, Open, Prehashed>,
     /// The fingerprint of a translated view → the open journey's and the view's index.
-    alias: HashMap<u64, (u64, u8), FixedState>,
+    alias: HashMap<u64, (u64, u8), Prehashed>,
     /// NAT-invariant identity → the open journey that has it.
-    by_nat: HashMap<u64, u64, FixedState>,
+    by_nat: HashMap<u64, u64, Prehashed>,
     /// Open journeys by first-hop time: (first_t, fingerprint, serial).
     queue: VecDeque<(u64, u64, u64)>,
     serial: u64,
@@ -463,9 +461,9 @@ impl Correlator {
     pub fn new(window_ns: u64) -> Self {
         Correlator {
             window_ns: window_ns.max(1),
-            open: HashMap::with_hasher(FixedState::with_seed(0)),
-            alias: HashMap::with_hasher(FixedState::with_seed(0)),
-            by_nat: HashMap::with_hasher(FixedState::with_seed(0)),
+            open: HashMap::with_hasher(Prehashed),
+            alias: HashMap::with_hasher(Prehashed),
+            by_nat: HashMap::with_hasher(Prehashed),
             queue: VecDeque::new(),
             serial: 0,
             watermark: 0,
