@@ -19,7 +19,7 @@ pub fn name_addresses(addrs: &[u64]) -> Vec<Option<String>> {
     let mut kernel = KERNEL.lock().unwrap_or_else(PoisonError::into_inner);
     let kernel = kernel.get_or_insert_with(Symbols::kernel);
     kernel.learn(addrs);
-    addrs.iter().map(|&a| Some(kernel.name(a).to_owned())).collect()
+    addrs.iter().map(|a| kernel.named.get(a).cloned()).collect()
 }
 
 /// A kernel address named from `/proc/kallsyms`.
@@ -78,9 +78,7 @@ impl Symbols {
     /// `function+0xoffset/0xsize` for a kernel address; the address in hex when no symbol
     /// holds it.
     pub fn name(&mut self, addr: u64) -> &str {
-        if !self.named.contains_key(&addr) {
-            self.learn(&[addr]);
-        }
+        self.learn(&[addr]);
         self.named.get(&addr).map_or("?", String::as_str)
     }
 }
