@@ -27,7 +27,8 @@ type Headers = (Vec<u8>, Vec<u8>);
 pub struct TraceBook {
     events: Vec<NfEvent>,
     by_key: HashMap<PacketKey, Vec<usize>, FixedState>,
-    last_headers: HashMap<(String, u32), Headers, FixedState>,
+    /// By namespace, then trace id: the headers of its latest event that had any.
+    last_headers: HashMap<String, HashMap<u32, Headers, FixedState>, FixedState>,
     /// Kernel drops (every namespace's: tracefs is global), in arrival order.
     drops: Vec<DropEvent>,
     /// The kernel drops attributed to the first lost leg that had any.
@@ -46,19 +47,26 @@ impl TraceBook {
         if self.events.len() >= MAX_EVENTS {
             self.forget_older_half();
         }
-        let slot = (ev.netns.clone(), ev.id);
+        // A live trace's events come with their headers lent already (its listeners lend
+        // them): nothing is copied then, and nothing allocated but a namespace's first entry.
+        let lent = match self.last_headers.get_mut(ev.netns.as_str()) {
+            Some(by_id) => by_id,
+            None => self.last_headers.entry(ev.netns.clone()).or_default(),
+        };
         if ev.network_header.is_empty() {
-            if let Some((nh, th)) = self.last_headers.get(&slot) {
+            if let Some((nh, th)) = lent.get(&ev.id) {
                 ev.network_header.clone_from(nh);
                 ev.transport_header.clone_from(th);
             }
-        } else {
+        } else if lent
+            .get(&ev.id)
+            .is_none_or(|(nh, th)| *nh != ev.network_header || *th != ev.transport_header)
+        {
             // Bounded on its own: vtrace's own events never reach `events`.
-            if self.last_headers.len() >= MAX_EVENTS {
-                self.last_headers.clear();
+            if lent.len() >= MAX_EVENTS {
+                lent.clear();
             }
-            self.last_headers
-                .insert(slot, (ev.network_header.clone(), ev.transport_header.clone()));
+            lent.insert(ev.id, (ev.network_header.clone(), ev.transport_header.clone()));
         }
         // vtrace's own tracing table decides nothing: its events only lend their headers.
         if is_own_table(&ev.table) {

@@ -128,7 +128,12 @@ impl FlowFilter {
     /// True when `ev` belongs to the flow: its headers name the two addresses, or an earlier
     /// event with the same trace id did.
     pub fn keep(&mut self, ev: &NfEvent) -> bool {
-        match PacketKey::from_headers(&ev.network_header, &ev.transport_header) {
+        self.keep_packet(ev.id, &ev.network_header, &ev.transport_header)
+    }
+
+    /// [`Self::keep`] for an event of trace id `id` with these headers (empty when it has none).
+    pub fn keep_packet(&mut self, id: u32, network_header: &[u8], transport_header: &[u8]) -> bool {
+        match PacketKey::from_headers(network_header, transport_header) {
             Some(k) => {
                 let between = |(a, b): (IpAddr, IpAddr)| {
                     (k.src == a && k.dst == b) || (k.src == b && k.dst == a)
@@ -138,13 +143,13 @@ impl FlowFilter {
                     if self.ids.len() >= MAX_FLOW_IDS {
                         self.ids.clear();
                     }
-                    self.ids.insert(ev.id);
+                    self.ids.insert(id);
                 } else {
-                    self.ids.remove(&ev.id);
+                    self.ids.remove(&id);
                 }
                 ours
             }
-            None => self.ids.contains(&ev.id),
+            None => self.ids.contains(&id),
         }
     }
 }

@@ -48,21 +48,62 @@ pub enum DecodeError {
 
 /// Decode every trace message in one datagram; other messages (errors, no-ops) are skipped.
 pub fn decode_datagram(buf: &[u8]) -> Result<Vec<NfEvent>, DecodeError> {
-    let mut out = Vec::new();
+    trace_bodies(buf).map(|body| decode_trace(body?)).collect()
+}
+
+/// The body of every trace message in one datagram, in order; other messages (errors, no-ops)
+/// are skipped. A message whose length runs past the datagram ends it with an error.
+pub fn trace_bodies(buf: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> {
     let mut rest = buf;
-    while rest.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let ty = u16::from_ne_bytes([rest[4], rest[5]]);
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Err(DecodeError::Truncated { claimed: len, available: rest.len() });
+    std::iter::from_fn(move || {
+        while rest.len() >= NLMSG_HDRLEN {
+            let len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            let ty = u16::from_ne_bytes([rest[4], rest[5]]);
+            if len < NLMSG_HDRLEN || len > rest.len() {
+                let available = rest.len();
+                rest = &[];
+                return Some(Err(DecodeError::Truncated { claimed: len, available }));
+            }
+            let body = rest.get(NLMSG_HDRLEN..len).unwrap_or_default();
+            rest = rest.get(align4(len)..).unwrap_or_default();
+            if ty == NFT_TRACE_MSG_TYPE {
+                return Some(Ok(body));
+            }
         }
-        let body = rest.get(NLMSG_HDRLEN..len).unwrap_or_default();
-        if ty == NFT_TRACE_MSG_TYPE {
-            out.push(decode_trace(body)?);
+        None
+    })
+}
+
+/// What a trace message says about its packet, borrowed from the datagram: enough to keep a
+/// flow's events and to lend headers by trace id without building an event
+/// ([`decode_trace`] builds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Peek<'a> {
+    /// The table's name (without the terminating NUL).
+    pub table: &'a [u8],
+    pub id: u32,
+    pub network_header: &'a [u8],
+    pub transport_header: &'a [u8],
+}
+
+/// Read an `NFT_MSG_TRACE` body's table, trace id and headers (the same errors as
+/// [`decode_trace`] for those attributes and the attribute framing).
+pub fn peek(body: &[u8]) -> Result<Peek<'_>, DecodeError> {
+    let attrs = body
+        .get(NFGENMSG_LEN..)
+        .ok_or(DecodeError::Truncated { claimed: NFGENMSG_LEN, available: body.len() })?;
+    let mut p = Peek::default();
+    for attr in Attrs(attrs) {
+        let (ty, v) = attr?;
+        match ty {
+            NFTA_TRACE_TABLE => p.table = until_nul(v),
+            NFTA_TRACE_ID => p.id = be_u32(ty, v)?,
+            NFTA_TRACE_NETWORK_HEADER => p.network_header = v,
+            NFTA_TRACE_TRANSPORT_HEADER => p.transport_header = v,
+            _ => {}
         }
-        rest = rest.get(align4(len)..).unwrap_or_default();
     }
-    Ok(out)
+    Ok(p)
 }
 
 /// Decode one `NFT_MSG_TRACE` body: `nfgenmsg` then attributes.
@@ -142,8 +183,13 @@ fn align4(n: usize) -> usize {
 }
 
 fn string(v: &[u8]) -> String {
+    String::from_utf8_lossy(until_nul(v)).into_owned()
+}
+
+/// A netlink string attribute without its terminating NUL (and anything after it).
+fn until_nul(v: &[u8]) -> &[u8] {
     let end = v.iter().position(|&b| b == 0).unwrap_or(v.len());
-    String::from_utf8_lossy(v.get(..end).unwrap_or_default()).into_owned()
+    v.get(..end).unwrap_or_default()
 }
 
 fn be_u32(ty: u16, v: &[u8]) -> Result<u32, DecodeError> {
@@ -256,6 +302,41 @@ mod tests {
             decode_datagram(&short),
             Err(DecodeError::Truncated { claimed: 0xac, available: 100 })
         );
+    }
+
+    #[test]
+    fn a_peek_reads_what_the_decoded_event_says_of_table_id_and_headers() {
+        for hex in [RULE_DROP, POLICY_ACCEPT, RULE_CONTINUE] {
+            let dgram = bytes(hex);
+            let bodies: Vec<&[u8]> = trace_bodies(&dgram).map(|b| b.expect("frames")).collect();
+            assert_eq!(bodies.len(), 1);
+            let p = peek(bodies[0]).expect("peeks");
+            let ev = one(hex);
+            assert_eq!(p.table, ev.table.as_bytes());
+            assert_eq!(p.id, ev.id);
+            assert_eq!(p.network_header, ev.network_header.as_slice());
+            assert_eq!(p.transport_header, ev.transport_header.as_slice());
+        }
+        let drop = bytes(RULE_DROP);
+        let p = peek(trace_bodies(&drop).next().and_then(Result::ok).unwrap_or(&[]));
+        let expected = (&b"f"[..], 0xe4b4_36cf, 20);
+        assert_eq!(p.map(|p| (p.table, p.id, p.network_header.len())), Ok(expected));
+        // The attribute errors of a decode are a peek's too.
+        let body = [2, 0, 0, 0, 2, 0, 1, 0];
+        assert_eq!(peek(&body), Err(DecodeError::BadAttribute { ty: 1, len: 2 }));
+        let body = [2, 0, 0, 0, 6, 0, 6, 0, 1, 2, 0, 0];
+        assert_eq!(peek(&body), Err(DecodeError::BadValue { ty: 6, expected: 4, got: 2 }));
+        assert_eq!(peek(&[2]), Err(DecodeError::Truncated { claimed: 4, available: 1 }));
+    }
+
+    #[test]
+    fn a_truncated_message_ends_the_datagram_after_the_whole_ones() {
+        let mut dgram = bytes(POLICY_ACCEPT);
+        dgram.extend(bytes(RULE_DROP).get(..100).unwrap_or_default());
+        let bodies: Vec<_> = trace_bodies(&dgram).collect();
+        assert_eq!(bodies.len(), 2);
+        assert!(bodies[0].is_ok());
+        assert_eq!(bodies[1], Err(DecodeError::Truncated { claimed: 0xac, available: 100 }));
     }
 
     #[test]

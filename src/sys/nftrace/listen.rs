@@ -17,14 +17,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
 use thiserror::Error;
 
-use super::decode::{NFNLGRP_NFTRACE, decode_datagram};
-use crate::core::netfilter::{FlowFilter, NfEvent};
+use super::decode::{DecodeError, NFNLGRP_NFTRACE, decode_trace, peek, trace_bodies};
+use super::lend::Lender;
+use crate::core::netfilter::{FlowFilter, NfEvent, is_own_table};
 use crate::sys::netns::{Netns, Worker, WorkerError, spawn_in};
 use crate::sys::poll::{poll_until, wait_readable};
 use crate::sys::stop::Stop;
 
 /// How long the receiving thread waits for a datagram before it checks whether to stop.
 const POLL_MS: i32 = 10;
+
+/// Datagrams read at one wakeup that make the thread nap for [`NAP`] before it waits again.
+const BUSY: usize = 4;
+/// How long a busy listener lets datagrams gather: far below the time a frame is held for
+/// reordering before its journey is settled (the events reach the book before it is
+/// annotated), far above a wakeup's cost.
+const NAP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Events waiting to be drained, at most: under a flood the trace loses events (counted by
 /// [`TraceListener::lost`]) rather than memory growing without bound.
@@ -56,26 +64,34 @@ pub struct TraceListener {
     events: Receiver<NfEvent>,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
     lost: Arc<AtomicU64>,
+    read: Arc<AtomicU64>,
 }
 
 impl TraceListener {
     /// Start listening in `ns`; events are labelled `label`. Returns once the socket is
     /// subscribed, so a packet sent afterwards is traced.
     pub fn start(ns: &Netns, label: &str) -> Result<Self, ListenError> {
-        Self::start_for(ns, label, None)
+        Self::start_with(ns, label, None)
     }
 
-    /// The same, keeping only the events of `flow` (other runs' flows are traced in the same
-    /// namespaces and their events reach every listener there).
-    pub fn start_for(
+    /// The listener of a trace session: it keeps only the events of `flow` (other runs' flows
+    /// are traced in the same namespaces and their events reach every listener there), and
+    /// drops those of vtrace's own trace tables, which decide nothing, once their headers are
+    /// kept for the events after them ([`Lender`]).
+    pub fn start_for(ns: &Netns, label: &str, flow: FlowFilter) -> Result<Self, ListenError> {
+        Self::start_with(ns, label, Some((flow, Lender::default())))
+    }
+
+    fn start_with(
         ns: &Netns,
         label: &str,
-        flow: Option<FlowFilter>,
+        session: Option<(FlowFilter, Lender)>,
     ) -> Result<Self, ListenError> {
         let path = ns.path();
         let stop = Stop::new();
         let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
         let lost = Arc::new(AtomicU64::new(0));
+        let read = Arc::new(AtomicU64::new(0));
         let (tx, events) = mpsc::sync_channel(QUEUE);
         let (ready_tx, ready_rx) = mpsc::channel();
         let ctx = Ctx {
@@ -83,7 +99,8 @@ impl TraceListener {
             stop: stop.clone(),
             errors: errors.clone(),
             lost: lost.clone(),
-            flow,
+            read: read.clone(),
+            session,
         };
         let thread = spawn_in(ns, "vtrace-nftrace", move || match subscribe() {
             Ok(s) => {
@@ -104,7 +121,9 @@ impl TraceListener {
             WorkerError::Panicked { .. } => ListenError::Gone,
         })?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(TraceListener { stop, thread: Some(thread), events, errors, lost }),
+            Ok(Ok(())) => {
+                Ok(TraceListener { stop, thread: Some(thread), events, errors, lost, read })
+            }
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -116,6 +135,12 @@ impl TraceListener {
     /// Events the queue had no room for (the trace is incomplete when this is not 0).
     pub fn lost(&self) -> u64 {
         self.lost.load(Ordering::Relaxed)
+    }
+
+    /// Trace events of the flow read so far, passed on or not (a session's listener passes on
+    /// none of vtrace's own table's: this says that the namespace was traced at all).
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
     }
 
     /// Events received so far (non-blocking).
@@ -170,8 +195,11 @@ struct Ctx {
     stop: Stop,
     errors: Arc<std::sync::Mutex<Vec<String>>>,
     lost: Arc<AtomicU64>,
-    /// Only this flow's events are kept, when set.
-    flow: Option<FlowFilter>,
+    /// Counts [`TraceListener::read`].
+    read: Arc<AtomicU64>,
+    /// A session's listener: only this flow's events are kept, and vtrace's own tables' events
+    /// only lend their headers.
+    session: Option<(FlowFilter, Lender)>,
 }
 
 impl Ctx {
@@ -185,16 +213,24 @@ impl Ctx {
             }
             // Every datagram queued, then wait again (a busy hook queues many at a time: a
             // poll per datagram doubled the calls).
+            let mut got = 0;
             loop {
                 buf.clear();
                 if s.recv(&mut buf, 0).is_err() {
-                    return ControlFlow::Continue(());
+                    break;
                 }
+                got += 1;
                 self.datagram(&buf, &mut names, tx)?;
                 if stop.requested() {
                     return ControlFlow::Continue(());
                 }
             }
+            // Under a flood, let the next datagrams gather before waiting again: one wakeup
+            // then reads many.
+            if got >= BUSY {
+                std::thread::sleep(NAP);
+            }
+            ControlFlow::Continue(())
         });
     }
 
@@ -206,32 +242,54 @@ impl Ctx {
         tx: &SyncSender<NfEvent>,
     ) -> ControlFlow<()> {
         let t_ns = now_ns();
-        match decode_datagram(buf) {
-            Ok(evs) => {
-                for mut ev in evs {
-                    if self.flow.as_mut().is_some_and(|f| !f.keep(&ev)) {
-                        continue;
+        for body in trace_bodies(buf) {
+            let mut ev = match body.and_then(|b| self.event(b)) {
+                Ok(Some(ev)) => ev,
+                Ok(None) => continue,
+                Err(e) => {
+                    if let Ok(mut errs) = self.errors.lock() {
+                        errs.push(e.to_string());
                     }
-                    ev.netns.clone_from(&self.label);
-                    ev.t_ns = t_ns;
-                    ev.iif_name = ev.iif.and_then(|i| name(names, i));
-                    ev.oif_name = ev.oif.and_then(|i| name(names, i));
-                    match tx.try_send(ev) {
-                        Ok(()) => {}
-                        Err(TrySendError::Full(_)) => {
-                            self.lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(TrySendError::Disconnected(_)) => return ControlFlow::Break(()),
-                    }
+                    continue;
                 }
-            }
-            Err(e) => {
-                if let Ok(mut errs) = self.errors.lock() {
-                    errs.push(e.to_string());
+            };
+            ev.netns.clone_from(&self.label);
+            ev.t_ns = t_ns;
+            ev.iif_name = ev.iif.and_then(|i| name(names, i));
+            ev.oif_name = ev.oif.and_then(|i| name(names, i));
+            match tx.try_send(ev) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    self.lost.fetch_add(1, Ordering::Relaxed);
                 }
+                Err(TrySendError::Disconnected(_)) => return ControlFlow::Break(()),
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// The event of one trace message, or `None` when it is not passed on. A session's listener
+    /// reads the table, id and headers first and builds only the events it passes on.
+    fn event(&mut self, body: &[u8]) -> Result<Option<NfEvent>, DecodeError> {
+        let Some((flow, lender)) = self.session.as_mut() else {
+            let ev = decode_trace(body)?;
+            self.read.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(ev));
+        };
+        let p = peek(body)?;
+        if !flow.keep_packet(p.id, p.network_header, p.transport_header) {
+            return Ok(None);
+        }
+        self.read.fetch_add(1, Ordering::Relaxed);
+        if !p.network_header.is_empty() {
+            lender.keep(p.id, p.network_header, p.transport_header);
+        }
+        if std::str::from_utf8(p.table).is_ok_and(is_own_table) {
+            return Ok(None);
+        }
+        let mut ev = decode_trace(body)?;
+        lender.lend(&mut ev);
+        Ok(Some(ev))
     }
 }
 

@@ -7,9 +7,10 @@
 //! next to a written capture (`FILE.pcapng.nft.json`).
 
 pub mod decode;
+mod lend;
 mod listen;
 mod session;
 pub mod sidecar;
 
 pub use listen::{ListenError, TraceListener};
-pub use session::{DROP_PROTOCOLS, NfFinished, NfSession, OWN_RULE, Options};
+pub use session::{DROP_PROTOCOLS, NfFinished, NfSession, Options};

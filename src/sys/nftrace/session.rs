@@ -19,9 +19,6 @@ use super::TraceListener;
 /// Ethertypes whose kernel drops are monitored: IPv4, ARP, IPv6.
 pub const DROP_PROTOCOLS: [u16; 3] = [0x0800, 0x0806, 0x86dd];
 
-/// The text shown for the events of vtrace's own rule.
-pub const OWN_RULE: &str = "meta nftrace set 1 (vtrace)";
-
 /// What to trace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Options {
@@ -74,20 +71,17 @@ struct Rules {
 }
 
 impl Part {
-    /// Fill in the rule text of events as they are read (vtrace's own rule is known).
+    /// Fill in the rule text of events as they are read.
     fn annotate(&self, events: &mut [NfEvent]) {
-        annotate(self.table.name(), &self.ns, &self.rules, events);
+        annotate(&self.ns, &self.rules, events);
     }
 }
 
-/// Fill in the rule text of one namespace's events (reading its rules again when one is missing).
-fn annotate(own: &str, ns: &Netns, rules: &Mutex<Rules>, events: &mut [NfEvent]) {
+/// Fill in the rule text of one namespace's events (reading its rules again when one is missing;
+/// vtrace's own table's events are not among them, see [`TraceListener::start_for`]).
+fn annotate(ns: &Netns, rules: &Mutex<Rules>, events: &mut [NfEvent]) {
     let Ok(mut rules) = rules.lock() else { return };
     for ev in events.iter_mut() {
-        if ev.table == own {
-            ev.rule_text = ev.rule_handle.map(|_| OWN_RULE.to_owned());
-            continue;
-        }
         if ev.rule_handle.is_none() || ev.rule_text.is_some() {
             continue;
         }
@@ -124,6 +118,9 @@ pub struct NfFinished {
     pub qdisc_rises: Vec<QdiscRise>,
     /// Trace events the listeners had no room for (a flood outran them): the trace is partial.
     pub lost_events: u64,
+    /// Trace events of the flow read in each namespace (label), vtrace's own table's included,
+    /// which are not passed on: a namespace that read none was not traced at all.
+    pub events_read: Vec<(String, u64)>,
     /// The trace's probe and what its socket received (kept so that `analyze` replays it).
     pub probe: Option<crate::core::analysis::ProbeRecord>,
     /// The translated conntrack entries of the probed flow (kept so that `analyze` replays
@@ -233,41 +230,50 @@ impl NfSession {
             });
             let handles: Vec<_> =
                 parts.into_iter().map(|p| s.spawn(move || finish_part(p))).collect();
-            let finished: Vec<(Vec<NfEvent>, (String, BrNetfilter), u64)> =
+            let finished: Vec<Finished> =
                 handles.into_iter().filter_map(|h| h.join().ok()).collect();
             (finished, drops.join().unwrap_or_default())
         });
         out.drops = drops;
-        for (events, brnf, lost) in finished {
-            out.events.extend(events);
-            out.br_netfilter.push(brnf);
-            out.lost_events += lost;
+        for f in finished {
+            out.events.extend(f.events);
+            out.events_read.push((f.br_netfilter.0.clone(), f.read));
+            out.br_netfilter.push(f.br_netfilter);
+            out.lost_events += f.lost;
         }
         out.events.sort_by_key(|e| e.t_ns);
         out
     }
 }
 
+/// What one namespace's part of a session saw.
+struct Finished {
+    events: Vec<NfEvent>,
+    br_netfilter: (String, BrNetfilter),
+    lost: u64,
+    read: u64,
+}
+
 /// Remove one namespace's table and collect its events with their rule text.
-fn finish_part(p: Part) -> (Vec<NfEvent>, (String, BrNetfilter), u64) {
+fn finish_part(p: Part) -> Finished {
     let Part { label, ns, table, listener, rules } = p;
-    let lost = listener.lost();
+    let (lost, read) = (listener.lost(), listener.read());
     let mut events = listener.stop();
     // Rules are read again only when an event names one the index does not know.
-    annotate(table.name(), &ns, &rules, &mut events);
+    annotate(&ns, &rules, &mut events);
     let _ = table.remove();
     let brnf = nft::br_netfilter(&ns);
-    (events, (label, brnf), lost)
+    Finished { events, br_netfilter: (label, brnf), lost, read }
 }
 
 fn start_part(label: &str, ns: &Netns, flow: Flow) -> Result<Part, String> {
     let listener = TraceListener::start_for(
         ns,
         label,
-        Some(match flow.tunnel {
+        match flow.tunnel {
             Some(t) => FlowFilter::new(flow.a, flow.b).with_tunnel(t.a, t.b),
             None => FlowFilter::new(flow.a, flow.b),
-        }),
+        },
     )
     .map_err(|e| format!("no netfilter trace in {label}: {e} (or pass --no-netfilter)"))?;
     let table = TraceTable::install(ns, flow)

@@ -395,7 +395,16 @@ pub fn parse(text: &[u8]) -> Result<NfFinished> {
             },
         })
         .collect();
-    Ok(NfFinished { events, drops, br_netfilter, qdisc_rises, lost_events: 0, probe, conntrack })
+    Ok(NfFinished {
+        events,
+        drops,
+        br_netfilter,
+        qdisc_rises,
+        lost_events: 0,
+        events_read: Vec::new(),
+        probe,
+        conntrack,
+    })
 }
 
 #[cfg(test)]
@@ -446,6 +455,7 @@ mod tests {
                 dropped: 3,
             }],
             lost_events: 0,
+            events_read: Vec::new(),
             probe: Some(ProbeRecord {
                 probe: Probe::Tcp {
                     dst: "172.18.0.3".parse().unwrap_or(IpAddr::from([0; 4])),
