@@ -24,7 +24,7 @@ use vtrace::core::journey::Observation;
 use vtrace::core::line::PointIdx;
 use vtrace::report::trace::{PointRow, Summary, renderer};
 use vtrace::sys::dropmon::{parse_line, parse_reasons};
-use vtrace::sys::nftrace::decode::decode_datagram;
+use vtrace::sys::nftrace::decode::{decode_datagram, decode_trace, peek, trace_bodies};
 use vtrace::sys::pcapfile::CaptureReader;
 
 const BIN: &str = env!("CARGO_BIN_EXE_vtrace");
@@ -193,6 +193,20 @@ fn nftrace_inputs_decode_or_error() {
                 }
             }
             Err(e) => assert!(!e.to_string().is_empty(), "{}", path.display()),
+        }
+        // What a session's listener reads first agrees with the decoded event.
+        for body in trace_bodies(&data).flatten() {
+            if let Ok(ev) = decode_trace(body) {
+                let p = peek(body);
+                let p = p.unwrap_or_else(|e| panic!("{}: peek {e}", path.display()));
+                let table = String::from_utf8_lossy(p.table);
+                assert_eq!(
+                    (table.as_ref(), p.id),
+                    (ev.table.as_str(), ev.id),
+                    "{}",
+                    path.display()
+                );
+            }
         }
     }
 }
