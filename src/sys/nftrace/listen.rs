@@ -164,7 +164,8 @@ impl TraceListener {
         self.drain()
     }
 
-    fn halt(&mut self) {
+    /// Stop the thread; the events it queued stay to be drained, and the counts are final.
+    pub fn halt(&mut self) {
         self.stop.request();
         if let Some(t) = self.thread.take() {
             let _ = t.join();

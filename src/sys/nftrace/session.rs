@@ -256,9 +256,10 @@ struct Finished {
 
 /// Remove one namespace's table and collect its events with their rule text.
 fn finish_part(p: Part) -> Finished {
-    let Part { label, ns, table, listener, rules } = p;
+    let Part { label, ns, table, mut listener, rules } = p;
+    listener.halt();
     let (lost, read) = (listener.lost(), listener.read());
-    let mut events = listener.stop();
+    let mut events = listener.drain();
     // Rules are read again only when an event names one the index does not know.
     annotate(&ns, &rules, &mut events);
     let _ = table.remove();
