@@ -8,7 +8,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use foldhash::fast::FixedState;
 
-use super::events::NfEvent;
 use crate::core::packet::{Encap, Packet};
 
 /// What identifies a packet in a trace event and in a capture alike: addresses, protocol, IP id
@@ -125,14 +124,10 @@ impl FlowFilter {
         self
     }
 
-    /// True when `ev` belongs to the flow: its headers name the two addresses, or an earlier
-    /// event with the same trace id did.
-    pub fn keep(&mut self, ev: &NfEvent) -> bool {
-        self.keep_packet(ev.id, &ev.network_header, &ev.transport_header)
-    }
-
-    /// [`Self::keep`] for an event of trace id `id` with these headers (empty when it has none).
-    pub fn keep_packet(&mut self, id: u32, network_header: &[u8], transport_header: &[u8]) -> bool {
+    /// True when the event of trace id `id` with these headers (empty when it has none) belongs
+    /// to the flow: its headers name the two addresses, or an earlier event with the same trace
+    /// id did.
+    pub fn keep(&mut self, id: u32, network_header: &[u8], transport_header: &[u8]) -> bool {
         match PacketKey::from_headers(network_header, transport_header) {
             Some(k) => {
                 let between = |(a, b): (IpAddr, IpAddr)| {
@@ -158,7 +153,11 @@ impl FlowFilter {
 mod tests {
     use super::*;
     use crate::core::netfilter::samples::{event, headers};
-    use crate::core::netfilter::{NfVerdict, TraceKind};
+    use crate::core::netfilter::{NfEvent, NfVerdict, TraceKind};
+
+    fn kept(f: &mut FlowFilter, ev: &NfEvent) -> bool {
+        f.keep(ev.id, &ev.network_header, &ev.transport_header)
+    }
 
     #[test]
     fn a_flow_filter_keeps_the_flows_events_and_those_after_them_with_the_same_id() {
@@ -170,16 +169,22 @@ mod tests {
             ..event("host", id, TraceKind::Rule, NfVerdict::Accept)
         };
         let mut f = FlowFilter::new(ip("172.18.0.3"), ip("172.18.0.2"));
-        assert!(f.keep(&with_headers(1, &nh)), "the flow's packet, either way");
-        assert!(f.keep(&event("host", 1, TraceKind::Policy, NfVerdict::Drop)), "same trace id");
+        assert!(kept(&mut f, &with_headers(1, &nh)), "the flow's packet, either way");
+        assert!(
+            kept(&mut f, &event("host", 1, TraceKind::Policy, NfVerdict::Drop)),
+            "same trace id"
+        );
         let mut other = nh.clone();
         other[19] = 9; // 172.18.0.2 → 172.18.0.9: another run's flow
-        assert!(!f.keep(&with_headers(2, &other)));
-        assert!(!f.keep(&event("host", 2, TraceKind::Policy, NfVerdict::Drop)), "its later events");
-        assert!(!f.keep(&event("host", 3, TraceKind::Rule, NfVerdict::Accept)), "unknown id");
+        assert!(!kept(&mut f, &with_headers(2, &other)));
+        assert!(
+            !kept(&mut f, &event("host", 2, TraceKind::Policy, NfVerdict::Drop)),
+            "its later events"
+        );
+        assert!(!kept(&mut f, &event("host", 3, TraceKind::Rule, NfVerdict::Accept)), "unknown id");
         // A trace id reused by another flow's packet is forgotten for the flow.
-        assert!(!f.keep(&with_headers(1, &other)));
-        assert!(!f.keep(&event("host", 1, TraceKind::Rule, NfVerdict::Accept)));
+        assert!(!kept(&mut f, &with_headers(1, &other)));
+        assert!(!kept(&mut f, &event("host", 1, TraceKind::Rule, NfVerdict::Accept)));
     }
 
     #[test]
@@ -207,8 +212,8 @@ mod tests {
             ..event("node-2", 5, TraceKind::Rule, NfVerdict::Drop)
         };
         let inner = (IpAddr::from([10, 42, 0, 2]), IpAddr::from([10, 42, 0, 3]));
-        assert!(!FlowFilter::new(inner.0, inner.1).keep(&ev), "not the flow's own packet");
-        assert!(FlowFilter::new(inner.0, inner.1).with_tunnel(a, b).keep(&ev));
+        assert!(!kept(&mut FlowFilter::new(inner.0, inner.1), &ev), "not the flow's own packet");
+        assert!(kept(&mut FlowFilter::new(inner.0, inner.1).with_tunnel(a, b), &ev));
         let seen = Encap { vni: 42, outer_src: a, outer_dst: b, outer_id: Some(0x0abc) };
         assert_eq!(PacketKey::of_encap(&seen), PacketKey::from_headers(&nh, &th));
         assert_eq!(PacketKey::of_encap(&Encap { outer_id: None, ..seen }), None);

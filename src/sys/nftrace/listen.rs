@@ -278,7 +278,7 @@ impl Ctx {
             return Ok(Some(ev));
         };
         let p = peek(body)?;
-        if !flow.keep_packet(p.id, p.network_header, p.transport_header) {
+        if !flow.keep(p.id, p.network_header, p.transport_header) {
             return Ok(None);
         }
         self.read.fetch_add(1, Ordering::Relaxed);
