@@ -14,9 +14,10 @@ use crate::core::journey::{Hop, Journey, NatEnd};
 use crate::core::line::{Line, PointIdx};
 use crate::core::netfilter::NfNote;
 use crate::report::decimal::{Stamps, ipv4, num, short, small};
-use crate::report::render_thread::RenderThread;
+use crate::report::render_thread::{RenderThread, RenderWorker};
 use crate::report::topo::ListenerDto;
 use crate::report::trace::{FileRow, Summary, TraceReport, name};
+use crate::session::sink::Hosted;
 
 pub struct JsonTrace<'w> {
     out: Box<dyn Write + 'w>,
@@ -26,6 +27,9 @@ pub struct JsonTrace<'w> {
     first: bool,
     /// Renders owned exchanges on a thread of its own (`analyze`), when started.
     render: Option<RenderThread>,
+    /// Its rendering side until a thread serves it ([`TraceReport::render_worker`], or a thread
+    /// of its own at the first exchange).
+    worker: Option<RenderWorker>,
 }
 
 impl<'w> JsonTrace<'w> {
@@ -36,17 +40,31 @@ impl<'w> JsonTrace<'w> {
             ids: Ids::default(),
             first: true,
             render: None,
+            worker: None,
         }
     }
 
     /// Like [`Self::new`], rendering the exchanges given by value on a second thread (a big
     /// capture's analysis; see [`crate::report::render_thread`]).
     pub fn threaded(out: Box<dyn Write + 'w>) -> Self {
-        JsonTrace { render: RenderThread::start(exchange_line), ..JsonTrace::new(out) }
+        let (render, worker) = RenderThread::hosted(exchange_line);
+        JsonTrace { render: Some(render), worker: Some(worker), ..JsonTrace::new(out) }
+    }
+
+    /// Serve the renderer on a thread of its own if no other thread took it: before anything
+    /// is sent to it.
+    fn serve_renderer(&mut self) {
+        if let (Some(worker), Some(r)) = (self.worker.take(), self.render.as_mut())
+            && !r.serve_on_own_thread(worker)
+        {
+            // No thread: render in place.
+            self.render = None;
+        }
     }
 
     /// Write out everything the rendering thread has, in order.
     fn settle(&mut self) -> io::Result<()> {
+        self.serve_renderer();
         let out = &mut self.out;
         match self.render.as_mut() {
             Some(r) => r.wait(&mut |b: &[u8]| out.write_all(b)),
@@ -439,6 +457,7 @@ impl TraceReport for JsonTrace<'_> {
         line: &Line,
         names: &[String],
     ) -> io::Result<()> {
+        self.serve_renderer();
         if self.render.is_none() {
             let res = self.exchange(&ex, line, names);
             crate::core::recycle::exchange(ex);
@@ -465,8 +484,14 @@ impl TraceReport for JsonTrace<'_> {
         self.out.flush()
     }
 
+    fn render_worker(&mut self) -> Option<Box<dyn Hosted>> {
+        self.worker.take().map(|w| Box::new(w) as Box<dyn Hosted>)
+    }
+
     fn finish(&mut self, s: &Summary<'_>) -> io::Result<()> {
         self.settle()?;
+        // Everything is rendered: the thread that served the renderer may end.
+        self.render = None;
         if self.first {
             self.buf.extend_from_slice(b"{\"exchanges\":[");
         }

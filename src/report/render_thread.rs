@@ -1,18 +1,23 @@
-//! Rendering exchanges on a thread of their own: `analyze --json` of a big capture spends a
-//! third of its analysing thread formatting, which a second core can do meanwhile.
+//! Rendering exchanges off the analysing thread: `analyze --json` of a big capture spends a
+//! third of its analysing thread formatting, which a second core can do meanwhile. The rendering
+//! side ([`RenderWorker`]) runs on a thread of its own or on a thread that serves it between its
+//! own work: `analyze`'s reader, so that two busy threads share two cores (a third, the
+//! renderer woken by the analysing thread, ran beside it: the kernel places a woken thread by
+//! the one that woke it).
 //!
 //! Exchanges go over in batches with the point ids they name; rendered bytes come back in the
 //! same order, and the owner writes them out. [`RenderThread::wait`] makes everything sent so far
 //! come back (before a flush or the end of the report).
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::core::exchange::Exchange;
 use crate::core::hint::prefetch_read_all;
 use crate::report::json::Ids;
-use crate::sys::handoff;
+use crate::session::sink::Hosted;
+use crate::sys::handoff::{self, TryRecv};
 
 /// Renders one exchange into the buffer; `first` is true for the very first of the stream.
 pub type RenderFn = fn(&mut Vec<u8>, &Ids, &Exchange, bool);
@@ -52,9 +57,19 @@ pub struct RenderThread {
 }
 
 impl RenderThread {
-    /// Start the thread; `None` when it cannot start (the caller renders in place). The calling
-    /// thread, which gets the exchanges back, keeps [`IN_FLIGHT`] of them for reuse.
-    pub fn start(render: RenderFn) -> Option<RenderThread> {
+    /// Serve `worker` (this renderer's) on a thread of its own; false when it cannot start.
+    pub fn serve_on_own_thread(&mut self, worker: RenderWorker) -> bool {
+        let thread = std::thread::Builder::new()
+            .name("vtrace-render".into())
+            .spawn(move || worker.serve_until_closed());
+        self.thread = thread.ok();
+        self.thread.is_some()
+    }
+
+    /// The renderer without a thread of its own: `RenderWorker` renders on the thread that
+    /// serves it (`analyze`'s reader, between the batches it reads). It must be served until
+    /// this side is dropped.
+    pub fn hosted(render: RenderFn) -> (RenderThread, RenderWorker) {
         crate::core::recycle::keep_up_to(IN_FLIGHT);
         // The renderer outruns the analysing thread: asleep, it is woken for two batches at a
         // time (the last before a flush at once), which halves its wakeups.
@@ -64,33 +79,17 @@ impl RenderThread {
             wake_producer: QUEUED - 1,
         });
         let (done, rx) = sync_channel::<Done>(RENDERED);
-        let thread = std::thread::Builder::new()
-            .name("vtrace-render".into())
-            .spawn(move || {
-                while let Some(mut job) = jobs.recv() {
-                    job.out.clear();
-                    for (i, ex) in job.exchanges.iter().enumerate() {
-                        ask_ahead(&job.exchanges, i);
-                        render(&mut job.out, &job.ids, ex, job.first && i == 0);
-                    }
-                    // Freed where they were allocated: glibc frees to another thread's arena
-                    // slowly, and that arena's next allocations then miss its thread cache.
-                    if done.send((job.out, job.exchanges)).is_err() {
-                        return;
-                    }
-                }
-            })
-            .ok()?;
-        Some(RenderThread {
+        let r = RenderThread {
             tx: Some(tx),
             rx,
-            thread: Some(thread),
+            thread: None,
             batch: Vec::with_capacity(BATCH),
             ids: Arc::new(Ids::default()),
             outstanding: 0,
             first: true,
             spare: Vec::new(),
-        })
+        };
+        (r, RenderWorker { jobs, done, render })
     }
 
     /// The point ids the exchanges queued from now on name (a point was added): the batch so
@@ -176,6 +175,52 @@ impl RenderThread {
     }
 }
 
+/// The rendering side of a [`RenderThread`], on whichever thread serves it.
+pub struct RenderWorker {
+    jobs: handoff::Receiver<Job>,
+    done: SyncSender<Done>,
+    render: RenderFn,
+}
+
+impl Hosted for RenderWorker {
+    /// Render the batches waiting, without sleeping; false once the other side is gone.
+    fn serve_waiting(&self) -> bool {
+        loop {
+            match self.jobs.try_recv() {
+                TryRecv::Item(job) => {
+                    if !self.render_job(job) {
+                        return false;
+                    }
+                }
+                TryRecv::Empty => return true,
+                TryRecv::Closed => return false,
+            }
+        }
+    }
+
+    /// Render every batch until the other side is gone.
+    fn serve_until_closed(&self) {
+        while let Some(job) = self.jobs.recv() {
+            if !self.render_job(job) {
+                return;
+            }
+        }
+    }
+}
+
+impl RenderWorker {
+    fn render_job(&self, mut job: Job) -> bool {
+        job.out.clear();
+        for (i, ex) in job.exchanges.iter().enumerate() {
+            ask_ahead(&job.exchanges, i);
+            (self.render)(&mut job.out, &job.ids, ex, job.first && i == 0);
+        }
+        // Freed where they were allocated: glibc frees to another thread's arena slowly, and
+        // that arena's next allocations then miss its thread cache.
+        self.done.send((job.out, job.exchanges)).is_ok()
+    }
+}
+
 /// The exchanges were written on the analysing core: ask for the ones rendered next, the box
 /// two ahead and the hops of the one after this (whose box is in cache by then). Reading them
 /// cold was most of the rendering thread's time.
@@ -231,9 +276,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn everything_comes_back_in_order_with_the_ids_it_was_sent_with() {
-        let mut r = RenderThread::start(render).expect("thread");
+    /// 600 exchanges through `r`, the ids changing at 300: what comes back, in order.
+    fn round_trip(r: &mut RenderThread) -> String {
         let mut out = Vec::new();
         let mut write = |b: &[u8]| {
             out.extend_from_slice(b);
@@ -248,13 +292,40 @@ mod tests {
             r.push(Box::new(exchange(t)), &mut write).expect("push");
         }
         r.wait(&mut write).expect("wait");
-        drop(r);
-        let text = String::from_utf8(out).expect("utf-8");
-        let expected: String = (0..600)
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn expected() -> String {
+        (0..600)
             .map(|t| {
                 format!("{}{t}@{};", if t == 0 { "^" } else { "" }, if t < 300 { 1 } else { 2 })
             })
-            .collect();
-        assert_eq!(text, expected);
+            .collect()
+    }
+
+    #[test]
+    fn everything_comes_back_in_order_with_the_ids_it_was_sent_with() {
+        let (mut r, worker) = RenderThread::hosted(render);
+        assert!(r.serve_on_own_thread(worker));
+        assert_eq!(round_trip(&mut r), expected());
+    }
+
+    #[test]
+    fn a_worker_served_between_other_work_then_alone_renders_everything_in_order() {
+        let (mut r, worker) = RenderThread::hosted(render);
+        // The host renders what waits now and then (a reader between batches), then serves
+        // alone until the renderer is dropped.
+        let host = std::thread::spawn(move || {
+            for _ in 0..50 {
+                if !worker.serve_waiting() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            worker.serve_until_closed();
+        });
+        assert_eq!(round_trip(&mut r), expected());
+        drop(r);
+        assert!(host.join().is_ok(), "the host ends once the renderer is dropped");
     }
 }

@@ -1,6 +1,8 @@
 //! The reading side of `vtrace analyze`, on a thread of its own: read every input, decode each
 //! frame, merge the inputs by timestamp, and send the observations in batches (with each new
 //! capture point announced before its first observation). The analysing side runs meanwhile.
+//! The thread also serves the JSON renderer, when given one: rendering first, between batches
+//! and while the queue is full, then alone once every frame is read.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
@@ -18,6 +20,7 @@ use crate::core::packet::{Packet, PacketId};
 use crate::core::path::Role;
 use crate::session::clocks::corrected;
 use crate::session::inputs::{Input, description_field};
+use crate::session::sink::Hosted;
 use crate::sys::pcapfile::ReadError;
 
 /// What the reading side says besides frames, each before the frame it precedes.
@@ -83,6 +86,10 @@ pub struct ReadEnd {
 
 /// Items per batch: large enough to make the hand-over cheap, small enough to stay in cache.
 const BATCH: usize = 2048;
+/// How long a reader that serves a renderer waits on a full queue before it renders what came
+/// meanwhile: a batch of exchanges takes the analysing thread about 130 us to settle, and it
+/// sleeps only once four wait.
+const SERVE_EVERY: std::time::Duration = std::time::Duration::from_micros(100);
 /// Frame bytes per batch before it is handed over early (big frames).
 const BATCH_BYTES: usize = 1 << 20;
 
@@ -192,6 +199,8 @@ struct Reader {
     recycled: Receiver<Batch>,
     /// The analysing side hung up.
     stopped: bool,
+    /// The renderer this thread serves, when it serves one.
+    renderer: Option<Box<dyn Hosted>>,
 }
 
 /// The running reading side.
@@ -201,13 +210,23 @@ pub struct Reading {
     pub batches: handoff::Receiver<Batch>,
     /// Give emptied batches back here for reuse.
     pub give_back: SyncSender<Batch>,
-    /// Joined for the [`ReadEnd`].
-    pub thread: JoinHandle<ReadEnd>,
+    /// The [`ReadEnd`], once every frame is read.
+    pub end: Receiver<ReadEnd>,
+    /// The thread: it ends once every frame is read and, when it serves a renderer, once that
+    /// renderer is dropped.
+    pub thread: JoinHandle<()>,
 }
 
 /// Start reading on a thread of its own. `offsets`: each input's clock offset (ns to subtract
 /// from its timestamps; missing ones are 0).
-pub fn spawn(inputs: Vec<Input>, offsets: &[i64]) -> Result<Reading> {
+/// `renderer`: served by the reading thread, first, before each batch it hands over and while
+/// it waits to hand one over, then alone once every frame is read (two busy threads for two
+/// cores: the analysing thread, the critical path, keeps one to itself).
+pub fn spawn(
+    inputs: Vec<Input>,
+    offsets: &[i64],
+    renderer: Option<Box<dyn Hosted>>,
+) -> Result<Reading> {
     // The reader outruns the analysing thread: once the queue is full it sleeps until one
     // batch is left, then refills it in one run (a wakeup per batch cost 4 % of the CPU).
     let (tx, rx) =
@@ -233,16 +252,26 @@ pub fn spawn(inputs: Vec<Input>, offsets: &[i64]) -> Result<Reading> {
         tx,
         recycled,
         stopped: false,
+        renderer,
     };
+    let (end_tx, end) = sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("vtrace-read".into())
-        .spawn(move || reader.run())
+        .spawn(move || {
+            let (read_end, renderer) = reader.run();
+            let _ = end_tx.send(read_end);
+            if let Some(r) = renderer {
+                r.serve_until_closed();
+            }
+        })
         .map_err(|e| anyhow!("starting the capture reading thread: {e}"))?;
-    Ok(Reading { batches: rx, give_back, thread })
+    Ok(Reading { batches: rx, give_back, end, thread })
 }
 
 impl Reader {
-    fn run(mut self) -> ReadEnd {
+    /// Read everything; the renderer is handed back to be served on (the batches' queue is
+    /// closed by then).
+    fn run(mut self) -> (ReadEnd, Option<Box<dyn Hosted>>) {
         if self.sources.len() == 1 {
             self.run_single();
         } else {
@@ -269,7 +298,7 @@ impl Reader {
             }
             error = error.or(s.error.take());
         }
-        ReadEnd { kernel_drops, error }
+        (ReadEnd { kernel_drops, error }, self.renderer.take())
     }
 
     /// One input: nothing to merge, its frames go in file order. A packet record whole in the
@@ -351,11 +380,30 @@ impl Reader {
         if self.batch.is_empty() {
             return;
         }
+        // Rendering first: the analysing thread takes the exchanges back for its next ones.
+        if let Some(r) = &self.renderer {
+            r.serve_waiting();
+        }
         let fresh = self.recycled.try_recv().unwrap_or_else(|_| Batch::with_capacity(BATCH));
-        let full = std::mem::replace(&mut self.batch, fresh);
+        let mut full = std::mem::replace(&mut self.batch, fresh);
         // A closed channel means the analysing side stopped (an output error): stop quietly.
-        if self.tx.send(full).is_err() {
-            self.stopped = true;
+        let Some(renderer) = &self.renderer else {
+            self.stopped = self.tx.send(full).is_err();
+            return;
+        };
+        // While the queue is full, render what comes meanwhile.
+        loop {
+            match self.tx.send_within(full, SERVE_EVERY) {
+                Ok(None) => return,
+                Ok(Some(back)) => {
+                    full = back;
+                    renderer.serve_waiting();
+                }
+                Err(_) => {
+                    self.stopped = true;
+                    return;
+                }
+            }
         }
     }
 
@@ -550,7 +598,7 @@ mod tests {
         let reader = CaptureReader::from_read(Box::new(std::io::Cursor::new(file)), &path);
         let Ok(reader) = reader else { panic!("the test capture opens") };
         let input = Input { label: None, path, reader };
-        let Ok(reading) = spawn(vec![input], &[offset_ns]) else { panic!("reading starts") };
+        let Ok(reading) = spawn(vec![input], &[offset_ns], None) else { panic!("reading starts") };
         let mut out = Vec::new();
         for batch in reading.batches.iter() {
             let mut controls = batch.controls.iter().peekable();
@@ -574,7 +622,8 @@ mod tests {
                 }
             }
         }
-        assert!(reading.thread.join().is_ok_and(|end| end.error.is_none()));
+        assert!(reading.end.recv().is_ok_and(|end| end.error.is_none()));
+        assert!(reading.thread.join().is_ok());
         out
     }
 

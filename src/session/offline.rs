@@ -63,7 +63,7 @@ pub fn analyse(
         }
         book.add_drops(t.drops.clone());
     }
-    let reading = merge::spawn(inputs, &offsets)?;
+    let reading = merge::spawn(inputs, &offsets, report.render_worker())?;
     let mut analysis = Analysis::new(offline.window_ns);
     // The probe of a written trace, and what its socket received: the same verdict as live.
     if let Some(record) = traced.as_ref().and_then(|t| t.probe.as_ref()) {
@@ -94,7 +94,7 @@ pub fn analyse(
     }
     progress.done();
     let Points { mut rows, names, .. } = points;
-    let end = reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
+    let end = reading.end.recv().map_err(|_| anyhow!("the capture reading thread panicked"))?;
     analysis.finish();
     write_settled(&mut analysis, report, &names, &mut book)?;
 
@@ -150,6 +150,8 @@ pub fn analyse(
         files: &files,
     };
     report.finish(&summary)?;
+    // It served the renderer until `finish` dropped it.
+    reading.thread.join().map_err(|_| anyhow!("the capture reading thread panicked"))?;
     Ok(Analysed { verdict, error: end.error })
 }
 

@@ -97,4 +97,18 @@ pub trait TraceReport {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+    /// The rendering side of a renderer that would run on a thread of its own, for another
+    /// thread to serve (`analyze`'s reader: two busy threads for two cores). Whoever takes it
+    /// serves it until [`Self::finish`] returns.
+    fn render_worker(&mut self) -> Option<Box<dyn Hosted>> {
+        None
+    }
+}
+
+/// Work a renderer hands to a thread that serves it between its own work.
+pub trait Hosted: Send {
+    /// Do the work waiting, without sleeping; false once no more will come.
+    fn serve_waiting(&self) -> bool;
+    /// Do the work as it comes until no more will.
+    fn serve_until_closed(&self);
 }

@@ -45,6 +45,16 @@ impl<T> Shared<T> {
         // A side that panicked left the queue consistent (no step leaves it half-changed).
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The next item, waking a sleeping producer once no more than its mark wait.
+    fn pop(&self, s: &mut State<T>) -> Option<T> {
+        let item = s.items.pop_front()?;
+        if s.producer_sleeps && s.items.len() <= self.marks.wake_producer {
+            s.producer_sleeps = false;
+            self.not_full.notify_one();
+        }
+        Some(item)
+    }
 }
 
 /// The producing side.
@@ -86,6 +96,26 @@ impl<T> Sender<T> {
         self.push(item, self.shared.marks.wake_consumer)
     }
 
+    /// [`Self::send`], sleeping at most `timeout` while the queue is full: `Ok(None)` when
+    /// queued, `Ok(Some(item))` when it is still full (the producer has other work meanwhile),
+    /// `Err(item)` when the receiver is gone.
+    pub fn send_within(&self, item: T, timeout: std::time::Duration) -> Result<Option<T>, T> {
+        let shared = &*self.shared;
+        let mut s = shared.lock();
+        if s.items.len() >= shared.marks.capacity && !s.receiver_gone {
+            s.producer_sleeps = true;
+            s = shared.not_full.wait_timeout(s, timeout).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        if s.receiver_gone {
+            return Err(item);
+        }
+        if s.items.len() >= shared.marks.capacity {
+            return Ok(Some(item));
+        }
+        drop(s);
+        self.send(item).map(|()| None)
+    }
+
     /// [`Self::send`], and wake a sleeping consumer whatever the count (the last item for a
     /// while: a flush, the end).
     pub fn send_now(&self, item: T) -> Result<(), T> {
@@ -121,6 +151,16 @@ impl<T> Sender<T> {
     }
 }
 
+/// What [`Receiver::try_recv`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TryRecv<T> {
+    Item(T),
+    /// Nothing waits now.
+    Empty,
+    /// Nothing waits and the sender is gone.
+    Closed,
+}
+
 impl<T> Receiver<T> {
     /// The next item, sleeping while there is none; `None` once the queue is empty and the
     /// sender gone.
@@ -128,11 +168,7 @@ impl<T> Receiver<T> {
         let shared = &*self.shared;
         let mut s = shared.lock();
         loop {
-            if let Some(item) = s.items.pop_front() {
-                if s.producer_sleeps && s.items.len() <= shared.marks.wake_producer {
-                    s.producer_sleeps = false;
-                    shared.not_full.notify_one();
-                }
+            if let Some(item) = shared.pop(&mut s) {
                 return Some(item);
             }
             if s.sender_gone {
@@ -140,6 +176,17 @@ impl<T> Receiver<T> {
             }
             s.consumer_sleeps = true;
             s = shared.not_empty.wait(s).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// The next item if one waits (never sleeps).
+    pub fn try_recv(&self) -> TryRecv<T> {
+        let shared = &*self.shared;
+        let mut s = shared.lock();
+        match shared.pop(&mut s) {
+            Some(item) => TryRecv::Item(item),
+            None if s.sender_gone => TryRecv::Closed,
+            None => TryRecv::Empty,
         }
     }
 
@@ -277,5 +324,31 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         drop(tx);
         assert_eq!(consumer.join().expect("consumer"), vec![7]);
+    }
+
+    #[test]
+    fn a_bounded_send_gives_the_item_back_while_full_and_a_try_never_sleeps() {
+        let (tx, rx) = bounded(marks(1, 1, 0));
+        assert_eq!(rx.try_recv(), TryRecv::Empty);
+        assert_eq!(tx.send_within(1u32, Duration::from_millis(1)), Ok(None));
+        // Full: the item comes back after the wait, for the producer to do other work.
+        assert_eq!(tx.send_within(2, Duration::from_millis(1)), Ok(Some(2)));
+        assert_eq!(rx.try_recv(), TryRecv::Item(1));
+        assert_eq!(tx.send_within(2, Duration::from_millis(1)), Ok(None));
+        // A consumer that takes an item within the wait lets it in.
+        let taker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let first = rx.try_recv();
+            (first, rx)
+        });
+        assert_eq!(tx.send_within(3, Duration::from_secs(10)), Ok(None));
+        let (first, rx) = taker.join().expect("taker");
+        assert_eq!(first, TryRecv::Item(2));
+        drop(tx);
+        assert_eq!(rx.try_recv(), TryRecv::Item(3));
+        assert_eq!(rx.try_recv(), TryRecv::Closed, "empty and the sender gone");
+        let (tx, rx) = bounded(marks(1, 1, 0));
+        drop(rx);
+        assert_eq!(tx.send_within(4u32, Duration::from_millis(1)), Err(4));
     }
 }
