@@ -46,6 +46,15 @@ impl<T> Shared<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Queue `item` (there is room), waking a sleeping consumer once `wake_at` items wait.
+    fn put(&self, s: &mut State<T>, item: T, wake_at: usize) {
+        s.items.push_back(item);
+        if s.consumer_sleeps && s.items.len() >= wake_at {
+            s.consumer_sleeps = false;
+            self.not_empty.notify_one();
+        }
+    }
+
     /// The next item, waking a sleeping producer once no more than its mark wait.
     fn pop(&self, s: &mut State<T>) -> Option<T> {
         let item = s.items.pop_front()?;
@@ -112,8 +121,8 @@ impl<T> Sender<T> {
         if s.items.len() >= shared.marks.capacity {
             return Ok(Some(item));
         }
-        drop(s);
-        self.send(item).map(|()| None)
+        shared.put(&mut s, item, shared.marks.wake_consumer);
+        Ok(None)
     }
 
     /// [`Self::send`], and wake a sleeping consumer whatever the count (the last item for a
@@ -142,11 +151,7 @@ impl<T> Sender<T> {
         if s.receiver_gone {
             return Err(item);
         }
-        s.items.push_back(item);
-        if s.consumer_sleeps && s.items.len() >= wake_at {
-            s.consumer_sleeps = false;
-            shared.not_empty.notify_one();
-        }
+        shared.put(&mut s, item, wake_at);
         Ok(())
     }
 }
